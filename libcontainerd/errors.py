@@ -1,0 +1,67 @@
+"""Typed errors of libcontainerd, mapped from containerd's gRPC status codes.
+
+The daemon decides what a failure means for a Docker user (404, 409, 500) from
+these classes alone, never from gRPC details, so the mapping lives here once.
+"""
+
+from __future__ import annotations
+
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+
+
+class LibcontainerdError(Exception):
+    """A containerd operation failed; `container_id` names the container when known."""
+
+    def __init__(self, message: str, container_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.container_id = container_id
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFoundError(LibcontainerdError):
+    """The container, task, process or snapshot does not exist in containerd."""
+
+
+class AlreadyExistsError(LibcontainerdError):
+    """An object with that id already exists."""
+
+
+class ConflictError(LibcontainerdError):
+    """The object is not in a state that allows the operation (failed precondition)."""
+
+
+class InvalidArgumentError(LibcontainerdError):
+    """containerd rejected the request's arguments."""
+
+
+class UnavailableError(LibcontainerdError):
+    """containerd cannot be reached (stopped, restarting, socket gone)."""
+
+
+class UnknownError(LibcontainerdError):
+    """Any other failure, with containerd's own text (often the OCI runtime's)."""
+
+
+_BY_STATUS: dict[Status, type[LibcontainerdError]] = {
+    Status.NOT_FOUND: NotFoundError,
+    Status.ALREADY_EXISTS: AlreadyExistsError,
+    Status.FAILED_PRECONDITION: ConflictError,
+    Status.INVALID_ARGUMENT: InvalidArgumentError,
+    Status.UNAVAILABLE: UnavailableError,
+}
+
+
+def from_grpc(exc: BaseException, container_id: str | None = None) -> LibcontainerdError:
+    """Translate a grpclib or connection failure into the matching typed error."""
+    if isinstance(exc, LibcontainerdError):
+        return exc
+    if isinstance(exc, GRPCError):
+        cls = _BY_STATUS.get(exc.status, UnknownError)
+        return cls(exc.message or exc.status.name.lower(), container_id)
+    if isinstance(exc, (ConnectionError, StreamTerminatedError, OSError)):
+        return UnavailableError(f"containerd is not reachable: {exc}", container_id)
+    return UnknownError(str(exc), container_id)

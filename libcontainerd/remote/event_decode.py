@@ -1,0 +1,54 @@
+"""containerd task events (topic + Any payload) into libcontainerd's event types."""
+
+from __future__ import annotations
+
+from ..types import INIT_PROCESS_ID, EventInfo, EventType
+from . import anycodec
+from .gen.containerd.events import (
+    TaskCreate,
+    TaskExecAdded,
+    TaskExecStarted,
+    TaskExit,
+    TaskOom,
+    TaskPaused,
+    TaskResumed,
+    TaskStart,
+)
+from .gen.google.protobuf import Any
+
+_TOPICS = {
+    "/tasks/create": EventType.CREATE,
+    "/tasks/start": EventType.START,
+    "/tasks/exit": EventType.EXIT,
+    "/tasks/oom": EventType.OOM,
+    "/tasks/exec-added": EventType.EXEC_ADDED,
+    "/tasks/exec-started": EventType.EXEC_STARTED,
+    "/tasks/paused": EventType.PAUSED,
+    "/tasks/resumed": EventType.RESUMED,
+}
+
+
+def decode(topic: str, payload: Any | None) -> tuple[EventType, EventInfo] | None:
+    """Decode one envelope; None for topics the Backend does not take."""
+    kind = _TOPICS.get(topic)
+    if kind is None:
+        return None
+    event = anycodec.unpack(payload)
+    match event:
+        case TaskExit():
+            # The init process's exit carries the container id as its process id.
+            process = INIT_PROCESS_ID if event.id in ("", event.container_id) else event.id
+            info = EventInfo(
+                event.container_id, process, event.pid, event.exit_status, event.exited_at
+            )
+        case TaskCreate() | TaskStart():
+            info = EventInfo(event.container_id, pid=event.pid)
+        case TaskExecAdded():
+            info = EventInfo(event.container_id, event.exec_id)
+        case TaskExecStarted():
+            info = EventInfo(event.container_id, event.exec_id, event.pid)
+        case TaskOom() | TaskPaused() | TaskResumed():
+            info = EventInfo(event.container_id)
+        case _:
+            return None
+    return kind, info

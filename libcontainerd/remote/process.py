@@ -1,0 +1,82 @@
+"""An exec'd process of a task: created by `Task.exec`, kept by the daemon until deleted."""
+
+from __future__ import annotations
+
+from ..fifo import FifoSet
+from ..types import ExitStatus
+from .gen.containerd.services.tasks.v1 import (
+    DeleteProcessRequest,
+    KillRequest,
+    ResizePtyRequest,
+    StartRequest,
+)
+from .rpc import Connection, call
+
+
+class RemoteProcess:
+    def __init__(
+        self, conn: Connection, container_id: str, exec_id: str, stdio: FifoSet, pid: int = 0
+    ) -> None:
+        self._conn = conn
+        self.container_id = container_id
+        self._exec_id = exec_id
+        self._stdio = stdio
+        self._pid = pid
+
+    @property
+    def id(self) -> str:
+        return self._exec_id
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def stdio(self) -> FifoSet:
+        return self._stdio
+
+    async def start(self) -> int:
+        resp = await call(
+            self._conn.stubs.tasks.start(
+                StartRequest(container_id=self.container_id, exec_id=self._exec_id)
+            ),
+            self.container_id,
+        )
+        self._pid = resp.pid
+        return self._pid
+
+    async def kill(self, signal: int) -> None:
+        await call(
+            self._conn.stubs.tasks.kill(
+                KillRequest(container_id=self.container_id, exec_id=self._exec_id, signal=signal)
+            ),
+            self.container_id,
+        )
+
+    async def resize(self, width: int, height: int) -> None:
+        await call(
+            self._conn.stubs.tasks.resize_pty(
+                ResizePtyRequest(
+                    container_id=self.container_id,
+                    exec_id=self._exec_id,
+                    width=width,
+                    height=height,
+                )
+            ),
+            self.container_id,
+        )
+
+    def close_stdin(self) -> None:
+        # Closing our only write end is EOF for the shim's reader: no CloseIO call.
+        if self._stdio.stdin is not None:
+            self._stdio.stdin.close()
+
+    async def delete(self) -> ExitStatus:
+        resp = await call(
+            self._conn.stubs.tasks.delete_process(
+                DeleteProcessRequest(container_id=self.container_id, exec_id=self._exec_id)
+            ),
+            self.container_id,
+        )
+        self._stdio.remove()
+        return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)

@@ -1,0 +1,252 @@
+"""Everything a consumer of libcontainerd needs, in one file.
+
+The daemon is handed long-lived `Container`, `Task` and `Process` objects and
+keeps them; each holds what containerd told it, so reading state costs no
+round trip. Implementations live in `remote/` (containerd over gRPC).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+INIT_PROCESS_ID = "init"
+
+
+class EventType(enum.StrEnum):
+    CREATE = "create"
+    START = "start"
+    EXIT = "exit"
+    OOM = "oom"
+    EXEC_ADDED = "exec-added"
+    EXEC_STARTED = "exec-started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+
+
+class TaskStatus(enum.StrEnum):
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    PAUSING = "pausing"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """What one containerd task event says; `process_id` is `init` for the task itself."""
+
+    container_id: str
+    process_id: str = INIT_PROCESS_ID
+    pid: int = 0
+    exit_code: int = 0
+    exited_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    exit_code: int
+    exited_at: datetime | None
+    pid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StdioSpec:
+    """Which streams a new process gets; FIFOs are made for exactly these."""
+
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    terminal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A rootfs mount as the snapshotter returns it and the shim wants it."""
+
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSpec:
+    """The rootfs of a new container: a writable snapshot on top of `parent`."""
+
+    key: str
+    parent: str
+    snapshotter: str = "overlayfs"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSpec:
+    """The shim to run a container with, and the OCI runtime binary it should call.
+
+    `binary` empty means the shim's default (runc); `root` is the runtime's state dir.
+    """
+
+    shim: str
+    binary: str = ""
+    root: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """One stats sample: the decoded cgroup v1 or v2 metrics message of the task."""
+
+    timestamp: datetime
+    cgroup_version: int
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    pid: int
+    exec_id: str = ""
+
+
+@dataclass(slots=True)
+class ContainerRecord:
+    """containerd's record of a container, as created or as restored."""
+
+    id: str
+    image: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    runtime: RuntimeSpec = field(default_factory=lambda: RuntimeSpec("io.containerd.runc.v2"))
+    snapshotter: str = ""
+    snapshot_key: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+class Stream(Protocol):
+    """A process output stream (one FIFO): `read()` returns b"" at end of stream."""
+
+    async def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class StdinStream(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Stdio(Protocol):
+    """The daemon's ends of a process's FIFOs, opened before the process exists."""
+
+    @property
+    def stdin(self) -> StdinStream | None: ...
+
+    @property
+    def stdout(self) -> Stream | None: ...
+
+    @property
+    def stderr(self) -> Stream | None: ...
+
+    @property
+    def terminal(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Process(Protocol):
+    """An exec'd process inside a running task."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdio(self) -> Stdio: ...
+
+    async def start(self) -> int: ...
+
+    async def kill(self, signal: int) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    async def delete(self) -> ExitStatus: ...
+
+
+@runtime_checkable
+class Task(Process, Protocol):
+    """The init process of a container, and the handle for its other processes."""
+
+    @property
+    def status(self) -> TaskStatus: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def exec(
+        self, exec_id: str, process_spec: Mapping[str, Any], stdio: StdioSpec
+    ) -> Process: ...
+
+    async def stats(self) -> Metrics: ...
+
+    async def pids(self) -> list[ProcessInfo]: ...
+
+    async def update(self, resources: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Container(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def record(self) -> ContainerRecord: ...
+
+    async def new_task(self, stdio: StdioSpec) -> Task: ...
+
+    def task(self) -> Task | None: ...
+
+    async def attach_task(self) -> Task | None: ...
+
+    async def update_spec(self, spec: Mapping[str, Any]) -> None: ...
+
+    async def delete(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What the daemon implements to learn about task events, in order per container."""
+
+    async def process_event(
+        self, container_id: str, event_type: EventType, event_info: EventInfo
+    ) -> None: ...
+
+
+@runtime_checkable
+class Client(Protocol):
+    @property
+    def namespace(self) -> str: ...
+
+    def rpc_counts(self) -> Mapping[str, int]: ...
+
+    async def version(self) -> tuple[str, str]: ...
+
+    async def new_container(
+        self,
+        container_id: str,
+        spec: Mapping[str, Any],
+        runtime: RuntimeSpec,
+        snapshot: SnapshotSpec | None = None,
+        image: str = "",
+        labels: Mapping[str, str] | None = None,
+    ) -> Container: ...
+
+    async def restore(self) -> Sequence[Container]: ...
+
+    async def close(self) -> None: ...

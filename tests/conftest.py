@@ -1,0 +1,29 @@
+"""Session fixtures: one private containerd and the busybox image imported into it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.support.containerd import BUSYBOX_REF, ImportedImage, TestContainerd
+from tests.support.images import write_docker_save
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def containerd() -> AsyncIterator[TestContainerd]:
+    instance = TestContainerd.create()
+    try:
+        await instance.start()
+        yield instance
+    finally:
+        await instance.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def busybox_image(containerd: TestContainerd) -> ImportedImage:
+    archive = containerd.workdir / "images" / "busybox-docker-save.tar"
+    archive.parent.mkdir(exist_ok=True)
+    info = write_docker_save(archive, ["busybox:latest"])
+    await containerd.import_image(archive)
+    return ImportedImage(info=info, ref=BUSYBOX_REF, archive=archive)
