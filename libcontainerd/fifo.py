@@ -4,8 +4,7 @@ The FIFOs are made and opened before the task exists, so no early output is
 lost. Output ends are opened read-only and non-blocking: Linux reports hang-up
 on such a FIFO only after a writer has come and gone, so the reader waits for
 the shim instead of seeing a premature end of stream. The stdin end is opened
-read-write, which succeeds before the shim opens its side; closing it is what
-the process sees as EOF, so no `CloseIO` round trip is needed.
+read-write, which succeeds before the shim opens its side.
 """
 
 from __future__ import annotations

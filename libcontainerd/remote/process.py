@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..fifo import FifoSet
 from ..types import ExitStatus
 from .gen.containerd.services.tasks.v1 import (
+    CloseIoRequest,
     DeleteProcessRequest,
     KillRequest,
     ResizePtyRequest,
@@ -66,10 +67,17 @@ class RemoteProcess:
             self.container_id,
         )
 
-    def close_stdin(self) -> None:
-        # Closing our only write end is EOF for the shim's reader: no CloseIO call.
+    async def close_stdin(self) -> None:
+        # The shim keeps a write end of the stdin FIFO open itself, so closing ours is not
+        # EOF for the process: CloseIO tells the shim to close the process's stdin.
         if self._stdio.stdin is not None:
             self._stdio.stdin.close()
+        await call(
+            self._conn.stubs.tasks.close_io(
+                CloseIoRequest(container_id=self.container_id, exec_id=self._exec_id, stdin=True)
+            ),
+            self.container_id,
+        )
 
     async def delete(self) -> ExitStatus:
         resp = await call(

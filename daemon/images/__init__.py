@@ -1,0 +1,1 @@
+"""Images without containerd: references, manifests, archives, progress lines, registry client."""

@@ -1,0 +1,127 @@
+"""A second client finds running containers again, and the event stream survives containerd."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from libcontainerd.remote import RemoteContainer
+from libcontainerd.types import EventType, SnapshotSpec, StdioSpec, TaskStatus
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.lcd import connected, read_all, rpc_delta, runtime_for, spec_for, unique_id
+
+ECHO_STDIN = ["sh", "-c", "read line; echo got $line; read line; exit 7"]
+
+
+async def _start(
+    client_container: RemoteContainer,
+) -> None:
+    task = await client_container.new_task(StdioSpec(stdin=True, stdout=True, stderr=True))
+    await task.start()
+
+
+async def test_restore_with_one_list_each(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    ids = [unique_id("restore") for _ in range(4)]
+    async with connected(containerd) as (first, _):
+        for cid in ids:
+            container = await first.new_container(
+                cid,
+                spec_for(containerd, cid, ECHO_STDIN),
+                runtime_for(containerd),
+                SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
+            )
+            await _start(container)
+            task = container.task()
+            assert task is not None
+            # The first client goes away without touching the tasks, as a daemon would.
+            task.stdio.close()
+
+    async with connected(containerd) as (second, backend):
+        before = dict(second.rpc_counts())
+        restored = {c.id: c for c in await second.restore()}
+        assert rpc_delta(before, dict(second.rpc_counts())) == {
+            "Containers.List": 1,
+            "Tasks.List": 1,
+        }
+        assert set(ids) <= set(restored)
+        for cid in ids:
+            container = restored[cid]
+            assert container.record.snapshot_key == cid
+            assert container.record.spec["process"]["args"] == ECHO_STDIN
+            task = await container.attach_task()
+            assert task is not None and task.status is TaskStatus.RUNNING and task.pid > 0
+            # The re-opened FIFOs still reach the process.
+            assert task.stdio.stdin is not None and task.stdio.stdout is not None
+            await task.stdio.stdin.write(b"again\n")
+            assert await task.stdio.stdout.read() == b"got again\n"
+        assert rpc_delta(before, dict(second.rpc_counts())) == {
+            "Containers.List": 1,
+            "Tasks.List": 1,
+        }
+        for cid in ids:
+            task = restored[cid].task()
+            assert task is not None
+            await task.kill(signal.SIGKILL)
+            info = await backend.wait_for(cid, EventType.EXIT)
+            assert info.exit_code == 137
+            await task.delete()
+            await restored[cid].delete()
+    remaining = await containerd.list_containers()
+    assert not set(ids) & set(remaining)
+
+
+async def _wait_gone(pid: int, timeout: float = 20.0) -> None:
+    # Nothing signals the end of a process that is not our child: poll with a deadline.
+    async with asyncio.timeout(timeout):
+        while _alive(pid):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_exit_during_containerd_restart_is_delivered_once(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    cid = unique_id("gap")
+    async with connected(containerd) as (client, backend):
+        container = await client.new_container(
+            cid,
+            spec_for(containerd, cid, ECHO_STDIN),
+            runtime_for(containerd),
+            SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
+        )
+        await _start(container)
+        task = container.task()
+        assert task is not None and task.stdio.stdin is not None and task.stdio.stdout is not None
+        subscriptions = client.subscriptions
+
+        await containerd.supervisor.stop()
+        # The shim outlives containerd; the FIFOs need no containerd, so the task can be
+        # made to exit while containerd is down.
+        await task.stdio.stdin.write(b"one\n")
+        assert await task.stdio.stdout.read() == b"got one\n"
+        await task.stdio.stdin.write(b"two\n")
+        await _wait_gone(task.pid)
+        assert backend.of(cid, EventType.EXIT) == []
+
+        await containerd.supervisor.start()
+        await client.wait_events_live()
+        assert client.subscriptions == subscriptions + 1
+        info = await backend.wait_for(cid, EventType.EXIT)
+        assert info.exit_code == 7
+        # A shim that re-sends its queued exit must not make it a second delivery; Tasks.Delete
+        # settles the question, since no exit can follow it.
+        status = await task.delete()
+        assert status.exit_code == 7
+        await client.events_idle()
+        assert len(backend.of(cid, EventType.EXIT)) == 1
+        await container.delete()
+        assert await read_all(task.stdio.stdout) == b""
