@@ -1,0 +1,41 @@
+"""Reading JSON request bodies into models, with dockerd's 400s for bad input."""
+
+import json
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from daemon.errors import InvalidParameter
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def check_json_content_type(request: web.Request) -> None:
+    """A body must be JSON; no Content-Type is fine only without a body."""
+    content_type = request.headers.get("Content-Type", "")
+    if not content_type and not request.body_exists:
+        return
+    if request.content_type == "application/json":
+        return
+    raise InvalidParameter(f"Content-Type specified ({content_type}) must be 'application/json'")
+
+
+async def read_json(request: web.Request, model: type[_M], *, empty_ok: bool = False) -> _M:
+    """Parse the body as ``model``; an empty body gives the model's defaults if ``empty_ok``."""
+    check_json_content_type(request)
+    raw = await request.read()
+    if not raw.strip():
+        if empty_ok:
+            return model.model_validate({})
+        raise InvalidParameter("invalid JSON: got EOF while reading request body")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidParameter(f"invalid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        raise InvalidParameter(f"invalid JSON: {where}: {first['msg']}") from None

@@ -1,0 +1,157 @@
+"""What every Engine API model shares: Go's JSON rules.
+
+The daemon on the other side of the docker CLI is written in Go, and clients
+depend on how its encoding/json reads and writes:
+
+* Reading: keys match field names case-insensitively, unknown keys are
+  ignored, and ``null`` leaves a non-pointer field at its zero value.
+* Writing: nil slices and maps are ``null``, empty ones ``[]``/``{}``; fields
+  tagged ``omitempty`` are left out when empty. Mark those with ``OmitEmpty``
+  in the annotation. A field typed ``X | None`` is a Go pointer: with
+  ``OmitEmpty`` it is left out only when None, a zero value is still written.
+
+Field names are the API's own (PascalCase mostly). Where the name cannot be a
+Python attribute (``Config`` clashes with pydantic, ``from`` is a keyword) the
+attribute is ``config``/``from_`` with ``serialization_alias`` set to the API
+name; input accepts either.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+
+
+class _OmitEmpty:
+    """Annotation marker: Go's ``json:",omitempty"``."""
+
+    def __repr__(self) -> str:
+        return "OmitEmpty"
+
+
+OmitEmpty = _OmitEmpty()
+
+
+def _str_to_list(value: Any) -> Any:
+    # Docker's StrSlice: a lone string stands for a one-element list.
+    return [value] if isinstance(value, str) else value
+
+
+# A command-like list (Cmd, Entrypoint, CapAdd...) that also accepts a string.
+StrSlice = Annotated[list[str] | None, BeforeValidator(_str_to_list)]
+
+
+def _pair(value: Any) -> Any:
+    # A Go [2]uint: missing elements are zero, extra ones dropped.
+    if isinstance(value, list | tuple):
+        return [*value, 0, 0][:2]
+    return value
+
+
+# ConsoleSize: always two numbers, [height, width].
+UintPair = Annotated[tuple[int, int], BeforeValidator(_pair)]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339_nano(value: int | datetime | None) -> str:
+    """Go's RFC3339Nano in UTC: ns since the epoch or a datetime; None is the zero time."""
+    if value is None:
+        return ZERO_TIME
+    if isinstance(value, datetime):
+        when = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        seconds = when.replace(microsecond=0)
+        nanos = when.microsecond * 1000
+    else:
+        secs, nanos = divmod(value, 1_000_000_000)
+        seconds = datetime.fromtimestamp(secs, UTC)
+    text = seconds.strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos:
+        text += f".{nanos:09d}".rstrip("0")
+    return text + "Z"
+
+
+def _is_nullable(field: FieldInfo) -> bool:
+    return field.annotation is Any or type(None) in get_args(field.annotation)
+
+
+def _is_empty(value: Any, pointer: bool) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, list | dict):
+        return not value
+    if pointer:
+        return False
+    return value == "" or (isinstance(value, int | float) and value == 0)
+
+
+class ApiModel(BaseModel):
+    """Base of the Engine API models: Go's JSON decoding and encoding rules."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="ignore")
+
+    # Per class: lower-cased JSON key or field name -> (field name, nullable).
+    _json_keys: ClassVar[dict[str, tuple[str, bool]]]
+    # Per class: (field name, JSON key, pointer) of each OmitEmpty field.
+    _omit_empty: ClassVar[tuple[tuple[str, str, bool], ...]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        keys: dict[str, tuple[str, bool]] = {}
+        omit: list[tuple[str, str, bool]] = []
+        for name, field in cls.model_fields.items():
+            # The JSON key differs from the attribute only where the API's name
+            # cannot be one; it is then a serialization alias, so that code
+            # builds models by attribute name.
+            key = field.serialization_alias or field.alias or name
+            nullable = _is_nullable(field)
+            keys[name.lower()] = (name, nullable)
+            keys[key.lower()] = (name, nullable)
+            if any(isinstance(m, _OmitEmpty) for m in field.metadata):
+                omit.append((name, key, nullable))
+        cls._json_keys = keys
+        cls._omit_empty = tuple(omit)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_like_go(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            known = cls._json_keys.get(key.lower()) if isinstance(key, str) else None
+            if known is None:
+                continue  # unknown keys are ignored, as newer clients send more
+            target, nullable = known
+            if value is None and not nullable:
+                out.pop(target, None)  # null leaves the zero value
+                continue
+            out[target] = value
+        return out
+
+    @model_serializer(mode="wrap")
+    def _write_like_go(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, key, pointer in self._omit_empty:
+                for k in (key, name):
+                    if k in data and _is_empty(data[k], pointer):
+                        del data[k]
+        return data
+
+    def to_json(self) -> bytes:
+        """Compact JSON as dockerd writes it."""
+        return self.model_dump_json().encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict, with the API's key names."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,223 @@
+"""Streamed replies: headers flushed at once, body written over time.
+
+``wait``, ``logs -f``, ``events`` and ``stats`` all send their 200 headers
+before there is anything to say; the CLI blocks on them (``docker run`` sends
+start only after the wait headers arrived). ``StreamingReply`` does that, and
+also tells the handler when the client went away.
+
+How a client going away is noticed: the server runs with aiohttp's default
+``handler_cancellation=False`` (cancelling any handler at a disconnect could
+interrupt a create or a start half way). Instead, a streaming reply installs
+itself as the connection's payload parser once the request body is read;
+aiohttp calls ``feed_eof`` on that parser when the connection is lost, which
+sets ``StreamingReply.disconnected``. A handler that waits on the daemon uses
+``await reply.race(awaitable)``: it returns the awaitable's result, or cancels
+it and raises ``ClientGone`` as soon as the client leaves. Writes to a client
+that left raise ``ClientGone`` too. The error middleware ends such a request
+quietly. Because the connection's input is taken over, a streamed reply always
+closes the connection at its end (``Connection: close``).
+"""
+
+import asyncio
+import contextlib
+import json
+import weakref
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+_T = TypeVar("_T")
+
+# Set once a reply's first bytes are on the wire: an error after that point can
+# no longer become a JSON error reply.
+RESPONSE_STARTED = web.RequestKey("moorage_response_started", bool)
+# A response marked so is sent without Content-Type (dockerd's logs replies).
+OMIT_CONTENT_TYPE = web.ResponseKey("moorage_omit_content_type", bool)
+_DISCONNECTED = web.RequestKey("moorage_disconnected", asyncio.Event)
+
+
+class ClientGone(ConnectionResetError):
+    """The client closed its connection; nothing more can be sent to it."""
+
+
+class Abortable(Protocol):
+    def abort(self) -> None: ...
+
+
+# Streams and hijacked connections still open, so that a server shutdown can
+# end them instead of waiting for clients that may never hang up.
+LIVE_STREAMS = web.AppKey("moorage_live_streams", weakref.WeakSet[Abortable])
+
+
+def track(request: web.Request, stream: Abortable) -> None:
+    live = request.app.get(LIVE_STREAMS)
+    if live is not None:
+        live.add(stream)
+
+
+def abort_live_streams(app: web.Application) -> None:
+    for stream in list(app.get(LIVE_STREAMS, ())):
+        stream.abort()
+
+
+class AlreadySentResponse(web.StreamResponse):
+    """What a handler returns when its reply was written by hand or cannot be written.
+
+    aiohttp prepares and finishes whatever a handler returns; this response
+    writes nothing on either, and closes the connection afterwards.
+    """
+
+    def __init__(self, status: int = 200, reason: str | None = None) -> None:
+        super().__init__(status=status, reason=reason)
+        self.force_close()
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+async def drop_unwanted_content_type(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook: aiohttp adds a default Content-Type to bodies."""
+    if response.get(OMIT_CONTENT_TYPE):
+        response.headers.popall("Content-Type", None)
+
+
+class _DisconnectWatcher:
+    """Stands in as the connection's payload parser to hear about connection loss."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        # A client waiting on a streamed reply has nothing more to say.
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._event.set()
+
+
+def watch_disconnect(request: web.Request) -> asyncio.Event:
+    """An event set when the request's connection is lost.
+
+    The connection cannot serve another request afterwards: the reply must
+    close it (``StreamingReply`` does).
+    """
+    if _DISCONNECTED in request:
+        return request[_DISCONNECTED]
+    event = asyncio.Event()
+    request[_DISCONNECTED] = event
+    protocol = request.protocol
+
+    def install() -> None:
+        if protocol.transport is None:
+            event.set()
+        else:
+            protocol.set_parser(_DisconnectWatcher(event))  # type: ignore[arg-type]
+
+    if request.content.is_eof():
+        install()
+    else:
+        # The body is still arriving and its parser owns the connection until then.
+        request.content.on_eof(install)
+    return event
+
+
+def json_line(obj: BaseModel | dict[str, Any] | list[Any]) -> bytes:
+    """One JSON document and a newline, compact, as Go's json.Encoder writes it."""
+    if isinstance(obj, BaseModel):
+        data = obj.model_dump_json(by_alias=True).encode()
+    else:
+        data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return data + b"\n"
+
+
+class StreamingReply:
+    """A chunked reply whose headers go out at ``start()`` and body over time."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        *,
+        content_type: str | None = "application/json",
+        status: int = 200,
+    ) -> None:
+        self._request = request
+        self._response = web.StreamResponse(status=status)
+        if content_type is None:
+            self._response[OMIT_CONTENT_TYPE] = True
+        else:
+            self._response.content_type = content_type
+        self.disconnected = asyncio.Event()
+        self._finished = False
+
+    @property
+    def response(self) -> web.StreamResponse:
+        return self._response
+
+    async def start(self) -> None:
+        """Send the status line and headers now."""
+        response = self._response
+        response.enable_chunked_encoding()
+        response.force_close()
+        try:
+            await response.prepare(self._request)
+        except ConnectionError as exc:
+            raise ClientGone("client went away before the reply started") from exc
+        self._request[RESPONSE_STARTED] = True
+        self.disconnected = watch_disconnect(self._request)
+        track(self._request, self)
+
+    async def write(self, data: bytes) -> None:
+        """Send raw body bytes. Raises ``ClientGone`` if the client left."""
+        if self.disconnected.is_set():
+            raise ClientGone("client went away")
+        try:
+            await self._response.write(data)
+        except ConnectionError as exc:
+            self.disconnected.set()
+            raise ClientGone("client went away") from exc
+
+    async def write_json(self, obj: BaseModel | dict[str, Any] | list[Any]) -> None:
+        """Send one JSON document followed by a newline."""
+        await self.write(json_line(obj))
+
+    async def race(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` unless the client leaves first (then ``ClientGone``)."""
+        task: asyncio.Future[_T] = asyncio.ensure_future(awaitable)
+        gone = asyncio.ensure_future(self.disconnected.wait())
+        either: set[asyncio.Future[Any]] = {task, gone}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled() and self.disconnected.is_set():
+            raise ClientGone("client went away")
+        return task.result()
+
+    async def finish(self) -> web.StreamResponse:
+        """End the body; the handler returns what this returns."""
+        if not self._finished:
+            self._finished = True
+            if not self.disconnected.is_set():
+                try:
+                    await self._response.write_eof()
+                    return self._response
+                except ConnectionError:
+                    self.disconnected.set()
+        if self._response.prepared:
+            return AlreadySentResponse(self._response.status)
+        return self._response
+
+    def abort(self) -> None:
+        """Drop the connection (server shutdown)."""
+        transport = self._request.transport
+        if transport is not None:
+            transport.close()

@@ -1,0 +1,198 @@
+"""API versions: the ``/v1.NN/`` path prefix, its limits, and the headers every reply carries.
+
+Routes are declared without the prefix. ``VersionedPaths`` is a catch-all
+resource that strips ``/v<version>`` and resolves the rest against the same
+router, so ``/v1.41/containers/json`` and ``/containers/json`` reach the same
+handler. It works at routing time because aiohttp resolves the route before any
+middleware runs; a middleware cannot re-route a request.
+
+``version_middleware`` then records the version in ``request[API_VERSION]``
+and refuses versions outside [minimum, current] with dockerd's texts.
+"""
+
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from importlib import metadata
+from typing import TYPE_CHECKING, NamedTuple
+
+from aiohttp import web
+from aiohttp.abc import AbstractMatchInfo
+from aiohttp.typedefs import Middleware
+from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlMappingMatchInfo
+from yarl import URL
+
+from daemon.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from aiohttp.web_urldispatcher import _InfoDict
+
+
+class ApiVersion(NamedTuple):
+    """A ``major.minor`` API version; compares like a tuple."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> "ApiVersion":
+        # Lenient like dockerd: a missing or non-numeric part counts as 0.
+        parts = [int(p) if p.isdigit() else 0 for p in text.split(".")]
+        parts += [0, 0]
+        return cls(parts[0], parts[1])
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+CURRENT_API_VERSION = ApiVersion(1, 41)
+MIN_API_VERSION = ApiVersion(1, 24)
+# dockerd answers in JSON only from 1.23 on; older clients get text/plain errors.
+_FIRST_JSON_ERRORS_VERSION = ApiVersion(1, 23)
+
+API_VERSION = web.RequestKey("api_version", ApiVersion)
+
+# dockerd's router accepts any run of digits and dots after "/v".
+_PREFIX_RE = re.compile(r"^/v([0-9.]+)(/.*)?$")
+
+
+def _moorage_version() -> str:
+    try:
+        return metadata.version("moorage")
+    except metadata.PackageNotFoundError:
+        # Running from a source tree that was never installed.
+        return "0.1.0"
+
+
+SERVER_SOFTWARE = f"moorage/{_moorage_version()} (linux)"
+
+
+def api_version(request: web.Request) -> ApiVersion:
+    """The API version the request was made with (current when unprefixed)."""
+    if API_VERSION in request:
+        return request[API_VERSION]
+    return CURRENT_API_VERSION
+
+
+def split_version_prefix(raw_path: str) -> tuple[str | None, str]:
+    """``"/v1.41/containers/json"`` -> ``("1.41", "/containers/json")``.
+
+    An unprefixed path gives ``(None, raw_path)``.
+    """
+    m = _PREFIX_RE.match(raw_path)
+    if m is None:
+        return None, raw_path
+    return m.group(1), m.group(2) or "/"
+
+
+def common_headers(version: ApiVersion = CURRENT_API_VERSION) -> dict[str, str]:
+    """Headers dockerd puts on every reply, hijacked streams included."""
+    return {
+        "Api-Version": str(version),
+        "Docker-Experimental": "false",
+        "Ostype": "linux",
+        "Server": SERVER_SOFTWARE,
+    }
+
+
+async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook.
+
+    A signal rather than a middleware so that streamed replies, whose headers
+    go out inside the handler, get them too.
+    """
+    # Overwrites the Server header aiohttp set just before this hook runs.
+    response.headers.update(common_headers())
+
+
+class VersionedPaths(AbstractResource):
+    """Catch-all resource that serves ``/v<version>/<path>`` as ``/<path>``."""
+
+    def __init__(self, router: web.UrlDispatcher) -> None:
+        super().__init__()
+        self._router = router
+
+    @property
+    def canonical(self) -> str:
+        # Indexed under "/", the last candidate the router tries for any path.
+        return "/"
+
+    def url_for(self, **kwargs: str) -> URL:
+        raise NotImplementedError("versioned paths are resolved, never built")
+
+    async def resolve(self, request: web.Request) -> tuple[UrlMappingMatchInfo | None, set[str]]:
+        version, rest = split_version_prefix(request.rel_url.raw_path)
+        # One prefix only: "/v1.41/v1.41/x" is not a route in dockerd either.
+        if version is None or split_version_prefix(rest)[0] is not None:
+            return None, set()
+        stripped = request.clone(
+            rel_url=URL.build(
+                path=rest, query_string=request.rel_url.raw_query_string, encoded=True
+            )
+        )
+        match_info: AbstractMatchInfo = await self._router.resolve(stripped)
+        exc = match_info.http_exception
+        if exc is None:
+            assert isinstance(match_info, UrlMappingMatchInfo)
+            return match_info, set()
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            return None, set(exc.allowed_methods)
+        return None, set()
+
+    def add_prefix(self, prefix: str) -> None:
+        raise NotImplementedError("versioned paths cannot live under a prefix")
+
+    def get_info(self) -> "_InfoDict":
+        return {"prefix": "/v{version}"}
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Iterator[AbstractRoute]:
+        return iter(())
+
+
+def add_version_prefix(router: web.UrlDispatcher) -> None:
+    """Make every route of ``router`` reachable under ``/v<version>/`` too."""
+    router.register_resource(VersionedPaths(router))
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def version_middleware(
+    min_version: ApiVersion = MIN_API_VERSION,
+    max_version: ApiVersion = CURRENT_API_VERSION,
+) -> Middleware:
+    """Record the request's API version and refuse those out of range."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        text, _ = split_version_prefix(request.rel_url.raw_path)
+        version = max_version if text is None else ApiVersion.parse(text)
+        request[API_VERSION] = version
+        # Like dockerd, an unknown route stays a 404 whatever its version.
+        if text is not None and request.match_info.http_exception is None:
+            if version < min_version:
+                message = (
+                    f"client version {text} is too old. Minimum supported API version "
+                    f"is {min_version}, please upgrade your client to a newer version"
+                )
+                if version < _FIRST_JSON_ERRORS_VERSION:
+                    return web.Response(
+                        status=400,
+                        text=message + "\n",
+                        content_type="text/plain",
+                        headers={"X-Content-Type-Options": "nosniff"},
+                    )
+                raise InvalidParameter(message)
+            if version > max_version:
+                raise InvalidParameter(
+                    f"client version {text} is too new. "
+                    f"Maximum supported API version is {max_version}"
+                )
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,148 @@
+"""Daemon configuration: dockerd's flag names, merged with a daemon.json file.
+
+As with dockerd, a directive given both as a flag and in the file is an error,
+so that no one has to guess which one wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtimes import DEFAULT_RUNTIME, RuntimeTable
+
+DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
+DEFAULT_CONFIG_FILE = "/etc/moorage/daemon.json"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    containerd: str = ""  # empty: start and supervise our own containerd
+    containerd_namespace: str = "moorage"
+    data_root: Path = Path("/var/lib/moorage")
+    exec_root: Path = Path("/run/moorage")
+    default_runtime: str = DEFAULT_RUNTIME
+    add_runtimes: list[str] = field(default_factory=list)
+    file_runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    debug: bool = False
+    log_level: str = "info"
+    metrics_addr: str = ""
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    config_file: str = DEFAULT_CONFIG_FILE
+
+    def runtimes(self) -> RuntimeTable:
+        try:
+            return RuntimeTable.from_config(
+                self.add_runtimes, self.file_runtimes, self.default_runtime
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    @property
+    def managed_containerd_dir(self) -> Path:
+        return self.data_root / "containerd"
+
+
+# flag dest -> (daemon.json key, DaemonConfig attribute)
+_FILE_KEYS = {
+    "hosts": "hosts",
+    "containerd": "containerd",
+    "containerd_namespace": "containerd-namespace",
+    "data_root": "data-root",
+    "exec_root": "exec-root",
+    "default_runtime": "default-runtime",
+    "debug": "debug",
+    "log_level": "log-level",
+    "metrics_addr": "metrics-addr",
+    "insecure_registries": "insecure-registries",
+    "registry_mirrors": "registry-mirrors",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mooraged", description="A Docker Engine API daemon on containerd."
+    )
+    p.add_argument("-H", "--host", dest="hosts", action="append", help="socket(s) to listen on")
+    p.add_argument("--containerd", help="containerd socket (default: run a managed containerd)")
+    p.add_argument("--containerd-namespace", dest="containerd_namespace")
+    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--exec-root", dest="exec_root")
+    p.add_argument("--default-runtime", dest="default_runtime")
+    p.add_argument("--add-runtime", dest="add_runtimes", action="append", default=None)
+    p.add_argument("--config-file", dest="config_file", default=DEFAULT_CONFIG_FILE)
+    p.add_argument("-D", "--debug", action="store_const", const=True, default=None)
+    p.add_argument("-l", "--log-level", dest="log_level", choices=LOG_LEVELS)
+    p.add_argument("--metrics-addr", dest="metrics_addr")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    return p
+
+
+def _read_file(path: str, explicit: bool) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(
+                f"unable to configure the daemon: open {path}: no such file"
+            ) from None
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"unable to configure the daemon from {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"unable to configure the daemon from {path}: not a JSON object")
+    return data
+
+
+def load_config(argv: list[str] | None = None) -> DaemonConfig:
+    args = _parser().parse_args(argv)
+    explicit_file = args.config_file != DEFAULT_CONFIG_FILE
+    file_data = _read_file(args.config_file, explicit_file)
+    known = set(_FILE_KEYS.values()) | {"runtimes"}
+    unknown = sorted(set(file_data) - known)
+    if unknown:
+        raise ConfigError(
+            f"the following directives don't match any configuration option: {', '.join(unknown)}"
+        )
+    both = sorted(
+        key
+        for dest, key in _FILE_KEYS.items()
+        if key in file_data and getattr(args, dest) is not None
+    )
+    if both:
+        raise ConfigError(
+            "the following directives are specified both as a flag and in the configuration "
+            f"file: {', '.join(both)}"
+        )
+    config = DaemonConfig(config_file=args.config_file)
+    for dest, key in _FILE_KEYS.items():
+        value = getattr(args, dest)
+        if value is None:
+            value = file_data.get(key)
+        if value is None:
+            continue
+        if dest in ("data_root", "exec_root"):
+            value = Path(value)
+        setattr(config, dest, value)
+    config.add_runtimes = list(args.add_runtimes or [])
+    runtimes = file_data.get("runtimes", {})
+    if not isinstance(runtimes, dict):
+        raise ConfigError("runtimes in the configuration file must be an object")
+    config.file_runtimes = runtimes
+    if config.debug:
+        config.log_level = "debug"
+    config.runtimes()  # validate now, not at the first container
+    return config

@@ -1,0 +1,132 @@
+"""A container as the daemon keeps it: its Docker config, its state and where its files are."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanosecond digits, the way Docker prints times."""
+    ns = datetime.now(UTC).timestamp()
+    whole = datetime.fromtimestamp(int(ns), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{int((ns % 1) * 1e9):09d}Z"
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return ZERO_TIME
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S") + f".{value.microsecond * 1000:09d}Z"
+
+
+class Status(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+@dataclass
+class State:
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+    @property
+    def paused(self) -> bool:
+        return self.status is Status.PAUSED
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        state.status = Status(state.status)
+        return state
+
+
+@dataclass
+class Container:
+    id: str
+    name: str  # with Docker's leading slash
+    created: str
+    path: str
+    args: list[str]
+    config: dict[str, Any]  # the effective Config, as inspect shows it
+    host_config: dict[str, Any]
+    image_id: str
+    runtime: str
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+    has_been_started: bool = False
+    manually_stopped: bool = False
+    directory: str = ""
+    exec_ids: list[str] = field(default_factory=list)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.directory)
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / f"{self.id}-json.log"
+
+    @property
+    def hostname_path(self) -> Path:
+        return self.dir / "hostname"
+
+    @property
+    def hosts_path(self) -> Path:
+        return self.dir / "hosts"
+
+    @property
+    def resolv_conf_path(self) -> Path:
+        return self.dir / "resolv.conf"
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def image_name(self) -> str:
+        return str(self.config.get("Image", ""))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.config.get("Labels") or {}
+        return dict(labels)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.as_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Container:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["state"] = State.from_json(data.get("state", {}))
+        return cls(**fields)

@@ -1,0 +1,110 @@
+"""All containers by id and by name, persisted one JSON file per container.
+
+Each write goes to a temp file that is fsynced and renamed over the old one, so a
+crash leaves either the old or the new state on disk, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InvalidParameter, NotFound
+from .model import Container
+
+log = logging.getLogger(__name__)
+STATE_FILE = "container.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class ContainerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._by_id: dict[str, Container] = {}
+        self._names: dict[str, str] = {}
+
+    def load(self) -> list[Container]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(self.root.iterdir()):
+            state_file = entry / STATE_FILE
+            try:
+                container = Container.from_json(json.loads(state_file.read_bytes()))
+            except FileNotFoundError:
+                continue
+            except (ValueError, TypeError) as exc:
+                log.error("skipping unreadable container state %s: %s", state_file, exc)
+                continue
+            container.directory = str(entry)
+            self._add(container)
+        return list(self._by_id.values())
+
+    def directory_for(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    def _add(self, container: Container) -> None:
+        self._by_id[container.id] = container
+        self._names[container.name] = container.id
+
+    def add(self, container: Container) -> None:
+        self._add(container)
+        self.save(container)
+
+    def save(self, container: Container) -> None:
+        if container.id not in self._by_id:
+            return  # removed meanwhile: never resurrect it on disk
+        data = json.dumps(container.as_json(), separators=(",", ":")).encode()
+        write_atomic(container.dir / STATE_FILE, data)
+
+    def remove(self, container: Container) -> None:
+        self._by_id.pop(container.id, None)
+        if self._names.get(container.name) == container.id:
+            del self._names[container.name]
+        shutil.rmtree(container.dir, ignore_errors=True)
+
+    def name_owner(self, name: str) -> str | None:
+        return self._names.get(name)
+
+    def rename(self, container: Container, new_name: str) -> None:
+        if self._names.get(container.name) == container.id:
+            del self._names[container.name]
+        container.name = new_name
+        self._names[new_name] = container.id
+        self.save(container)
+
+    def get(self, ref: str) -> Container:
+        """By full id, by name (with or without its slash), then by unique id prefix."""
+        found = self.find(ref)
+        if found is None:
+            raise NotFound(f"No such container: {ref}")
+        return found
+
+    def find(self, ref: str) -> Container | None:
+        if not ref:
+            return None
+        if ref in self._by_id:
+            return self._by_id[ref]
+        owner = self._names.get(ref if ref.startswith("/") else "/" + ref)
+        if owner is not None:
+            return self._by_id[owner]
+        matches = [c for cid, c in self._by_id.items() if cid.startswith(ref)]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+        return matches[0] if matches else None
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
