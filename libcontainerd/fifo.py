@@ -33,6 +33,9 @@ class FifoReader:
 
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
+        # Until a writer has opened the FIFO, read() would report end of stream; poll
+        # readiness does not, so the first read waits for it.
+        self._writer_seen = False
 
     async def read(self) -> bytes:
         loop = asyncio.get_running_loop()
@@ -40,6 +43,10 @@ class FifoReader:
             fd = self._fd
             if fd is None:
                 return b""
+            if not self._writer_seen:
+                await self._wait_readable(loop, fd)
+                self._writer_seen = True
+                continue
             try:
                 data = os.read(fd, _READ_SIZE)
             except BlockingIOError:

@@ -123,6 +123,65 @@ class ContainerRecord:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
+# -- images: what containerd's content, image and snapshot stores hold ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """An OCI descriptor: a blob of the content store named by its digest."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """containerd's record of an image: a name pointing at a manifest or index."""
+
+    name: str
+    target: Descriptor
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentInfo:
+    digest: str
+    size: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStatus:
+    """A write in progress (`ref`), which a later write with the same ref resumes."""
+
+    ref: str
+    offset: int
+    total: int
+    expected: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    name: str
+    parent: str
+    kind: str  # "active", "committed" or "view"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    """One layer to unpack: its blob and the digest of its uncompressed tar."""
+
+    blob: Descriptor
+    diff_id: str
+
+
 class Stream(Protocol):
     """A process output stream (one FIFO): `read()` returns b"" at end of stream."""
 

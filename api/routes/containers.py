@@ -1,0 +1,199 @@
+"""Container endpoints: create, inspect, list, lifecycle, wait, attach, rename, remove."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from daemon import errors
+from daemon.container.live import LiveContainer
+from daemon.container.model import Status
+
+from ..body import read_json
+from ..filters import Filters
+from ..hijack import hijack, stream_content_type
+from ..models.container import ContainerCreateRequest
+from ..streams import ClientGone, StreamingReply
+from ..versioning import api_version
+from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
+from .presenters import inspect_container, summarize_container
+
+_LIST_FILTERS = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
+_STATUSES = {s.value for s in Status}
+
+
+def _ref(request: web.Request) -> str:
+    return request.match_info["name"]
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request, ContainerCreateRequest)
+    data = json.loads(body.model_dump_json(by_alias=True))
+    host_config = data.pop("HostConfig", None) or {}
+    data.pop("NetworkingConfig", None)
+    name = request.query.get("name") or None
+    model, warnings = await request.app[DAEMON].create(name, data, host_config)
+    return json_reply({"Id": model.id, "Warnings": warnings}, status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    live = request.app[DAEMON].get(_ref(request))
+    return json_reply(inspect_container(live))
+
+
+def _matches(live: LiveContainer, filters: Filters) -> bool:
+    model = live.model
+    state = model.state
+    if filters.contains("id") and not any(model.id.startswith(v) for v in filters.get("id")):
+        return False
+    if filters.contains("name") and not any(
+        v.lstrip("/") in model.name.lstrip("/") for v in filters.get("name")
+    ):
+        return False
+    if filters.contains("status") and str(state.status) not in filters.get("status"):
+        return False
+    if filters.contains("exited") and (
+        state.status is not Status.EXITED or str(state.exit_code) not in filters.get("exited")
+    ):
+        return False
+    if filters.contains("label") and not filters.match_kv("label", model.labels):
+        return False
+    if filters.contains("ancestor"):
+        wanted = filters.get("ancestor")
+        image = model.image_name
+        names = {image, image.removesuffix(":latest"), model.image_id, model.image_id[7:19]}
+        if not any(w in names or model.image_id.startswith(w) for w in wanted):
+            return False
+    return True
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    filters = Filters.from_query(request.query)
+    filters.validate(_LIST_FILTERS)
+    for status in filters.get("status"):
+        if status not in _STATUSES:
+            raise errors.InvalidParameter(f"Invalid filter 'status={status}'")
+    show_all = bool_param(request, "all") or filters.contains("status")
+    limit = int_param(request, "limit", 0) or 0
+    lives = sorted(daemon.containers(), key=lambda c: c.model.created, reverse=True)
+    result = []
+    for live in lives:
+        if not show_all and not live.model.state.running and limit <= 0:
+            continue
+        if _matches(live, filters):
+            result.append(summarize_container(live))
+        if limit > 0 and len(result) >= limit:
+            break
+    return json_reply(result)
+
+
+async def start(request: web.Request) -> web.Response:
+    await request.app[DAEMON].start(_ref(request))
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    timeout = int_param(request, "t", None)
+    await request.app[DAEMON].stop(_ref(request), timeout, request.query.get("signal") or None)
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    await request.app[DAEMON].restart(_ref(request), int_param(request, "t", None))
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await request.app[DAEMON].kill(_ref(request), request.query.get("signal") or None)
+    return web.Response(status=204)
+
+
+async def pause(request: web.Request) -> web.Response:
+    await request.app[DAEMON].pause(_ref(request))
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await request.app[DAEMON].unpause(_ref(request))
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    request.app[DAEMON].rename(_ref(request), request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+async def resize(request: web.Request) -> web.Response:
+    height, width = int_param(request, "h", 0), int_param(request, "w", 0)
+    await request.app[DAEMON].resize(_ref(request), height or 0, width or 0)
+    return web.Response(status=200)
+
+
+async def remove(request: web.Request) -> web.Response:
+    await request.app[DAEMON].remove(
+        _ref(request), force=bool_param(request, "force"), volumes=bool_param(request, "v")
+    )
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    daemon = request.app[DAEMON]
+    ref = _ref(request)
+    waiter = daemon.waiter(ref, request.query.get("condition", ""))
+    reply = StreamingReply(request)
+    try:
+        await reply.start()
+        code = await reply.race(_shielded(waiter))
+    except ClientGone:
+        daemon.forget_waiter(ref, waiter)
+        raise
+    await reply.write_json({"Error": None, "StatusCode": code})
+    return await reply.finish()
+
+
+async def _shielded(waiter: asyncio.Future[int]) -> int:
+    # The waiter belongs to the state machine: a client leaving must not cancel it.
+    return await asyncio.shield(waiter)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    daemon = request.app[DAEMON]
+    want_stdin = bool_param(request, "stdin")
+    live, attachment = daemon.attach(
+        _ref(request), bool_param(request, "stdout"), bool_param(request, "stderr")
+    )
+    tty = live.model.tty
+    try:
+        conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
+        async with conn:
+            stdin_once = bool(live.model.config.get("StdinOnce"))
+            await pump_attachment(
+                conn,
+                attachment,
+                tty,
+                live.hub if want_stdin and live.model.config.get("OpenStdin") else None,
+                close_stdin_at_eof=stdin_once,
+            )
+        return conn.response
+    finally:
+        live.hub.detach(attachment)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/containers/create", create)
+    router.add_get("/containers/json", list_containers)
+    router.add_get("/containers/{name}/json", inspect)
+    router.add_post("/containers/{name}/start", start)
+    router.add_post("/containers/{name}/stop", stop)
+    router.add_post("/containers/{name}/restart", restart)
+    router.add_post("/containers/{name}/kill", kill)
+    router.add_post("/containers/{name}/pause", pause)
+    router.add_post("/containers/{name}/unpause", unpause)
+    router.add_post("/containers/{name}/rename", rename)
+    router.add_post("/containers/{name}/resize", resize)
+    router.add_post("/containers/{name}/wait", wait)
+    router.add_post("/containers/{name}/attach", attach)
+    router.add_delete("/containers/{name}", remove)

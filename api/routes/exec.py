@@ -1,0 +1,84 @@
+"""Exec endpoints: create, start (hijacked or detached), inspect, resize."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from ..body import read_json
+from ..hijack import hijack, stream_content_type
+from ..models.exec import ExecCreateRequest, ExecStartRequest
+from ..versioning import api_version
+from .common import DAEMON, int_param, json_reply, pump_attachment
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request, ExecCreateRequest)
+    config = json.loads(body.model_dump_json(by_alias=True))
+    exec_id = request.app[DAEMON].exec_create(request.match_info["name"], config)
+    return json_reply({"Id": exec_id}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    daemon = request.app[DAEMON]
+    body = await read_json(request, ExecStartRequest, empty_ok=True)
+    record, attachment = daemon.exec_prepare(request.match_info["id"])
+    tty = record.tty
+    try:
+        if body.Detach:
+            await daemon.exec_start(record)
+            return web.Response(status=200)
+        conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
+        async with conn:
+            await daemon.exec_start(record)
+            await pump_attachment(
+                conn,
+                attachment,
+                tty,
+                record.hub if record.config.get("AttachStdin") else None,
+                close_stdin_at_eof=True,
+            )
+        return conn.response
+    finally:
+        record.hub.detach(attachment)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    record = request.app[DAEMON].exec_get(request.match_info["id"])
+    config = record.config
+    cmd = list(config.get("Cmd") or [])  # type: ignore[call-overload]
+    return json_reply(
+        {
+            "ID": record.id,
+            "Running": record.running,
+            "ExitCode": record.exit_code,
+            "ProcessConfig": {
+                "tty": bool(config.get("Tty")),
+                "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:],
+                "privileged": bool(config.get("Privileged")),
+                "user": config.get("User") or "",
+            },
+            "OpenStdin": bool(config.get("AttachStdin")),
+            "OpenStderr": bool(config.get("AttachStderr")),
+            "OpenStdout": bool(config.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": record.container_id,
+            "DetachKeys": "",
+            "Pid": record.pid,
+        }
+    )
+
+
+async def resize(request: web.Request) -> web.Response:
+    height, width = int_param(request, "h", 0), int_param(request, "w", 0)
+    await request.app[DAEMON].exec_resize(request.match_info["id"], height or 0, width or 0)
+    return web.Response(status=201)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/containers/{name}/exec", create)
+    router.add_post("/exec/{id}/start", start)
+    router.add_get("/exec/{id}/json", inspect)
+    router.add_post("/exec/{id}/resize", resize)

@@ -1,0 +1,166 @@
+"""The JSON shapes dockerd gives containers in inspect and in `docker ps`."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from daemon.container.live import LiveContainer
+from daemon.container.model import Status
+
+_EMPTY_NETWORK = {
+    "Bridge": "",
+    "SandboxID": "",
+    "HairpinMode": False,
+    "LinkLocalIPv6Address": "",
+    "LinkLocalIPv6PrefixLen": 0,
+    "Ports": {},
+    "SandboxKey": "",
+    "SecondaryIPAddresses": None,
+    "SecondaryIPv6Addresses": None,
+    "EndpointID": "",
+    "Gateway": "",
+    "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0,
+    "IPAddress": "",
+    "IPPrefixLen": 0,
+    "IPv6Gateway": "",
+    "MacAddress": "",
+    "Networks": {},
+}
+
+
+def _mounts(live: LiveContainer) -> list[dict[str, Any]]:
+    host_config = live.model.host_config
+    mounts: list[dict[str, Any]] = []
+    for bind in host_config.get("Binds") or []:
+        parts = bind.split(":")
+        if len(parts) >= 2:
+            mode = parts[2] if len(parts) > 2 else ""
+            mounts.append(
+                {
+                    "Type": "bind",
+                    "Source": parts[0],
+                    "Destination": parts[1],
+                    "Mode": mode,
+                    "RW": "ro" not in mode.split(","),
+                    "Propagation": "rprivate",
+                }
+            )
+    for mount in host_config.get("Mounts") or []:
+        kind = mount.get("Type", "")
+        mounts.append(
+            {
+                "Type": kind,
+                "Source": mount.get("Source", ""),
+                "Destination": mount.get("Target", ""),
+                "Mode": "",
+                "RW": not mount.get("ReadOnly", False),
+                "Propagation": "rprivate" if kind == "bind" else "",
+            }
+        )
+    return mounts
+
+
+def inspect_container(live: LiveContainer) -> dict[str, Any]:
+    model = live.model
+    state = model.state
+    return {
+        "Id": model.id,
+        "Created": model.created,
+        "Path": model.path,
+        "Args": model.args,
+        "State": {
+            "Status": str(state.status),
+            "Running": state.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": state.status is Status.PAUSED,
+            "Restarting": state.status is Status.RESTARTING,
+            "OOMKilled": state.oom_killed,
+            "Dead": state.status is Status.DEAD,
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": state.started_at,
+            "FinishedAt": state.finished_at,
+        },
+        "Image": model.image_id,
+        "ResolvConfPath": str(model.resolv_conf_path),
+        "HostnamePath": str(model.hostname_path),
+        "HostsPath": str(model.hosts_path),
+        "LogPath": str(model.log_path),
+        "Name": model.name,
+        "RestartCount": model.restart_count,
+        "Driver": "overlayfs",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(live.execs) or None,
+        "HostConfig": model.host_config,
+        "GraphDriver": {"Data": None, "Name": "overlayfs"},
+        "Mounts": _mounts(live),
+        "Config": model.config,
+        "NetworkSettings": dict(_EMPTY_NETWORK),
+    }
+
+
+def _created_unix(created: str) -> int:
+    try:
+        return int(datetime.fromisoformat(created[:26] + "+00:00").timestamp())
+    except ValueError:
+        return 0
+
+
+def _ago(stamp: str) -> str:
+    try:
+        then = datetime.fromisoformat(stamp[:26] + "+00:00").timestamp()
+    except ValueError:
+        return ""
+    seconds = max(0.0, time.time() - then)
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    if seconds < 3600:
+        minutes = int(seconds / 60)
+        return "About a minute" if minutes == 1 else f"{minutes} minutes"
+    hours = int(seconds / 3600)
+    if hours < 48:
+        return "About an hour" if hours == 1 else f"{hours} hours"
+    return f"{int(hours / 24)} days"
+
+
+def _status_text(live: LiveContainer) -> str:
+    state = live.model.state
+    if state.status is Status.RUNNING:
+        return f"Up {_ago(state.started_at)}"
+    if state.status is Status.PAUSED:
+        return f"Up {_ago(state.started_at)} (Paused)"
+    if state.status is Status.EXITED:
+        return f"Exited ({state.exit_code}) {_ago(state.finished_at)} ago"
+    if state.status is Status.REMOVING:
+        return "Removal In Progress"
+    if state.status is Status.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def summarize_container(live: LiveContainer) -> dict[str, Any]:
+    model = live.model
+    command = " ".join([model.path, *model.args]).strip()
+    return {
+        "Id": model.id,
+        "Names": [model.name],
+        "Image": model.image_name,
+        "ImageID": model.image_id,
+        "Command": command,
+        "Created": _created_unix(model.created),
+        "Ports": [],
+        "Labels": model.labels,
+        "State": str(model.state.status),
+        "Status": _status_text(live),
+        "HostConfig": {"NetworkMode": model.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": _mounts(live),
+    }

@@ -1,0 +1,179 @@
+"""A container's stdio as the daemon routes it: FIFOs in, log driver and attached clients out.
+
+One copier per output stream reads the FIFO and hands every chunk to the log
+driver and to each attached client, so output is read once however many
+clients watch. Clients may attach before the task exists (`docker run` attaches
+before it starts the container); they then see the next run from its first byte
+and are told when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..background import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+STDOUT = "stdout"
+STDERR = "stderr"
+# Bounded so that a client that stops reading cannot grow the daemon without limit.
+_CLIENT_QUEUE = 1024
+
+
+class Readable(Protocol):
+    async def read(self) -> bytes: ...
+
+
+class LogSink(Protocol):
+    def write(self, stream: str, data: bytes) -> None: ...
+
+
+class StdinTarget(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+
+Chunk = tuple[str, bytes]
+
+
+@dataclass(eq=False)
+class Attachment:
+    """One attached client's view: output chunks in order, then None at the run's end."""
+
+    stdout: bool
+    stderr: bool
+    queue: asyncio.Queue[Chunk | None] = field(default_factory=lambda: asyncio.Queue(_CLIENT_QUEUE))
+    dropped: bool = False
+
+    def offer(self, item: Chunk | None) -> None:
+        if self.dropped:
+            return
+        if item is not None and not (self.stdout if item[0] == STDOUT else self.stderr):
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A client that does not read is cut off rather than slowing the container.
+            self.dropped = True
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    async def next(self) -> Chunk | None:
+        return await self.queue.get()
+
+
+class StdioHub:
+    """The per-container switchboard between the current run's FIFOs and clients."""
+
+    def __init__(self) -> None:
+        self._clients: set[Attachment] = set()
+        self._copiers: list[asyncio.Task[None]] = []
+        self._stdin: StdinTarget | None = None
+        self._stdin_closer: Callable[[], Awaitable[None]] | None = None
+        self._pending_stdin: list[bytes] = []
+        self._stdin_closed = False
+        self._done = asyncio.Event()
+        self._done.set()
+        self._background = BackgroundTasks()
+
+    # -- clients ----------------------------------------------------------------------
+
+    def attach(self, stdout: bool = True, stderr: bool = True) -> Attachment:
+        attachment = Attachment(stdout, stderr)
+        self._clients.add(attachment)
+        return attachment
+
+    def detach(self, attachment: Attachment) -> None:
+        self._clients.discard(attachment)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def broadcast(self, stream: str, data: bytes) -> None:
+        """Hand every client a message of the daemon's own (e.g. why an exec failed)."""
+        for client in list(self._clients):
+            client.offer((stream, data))
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self._stdin is None:
+            self._pending_stdin.append(data)
+            return
+        await self._stdin.write(data)
+
+    async def close_stdin(self) -> None:
+        """EOF for the process's stdin; before the run exists, it is applied at its start."""
+        if self._stdin_closer is None:
+            self._stdin_closed = True
+            return
+        closer, self._stdin_closer = self._stdin_closer, None
+        await closer()
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        outputs: dict[str, Readable],
+        sink: LogSink | None,
+        stdin: StdinTarget | None = None,
+        close_stdin: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Begin copying a new run's output; called once its FIFOs are open."""
+        self._done.clear()
+        self._stdin = stdin
+        self._stdin_closer = close_stdin
+        spawn = self._background.spawn
+        self._copiers = [spawn(self._copy(name, stream, sink)) for name, stream in outputs.items()]
+        spawn(self._finish_when_copied(list(self._copiers)))
+        if stdin is not None and (self._pending_stdin or self._stdin_closed):
+            pending, self._pending_stdin = self._pending_stdin, []
+            spawn(self._flush_pending(stdin, pending, self._stdin_closed))
+        self._stdin_closed = False
+
+    async def _flush_pending(self, stdin: StdinTarget, pending: list[bytes], close: bool) -> None:
+        with contextlib.suppress(OSError):
+            for data in pending:
+                await stdin.write(data)
+        if close:
+            await self.close_stdin()
+
+    async def _copy(self, name: str, stream: Readable, sink: LogSink | None) -> None:
+        try:
+            while chunk := await stream.read():
+                if sink is not None:
+                    try:
+                        sink.write(name, chunk)
+                    except OSError as exc:
+                        log.error("log driver failed: %s", exc)
+                for client in list(self._clients):
+                    client.offer((name, chunk))
+        except OSError as exc:
+            log.warning("reading %s failed: %s", name, exc)
+
+    async def _finish_when_copied(self, copiers: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*copiers, return_exceptions=True)
+        self._stdin = None
+        self._stdin_closer = None
+        for client in list(self._clients):
+            client.offer(None)
+        self._done.set()
+
+    def end_without_run(self) -> None:
+        """A run that never began (start failed): release the clients waiting for it."""
+        if not self.running:
+            for client in list(self._clients):
+                client.offer(None)
+
+    async def wait_copied(self) -> None:
+        """Wait until every byte of the current run has been handed out."""
+        await self._done.wait()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()

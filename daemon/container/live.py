@@ -1,0 +1,52 @@
+"""A container together with what exists only while the daemon runs: its state machine,
+its stdio switchboard, its containerd objects and the lock that orders API operations."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from libcontainerd.types import Container as LcdContainer
+from libcontainerd.types import Process as LcdProcess
+from libcontainerd.types import Task as LcdTask
+
+from .io import StdioHub
+from .model import Container
+from .state import StateMachine
+
+
+@dataclass(eq=False)
+class ExecRecord:
+    """An exec instance, from `POST /containers/{id}/exec` until its container goes away."""
+
+    id: str
+    container_id: str
+    config: dict[str, object]
+    process: LcdProcess | None = None
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    hub: StdioHub = field(default_factory=StdioHub)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+
+@dataclass(eq=False)
+class LiveContainer:
+    model: Container
+    machine: StateMachine
+    hub: StdioHub = field(default_factory=StdioHub)
+    lcd: LcdContainer | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    execs: dict[str, ExecRecord] = field(default_factory=dict)
+
+    @property
+    def task(self) -> LcdTask | None:
+        return self.lcd.task() if self.lcd is not None else None
+
+    @property
+    def id(self) -> str:
+        return self.model.id

@@ -1,0 +1,631 @@
+"""The Daemon: containers and execs on top of libcontainerd, driven by API calls and events.
+
+It is libcontainerd's Backend: task events arrive in order per container and
+are turned into inputs of that container's state machine, like API calls are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from libcontainerd import errors as lcd_errors
+from libcontainerd.types import (
+    INIT_PROCESS_ID,
+    Client,
+    EventInfo,
+    EventType,
+    RuntimeSpec,
+    SnapshotSpec,
+    Stdio,
+    StdioSpec,
+)
+from runtimes import RuntimeTable, UnknownRuntimeError
+
+from . import errors
+from .background import BackgroundTasks
+from .config import DaemonConfig
+from .container.io import Attachment, LogSink, Readable
+from .container.live import ExecRecord, LiveContainer
+from .container.model import Container, Status, now_rfc3339
+from .container.state import Input, StateMachine
+from .container.store import ContainerStore
+from .names import generate_name, validate_name
+from .signals import parse_signal
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+# How long an exit waits for the last output to be copied before it is reported anyway.
+OUTPUT_DRAIN_TIMEOUT = 5.0
+
+
+class Image(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    @property
+    def chain_id(self) -> str: ...
+
+
+class ImageResolver(Protocol):
+    def resolve(self, ref: str) -> Image: ...
+
+
+EventSink = Callable[[str, str, str, dict[str, str]], None]
+SpecBuilder = Callable[[Container, Image | None], dict[str, Any]]
+LogOpener = Callable[[Container], LogSink | None]
+
+
+def start_exit_code(message: str) -> int:
+    """The exit code dockerd gives a container whose start failed, read from the error."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 128
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        images: ImageResolver,
+        build_spec: SpecBuilder,
+        open_log: LogOpener,
+        emit: EventSink,
+    ) -> None:
+        self.config = config
+        self.runtimes: RuntimeTable = config.runtimes()
+        self.images = images
+        self._build_spec = build_spec
+        self._open_log = open_log
+        self._emit = emit
+        self.store = ContainerStore(config.data_root / "containers")
+        self._live: dict[str, LiveContainer] = {}
+        self._execs: dict[str, ExecRecord] = {}
+        self._background = BackgroundTasks()
+        self.client: Client | None = None
+        self.containerd_version: tuple[str, str] = ("", "")
+        self.daemon_id = secrets.token_hex(16)
+
+    def image_count(self) -> int:
+        counter = getattr(self.images, "count", None)
+        return int(counter()) if callable(counter) else 0
+
+    # -- wiring ------------------------------------------------------------------------
+
+    def attach_client(self, client: Client) -> None:
+        self.client = client
+
+    def _client(self) -> Client:
+        if self.client is None:
+            raise errors.Unavailable("containerd is not connected")
+        return self.client
+
+    def load(self) -> None:
+        for model in self.store.load():
+            self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
+
+    async def restore(self) -> None:
+        """Find each container's containerd objects again after a daemon restart."""
+        found = {c.id: c for c in await self._client().restore()}
+        for live in self._live.values():
+            live.lcd = found.get(live.id)
+            task = await live.lcd.attach_task() if live.lcd is not None else None
+            if task is not None and task.status.value in ("running", "paused", "created"):
+                self._start_copying(live, task)
+                continue
+            if task is not None:
+                exit_status = await task.delete()
+                code, at = exit_status.exit_code, exit_status.exited_at
+            else:
+                code, at = 255, None
+            live.machine.apply(Input.EXITED, exit_code=code, at=at)
+
+    async def shutdown(self) -> None:
+        await self._background.cancel()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def get(self, ref: str) -> LiveContainer:
+        model = self.store.get(ref)
+        return self._live[model.id]
+
+    def containers(self) -> list[LiveContainer]:
+        return list(self._live.values())
+
+    def _event(self, live: LiveContainer, action: str, **extra: str) -> None:
+        attributes = {"image": live.model.image_name, "name": live.model.name.lstrip("/")}
+        attributes.update(live.model.labels)
+        attributes.update(extra)
+        self._emit("container", action, live.id, attributes)
+
+    # -- create ------------------------------------------------------------------------
+
+    async def create(
+        self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+    ) -> tuple[Container, list[str]]:
+        canonical = validate_name(name) if name else None
+        if canonical is not None:
+            self._check_name_free(canonical)
+        image_ref = str(config.get("Image") or "")
+        if not image_ref:
+            raise errors.InvalidParameter("No image was specified")
+        try:
+            image = self.images.resolve(image_ref)
+        except errors.NotFound:
+            raise errors.NotFound(f"No such image: {image_ref}") from None
+        try:
+            runtime = self.runtimes.get(host_config.get("Runtime") or None)
+        except UnknownRuntimeError as exc:
+            raise errors.InvalidParameter(str(exc)) from None
+
+        container_id = secrets.token_hex(32)
+        if canonical is None:
+            canonical = generate_name({c.model.name for c in self._live.values()})
+        directory = self.store.directory_for(container_id)
+        host_config = dict(host_config)
+        host_config["Runtime"] = runtime.name
+        model = Container(
+            id=container_id,
+            name=canonical,
+            created=now_rfc3339(),
+            path="",
+            args=[],
+            config=dict(config),
+            host_config=host_config,
+            image_id=image.id,
+            runtime=runtime.name,
+            directory=str(directory),
+        )
+        spec = self._build_spec(model, image)  # also fills Path/Args and the merged Config
+        self._check_name_free(canonical)  # again: the image lookup did not hold a lock
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        live = LiveContainer(model, StateMachine(model, self.store.save))
+        self.store.add(model)
+        self._live[container_id] = live
+        try:
+            live.lcd = await self._client().new_container(
+                container_id,
+                spec,
+                self._runtime_spec(runtime.name),
+                SnapshotSpec(key=container_id, parent=image.chain_id),
+                image=image_ref,
+                labels={"moorage.name": canonical},
+            )
+        except BaseException:
+            self._live.pop(container_id, None)
+            self.store.remove(model)
+            raise
+        self._event(live, "create")
+        return model, self._warnings(host_config)
+
+    def _check_name_free(self, name: str) -> None:
+        owner = self.store.name_owner(name)
+        if owner is not None:
+            raise errors.Conflict(
+                f'Conflict. The container name "{name}" is already in use by container '
+                f'"{owner}". You have to remove (or rename) that container to be able to '
+                "reuse that name."
+            )
+
+    def _warnings(self, host_config: dict[str, Any]) -> list[str]:
+        mode = host_config.get("NetworkMode") or "default"
+        if mode in ("default", "bridge"):
+            return [
+                "moorage has no bridge network yet: the container gets its own network "
+                "namespace with loopback only"
+            ]
+        return []
+
+    def _runtime_spec(self, name: str) -> RuntimeSpec:
+        runtime = self.runtimes.get(name)
+        return RuntimeSpec(
+            runtime.shim, binary=runtime.path, root=str(self.config.exec_root / "runc")
+        )
+
+    # -- start -------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        live = self.get(ref)
+        async with live.lock:
+            status = live.model.state.status
+            if status is Status.PAUSED:
+                raise errors.Conflict("cannot start a paused container, try unpause instead")
+            if status in (Status.RUNNING, Status.RESTARTING):
+                raise errors.NotModified()
+            if status in (Status.REMOVING, Status.DEAD):
+                raise errors.Conflict(
+                    f"container {live.id} is marked for removal and cannot be started"
+                )
+            await self._start_locked(live)
+
+    async def _start_locked(self, live: LiveContainer) -> None:
+        if live.lcd is None:
+            raise errors.SystemError(f"container {live.id} has no containerd record")
+        config = live.model.config
+        stdio = StdioSpec(
+            stdin=bool(config.get("OpenStdin")),
+            stdout=True,
+            stderr=True,
+            terminal=bool(config.get("Tty")),
+        )
+        task = None
+        try:
+            task = await live.lcd.new_task(stdio)
+            self._start_copying(live, task)
+            pid = await task.start()
+        except lcd_errors.LibcontainerdError as exc:
+            message = str(exc)
+            if task is not None:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await task.delete()
+            live.machine.apply(
+                Input.START_FAILED, error=message, exit_code=start_exit_code(message)
+            )
+            live.hub.end_without_run()
+            if live.model.host_config.get("AutoRemove"):
+                self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
+            raise errors.SystemError(message) from None
+        live.machine.apply(Input.STARTED, pid=pid)
+        self._event(live, "start")
+
+    def _start_copying(self, live: LiveContainer, task: Any) -> None:
+        stdio = task.stdio
+        live.hub.start_run(
+            _outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
+        )
+
+    # -- events from containerd ---------------------------------------------------------
+
+    async def process_event(
+        self, container_id: str, event_type: EventType, info: EventInfo
+    ) -> None:
+        live = self._live.get(container_id)
+        if live is None:
+            return
+        if event_type is EventType.EXIT:
+            if info.process_id == INIT_PROCESS_ID:
+                await self._task_exited(live, info)
+            else:
+                await self._exec_exited(live, info)
+        elif event_type is EventType.OOM:
+            live.machine.apply(Input.OOM)
+            self._event(live, "oom")
+        elif event_type is EventType.PAUSED:
+            live.machine.apply(Input.PAUSED)
+        elif event_type is EventType.RESUMED:
+            live.machine.apply(Input.RESUMED)
+
+    async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
+        task = live.task
+        if task is not None:
+            with contextlib.suppress(lcd_errors.NotFoundError):
+                await task.delete()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
+                await live.hub.wait_copied()
+        for record in list(live.execs.values()):
+            self._finish_exec(record, record.exit_code if record.exit_code is not None else 137)
+        if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
+            return
+        self._event(live, "die", exitCode=str(info.exit_code))
+        if live.model.host_config.get("AutoRemove"):
+            self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
+
+    async def _auto_remove(self, live: LiveContainer) -> None:
+        try:
+            await self.remove(live.id, force=True)
+        except errors.DaemonError as exc:
+            log.error("auto-remove of %s failed: %s", live.id[:12], exc)
+
+    # -- stop, kill, pause ---------------------------------------------------------------
+
+    def _running_task(self, live: LiveContainer, prefix: str = "") -> Any:
+        task = live.task
+        if not live.model.state.running or task is None:
+            raise errors.Conflict(f"{prefix}Container {live.id} is not running")
+        return task
+
+    async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        live = self.get(ref)
+        number = parse_signal(sig)
+        task = self._running_task(live, f"Cannot kill container: {ref}: ")
+        try:
+            await task.kill(number)
+        except lcd_errors.NotFoundError:
+            raise errors.Conflict(
+                f"Cannot kill container: {ref}: Container {live.id} is not running"
+            ) from None
+        self._event(live, "kill", signal=str(number))
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        live = self.get(ref)
+        if not live.model.state.running:
+            raise errors.NotModified()
+        await self._stop(live, timeout, sig)
+        self._event(live, "stop")
+
+    async def _stop(self, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
+        config = live.model.config
+        number = parse_signal(sig or config.get("StopSignal"), default=signal.SIGTERM)
+        if timeout is None:
+            stop_timeout = config.get("StopTimeout")
+            timeout = int(stop_timeout) if stop_timeout is not None else DEFAULT_STOP_TIMEOUT
+        live.model.manually_stopped = True
+        exited = live.machine.next_exit()
+        task = live.task
+        if task is None:
+            return
+        if live.model.state.paused:
+            # A frozen process cannot act on a signal until it is thawed.
+            with contextlib.suppress(lcd_errors.LibcontainerdError):
+                await task.kill(number)
+                await task.resume()
+        else:
+            with contextlib.suppress(lcd_errors.LibcontainerdError):
+                await task.kill(number)
+        self._event(live, "kill", signal=str(number))
+        if timeout >= 0:
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(exited)
+                return
+            except TimeoutError:
+                pass
+        with contextlib.suppress(lcd_errors.LibcontainerdError):
+            await task.kill(signal.SIGKILL)
+        self._event(live, "kill", signal=str(int(signal.SIGKILL)))
+        await exited
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        live = self.get(ref)
+        if live.model.state.running:
+            await self._stop(live, timeout, None)
+        async with live.lock:
+            if not live.model.state.running:
+                await self._start_locked(live)
+        self._event(live, "restart")
+
+    async def pause(self, ref: str) -> None:
+        live = self.get(ref)
+        task = self._running_task(live)
+        if live.model.state.paused:
+            raise errors.Conflict(f"Container {live.id} is already paused")
+        await task.pause()
+        live.machine.apply(Input.PAUSED)
+        self._event(live, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        live = self.get(ref)
+        task = live.task
+        if not live.model.state.paused or task is None:
+            raise errors.SystemError(f"Container {live.id} is not paused")
+        await task.resume()
+        live.machine.apply(Input.RESUMED)
+        self._event(live, "unpause")
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        live = self.get(ref)
+        task = self._running_task(live)
+        await task.resize(width, height)
+
+    # -- wait, remove, rename -------------------------------------------------------------
+
+    def waiter(self, ref: str, condition: str) -> asyncio.Future[int]:
+        """A future for `docker wait`; made before any byte of the reply is sent."""
+        live = self.get(ref)
+        if condition in ("", "not-running"):
+            return live.machine.not_running()
+        if condition == "next-exit":
+            return live.machine.next_exit()
+        if condition == "removed":
+            return live.machine.removal()
+        raise errors.InvalidParameter(f'invalid condition: "{condition}"')
+
+    def forget_waiter(self, ref: str, waiter: asyncio.Future[int]) -> None:
+        live = self._live.get(ref) or next(
+            (c for c in self._live.values() if c.model.name.lstrip("/") == ref), None
+        )
+        if live is not None:
+            live.machine.forget_waiter(waiter)
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        live = self.get(ref)
+        if live.model.state.status is Status.REMOVING:
+            raise errors.Conflict(f"removal of container {live.id} is already in progress")
+        if live.model.state.running:
+            if not force:
+                raise errors.Conflict(
+                    f"You cannot remove a running container {live.id}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            exited = live.machine.next_exit()
+            task = live.task
+            if task is not None:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    if live.model.state.paused:
+                        await task.kill(signal.SIGKILL)
+                        await task.resume()
+                    else:
+                        await task.kill(signal.SIGKILL)
+            await exited
+        async with live.lock:
+            if not live.machine.apply(Input.REMOVING):
+                raise errors.Conflict(f"removal of container {live.id} is already in progress")
+            try:
+                if live.lcd is not None:
+                    with contextlib.suppress(lcd_errors.NotFoundError):
+                        await live.lcd.delete()
+            except lcd_errors.LibcontainerdError as exc:
+                live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
+                raise errors.SystemError(f"unable to remove container: {exc}") from None
+            for exec_id in live.execs:
+                self._execs.pop(exec_id, None)
+            self.store.remove(live.model)
+            self._live.pop(live.id, None)
+            live.machine.apply(Input.REMOVED)
+        self._event(live, "destroy")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        live = self.get(ref)
+        canonical = validate_name(new_name)
+        if canonical == live.model.name:
+            raise errors.InvalidParameter(
+                "Renaming a container with the same name as its current name"
+            )
+        self._check_name_free(canonical)
+        old = live.model.name
+        self.store.rename(live.model, canonical)
+        self._event(live, "rename", oldName=old)
+
+    # -- attach --------------------------------------------------------------------------
+
+    def attach(self, ref: str, stdout: bool, stderr: bool) -> tuple[LiveContainer, Attachment]:
+        live = self.get(ref)
+        if live.model.state.status in (Status.REMOVING, Status.DEAD):
+            raise errors.Conflict("You cannot attach to a stopped container, start it first")
+        attachment = live.hub.attach(stdout, stderr)
+        self._event(live, "attach")
+        return live, attachment
+
+    # -- exec ----------------------------------------------------------------------------
+
+    def exec_create(self, ref: str, config: dict[str, Any]) -> str:
+        live = self.get(ref)
+        if live.model.state.paused:
+            raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
+        if not live.model.state.running or live.task is None:
+            raise errors.Conflict(f"Container {live.id} is not running")
+        if not config.get("Cmd"):
+            raise errors.InvalidParameter("No exec command specified")
+        exec_id = secrets.token_hex(32)
+        record = ExecRecord(exec_id, live.id, dict(config))
+        live.execs[exec_id] = record
+        live.model.exec_ids.append(exec_id)
+        self._execs[exec_id] = record
+        self._event(live, f"exec_create: {_command(config)}", execID=exec_id)
+        return exec_id
+
+    def exec_get(self, exec_id: str) -> ExecRecord:
+        record = self._execs.get(exec_id)
+        if record is None:
+            raise errors.NotFound(f"No such exec instance: {exec_id}")
+        return record
+
+    def exec_prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
+        """Validate an exec start and attach to its output, before the reply is sent."""
+        record = self.exec_get(exec_id)
+        if record.running or record.exit_code is not None:
+            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
+        live = self._live.get(record.container_id)
+        if live is None or not live.model.state.running or live.task is None:
+            raise errors.Conflict(f"Container {record.container_id} is not running")
+        if live.model.state.paused:
+            raise errors.Conflict(
+                f"Container {record.container_id} is paused, unpause the container before exec"
+            )
+        return record, record.hub.attach(True, True)
+
+    async def exec_start(self, record: ExecRecord) -> None:
+        """Start a prepared exec; a runtime failure is reported in its stream and exit code."""
+        live = self._live.get(record.container_id)
+        task = live.task if live is not None else None
+        if live is None or task is None:
+            raise errors.Conflict(f"Container {record.container_id} is not running")
+        record.running = True
+        config = record.config
+        tty = bool(config.get("Tty"))
+        spec = self._exec_process_spec(live, config)
+        try:
+            process = await task.exec(
+                record.id,
+                spec,
+                StdioSpec(
+                    stdin=bool(config.get("AttachStdin")), stdout=True, stderr=True, terminal=tty
+                ),
+            )
+            record.process = process
+            stdio = process.stdio
+            record.hub.start_run(_outputs(stdio), None, stdio.stdin, process.close_stdin)
+            record.pid = await process.start()
+        except lcd_errors.LibcontainerdError as exc:
+            message = str(exc)
+            log.info("exec %s failed to start: %s", record.id[:12], message)
+            record.hub.broadcast("stdout", f"{message}\r\n".encode())
+            record.hub.start_run({}, None)
+            if record.process is not None:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await record.process.delete()
+            # dockerd 20.10 reports every exec that fails to start with 126.
+            self._finish_exec(record, 126)
+            return
+        self._event(live, f"exec_start: {_command(config)}", execID=record.id)
+
+    def _exec_process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
+        base = live.lcd.record.spec.get("process", {}) if live.lcd is not None else {}
+        env = list(base.get("env", []))
+        for entry in config.get("Env") or []:
+            key = entry.split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
+        spec = dict(base)
+        spec.update(
+            {
+                "args": list(config.get("Cmd") or []),
+                "env": env,
+                "cwd": config.get("WorkingDir") or base.get("cwd", "/"),
+                "terminal": bool(config.get("Tty")),
+            }
+        )
+        if config.get("Privileged") and "capabilities" in base:
+            spec["capabilities"] = base["capabilities"]
+        spec.pop("consoleSize", None)
+        return spec
+
+    async def _exec_exited(self, live: LiveContainer, info: EventInfo) -> None:
+        record = live.execs.get(info.process_id)
+        if record is None or record.process is None:
+            return
+        with contextlib.suppress(lcd_errors.LibcontainerdError):
+            await record.process.delete()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
+                await record.hub.wait_copied()
+        self._finish_exec(record, info.exit_code)
+        self._event(live, "exec_die", execID=record.id, exitCode=str(info.exit_code))
+
+    def _finish_exec(self, record: ExecRecord, exit_code: int) -> None:
+        if record.exited.is_set():
+            return
+        record.running = False
+        record.exit_code = exit_code
+        record.exited.set()
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        record = self.exec_get(exec_id)
+        if record.process is None or not record.running:
+            raise errors.Conflict(f"Exec {exec_id} is not running")
+        await record.process.resize(width, height)
+
+
+def _outputs(stdio: Stdio) -> dict[str, Readable]:
+    outputs: dict[str, Readable] = {}
+    if stdio.stdout is not None:
+        outputs["stdout"] = stdio.stdout
+    if stdio.stderr is not None:
+        outputs["stderr"] = stdio.stderr
+    return outputs
+
+
+def _command(config: dict[str, Any]) -> str:
+    return " ".join(str(arg) for arg in config.get("Cmd") or [])

@@ -1,0 +1,317 @@
+"""The daemon's event bus, behind ``GET /events``.
+
+Events are plain dicts shaped and ordered like dockerd 20.10's JSON. The bus
+keeps the last 256 (as dockerd does) so that a subscriber can ask for a
+``since``/``until`` window of the past, then receive live events until
+``until`` passes or it is closed.
+
+A subscriber that falls behind must not hold up the daemon: each has a
+bounded queue, and one that overflows is dropped. Its iterator yields what
+was queued and then ends, with `Subscription.overflowed` set, so the API
+closes that stream (dockerd instead drops single events for a slow reader,
+which would let a client miss a ``die`` without knowing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from daemon import errors
+from daemon.images.reference import InvalidReferenceError, parse_normalized_named
+
+EVENTS_LIMIT = 256
+QUEUE_LIMIT = 1024
+
+Event = dict[str, Any]
+Filters = Mapping[str, Sequence[str]]
+
+# Types that carry the pre-1.22 fields status/id(/from).
+_LEGACY_TYPES = frozenset({"container", "image"})
+# Filter keys matched against the actor's ID or its "name" attribute, by prefix.
+_NAMED_ACTORS = (
+    "daemon",
+    "container",
+    "plugin",
+    "volume",
+    "network",
+    "node",
+    "service",
+    "secret",
+    "config",
+)
+# Actions that come with a suffix ("exec_start: sh"), so a filter on them matches a prefix.
+_PREFIX_ACTIONS = frozenset({"health_status", "exec_create", "exec_start"})
+
+
+def container_attributes(
+    name: str, image: str, labels: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A container event's actor attributes: `extra`, then labels, image and name over them."""
+    attributes = dict(extra or {})
+    attributes.update(labels)
+    if image:
+        attributes["image"] = image
+    attributes["name"] = name.lstrip("/")
+    return attributes
+
+
+def parse_event_time(value: str | float | None) -> int | None:
+    """``since``/``until`` as the API takes them ("<seconds>[.<fraction>]") in ns; None if unset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return round(value * 1_000_000_000)
+    seconds_text, _, fraction = value.partition(".")
+    seconds = _go_parse_int(seconds_text)
+    nanos = 0
+    if fraction:
+        digits = _go_parse_int(fraction)
+        # Go scales the fraction by its number of digits, whatever the sign.
+        if len(fraction) <= 9:
+            nanos = digits * 10 ** (9 - len(fraction))
+        else:
+            nanos = int(digits / 10 ** (len(fraction) - 9))
+    return seconds * 1_000_000_000 + nanos
+
+
+def event_matches(event: Mapping[str, Any], filters: Filters) -> bool:
+    """dockerd's event filter: every key given must match (values of one key are alternatives)."""
+    actor = event.get("Actor", {})
+    actor_id: str = actor.get("ID", "")
+    attributes: Mapping[str, str] = actor.get("Attributes") or {}
+    action: str = event.get("Action", "")
+
+    wanted_actions = filters.get("event") or ()
+    if any(value in _PREFIX_ACTIONS for value in wanted_actions):
+        if not _fuzzy(filters, "event", action):
+            return False
+    elif not _exact(filters, "event", action):
+        return False
+    if not _exact(filters, "type", event.get("Type", "")):
+        return False
+    if not _exact(filters, "scope", event.get("scope", "")):
+        return False
+    for key in _NAMED_ACTORS:
+        if not (_fuzzy(filters, key, actor_id) or _fuzzy(filters, key, attributes.get("name", ""))):
+            return False
+    return _match_image(filters, event, actor_id, attributes) and _match_labels(filters, attributes)
+
+
+class Subscription:
+    """Events for one client: the past ones asked for, then live ones until it ends."""
+
+    def __init__(
+        self,
+        bus: EventsBus | None,
+        past: list[Event],
+        match: Callable[[Event], bool],
+        until_ns: int | None,
+        limit: int,
+    ) -> None:
+        self._bus = bus
+        self._pending: deque[Event] = deque(past)
+        self._match = match
+        self._until_ns = until_ns
+        self._limit = limit + len(past)
+        self._wakeup = asyncio.Event()
+        self._ended = bus is None
+        self._timer: asyncio.TimerHandle | None = None
+        self.overflowed = False
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._pending:
+            if self._ended:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._pending.popleft()
+
+    def close(self) -> None:
+        """Stop at once, dropping what is queued."""
+        self._pending.clear()
+        self._end()
+
+    def _start_timer(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._end)
+
+    def _offer(self, event: Event) -> None:
+        if self._ended or not self._match(event):
+            return
+        # The timer may fire a little after `until`; what came later is not asked for.
+        if self._until_ns is not None and event["timeNano"] > self._until_ns:
+            return
+        if len(self._pending) >= self._limit:
+            self.overflowed = True
+            self._end()
+            return
+        self._pending.append(event)
+        self._wakeup.set()
+
+    def _end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._bus is not None:
+            self._bus._unsubscribe(self)
+            self._bus = None
+        self._ended = True
+        self._wakeup.set()
+
+
+class EventsBus:
+    def __init__(self, *, history: int = EVENTS_LIMIT, queue_limit: int = QUEUE_LIMIT) -> None:
+        self._history: deque[Event] = deque(maxlen=history)
+        self._subscribers: list[Subscription] = []
+        self._queue_limit = queue_limit
+
+    def publish(
+        self,
+        type: str,
+        action: str,
+        actor_id: str,
+        attributes: Mapping[str, str] | None = None,
+        scope: str = "local",
+    ) -> Event:
+        """Record an event and hand it to every matching subscriber; returns it.
+
+        The dict is shared by all subscribers: nobody may change it.
+        """
+        now = time.time_ns()
+        # Go writes map keys sorted.
+        attrs = dict(sorted((attributes or {}).items()))
+        event: Event = {}
+        if type in _LEGACY_TYPES:
+            event["status"] = action
+            if actor_id:
+                event["id"] = actor_id
+            if type == "container" and attrs.get("image"):
+                event["from"] = attrs["image"]
+        event["Type"] = type
+        event["Action"] = action
+        event["Actor"] = {"ID": actor_id, "Attributes": attrs}
+        if scope:
+            event["scope"] = scope
+        event["time"] = now // 1_000_000_000
+        event["timeNano"] = now
+        self._history.append(event)
+        for subscriber in list(self._subscribers):
+            subscriber._offer(event)
+        return event
+
+    def subscribe(
+        self,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        filters: Filters | None = None,
+    ) -> Subscription:
+        """Past events in [since, until] that match, then live ones until `until`.
+
+        Without `since` and `until` there is no past, only live events. With an
+        `until` already gone, only the past. InvalidParameter for bad times.
+        """
+        since_ns = parse_event_time(since)
+        until_ns = parse_event_time(until)
+        if since_ns is not None and until_ns is not None and until_ns < since_ns:
+            raise errors.InvalidParameter(
+                f"`since` time ({since}) cannot be after `until` time ({until})"
+            )
+        wanted = dict(filters or {})
+
+        def match(event: Event) -> bool:
+            return not wanted or event_matches(event, wanted)
+
+        past = self._past(since_ns, until_ns, match)
+        now = time.time_ns()
+        if until_ns is not None and until_ns < now:
+            return Subscription(None, past, match, until_ns, 0)
+        subscription = Subscription(self, past, match, until_ns, self._queue_limit)
+        if until_ns is not None:
+            subscription._start_timer((until_ns - now) / 1e9)
+        self._subscribers.append(subscription)
+        return subscription
+
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def close(self) -> None:
+        """End every subscription (daemon shutdown); queued events are still delivered."""
+        for subscriber in list(self._subscribers):
+            subscriber._end()
+
+    def _past(
+        self, since_ns: int | None, until_ns: int | None, match: Callable[[Event], bool]
+    ) -> list[Event]:
+        if since_ns is None and until_ns is None:
+            return []
+        lower = since_ns or 0
+        past: list[Event] = []
+        for event in reversed(self._history):
+            if event["timeNano"] < lower:
+                break
+            # As in dockerd, an until of 0 or before the epoch bounds nothing here.
+            if until_ns is not None and until_ns > 0 and event["timeNano"] > until_ns:
+                continue
+            if match(event):
+                past.append(event)
+        past.reverse()
+        return past
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscribers:
+            self._subscribers.remove(subscription)
+
+
+def _exact(filters: Filters, key: str, value: str) -> bool:
+    values = filters.get(key)
+    return not values or value in values
+
+
+def _fuzzy(filters: Filters, key: str, value: str) -> bool:
+    values = filters.get(key)
+    return not values or any(value.startswith(prefix) for prefix in values)
+
+
+def _match_image(
+    filters: Filters, event: Mapping[str, Any], actor_id: str, attributes: Mapping[str, str]
+) -> bool:
+    if not filters.get("image"):
+        return True
+    # Image events name the image in "name", container events in "image".
+    image = attributes.get("name" if event.get("Type") == "image" else "image", "")
+    candidates = {actor_id, image, _familiar_name(actor_id), _familiar_name(image)}
+    return any(_exact(filters, "image", candidate) for candidate in candidates)
+
+
+def _match_labels(filters: Filters, attributes: Mapping[str, str]) -> bool:
+    wanted = filters.get("label")
+    if not wanted:
+        return True
+    if not attributes:
+        return False
+    for label in wanted:
+        key, has_value, value = label.partition("=")
+        if key not in attributes or (has_value and attributes[key] != value):
+            return False
+    return True
+
+
+def _familiar_name(image: str) -> str:
+    """The repository without registry default, tag or digest ("busybox:latest" -> "busybox")."""
+    try:
+        return parse_normalized_named(image).familiar_name
+    except InvalidReferenceError:
+        return image
+
+
+def _go_parse_int(text: str) -> int:
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise errors.InvalidParameter(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    return int(text)

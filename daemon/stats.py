@@ -1,0 +1,311 @@
+"""Docker's stats JSON (``GET /containers/{id}/stats``) from containerd task metrics.
+
+`stats_json` turns one `Metrics` sample into the dict dockerd 20.10 sends, key
+order and omitted-when-zero fields included. dockerd stamps every sample with
+the host's CPU time and CPU count (`read_host_cpu`) and carries the previous
+sample's CPU figures along as ``precpu_stats``, from which clients compute CPU %.
+
+On cgroup v2 the kernel has no equivalent for some v1 figures; those are left
+out, not zeroed: blkio lists other than ``io_service_bytes_recursive``,
+``percpu_usage``, ``max_usage`` and ``failcnt``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from libcontainerd.types import Metrics
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+_NS_PER_SECOND = 1_000_000_000
+_NS_PER_USEC = 1_000
+
+_BLKIO_KEYS = (
+    ("io_service_bytes_recursive", "io_service_bytes_recursive"),
+    ("io_serviced_recursive", "io_serviced_recursive"),
+    ("io_queue_recursive", "io_queued_recursive"),
+    ("io_service_time_recursive", "io_service_time_recursive"),
+    ("io_wait_time_recursive", "io_wait_time_recursive"),
+    ("io_merged_recursive", "io_merged_recursive"),
+    ("io_time_recursive", "io_time_recursive"),
+    ("sectors_recursive", "sectors_recursive"),
+)
+
+# memory.stat names (as Docker reports them) -> fields of the cgroup v1 message.
+_V1_MEMORY_STATS = {
+    "cache": "cache",
+    "rss": "rss",
+    "rss_huge": "rss_huge",
+    "mapped_file": "mapped_file",
+    "dirty": "dirty",
+    "writeback": "writeback",
+    "pgpgin": "pg_pg_in",
+    "pgpgout": "pg_pg_out",
+    "pgfault": "pg_fault",
+    "pgmajfault": "pg_maj_fault",
+    "inactive_anon": "inactive_anon",
+    "active_anon": "active_anon",
+    "inactive_file": "inactive_file",
+    "active_file": "active_file",
+    "unevictable": "unevictable",
+    "hierarchical_memory_limit": "hierarchical_memory_limit",
+    "hierarchical_memsw_limit": "hierarchical_swap_limit",
+    "total_cache": "total_cache",
+    "total_rss": "total_rss",
+    "total_rss_huge": "total_rss_huge",
+    "total_mapped_file": "total_mapped_file",
+    "total_dirty": "total_dirty",
+    "total_writeback": "total_writeback",
+    "total_pgpgin": "total_pg_pg_in",
+    "total_pgpgout": "total_pg_pg_out",
+    "total_pgfault": "total_pg_fault",
+    "total_pgmajfault": "total_pg_maj_fault",
+    "total_inactive_anon": "total_inactive_anon",
+    "total_active_anon": "total_active_anon",
+    "total_inactive_file": "total_inactive_file",
+    "total_active_file": "total_active_file",
+    "total_unevictable": "total_unevictable",
+}
+
+# On v2 the message fields carry the memory.stat names unchanged.
+_V2_MEMORY_STATS = (
+    "anon",
+    "file",
+    "kernel_stack",
+    "slab",
+    "sock",
+    "shmem",
+    "file_mapped",
+    "file_dirty",
+    "file_writeback",
+    "anon_thp",
+    "inactive_anon",
+    "active_anon",
+    "inactive_file",
+    "active_file",
+    "unevictable",
+    "slab_reclaimable",
+    "slab_unreclaimable",
+    "pgfault",
+    "pgmajfault",
+    "workingset_refault",
+    "workingset_activate",
+    "workingset_nodereclaim",
+    "pgrefill",
+    "pgscan",
+    "pgsteal",
+    "pgactivate",
+    "pgdeactivate",
+    "pglazyfree",
+    "pglazyfreed",
+    "thp_fault_alloc",
+    "thp_collapse_alloc",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostCPU:
+    """The host side of a sample: total CPU time in ns, and how many CPUs are online."""
+
+    system_usage: int
+    online_cpus: int
+
+
+def read_host_cpu(proc_stat: str = "/proc/stat") -> HostCPU:
+    """dockerd's system_cpu_usage: the first seven fields of the ``cpu`` line, in ns."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    total_ticks = 0
+    online = 0
+    with open(proc_stat) as stat:
+        for line in stat:
+            fields = line.split()
+            if not fields or not fields[0].startswith("cpu"):
+                continue
+            if fields[0] != "cpu":
+                online += 1
+                continue
+            if len(fields) < 8:
+                raise ValueError("invalid number of cpu fields")
+            # user nice system idle iowait irq softirq; steal and guest are left out.
+            total_ticks = sum(int(value) for value in fields[1:8])
+    return HostCPU(total_ticks * _NS_PER_SECOND // ticks_per_second, online)
+
+
+def host_memory_total(meminfo: str = "/proc/meminfo") -> int:
+    """Bytes of RAM on the host; the memory limit reported when a container has none."""
+    with open(meminfo) as info:
+        for line in info:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def stats_json(
+    sample: Metrics,
+    *,
+    name: str,
+    container_id: str,
+    host: HostCPU,
+    machine_memory: int,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One stats object; `previous` is the dict returned for the sample before, if any."""
+    if sample.cgroup_version == 2:
+        pids, blkio, cpu, memory = _from_v2(sample.data, machine_memory)
+    else:
+        pids, blkio, cpu, memory = _from_v1(sample.data, machine_memory)
+    _omit_zero(cpu, system_cpu_usage=host.system_usage, online_cpus=host.online_cpus)
+    # Go's json puts system_cpu_usage and online_cpus between these two.
+    cpu["throttling_data"] = cpu.pop("throttling_data")
+    return {
+        "read": _go_time(sample.timestamp),
+        "preread": previous["read"] if previous else ZERO_TIME,
+        "pids_stats": pids,
+        "blkio_stats": blkio,
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu,
+        "precpu_stats": previous["cpu_stats"] if previous else _cpu_stats(0, None, 0, 0, 0, 0, 0),
+        "memory_stats": memory,
+        "name": name,
+        "id": container_id,
+    }
+
+
+_Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def _from_v1(data: Any, machine_memory: int) -> _Parts:
+    pids: dict[str, Any] = {}
+    if data is not None and data.pids is not None:
+        _omit_zero(pids, current=data.pids.current, limit=data.pids.limit)
+
+    blkio: dict[str, Any] = {}
+    source = data.blkio if data is not None else None
+    for key, field in _BLKIO_KEYS:
+        # dockerd copies each list when blkio is there (so [] when empty), else null.
+        blkio[key] = None if source is None else _blkio_entries(getattr(source, field))
+
+    usage = data.cpu.usage if data is not None and data.cpu is not None else None
+    throttle = data.cpu.throttling if data is not None and data.cpu is not None else None
+    cpu = _cpu_stats(
+        usage.total if usage else 0,
+        list(usage.per_cpu) if usage else None,
+        usage.kernel if usage else 0,
+        usage.user if usage else 0,
+        throttle.periods if throttle else 0,
+        throttle.throttled_periods if throttle else 0,
+        throttle.throttled_time if throttle else 0,
+    )
+
+    memory: dict[str, Any] = {}
+    mem = data.memory if data is not None else None
+    if mem is not None:
+        raw = {key: getattr(mem, field) for key, field in _V1_MEMORY_STATS.items()}
+        entry = mem.usage
+        _omit_zero(
+            memory,
+            usage=entry.usage if entry else 0,
+            max_usage=entry.max if entry else 0,
+        )
+        memory["stats"] = dict(sorted(raw.items()))
+        _omit_zero(
+            memory,
+            failcnt=entry.failcnt if entry else 0,
+            limit=_limit(entry.limit if entry else 0, machine_memory),
+        )
+    return pids, blkio, cpu, memory
+
+
+def _from_v2(data: Any, machine_memory: int) -> _Parts:
+    pids: dict[str, Any] = {}
+    if data is not None and data.pids is not None:
+        _omit_zero(pids, current=data.pids.current, limit=data.pids.limit)
+
+    service_bytes: list[dict[str, Any]] = []
+    if data is not None and data.io is not None:
+        for entry in data.io.usage:
+            service_bytes.append(_blkio_entry(entry.major, entry.minor, "read", entry.rbytes))
+            service_bytes.append(_blkio_entry(entry.major, entry.minor, "write", entry.wbytes))
+    blkio: dict[str, Any] = {"io_service_bytes_recursive": service_bytes or None}
+
+    stat = data.cpu if data is not None else None
+    cpu = _cpu_stats(
+        stat.usage_usec * _NS_PER_USEC if stat else 0,
+        None,
+        stat.system_usec * _NS_PER_USEC if stat else 0,
+        stat.user_usec * _NS_PER_USEC if stat else 0,
+        stat.nr_periods if stat else 0,
+        stat.nr_throttled if stat else 0,
+        stat.throttled_usec * _NS_PER_USEC if stat else 0,
+    )
+
+    memory: dict[str, Any] = {}
+    mem = data.memory if data is not None else None
+    if mem is not None:
+        _omit_zero(memory, usage=mem.usage)
+        memory["stats"] = {key: getattr(mem, key) for key in sorted(_V2_MEMORY_STATS)}
+        _omit_zero(memory, limit=_limit(mem.usage_limit, machine_memory))
+    return pids, blkio, cpu, memory
+
+
+def _cpu_stats(
+    total: int,
+    per_cpu: list[int] | None,
+    kernel: int,
+    user: int,
+    periods: int,
+    throttled_periods: int,
+    throttled_time: int,
+) -> dict[str, Any]:
+    usage: dict[str, Any] = {"total_usage": total}
+    if per_cpu:
+        usage["percpu_usage"] = per_cpu
+    usage["usage_in_kernelmode"] = kernel
+    usage["usage_in_usermode"] = user
+    return {
+        "cpu_usage": usage,
+        "throttling_data": {
+            "periods": periods,
+            "throttled_periods": throttled_periods,
+            "throttled_time": throttled_time,
+        },
+    }
+
+
+def _blkio_entries(entries: Any) -> list[dict[str, Any]]:
+    return [_blkio_entry(e.major, e.minor, e.op, e.value) for e in entries]
+
+
+def _blkio_entry(major: int, minor: int, op: str, value: int) -> dict[str, Any]:
+    return {"major": major, "minor": minor, "op": op, "value": value}
+
+
+def _limit(limit: int, machine_memory: int) -> int:
+    # An unlimited cgroup reports a huge number; dockerd shows the host's RAM instead.
+    if machine_memory > 0 and limit > machine_memory:
+        return machine_memory
+    return limit
+
+
+def _omit_zero(target: dict[str, Any], **values: int) -> None:
+    """Set the non-zero values: these fields are ``omitempty`` in Docker's types."""
+    for key, value in values.items():
+        if value:
+            target[key] = value
+
+
+def _go_time(moment: datetime) -> str:
+    """A time as Go's JSON encoding writes it: UTC, fraction without trailing zeros."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"

@@ -1,0 +1,67 @@
+"""The real docker CLI against mooraged: run, exec, exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.daemon import RunningDaemon, running_daemon
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def daemon(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> AsyncIterator[RunningDaemon]:
+    async with running_daemon(containerd, busybox_image) as running:
+        yield running
+
+
+async def test_version_negotiates_down_to_141(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker("version", "--format", "{{.Server.APIVersion}}")
+    assert code == 0, err
+    assert out.strip() == "1.41"
+
+
+async def test_run_rm_echo(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker("run", "--rm", "busybox", "echo", "hi")
+    assert (code, out) == (0, "hi\n"), err
+    code, out, _ = await daemon.docker("ps", "-aq")
+    assert out.strip() == ""
+
+
+async def test_exit_code_passes_through(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker("run", "--rm", "busybox", "sh", "-c", "exit 3")
+    assert code == 3, err
+
+
+async def test_missing_executable_is_127(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker("run", "--rm", "busybox", "nosuchcmd")
+    assert code == 127
+    assert "executable file not found" in err
+
+
+async def test_run_detached_then_exec(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker(
+        "run", "-d", "--name", "sleeper", "busybox", "sleep", "300"
+    )
+    assert code == 0, err
+    cid = out.strip()
+    code, out, err = await daemon.docker("exec", "sleeper", "echo", "from exec")
+    assert (code, out) == (0, "from exec\n"), err
+    code, out, err = await daemon.docker("exec", "-i", "sleeper", "cat", stdin=b"piped\n")
+    assert (code, out) == (0, "piped\n"), err
+    code, out, _ = await daemon.docker("inspect", "--format", "{{.State.Status}} {{.Name}}", cid)
+    assert out.strip() == "running /sleeper"
+    code, _, err = await daemon.docker("rm", "-f", "sleeper")
+    assert code == 0, err
+    code, _, err = await daemon.docker("inspect", "sleeper")
+    assert code == 1
+
+
+async def test_run_interactive_stdin(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker(
+        "run", "-i", "--rm", "busybox", "cat", stdin=b"line one\nline two\n"
+    )
+    assert (code, out) == (0, "line one\nline two\n"), err

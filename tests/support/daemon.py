@@ -1,0 +1,90 @@
+"""A real mooraged (in-process) on the test containerd, and the docker CLI pointed at it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon import errors
+from daemon.config import DaemonConfig
+from daemon.main import Services
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.images import busybox_image as build_busybox
+
+
+@dataclass(frozen=True)
+class FixtureImage:
+    id: str
+    config: dict[str, Any]
+    chain_id: str
+
+
+class FixtureImages:
+    """The session's busybox image, known by its usual names (until the image service lands)."""
+
+    def __init__(self, imported: ImportedImage) -> None:
+        built = build_busybox()
+        self._image = FixtureImage(imported.id, built.config_dict, imported.info.chain_ids[-1])
+        self._names = {"busybox", "busybox:latest", imported.ref, imported.id, imported.id[7:19]}
+
+    def resolve(self, ref: str) -> FixtureImage:
+        if ref in self._names:
+            return self._image
+        raise errors.NotFound(f"No such image: {ref}")
+
+
+@dataclass
+class RunningDaemon:
+    services: Services
+    socket: Path
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    async def docker(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 60.0
+    ) -> tuple[int, str, str]:
+        """Run the real docker CLI against this daemon: (exit code, stdout, stderr)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env["DOCKER_HOST"] = self.host
+        env["DOCKER_CONFIG"] = str(self.socket.parent / "docker-config")
+        proc = await asyncio.create_subprocess_exec(
+            "docker",
+            *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate(stdin)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def running_daemon(
+    containerd: TestContainerd, image: ImportedImage
+) -> AsyncIterator[RunningDaemon]:
+    workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
+    socket = workdir / "moorage.sock"
+    config = DaemonConfig(
+        hosts=[f"unix://{socket}"],
+        containerd=containerd.address,
+        containerd_namespace=containerd.namespace,
+        data_root=workdir / "data",
+        exec_root=workdir / "exec",
+    )
+    services = Services(config, FixtureImages(image))
+    await services.start()
+    try:
+        yield RunningDaemon(services, socket)
+    finally:
+        await services.stop()
