@@ -166,6 +166,8 @@ class Subscription:
 
 
 class EventsBus:
+    """One per daemon; used from the event loop's thread only (subscribers wake through it)."""
+
     def __init__(self, *, history: int = EVENTS_LIMIT, queue_limit: int = QUEUE_LIMIT) -> None:
         self._history: deque[Event] = deque(maxlen=history)
         self._subscribers: list[Subscription] = []
