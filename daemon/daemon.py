@@ -11,7 +11,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 from libcontainerd import errors as lcd_errors
@@ -35,6 +35,10 @@ from .container.live import ExecRecord, LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.state import Input, StateMachine
 from .container.store import ContainerStore
+from .logs.config import ensure_readable
+from .logs.entry import LogEntry
+from .logs.jsonfile import JsonFileWriter
+from .logs.reader import read_logs
 from .names import generate_name, validate_name
 from .signals import parse_signal
 
@@ -498,6 +502,37 @@ class Daemon:
         attachment = live.hub.attach(stdout, stderr)
         self._event(live, "attach")
         return live, attachment
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool,
+        stderr: bool,
+        follow: bool,
+        since: float | None,
+        until: float | None,
+        tail: int | None,
+    ) -> tuple[LiveContainer, AsyncGenerator[LogEntry, None]]:
+        live = self.get(ref)
+        log_config = live.model.host_config.get("LogConfig") or {}
+        ensure_readable(log_config.get("Type") or "json-file")
+        if not (stdout or stderr):
+            raise errors.InvalidParameter("Bad parameters: you must choose at least one stream")
+        writer = live.hub.sink if live.hub.running else None
+        entries = read_logs(
+            str(live.model.log_path),
+            since=since,
+            until=until,
+            tail=tail,
+            follow=follow and writer is not None,
+            stdout=stdout,
+            stderr=stderr,
+            writer=writer if isinstance(writer, JsonFileWriter) else None,
+        )
+        return live, entries
 
     # -- exec ----------------------------------------------------------------------------
 

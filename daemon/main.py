@@ -23,6 +23,7 @@ from .config import ConfigError, DaemonConfig, load_config
 from .container import spec as container_spec
 from .container.model import Container
 from .daemon import Daemon, Image, ImageResolver
+from .logs.jsonfile import JsonFileWriter
 
 log = logging.getLogger("mooraged")
 
@@ -32,6 +33,13 @@ def _build_spec(container: Container, image: Image | None) -> dict[str, Any]:
     # The image's runtime settings sit under "config" in an image config document.
     image_config = document.get("config", document) or {}
     return container_spec.prepare(container, image_config)
+
+
+def _open_log(container: Container) -> JsonFileWriter | None:
+    log_config = container.host_config.get("LogConfig") or {}
+    if (log_config.get("Type") or "json-file") != "json-file":
+        return None
+    return JsonFileWriter.from_options(str(container.log_path), log_config.get("Config") or {})
 
 
 def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
@@ -53,7 +61,7 @@ class Services:
         self.config = config
         self.managed: ManagedContainerd | None = None
         self.client: RemoteClient | None = None
-        self.daemon = Daemon(config, images, _build_spec, lambda _c: None, self._emit)
+        self.daemon = Daemon(config, images, _build_spec, _open_log, self._emit)
         self.server: Any = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from ..body import read_json
 from ..filters import Filters
 from ..hijack import hijack, stream_content_type
 from ..models.container import ContainerCreateRequest
+from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
@@ -197,3 +198,44 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/containers/{name}/wait", wait)
     router.add_post("/containers/{name}/attach", attach)
     router.add_delete("/containers/{name}", remove)
+    router.add_get("/containers/{name}/logs", logs)
+
+
+def _time_param(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name, "")
+    if raw in ("", "0"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid value for {name}: {raw!r}") from None
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    tail_raw = request.query.get("tail", "all")
+    tail = None if tail_raw in ("", "all") else int_param(request, "tail", None)
+    live, entries = request.app[DAEMON].logs(
+        _ref(request),
+        stdout=bool_param(request, "stdout"),
+        stderr=bool_param(request, "stderr"),
+        follow=bool_param(request, "follow"),
+        since=_time_param(request, "since"),
+        until=_time_param(request, "until"),
+        tail=tail,
+    )
+    timestamps = bool_param(request, "timestamps")
+    tty = live.model.tty
+    reply = StreamingReply(request, content_type=None)
+    await reply.start()
+    try:
+        async for entry in entries:
+            data = entry.data
+            if timestamps:
+                data = entry.timestamp().encode() + b" " + data
+            await reply.write(data if tty else encode_frame(_FRAME[entry.stream], data))
+    finally:
+        await entries.aclose()
+    return await reply.finish()
+
+
+_FRAME = {"stdout": Stream.STDOUT, "stderr": Stream.STDERR}

@@ -33,6 +33,8 @@ class Readable(Protocol):
 class LogSink(Protocol):
     def write(self, stream: str, data: bytes) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class StdinTarget(Protocol):
     async def write(self, data: bytes) -> None: ...
@@ -81,6 +83,7 @@ class StdioHub:
         self._done = asyncio.Event()
         self._done.set()
         self._background = BackgroundTasks()
+        self.sink: LogSink | None = None
 
     # -- clients ----------------------------------------------------------------------
 
@@ -126,6 +129,7 @@ class StdioHub:
     ) -> None:
         """Begin copying a new run's output; called once its FIFOs are open."""
         self._done.clear()
+        self.sink = sink
         self._stdin = stdin
         self._stdin_closer = close_stdin
         spawn = self._background.spawn
@@ -160,6 +164,8 @@ class StdioHub:
         await asyncio.gather(*copiers, return_exceptions=True)
         self._stdin = None
         self._stdin_closer = None
+        if self.sink is not None:
+            self.sink.close()
         for client in list(self._clients):
             client.offer(None)
         self._done.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -65,3 +66,39 @@ async def test_run_interactive_stdin(daemon: RunningDaemon) -> None:
         "run", "-i", "--rm", "busybox", "cat", stdin=b"line one\nline two\n"
     )
     assert (code, out) == (0, "line one\nline two\n"), err
+
+
+async def test_logs_tail_timestamps_and_follow(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker(
+        "run", "--name", "talker", "busybox", "sh", "-c", "echo one; echo two >&2; echo three"
+    )
+    assert code == 0, err
+    code, out, err = await daemon.docker("logs", "talker")
+    assert code == 0
+    assert out == "one\nthree\n" and err == "two\n"
+    code, out, err = await daemon.docker("logs", "--tail", "1", "-t", "talker")
+    # stdout and stderr are copied independently, so either may hold the last line.
+    lines = (out + err).splitlines(keepends=True)
+    assert len(lines) == 1
+    stamp, _, text = lines[0].partition(" ")
+    assert text in ("two\n", "three\n") and stamp.endswith("Z") and "T" in stamp
+    # A stopped container's -f ends at once with what it has.
+    code, out, _ = await daemon.docker("logs", "-f", "talker")
+    assert (code, out) == (0, "one\nthree\n")
+    code, _, _ = await daemon.docker("rm", "talker")
+    assert code == 0
+
+
+async def test_logs_follow_running_container(daemon: RunningDaemon) -> None:
+    code, out, err = await daemon.docker(
+        "run", "-d", "--name", "ticker", "busybox", "sh", "-c", "echo a; exec sleep 300"
+    )
+    assert code == 0, err
+    follower = asyncio.ensure_future(daemon.docker("logs", "-f", "ticker"))
+    code, out, err = await daemon.docker("stop", "-t", "1", "ticker")
+    assert code == 0, err
+    code, out, _ = await follower
+    assert code == 0 and out.startswith("a\n")
+    code, out, _ = await daemon.docker("inspect", "--format", "{{.State.ExitCode}}", "ticker")
+    assert out.strip() == "137"
+    await daemon.docker("rm", "-f", "ticker")
