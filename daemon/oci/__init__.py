@@ -1,0 +1,43 @@
+"""From a Docker create request to an OCI runtime spec that runc accepts.
+
+At create: `merge_config` (inspect's Config, Path, Args), `validate_create`
+(dockerd's 400s and warnings), `normalize_host_config` (inspect's HostConfig).
+At start: `create_missing_bind_sources`, `write_etc_files`, `build_spec`.
+Once at daemon start-up: `probe_sysinfo`, `bounding_capabilities`.
+"""
+
+from .capabilities import bounding_capabilities
+from .errors import NetworkNotFoundError, SpecError, StartError
+from .etc_files import EtcPaths, write_etc_files
+from .hostconfig import normalize_host_config
+from .merge import MergedConfig, merge_config, stop_signal
+from .mounts import create_missing_bind_sources
+from .resources import linux_resources
+from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
+from .spec import build_spec
+from .sysinfo import SysInfo, probe_sysinfo
+from .validate import validate_create, validate_resources
+
+__all__ = [
+    "EtcPaths",
+    "FileReader",
+    "MergedConfig",
+    "NetworkNotFoundError",
+    "SpecError",
+    "StartError",
+    "SysInfo",
+    "bounding_capabilities",
+    "build_spec",
+    "create_missing_bind_sources",
+    "layered_reader",
+    "linux_resources",
+    "merge_config",
+    "normalize_host_config",
+    "probe_sysinfo",
+    "reader_for_mounts",
+    "rootfs_reader",
+    "stop_signal",
+    "validate_create",
+    "validate_resources",
+    "write_etc_files",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 
 DEFAULT_CAPABILITIES = [
     "CAP_CHOWN",
@@ -64,7 +65,11 @@ _ALLOWED_DEVICES = [
 ]
 
 
-def _mounts() -> list[dict[str, Any]]:
+def default_mounts(shm_size: int = DEFAULT_SHM_SIZE) -> list[dict[str, Any]]:
+    """The standard mounts; /dev/shm sized `shm_size` bytes (0: the kernel's default)."""
+    shm_options = ["nosuid", "noexec", "nodev", "mode=1777"]
+    if shm_size:
+        shm_options.append(f"size={shm_size}")
     return [
         {
             "destination": "/proc",
@@ -106,13 +111,19 @@ def _mounts() -> list[dict[str, Any]]:
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            "options": shm_options,
         },
     ]
 
 
-def _device_rules() -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+def default_device_rules() -> list[dict[str, Any]]:
+    """Deny every device, then allow the usual character devices."""
+    rules: list[dict[str, Any]] = [
+        {"allow": False, "access": "rwm"},
+        # mknod of any node is allowed (CAP_MKNOD is a default); using one is not.
+        {"allow": True, "type": "c", "access": "m"},
+        {"allow": True, "type": "b", "access": "m"},
+    ]
     for major, minor in _ALLOWED_DEVICES:
         rule: dict[str, Any] = {"allow": True, "type": "c", "major": major, "access": "rwm"}
         if minor >= 0:
@@ -121,7 +132,9 @@ def _device_rules() -> list[dict[str, Any]]:
     return rules
 
 
-def default_spec(container_id: str, cgroup_parent: str, args: list[str]) -> dict[str, Any]:
+def default_spec(
+    container_id: str, cgroup_parent: str, args: list[str], *, shm_size: int = DEFAULT_SHM_SIZE
+) -> dict[str, Any]:
     """A fresh spec for `container_id` running `args`, in `<cgroup_parent>/<id>`."""
     return {
         "ociVersion": "1.0.2-dev",
@@ -141,9 +154,9 @@ def default_spec(container_id: str, cgroup_parent: str, args: list[str]) -> dict
         },
         "root": {"path": "rootfs", "readonly": False},
         "hostname": container_id[:12],
-        "mounts": _mounts(),
+        "mounts": default_mounts(shm_size),
         "linux": {
-            "resources": {"devices": _device_rules()},
+            "resources": {"devices": default_device_rules()},
             "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{container_id}",
             "namespaces": [
                 {"type": "pid"},

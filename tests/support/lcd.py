@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,8 @@ _ids = itertools.count()
 
 
 def unique_id(prefix: str) -> str:
-    return f"{prefix}-{next(_ids)}"
+    # Random too: cgroup paths are host-wide, and another test session may run beside this one.
+    return f"{prefix}-{next(_ids)}-{secrets.token_hex(3)}"
 
 
 class RecordingBackend:

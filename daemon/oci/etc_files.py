@@ -1,0 +1,257 @@
+"""The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, as dockerd writes them.
+
+They live in the container's directory on the host and are bind-mounted over
+the image's files (see `mounts.plan_mounts`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import StartError
+from .fields import get_str, get_strs
+
+HOST_GATEWAY = "host-gateway"
+DEFAULT_HOSTS = (
+    ("127.0.0.1", "localhost"),
+    ("::1", "localhost ip6-localhost ip6-loopback"),
+    ("fe00::0", "ip6-localnet"),
+    ("ff00::0", "ip6-mcastprefix"),
+    ("ff02::1", "ip6-allnodes"),
+    ("ff02::2", "ip6-allrouters"),
+)
+# Used when filtering the host's file leaves no nameserver (Google Public DNS).
+DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844")
+HOST_RESOLV_CONF = "/etc/resolv.conf"
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
+_SYSTEMD_STUB = "127.0.0.53"
+# A localhost nameserver means nothing inside the container's own network namespace.
+_LOCALHOST_NAMESERVER = re.compile(
+    r"(?m)^nameserver[\t\n\f\r ]+((127\.([0-9]{1,3}\.){2}[0-9]{1,3})|(::1)$)[\t\n\f\r ]*\n*"
+)
+_FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class EtcPaths:
+    """Host paths of the files to bind over the container's; None means "do not mount"."""
+
+    hostname: str | None = None
+    hosts: str | None = None
+    resolv_conf: str | None = None
+
+
+# --- content ------------------------------------------------------------------------
+
+
+def hostname_content(hostname: str) -> str:
+    return hostname + "\n"
+
+
+def resolve_extra_host(entry: str, host_gateway_ip: str | None) -> tuple[str, str]:
+    """An ExtraHosts entry "name:ip" as (name, ip), split at the first colon (IPv6 has more)."""
+    name, _, ip = entry.partition(":")
+    if ip == HOST_GATEWAY:
+        if not host_gateway_ip:
+            raise StartError("unable to derive the IP value for host-gateway")
+        ip = host_gateway_ip
+    return name, ip.strip()
+
+
+def hosts_content(
+    extra_hosts: Sequence[str] = (),
+    *,
+    host_gateway_ip: str | None = None,
+    ip: str = "",
+    hostname: str = "",
+    domainname: str = "",
+) -> str:
+    """Docker's default records, then ExtraHosts, then the container's own when it has an IP."""
+    records = list(DEFAULT_HOSTS)
+    for entry in extra_hosts:
+        name, address = resolve_extra_host(entry, host_gateway_ip)
+        records.append((address, name))
+    if ip:
+        fqdn = f"{hostname}.{domainname}" if domainname else hostname
+        short = fqdn.split(".", 1)[0]
+        records.append((ip, f"{fqdn} {short}" if "." in fqdn else fqdn))
+    return "".join(f"{address}\t{names}\n" for address, names in records)
+
+
+def _lines(content: str) -> list[str]:
+    return [line.split("#", 1)[0] for line in content.split("\n")]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def nameservers(content: str) -> list[str]:
+    found: list[str] = []
+    for line in _lines(content):
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "nameserver" and _is_ip(fields[1]):
+            found.append(fields[1])
+    return found
+
+
+def _last_list(content: str, keyword: str) -> list[str]:
+    found: list[str] = []
+    for line in _lines(content):
+        fields = line.split()
+        if fields and fields[0] == keyword:
+            found = fields[1:]
+    return found
+
+
+def search_domains(content: str) -> list[str]:
+    return _last_list(content, "search")
+
+
+def resolver_options(content: str) -> list[str]:
+    return _last_list(content, "options")
+
+
+def filter_resolv_conf(content: str) -> str:
+    """The host's file without localhost nameservers; Google's when none is left."""
+    cleaned = _LOCALHOST_NAMESERVER.sub("", content)
+    if not nameservers(cleaned):
+        # No trailing newline: byte for byte what dockerd writes.
+        cleaned += "\n" + "\n".join(f"nameserver {ns}" for ns in DEFAULT_NAMESERVERS)
+    return cleaned
+
+
+def build_resolv_conf(dns: Sequence[str], search: Sequence[str], options: Sequence[str]) -> str:
+    out = ""
+    joined_search = " ".join(search)
+    if search and joined_search.strip(" ") != ".":  # "--dns-search ." means no search line
+        out += f"search {joined_search}\n"
+    out += "".join(f"nameserver {ns}\n" for ns in dns)
+    joined_options = " ".join(options)
+    if options and joined_options.strip(" "):
+        out += f"options {joined_options}\n"
+    return out
+
+
+def resolv_conf_content(
+    host_content: str,
+    dns: Sequence[str] = (),
+    dns_search: Sequence[str] = (),
+    dns_options: Sequence[str] = (),
+) -> str:
+    """A container's resolv.conf from the host's and HostConfig Dns, DnsSearch, DnsOptions.
+
+    With any of the three given, the rest comes from the host's file unfiltered,
+    as dockerd does; with none, the host's file minus localhost nameservers.
+    """
+    if not (dns or dns_search or dns_options):
+        return filter_resolv_conf(host_content)
+    return build_resolv_conf(
+        list(dns) or nameservers(host_content),
+        list(dns_search) or search_domains(host_content),
+        list(dns_options) or resolver_options(host_content),
+    )
+
+
+def host_resolv_conf_path(
+    default: str = HOST_RESOLV_CONF, alternate: str = SYSTEMD_RESOLV_CONF
+) -> str:
+    """The host's resolv.conf, or systemd-resolved's upstream one when the host's is its stub."""
+    try:
+        with open(default) as f:
+            content = f.read()
+    except OSError:
+        return default
+    return alternate if nameservers(content) == [_SYSTEMD_STUB] else default
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    data = content.encode() if isinstance(content, str) else content
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_or_empty(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def write_etc_files(
+    container_dir: str,
+    config: Mapping[str, Any],
+    host_config: Mapping[str, Any],
+    *,
+    host_hosts: str = "/etc/hosts",
+    host_resolv_conf: str | None = None,
+    host_gateway_ip: str | None = None,
+    ip: str = "",
+) -> EtcPaths:
+    """Write `hostname`, `hosts` and `resolv.conf` into `container_dir`; return their paths.
+
+    `config` is the merged Config (Hostname, Domainname), `host_config` gives
+    NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. A container on another
+    container's network (container:<id>) uses that container's files: nothing is
+    written and the caller passes the other's EtcPaths to `build_spec`.
+    """
+    network_mode = get_str(host_config, "NetworkMode")
+    if network_mode.startswith("container:"):
+        return EtcPaths()
+    on_host = network_mode == "host"
+    extra_hosts = get_strs(host_config, "ExtraHosts")
+    dns = get_strs(host_config, "Dns")
+    dns_search = get_strs(host_config, "DnsSearch")
+    dns_options = get_strs(host_config, "DnsOptions")
+    resolv_source = host_resolv_conf or host_resolv_conf_path()
+
+    if on_host and not extra_hosts:
+        hosts = _read_or_empty(host_hosts)
+    else:
+        hosts = hosts_content(
+            extra_hosts,
+            host_gateway_ip=host_gateway_ip,
+            ip=ip,
+            hostname=get_str(config, "Hostname"),
+            domainname=get_str(config, "Domainname"),
+        )
+    host_resolv = _read_or_empty(resolv_source)
+    if on_host and not (dns or dns_search or dns_options):
+        resolv = host_resolv
+    else:
+        resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
+
+    hostname_path = os.path.join(container_dir, "hostname")
+    hosts_path = os.path.join(container_dir, "hosts")
+    resolv_path = os.path.join(container_dir, "resolv.conf")
+    write_atomic(hostname_path, hostname_content(get_str(config, "Hostname")))
+    write_atomic(hosts_path, hosts)
+    write_atomic(resolv_path, resolv)
+    return EtcPaths(hostname=hostname_path, hosts=hosts_path, resolv_conf=resolv_path)

@@ -1,0 +1,318 @@
+"""The container's mounts: Binds, Mounts and Tmpfs parsed, checked, and laid out for runc."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import paths
+from .errors import SpecError, StartError
+from .etc_files import EtcPaths
+from .fields import get_bool, get_map, get_str, get_strs
+from .tmpfs import tmpfs_data, tmpfs_mount_options
+
+PROPAGATIONS = frozenset({"private", "rprivate", "shared", "rshared", "slave", "rslave"})
+DEFAULT_PROPAGATION = "rprivate"
+_RW_MODES = frozenset({"rw", "ro"})
+_LABEL_MODES = frozenset({"z", "Z"})
+_COPY_MODES = frozenset({"nocopy"})
+# Kernel-managed mounts that stay writable under ReadonlyRootfs.
+_WRITABLE_UNDER_READONLY_ROOT = frozenset({"/proc", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev"})
+_VOLUMES_UNSUPPORTED = "volumes are not supported yet; bind an absolute host path instead"
+
+
+@dataclass(frozen=True)
+class UserMount:
+    """One mount the user asked for, whichever field it came from."""
+
+    destination: str
+    type: str  # "bind" or "tmpfs"
+    source: str = ""
+    writable: bool = True
+    propagation: str = DEFAULT_PROPAGATION
+    recursive: bool = True
+    data: str = ""  # tmpfs options, as in HostConfig.Tmpfs values
+    create_source: bool = False  # Binds sources are made at start when missing
+
+
+def _invalid_spec(raw: str) -> SpecError:
+    return SpecError(f"invalid volume specification: '{raw}'")
+
+
+def valid_bind_mode(mode: str) -> bool:
+    if not mode:
+        return True
+    counts = {"rw": 0, "label": 0, "propagation": 0, "copy": 0}
+    for option in mode.split(","):
+        if option in _RW_MODES:
+            counts["rw"] += 1
+        elif option in _LABEL_MODES:
+            counts["label"] += 1
+        elif option in PROPAGATIONS:
+            counts["propagation"] += 1
+        elif option in _COPY_MODES:
+            counts["copy"] += 1
+        else:
+            return False
+    return all(n <= 1 for n in counts.values())
+
+
+def parse_bind(raw: str) -> UserMount:
+    """A Binds entry, "src:dst[:mode]"; dockerd's errors for the forms it rejects."""
+    if raw.count(":") > 2:
+        raise _invalid_spec(raw)
+    parts = raw.split(":", 2)
+    if not parts[0]:
+        raise _invalid_spec(raw)
+    mode = ""
+    if len(parts) == 1:
+        raise SpecError(f"invalid volume specification: '{raw}': {_VOLUMES_UNSUPPORTED}")
+    if len(parts) == 2 and valid_bind_mode(parts[1]):
+        raise _invalid_spec(raw)  # "/dst:ro" names no source
+    source, target = parts[0], parts[1]
+    if len(parts) == 3:
+        mode = parts[2]
+    if not valid_bind_mode(mode):
+        raise SpecError(f"invalid mode: {mode}")
+    if not source.startswith("/"):
+        raise SpecError(f"invalid volume specification: '{raw}': {_VOLUMES_UNSUPPORTED}")
+    try:
+        _check_target(target)
+    except SpecError as exc:
+        raise SpecError(
+            f"invalid volume specification: '{raw}': invalid mount config for type \"bind\": {exc}"
+        ) from None
+    options = mode.split(",") if mode else []
+    propagation = next((o for o in options if o in PROPAGATIONS), DEFAULT_PROPAGATION)
+    return UserMount(
+        destination=paths.clean(target),
+        type="bind",
+        source=paths.clean(source),
+        writable="ro" not in options,
+        propagation=propagation,
+        create_source=True,
+    )
+
+
+def _check_target(target: str) -> None:
+    if not target:
+        raise SpecError("field Target must not be empty")
+    paths.check_not_root(target)
+    paths.check_absolute(target)
+
+
+def _check_mount(spec: Mapping[str, Any], kind: str, check_source: bool) -> None:
+    _check_target(get_str(spec, "Target"))
+    source = get_str(spec, "Source")
+    if kind == "bind":
+        if not source:
+            raise SpecError("field Source must not be empty")
+        propagation = get_str(get_map(spec, "BindOptions"), "Propagation")
+        if propagation and propagation not in PROPAGATIONS:
+            raise SpecError(f"invalid propagation mode: {propagation}")
+        if spec.get("VolumeOptions") is not None:
+            raise SpecError("field VolumeOptions must not be specified")
+        paths.check_absolute(source)
+        if check_source and not os.path.lexists(source):
+            raise SpecError(f"bind source path does not exist: {source}")
+    elif kind == "tmpfs":
+        if spec.get("BindOptions") is not None:
+            raise SpecError("field BindOptions must not be specified")
+        if source:
+            raise SpecError("field Source must not be specified")
+    elif kind == "volume":
+        raise SpecError(_VOLUMES_UNSUPPORTED)
+    else:
+        raise SpecError("mount type unknown")
+
+
+def parse_mount(spec: Mapping[str, Any], *, check_source: bool = True) -> UserMount:
+    """A HostConfig.Mounts entry. A bind's source must exist (checked at create)."""
+    kind = get_str(spec, "Type")
+    try:
+        _check_mount(spec, kind, check_source)
+    except SpecError as exc:
+        raise SpecError(f'invalid mount config for type "{kind}": {exc}') from None
+    target = paths.clean(get_str(spec, "Target"))
+    read_only = get_bool(spec, "ReadOnly")
+    if kind == "tmpfs":
+        data = tmpfs_data(get_map(spec, "TmpfsOptions") or None, read_only)
+        return UserMount(destination=target, type="tmpfs", data=data)
+    bind_options = get_map(spec, "BindOptions")
+    return UserMount(
+        destination=target,
+        type="bind",
+        source=paths.clean(get_str(spec, "Source")),
+        writable=not read_only,
+        propagation=get_str(bind_options, "Propagation") or DEFAULT_PROPAGATION,
+        recursive=not get_bool(bind_options, "NonRecursive"),
+    )
+
+
+def parse_tmpfs(destination: str, data: str) -> UserMount:
+    """A HostConfig.Tmpfs entry ("/run": "rw,size=64m")."""
+    paths.check_not_root(destination)
+    paths.check_absolute(destination)
+    tmpfs_mount_options(data)  # for its errors
+    return UserMount(destination=paths.clean(destination), type="tmpfs", data=data)
+
+
+def user_mounts(host_config: Mapping[str, Any], *, check_sources: bool = True) -> list[UserMount]:
+    """Every mount the user asked for, Binds then Mounts then Tmpfs; each destination once."""
+    found: list[UserMount] = []
+    taken: set[str] = set()
+
+    def add(mount: UserMount, shown_as: str) -> None:
+        if mount.destination in taken:
+            raise SpecError(f"Duplicate mount point: {shown_as}")
+        taken.add(mount.destination)
+        found.append(mount)
+
+    tmpfs = {
+        dest: parse_tmpfs(dest, str(data or ""))
+        for dest, data in get_map(host_config, "Tmpfs").items()
+    }
+    tmpfs_destinations = {m.destination for m in tmpfs.values()}
+    for raw in get_strs(host_config, "Binds"):
+        mount = parse_bind(raw)
+        if mount.destination in tmpfs_destinations:
+            raise SpecError(f"Duplicate mount point: {mount.destination}")
+        add(mount, mount.destination)
+    for spec in host_config.get("Mounts") or []:
+        if not isinstance(spec, Mapping):
+            raise SpecError(f"invalid value for Mounts: {spec!r}")
+        add(parse_mount(spec, check_source=check_sources), get_str(spec, "Target"))
+    for dest, mount in tmpfs.items():
+        add(mount, dest)
+    return found
+
+
+def create_missing_bind_sources(host_config: Mapping[str, Any]) -> None:
+    """Binds whose host path is missing get a directory there, as dockerd does at start.
+
+    Mounts (the API's typed form) never do: their source must exist at create.
+    """
+    for mount in user_mounts(host_config, check_sources=False):
+        if not mount.create_source or os.path.lexists(mount.source):
+            continue
+        try:
+            os.makedirs(mount.source, mode=0o755, exist_ok=True)
+        except OSError as exc:
+            if exc.errno != errno.ENOTDIR:
+                raise StartError(
+                    f"error while creating mount source path '{mount.source}': {exc}"
+                ) from exc
+
+
+def _spec_mount(mount: UserMount) -> dict[str, Any]:
+    if mount.type == "tmpfs":
+        return {
+            "destination": mount.destination,
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": tmpfs_mount_options(mount.data),
+        }
+    options = ["rbind" if mount.recursive else "bind"]
+    if not mount.writable:
+        options.append("ro")
+    options.append(mount.propagation)
+    return {
+        "destination": mount.destination,
+        "type": "bind",
+        "source": mount.source,
+        "options": options,
+    }
+
+
+def _etc_mounts(etc_paths: EtcPaths | None, writable: bool) -> list[UserMount]:
+    if etc_paths is None:
+        return []
+    pairs = (
+        ("/etc/resolv.conf", etc_paths.resolv_conf),
+        ("/etc/hostname", etc_paths.hostname),
+        ("/etc/hosts", etc_paths.hosts),
+    )
+    return [
+        UserMount(destination=dest, type="bind", source=source, writable=writable)
+        for dest, source in pairs
+        if source
+    ]
+
+
+def _without(options: Sequence[str], option: str) -> list[str]:
+    return [o for o in options if o != option]
+
+
+def rootfs_propagation(mounts: Sequence[UserMount]) -> str | None:
+    """A shared or slave bind needs the container's root to propagate too."""
+    wanted = {m.propagation for m in mounts if m.type == "bind"}
+    if wanted & {"shared", "rshared"}:
+        return "shared"
+    if wanted & {"slave", "rslave"}:
+        return "rslave"
+    return None
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """What the spec needs: `mounts` in mount order, and the root's propagation, if any."""
+
+    mounts: list[dict[str, Any]]
+    rootfs_propagation: str | None
+
+
+def plan_mounts(
+    defaults: Sequence[Mapping[str, Any]],
+    requested: Sequence[UserMount],
+    *,
+    etc_paths: EtcPaths | None = None,
+    readonly_root: bool = False,
+    privileged: bool = False,
+    ipc_mode: str = "private",
+    shm_size: int = 0,
+    host_shm: str = "/dev/shm",
+    shm_source: Callable[[], str] | None = None,
+) -> MountPlan:
+    """Default mounts (minus those a user mount replaces), then the user's, parents first.
+
+    `shm_source` gives the /dev/shm to bind for IpcMode container:<id>; without it
+    that container gets a /dev/shm of its own.
+    """
+    extra = list(requested)
+    taken = {m.destination for m in extra}
+    if ipc_mode == "host" and "/dev/shm" not in taken:
+        extra.append(UserMount(destination="/dev/shm", type="bind", source=host_shm))
+    elif ipc_mode.startswith("container:") and shm_source is not None and "/dev/shm" not in taken:
+        extra.append(UserMount(destination="/dev/shm", type="bind", source=shm_source()))
+    taken = {m.destination for m in extra}
+    extra += [m for m in _etc_mounts(etc_paths, not readonly_root) if m.destination not in taken]
+    taken = {m.destination for m in extra}
+
+    dev_replaced = "/dev" in taken
+    mounts: list[dict[str, Any]] = []
+    for default in defaults:
+        mount = copy.deepcopy(dict(default))
+        destination = mount["destination"]
+        if destination in taken or (dev_replaced and destination.startswith("/dev/")):
+            continue
+        if destination == "/dev/shm":
+            if ipc_mode == "none":
+                continue
+            if shm_size:
+                mount["options"] = [o for o in mount["options"] if not o.startswith("size=")] + [
+                    f"size={shm_size}"
+                ]
+        read_only = readonly_root and destination not in _WRITABLE_UNDER_READONLY_ROOT
+        if read_only and "ro" not in mount["options"]:
+            mount["options"].append("ro")
+        if privileged and (destination == "/sys" or mount["type"] == "cgroup"):
+            mount["options"] = _without(mount["options"], "ro")
+        mounts.append(mount)
+    mounts += [_spec_mount(m) for m in extra]
+    # Stable: equal depths keep the order above, defaults first.
+    mounts.sort(key=lambda m: paths.depth(m["destination"]))
+    return MountPlan(mounts=mounts, rootfs_propagation=rootfs_propagation(extra))

@@ -1,0 +1,150 @@
+"""Reading a file of a container's root filesystem, mounted or not.
+
+The user a container runs as is looked up in its /etc/passwd before the task
+exists, when the rootfs is only a snapshot: a stack of layer directories (the
+overlay mounts containerd returns from Snapshots.Prepare). Reading the layers
+directly costs no mount and no RPC. Symlinks resolve inside the root.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+# Reads an absolute path of the container's filesystem: its bytes, or None if absent.
+FileReader = Callable[[str], bytes | None]
+_MAX_SYMLINKS = 40
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+class MountLike(Protocol):
+    """A rootfs mount as containerd returns it (libcontainerd's Mount, or the gRPC message)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def options(self) -> Sequence[str]: ...
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: str) -> bool:
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+class _Layers:
+    """The merged view of overlay layers, topmost first (a single dir for a plain rootfs)."""
+
+    def __init__(self, layers: Sequence[str]) -> None:
+        self.layers = list(layers)
+
+    def find(self, parts: Sequence[str]) -> str | None:
+        """Host path of the entry the merged view shows at `parts`, if any."""
+        for layer in self.layers:
+            host, hidden_below = layer, False
+            for index, part in enumerate(parts):
+                host = os.path.join(host, part)
+                st = _lstat(host)
+                if st is None:
+                    break
+                if _is_whiteout(st):
+                    return None
+                if index == len(parts) - 1:
+                    return host
+                if not stat.S_ISDIR(st.st_mode):
+                    return None  # a file here hides whatever lower layers have below it
+                hidden_below = hidden_below or _is_opaque(host)
+            if hidden_below:
+                return None
+        return None
+
+    def resolve(self, path: str) -> str | None:
+        """Follow symlinks component by component, never above the root."""
+        pending = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        links = 0
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            host = self.find([*resolved, part])
+            if host is None:
+                return None
+            if stat.S_ISLNK(os.lstat(host).st_mode):
+                links += 1
+                if links > _MAX_SYMLINKS:
+                    return None
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    resolved = []
+                pending = [p for p in target.split("/") if p] + pending
+                continue
+            resolved.append(part)
+        return self.find(resolved) if resolved else None
+
+    def read(self, path: str) -> bytes | None:
+        host = self.resolve(path)
+        if host is None or not stat.S_ISREG(os.lstat(host).st_mode):
+            return None
+        with open(host, "rb") as f:
+            return f.read()
+
+
+def layered_reader(layers: Sequence[str]) -> FileReader:
+    """Reads through overlay layer directories, topmost first, honouring whiteouts."""
+    return _Layers(layers).read
+
+
+def rootfs_reader(rootfs: str) -> FileReader:
+    """Reads a mounted (or plain directory) root filesystem."""
+    return _Layers([rootfs]).read
+
+
+def _option(options: Sequence[str], key: str) -> str | None:
+    prefix = key + "="
+    return next((o[len(prefix) :] for o in options if o.startswith(prefix)), None)
+
+
+def reader_for_mounts(mounts: Sequence[MountLike]) -> FileReader:
+    """Reads the rootfs that `mounts` (from Snapshots.Prepare or .Mounts) would mount."""
+    if len(mounts) != 1:
+        raise ValueError(f"expected one rootfs mount, got {len(mounts)}")
+    mount = mounts[0]
+    if mount.type == "bind":
+        return rootfs_reader(mount.source)
+    if mount.type == "overlay":
+        upper = _option(mount.options, "upperdir")
+        lower = _option(mount.options, "lowerdir") or ""
+        layers = ([upper] if upper else []) + [d for d in lower.split(":") if d]
+        return layered_reader(layers)
+    raise ValueError(f"cannot read a rootfs mount of type {mount.type!r}")
+
+
+def mapping_reader(files: Mapping[str, bytes]) -> FileReader:
+    """Reads from a dict of absolute path -> content (tests, or files already in hand)."""
+    return files.get

@@ -1,0 +1,147 @@
+"""/etc/hostname, /etc/hosts and /etc/resolv.conf as dockerd writes them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from daemon.oci.errors import StartError
+from daemon.oci.etc_files import (
+    EtcPaths,
+    host_resolv_conf_path,
+    hosts_content,
+    resolv_conf_content,
+    write_etc_files,
+)
+
+DEFAULT_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+GOOGLE = (
+    "\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    "nameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844"
+)
+
+
+def test_default_hosts() -> None:
+    assert hosts_content() == DEFAULT_HOSTS
+
+
+def test_extra_hosts_then_own_entry() -> None:
+    content = hosts_content(
+        ["db:10.0.0.2", "v6:fe80::1", "gw:host-gateway"],
+        host_gateway_ip="172.17.0.1",
+        ip="10.0.0.5",
+        hostname="web",
+        domainname="example.com",
+    )
+    assert content == DEFAULT_HOSTS + (
+        "10.0.0.2\tdb\nfe80::1\tv6\n172.17.0.1\tgw\n10.0.0.5\tweb.example.com web\n"
+    )
+
+
+def test_host_gateway_needs_an_address() -> None:
+    with pytest.raises(StartError, match="unable to derive the IP value for host-gateway"):
+        hosts_content(["gw:host-gateway"])
+
+
+def test_resolv_conf_drops_localhost_nameservers() -> None:
+    host = "# comment\nsearch corp\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions ndots:2\n"
+    assert (
+        resolv_conf_content(host)
+        == "# comment\nsearch corp\nnameserver 10.0.0.1\noptions ndots:2\n"
+    )
+
+
+def test_resolv_conf_falls_back_to_google() -> None:
+    host = "nameserver 127.0.0.1\nnameserver ::1\nsearch lan\n"
+    assert resolv_conf_content(host) == "search lan\n" + GOOGLE
+    assert resolv_conf_content("") == GOOGLE
+
+
+def test_resolv_conf_user_settings_override() -> None:
+    host = "search corp\nnameserver 10.0.0.1\noptions ndots:2\n"
+    assert resolv_conf_content(host, dns=["1.1.1.1"]) == (
+        "search corp\nnameserver 1.1.1.1\noptions ndots:2\n"
+    )
+    assert resolv_conf_content(host, dns_search=["a", "b"], dns_options=["rotate"]) == (
+        "search a b\nnameserver 10.0.0.1\noptions rotate\n"
+    )
+    assert resolv_conf_content(host, dns_search=["."]) == ("nameserver 10.0.0.1\noptions ndots:2\n")
+
+
+def test_systemd_resolved_stub_detection(tmp_path: Path) -> None:
+    stub = tmp_path / "resolv.conf"
+    stub.write_text("nameserver 127.0.0.53\noptions edns0\n")
+    alternate = str(tmp_path / "upstream")
+    assert host_resolv_conf_path(str(stub), alternate) == alternate
+    stub.write_text("nameserver 10.1.1.1\n")
+    assert host_resolv_conf_path(str(stub), alternate) == str(stub)
+
+
+@pytest.fixture
+def host_files(tmp_path: Path) -> tuple[str, str]:
+    hosts = tmp_path / "host-hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.9.9.9 build-box\n")
+    resolv = tmp_path / "host-resolv"
+    resolv.write_text("nameserver 127.0.0.11\nnameserver 10.0.0.1\n")
+    return str(hosts), str(resolv)
+
+
+def write(tmp_path: Path, host_files: tuple[str, str], network_mode: str, **hc: object) -> EtcPaths:
+    container_dir = tmp_path / "container"
+    container_dir.mkdir(exist_ok=True)
+    return write_etc_files(
+        str(container_dir),
+        {"Hostname": "abc123", "Domainname": ""},
+        {"NetworkMode": network_mode, **hc},
+        host_hosts=host_files[0],
+        host_resolv_conf=host_files[1],
+    )
+
+
+def read(path: str | None) -> str:
+    assert path is not None
+    return Path(path).read_text()
+
+
+def test_written_files_for_own_network(tmp_path: Path, host_files: tuple[str, str]) -> None:
+    paths = write(tmp_path, host_files, "none", ExtraHosts=["db:10.0.0.2"])
+    assert paths.hostname == str(tmp_path / "container" / "hostname")
+    assert read(paths.hostname) == "abc123\n"
+    assert read(paths.hosts) == DEFAULT_HOSTS + "10.0.0.2\tdb\n"
+    assert read(paths.resolv_conf) == "nameserver 10.0.0.1\n"
+    assert paths.resolv_conf is not None
+    assert stat.S_IMODE(os.stat(paths.resolv_conf).st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path / "container")) == ["hostname", "hosts", "resolv.conf"]
+
+
+def test_host_network_copies_the_hosts_files(tmp_path: Path, host_files: tuple[str, str]) -> None:
+    paths = write(tmp_path, host_files, "host")
+    assert read(paths.hosts) == Path(host_files[0]).read_text()
+    assert read(paths.resolv_conf) == Path(host_files[1]).read_text()
+    with_extra = write(tmp_path, host_files, "host", ExtraHosts=["a:1.2.3.4"], Dns=["9.9.9.9"])
+    assert read(with_extra.hosts) == DEFAULT_HOSTS + "1.2.3.4\ta\n"
+    assert read(with_extra.resolv_conf) == "nameserver 9.9.9.9\n"
+
+
+def test_container_network_writes_nothing(tmp_path: Path, host_files: tuple[str, str]) -> None:
+    assert write(tmp_path, host_files, "container:other") == EtcPaths()
+    assert os.listdir(tmp_path / "container") == []
+
+
+def test_rewrite_replaces_atomically(tmp_path: Path, host_files: tuple[str, str]) -> None:
+    first = write(tmp_path, host_files, "default")
+    assert first.hostname is not None
+    inode = os.stat(first.hostname).st_ino
+    second = write(tmp_path, host_files, "default")
+    assert second == first
+    assert os.stat(first.hostname).st_ino != inode
