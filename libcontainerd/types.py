@@ -8,7 +8,7 @@ round trip. Implementations live in `remote/` (containerd over gRPC).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -182,6 +182,10 @@ class LayerSpec:
     diff_id: str
 
 
+SpecFactory = Callable[[Sequence[Mount]], Mapping[str, Any]]
+"""Builds a container's spec once its rootfs mounts are known (e.g. to read /etc/passwd)."""
+
+
 class Stream(Protocol):
     """A process output stream (one FIFO): `read()` returns b"" at end of stream."""
 
@@ -274,6 +278,8 @@ class Container(Protocol):
 
     async def attach_task(self) -> Task | None: ...
 
+    async def rootfs_mounts(self) -> list[Mount]: ...
+
     async def update_spec(self, spec: Mapping[str, Any]) -> None: ...
 
     async def delete(self) -> None: ...
@@ -299,7 +305,7 @@ class Client(Protocol):
     async def new_container(
         self,
         container_id: str,
-        spec: Mapping[str, Any],
+        spec: Mapping[str, Any] | SpecFactory,
         runtime: RuntimeSpec,
         snapshot: SnapshotSpec | None = None,
         image: str = "",

@@ -16,10 +16,11 @@ from ..types import (
     EventType,
     RuntimeSpec,
     SnapshotSpec,
+    SpecFactory,
     TaskStatus,
 )
 from . import anycodec, runtime_options
-from .container import RemoteContainer, task_status
+from .container import RemoteContainer, task_status, to_mount
 from .dispatch import Dispatcher
 from .event_decode import decode
 from .gen.containerd.services.containers.v1 import Container as ContainerMessage
@@ -104,7 +105,7 @@ class RemoteClient:
     async def new_container(
         self,
         container_id: str,
-        spec: Mapping[str, Any],
+        spec: Mapping[str, Any] | SpecFactory,
         runtime: RuntimeSpec,
         snapshot: SnapshotSpec | None = None,
         image: str = "",
@@ -124,6 +125,13 @@ class RemoteClient:
                 container_id,
             )
             mounts = list(resp.mounts)
+        try:
+            if callable(spec):
+                spec = spec([to_mount(m) for m in mounts or []])
+        except BaseException:
+            if snapshot is not None:
+                await self._remove_snapshot(snapshot)
+            raise
         record = ContainerRecord(
             id=container_id,
             image=image,
@@ -151,14 +159,17 @@ class RemoteClient:
             )
         except BaseException:
             if snapshot is not None:
-                with contextlib.suppress(Exception):
-                    await self.conn.stubs.snapshots.remove(
-                        RemoveSnapshotRequest(snapshotter=snapshot.snapshotter, key=snapshot.key)
-                    )
+                await self._remove_snapshot(snapshot)
             raise
         container = RemoteContainer(self, record, mounts)
         self._containers[container_id] = container
         return container
+
+    async def _remove_snapshot(self, snapshot: SnapshotSpec) -> None:
+        with contextlib.suppress(Exception):
+            await self.conn.stubs.snapshots.remove(
+                RemoveSnapshotRequest(snapshotter=snapshot.snapshotter, key=snapshot.key)
+            )
 
     async def restore(self) -> list[RemoteContainer]:
         """Every container of the namespace with its task: one Containers.List, one Tasks.List."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..fifo import FifoPaths, create_fifos, open_fifos, remove_fifo_dir
-from ..types import INIT_PROCESS_ID, ContainerRecord, StdioSpec, TaskStatus
+from ..types import INIT_PROCESS_ID, ContainerRecord, Mount, StdioSpec, TaskStatus
 from . import anycodec, runtime_options
 from .gen.containerd.services.containers.v1 import (
     Container as ContainerMessage,
@@ -35,6 +35,10 @@ _STATUS = {
     4: TaskStatus.PAUSED,
     5: TaskStatus.PAUSING,
 }
+
+
+def to_mount(message: MountMessage) -> Mount:
+    return Mount(message.type, message.source, tuple(message.options), message.target)
 
 
 def task_status(value: int) -> TaskStatus:
@@ -91,6 +95,10 @@ class RemoteContainer:
             )
             self._mounts = list(resp.mounts)
         return self._mounts
+
+    async def rootfs_mounts(self) -> list[Mount]:
+        """The rootfs mounts: kept from Prepare, or one Snapshots.Mounts after a restart."""
+        return [to_mount(m) for m in await self._rootfs()]
 
     async def new_task(self, stdio: StdioSpec) -> RemoteTask:
         rootfs = await self._rootfs()
