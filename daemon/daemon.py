@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import signal
@@ -33,6 +34,7 @@ from .config import DaemonConfig
 from .container.io import Attachment, LogSink, Readable
 from .container.live import ExecRecord, LiveContainer
 from .container.model import Container, Status, now_rfc3339
+from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
 from .container.store import ContainerStore
 from .logs.config import ensure_readable
@@ -65,7 +67,6 @@ class ImageResolver(Protocol):
 
 
 EventSink = Callable[[str, str, str, dict[str, str]], None]
-SpecBuilder = Callable[[Container, Image | None], dict[str, Any]]
 LogOpener = Callable[[Container], LogSink | None]
 
 
@@ -83,15 +84,15 @@ class Daemon:
     def __init__(
         self,
         config: DaemonConfig,
-        images: ImageResolver,
-        build_spec: SpecBuilder,
+        images: ImageResolver | None,
+        specs: ContainerSpecs,
         open_log: LogOpener,
         emit: EventSink,
     ) -> None:
         self.config = config
         self.runtimes: RuntimeTable = config.runtimes()
-        self.images = images
-        self._build_spec = build_spec
+        self.images: ImageResolver | None = images
+        self.specs = specs
         self._open_log = open_log
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
@@ -165,6 +166,8 @@ class Daemon:
         image_ref = str(config.get("Image") or "")
         if not image_ref:
             raise errors.InvalidParameter("No image was specified")
+        if self.images is None:
+            raise errors.Unavailable("the image service is not running")
         try:
             image = self.images.resolve(image_ref)
         except errors.NotFound:
@@ -192,7 +195,7 @@ class Daemon:
             runtime=runtime.name,
             directory=str(directory),
         )
-        spec = self._build_spec(model, image)  # also fills Path/Args and the merged Config
+        warnings = self.specs.prepare_create(model, _runtime_config(image))
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))
@@ -201,7 +204,7 @@ class Daemon:
         try:
             live.lcd = await self._client().new_container(
                 container_id,
-                spec,
+                self.specs.factory(model),
                 self._runtime_spec(runtime.name),
                 SnapshotSpec(key=container_id, parent=image.chain_id),
                 image=image_ref,
@@ -212,7 +215,7 @@ class Daemon:
             self.store.remove(model)
             raise
         self._event(live, "create")
-        return model, self._warnings(host_config)
+        return model, warnings + self._warnings(model.host_config)
 
     def _check_name_free(self, name: str) -> None:
         owner = self.store.name_owner(name)
@@ -266,10 +269,11 @@ class Daemon:
         )
         task = None
         try:
+            await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
             pid = await task.start()
-        except lcd_errors.LibcontainerdError as exc:
+        except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
             message = str(exc)
             if task is not None:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
@@ -283,6 +287,13 @@ class Daemon:
             raise errors.SystemError(message) from None
         live.machine.apply(Input.STARTED, pid=pid)
         self._event(live, "start")
+
+    async def _refresh_spec(self, live: LiveContainer) -> None:
+        """Build the spec again; containerd hears of it only when it changed."""
+        assert live.lcd is not None
+        spec = self.specs.for_start(live.model, await live.lcd.rootfs_mounts())
+        if _as_json(spec) != _as_json(live.lcd.record.spec):
+            await live.lcd.update_spec(spec)
 
     def _start_copying(self, live: LiveContainer, task: Any) -> None:
         stdio = task.stdio
@@ -664,3 +675,14 @@ def _outputs(stdio: Stdio) -> dict[str, Readable]:
 
 def _command(config: dict[str, Any]) -> str:
     return " ".join(str(arg) for arg in config.get("Cmd") or [])
+
+
+def _as_json(document: Any) -> Any:
+    return json.loads(json.dumps(document))
+
+
+def _runtime_config(image: Image) -> dict[str, Any]:
+    """The runtime part (Env, Cmd, ...) of an image config document."""
+    document = image.config
+    runtime = document.get("config", document) if isinstance(document, dict) else {}
+    return runtime or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -20,19 +21,12 @@ from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
 from .config import ConfigError, DaemonConfig, load_config
-from .container import spec as container_spec
 from .container.model import Container
-from .daemon import Daemon, Image, ImageResolver
+from .container.spec import ContainerSpecs
+from .daemon import Daemon, ImageResolver
 from .logs.jsonfile import JsonFileWriter
 
 log = logging.getLogger("mooraged")
-
-
-def _build_spec(container: Container, image: Image | None) -> dict[str, Any]:
-    document = image.config if image is not None else {}
-    # The image's runtime settings sit under "config" in an image config document.
-    image_config = document.get("config", document) or {}
-    return container_spec.prepare(container, image_config)
 
 
 def _open_log(container: Container) -> JsonFileWriter | None:
@@ -40,6 +34,15 @@ def _open_log(container: Container) -> JsonFileWriter | None:
     if (log_config.get("Type") or "json-file") != "json-file":
         return None
     return JsonFileWriter.from_options(str(container.log_path), log_config.get("Config") or {})
+
+
+async def _image_service(config: DaemonConfig, client: RemoteClient) -> ImageResolver:
+    # Looked up at run time while the image service (issue 4) is being landed.
+    module = importlib.import_module("daemon.images.service")
+    service = module.ImageService.for_config(config, client)
+    await service.start()
+    resolver: ImageResolver = service
+    return resolver
 
 
 def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
@@ -57,11 +60,13 @@ def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
 class Services:
     """Everything `mooraged` runs, started and stopped in order."""
 
-    def __init__(self, config: DaemonConfig, images: ImageResolver) -> None:
+    def __init__(self, config: DaemonConfig, images: ImageResolver | None = None) -> None:
+        """`images` replaces the image service on containerd (tests use their own)."""
         self.config = config
         self.managed: ManagedContainerd | None = None
         self.client: RemoteClient | None = None
-        self.daemon = Daemon(config, images, _build_spec, _open_log, self._emit)
+        self._own_images = images is None
+        self.daemon = Daemon(config, images, ContainerSpecs(), _open_log, self._emit)
         self.server: Any = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
@@ -80,6 +85,8 @@ class Services:
         )
         self.daemon.attach_client(self.client)
         self.daemon.containerd_version = await self.client.version()
+        if self._own_images:
+            self.daemon.images = await _image_service(config, self.client)
         await self.daemon.restore()
         app = make_app()
         app[DAEMON] = self.daemon
@@ -98,7 +105,7 @@ class Services:
             await self.managed.stop()
 
 
-async def run(config: DaemonConfig, images: ImageResolver) -> None:
+async def run(config: DaemonConfig, images: ImageResolver | None = None) -> None:
     services = Services(config, images)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,10 +130,5 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, config.log_level.upper().replace("WARN", "WARNING"), logging.INFO),
         format='time="%(asctime)s" level=%(levelname)s msg="%(message)s" logger=%(name)s',
     )
-    # The image service (issue 4) resolves images for real; until it lands, mooraged
-    # cannot create containers outside the tests' fixture resolver.
-    from .images.service import ImageService  # type: ignore[import-not-found]
-
-    images = ImageService.for_config(config)
-    uvloop.run(run(config, images))
+    uvloop.run(run(config))
     return 0

@@ -1,64 +1,87 @@
-"""The glue between a container's Docker config and its OCI spec.
+"""The glue between a container's Docker config and its OCI spec (built by `daemon.oci`).
 
-It merges the image's config into the container's (what `docker inspect` then
-shows as `.Config`, `.Path` and `.Args`) and asks the OCI builder for the spec.
+At create the request is validated and merged with the image's config (what
+inspect then shows), and the spec is built once the rootfs mounts are known, so
+that user names resolve from the image's /etc/passwd without mounting anything.
+At start the spec is built again (bind sources and etc files may have changed);
+only a spec that differs costs a Containers.Update.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from .. import errors
-from ..oci.defaults import DEFAULT_PATH, default_spec
+from libcontainerd.types import Mount
+
+from .. import errors, oci
 from .model import Container
 
 CGROUP_PARENT = "/moorage"
 
 
-def _env_key(entry: str) -> str:
-    return entry.split("=", 1)[0]
+@contextmanager
+def daemon_errors() -> Iterator[None]:
+    """SpecError carries dockerd's status; the daemon speaks in its own error kinds."""
+    try:
+        yield
+    except oci.SpecError as exc:
+        kind: Callable[[str], errors.DaemonError] = {
+            400: errors.InvalidParameter,
+            404: errors.NotFound,
+        }.get(exc.http_status, errors.SystemError)
+        raise kind(str(exc)) from None
 
 
-def merge_image_config(config: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(config)
-    entrypoint = config.get("Entrypoint")
-    cmd = config.get("Cmd")
-    if entrypoint is None:
-        entrypoint = image_config.get("Entrypoint")
-        if not cmd:
-            cmd = image_config.get("Cmd")
-    elif entrypoint == [""]:
-        entrypoint = None
-    merged["Entrypoint"] = entrypoint or None
-    merged["Cmd"] = cmd or None
-    env = list(image_config.get("Env") or [])
-    for entry in config.get("Env") or []:
-        env = [e for e in env if _env_key(e) != _env_key(entry)] + [entry]
-    if not any(_env_key(e) == "PATH" for e in env):
-        env.insert(0, f"PATH={DEFAULT_PATH}")
-    merged["Env"] = env
-    merged["WorkingDir"] = config.get("WorkingDir") or image_config.get("WorkingDir") or ""
-    merged["User"] = config.get("User") or image_config.get("User") or ""
-    labels = dict(image_config.get("Labels") or {})
-    labels.update(config.get("Labels") or {})
-    merged["Labels"] = labels
-    if not merged.get("StopSignal") and image_config.get("StopSignal"):
-        merged["StopSignal"] = image_config["StopSignal"]
-    return merged
+class ContainerSpecs:
+    def __init__(self, cgroup_parent: str = CGROUP_PARENT) -> None:
+        self.sysinfo = oci.probe_sysinfo()
+        self.capabilities = oci.bounding_capabilities()
+        self.cgroup_parent = cgroup_parent
 
+    def prepare_create(self, container: Container, image_config: Mapping[str, Any]) -> list[str]:
+        """Validate and fill the container's Config, HostConfig, Path and Args; warnings."""
+        body = {**container.config, "HostConfig": container.host_config}
+        with daemon_errors():
+            warnings = oci.validate_create(body, self.sysinfo)
+            merged = oci.merge_config(body, image_config, container_id=container.id)
+            host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
+        merged.config.pop("HostConfig", None)
+        container.config = merged.config
+        container.path, container.args = merged.path, merged.args
+        host_config["Runtime"] = container.host_config.get("Runtime", "")
+        container.host_config = host_config
+        return warnings
 
-def prepare(container: Container, image_config: dict[str, Any]) -> dict[str, Any]:
-    """Fill the container's merged Config, Path and Args; return its OCI spec."""
-    config = merge_image_config(container.config, image_config)
-    argv = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
-    if not argv:
-        raise errors.InvalidParameter("No command specified")
-    container.config = config
-    container.path, container.args = argv[0], argv[1:]
-    spec = default_spec(container.id, CGROUP_PARENT, argv)
-    process = spec["process"]
-    process["env"] = config["Env"]
-    process["cwd"] = config["WorkingDir"] or "/"
-    process["terminal"] = bool(config.get("Tty"))
-    spec["hostname"] = config.get("Hostname") or container.id[:12]
-    return spec
+    def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+        etc = oci.write_etc_files(str(container.dir), container.config, container.host_config)
+        return oci.build_spec(
+            container.id,
+            container.config,
+            container.host_config,
+            cgroup_parent=self.cgroup_parent,
+            etc_paths=etc,
+            daemon_caps=self.capabilities,
+            read_file=oci.reader_for_mounts(mounts) if mounts else None,
+        )
+
+    def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
+        """The spec builder for create. A user that does not resolve is dockerd's start
+        error, not a create error, so create then stores a spec without the user."""
+
+        def build(mounts: Sequence[Mount]) -> dict[str, Any]:
+            with daemon_errors():
+                try:
+                    return self._build(container, mounts)
+                except oci.StartError:
+                    config = dict(container.config, User="")
+                    shadow = Container(**{**container.__dict__, "config": config})
+                    return self._build(shadow, mounts)
+
+        return build
+
+    def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+        with daemon_errors():
+            oci.create_missing_bind_sources(container.host_config)
+            return self._build(container, mounts)
