@@ -24,11 +24,13 @@ import logging
 import os
 import stat
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api.errors import error_middleware
 from api.hijack import use_tcp_upgrade_parser
@@ -49,11 +51,18 @@ DEFAULT_TCP_PORT = 2375
 SOCKET_GROUP = "docker"
 
 
-def make_app(*, min_api_version: ApiVersion = MIN_API_VERSION) -> web.Application:
-    """The application with middlewares, hooks and the system routes."""
+def make_app(
+    *,
+    min_api_version: ApiVersion = MIN_API_VERSION,
+    outer_middlewares: Sequence[Middleware] = (),
+) -> web.Application:
+    """The application with middlewares, hooks and the system routes.
+
+    `outer_middlewares` run outside error handling, so they see every final status.
+    """
     use_tcp_upgrade_parser()
     app = web.Application(
-        middlewares=[error_middleware, version_middleware(min_api_version)],
+        middlewares=[*outer_middlewares, error_middleware, version_middleware(min_api_version)],
         client_max_size=0,
     )
     app[LIVE_STREAMS] = weakref.WeakSet()

@@ -11,7 +11,9 @@ import sys
 from typing import Any
 
 import uvloop
+from aiohttp import web
 
+from api.metrics import Metrics
 from api.routes import containers as container_routes
 from api.routes import exec as exec_routes
 from api.routes import info as info_routes
@@ -68,6 +70,8 @@ class Services:
         self._own_images = images is None
         self.daemon = Daemon(config, images, ContainerSpecs(), _open_log, self._emit)
         self.server: Any = None
+        self.metrics = Metrics()
+        self._metrics_runner: web.AppRunner | None = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         log.debug("event %s %s %s", kind, action, actor[:12])
@@ -84,20 +88,33 @@ class Services:
             address, config.containerd_namespace, self.daemon, config.exec_root / "fifo"
         )
         self.daemon.attach_client(self.client)
+        for method, count in self.client.rpc_counts().items():
+            self.metrics.containerd_rpcs.labels(method).inc(count)
+        self.client.conn.counter.observe(self.metrics.count_rpc)
         self.daemon.containerd_version = await self.client.version()
         if self._own_images:
             self.daemon.images = await _image_service(config, self.client)
         await self.daemon.restore()
-        app = make_app()
+        app = make_app(outer_middlewares=[self.metrics.middleware])
         app[DAEMON] = self.daemon
         for routes in (container_routes, exec_routes, info_routes):
             routes.add_routes(app.router)
         self.server = await serve(app, config.hosts)
+        if config.metrics_addr:
+            await self._serve_metrics(config.metrics_addr)
         log.info("mooraged listening on %s", ", ".join(config.hosts))
+
+    async def _serve_metrics(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._metrics_runner = web.AppRunner(self.metrics.app(), handle_signals=False)
+        await self._metrics_runner.setup()
+        await web.TCPSite(self._metrics_runner, host.strip("[]") or "127.0.0.1", int(port)).start()
 
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.close()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         await self.daemon.shutdown()
         if self.client is not None:
             await self.client.close()

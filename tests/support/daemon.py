@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -10,6 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from daemon import errors
 from daemon.config import DaemonConfig
@@ -48,6 +51,24 @@ class RunningDaemon:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    async def request(
+        self, method: str, path: str, body: Any = None, **params: str
+    ) -> tuple[int, Any]:
+        """One Engine API call over the socket: (status, decoded JSON body or None)."""
+        connector = aiohttp.UnixConnector(path=str(self.socket))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.request(
+                method, f"http://moorage/v1.41{path}", json=body, params=params or None
+            ) as response,
+        ):
+            raw = await response.read()
+            try:
+                decoded = json.loads(raw) if raw else None
+            except ValueError:
+                decoded = raw.decode()
+            return response.status, decoded
+
     async def docker(
         self, *args: str, stdin: bytes | None = None, timeout: float = 60.0
     ) -> tuple[int, str, str]:
@@ -71,7 +92,7 @@ class RunningDaemon:
 
 @asynccontextmanager
 async def running_daemon(
-    containerd: TestContainerd, image: ImportedImage
+    containerd: TestContainerd, image: ImportedImage, metrics_addr: str = ""
 ) -> AsyncIterator[RunningDaemon]:
     workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
     socket = workdir / "moorage.sock"
@@ -81,6 +102,7 @@ async def running_daemon(
         containerd_namespace=containerd.namespace,
         data_root=workdir / "data",
         exec_root=workdir / "exec",
+        metrics_addr=metrics_addr,
     )
     services = Services(config, FixtureImages(image))
     await services.start()

@@ -1,0 +1,76 @@
+"""Prometheus metrics: containerd RPCs per method, API requests and latencies per route.
+
+Served on its own listener (`--metrics-addr`), never on the API socket, as dockerd does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.containerd_rpcs = Counter(
+            "moorage_containerd_rpcs",
+            "containerd RPCs made, per Service.Method",
+            ["method"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "moorage_api_requests",
+            "Engine API requests, per route and status",
+            ["method", "route", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "moorage_api_request_duration_seconds",
+            "Engine API request handling time, per route (streams: until the handler returns)",
+            ["method", "route"],
+            registry=self.registry,
+        )
+
+    def count_rpc(self, method: str) -> None:
+        self.containerd_rpcs.labels(method).inc()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.monotonic()
+        route = _route_of(request)
+        code = 500
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        finally:
+            self.requests.labels(request.method, route, str(code)).inc()
+            self.latency.labels(request.method, route).observe(time.monotonic() - started)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def app(self) -> web.Application:
+        async def serve_metrics(_request: web.Request) -> web.Response:
+            return web.Response(
+                body=self.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+        app = web.Application()
+        app.router.add_get("/metrics", serve_metrics)
+        return app
+
+
+def _route_of(request: web.Request) -> str:
+    # The route pattern, not the path: ids and names must not become label values.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
