@@ -92,15 +92,19 @@ class RunningDaemon:
 
 @asynccontextmanager
 async def running_daemon(
-    containerd: TestContainerd, image: ImportedImage, metrics_addr: str = ""
+    containerd: TestContainerd,
+    image: ImportedImage,
+    metrics_addr: str = "",
+    data_root: Path | None = None,
 ) -> AsyncIterator[RunningDaemon]:
+    """`data_root` of an earlier daemon makes this one its restart."""
     workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
     socket = workdir / "moorage.sock"
     config = DaemonConfig(
         hosts=[f"unix://{socket}"],
         containerd=containerd.address,
         containerd_namespace=containerd.namespace,
-        data_root=workdir / "data",
+        data_root=data_root or workdir / "data",
         exec_root=workdir / "exec",
         metrics_addr=metrics_addr,
     )

@@ -1,0 +1,220 @@
+"""The docker CLI's lifecycle commands against mooraged: ps, inspect, kill, restart, wait,
+pause, rename, OOM, TTYs, and stopped containers surviving a daemon restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.daemon import RunningDaemon, running_daemon
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def daemon(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> AsyncIterator[RunningDaemon]:
+    async with running_daemon(containerd, busybox_image) as running:
+        yield running
+
+
+async def _ok(daemon: RunningDaemon, *args: str) -> str:
+    code, out, err = await daemon.docker(*args)
+    assert code == 0, f"docker {' '.join(args)}: {err}"
+    return out
+
+
+async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
+    running = (
+        await _ok(
+            daemon, "run", "-d", "--name", "ps-up", "-l", "tier=web", "busybox", "sleep", "300"
+        )
+    ).strip()
+    code, _, _ = await daemon.docker("run", "--name", "ps-done", "busybox", "sh", "-c", "exit 4")
+    assert code == 4
+    assert (await _ok(daemon, "ps", "-q")).split() == [running[:12]]
+    names = (await _ok(daemon, "ps", "-a", "--format", "{{.Names}}")).split()
+    assert {"ps-up", "ps-done"} <= set(names)
+    exited = await _ok(
+        daemon,
+        "ps",
+        "-a",
+        "--filter",
+        "status=exited",
+        "--filter",
+        "exited=4",
+        "--format",
+        "{{.Names}}",
+    )
+    assert exited.split() == ["ps-done"]
+    labelled = await _ok(daemon, "ps", "--filter", "label=tier=web", "--format", "{{.Names}}")
+    assert labelled.split() == ["ps-up"]
+    by_name = await _ok(daemon, "ps", "-a", "--filter", "name=ps-do", "--format", "{{.Status}}")
+    assert by_name.startswith("Exited (4)")
+    await _ok(daemon, "rm", "-f", "ps-up", "ps-done")
+
+
+async def test_inspect_fields(daemon: RunningDaemon) -> None:
+    await _ok(
+        daemon,
+        "create",
+        "--name",
+        "insp",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "--hostname",
+        "box",
+        "busybox",
+        "env",
+    )
+    doc = json.loads(await _ok(daemon, "container", "inspect", "insp"))[0]
+    assert doc["Name"] == "/insp"
+    assert doc["State"]["Status"] == "created" and doc["State"]["Pid"] == 0
+    assert doc["Path"] == "env" and doc["Args"] == []
+    assert "A=1" in doc["Config"]["Env"] and doc["Config"]["WorkingDir"] == "/tmp"
+    assert doc["Config"]["Hostname"] == "box" and doc["Config"]["Image"] == "busybox"
+    assert doc["HostConfig"]["Runtime"] == "runc"
+    assert doc["Image"].startswith("sha256:")
+    out = await _ok(daemon, "start", "-a", "insp")
+    assert "A=1" in out.split() and "HOSTNAME=box" in out.split()
+    await _ok(daemon, "rm", "insp")
+
+
+async def test_kill_signal_restart_wait(daemon: RunningDaemon) -> None:
+    script = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"
+    await _ok(daemon, "run", "-d", "--name", "sig", "busybox", "sh", "-c", script)
+    await _wait_log(daemon, "sig", "ready")
+    await _ok(daemon, "kill", "-s", "USR1", "sig")
+    await _wait_log(daemon, "sig", "got-usr1")
+    await _ok(daemon, "restart", "-t", "1", "sig")
+    state = json.loads(await _ok(daemon, "container", "inspect", "sig"))[0]
+    assert state["State"]["Status"] == "running" and state["RestartCount"] == 0
+    waiter = asyncio.ensure_future(daemon.docker("wait", "sig"))
+    await _ok(daemon, "kill", "sig")
+    code, out, _ = await waiter
+    assert (code, out.strip()) == (0, "137")
+    await _ok(daemon, "rm", "sig")
+
+
+async def _wait_log(daemon: RunningDaemon, name: str, text: str, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while text not in await _ok(daemon, "logs", name):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_pause_unpause_rename(daemon: RunningDaemon) -> None:
+    await _ok(daemon, "run", "-d", "--name", "frozen", "busybox", "sleep", "300")
+    await _ok(daemon, "pause", "frozen")
+    status = await _ok(
+        daemon, "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "frozen"
+    )
+    assert status.strip() == "paused true"
+    code, _, err = await daemon.docker("exec", "frozen", "true")
+    assert code != 0 and "is paused, unpause the container before exec" in err
+    await _ok(daemon, "unpause", "frozen")
+    await _ok(daemon, "rename", "frozen", "thawed")
+    assert (
+        await _ok(daemon, "inspect", "--format", "{{.State.Status}}", "thawed")
+    ).strip() == "running"
+    code, _, err = await daemon.docker("inspect", "frozen")
+    assert code == 1
+    await _ok(daemon, "rm", "-f", "thawed")
+
+
+# The first run is OOM-killed; the rootfs keeps its marker, so the next run just sleeps.
+ONCE = (
+    "if [ -e /once ]; then exec sleep 300; fi; touch /once; "
+    "dd if=/dev/zero of=/dev/null bs=200M count=1"
+)
+
+
+async def test_oom_kill_sets_and_clears_oomkilled(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker(
+        "run", "--name", "oomer", "--memory", "20m", "busybox", "sh", "-c", ONCE
+    )
+    assert code == 137, err
+    fmt = "{{.State.OOMKilled}} {{.State.ExitCode}}"
+    async with asyncio.timeout(10):
+        # The OOM event may follow the exit (the shim reports them independently).
+        while (await _ok(daemon, "inspect", "--format", fmt, "oomer")).strip() != "true 137":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await _ok(daemon, "start", "oomer")
+    fmt = "{{.State.Status}} {{.State.OOMKilled}}"
+    assert (await _ok(daemon, "inspect", "--format", fmt, "oomer")).strip() == "running false"
+    await _ok(daemon, "rm", "-f", "oomer")
+
+
+async def _docker_tty(daemon: RunningDaemon, *args: str) -> tuple[int, bytes]:
+    """Run the CLI with a real pseudo-terminal as its stdin and stdout."""
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = daemon.host
+    proc = await asyncio.create_subprocess_exec(
+        "docker", *args, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    loop = asyncio.get_running_loop()
+    output = bytearray()
+    done = asyncio.Event()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            chunk = b""
+        if chunk:
+            output.extend(chunk)
+        else:
+            loop.remove_reader(controller)
+            done.set()
+
+    loop.add_reader(controller, readable)
+    try:
+        async with asyncio.timeout(60):
+            code = await proc.wait()
+            await done.wait()
+    finally:
+        loop.remove_reader(controller)
+        os.close(controller)
+    return code, bytes(output)
+
+
+async def test_run_t_and_exec_t_under_a_pty(daemon: RunningDaemon) -> None:
+    code, out = await _docker_tty(
+        daemon, "run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo done"
+    )
+    assert code == 0, out
+    # The container's pty ends lines with \r\n (the host-side pty may add its own \r).
+    assert b"/dev/pts/" in out and b"done\r" in out
+    await _ok(daemon, "run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
+    code, out = await _docker_tty(daemon, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
+    assert code == 0, out
+    assert b"/dev/pts/" in out and b"inside\r" in out
+    await _ok(daemon, "rm", "-f", "ttyhost")
+
+
+async def test_stopped_containers_survive_a_daemon_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        code, out, _ = await first.docker(
+            "run", "--name", "keeper", "busybox", "sh", "-c", "echo kept; exit 5"
+        )
+        assert (code, out) == (5, "kept\n")
+        state_dir = first.services.config.data_root
+    async with running_daemon(containerd, busybox_image, data_root=state_dir) as second:
+        fmt = "{{.State.Status}} {{.State.ExitCode}} {{.Name}}"
+        assert (
+            await _ok(second, "inspect", "--format", fmt, "keeper")
+        ).strip() == "exited 5 /keeper"
+        assert await _ok(second, "logs", "keeper") == "kept\n"
+        code, out, _ = await second.docker("start", "-a", "keeper")
+        assert (code, out) == (5, "kept\n")
+        await _ok(second, "rm", "keeper")
