@@ -8,6 +8,10 @@ import pytest_asyncio
 
 from tests.support.containerd import BUSYBOX_REF, ImportedImage, TestContainerd
 from tests.support.images import write_docker_save
+from tests.support.registry import auth_registry, registry
+
+# Real registries (started on first use), shared by every test package.
+__all__ = ["auth_registry", "registry"]
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -167,9 +167,31 @@ async def attach(request: web.Request) -> web.StreamResponse:
         _ref(request), bool_param(request, "stdout"), bool_param(request, "stderr")
     )
     tty = live.model.tty
+    replay = None
+    if bool_param(request, "logs"):
+        _, replay = daemon.logs(
+            live.id,
+            stdout=attachment.stdout,
+            stderr=attachment.stderr,
+            follow=False,
+            since=None,
+            until=None,
+            tail=None,
+        )
     try:
         conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
         async with conn:
+            if replay is not None:
+                try:
+                    async for entry in replay:
+                        frame = _FRAME[entry.stream]
+                        await conn.write(entry.data if tty else encode_frame(frame, entry.data))
+                except ClientGone:
+                    return conn.response
+                finally:
+                    await replay.aclose()
+            if not bool_param(request, "stream"):
+                return conn.response
             stdin_once = bool(live.model.config.get("StdinOnce"))
             await pump_attachment(
                 conn,

@@ -76,15 +76,19 @@ def encode(message: dict[str, Any]) -> bytes:
     return text.encode() + NEWLINE
 
 
-def status(text: str, id: str | None = None) -> bytes:
-    """A plain status line: `{"status":"Digest: sha256:..."}`, optionally with an id."""
+def status_message(text: str, id: str | None = None) -> dict[str, Any]:
+    """A plain status message: `{"status":"Digest: sha256:..."}`, optionally with an id."""
     message: dict[str, Any] = {"status": text}
     if id:
         message["id"] = id
-    return encode(message)
+    return message
 
 
-def layer_progress(
+def status(text: str, id: str | None = None) -> bytes:
+    return encode(status_message(text, id))
+
+
+def layer_progress_message(
     id: str,
     action: str,
     current: int = 0,
@@ -92,8 +96,8 @@ def layer_progress(
     *,
     units: str = "",
     hide_counts: bool = False,
-) -> bytes:
-    """A per-layer line; `id` is the 12-hex short digest (see `layer_id`)."""
+) -> dict[str, Any]:
+    """A per-layer message; `id` is the 12-hex short digest (see `layer_id`)."""
     detail: dict[str, Any] = {}
     if current:
         detail["current"] = current
@@ -109,22 +113,48 @@ def layer_progress(
         message["progress"] = bar
     if id:
         message["id"] = id
-    return encode(message)
+    return message
+
+
+def layer_progress(
+    id: str,
+    action: str,
+    current: int = 0,
+    total: int = 0,
+    *,
+    units: str = "",
+    hide_counts: bool = False,
+) -> bytes:
+    return encode(
+        layer_progress_message(id, action, current, total, units=units, hide_counts=hide_counts)
+    )
+
+
+def aux_message(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"progressDetail": {}, "aux": payload}
 
 
 def aux(payload: dict[str, Any]) -> bytes:
     """An aux line, e.g. the one ending a push: `{"progressDetail":{},"aux":{"Tag":...}}`."""
-    return encode({"progressDetail": {}, "aux": payload})
+    return encode(aux_message(payload))
+
+
+def stream_message(text: str) -> dict[str, Any]:
+    return {"stream": text}
 
 
 def stream(text: str) -> bytes:
     """Free text for the client's stdout: `{"stream":"Loaded image: busybox:latest\\n"}`."""
-    return encode({"stream": text})
+    return encode(stream_message(text))
+
+
+def error_message(message: str) -> dict[str, Any]:
+    return {"errorDetail": {"message": message}, "error": message}
 
 
 def error(message: str) -> bytes:
     """The error line that ends a failed stream; the CLI prints `message` and exits 1."""
-    return encode({"errorDetail": {"message": message}, "error": message})
+    return encode(error_message(message))
 
 
 def layer_id(digest: str) -> str:

@@ -2,13 +2,18 @@
 
 grpclib's `SendRequest` event fires once per RPC before it is sent, so hooking it
 is the single place where the namespace metadata is added and the call counted,
-whatever stub or method made it.
+whatever stub or method made it. The same hook adds the lease header for calls made
+inside `Connection.lease(...)`, so that content, snapshots and images created while
+an image is loaded or pulled are protected from containerd's GC without every
+method having to carry the lease along.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from grpclib.client import Channel
@@ -18,6 +23,7 @@ from ..errors import from_grpc
 from .stubs import Stubs
 
 NAMESPACE_HEADER = "containerd-namespace"
+LEASE_HEADER = "containerd-lease"
 
 T = TypeVar("T")
 
@@ -56,13 +62,33 @@ class Connection:
         self.address = address
         self.namespace = namespace
         self.counter = RpcCounter()
+        # One variable per connection: a lease belongs to this containerd and namespace.
+        self._lease: ContextVar[str | None] = ContextVar(
+            f"containerd-lease-{id(self)}", default=None
+        )
         self.channel = Channel(path=address)
         listen(self.channel, SendRequest, self._on_send_request)
         self.stubs = Stubs(self.channel)
 
     async def _on_send_request(self, event: SendRequest) -> None:
         event.metadata[NAMESPACE_HEADER] = self.namespace
+        lease = self._lease.get()
+        if lease:
+            event.metadata[LEASE_HEADER] = lease
         self.counter.record(event.method_name)
+
+    @contextmanager
+    def lease(self, lease_id: str) -> Iterator[None]:
+        """Every RPC made inside (by this task and tasks it starts) carries `lease_id`."""
+        token = self._lease.set(lease_id)
+        try:
+            yield
+        finally:
+            self._lease.reset(token)
+
+    @property
+    def current_lease(self) -> str | None:
+        return self._lease.get()
 
     def counts(self) -> Mapping[str, int]:
         return self.counter.snapshot()

@@ -102,3 +102,13 @@ async def test_logs_follow_running_container(daemon: RunningDaemon) -> None:
     code, out, _ = await daemon.docker("inspect", "--format", "{{.State.ExitCode}}", "ticker")
     assert out.strip() == "137"
     await daemon.docker("rm", "-f", "ticker")
+
+
+async def test_attach_with_stdin(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker(
+        "run", "-di", "--name", "listener", "busybox", "sh", "-c", "read x; echo got $x"
+    )
+    assert code == 0, err
+    code, out, err = await daemon.docker("attach", "listener", stdin=b"hello\n")
+    assert (code, out) == (0, "got hello\n"), err
+    await daemon.docker("rm", "listener")

@@ -24,7 +24,6 @@ from daemon.images.registry.errors import (
     RegistryTimeoutError,
 )
 from daemon.images.registry.login import LOGIN_SUCCEEDED, login
-from tests.images_unit.conftest import Registry, free_port
 from tests.images_unit.fakeservers import StallingServer, TokenProxy
 from tests.images_unit.imagefactory import (
     SampleImage,
@@ -34,6 +33,7 @@ from tests.images_unit.imagefactory import (
     oci_index,
     sha256,
 )
+from tests.support.registry import Registry, free_port
 
 FAST = Timeouts(connect=5, read_idle=10)
 

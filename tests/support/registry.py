@@ -1,4 +1,4 @@
-"""Real registries for the client tests: Debian's docker-registry (distribution v2).
+"""Real registries for tests: Debian's docker-registry (distribution v2).
 
 Two session-wide instances on free loopback ports, each with filesystem storage
 in a temporary directory: one open, one behind htpasswd (bcrypt) basic auth.

@@ -1,0 +1,147 @@
+"""Images as the Engine API shows them: list summaries, inspect documents, history.
+
+Field names, order and empty values are dockerd 20.10's (`ImageSummary`,
+`ImageInspect`, `HistoryResponseItem`), because clients decode them as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from daemon.images.image import Image
+from daemon.images.timefmt import created_unix
+
+# container.Config as Go encodes a zero value; a config's own keys go over it.
+_CONTAINER_CONFIG_KEYS: tuple[tuple[str, Any, bool], ...] = (
+    # (key, zero value, omitted when empty)
+    ("Hostname", "", False),
+    ("Domainname", "", False),
+    ("User", "", False),
+    ("AttachStdin", False, False),
+    ("AttachStdout", False, False),
+    ("AttachStderr", False, False),
+    ("ExposedPorts", None, True),
+    ("Tty", False, False),
+    ("OpenStdin", False, False),
+    ("StdinOnce", False, False),
+    ("Env", None, False),
+    ("Cmd", None, False),
+    ("Healthcheck", None, True),
+    ("ArgsEscaped", False, True),
+    ("Image", "", False),
+    ("Volumes", None, False),
+    ("WorkingDir", "", False),
+    ("Entrypoint", None, False),
+    ("NetworkDisabled", False, True),
+    ("MacAddress", "", True),
+    ("OnBuild", None, False),
+    ("Labels", None, False),
+    ("StopSignal", "", True),
+    ("StopTimeout", None, True),
+    ("Shell", None, True),
+)
+
+
+def container_config(raw: object) -> dict[str, Any]:
+    """A container.Config object the way dockerd re-encodes one read from a config."""
+    given: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    out: dict[str, Any] = {}
+    for key, zero, omit_empty in _CONTAINER_CONFIG_KEYS:
+        value = given.get(key, zero)
+        if omit_empty and (value is None or value == zero or value in ({}, [])):
+            continue
+        out[key] = value
+    return out
+
+
+def summary(image: Image) -> dict[str, Any]:
+    """One entry of `GET /images/json`."""
+    tags: list[str] | None = list(image.repo_tags) or None
+    digests: list[str] | None = list(image.repo_digests) or None
+    if image.dangling:
+        tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+    return {
+        "Containers": -1,
+        "Created": image.created_unix,
+        "Id": image.id,
+        "Labels": dict(image.labels) if image.labels is not None else None,
+        "ParentId": "",
+        "RepoDigests": digests,
+        "RepoTags": tags,
+        "SharedSize": -1,
+        "Size": image.size,
+        "VirtualSize": image.size,
+    }
+
+
+def inspect(image: Image, graph_driver: str) -> dict[str, Any]:
+    """`GET /images/{name}/json`."""
+    config = image.config
+    history = config.get("history") if isinstance(config.get("history"), list) else []
+    comment = str(config.get("comment") or "")
+    if not comment and history and isinstance(history[-1], dict):
+        comment = str(history[-1].get("comment") or "")
+    document: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": list(image.repo_tags),
+        "RepoDigests": list(image.repo_digests),
+        "Parent": "",
+        "Comment": comment,
+        "Created": image.created,
+        "Container": str(config.get("container") or ""),
+        "ContainerConfig": container_config(config.get("container_config")),
+        "DockerVersion": str(config.get("docker_version") or ""),
+        "Author": str(config.get("author") or ""),
+        "Config": container_config(config["config"]) if config.get("config") else None,
+        "Architecture": image.architecture,
+    }
+    if image.variant:
+        document["Variant"] = image.variant
+    document["Os"] = image.os
+    os_version = config.get("os.version")
+    if os_version:
+        document["OsVersion"] = os_version
+    rootfs: dict[str, Any] = {"Type": "layers"}
+    if image.diff_ids:
+        rootfs["Layers"] = list(image.diff_ids)
+    document.update(
+        {
+            "Size": image.size,
+            "VirtualSize": image.size,
+            "GraphDriver": {"Data": None, "Name": graph_driver},
+            "RootFS": rootfs,
+            "Metadata": {"LastTagTime": image.last_tag_time},
+        }
+    )
+    return document
+
+
+def history(image: Image) -> list[dict[str, Any]]:
+    """`GET /images/{name}/history`: newest first; only the top entry has the ID and tags."""
+    entries: list[dict[str, Any]] = []
+    raw = image.config.get("history")
+    layer = 0
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        size = 0
+        if not item.get("empty_layer"):
+            if layer < len(image.layer_sizes):
+                size = image.layer_sizes[layer]
+            layer += 1
+        entries.append(
+            {
+                "Comment": str(item.get("comment") or ""),
+                "Created": created_unix(item.get("created")),
+                "CreatedBy": str(item.get("created_by") or ""),
+                "Id": "<missing>",
+                "Size": size,
+                "Tags": None,
+            }
+        )
+    entries.reverse()
+    if entries:
+        entries[0]["Id"] = image.id
+        entries[0]["Tags"] = list(image.repo_tags) or None
+    return entries

@@ -1,0 +1,68 @@
+"""Leases: what keeps half-made images from containerd's garbage collector.
+
+Content, ingests and snapshots created by calls that carry a lease belong to it
+until it is deleted (or expires), so a blob written before the image record that
+references it exists cannot be reclaimed in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+from ..errors import AlreadyExistsError, NotFoundError
+from .gen.containerd.services.leases.v1 import CreateRequest, DeleteRequest
+from .rpc import Connection, call
+
+# containerd's GC drops a lease carrying this label once the time (RFC 3339) has passed.
+EXPIRE_LABEL = "containerd.io/gc.expire"
+
+
+class Leases:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        lease_id: str = "",
+        *,
+        expire: timedelta | None = None,
+        labels: Mapping[str, str] | None = None,
+        exist_ok: bool = False,
+    ) -> str:
+        """Creates a lease (a random id when none is given); returns its id.
+
+        `exist_ok` makes a lease that already exists count as created, which is how a
+        retried operation takes over what its failed predecessor left under the lease.
+        """
+        lease_id = lease_id or f"moorage-{secrets.token_hex(8)}"
+        all_labels = dict(labels or {})
+        if expire is not None:
+            all_labels[EXPIRE_LABEL] = (datetime.now(UTC) + expire).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            await call(
+                self._conn.stubs.leases.create(CreateRequest(id=lease_id, labels=all_labels))
+            )
+        except AlreadyExistsError:
+            if not exist_ok:
+                raise
+        return lease_id
+
+    async def delete(self, lease_id: str, *, sync: bool = False) -> None:
+        """`sync` waits for the garbage collection that the deletion allows."""
+        with contextlib.suppress(NotFoundError):
+            await call(self._conn.stubs.leases.delete(DeleteRequest(id=lease_id, sync=sync)))
+
+    @contextlib.asynccontextmanager
+    async def temporary(
+        self, *, expire: timedelta = timedelta(hours=1), sync: bool = False
+    ) -> AsyncIterator[str]:
+        """A lease for the calls made inside the block, deleted when it ends."""
+        lease_id = await self.create(expire=expire)
+        try:
+            with self._conn.lease(lease_id):
+                yield lease_id
+        finally:
+            await self.delete(lease_id, sync=sync)

@@ -1,0 +1,69 @@
+"""`mooraged` as users run it: its own process, its own managed containerd, clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.support.containerd import processes_using, sweep
+
+
+async def _docker(socket: Path, *args: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"unix://{socket}"
+    proc = await asyncio.create_subprocess_exec(
+        "docker", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_mooraged_with_managed_containerd() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="mooraged-"))
+    socket = workdir / "moorage.sock"
+    # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
+    (workdir / "daemon.json").write_text("{}")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "daemon",
+        "-H",
+        f"unix://{socket}",
+        "--data-root",
+        str(workdir / "data"),
+        "--exec-root",
+        str(workdir / "exec"),
+        "--config-file",
+        str(workdir / "daemon.json"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                code, out = await _docker(socket, "version", "--format", "{{.Server.APIVersion}}")
+                if code == 0:
+                    break
+                assert proc.returncode is None, "mooraged exited early"
+                await asyncio.sleep(0.1)
+        assert out.strip() == "1.41"
+        code, out = await _docker(socket, "info", "--format", "{{.DefaultRuntime}} {{.Driver}}")
+        assert (code, out.strip()) == (0, "runc overlayfs")
+        # Its containerd is its own: root and socket under the daemon's directories.
+        assert (workdir / "exec" / "containerd" / "containerd.sock").is_socket()
+        assert processes_using(str(workdir))
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
+        assert not socket.exists()
+        assert processes_using(str(workdir)) == []
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        sweep(str(workdir))

@@ -1,0 +1,67 @@
+"""An ImageService per test, each in a containerd namespace of its own."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from daemon.images.image import ImageUse
+from daemon.images.registry.client import Timeouts
+from daemon.images.service import ImageService
+from libcontainerd.remote.rpc import Connection
+from tests.support.containerd import TestContainerd
+
+_namespaces = itertools.count()
+
+
+class Events:
+    """Records what the service publishes."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def __call__(self, action: str, actor: str, attributes: object) -> None:
+        assert isinstance(attributes, dict)
+        self.seen.append((action, actor, dict(attributes)))
+
+    def actions(self) -> list[str]:
+        return [action for action, _, _ in self.seen]
+
+
+class Usage:
+    """A fake of the daemon's containers: image ID -> users."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, list[str | ImageUse]] = {}
+
+    def __call__(self, image_id: str) -> list[str | ImageUse]:
+        return list(self.users.get(image_id, []))
+
+
+async def new_service(containerd: TestContainerd, namespace: str, data_root: Path) -> ImageService:
+    conn = Connection(containerd.address, namespace)
+    service = ImageService(
+        conn, data_root=data_root, registry_timeouts=Timeouts(connect=5, read_idle=5)
+    )
+    await service.start()
+    return service
+
+
+@pytest_asyncio.fixture
+async def namespace() -> str:
+    return f"moorage-test-images-{next(_namespaces)}"
+
+
+@pytest_asyncio.fixture
+async def service(
+    containerd: TestContainerd, namespace: str, tmp_path: Path
+) -> AsyncIterator[ImageService]:
+    svc = await new_service(containerd, namespace, tmp_path / "data")
+    try:
+        yield svc
+    finally:
+        await svc.close()
+        svc.conn.close()
