@@ -1,14 +1,17 @@
 """Reading JSON request bodies into models, with dockerd's 400s for bad input."""
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from daemon.errors import InvalidParameter
 
+from .json_syntax import go_syntax_error
+
 _M = TypeVar("_M", bound=BaseModel)
+_DECODER = json.JSONDecoder()
 
 
 def check_json_content_type(request: web.Request) -> None:
@@ -29,13 +32,22 @@ async def read_json(request: web.Request, model: type[_M], *, empty_ok: bool = F
         if empty_ok:
             return model.model_validate({})
         raise InvalidParameter("invalid JSON: got EOF while reading request body")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidParameter(f"invalid JSON: {exc}") from None
+    data = _decode_first_value(raw)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or model.__name__
         raise InvalidParameter(f"invalid JSON: {where}: {first['msg']}") from None
+
+
+def _decode_first_value(raw: bytes) -> Any:
+    """The body's first JSON value; what follows it is ignored, as by dockerd's decoder."""
+    # Go replaces invalid UTF-8 instead of failing on it.
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        value, _ = _DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n")))
+    except ValueError as exc:
+        message = go_syntax_error(raw) or str(exc)
+        raise InvalidParameter(f"invalid JSON: {message}") from None
+    return value

@@ -60,6 +60,10 @@ class Filters:
     def keys(self) -> list[str]:
         return sorted(self._fields)
 
+    def as_dict(self) -> dict[str, list[str]]:
+        """Key -> sorted values, for the daemon (which knows nothing of this class)."""
+        return {key: sorted(values) for key, values in self._fields.items()}
+
     def get(self, key: str) -> list[str]:
         """The values given for ``key``, sorted (empty if none)."""
         return sorted(self._fields.get(key, ()))

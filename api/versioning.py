@@ -46,8 +46,8 @@ class ApiVersion(NamedTuple):
 
 CURRENT_API_VERSION = ApiVersion(1, 41)
 MIN_API_VERSION = ApiVersion(1, 24)
-# dockerd answers in JSON only from 1.23 on; older clients get text/plain errors.
-_FIRST_JSON_ERRORS_VERSION = ApiVersion(1, 23)
+# dockerd answers errors in JSON only to versions above 1.23; 1.23 and older get text/plain.
+_LAST_TEXT_ERRORS_VERSION = ApiVersion(1, 23)
 
 API_VERSION = web.RequestKey("api_version", ApiVersion)
 
@@ -180,7 +180,7 @@ def version_middleware(
                     f"client version {text} is too old. Minimum supported API version "
                     f"is {min_version}, please upgrade your client to a newer version"
                 )
-                if version < _FIRST_JSON_ERRORS_VERSION:
+                if version <= _LAST_TEXT_ERRORS_VERSION:
                     return web.Response(
                         status=400,
                         text=message + "\n",

@@ -104,8 +104,8 @@ class Daemon:
         self.daemon_id = secrets.token_hex(16)
 
     def image_count(self) -> int:
-        counter = getattr(self.images, "count", None)
-        return int(counter()) if callable(counter) else 0
+        listing = getattr(self.images, "images", None)
+        return len(listing()) if callable(listing) else 0
 
     # -- wiring ------------------------------------------------------------------------
 
@@ -309,18 +309,21 @@ class Daemon:
         live = self._live.get(container_id)
         if live is None:
             return
-        if event_type is EventType.EXIT:
-            if info.process_id == INIT_PROCESS_ID:
+        if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
+            await self._exec_exited(live, info)
+            return
+        # A start holds the lock until its STARTED input is applied: a process that dies
+        # (or is OOM-killed) at once must not have its events applied before that.
+        async with live.lock:
+            if event_type is EventType.EXIT:
                 await self._task_exited(live, info)
-            else:
-                await self._exec_exited(live, info)
-        elif event_type is EventType.OOM:
-            live.machine.apply(Input.OOM)
-            self._event(live, "oom")
-        elif event_type is EventType.PAUSED:
-            live.machine.apply(Input.PAUSED)
-        elif event_type is EventType.RESUMED:
-            live.machine.apply(Input.RESUMED)
+            elif event_type is EventType.OOM:
+                live.machine.apply(Input.OOM)
+                self._event(live, "oom")
+            elif event_type is EventType.PAUSED:
+                live.machine.apply(Input.PAUSED)
+            elif event_type is EventType.RESUMED:
+                live.machine.apply(Input.RESUMED)
 
     async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
         task = live.task
@@ -353,8 +356,12 @@ class Daemon:
         return task
 
     async def kill(self, ref: str, sig: str | int | None = None) -> None:
-        live = self.get(ref)
+        # dockerd checks the signal first, and names the failed kill in a missing container's text.
         number = parse_signal(sig)
+        try:
+            live = self.get(ref)
+        except errors.NotFound as exc:
+            raise errors.NotFound(f"Cannot kill container: {ref}: {exc}") from None
         task = self._running_task(live, f"Cannot kill container: {ref}: ")
         try:
             await task.kill(number)
@@ -449,11 +456,12 @@ class Daemon:
         raise errors.InvalidParameter(f'invalid condition: "{condition}"')
 
     def forget_waiter(self, ref: str, waiter: asyncio.Future[int]) -> None:
-        live = self._live.get(ref) or next(
-            (c for c in self._live.values() if c.model.name.lstrip("/") == ref), None
-        )
-        if live is not None:
-            live.machine.forget_waiter(waiter)
+        # Resolved as `waiter()` resolved it (short ids too), so no waiter is left behind.
+        try:
+            live = self.get(ref)
+        except errors.DaemonError:
+            return  # removed meanwhile: its waiters went with it
+        live.machine.forget_waiter(waiter)
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         live = self.get(ref)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import uvloop
 from aiohttp import web
 
 from api.metrics import Metrics
+from api.routes import archive as archive_routes
+from api.routes import container_ops as container_ops_routes
 from api.routes import containers as container_routes
+from api.routes import events as events_routes
 from api.routes import exec as exec_routes
+from api.routes import images as image_routes
 from api.routes import info as info_routes
+from api.routes import stats as stats_routes
 from api.routes.common import DAEMON
 from api.server import make_app, serve
 from libcontainerd.remote import RemoteClient
@@ -25,7 +30,10 @@ from libcontainerd.supervisor import ManagedContainerd
 from .config import ConfigError, DaemonConfig, load_config
 from .container.model import Container
 from .container.spec import ContainerSpecs
-from .daemon import Daemon, ImageResolver
+from .daemon import Daemon
+from .events import EventsBus
+from .images.image import ImageUse
+from .images.service import ImageService
 from .logs.jsonfile import JsonFileWriter
 
 log = logging.getLogger("mooraged")
@@ -36,15 +44,6 @@ def _open_log(container: Container) -> JsonFileWriter | None:
     if (log_config.get("Type") or "json-file") != "json-file":
         return None
     return JsonFileWriter.from_options(str(container.log_path), log_config.get("Config") or {})
-
-
-async def _image_service(config: DaemonConfig, client: RemoteClient) -> ImageResolver:
-    # Looked up at run time while the image service (issue 4) is being landed.
-    module = importlib.import_module("daemon.images.service")
-    service = module.ImageService.for_config(config, client)
-    await service.start()
-    resolver: ImageResolver = service
-    return resolver
 
 
 def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
@@ -62,19 +61,33 @@ def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
 class Services:
     """Everything `mooraged` runs, started and stopped in order."""
 
-    def __init__(self, config: DaemonConfig, images: ImageResolver | None = None) -> None:
-        """`images` replaces the image service on containerd (tests use their own)."""
+    def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.managed: ManagedContainerd | None = None
         self.client: RemoteClient | None = None
-        self._own_images = images is None
-        self.daemon = Daemon(config, images, ContainerSpecs(), _open_log, self._emit)
+        self.images = ImageService.for_config(config)
+        self.images.set_event_sink(self._image_event)
+        # Public: whatever else produces events (images) publishes here too.
+        self.events = EventsBus()
+        self.daemon = Daemon(config, self.images, ContainerSpecs(), _open_log, self._emit)
+        self.images.set_usage_checker(self._image_users)
         self.server: Any = None
         self.metrics = Metrics()
         self._metrics_runner: web.AppRunner | None = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         log.debug("event %s %s %s", kind, action, actor[:12])
+        self.events.publish(kind, action, actor, attributes)
+
+    def _image_event(self, action: str, ref: str, attributes: Mapping[str, str]) -> None:
+        self.events.publish("image", action, ref, dict(attributes))
+
+    def _image_users(self, image_id: str) -> list[ImageUse]:
+        return [
+            ImageUse(live.id, live.model.state.running)
+            for live in self.daemon.containers()
+            if live.model.image_id == image_id
+        ]
 
     async def start(self) -> None:
         config = self.config
@@ -92,13 +105,22 @@ class Services:
             self.metrics.containerd_rpcs.labels(method).inc(count)
         self.client.conn.counter.observe(self.metrics.count_rpc)
         self.daemon.containerd_version = await self.client.version()
-        if self._own_images:
-            self.daemon.images = await _image_service(config, self.client)
+        await self.images.start(self.client)
         await self.daemon.restore()
         app = make_app(outer_middlewares=[self.metrics.middleware])
         app[DAEMON] = self.daemon
-        for routes in (container_routes, exec_routes, info_routes):
+        app[events_routes.EVENTS] = self.events
+        for routes in (
+            container_routes,
+            exec_routes,
+            info_routes,
+            events_routes,
+            stats_routes,
+            container_ops_routes,
+            archive_routes,
+        ):
             routes.add_routes(app.router)
+        image_routes.add_routes(app, self.images)
         self.server = await serve(app, config.hosts)
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
@@ -111,6 +133,8 @@ class Services:
         await web.TCPSite(self._metrics_runner, host.strip("[]") or "127.0.0.1", int(port)).start()
 
     async def stop(self) -> None:
+        # Event streams end cleanly rather than being cut by the server's close.
+        self.events.close()
         if self.server is not None:
             await self.server.close()
         if self._metrics_runner is not None:
@@ -122,8 +146,8 @@ class Services:
             await self.managed.stop()
 
 
-async def run(config: DaemonConfig, images: ImageResolver | None = None) -> None:
-    services = Services(config, images)
+async def run(config: DaemonConfig) -> None:
+    services = Services(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -177,6 +177,29 @@ def stats_json(
     }
 
 
+def empty_stats_json(
+    *, name: str, container_id: str, previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What dockerd sends for a container it cannot sample (not running): zeroes.
+
+    Go writes its zero StatsJSON: every blkio list null, no host CPU figures.
+    """
+    zero_cpu = _cpu_stats(0, None, 0, 0, 0, 0, 0)
+    return {
+        "read": ZERO_TIME,
+        "preread": previous["read"] if previous else ZERO_TIME,
+        "pids_stats": {},
+        "blkio_stats": dict.fromkeys((key for key, _ in _BLKIO_KEYS), None),
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": zero_cpu,
+        "precpu_stats": previous["cpu_stats"] if previous else _cpu_stats(0, None, 0, 0, 0, 0, 0),
+        "memory_stats": {},
+        "name": name,
+        "id": container_id,
+    }
+
+
 _Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
 
 

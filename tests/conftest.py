@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
+import pytest
 import pytest_asyncio
+import uvloop
 
 from tests.support.containerd import BUSYBOX_REF, ImportedImage, TestContainerd
 from tests.support.images import write_docker_save
@@ -12,6 +15,13 @@ from tests.support.registry import auth_registry, registry
 
 # Real registries (started on first use), shared by every test package.
 __all__ = ["auth_registry", "registry"]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    # mooraged runs on uvloop; the tests run the daemon in-process on the same loop kind.
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

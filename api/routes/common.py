@@ -52,10 +52,20 @@ async def pump_attachment(
     *,
     close_stdin_at_eof: bool,
 ) -> None:
-    """Copy output to the client until the run ends, and the client's bytes to stdin."""
+    """Copy output to the client until the run ends or the client leaves, and the client's
+    bytes to stdin."""
     stdin_task = None
     if stdin_hub is not None:
         stdin_task = asyncio.ensure_future(_copy_stdin(conn, stdin_hub, close_stdin_at_eof))
+    # A silent process gives no write that could fail: without this, a client that
+    # left would hold the handler (and its connection) until the next output.
+    gone = asyncio.ensure_future(conn.wait_closed())
+
+    def end_when_gone(done: asyncio.Future[None]) -> None:
+        if not done.cancelled():
+            attachment.offer(None)
+
+    gone.add_done_callback(end_when_gone)
     try:
         while (item := await attachment.next()) is not None:
             name, data = item
@@ -63,6 +73,7 @@ async def pump_attachment(
     except ClientGone:
         pass
     finally:
+        gone.cancel()
         if stdin_task is not None:
             stdin_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -248,13 +248,19 @@ async def logs(request: web.Request) -> web.StreamResponse:
     timestamps = bool_param(request, "timestamps")
     tty = live.model.tty
     reply = StreamingReply(request, content_type=None)
-    await reply.start()
-    try:
+
+    async def copy() -> None:
         async for entry in entries:
             data = entry.data
             if timestamps:
                 data = entry.timestamp().encode() + b" " + data
             await reply.write(data if tty else encode_frame(_FRAME[entry.stream], data))
+
+    try:
+        await reply.start()
+        # Raced with the client leaving: a follower of a silent container has no
+        # write that could fail, and would hold its log files open until new output.
+        await reply.race(copy())
     finally:
         await entries.aclose()
     return await reply.finish()

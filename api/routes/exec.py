@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from aiohttp import web
 
+from daemon.container.live import ExecRecord
+
 from ..body import read_json
-from ..hijack import hijack, stream_content_type
+from ..hijack import HijackedConnection, hijack, stream_content_type
 from ..models.exec import ExecCreateRequest, ExecStartRequest
 from ..versioning import api_version
 from .common import DAEMON, int_param, json_reply, pump_attachment
@@ -39,9 +42,26 @@ async def start(request: web.Request) -> web.StreamResponse:
                 record.hub if record.config.get("AttachStdin") else None,
                 close_stdin_at_eof=True,
             )
+            await _exited_or_gone(record, conn)
         return conn.response
     finally:
         record.hub.detach(attachment)
+
+
+async def _exited_or_gone(record: ExecRecord, conn: HijackedConnection) -> None:
+    """Hold the end of the stream until the exit code is known, or the client left.
+
+    The output can end before containerd reports the exit. Clients read the end of
+    the stream as "exited" and inspect the exec for its ExitCode at once (the CLI,
+    the SDK's exec_run), so, as in dockerd, the stream ends after the exit is recorded.
+    """
+    exited = asyncio.ensure_future(record.exited.wait())
+    gone = asyncio.ensure_future(conn.wait_closed())
+    try:
+        await asyncio.wait({exited, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
+        gone.cancel()
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from typing import Any
 from libcontainerd.types import Mount
 
 from .. import errors, oci
+from ..logs.config import validate_log_config
 from .model import Container
 
 CGROUP_PARENT = "/moorage"
@@ -51,6 +52,12 @@ class ContainerSpecs:
         container.config = merged.config
         container.path, container.args = merged.path, merged.args
         host_config["Runtime"] = container.host_config.get("Runtime", "")
+        # As dockerd, inspect names the driver even when the client left it to the daemon
+        # (the docker SDK reads it to decide whether run() can return the output).
+        log_config = host_config.get("LogConfig") or {}
+        options = dict(log_config.get("Config") or {})
+        driver = validate_log_config(log_config.get("Type") or "", options)
+        host_config["LogConfig"] = {"Type": driver, "Config": options}
         container.host_config = host_config
         return warnings
 

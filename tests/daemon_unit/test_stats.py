@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from daemon.stats import ZERO_TIME, HostCPU, host_memory_total, read_host_cpu, stats_json
+from daemon.stats import (
+    ZERO_TIME,
+    HostCPU,
+    empty_stats_json,
+    host_memory_total,
+    read_host_cpu,
+    stats_json,
+)
 from libcontainerd.remote.gen.io.containerd.cgroups import v1, v2
 from libcontainerd.types import Metrics
 
@@ -265,3 +272,16 @@ def test_bad_proc_stat(tmp_path: Path) -> None:
 
 def test_host_memory() -> None:
     assert host_memory_total() > 0
+
+
+def test_empty_stats_are_go_zero_values_with_name_and_id() -> None:
+    empty = empty_stats_json(name="/x", container_id="abc")
+    assert list(empty) == TOP_KEYS
+    assert empty["read"] == empty["preread"] == ZERO_TIME
+    assert empty["pids_stats"] == empty["memory_stats"] == empty["storage_stats"] == {}
+    assert len(empty["blkio_stats"]) == 8 and set(empty["blkio_stats"].values()) == {None}
+    assert "system_cpu_usage" not in empty["cpu_stats"]
+    assert (empty["name"], empty["id"]) == ("/x", "abc")
+    # While streaming, the sample before still becomes the "pre" figures.
+    later = empty_stats_json(name="/x", container_id="abc", previous={"read": "t", "cpu_stats": 1})
+    assert (later["preread"], later["precpu_stats"]) == ("t", 1)

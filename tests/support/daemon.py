@@ -14,32 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from daemon import errors
 from daemon.config import DaemonConfig
 from daemon.main import Services
 from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.images import busybox_image as build_busybox
-
-
-@dataclass(frozen=True)
-class FixtureImage:
-    id: str
-    config: dict[str, Any]
-    chain_id: str
-
-
-class FixtureImages:
-    """The session's busybox image, known by its usual names (until the image service lands)."""
-
-    def __init__(self, imported: ImportedImage) -> None:
-        built = build_busybox()
-        self._image = FixtureImage(imported.id, built.config_dict, imported.info.chain_ids[-1])
-        self._names = {"busybox", "busybox:latest", imported.ref, imported.id, imported.id[7:19]}
-
-    def resolve(self, ref: str) -> FixtureImage:
-        if ref in self._names:
-            return self._image
-        raise errors.NotFound(f"No such image: {ref}")
 
 
 @dataclass
@@ -108,7 +85,7 @@ async def running_daemon(
         exec_root=workdir / "exec",
         metrics_addr=metrics_addr,
     )
-    services = Services(config, FixtureImages(image))
+    services = Services(config)
     await services.start()
     try:
         yield RunningDaemon(services, socket)

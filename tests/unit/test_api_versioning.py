@@ -103,17 +103,18 @@ async def test_too_old_version_is_plain_text() -> None:
     )
 
 
-async def test_too_old_version_that_knows_json_errors_gets_json() -> None:
+async def test_version_123_is_still_answered_in_plain_text() -> None:
+    # dockerd gives JSON errors only to versions above 1.23.
     async with serve_app() as served:
         reply = await served.request("GET", "/v1.23/version-does-not-matter/_ping")
         known = await served.request("GET", "/v1.23/_ping")
     assert reply.status == 404  # unknown route: 404 whatever the version
     assert known.status == 400
-    assert known.headers["Content-Type"] == "application/json"
-    assert json.loads(known.body) == {
-        "message": "client version 1.23 is too old. Minimum supported API version is 1.24, "
-        "please upgrade your client to a newer version"
-    }
+    assert known.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert known.body == (
+        b"client version 1.23 is too old. Minimum supported API version is 1.24, "
+        b"please upgrade your client to a newer version\n"
+    )
 
 
 async def test_too_new_version_is_json() -> None:

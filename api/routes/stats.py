@@ -1,0 +1,38 @@
+"""``GET /containers/{id}/stats``: one sample, or one a second while the client listens."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from daemon.stats_stream import StatsSampler
+
+from ..streams import StreamingReply
+from ..versioning import ApiVersion, api_version
+from .common import DAEMON, bool_param, json_reply
+
+# `one-shot` exists from API 1.41 on; older requests always get the primed sample.
+_ONE_SHOT_VERSION = ApiVersion(1, 41)
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    daemon = request.app[DAEMON]
+    live = daemon.get(request.match_info["name"])
+    sampler = StatsSampler(daemon, live)
+    # `stream` defaults to true when it is left out.
+    stream = "stream" not in request.query or bool_param(request, "stream")
+    if not stream:
+        one_shot = api_version(request) >= _ONE_SHOT_VERSION and bool_param(request, "one-shot")
+        return json_reply(await sampler.once(one_shot))
+    reply = StreamingReply(request)
+    await reply.start()
+    samples = sampler.stream()
+    try:
+        while (sample := await reply.race(anext(samples, None))) is not None:
+            await reply.write_json(sample)
+    finally:
+        await samples.aclose()
+    return await reply.finish()
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/containers/{name}/stats", stats)

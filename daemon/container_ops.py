@@ -1,0 +1,121 @@
+"""``docker top`` and ``docker container prune``, on top of the Daemon's own operations."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import errors
+from .container.model import Status
+from .daemon import Daemon
+from .events import EventsBus, container_attributes
+from .images.timefmt import parse_rfc3339, parse_timestamp
+from .top import TopBody, container_top, validate_ps_args
+
+log = logging.getLogger(__name__)
+
+Filters = Mapping[str, Sequence[str]]
+
+PRUNE_FILTERS = frozenset({"label", "label!", "until"})
+
+# Daemons with a prune under way: dockerd runs one at a time.
+_pruning: weakref.WeakSet[Daemon] = weakref.WeakSet()
+
+
+async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> TopBody:
+    """The container's processes as ``ps`` shows them; one Tasks.ListPids RPC."""
+    validate_ps_args(ps_args)
+    live = daemon.get(ref)
+    state = live.model.state
+    task = live.task
+    if not state.running or task is None:
+        raise errors.Conflict(f"Container {live.id} is not running")
+    if state.status is Status.RESTARTING:
+        raise errors.Conflict(
+            f"Container {live.id} is restarting, wait until the container is running"
+        )
+    pids = [process.pid for process in await task.pids()]
+    body = await container_top(pids, ps_args)
+    model = live.model
+    events.publish(
+        "container",
+        "top",
+        model.id,
+        container_attributes(model.name, model.image_name, model.labels),
+    )
+    return body
+
+
+async def prune(daemon: Daemon, filters: Filters, events: EventsBus) -> dict[str, Any]:
+    """Remove every container that is not running and matches `filters` (label, label!,
+    until); the reply body of ``POST /containers/prune``."""
+    for key in sorted(filters):
+        if key not in PRUNE_FILTERS:
+            raise errors.InvalidParameter(f"Invalid filter '{key}'")
+    until = _until(filters)
+    if daemon in _pruning:
+        raise errors.Conflict("a prune operation is already running")
+    _pruning.add(daemon)
+    try:
+        deleted: list[str] = []
+        for live in daemon.containers():
+            model = live.model
+            if model.state.running:
+                continue
+            if until is not None and _created(model.created) > until:
+                continue
+            if not _labels_match(filters, model.labels):
+                continue
+            try:
+                await daemon.remove(model.id)
+            except errors.DaemonError as exc:
+                # As dockerd: a container that cannot go now is skipped, not fatal.
+                log.warning("failed to prune container %s: %s", model.id, exc)
+                continue
+            deleted.append(model.id)
+    finally:
+        _pruning.discard(daemon)
+    # moorage does not measure container layers, so nothing is counted as reclaimed.
+    events.publish("container", "prune", "", {"reclaimed": "0"})
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+
+def _until(filters: Filters) -> float | None:
+    values = list(filters.get("until") or ())
+    if not values:
+        return None
+    if len(values) > 1:
+        raise errors.InvalidParameter("more than one until filter specified")
+    try:
+        return parse_timestamp(values[0])
+    except ValueError as exc:
+        raise errors.InvalidParameter(str(exc)) from None
+
+
+def _created(created: str) -> float:
+    stamp = parse_rfc3339(created)
+    if stamp is None:
+        return 0.0
+    return stamp.moment.timestamp() + stamp.nanos / 1e9
+
+
+def _labels_match(filters: Filters, labels: Mapping[str, str]) -> bool:
+    """``label`` must all hold; with ``label!``, none of those may."""
+    wanted = filters.get("label") or ()
+    if wanted and not _all_hold(wanted, labels):
+        return False
+    unwanted = filters.get("label!") or ()
+    return not (unwanted and _all_hold(unwanted, labels))
+
+
+def _all_hold(entries: Sequence[str], labels: Mapping[str, str]) -> bool:
+    # dockerd's MatchKVList: "k" needs the label, "k=v" also its value.
+    if not labels:
+        return False
+    for entry in entries:
+        key, has_value, value = entry.partition("=")
+        if key not in labels or (has_value and labels[key] != value):
+            return False
+    return True
