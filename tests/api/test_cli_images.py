@@ -189,3 +189,25 @@ async def test_images_survive_a_daemon_restart(
         )
         assert sorted(listed.splitlines()) == [f"1 {info.id}", f"2 {info.id}"]
         await _ok(second, "rmi", "moorage-test/persist:1", "moorage-test/persist:2")
+
+
+async def test_images_filters(daemon: RunningDaemon, tmp_path: Path) -> None:
+    labelled = build_image(
+        [build_busybox_layer(), file_layer({"marker": b"labelled\n"})],
+        {"Cmd": ["cat", "/marker"], "Labels": {"team": "harbor"}},
+    )
+    write_docker_save(tmp_path / "l.tar", ["moorage-test/filters:labelled"], labelled)
+    write_docker_save(tmp_path / "p.tar", ["moorage-test/filters:plain"], _image("plain"))
+    await _ok(daemon, "load", "-i", str(tmp_path / "l.tar"))
+    await _ok(daemon, "load", "-i", str(tmp_path / "p.tar"))
+    fmt = "{{.Repository}}:{{.Tag}}"
+    by_reference = await _ok(
+        daemon, "images", "--format", fmt, "--filter", "reference=moorage-test/filters:*"
+    )
+    assert sorted(by_reference.split()) == [
+        "moorage-test/filters:labelled",
+        "moorage-test/filters:plain",
+    ]
+    by_label = await _ok(daemon, "images", "--format", fmt, "--filter", "label=team=harbor")
+    assert by_label.split() == ["moorage-test/filters:labelled"]
+    await _ok(daemon, "rmi", "moorage-test/filters:labelled", "moorage-test/filters:plain")

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 
@@ -218,3 +219,96 @@ async def test_stopped_containers_survive_a_daemon_restart(
         code, out, _ = await second.docker("start", "-a", "keeper")
         assert (code, out) == (5, "kept\n")
         await _ok(second, "rm", "keeper")
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def _cap_line(status_text: str, key: str) -> int:
+    for line in status_text.splitlines():
+        if line.startswith(key):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no {key} line")
+
+
+def _cap_eff(status_text: str) -> int:
+    return _cap_line(status_text, "CapEff:")
+
+
+async def test_privileged_gets_the_daemons_bounding_set(daemon: RunningDaemon) -> None:
+    bounding = _cap_line(_read(Path("/proc/self/status")), "CapBnd:")
+    out = await _ok(daemon, "run", "--rm", "--privileged", "busybox", "cat", "/proc/self/status")
+    assert _cap_eff(out) == bounding
+    out = await _ok(
+        daemon, "run", "--rm", "--cap-drop", "ALL", "busybox", "cat", "/proc/self/status"
+    )
+    assert _cap_eff(out) == 0
+
+
+async def test_etc_files_and_network_modes(daemon: RunningDaemon) -> None:
+    out = await _ok(
+        daemon,
+        "run",
+        "--rm",
+        "--hostname",
+        "boat",
+        "--add-host",
+        "dock:10.9.8.7",
+        "--dns",
+        "192.0.2.53",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hostname; grep dock /etc/hosts; grep nameserver /etc/resolv.conf",
+    )
+    lines = out.splitlines()
+    assert lines[0] == "boat"
+    assert lines[1].split() == ["10.9.8.7", "dock"]
+    assert lines[2] == "nameserver 192.0.2.53"
+    # none: loopback only; host: the host's network namespace and hostname.
+    out = await _ok(daemon, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+    assert out.split() == ["lo"]
+    out = await _ok(daemon, "run", "--rm", "--network", "host", "busybox", "hostname")
+    assert out.strip() == os.uname().nodename
+
+
+async def test_mounts_limits_and_user(daemon: RunningDaemon, tmp_path: Path) -> None:
+    host_dir = str(tmp_path)
+    script = (
+        "echo hello > /data/out; touch /root-file 2>/dev/null || echo read-only; "
+        "echo t > /scratch/t && echo tmpfs-ok; ulimit -n; id -u"
+    )
+    out = await _ok(
+        daemon,
+        "run",
+        "--rm",
+        "-v",
+        f"{host_dir}:/data",
+        "--tmpfs",
+        "/scratch",
+        "--read-only",
+        "--ulimit",
+        "nofile=123:123",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
+    assert out.split() == ["read-only", "tmpfs-ok", "123", "0"]
+    assert _read(Path(host_dir, "out")) == "hello\n"
+    out = await _ok(daemon, "run", "--rm", "--user", "nobody", "busybox", "id", "-u")
+    assert out.strip() == "65534"
+    code, _, err = await daemon.docker("run", "--rm", "--user", "nosuchuser", "busybox", "true")
+    assert code != 0 and "unable to find user nosuchuser" in err
+
+
+async def test_logs_since(daemon: RunningDaemon) -> None:
+    await _ok(daemon, "run", "--name", "since", "busybox", "echo", "old")
+    # A container created after that run ended marks a time between its two runs' logs.
+    await _ok(daemon, "create", "--name", "since-mark", "busybox", "true")
+    mark = (await _ok(daemon, "inspect", "--format", "{{.Created}}", "since-mark")).strip()
+    await _ok(daemon, "start", "-a", "since")
+    assert await _ok(daemon, "logs", "since") == "old\nold\n"
+    assert await _ok(daemon, "logs", "--since", mark, "since") == "old\n"
+    await _ok(daemon, "rm", "since", "since-mark")

@@ -88,6 +88,13 @@ async def test_every_call_costs_its_budget(
     ]:
         assert await call(method, path, 200) == {}, path
     assert await call("POST", f"/containers/{cid}/logs", 404) == {}  # unknown route: free too
+    assert await call("GET", f"/containers/{cid}/logs", 200, stdout="1", stderr="1") == {}
+    assert await call("GET", "/_ping", 200) == {}
+    assert await call("GET", "/events", 200, since="0", until="1") == {}
+    assert await call("GET", f"/containers/{cid}/stats", 200, stream="0", **{"one-shot": "1"}) == {
+        "Tasks.Metrics": 1
+    }
+    assert await call("GET", f"/containers/{cid}/top", 200) == {"Tasks.ListPids": 1}
 
     exec_id: dict[str, str] = {}
 
@@ -127,3 +134,25 @@ async def test_every_call_costs_its_budget(
         "Containers.Delete": 1,
         "Snapshots.Remove": 1,
     }
+
+
+async def test_resize_is_one_rpc(daemon: RunningDaemon, containerd: TestContainerd) -> None:
+    status, body = await daemon.request(
+        "POST",
+        "/containers/create",
+        {"Image": "busybox", "Cmd": ["sleep", "300"], "Tty": True, "OpenStdin": True},
+    )
+    assert status == 201, body
+    cid = body["Id"]
+    status, _ = await daemon.request("POST", f"/containers/{cid}/start")
+    assert status == 204
+
+    async def resize() -> None:
+        status, reply = await daemon.request(
+            "POST", f"/containers/{cid}/resize", None, h="30", w="100"
+        )
+        assert status == 200, reply
+
+    assert await _cost(daemon, containerd, resize) == {"Tasks.ResizePty": 1}
+    status, _ = await daemon.request("DELETE", f"/containers/{cid}", None, force="1")
+    assert status == 204
