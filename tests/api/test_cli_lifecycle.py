@@ -312,3 +312,15 @@ async def test_logs_since(daemon: RunningDaemon) -> None:
     assert await _ok(daemon, "logs", "since") == "old\nold\n"
     assert await _ok(daemon, "logs", "--since", mark, "since") == "old\n"
     await _ok(daemon, "rm", "since", "since-mark")
+
+
+async def test_runtime_per_container(daemon: RunningDaemon) -> None:
+    for runtime in ("io.containerd.runc.v2", "io.containerd.runtime.v1.linux"):
+        name = f"rt-{runtime.rsplit('.', 1)[-1]}"
+        out = await _ok(
+            daemon, "run", "--name", name, "--runtime", runtime, "busybox", "echo", "ok"
+        )
+        assert out == "ok\n"
+        shown = await _ok(daemon, "inspect", "--format", "{{.HostConfig.Runtime}}", name)
+        assert shown.strip() == runtime
+        await _ok(daemon, "rm", name)
