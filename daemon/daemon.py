@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import signal
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ from .config import DaemonConfig
 from .container.io import Attachment, LogSink, Readable
 from .container.live import ExecRecord, LiveContainer
 from .container.model import Container, Status, now_rfc3339
+from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
 from .container.store import ContainerStore
@@ -136,6 +138,15 @@ class Daemon:
             else:
                 code, at = 255, None
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
+        for live in self._live.values():
+            model = live.model
+            policy = RestartPolicy.of(model.host_config)
+            if (
+                model.state.status is Status.EXITED
+                and model.has_been_started
+                and policy.at_daemon_start(model.manually_stopped)
+            ):
+                self._schedule_restart(live, 0.0)
 
     async def shutdown(self) -> None:
         await self._background.cancel()
@@ -255,6 +266,9 @@ class Daemon:
                 raise errors.Conflict(
                     f"container {live.id} is marked for removal and cannot be started"
                 )
+            # A start by the user starts the restart policy's count and backoff over.
+            live.model.restart_count = 0
+            live.backoff.reset()
             await self._start_locked(live)
 
     async def _start_locked(self, live: LiveContainer) -> None:
@@ -285,6 +299,7 @@ class Daemon:
             if live.model.host_config.get("AutoRemove"):
                 self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
             raise errors.SystemError(message) from None
+        live.started_monotonic = time.monotonic()
         live.machine.apply(Input.STARTED, pid=pid)
         self._event(live, "start")
 
@@ -340,6 +355,47 @@ class Daemon:
         self._event(live, "die", exitCode=str(info.exit_code))
         if live.model.host_config.get("AutoRemove"):
             self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
+            return
+        model = live.model
+        policy = RestartPolicy.of(model.host_config)
+        if policy.after_exit(info.exit_code, model.manually_stopped, model.restart_count):
+            ran_for = time.monotonic() - live.started_monotonic
+            self._schedule_restart(live, live.backoff.next(ran_for))
+
+    def _schedule_restart(self, live: LiveContainer, delay: float) -> None:
+        live.machine.apply(Input.RESTARTING)
+        live.restart_timer = self._background.spawn(
+            self._restart_after(live, delay), name=f"restart-{live.id[:12]}"
+        )
+
+    async def _restart_after(self, live: LiveContainer, delay: float) -> None:
+        await asyncio.sleep(delay)  # the policy's backoff, not a wait for some state
+        async with live.lock:
+            if live.restart_timer is not asyncio.current_task():
+                return
+            live.restart_timer = None
+            if live.model.state.status is not Status.RESTARTING or live.model.manually_stopped:
+                return
+            live.model.restart_count += 1
+            try:
+                await self._start_locked(live)
+            except errors.DaemonError as exc:
+                log.warning("restart of %s failed: %s", live.id[:12], exc)
+
+    async def _cancel_restart(self, live: LiveContainer) -> bool:
+        """Stop a pending restart; True if the container was waiting for one.
+
+        Under the lock, so that a restart already under way finishes first (and the
+        caller then stops a running container instead).
+        """
+        if live.model.state.status is not Status.RESTARTING:
+            return False
+        async with live.lock:
+            live.cancel_restart()
+            if live.model.state.status is not Status.RESTARTING:
+                return False
+            live.machine.apply(Input.EXITED, exit_code=live.model.state.exit_code)
+            return True
 
     async def _auto_remove(self, live: LiveContainer) -> None:
         try:
@@ -379,6 +435,9 @@ class Daemon:
         self._event(live, "stop")
 
     async def _stop(self, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
+        live.model.manually_stopped = True
+        if await self._cancel_restart(live):
+            return
         config = live.model.config
         number = parse_signal(sig or config.get("StopSignal"), default=signal.SIGTERM)
         if timeout is None:
@@ -467,6 +526,10 @@ class Daemon:
         live = self.get(ref)
         if live.model.state.status is Status.REMOVING:
             raise errors.Conflict(f"removal of container {live.id} is already in progress")
+        if force:
+            # The container is going away: no restart policy may bring it back.
+            live.model.manually_stopped = True
+            await self._cancel_restart(live)
         if live.model.state.running:
             if not force:
                 raise errors.Conflict(

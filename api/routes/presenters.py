@@ -73,7 +73,7 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
         "Args": model.args,
         "State": {
             "Status": str(state.status),
-            "Running": state.status in (Status.RUNNING, Status.PAUSED),
+            "Running": state.running,  # dockerd counts a restarting container as running
             "Paused": state.status is Status.PAUSED,
             "Restarting": state.status is Status.RESTARTING,
             "OOMKilled": state.oom_killed,

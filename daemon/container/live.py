@@ -12,6 +12,7 @@ from libcontainerd.types import Task as LcdTask
 
 from .io import StdioHub
 from .model import Container
+from .restart import Backoff
 from .state import StateMachine
 
 
@@ -42,6 +43,14 @@ class LiveContainer:
     lcd: LcdContainer | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     execs: dict[str, ExecRecord] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_timer: asyncio.Task[None] | None = None
+    started_monotonic: float = 0.0
+
+    def cancel_restart(self) -> None:
+        timer, self.restart_timer = self.restart_timer, None
+        if timer is not None and not timer.done():
+            timer.cancel()
 
     @property
     def task(self) -> LcdTask | None:

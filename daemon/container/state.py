@@ -19,6 +19,7 @@ class Input(enum.Enum):
     STARTED = "started"
     START_FAILED = "start-failed"
     EXITED = "exited"
+    RESTARTING = "restarting"
     OOM = "oom"
     PAUSED = "paused"
     RESUMED = "resumed"
@@ -35,6 +36,7 @@ _ALLOWED: dict[Input, set[Status]] = {
     Input.STARTED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
     Input.START_FAILED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
     Input.EXITED: {Status.RUNNING, Status.PAUSED, Status.RESTARTING},
+    Input.RESTARTING: {Status.EXITED},
     Input.OOM: set(Status),
     Input.PAUSED: {Status.RUNNING},
     Input.RESUMED: {Status.PAUSED},
@@ -89,6 +91,8 @@ class StateMachine:
                 state.pid = 0
                 state.exit_code = exit_code
                 state.finished_at = format_time(at) if at else now_rfc3339()
+            case Input.RESTARTING:
+                state.status = Status.RESTARTING
             case Input.OOM:
                 state.oom_killed = True
             case Input.PAUSED:

@@ -1,0 +1,85 @@
+"""Restart policies: on-failure with a limit, always until stopped, and at daemon start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.daemon import RunningDaemon, running_daemon
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def daemon(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> AsyncIterator[RunningDaemon]:
+    async with running_daemon(containerd, busybox_image) as running:
+        yield running
+
+
+async def _inspect(daemon: RunningDaemon, name: str, fmt: str) -> str:
+    code, out, err = await daemon.docker("inspect", "--format", fmt, name)
+    assert code == 0, err
+    return out.strip()
+
+
+async def _until(
+    daemon: RunningDaemon, name: str, fmt: str, want: str, timeout: float = 30
+) -> None:
+    async with asyncio.timeout(timeout):
+        while await _inspect(daemon, name, fmt) != want:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_on_failure_stops_after_its_retries(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker(
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"
+    )
+    assert code == 0, err
+    await _until(daemon, "flaky", "{{.State.Status}} {{.RestartCount}}", "exited 2")
+    assert await _inspect(daemon, "flaky", "{{.State.ExitCode}}") == "3"
+    assert daemon.services.daemon.get("flaky").restart_timer is None
+    await daemon.docker("rm", "flaky")
+
+
+async def test_always_restarts_until_stopped(daemon: RunningDaemon) -> None:
+    code, _, err = await daemon.docker(
+        "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "true"
+    )
+    assert code == 0, err
+    async with asyncio.timeout(30):
+        while int(await _inspect(daemon, "phoenix", "{{.RestartCount}}")) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    code, _, err = await daemon.docker("stop", "phoenix")
+    assert code == 0, err
+    assert await _inspect(daemon, "phoenix", "{{.State.Status}}") == "exited"
+    assert daemon.services.daemon.get("phoenix").restart_timer is None
+    # A start by the user starts the count over.
+    code, _, _ = await daemon.docker("start", "phoenix")
+    assert code == 0
+    code, _, err = await daemon.docker("rm", "-f", "phoenix")
+    assert code == 0, err
+    code, _, _ = await daemon.docker("inspect", "phoenix")
+    assert code == 1
+
+
+async def test_always_container_comes_back_at_daemon_start(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        code, _, err = await first.docker(
+            "run", "-d", "--name", "comeback", "--restart", "always", "busybox", "sleep", "300"
+        )
+        assert code == 0, err
+        pid = int(await _inspect(first, "comeback", "{{.State.Pid}}"))
+        data_root = first.services.config.data_root
+    # The daemon is gone but the container runs on in its shim; it dies meanwhile.
+    os.kill(pid, signal.SIGKILL)
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        await _until(second, "comeback", "{{.State.Status}} {{.RestartCount}}", "running 1")
+        code, _, err = await second.docker("rm", "-f", "comeback")
+        assert code == 0, err
