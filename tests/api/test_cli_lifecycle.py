@@ -324,3 +324,27 @@ async def test_runtime_per_container(daemon: RunningDaemon) -> None:
         shown = await _ok(daemon, "inspect", "--format", "{{.HostConfig.Runtime}}", name)
         assert shown.strip() == runtime
         await _ok(daemon, "rm", name)
+
+
+async def test_running_container_survives_a_daemon_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    script = "echo before; exec sleep 300"
+    async with running_daemon(containerd, busybox_image) as first:
+        await _ok(first, "run", "-di", "--name", "survivor", "busybox", "sh", "-c", script)
+        await _wait_log(first, "survivor", "before")
+        pid = await _ok(first, "inspect", "--format", "{{.State.Pid}}", "survivor")
+        data_root = first.services.config.data_root
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        fmt = "{{.State.Status}} {{.State.Pid}}"
+        assert (await _ok(second, "inspect", "--format", fmt, "survivor")).split() == [
+            "running",
+            pid.strip(),
+        ]
+        assert await _ok(second, "exec", "survivor", "echo", "exec-ok") == "exec-ok\n"
+        await _ok(second, "stop", "-t", "1", "survivor")
+        assert (
+            await _ok(second, "inspect", "--format", "{{.State.ExitCode}}", "survivor")
+        ).strip() == "137"
+        assert "before" in await _ok(second, "logs", "survivor")
+        await _ok(second, "rm", "survivor")
