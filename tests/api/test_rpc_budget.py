@@ -156,3 +156,30 @@ async def test_resize_is_one_rpc(daemon: RunningDaemon, containerd: TestContaine
     assert await _cost(daemon, containerd, resize) == {"Tasks.ResizePty": 1}
     status, _ = await daemon.request("DELETE", f"/containers/{cid}", None, force="1")
     assert status == 204
+
+
+async def test_metrics_count_api_requests_per_route(daemon: RunningDaemon) -> None:
+    status, _ = await daemon.request("GET", "/containers/json")
+    assert status == 200
+    status, _ = await daemon.request("GET", "/containers/nosuch/json")
+    assert status == 404
+    url = daemon.metrics_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    assert re.search(
+        r'^moorage_api_requests_total\{code="200",method="GET",route="/containers/json"\} [1-9]',
+        text,
+        re.M,
+    )
+    # Routes are labelled by pattern, never by the id or name in the path.
+    assert re.search(
+        r'^moorage_api_requests_total\{code="404",method="GET",route="/containers/\{name\}/json"\}',
+        text,
+        re.M,
+    )
+    assert "nosuch" not in text
+    assert re.search(
+        r'^moorage_api_request_duration_seconds_count\{method="GET",route="/containers/json"\}',
+        text,
+        re.M,
+    )
