@@ -1,0 +1,201 @@
+"""The two daemons under test, each started on the benchmark's private containerd.
+
+An `Engine` is one running daemon: its process, its API socket and an aiohttp
+session on that socket. Both are started the same way (own data and exec roots
+under the benchmark's directory, own containerd namespace, an empty config file)
+and stopped with SIGTERM, then SIGKILL.
+
+dockerd 20.10 also writes two things outside the directories it is given:
+/etc/docker/key.json (its trust key; no flag moves it) and /run/docker/plugins.
+`HostFootprint` notes which of them existed before and removes the ones that did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+API = "/v1.41"
+REPO = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+LOG_TAIL_BYTES = 3000
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+@dataclass
+class Engine:
+    name: str
+    argv: list[str]
+    socket: Path
+    log_path: Path
+    proc: asyncio.subprocess.Process | None = None
+    session: aiohttp.ClientSession | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+                return log.read().decode(errors="replace")
+        except OSError as exc:
+            return f"(no log: {exc})"
+
+    async def start(self) -> None:
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=REPO,
+                env=_clean_env(),
+                # Its own session: a Ctrl-C on the benchmark reaches it only through stop().
+                start_new_session=True,
+            )
+        finally:
+            os.close(log_fd)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.UnixConnector(path=str(self.socket)),
+            timeout=aiohttp.ClientTimeout(total=120),
+        )
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        assert self.proc is not None and self.session is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if self.proc.returncode is not None:
+                raise EngineError(
+                    f"{self.name} exited with status {self.proc.returncode} during start-up;"
+                    f" log tail:\n{self.log_tail()}"
+                )
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with self.session.get("http://engine/_ping") as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"{self.name} did not answer /_ping within {READY_TIMEOUT:g}s;"
+                    f" log tail:\n{self.log_tail()}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def request(self, method: str, path: str, body: Any = None, **params: str) -> Any:
+        """One Engine API call; the decoded JSON body (None if empty). Raises on >= 400."""
+        assert self.session is not None
+        async with self.session.request(
+            method, f"http://engine{API}{path}", json=body, params=params or None
+        ) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                raise EngineError(f"{method} {path}: {response.status} {raw[:300]!r}")
+            return await response.json(content_type=None) if raw else None
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        proc, self.proc = self.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "NOTIFY_SOCKET"))}
+
+
+def dockerd(workdir: Path, containerd: str, binary: str = "dockerd") -> Engine:
+    root = workdir / "dockerd"
+    root.mkdir(parents=True)
+    config = root / "daemon.json"
+    config.write_text("{}\n")
+    socket = root / "docker.sock"
+    argv = [
+        binary,
+        "--containerd", containerd,
+        "--containerd-namespace", "bench-dockerd",
+        "--containerd-plugins-namespace", "bench-dockerd-plugins",
+        "--data-root", str(root / "data"),
+        "--exec-root", str(root / "exec"),
+        "-H", f"unix://{socket}",
+        "--config-file", str(config),
+        "--pidfile", str(root / "dockerd.pid"),
+        # No networking of the host is touched: no bridge, iptables, NAT, proxy or sysctl.
+        "--bridge", "none",
+        "--iptables=false",
+        "--ip6tables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
+        "--userland-proxy=false",
+    ]  # fmt: skip
+    return Engine("dockerd", argv, socket, workdir / "dockerd.log")
+
+
+def moorage(workdir: Path, containerd: str) -> Engine:
+    root = workdir / "moorage"
+    root.mkdir(parents=True)
+    config = root / "empty.json"
+    config.write_text("{}\n")
+    socket = root / "moorage.sock"
+    argv = [
+        sys.executable, "-m", "daemon",
+        "--containerd", containerd,
+        "--containerd-namespace", "bench-moorage",
+        "--data-root", str(root / "data"),
+        "--exec-root", str(root / "exec"),
+        "-H", f"unix://{socket}",
+        "--config-file", str(config),
+    ]  # fmt: skip
+    return Engine("moorage", argv, socket, workdir / "moorage.log")
+
+
+class HostFootprint:
+    """Paths dockerd creates outside its own roots; removed afterwards if they were new."""
+
+    FILES = (Path("/etc/docker/key.json"),)
+    DIRS = (Path("/run/docker/plugins"), Path("/run/docker"), Path("/etc/docker"))
+    # containerd's runc shim keeps a state directory per namespace under its default root.
+    RUNC_NAMESPACES = tuple(
+        Path("/run/containerd/runc") / ns
+        for ns in ("bench-dockerd", "bench-dockerd-plugins", "bench-moorage")
+    )
+
+    def __init__(self) -> None:
+        paths = (*self.FILES, *self.DIRS, *self.RUNC_NAMESPACES)
+        self.existed = {path for path in paths if path.exists()}
+
+    def restore(self) -> None:
+        for path in self.FILES:
+            if path not in self.existed:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        for path in (*self.DIRS, *self.RUNC_NAMESPACES):
+            if path not in self.existed:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only if empty: anything in it is not ours to judge
