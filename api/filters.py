@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from daemon.errors import InvalidParameter
+from daemon.filters import match_exact, match_kv, match_prefix
 
 
 def _invalid_key(key: str) -> InvalidParameter:
@@ -80,8 +81,7 @@ class Filters:
 
     def exact_match(self, key: str, source: str) -> bool:
         """True if ``key`` is not filtered on, or one of its values equals ``source``."""
-        values = self._fields.get(key)
-        return not values or source in values
+        return match_exact(self._fields, key, source)
 
     def unique_exact_match(self, key: str, source: str) -> bool:
         """True if ``key`` is not filtered on, or has exactly the one value ``source``."""
@@ -104,24 +104,11 @@ class Filters:
 
     def fuzzy_match(self, key: str, source: str) -> bool:
         """Like ``exact_match``, but a value may also be a prefix of ``source``."""
-        if self.exact_match(key, source):
-            return True
-        return any(source.startswith(prefix) for prefix in self._fields.get(key, ()))
+        return match_prefix(self._fields, key, source)
 
     def match_kv(self, key: str, sources: Mapping[str, str] | None) -> bool:
         """For ``label``-style filters: every ``k`` or ``k=v`` value must hold in ``sources``."""
-        values = self._fields.get(key)
-        if not values:
-            return True
-        if not sources:
-            return False
-        for value in values:
-            name, sep, expected = value.partition("=")
-            if name not in sources:
-                return False
-            if sep and sources[name] != expected:
-                return False
-        return True
+        return match_kv(self._fields, key, sources)
 
     def get_bool(self, key: str, default: bool) -> bool:
         """A boolean filter (``dangling=true``); ``default`` if not given."""

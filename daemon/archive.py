@@ -37,12 +37,13 @@ from stat import S_ISLNK
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from libcontainerd import errors as lcd_errors
+from libcontainerd.types import MountLike
 
 from . import errors
 from .container.live import LiveContainer
 from .container.model import Status
 from .containerfs import scope
-from .containerfs.mounts import MountSpec, mount_all, unmount
+from .containerfs.mounts import mount_all, unmount
 from .containerfs.pack import pack
 from .containerfs.pathstat import PathStat
 from .containerfs.unpack import ArchiveError, ExtractOptions, extract
@@ -89,7 +90,7 @@ def _open_task_root(live: LiveContainer) -> int | None:
     return fd
 
 
-def _mount_rootfs(mounts: Sequence[MountSpec], base: Path, container_id: str) -> str:
+def _mount_rootfs(mounts: Sequence[MountLike], base: Path, container_id: str) -> str:
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = tempfile.mkdtemp(prefix=f"{container_id[:12]}-", dir=base)
     try:
@@ -193,14 +194,21 @@ def _locate_and_stat(root_fd: int, path: str) -> tuple[scope.Location, PathStat]
         raise
 
 
+async def _locate_and_stat_async(
+    root_fd: int, ref: str, path: str
+) -> tuple[scope.Location, PathStat]:
+    """`_locate_and_stat` in a worker thread, with its OSError as the API's error."""
+    try:
+        return await asyncio.to_thread(_locate_and_stat, root_fd, path)
+    except OSError as exc:
+        raise _fs_error(exc, ref, path) from None
+
+
 async def stat_path(daemon: Daemon, ref: str, path: str) -> PathStat:
     """`HEAD /containers/{id}/archive`: what is at ``path``."""
     live = daemon.get(ref)
     async with _container_root(daemon, live, ref) as root_fd:
-        try:
-            location, result = await asyncio.to_thread(_locate_and_stat, root_fd, path)
-        except OSError as exc:
-            raise _fs_error(exc, ref, path) from None
+        location, result = await _locate_and_stat_async(root_fd, ref, path)
         location.close()
     return result
 
@@ -226,10 +234,7 @@ async def archive_path(daemon: Daemon, ref: str, path: str) -> AsyncIterator[Pat
     """
     live = daemon.get(ref)
     async with _container_root(daemon, live, ref) as root_fd:
-        try:
-            location, result = await asyncio.to_thread(_locate_and_stat, root_fd, path)
-        except OSError as exc:
-            raise _fs_error(exc, ref, path) from None
+        location, result = await _locate_and_stat_async(root_fd, ref, path)
         # The archive is named after the path asked for, not after where a link led.
         stream = pack(location.parent_fd, location.name, location.dir_fd, result.name)
         try:

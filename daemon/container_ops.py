@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from . import errors
 from .container.model import Status
 from .daemon import Daemon
-from .events import EventsBus, container_attributes
-from .images.timefmt import parse_rfc3339, parse_timestamp
+from .events import EventsBus
+from .filters import FilterMap, match_kv, prune_until
+from .timefmt import parse_rfc3339
 from .top import TopBody, container_top, validate_ps_args
 
 log = logging.getLogger(__name__)
-
-Filters = Mapping[str, Sequence[str]]
 
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 
@@ -38,23 +37,17 @@ async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> TopB
         )
     pids = [process.pid for process in await task.pids()]
     body = await container_top(pids, ps_args)
-    model = live.model
-    events.publish(
-        "container",
-        "top",
-        model.id,
-        container_attributes(model.name, model.image_name, model.labels),
-    )
+    events.publish_container("top", live.model)
     return body
 
 
-async def prune(daemon: Daemon, filters: Filters, events: EventsBus) -> dict[str, Any]:
+async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> dict[str, Any]:
     """Remove every container that is not running and matches `filters` (label, label!,
     until); the reply body of ``POST /containers/prune``."""
     for key in sorted(filters):
         if key not in PRUNE_FILTERS:
             raise errors.InvalidParameter(f"Invalid filter '{key}'")
-    until = _until(filters)
+    until = prune_until(filters, errors.InvalidParameter)
     if daemon in _pruning:
         raise errors.Conflict("a prune operation is already running")
     _pruning.add(daemon)
@@ -82,40 +75,16 @@ async def prune(daemon: Daemon, filters: Filters, events: EventsBus) -> dict[str
     return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
 
-def _until(filters: Filters) -> float | None:
-    values = list(filters.get("until") or ())
-    if not values:
-        return None
-    if len(values) > 1:
-        raise errors.InvalidParameter("more than one until filter specified")
-    try:
-        return parse_timestamp(values[0])
-    except ValueError as exc:
-        raise errors.InvalidParameter(str(exc)) from None
-
-
 def _created(created: str) -> float:
     stamp = parse_rfc3339(created)
-    if stamp is None:
-        return 0.0
-    return stamp.moment.timestamp() + stamp.nanos / 1e9
+    return 0.0 if stamp is None else stamp.seconds
 
 
-def _labels_match(filters: Filters, labels: Mapping[str, str]) -> bool:
-    """``label`` must all hold; with ``label!``, none of those may."""
-    wanted = filters.get("label") or ()
-    if wanted and not _all_hold(wanted, labels):
+def _labels_match(filters: FilterMap, labels: Mapping[str, str]) -> bool:
+    """``label`` must all hold; with ``label!`` values, not all of those may.
+
+    A ``label!`` key without values excludes nothing here, where image prune's
+    `prune_matches` excludes every image."""
+    if not match_kv(filters, "label", labels):
         return False
-    unwanted = filters.get("label!") or ()
-    return not (unwanted and _all_hold(unwanted, labels))
-
-
-def _all_hold(entries: Sequence[str], labels: Mapping[str, str]) -> bool:
-    # dockerd's MatchKVList: "k" needs the label, "k=v" also its value.
-    if not labels:
-        return False
-    for entry in entries:
-        key, has_value, value = entry.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
+    return not (filters.get("label!") and match_kv(filters, "label!", labels))

@@ -17,18 +17,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from daemon import errors
+from daemon.filters import FilterMap, match_exact, match_kv, match_prefix
 from daemon.images.reference import InvalidReferenceError, parse_normalized_named
+
+if TYPE_CHECKING:
+    from daemon.container.model import Container
 
 EVENTS_LIMIT = 256
 QUEUE_LIMIT = 1024
 
 Event = dict[str, Any]
-Filters = Mapping[str, Sequence[str]]
-
 # Types that carry the pre-1.22 fields status/id(/from).
 _LEGACY_TYPES = frozenset({"container", "image"})
 # Filter keys matched against the actor's ID or its "name" attribute, by prefix.
@@ -78,7 +80,7 @@ def parse_event_time(value: str | float | None) -> int | None:
     return seconds * 1_000_000_000 + nanos
 
 
-def event_matches(event: Mapping[str, Any], filters: Filters) -> bool:
+def event_matches(event: Mapping[str, Any], filters: FilterMap) -> bool:
     """dockerd's event filter: every key given must match (values of one key are alternatives)."""
     actor = event.get("Actor", {})
     actor_id: str = actor.get("ID", "")
@@ -87,18 +89,23 @@ def event_matches(event: Mapping[str, Any], filters: Filters) -> bool:
 
     wanted_actions = filters.get("event") or ()
     if any(value in _PREFIX_ACTIONS for value in wanted_actions):
-        if not _fuzzy(filters, "event", action):
+        if not match_prefix(filters, "event", action):
             return False
-    elif not _exact(filters, "event", action):
+    elif not match_exact(filters, "event", action):
         return False
-    if not _exact(filters, "type", event.get("Type", "")):
+    if not match_exact(filters, "type", event.get("Type", "")):
         return False
-    if not _exact(filters, "scope", event.get("scope", "")):
+    if not match_exact(filters, "scope", event.get("scope", "")):
         return False
     for key in _NAMED_ACTORS:
-        if not (_fuzzy(filters, key, actor_id) or _fuzzy(filters, key, attributes.get("name", ""))):
+        if not (
+            match_prefix(filters, key, actor_id)
+            or match_prefix(filters, key, attributes.get("name", ""))
+        ):
             return False
-    return _match_image(filters, event, actor_id, attributes) and _match_labels(filters, attributes)
+    return _match_image(filters, event, actor_id, attributes) and match_kv(
+        filters, "label", attributes
+    )
 
 
 class Subscription:
@@ -207,11 +214,16 @@ class EventsBus:
             subscriber._offer(event)
         return event
 
+    def publish_container(self, action: str, container: Container) -> Event:
+        """A container event with `container_attributes` of `container`."""
+        attributes = container_attributes(container.name, container.image_name, container.labels)
+        return self.publish("container", action, container.id, attributes)
+
     def subscribe(
         self,
         since: str | float | None = None,
         until: str | float | None = None,
-        filters: Filters | None = None,
+        filters: FilterMap | None = None,
     ) -> Subscription:
         """Past events in [since, until] that match, then live ones until `until`.
 
@@ -270,38 +282,15 @@ class EventsBus:
             self._subscribers.remove(subscription)
 
 
-def _exact(filters: Filters, key: str, value: str) -> bool:
-    values = filters.get(key)
-    return not values or value in values
-
-
-def _fuzzy(filters: Filters, key: str, value: str) -> bool:
-    values = filters.get(key)
-    return not values or any(value.startswith(prefix) for prefix in values)
-
-
 def _match_image(
-    filters: Filters, event: Mapping[str, Any], actor_id: str, attributes: Mapping[str, str]
+    filters: FilterMap, event: Mapping[str, Any], actor_id: str, attributes: Mapping[str, str]
 ) -> bool:
     if not filters.get("image"):
         return True
     # Image events name the image in "name", container events in "image".
     image = attributes.get("name" if event.get("Type") == "image" else "image", "")
     candidates = {actor_id, image, _familiar_name(actor_id), _familiar_name(image)}
-    return any(_exact(filters, "image", candidate) for candidate in candidates)
-
-
-def _match_labels(filters: Filters, attributes: Mapping[str, str]) -> bool:
-    wanted = filters.get("label")
-    if not wanted:
-        return True
-    if not attributes:
-        return False
-    for label in wanted:
-        key, has_value, value = label.partition("=")
-        if key not in attributes or (has_value and attributes[key] != value):
-            return False
-    return True
+    return any(match_exact(filters, "image", candidate) for candidate in candidates)
 
 
 def _familiar_name(image: str) -> str:

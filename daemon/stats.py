@@ -15,12 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from daemon.timefmt import ZERO_TIME, rfc3339_nano
 from libcontainerd.types import Metrics
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 _NS_PER_SECOND = 1_000_000_000
 _NS_PER_USEC = 1_000
@@ -163,7 +161,7 @@ def stats_json(
     # Go's json puts system_cpu_usage and online_cpus between these two.
     cpu["throttling_data"] = cpu.pop("throttling_data")
     return {
-        "read": _go_time(sample.timestamp),
+        "read": rfc3339_nano(sample.timestamp),
         "preread": previous["read"] if previous else ZERO_TIME,
         "pids_stats": pids,
         "blkio_stats": blkio,
@@ -321,14 +319,3 @@ def _omit_zero(target: dict[str, Any], **values: int) -> None:
     for key, value in values.items():
         if value:
             target[key] = value
-
-
-def _go_time(moment: datetime) -> str:
-    """A time as Go's JSON encoding writes it: UTC, fraction without trailing zeros."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"

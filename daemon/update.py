@@ -20,7 +20,7 @@ from . import errors, oci
 from .container.live import LiveContainer
 from .container.model import Status
 from .daemon import Daemon
-from .events import EventsBus, container_attributes
+from .events import EventsBus
 from .oci.fields import get_int, get_map, get_str
 from .oci.hostconfig import discard_unsupported
 from .oci.validate import validate_restart_policy
@@ -59,13 +59,7 @@ async def update_container(
     live = daemon.get(ref)
     async with live.lock:
         await _update_locked(daemon, live, resources)
-    model = live.model
-    events.publish(
-        "container",
-        "update",
-        model.id,
-        container_attributes(model.name, model.image_name, model.labels),
-    )
+    events.publish_container("update", live.model)
     return warnings
 
 

@@ -74,6 +74,19 @@ class Mount:
     target: str = ""
 
 
+class MountLike(Protocol):
+    """What reading or mounting a rootfs needs of a mount: a `Mount`, or the gRPC message."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def options(self) -> Sequence[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotSpec:
     """The rootfs of a new container: a writable snapshot on top of `parent`."""

@@ -16,7 +16,6 @@ attribute is ``config``/``from_`` with ``serialization_alias`` set to the API
 name; input accepts either.
 """
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import (
@@ -58,25 +57,6 @@ def _pair(value: Any) -> Any:
 
 # ConsoleSize: always two numbers, [height, width].
 UintPair = Annotated[tuple[int, int], BeforeValidator(_pair)]
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def rfc3339_nano(value: int | datetime | None) -> str:
-    """Go's RFC3339Nano in UTC: ns since the epoch or a datetime; None is the zero time."""
-    if value is None:
-        return ZERO_TIME
-    if isinstance(value, datetime):
-        when = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        seconds = when.replace(microsecond=0)
-        nanos = when.microsecond * 1000
-    else:
-        secs, nanos = divmod(value, 1_000_000_000)
-        seconds = datetime.fromtimestamp(secs, UTC)
-    text = seconds.strftime("%Y-%m-%dT%H:%M:%S")
-    if nanos:
-        text += f".{nanos:09d}".rstrip("0")
-    return text + "Z"
 
 
 def _is_nullable(field: FieldInfo) -> bool:

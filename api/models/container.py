@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from api.models.base import ZERO_TIME, ApiModel, OmitEmpty
+from api.models.base import ApiModel, OmitEmpty
 from api.models.container_config import ContainerConfig
 from api.models.host_config import HostConfig, Resources, RestartPolicy
 from api.models.network import (
@@ -13,6 +13,7 @@ from api.models.network import (
     Port,
     SummaryNetworkSettings,
 )
+from daemon.timefmt import ZERO_TIME
 
 # Aliases for fields named like their type (a class-body default would shadow it).
 _HostConfig = HostConfig

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from api.models.base import ZERO_TIME, ApiModel, OmitEmpty
+from api.models.base import ApiModel, OmitEmpty
+from daemon.timefmt import ZERO_TIME
 
 
 class PidsStats(ApiModel):

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
+from daemon.filters import FilterMap
 from daemon.images import progress
-from daemon.images.filters import FilterMap
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decode_registry_auth
 from daemon.images.service import ImageService
 

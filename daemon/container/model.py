@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
+from daemon.timefmt import ZERO_TIME, now_rfc3339_nano, rfc3339_nano
+
+# A container's own times (Created, StartedAt, FinishedAt) keep all nine digits.
 
 
 def now_rfc3339() -> str:
-    """RFC 3339 with nanosecond digits, the way Docker prints times."""
-    ns = datetime.now(UTC).timestamp()
-    whole = datetime.fromtimestamp(int(ns), UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{whole}.{int((ns % 1) * 1e9):09d}Z"
+    return now_rfc3339_nano(fixed=True)
 
 
 def format_time(value: datetime | None) -> str:
-    if value is None:
-        return ZERO_TIME
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + f".{value.microsecond * 1000:09d}Z"
+    return rfc3339_nano(value, fixed=True)
 
 
 class Status(enum.StrEnum):

@@ -11,7 +11,8 @@ import ctypes
 import ctypes.util
 import os
 from collections.abc import Sequence
-from typing import Protocol
+
+from libcontainerd.types import MountLike
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -65,17 +66,6 @@ PSEUDO_FS_MAGIC = frozenset(
 )
 
 
-class MountSpec(Protocol):
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def options(self) -> Sequence[str]: ...
-
-
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _libc.mount.argtypes = [
     ctypes.c_char_p,
@@ -104,7 +94,7 @@ def _split_options(options: Sequence[str]) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def mount_all(mounts: Sequence[MountSpec], target: str) -> None:
+def mount_all(mounts: Sequence[MountLike], target: str) -> None:
     """Mount each of ``mounts`` on ``target`` in turn, as containerd's mount.All does."""
     for index, spec in enumerate(mounts):
         flags, data = _split_options(spec.options)

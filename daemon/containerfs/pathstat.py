@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from daemon.timefmt import rfc3339_nano
 
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
@@ -44,14 +45,6 @@ def go_file_mode(st_mode: int) -> int:
     return mode
 
 
-def go_time(ns: int) -> str:
-    """RFC 3339 with Go's trimmed nanoseconds (time.Time's JSON form), in UTC."""
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{fraction:09d}".rstrip("0")
-    return f"{text}.{digits}Z" if digits else f"{text}Z"
-
-
 @dataclass(frozen=True)
 class PathStat:
     name: str
@@ -62,7 +55,9 @@ class PathStat:
 
     @classmethod
     def from_stat(cls, name: str, st: Any, link_target: str = "") -> PathStat:
-        return cls(name, st.st_size, go_file_mode(st.st_mode), go_time(st.st_mtime_ns), link_target)
+        return cls(
+            name, st.st_size, go_file_mode(st.st_mode), rfc3339_nano(st.st_mtime_ns), link_target
+        )
 
     @property
     def is_dir(self) -> bool:

@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from daemon.images.tarstream import (
     padding,
     symlink_header,
 )
+from daemon.timefmt import created_unix
 
 _MAX_INDEX_DEPTH = 8
 _CONFIG_NAME_RE = re.compile(r"^([a-f0-9]{64})\.json$")
@@ -98,6 +98,28 @@ class ImportImage:
     image_config: ImageConfig
     layers: list[LayerBlob]
     blobs: list[BlobFile] = field(default_factory=list)  # all of the above, children first
+
+    @classmethod
+    def of_manifest(
+        cls,
+        manifest: BlobFile,
+        config: bytes,
+        config_blob: BlobFile,
+        image_config: ImageConfig,
+        layers: list[LayerBlob],
+        names: list[str] | None = None,
+    ) -> ImportImage:
+        """An image whose record points at its manifest (the caller may set an index above)."""
+        return cls(
+            names=names or [],
+            target=manifest,
+            manifest=manifest,
+            config=config,
+            config_blob=config_blob,
+            image_config=image_config,
+            layers=layers,
+            blobs=_unique_blobs([*layers, config_blob, manifest]),
+        )
 
     @property
     def id(self) -> str:
@@ -215,15 +237,8 @@ class _ArchiveReader:
             digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
             built = self._tree.add_file(manifest_bytes, digest)
             manifest_blob = BlobFile(digest, built.size, mediatypes.DOCKER_MANIFEST, built.path)
-            by_id[config_file.digest] = ImportImage(
-                names=_unique(names),
-                target=manifest_blob,
-                manifest=manifest_blob,
-                config=config,
-                config_blob=config_blob,
-                image_config=image_config,
-                layers=layers,
-                blobs=_unique_blobs([*layers, config_blob, manifest_blob]),
+            by_id[config_file.digest] = ImportImage.of_manifest(
+                manifest_blob, config, config_blob, image_config, layers, _unique(names)
             )
         return list(by_id.values())
 
@@ -327,16 +342,7 @@ class _ArchiveReader:
             layers.append(
                 LayerBlob(blob.digest, blob.size, blob.media_type, blob.path, diff_id=diff_id)
             )
-        return ImportImage(
-            names=[],
-            target=manifest_blob,
-            manifest=manifest_blob,
-            config=config,
-            config_blob=config_blob,
-            image_config=image_config,
-            layers=layers,
-            blobs=_unique_blobs([*layers, config_blob, manifest_blob]),
-        )
+        return ImportImage.of_manifest(manifest_blob, config, config_blob, image_config, layers)
 
     # shared ----------------------------------------------------------------------
 
@@ -506,7 +512,7 @@ async def write_docker_save(write: Write, images: Sequence[SaveImage]) -> None:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         if [layer.diff_id for layer in image.layers] != diff_ids:
             raise ValueError(f"layers of image sha256:{config_hex} do not match its config")
-        mtime = _epoch(config.get("created"))
+        mtime = max(created_unix(config.get("created")), 0)  # docker save: no times before 1970
         entries[f"{config_hex}.json"] = _Entry(
             f"{config_hex}.json", "bytes", data=image.config, mtime=mtime
         )
@@ -629,14 +635,3 @@ def _familiar_tag(text: str) -> Reference | None:
     if ref.tag is None:
         return None if ref.digest else ref.with_default_tag()
     return Reference(ref.domain, ref.path, ref.tag)
-
-
-def _epoch(created: object) -> int:
-    if not isinstance(created, str):
-        return 0
-    # Go writes nanoseconds; Python parses at most microseconds.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00")
-    try:
-        return max(int(datetime.fromisoformat(text).timestamp()), 0)
-    except ValueError:
-        return 0

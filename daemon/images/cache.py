@@ -19,7 +19,7 @@ from daemon.images.reference import (
     parse_image_id,
     parse_normalized_named,
 )
-from daemon.images.timefmt import ZERO_TIME, parse_rfc3339
+from daemon.timefmt import ZERO_TIME, parse_rfc3339
 from libcontainerd.types import ImageRecord
 
 

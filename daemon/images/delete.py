@@ -13,15 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from daemon.errors import DaemonError
+from daemon.filters import FilterMap, prune_until
 from daemon.images.errors import ImageConflict, InvalidImageReference, NoSuchImage
-from daemon.images.filters import (
-    PRUNE_FILTERS,
-    FilterMap,
-    dangling_only,
-    prune_matches,
-    prune_until,
-    validate,
-)
+from daemon.images.filters import PRUNE_FILTERS, dangling_only, prune_matches, validate
 from daemon.images.image import Image
 from daemon.images.names import is_tag
 from daemon.images.reference import (
@@ -183,7 +177,7 @@ def _named(name: str) -> Reference:
 async def prune_images(svc: ImageService, filters: FilterMap) -> dict[str, Any]:
     validate(filters, PRUNE_FILTERS)
     only_dangling = dangling_only(filters, default=True, spellings=("true", "false", "1", "0"))
-    until = prune_until(filters)
+    until = prune_until(filters, InvalidImageReference)
     candidates = [
         image
         for image in svc.cache.images()

@@ -6,15 +6,13 @@ an endpoint does not know is an error, as are malformed values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 
+from daemon.filters import FilterMap, match_kv
 from daemon.images.errors import InvalidImageReference
 from daemon.images.image import Image
 from daemon.images.names import familiar_match
 from daemon.images.reference import InvalidReferenceError, parse_normalized_named
-from daemon.images.timefmt import parse_timestamp
-
-FilterMap = Mapping[str, Collection[str]]
 
 LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference"})
 PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
@@ -44,20 +42,6 @@ def dangling_only(filters: FilterMap, *, default: bool, spellings: tuple[str, ..
     raise InvalidImageReference(f"Invalid filter 'dangling=[{' '.join(sorted(values))}]'")
 
 
-def match_labels(filters: FilterMap, key: str, labels: Mapping[str, str] | None) -> bool:
-    """Every `k` or `k=v` of `key` holds in `labels` (true when `key` is not given)."""
-    values = filters.get(key)
-    if not values:
-        return True
-    if not labels:
-        return False
-    for value in values:
-        name, sep, expected = value.partition("=")
-        if name not in labels or (sep and labels[name] != expected):
-            return False
-    return True
-
-
 def list_images(
     images: list[Image], filters: FilterMap, resolve: Callable[[str], Image]
 ) -> list[tuple[Image, list[str], list[str]]]:
@@ -76,7 +60,7 @@ def list_images(
         created = image.created_unix
         if any(created >= limit for limit in before) or any(created <= s for s in since):
             continue
-        if "label" in filters and not match_labels(filters, "label", image.labels):
+        if "label" in filters and not match_kv(filters, "label", image.labels):
             continue
         tags, digests = list(image.repo_tags), list(image.repo_digests)
         if patterns:
@@ -106,21 +90,9 @@ def _matches(patterns: list[str], familiar: str) -> bool:
     return False
 
 
-def prune_until(filters: FilterMap) -> float | None:
-    values = _values(filters, "until")
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidImageReference("more than one until filter specified")
-    try:
-        return parse_timestamp(values[0])
-    except ValueError as exc:
-        raise InvalidImageReference(str(exc)) from None
-
-
 def prune_matches(image: Image, filters: FilterMap, until: float | None) -> bool:
     if until is not None and image.created_unix >= until:
         return False
-    if not match_labels(filters, "label", image.labels):
+    if not match_kv(filters, "label", image.labels):
         return False
-    return not ("label!" in filters and match_labels(filters, "label!", image.labels))
+    return not ("label!" in filters and match_kv(filters, "label!", image.labels))

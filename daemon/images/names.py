@@ -13,7 +13,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from daemon.images.reference import InvalidReferenceError, Reference, parse_normalized_named
+from daemon.images.errors import InvalidImageReference
+from daemon.images.reference import (
+    InvalidReferenceError,
+    Reference,
+    parse_normalized_named,
+    parse_tag,
+)
 
 DANGLING_PREFIX = "moby-dangling@"
 # Record labels: the platform manifest chosen below an index target, and when a
@@ -28,6 +34,16 @@ def dangling_name(target_digest: str) -> str:
 
 def is_dangling_name(name: str) -> bool:
     return name.startswith(DANGLING_PREFIX)
+
+
+def named_with_tag(name: str, tag: str) -> Reference:
+    """`name` as push and tag take it, the separate `tag` (if given) replacing its tag and
+    digest; InvalidImageReference if either is malformed."""
+    try:
+        ref = parse_normalized_named(name)
+        return Reference(ref.domain, ref.path, tag=parse_tag(tag)) if tag else ref
+    except InvalidReferenceError as exc:
+        raise InvalidImageReference(str(exc)) from None
 
 
 def reference_of(name: str) -> Reference | None:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from daemon.images import progress
 from daemon.images.errors import (
     ImageStoreError,
-    InvalidImageReference,
     NoSuchImage,
     RegistryDenied,
     RegistryNotFound,
@@ -23,12 +22,9 @@ from daemon.images.errors import (
 )
 from daemon.images.image import Image
 from daemon.images.manifest import MAX_MANIFEST_SIZE
-from daemon.images.names import is_tag, reference_of
+from daemon.images.names import is_tag, named_with_tag, reference_of
 from daemon.images.reference import (
-    InvalidReferenceError,
     Reference,
-    parse_normalized_named,
-    parse_tag,
     short_id,
 )
 from daemon.images.registry.client import PushOutcome, RegistryClient
@@ -52,12 +48,7 @@ Emit = Callable[[dict[str, Any]], None]
 def push_image(
     svc: ImageService, name: str, tag: str, *, auth: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    try:
-        ref = parse_normalized_named(name)
-        if tag:
-            ref = Reference(ref.domain, ref.path, tag=parse_tag(tag))
-    except InvalidReferenceError as exc:
-        raise InvalidImageReference(str(exc)) from None
+    ref = named_with_tag(name, tag)
     tags = _tags(svc, ref)
     return run_streaming(lambda emit: _push(svc, ref, tags, auth, emit))
 

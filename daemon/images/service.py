@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config import DaemonConfig
+from daemon.filters import FilterMap
 from daemon.images import views
 from daemon.images.cache import ImageCache
 from daemon.images.delete import delete_image, prune_images
@@ -36,7 +37,7 @@ from daemon.images.errors import (
     RegistryDenied,
     RegistryUnavailable,
 )
-from daemon.images.filters import FilterMap, list_images
+from daemon.images.filters import list_images
 from daemon.images.image import Image, ImageContent, ImageUse
 from daemon.images.load import load_images
 from daemon.images.names import (
@@ -44,15 +45,13 @@ from daemon.images.names import (
     TAGGED_AT_LABEL,
     dangling_name,
     is_dangling_name,
+    named_with_tag,
     record_name,
 )
 from daemon.images.pull import pull_image
 from daemon.images.push import push_image
 from daemon.images.reference import (
-    InvalidReferenceError,
     Reference,
-    parse_normalized_named,
-    parse_tag,
 )
 from daemon.images.registry.auth import AuthConfig
 from daemon.images.registry.client import Timeouts
@@ -61,7 +60,7 @@ from daemon.images.registry.errors import RegistryAuthError, RegistryError
 from daemon.images.registry.login import login
 from daemon.images.save import save_images
 from daemon.images.store import ContainerdImages
-from daemon.images.timefmt import now_rfc3339nano
+from daemon.timefmt import now_rfc3339_nano
 from libcontainerd.remote.rpc import Connection
 from libcontainerd.remote.unpack import DEFAULT_SNAPSHOTTER
 
@@ -198,7 +197,7 @@ class ImageService:
         new_ref = parse_new_tag(repo, tag)
         async with self.lock:
             await self.name_image(
-                new_ref, image.content, labels={TAGGED_AT_LABEL: now_rfc3339nano()}
+                new_ref, image.content, labels={TAGGED_AT_LABEL: now_rfc3339_nano()}
             )
         self.event("tag", image.id, new_ref.familiar())
         return new_ref.familiar()
@@ -347,12 +346,7 @@ class ImageService:
 
 def parse_new_tag(repo: str, tag: str) -> Reference:
     """The reference `docker tag` creates from the `repo` and `tag` parameters."""
-    try:
-        ref = parse_normalized_named(repo)
-        if tag:
-            ref = Reference(ref.domain, ref.path, tag=parse_tag(tag))
-    except InvalidReferenceError as exc:
-        raise InvalidImageReference(str(exc)) from None
+    ref = named_with_tag(repo, tag)
     if ref.digest is not None:
         raise InvalidImageReference("refusing to create a tag with a digest reference")
     if ref.familiar_name == "sha256":

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from daemon.images.image import Image
-from daemon.images.timefmt import created_unix
+from daemon.timefmt import created_unix
 
 # container.Config as Go encodes a zero value; a config's own keys go over it.
 _CONTAINER_CONFIG_KEYS: tuple[tuple[str, Any, bool], ...] = (

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from daemon.logs.timefmt import format_rfc3339_nano, parse_rfc3339_nano
+from daemon.timefmt import parse_rfc3339_nano, rfc3339_nano
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class LogEntry:
 
     def timestamp(self) -> str:
         """The time as ``docker logs --timestamps`` prints it."""
-        return format_rfc3339_nano(self.time_ns, fixed=True)
+        return rfc3339_nano(self.time_ns, fixed=True)
 
 
 # Go's JSON string escaping with HTML safety on, which is what dockerd's writer
@@ -58,7 +58,7 @@ def encode_entry(stream: str, data: bytes, time_ns: int) -> bytes:
         + ',"stream":'
         + go_json_string(stream.encode())
         + ',"time":"'
-        + format_rfc3339_nano(time_ns)
+        + rfc3339_nano(time_ns)
         + '"}\n'
     )
     return line.encode()

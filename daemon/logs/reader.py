@@ -139,24 +139,24 @@ def _open_all(path: str) -> list[BinaryIO]:
         index += 1
     names.reverse()
     names.append(path)
-    files: list[BinaryIO] = []
-    for name in names:
-        try:
-            files.append(open(name, "rb"))  # noqa: SIM115 - closed by the reader
-        except FileNotFoundError:
-            continue
-    return files
+    return _open_present(names)
 
 
 def _open_successors(path: str, rotations: int) -> list[BinaryIO]:
-    """After `rotations`, the file being read is ``path.<rotations>``: open the newer ones."""
-    names = [f"{path}.{index}" for index in range(rotations - 1, 0, -1)] + [path]
+    """After `rotations`, the file being read is ``path.<rotations>``: open the newer ones.
+
+    Some may be rotated away already, where max-file is smaller than the rotations missed.
+    """
+    return _open_present([f"{path}.{index}" for index in range(rotations - 1, 0, -1)] + [path])
+
+
+def _open_present(names: list[str]) -> list[BinaryIO]:
+    """Opens those of `names` that still exist, in order."""
     files: list[BinaryIO] = []
     for name in names:
         try:
             files.append(open(name, "rb"))  # noqa: SIM115 - closed by the reader
         except FileNotFoundError:
-            # Rotated away already: max-file is smaller than the rotations missed.
             continue
     return files
 

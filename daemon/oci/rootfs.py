@@ -11,25 +11,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+
+from libcontainerd.types import MountLike
 
 # Reads an absolute path of the container's filesystem: its bytes, or None if absent.
 FileReader = Callable[[str], bytes | None]
 _MAX_SYMLINKS = 40
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
-
-
-class MountLike(Protocol):
-    """A rootfs mount as containerd returns it (libcontainerd's Mount, or the gRPC message)."""
-
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def options(self) -> Sequence[str]: ...
 
 
 def _lstat(path: str) -> os.stat_result | None:

@@ -10,25 +10,15 @@ import json
 import os
 import tarfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-import pytest_asyncio
 
 from daemon.container.model import Status
-from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
+from tests.support.daemon import RunningDaemon
 
 
 @pytest.fixture
@@ -42,12 +32,6 @@ def sdk(daemon: RunningDaemon) -> Iterator[Any]:
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-async def _ok(daemon: RunningDaemon, *args: str, stdin: bytes | None = None) -> str:
-    code, out, err = await daemon.docker(*args, stdin=stdin)
-    assert code == 0, f"docker {' '.join(args)}: {err}"
-    return out
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -100,33 +84,33 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tar
 async def _both_ways(daemon: RunningDaemon, container: str, tmp_path: Path) -> None:
     """A file and a directory into ``container`` and back out again, contents intact."""
     source = _sample_dir(tmp_path)
-    await _ok(daemon, "cp", str(source / "top.txt"), f"{container}:/tmp/")
-    await _ok(daemon, "cp", str(source), f"{container}:/tmp/tree")
+    await daemon.docker_ok("cp", str(source / "top.txt"), f"{container}:/tmp/")
+    await daemon.docker_ok("cp", str(source), f"{container}:/tmp/tree")
     back = tmp_path / "back"
     back.mkdir()
-    await _ok(daemon, "cp", f"{container}:/tmp/top.txt", str(back / "file.txt"))
-    await _ok(daemon, "cp", f"{container}:/tmp/tree", str(back / "tree"))
+    await daemon.docker_ok("cp", f"{container}:/tmp/top.txt", str(back / "file.txt"))
+    await daemon.docker_ok("cp", f"{container}:/tmp/tree", str(back / "tree"))
     assert (back / "file.txt").read_text() == "top\n"
     assert _tree(back / "tree") == _tree(source)
     assert (back / "tree" / "exec.sh").stat().st_mode & 0o777 == 0o750
     # "dir/." copies the directory's content into an existing directory.
     (back / "content").mkdir()
-    await _ok(daemon, "cp", f"{container}:/tmp/tree/sub/.", str(back / "content"))
+    await daemon.docker_ok("cp", f"{container}:/tmp/tree/sub/.", str(back / "content"))
     assert sorted(p.name for p in (back / "content").iterdir()) == ["deeper", "link", "mid.txt"]
 
 
 async def test_cp_both_ways_running_container(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-run")
-    await _ok(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "300")
     try:
         await _both_ways(daemon, name, tmp_path)
-        out = await _ok(daemon, "exec", name, "cat", "/tmp/tree/sub/mid.txt", "/tmp/top.txt")
+        out = await daemon.docker_ok("exec", name, "cat", "/tmp/tree/sub/mid.txt", "/tmp/top.txt")
         assert out == "middle\ntop\n"
-        out = await _ok(daemon, "exec", name, "busybox", "readlink", "/tmp/tree/sub/link")
+        out = await daemon.docker_ok("exec", name, "busybox", "readlink", "/tmp/tree/sub/link")
         assert out == "mid.txt\n"
         # The container's own mounts are seen: /etc/hostname is the daemon's bind mount.
-        hostname = await _ok(daemon, "exec", name, "cat", "/etc/hostname")
-        await _ok(daemon, "cp", f"{name}:/etc/hostname", str(tmp_path / "hostname"))
+        hostname = await daemon.docker_ok("exec", name, "cat", "/etc/hostname")
+        await daemon.docker_ok("cp", f"{name}:/etc/hostname", str(tmp_path / "hostname"))
         assert (tmp_path / "hostname").read_text() == hostname
     finally:
         await daemon.docker("rm", "-f", name)
@@ -134,13 +118,13 @@ async def test_cp_both_ways_running_container(daemon: RunningDaemon, tmp_path: P
 
 async def test_cp_both_ways_created_container(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-created")
-    await _ok(daemon, "create", "--name", name, "busybox", "cat", "/tmp/top.txt", "/tmp/extra")
+    await daemon.docker_ok("create", "--name", name, "busybox", "cat", "/tmp/top.txt", "/tmp/extra")
     try:
         await _both_ways(daemon, name, tmp_path)
         (tmp_path / "extra").write_text("extra\n")
-        await _ok(daemon, "cp", str(tmp_path / "extra"), f"{name}:/tmp/extra")
+        await daemon.docker_ok("cp", str(tmp_path / "extra"), f"{name}:/tmp/extra")
         # What was copied into the never-started container is there when it runs.
-        out = await _ok(daemon, "start", "-a", name)
+        out = await daemon.docker_ok("start", "-a", name)
         assert out == "top\nextra\n"
     finally:
         await daemon.docker("rm", "-f", name)
@@ -148,13 +132,13 @@ async def test_cp_both_ways_created_container(daemon: RunningDaemon, tmp_path: P
 
 async def test_cp_both_ways_exited_container(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-exited")
-    await _ok(daemon, "run", "--name", name, "busybox", "sh", "-c", "echo made > /made.txt")
+    await daemon.docker_ok("run", "--name", name, "busybox", "sh", "-c", "echo made > /made.txt")
     try:
-        await _ok(daemon, "cp", f"{name}:/made.txt", str(tmp_path / "made.txt"))
+        await daemon.docker_ok("cp", f"{name}:/made.txt", str(tmp_path / "made.txt"))
         assert (tmp_path / "made.txt").read_text() == "made\n"
         await _both_ways(daemon, name, tmp_path)
         # The temporary rootfs mount is gone: the container starts again as usual.
-        out = await _ok(daemon, "start", "-a", name)
+        out = await daemon.docker_ok("start", "-a", name)
         assert out == ""
         code, out, err = await daemon.docker("run", "--rm", "busybox", "true")
         assert code == 0, err
@@ -168,16 +152,18 @@ async def test_ownership_from_archive_or_container_user(
 ) -> None:
     name = _name("cp-owner")
     command = "stat -c '%u:%g %a' /tmp/as-is /tmp/as-user"
-    await _ok(daemon, "create", "--name", name, "--user", "nobody", "busybox", "sh", "-c", command)
+    await daemon.docker_ok(
+        "create", "--name", name, "--user", "nobody", "busybox", "sh", "-c", command
+    )
     try:
         (tmp_path / "as-is").write_text("x")
         os.chown(tmp_path / "as-is", 1234, 555)
         (tmp_path / "as-is").chmod(0o4755)  # after chown, which clears set-id bits
         (tmp_path / "as-user").write_text("y")
         # The archive's owner by default; with -a (copyUIDGID) the container's user.
-        await _ok(daemon, "cp", str(tmp_path / "as-is"), f"{name}:/tmp/")
-        await _ok(daemon, "cp", "-a", str(tmp_path / "as-user"), f"{name}:/tmp/")
-        out = await _ok(daemon, "start", "-a", name)
+        await daemon.docker_ok("cp", str(tmp_path / "as-is"), f"{name}:/tmp/")
+        await daemon.docker_ok("cp", "-a", str(tmp_path / "as-user"), f"{name}:/tmp/")
+        out = await daemon.docker_ok("start", "-a", name)
         assert out == "1234:555 4755\n65534:65534 644\n"
     finally:
         await daemon.docker("rm", "-f", name)
@@ -185,13 +171,13 @@ async def test_ownership_from_archive_or_container_user(
 
 async def test_cp_to_and_from_stdout_tar(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-stream")
-    await _ok(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "300")
     try:
         archive = _tar(
             [(_member("streamed.txt"), b"via stdin\n"), (_member("d", tarfile.DIRTYPE), None)]
         )
-        await _ok(daemon, "cp", "-", f"{name}:/tmp", stdin=archive)
-        assert await _ok(daemon, "exec", name, "cat", "/tmp/streamed.txt") == "via stdin\n"
+        await daemon.docker_ok("cp", "-", f"{name}:/tmp", stdin=archive)
+        assert await daemon.docker_ok("exec", name, "cat", "/tmp/streamed.txt") == "via stdin\n"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         env["DOCKER_HOST"] = daemon.host
         proc = await asyncio.create_subprocess_exec(
@@ -216,24 +202,24 @@ async def test_symlink_escapes_stay_inside(daemon: RunningDaemon, tmp_path: Path
         "ln -s / /tmp/rootlink; ln -s ../../../../../../../.. /tmp/up;"
         " ln -s /etc/passwd /tmp/pw; ln -s /nowhere/at/all /tmp/dangling; exec sleep 300"
     )
-    await _ok(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c", setup)
+    await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sh", "-c", setup)
     try:
         await asyncio.sleep(0.3)
         (tmp_path / marker).write_text("inside\n")
         # Writing through absolute and climbing links lands in the container's root.
-        await _ok(daemon, "cp", str(tmp_path / marker), f"{name}:/tmp/rootlink/")
-        await _ok(daemon, "cp", str(tmp_path / marker), f"{name}:/tmp/up/{marker}.2")
+        await daemon.docker_ok("cp", str(tmp_path / marker), f"{name}:/tmp/rootlink/")
+        await daemon.docker_ok("cp", str(tmp_path / marker), f"{name}:/tmp/up/{marker}.2")
         assert not _on_host(marker, f"{marker}.2")
-        out = await _ok(daemon, "exec", name, "cat", f"/{marker}", f"/{marker}.2")
+        out = await daemon.docker_ok("exec", name, "cat", f"/{marker}", f"/{marker}.2")
         assert out == "inside\ninside\n"
 
         # Reading through a link: without -L the link itself, with -L the container's file.
-        await _ok(daemon, "cp", f"{name}:/tmp/pw", str(tmp_path / "pw-link"))
+        await daemon.docker_ok("cp", f"{name}:/tmp/pw", str(tmp_path / "pw-link"))
         assert os.readlink(tmp_path / "pw-link") == "/etc/passwd"
-        await _ok(daemon, "cp", "-L", f"{name}:/tmp/pw", str(tmp_path / "pw"))
-        inside = await _ok(daemon, "exec", name, "cat", "/etc/passwd")
+        await daemon.docker_ok("cp", "-L", f"{name}:/tmp/pw", str(tmp_path / "pw"))
+        inside = await daemon.docker_ok("exec", name, "cat", "/etc/passwd")
         assert (tmp_path / "pw").read_text() == inside
-        await _ok(daemon, "cp", f"{name}:/tmp/up/etc/passwd", str(tmp_path / "pw2"))
+        await daemon.docker_ok("cp", f"{name}:/tmp/up/etc/passwd", str(tmp_path / "pw2"))
         assert (tmp_path / "pw2").read_text() == inside
 
         # An archive whose own symlink points out, then a member written through it.
@@ -245,12 +231,12 @@ async def test_symlink_escapes_stay_inside(daemon: RunningDaemon, tmp_path: Path
                 (_member(f"climb/{marker}.4"), b"climbed\n"),
             ]
         )
-        await _ok(daemon, "cp", "-", f"{name}:/tmp", stdin=archive)
+        await daemon.docker_ok("cp", "-", f"{name}:/tmp", stdin=archive)
         assert not _on_host(f"{marker}.3", f"{marker}.4")
-        out = await _ok(daemon, "exec", name, "cat", f"/{marker}.3", f"/{marker}.4")
+        out = await daemon.docker_ok("exec", name, "cat", f"/{marker}.3", f"/{marker}.4")
         assert out == "through the link\nclimbed\n"
         # The archive's links themselves are created as they are.
-        assert await _ok(daemon, "exec", name, "busybox", "readlink", "/tmp/evil") == "/\n"
+        assert await daemon.docker_ok("exec", name, "busybox", "readlink", "/tmp/evil") == "/\n"
 
         # A member named to climb out of the extraction directory is refused.
         code, _, err = await daemon.docker(
@@ -267,14 +253,14 @@ async def test_symlink_escapes_stay_inside_stopped_container(
 ) -> None:
     marker = f"moorage-escape-{uuid.uuid4().hex[:8]}"
     name = _name("cp-escape-stopped")
-    await _ok(daemon, "run", "--name", name, "busybox", "ln", "-s", "/", "/rootlink")
+    await daemon.docker_ok("run", "--name", name, "busybox", "ln", "-s", "/", "/rootlink")
     try:
         (tmp_path / marker).write_text("stopped\n")
-        await _ok(daemon, "cp", str(tmp_path / marker), f"{name}:/rootlink/")
+        await daemon.docker_ok("cp", str(tmp_path / marker), f"{name}:/rootlink/")
         assert not _on_host(marker)
-        await _ok(daemon, "cp", f"{name}:/rootlink/{marker}", str(tmp_path / "out"))
+        await daemon.docker_ok("cp", f"{name}:/rootlink/{marker}", str(tmp_path / "out"))
         assert (tmp_path / "out").read_text() == "stopped\n"
-        await _ok(daemon, "cp", "-L", f"{name}:/rootlink/etc/passwd", str(tmp_path / "pw"))
+        await daemon.docker_ok("cp", "-L", f"{name}:/rootlink/etc/passwd", str(tmp_path / "pw"))
         assert (tmp_path / "pw").read_text().startswith("root:x:0:0:")
     finally:
         await daemon.docker("rm", "-f", name)
@@ -282,7 +268,7 @@ async def test_symlink_escapes_stay_inside_stopped_container(
 
 async def test_missing_paths_and_containers(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-missing")
-    await _ok(daemon, "create", "--name", name, "busybox", "true")
+    await daemon.docker_ok("create", "--name", name, "busybox", "true")
     try:
         code, _, err = await daemon.docker("cp", f"{name}:/no/such/file", str(tmp_path))
         assert code == 1
@@ -308,7 +294,7 @@ def _stat_header(response: Any) -> dict[str, Any]:
 
 async def test_archive_api_details(daemon: RunningDaemon, sdk: Any) -> None:
     name = _name("cp-api")
-    await _ok(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c",
+    await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sh", "-c",
               "ln -s /etc /etclink; exec sleep 300")  # fmt: skip
     try:
         await asyncio.sleep(0.3)
@@ -332,7 +318,7 @@ async def test_archive_api_details(daemon: RunningDaemon, sdk: Any) -> None:
         # gzip-compressed upload; extracting onto a file is refused.
         gz = gzip.compress(_tar([(_member("zipped.txt"), b"gz\n")]))
         assert await asyncio.to_thread(api.put_archive, name, "/tmp", gz)
-        assert await _ok(daemon, "exec", name, "cat", "/tmp/zipped.txt") == "gz\n"
+        assert await daemon.docker_ok("exec", name, "cat", "/tmp/zipped.txt") == "gz\n"
         with pytest.raises(docker.errors.APIError) as info:
             await asyncio.to_thread(api.put_archive, name, "/etc/hostname", gz)
         assert info.value.status_code == 400
@@ -360,7 +346,7 @@ async def test_archive_api_details(daemon: RunningDaemon, sdk: Any) -> None:
 
 async def test_removing_container_conflicts(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-rm")
-    await _ok(daemon, "create", "--name", name, "busybox", "true")
+    await daemon.docker_ok("create", "--name", name, "busybox", "true")
     # Caught mid-removal: the state remove puts a container in while it deletes it.
     live = daemon.services.daemon.get(name)
     live.model.state.status = Status.REMOVING

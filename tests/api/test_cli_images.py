@@ -5,12 +5,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
-
-from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.containerd import ImportedImage, TestContainerd, count_delta
 from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.images import (
     BuiltImage,
@@ -20,16 +17,7 @@ from tests.support.images import (
     write_docker_save,
     write_oci_layout,
 )
-from tests.support.lcd import rpc_delta
 from tests.support.registry import Registry
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
 
 
 def _image(marker: str, extra_layers: int = 1) -> BuiltImage:
@@ -40,64 +28,60 @@ def _image(marker: str, extra_layers: int = 1) -> BuiltImage:
     return build_image(layers, {"Cmd": ["cat", "/marker"]})
 
 
-async def _ok(daemon: RunningDaemon, *args: str, stdin: bytes | None = None) -> str:
-    code, out, err = await daemon.docker(*args, stdin=stdin)
-    assert code == 0, f"docker {' '.join(args)}: {err}"
-    return out
-
-
 async def test_load_both_archive_kinds_and_run(daemon: RunningDaemon, tmp_path: Path) -> None:
     save = tmp_path / "save.tar"
     info = write_docker_save(save, ["moorage-test/saved:1"], _image("from-save"))
-    out = await _ok(daemon, "load", "-i", str(save))
+    out = await daemon.docker_ok("load", "-i", str(save))
     assert out == "Loaded image: moorage-test/saved:1\n"
     oci = tmp_path / "oci.tar"
     oci_info = write_oci_layout(oci, "moorage-test/oci:1", _image("from-oci"))
-    out = await _ok(daemon, "load", "-i", str(oci))
+    out = await daemon.docker_ok("load", "-i", str(oci))
     assert "moorage-test/oci:1" in out
-    ids = await _ok(daemon, "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    ids = await daemon.docker_ok(
+        "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"
+    )
     assert f"moorage-test/saved:1 {info.id}" in ids.splitlines()
     assert f"moorage-test/oci:1 {oci_info.id}" in ids.splitlines()
-    assert await _ok(daemon, "run", "--rm", "moorage-test/saved:1") == "from-save\n"
-    assert await _ok(daemon, "run", "--rm", "moorage-test/oci:1") == "from-oci\n"
+    assert await daemon.docker_ok("run", "--rm", "moorage-test/saved:1") == "from-save\n"
+    assert await daemon.docker_ok("run", "--rm", "moorage-test/oci:1") == "from-oci\n"
 
 
 async def test_create_of_an_unpacked_image_costs_no_image_rpc(daemon: RunningDaemon) -> None:
     client = daemon.services.client
     assert client is not None
     before = dict(client.rpc_counts())
-    cid = (await _ok(daemon, "create", "busybox", "true")).strip()
-    assert rpc_delta(before, dict(client.rpc_counts())) == {
+    cid = (await daemon.docker_ok("create", "busybox", "true")).strip()
+    assert count_delta(before, dict(client.rpc_counts())) == {
         "Snapshots.Prepare": 1,
         "Containers.Create": 1,
     }
-    await _ok(daemon, "rm", cid)
+    await daemon.docker_ok("rm", cid)
 
 
 async def test_tag_rmi_conflict_prune_history(daemon: RunningDaemon, tmp_path: Path) -> None:
     archive = tmp_path / "t.tar"
     info = write_docker_save(archive, ["moorage-test/tagged:1"], _image("tagged", 2))
-    await _ok(daemon, "load", "-i", str(archive))
-    await _ok(daemon, "tag", "moorage-test/tagged:1", "moorage-test/tagged:2")
-    history = await _ok(daemon, "history", "-q", "--no-trunc", "moorage-test/tagged:2")
+    await daemon.docker_ok("load", "-i", str(archive))
+    await daemon.docker_ok("tag", "moorage-test/tagged:1", "moorage-test/tagged:2")
+    history = await daemon.docker_ok("history", "-q", "--no-trunc", "moorage-test/tagged:2")
     assert history.splitlines()[0] == info.id
-    out = await _ok(daemon, "rmi", "moorage-test/tagged:2")
+    out = await daemon.docker_ok("rmi", "moorage-test/tagged:2")
     assert out == "Untagged: moorage-test/tagged:2\n"
-    cid = (await _ok(daemon, "create", "moorage-test/tagged:1")).strip()
+    cid = (await daemon.docker_ok("create", "moorage-test/tagged:1")).strip()
     code, _, err = await daemon.docker("rmi", "moorage-test/tagged:1")
     assert code == 1
     assert "conflict: unable to remove repository reference" in err and cid[:12] in err
-    await _ok(daemon, "rm", cid)
-    out = await _ok(daemon, "rmi", "moorage-test/tagged:1")
+    await daemon.docker_ok("rm", cid)
+    out = await daemon.docker_ok("rmi", "moorage-test/tagged:1")
     assert "Untagged: moorage-test/tagged:1" in out and f"Deleted: {info.id}" in out
     # An image loaded without a name is dangling until pruned.
     untagged = tmp_path / "u.tar"
     dangling = write_docker_save(untagged, [], _image("dangling"))
-    out = await _ok(daemon, "load", "-i", str(untagged))
+    out = await daemon.docker_ok("load", "-i", str(untagged))
     assert out == f"Loaded image ID: {dangling.id}\n"
-    listed = await _ok(daemon, "images", "-q", "--no-trunc", "--filter", "dangling=true")
+    listed = await daemon.docker_ok("images", "-q", "--no-trunc", "--filter", "dangling=true")
     assert dangling.id in listed.split()
-    out = await _ok(daemon, "image", "prune", "-f")
+    out = await daemon.docker_ok("image", "prune", "-f")
     assert dangling.id in out
     code, _, _ = await daemon.docker("image", "inspect", dangling.id)
     assert code == 1
@@ -106,9 +90,9 @@ async def test_tag_rmi_conflict_prune_history(daemon: RunningDaemon, tmp_path: P
 async def test_save_then_load_keeps_the_id(daemon: RunningDaemon, tmp_path: Path) -> None:
     archive = tmp_path / "orig.tar"
     info = write_docker_save(archive, ["moorage-test/roundtrip:1"], _image("roundtrip", 2))
-    await _ok(daemon, "load", "-i", str(archive))
+    await daemon.docker_ok("load", "-i", str(archive))
     saved = tmp_path / "saved.tar"
-    await _ok(daemon, "save", "-o", str(saved), "moorage-test/roundtrip:1")
+    await daemon.docker_ok("save", "-o", str(saved), "moorage-test/roundtrip:1")
     with tarfile.open(saved) as tar:
         names = set(tar.getnames())
         manifest = json.load(io.BytesIO(tar.extractfile("manifest.json").read()))  # type: ignore[union-attr]
@@ -118,11 +102,11 @@ async def test_save_then_load_keeps_the_id(daemon: RunningDaemon, tmp_path: Path
     assert all(layer in names for layer in manifest[0]["Layers"])
     assert manifest[0]["Config"].removesuffix(".json") == info.id.removeprefix("sha256:")
     assert "moorage-test/roundtrip" in repositories
-    await _ok(daemon, "rmi", "moorage-test/roundtrip:1")
-    out = await _ok(daemon, "load", "-i", str(saved))
+    await daemon.docker_ok("rmi", "moorage-test/roundtrip:1")
+    out = await daemon.docker_ok("load", "-i", str(saved))
     assert out == "Loaded image: moorage-test/roundtrip:1\n"
-    image_id = await _ok(
-        daemon, "image", "inspect", "--format", "{{.Id}}", "moorage-test/roundtrip:1"
+    image_id = await daemon.docker_ok(
+        "image", "inspect", "--format", "{{.Id}}", "moorage-test/roundtrip:1"
     )
     assert image_id.strip() == info.id
 
@@ -132,18 +116,20 @@ async def test_push_pull_run_through_a_registry(
 ) -> None:
     archive = tmp_path / "r.tar"
     info = write_docker_save(archive, ["moorage-test/shipped:1"], _image("shipped", 3))
-    await _ok(daemon, "load", "-i", str(archive))
+    await daemon.docker_ok("load", "-i", str(archive))
     remote = f"{registry.host}/moorage/shipped:1"
-    await _ok(daemon, "tag", "moorage-test/shipped:1", remote)
-    out = await _ok(daemon, "push", remote)
+    await daemon.docker_ok("tag", "moorage-test/shipped:1", remote)
+    out = await daemon.docker_ok("push", remote)
     assert "digest: sha256:" in out
-    await _ok(daemon, "rmi", remote, "moorage-test/shipped:1")
-    out = await _ok(daemon, "pull", remote)
+    await daemon.docker_ok("rmi", remote, "moorage-test/shipped:1")
+    out = await daemon.docker_ok("pull", remote)
     assert f"Status: Downloaded newer image for {remote}" in out
     assert "Pull complete" in out or "Already exists" in out
-    assert (await _ok(daemon, "image", "inspect", "--format", "{{.Id}}", remote)).strip() == info.id
-    assert await _ok(daemon, "run", "--rm", remote) == "shipped\n"
-    await _ok(daemon, "rmi", remote)
+    assert (
+        await daemon.docker_ok("image", "inspect", "--format", "{{.Id}}", remote)
+    ).strip() == info.id
+    assert await daemon.docker_ok("run", "--rm", remote) == "shipped\n"
+    await daemon.docker_ok("rmi", remote)
 
 
 async def test_login_then_push_and_pull_with_auth(
@@ -151,14 +137,13 @@ async def test_login_then_push_and_pull_with_auth(
 ) -> None:
     archive = tmp_path / "a.tar"
     write_docker_save(archive, ["moorage-test/private:1"], _image("private"))
-    await _ok(daemon, "load", "-i", str(archive))
+    await daemon.docker_ok("load", "-i", str(archive))
     remote = f"{auth_registry.host}/moorage/private:1"
-    await _ok(daemon, "tag", "moorage-test/private:1", remote)
+    await daemon.docker_ok("tag", "moorage-test/private:1", remote)
     code, _, err = await daemon.docker("push", remote)
     assert code == 1
     assert "no basic auth credentials" in err or "unauthorized" in err
-    out = await _ok(
-        daemon,
+    out = await daemon.docker_ok(
         "login",
         auth_registry.host,
         "-u",
@@ -167,11 +152,11 @@ async def test_login_then_push_and_pull_with_auth(
         stdin=auth_registry.password.encode(),
     )
     assert "Login Succeeded" in out
-    await _ok(daemon, "push", remote)
-    await _ok(daemon, "rmi", remote)
-    await _ok(daemon, "pull", remote)
-    assert await _ok(daemon, "run", "--rm", remote) == "private\n"
-    await _ok(daemon, "rmi", remote, "moorage-test/private:1")
+    await daemon.docker_ok("push", remote)
+    await daemon.docker_ok("rmi", remote)
+    await daemon.docker_ok("pull", remote)
+    assert await daemon.docker_ok("run", "--rm", remote) == "private\n"
+    await daemon.docker_ok("rmi", remote, "moorage-test/private:1")
 
 
 async def test_images_survive_a_daemon_restart(
@@ -180,15 +165,15 @@ async def test_images_survive_a_daemon_restart(
     archive = tmp_path / "p.tar"
     info = write_docker_save(archive, ["moorage-test/persist:1"], _image("persist"))
     async with running_daemon(containerd, busybox_image) as first:
-        await _ok(first, "load", "-i", str(archive))
-        await _ok(first, "tag", "moorage-test/persist:1", "moorage-test/persist:2")
+        await first.docker_ok("load", "-i", str(archive))
+        await first.docker_ok("tag", "moorage-test/persist:1", "moorage-test/persist:2")
         data_root = first.services.config.data_root
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
-        listed = await _ok(
-            second, "images", "--no-trunc", "--format", "{{.Tag}} {{.ID}}", "moorage-test/persist"
+        listed = await second.docker_ok(
+            "images", "--no-trunc", "--format", "{{.Tag}} {{.ID}}", "moorage-test/persist"
         )
         assert sorted(listed.splitlines()) == [f"1 {info.id}", f"2 {info.id}"]
-        await _ok(second, "rmi", "moorage-test/persist:1", "moorage-test/persist:2")
+        await second.docker_ok("rmi", "moorage-test/persist:1", "moorage-test/persist:2")
 
 
 async def test_images_filters(daemon: RunningDaemon, tmp_path: Path) -> None:
@@ -198,16 +183,16 @@ async def test_images_filters(daemon: RunningDaemon, tmp_path: Path) -> None:
     )
     write_docker_save(tmp_path / "l.tar", ["moorage-test/filters:labelled"], labelled)
     write_docker_save(tmp_path / "p.tar", ["moorage-test/filters:plain"], _image("plain"))
-    await _ok(daemon, "load", "-i", str(tmp_path / "l.tar"))
-    await _ok(daemon, "load", "-i", str(tmp_path / "p.tar"))
+    await daemon.docker_ok("load", "-i", str(tmp_path / "l.tar"))
+    await daemon.docker_ok("load", "-i", str(tmp_path / "p.tar"))
     fmt = "{{.Repository}}:{{.Tag}}"
-    by_reference = await _ok(
-        daemon, "images", "--format", fmt, "--filter", "reference=moorage-test/filters:*"
+    by_reference = await daemon.docker_ok(
+        "images", "--format", fmt, "--filter", "reference=moorage-test/filters:*"
     )
     assert sorted(by_reference.split()) == [
         "moorage-test/filters:labelled",
         "moorage-test/filters:plain",
     ]
-    by_label = await _ok(daemon, "images", "--format", fmt, "--filter", "label=team=harbor")
+    by_label = await daemon.docker_ok("images", "--format", fmt, "--filter", "label=team=harbor")
     assert by_label.split() == ["moorage-test/filters:labelled"]
-    await _ok(daemon, "rmi", "moorage-test/filters:labelled", "moorage-test/filters:plain")
+    await daemon.docker_ok("rmi", "moorage-test/filters:labelled", "moorage-test/filters:plain")

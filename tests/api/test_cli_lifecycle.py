@@ -7,42 +7,24 @@ import asyncio
 import json
 import os
 import pty
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
-
 from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
-
-
-async def _ok(daemon: RunningDaemon, *args: str) -> str:
-    code, out, err = await daemon.docker(*args)
-    assert code == 0, f"docker {' '.join(args)}: {err}"
-    return out
+from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 
 
 async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
     running = (
-        await _ok(
-            daemon, "run", "-d", "--name", "ps-up", "-l", "tier=web", "busybox", "sleep", "300"
+        await daemon.docker_ok(
+            "run", "-d", "--name", "ps-up", "-l", "tier=web", "busybox", "sleep", "300"
         )
     ).strip()
     code, _, _ = await daemon.docker("run", "--name", "ps-done", "busybox", "sh", "-c", "exit 4")
     assert code == 4
-    assert (await _ok(daemon, "ps", "-q")).split() == [running[:12]]
-    names = (await _ok(daemon, "ps", "-a", "--format", "{{.Names}}")).split()
+    assert (await daemon.docker_ok("ps", "-q")).split() == [running[:12]]
+    names = (await daemon.docker_ok("ps", "-a", "--format", "{{.Names}}")).split()
     assert {"ps-up", "ps-done"} <= set(names)
-    exited = await _ok(
-        daemon,
+    exited = await daemon.docker_ok(
         "ps",
         "-a",
         "--filter",
@@ -53,16 +35,17 @@ async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
         "{{.Names}}",
     )
     assert exited.split() == ["ps-done"]
-    labelled = await _ok(daemon, "ps", "--filter", "label=tier=web", "--format", "{{.Names}}")
+    labelled = await daemon.docker_ok("ps", "--filter", "label=tier=web", "--format", "{{.Names}}")
     assert labelled.split() == ["ps-up"]
-    by_name = await _ok(daemon, "ps", "-a", "--filter", "name=ps-do", "--format", "{{.Status}}")
+    by_name = await daemon.docker_ok(
+        "ps", "-a", "--filter", "name=ps-do", "--format", "{{.Status}}"
+    )
     assert by_name.startswith("Exited (4)")
-    await _ok(daemon, "rm", "-f", "ps-up", "ps-done")
+    await daemon.docker_ok("rm", "-f", "ps-up", "ps-done")
 
 
 async def test_inspect_fields(daemon: RunningDaemon) -> None:
-    await _ok(
-        daemon,
+    await daemon.docker_ok(
         "create",
         "--name",
         "insp",
@@ -75,7 +58,7 @@ async def test_inspect_fields(daemon: RunningDaemon) -> None:
         "busybox",
         "env",
     )
-    doc = json.loads(await _ok(daemon, "container", "inspect", "insp"))[0]
+    doc = json.loads(await daemon.docker_ok("container", "inspect", "insp"))[0]
     assert doc["Name"] == "/insp"
     assert doc["State"]["Status"] == "created" and doc["State"]["Pid"] == 0
     assert doc["Path"] == "env" and doc["Args"] == []
@@ -83,50 +66,50 @@ async def test_inspect_fields(daemon: RunningDaemon) -> None:
     assert doc["Config"]["Hostname"] == "box" and doc["Config"]["Image"] == "busybox"
     assert doc["HostConfig"]["Runtime"] == "runc"
     assert doc["Image"].startswith("sha256:")
-    out = await _ok(daemon, "start", "-a", "insp")
+    out = await daemon.docker_ok("start", "-a", "insp")
     assert "A=1" in out.split() and "HOSTNAME=box" in out.split()
-    await _ok(daemon, "rm", "insp")
+    await daemon.docker_ok("rm", "insp")
 
 
 async def test_kill_signal_restart_wait(daemon: RunningDaemon) -> None:
     script = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done"
-    await _ok(daemon, "run", "-d", "--name", "sig", "busybox", "sh", "-c", script)
+    await daemon.docker_ok("run", "-d", "--name", "sig", "busybox", "sh", "-c", script)
     await _wait_log(daemon, "sig", "ready")
-    await _ok(daemon, "kill", "-s", "USR1", "sig")
+    await daemon.docker_ok("kill", "-s", "USR1", "sig")
     await _wait_log(daemon, "sig", "got-usr1")
-    await _ok(daemon, "restart", "-t", "1", "sig")
-    state = json.loads(await _ok(daemon, "container", "inspect", "sig"))[0]
+    await daemon.docker_ok("restart", "-t", "1", "sig")
+    state = json.loads(await daemon.docker_ok("container", "inspect", "sig"))[0]
     assert state["State"]["Status"] == "running" and state["RestartCount"] == 0
     waiter = asyncio.ensure_future(daemon.docker("wait", "sig"))
-    await _ok(daemon, "kill", "sig")
+    await daemon.docker_ok("kill", "sig")
     code, out, _ = await waiter
     assert (code, out.strip()) == (0, "137")
-    await _ok(daemon, "rm", "sig")
+    await daemon.docker_ok("rm", "sig")
 
 
 async def _wait_log(daemon: RunningDaemon, name: str, text: str, timeout: float = 20) -> None:
     async with asyncio.timeout(timeout):
-        while text not in await _ok(daemon, "logs", name):  # noqa: ASYNC110
+        while text not in await daemon.docker_ok("logs", name):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
 async def test_pause_unpause_rename(daemon: RunningDaemon) -> None:
-    await _ok(daemon, "run", "-d", "--name", "frozen", "busybox", "sleep", "300")
-    await _ok(daemon, "pause", "frozen")
-    status = await _ok(
-        daemon, "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "frozen"
+    await daemon.docker_ok("run", "-d", "--name", "frozen", "busybox", "sleep", "300")
+    await daemon.docker_ok("pause", "frozen")
+    status = await daemon.docker_ok(
+        "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "frozen"
     )
     assert status.strip() == "paused true"
     code, _, err = await daemon.docker("exec", "frozen", "true")
     assert code != 0 and "is paused, unpause the container before exec" in err
-    await _ok(daemon, "unpause", "frozen")
-    await _ok(daemon, "rename", "frozen", "thawed")
+    await daemon.docker_ok("unpause", "frozen")
+    await daemon.docker_ok("rename", "frozen", "thawed")
     assert (
-        await _ok(daemon, "inspect", "--format", "{{.State.Status}}", "thawed")
+        await daemon.docker_ok("inspect", "--format", "{{.State.Status}}", "thawed")
     ).strip() == "running"
     code, _, err = await daemon.docker("inspect", "frozen")
     assert code == 1
-    await _ok(daemon, "rm", "-f", "thawed")
+    await daemon.docker_ok("rm", "-f", "thawed")
 
 
 # The first run is OOM-killed; the rootfs keeps its marker, so the next run just sleeps.
@@ -144,21 +127,24 @@ async def test_oom_kill_sets_and_clears_oomkilled(daemon: RunningDaemon) -> None
     fmt = "{{.State.OOMKilled}} {{.State.ExitCode}}"
     async with asyncio.timeout(10):
         # The OOM event may follow the exit (the shim reports them independently).
-        while (await _ok(daemon, "inspect", "--format", fmt, "oomer")).strip() != "true 137":  # noqa: ASYNC110
+        while (await daemon.docker_ok("inspect", "--format", fmt, "oomer")).strip() != "true 137":  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-    await _ok(daemon, "start", "oomer")
+    await daemon.docker_ok("start", "oomer")
     fmt = "{{.State.Status}} {{.State.OOMKilled}}"
-    assert (await _ok(daemon, "inspect", "--format", fmt, "oomer")).strip() == "running false"
-    await _ok(daemon, "rm", "-f", "oomer")
+    assert (await daemon.docker_ok("inspect", "--format", fmt, "oomer")).strip() == "running false"
+    await daemon.docker_ok("rm", "-f", "oomer")
 
 
 async def _docker_tty(daemon: RunningDaemon, *args: str) -> tuple[int, bytes]:
     """Run the CLI with a real pseudo-terminal as its stdin and stdout."""
     controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = daemon.host
     proc = await asyncio.create_subprocess_exec(
-        "docker", *args, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+        "docker",
+        *args,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=docker_env(daemon.host),
     )
     os.close(terminal)
     loop = asyncio.get_running_loop()
@@ -194,11 +180,11 @@ async def test_run_t_and_exec_t_under_a_pty(daemon: RunningDaemon) -> None:
     assert code == 0, out
     # The container's pty ends lines with \r\n (the host-side pty may add its own \r).
     assert b"/dev/pts/" in out and b"done\r" in out
-    await _ok(daemon, "run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
+    await daemon.docker_ok("run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
     code, out = await _docker_tty(daemon, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
     assert code == 0, out
     assert b"/dev/pts/" in out and b"inside\r" in out
-    await _ok(daemon, "rm", "-f", "ttyhost")
+    await daemon.docker_ok("rm", "-f", "ttyhost")
 
 
 async def test_stopped_containers_survive_a_daemon_restart(
@@ -213,12 +199,12 @@ async def test_stopped_containers_survive_a_daemon_restart(
     async with running_daemon(containerd, busybox_image, data_root=state_dir) as second:
         fmt = "{{.State.Status}} {{.State.ExitCode}} {{.Name}}"
         assert (
-            await _ok(second, "inspect", "--format", fmt, "keeper")
+            await second.docker_ok("inspect", "--format", fmt, "keeper")
         ).strip() == "exited 5 /keeper"
-        assert await _ok(second, "logs", "keeper") == "kept\n"
+        assert await second.docker_ok("logs", "keeper") == "kept\n"
         code, out, _ = await second.docker("start", "-a", "keeper")
         assert (code, out) == (5, "kept\n")
-        await _ok(second, "rm", "keeper")
+        await second.docker_ok("rm", "keeper")
 
 
 def _read(path: Path) -> str:
@@ -238,17 +224,18 @@ def _cap_eff(status_text: str) -> int:
 
 async def test_privileged_gets_the_daemons_bounding_set(daemon: RunningDaemon) -> None:
     bounding = _cap_line(_read(Path("/proc/self/status")), "CapBnd:")
-    out = await _ok(daemon, "run", "--rm", "--privileged", "busybox", "cat", "/proc/self/status")
+    out = await daemon.docker_ok(
+        "run", "--rm", "--privileged", "busybox", "cat", "/proc/self/status"
+    )
     assert _cap_eff(out) == bounding
-    out = await _ok(
-        daemon, "run", "--rm", "--cap-drop", "ALL", "busybox", "cat", "/proc/self/status"
+    out = await daemon.docker_ok(
+        "run", "--rm", "--cap-drop", "ALL", "busybox", "cat", "/proc/self/status"
     )
     assert _cap_eff(out) == 0
 
 
 async def test_etc_files_and_network_modes(daemon: RunningDaemon) -> None:
-    out = await _ok(
-        daemon,
+    out = await daemon.docker_ok(
         "run",
         "--rm",
         "--hostname",
@@ -267,9 +254,11 @@ async def test_etc_files_and_network_modes(daemon: RunningDaemon) -> None:
     assert lines[1].split() == ["10.9.8.7", "dock"]
     assert lines[2] == "nameserver 192.0.2.53"
     # none: loopback only; host: the host's network namespace and hostname.
-    out = await _ok(daemon, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+    out = await daemon.docker_ok(
+        "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"
+    )
     assert out.split() == ["lo"]
-    out = await _ok(daemon, "run", "--rm", "--network", "host", "busybox", "hostname")
+    out = await daemon.docker_ok("run", "--rm", "--network", "host", "busybox", "hostname")
     assert out.strip() == os.uname().nodename
 
 
@@ -279,8 +268,7 @@ async def test_mounts_limits_and_user(daemon: RunningDaemon, tmp_path: Path) -> 
         "echo hello > /data/out; touch /root-file 2>/dev/null || echo read-only; "
         "echo t > /scratch/t && echo tmpfs-ok; ulimit -n; id -u"
     )
-    out = await _ok(
-        daemon,
+    out = await daemon.docker_ok(
         "run",
         "--rm",
         "-v",
@@ -297,33 +285,33 @@ async def test_mounts_limits_and_user(daemon: RunningDaemon, tmp_path: Path) -> 
     )
     assert out.split() == ["read-only", "tmpfs-ok", "123", "0"]
     assert _read(Path(host_dir, "out")) == "hello\n"
-    out = await _ok(daemon, "run", "--rm", "--user", "nobody", "busybox", "id", "-u")
+    out = await daemon.docker_ok("run", "--rm", "--user", "nobody", "busybox", "id", "-u")
     assert out.strip() == "65534"
     code, _, err = await daemon.docker("run", "--rm", "--user", "nosuchuser", "busybox", "true")
     assert code != 0 and "unable to find user nosuchuser" in err
 
 
 async def test_logs_since(daemon: RunningDaemon) -> None:
-    await _ok(daemon, "run", "--name", "since", "busybox", "echo", "old")
+    await daemon.docker_ok("run", "--name", "since", "busybox", "echo", "old")
     # A container created after that run ended marks a time between its two runs' logs.
-    await _ok(daemon, "create", "--name", "since-mark", "busybox", "true")
-    mark = (await _ok(daemon, "inspect", "--format", "{{.Created}}", "since-mark")).strip()
-    await _ok(daemon, "start", "-a", "since")
-    assert await _ok(daemon, "logs", "since") == "old\nold\n"
-    assert await _ok(daemon, "logs", "--since", mark, "since") == "old\n"
-    await _ok(daemon, "rm", "since", "since-mark")
+    await daemon.docker_ok("create", "--name", "since-mark", "busybox", "true")
+    mark = (await daemon.docker_ok("inspect", "--format", "{{.Created}}", "since-mark")).strip()
+    await daemon.docker_ok("start", "-a", "since")
+    assert await daemon.docker_ok("logs", "since") == "old\nold\n"
+    assert await daemon.docker_ok("logs", "--since", mark, "since") == "old\n"
+    await daemon.docker_ok("rm", "since", "since-mark")
 
 
 async def test_runtime_per_container(daemon: RunningDaemon) -> None:
     for runtime in ("io.containerd.runc.v2", "io.containerd.runtime.v1.linux"):
         name = f"rt-{runtime.rsplit('.', 1)[-1]}"
-        out = await _ok(
-            daemon, "run", "--name", name, "--runtime", runtime, "busybox", "echo", "ok"
+        out = await daemon.docker_ok(
+            "run", "--name", name, "--runtime", runtime, "busybox", "echo", "ok"
         )
         assert out == "ok\n"
-        shown = await _ok(daemon, "inspect", "--format", "{{.HostConfig.Runtime}}", name)
+        shown = await daemon.docker_ok("inspect", "--format", "{{.HostConfig.Runtime}}", name)
         assert shown.strip() == runtime
-        await _ok(daemon, "rm", name)
+        await daemon.docker_ok("rm", name)
 
 
 async def test_running_container_survives_a_daemon_restart(
@@ -331,20 +319,20 @@ async def test_running_container_survives_a_daemon_restart(
 ) -> None:
     script = "echo before; exec sleep 300"
     async with running_daemon(containerd, busybox_image) as first:
-        await _ok(first, "run", "-di", "--name", "survivor", "busybox", "sh", "-c", script)
+        await first.docker_ok("run", "-di", "--name", "survivor", "busybox", "sh", "-c", script)
         await _wait_log(first, "survivor", "before")
-        pid = await _ok(first, "inspect", "--format", "{{.State.Pid}}", "survivor")
+        pid = await first.docker_ok("inspect", "--format", "{{.State.Pid}}", "survivor")
         data_root = first.services.config.data_root
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
         fmt = "{{.State.Status}} {{.State.Pid}}"
-        assert (await _ok(second, "inspect", "--format", fmt, "survivor")).split() == [
+        assert (await second.docker_ok("inspect", "--format", fmt, "survivor")).split() == [
             "running",
             pid.strip(),
         ]
-        assert await _ok(second, "exec", "survivor", "echo", "exec-ok") == "exec-ok\n"
-        await _ok(second, "stop", "-t", "1", "survivor")
+        assert await second.docker_ok("exec", "survivor", "echo", "exec-ok") == "exec-ok\n"
+        await second.docker_ok("stop", "-t", "1", "survivor")
         assert (
-            await _ok(second, "inspect", "--format", "{{.State.ExitCode}}", "survivor")
+            await second.docker_ok("inspect", "--format", "{{.State.ExitCode}}", "survivor")
         ).strip() == "137"
-        assert "before" in await _ok(second, "logs", "survivor")
-        await _ok(second, "rm", "survivor")
+        assert "before" in await second.docker_ok("logs", "survivor")
+        await second.docker_ok("rm", "survivor")

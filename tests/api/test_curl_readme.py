@@ -13,15 +13,12 @@ import json
 import re
 import shlex
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest_asyncio
-
-from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.daemon import RunningDaemon
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 README_SOCKET = "/run/moorage/moorage.sock"
@@ -98,14 +95,6 @@ def _expectation(argv: list[str]) -> tuple[int, Callable[[bytes], bool]]:
         if method == want_method and re.fullmatch(pattern, path):
             return status, check
     raise AssertionError(f"no expectation for README example {method} {path}: {argv}")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
 
 
 async def _run_curl(argv: list[str]) -> tuple[int, int, bytes, str]:

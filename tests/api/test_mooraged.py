@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from tests.support.containerd import processes_using, sweep
+from tests.support.daemon import docker_env
 
 
 async def _docker(socket: Path, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = f"unix://{socket}"
     proc = await asyncio.create_subprocess_exec(
-        "docker", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
+        "docker",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=docker_env(f"unix://{socket}"),
     )
     out, _ = await proc.communicate()
     assert proc.returncode is not None

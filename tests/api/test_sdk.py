@@ -20,20 +20,12 @@ import pytest_asyncio
 from docker.models.containers import Container
 from docker.utils.socket import frames_iter
 
-from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.containerd import TestContainerd
+from tests.support.daemon import RunningDaemon
 
 T = TypeVar("T")
 # Generous, but bounded: a daemon that never answers fails the test instead of hanging it.
 CLIENT_TIMEOUT = 60
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

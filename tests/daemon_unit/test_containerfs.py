@@ -14,8 +14,9 @@ import pytest
 
 from daemon.containerfs import scope
 from daemon.containerfs.pack import pack
-from daemon.containerfs.pathstat import GO_MODE_DIR, GO_MODE_SYMLINK, go_file_mode, go_time
+from daemon.containerfs.pathstat import GO_MODE_DIR, GO_MODE_SYMLINK, go_file_mode
 from daemon.containerfs.unpack import ArchiveError, ExtractOptions, extract, member_path
+from daemon.timefmt import rfc3339_nano
 
 
 @pytest.fixture
@@ -91,8 +92,8 @@ def test_read_file_stays_inside(root_fd: int) -> None:
 
 
 def test_go_time_trims_nanoseconds() -> None:
-    assert go_time(0) == "1970-01-01T00:00:00Z"
-    assert go_time(1_500_000_000) == "1970-01-01T00:00:01.5Z"
+    assert rfc3339_nano(0) == "1970-01-01T00:00:00Z"
+    assert rfc3339_nano(1_500_000_000) == "1970-01-01T00:00:01.5Z"
 
 
 def _names(root_fd: int, path: str) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from daemon.logs.config import LogOptionError
 from daemon.logs.entry import decode_entry, encode_entry, go_json_string
 from daemon.logs.jsonfile import MAX_ENTRY_BYTES, JsonFileWriter
-from daemon.logs.timefmt import format_rfc3339_nano, parse_rfc3339_nano
+from daemon.timefmt import parse_rfc3339_nano, rfc3339_nano
 
 LINE = re.compile(
     rb'\{"log":"(?:[^"\\]|\\.)*","stream":"std(?:out|err)",'
@@ -30,12 +30,10 @@ def logs(path: Path) -> list[tuple[str, bytes]]:
 
 def test_time_format() -> None:
     ns = 1_700_000_000_123_456_789
-    assert format_rfc3339_nano(ns) == "2023-11-14T22:13:20.123456789Z"
-    assert format_rfc3339_nano(1_700_000_000_100_000_000) == "2023-11-14T22:13:20.1Z"
-    assert format_rfc3339_nano(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
-    assert format_rfc3339_nano(1_700_000_000_100_000_000, fixed=True) == (
-        "2023-11-14T22:13:20.100000000Z"
-    )
+    assert rfc3339_nano(ns) == "2023-11-14T22:13:20.123456789Z"
+    assert rfc3339_nano(1_700_000_000_100_000_000) == "2023-11-14T22:13:20.1Z"
+    assert rfc3339_nano(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+    assert rfc3339_nano(1_700_000_000_100_000_000, fixed=True) == ("2023-11-14T22:13:20.100000000Z")
     assert parse_rfc3339_nano("2023-11-14T22:13:20.123456789Z") == ns
     assert parse_rfc3339_nano("2023-11-14T22:13:20.1Z") == 1_700_000_000_100_000_000
     assert parse_rfc3339_nano("2023-11-15T00:13:20.5+02:00") == 1_700_000_000_500_000_000

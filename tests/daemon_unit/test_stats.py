@@ -10,34 +10,22 @@ from typing import Any
 import pytest
 
 from daemon.stats import (
-    ZERO_TIME,
     HostCPU,
     empty_stats_json,
     host_memory_total,
     read_host_cpu,
     stats_json,
 )
+from daemon.timefmt import ZERO_TIME
 from libcontainerd.remote.gen.io.containerd.cgroups import v1, v2
 from libcontainerd.types import Metrics
+from tests.support.dockerd import STATS_KEYS
 
 HOST = HostCPU(system_usage=123_450_000_000, online_cpus=4)
 MACHINE_MEMORY = 8 * 1024**3
 UNLIMITED = 9223372036854771712
 WHEN = datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=UTC)
 
-TOP_KEYS = [
-    "read",
-    "preread",
-    "pids_stats",
-    "blkio_stats",
-    "num_procs",
-    "storage_stats",
-    "cpu_stats",
-    "precpu_stats",
-    "memory_stats",
-    "name",
-    "id",
-]
 BLKIO_KEYS = [
     "io_service_bytes_recursive",
     "io_serviced_recursive",
@@ -123,7 +111,7 @@ def convert(data: Any, version: int, previous: dict[str, Any] | None = None) -> 
 
 def test_v1_sample() -> None:
     stats = convert(v1_metrics(), 1)
-    assert list(stats) == TOP_KEYS
+    assert list(stats) == list(STATS_KEYS)
     assert stats["read"] == "2024-05-06T07:08:09.12Z"
     assert stats["preread"] == ZERO_TIME
     assert stats["name"] == "/web" and stats["id"] == "abc123"
@@ -190,7 +178,7 @@ def test_v1_missing_sections() -> None:
 
 def test_v2_sample_leaves_out_what_v2_lacks() -> None:
     stats = convert(v2_metrics(), 2)
-    assert list(stats) == TOP_KEYS
+    assert list(stats) == list(STATS_KEYS)
     assert stats["pids_stats"] == {"current": 2, "limit": 100}
     assert stats["blkio_stats"] == {
         "io_service_bytes_recursive": [
@@ -276,7 +264,7 @@ def test_host_memory() -> None:
 
 def test_empty_stats_are_go_zero_values_with_name_and_id() -> None:
     empty = empty_stats_json(name="/x", container_id="abc")
-    assert list(empty) == TOP_KEYS
+    assert list(empty) == list(STATS_KEYS)
     assert empty["read"] == empty["preread"] == ZERO_TIME
     assert empty["pids_stats"] == empty["memory_stats"] == empty["storage_stats"] == {}
     assert len(empty["blkio_stats"]) == 8 and set(empty["blkio_stats"].values()) == {None}

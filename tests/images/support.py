@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,6 @@ from tests.support.lcd import RecordingBackend, read_all, runtime_for, spec_for
 _ids = itertools.count()
 
 
-async def chunked(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
 async def collect(stream: AsyncIterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [message async for message in stream]
 
@@ -32,10 +27,6 @@ async def load_file(service: ImageService, path: Path, quiet: bool = True) -> li
 
 async def save_bytes(service: ImageService, names: list[str]) -> bytes:
     return b"".join([chunk async for chunk in service.save(names)])
-
-
-def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 def streams(messages: list[dict[str, Any]]) -> list[str]:

@@ -16,16 +16,14 @@ from libcontainerd.remote.content import ContentStore
 from libcontainerd.remote.imagestore import ImageStore
 from tests.images.conftest import Events, new_service
 from tests.images.support import (
-    chunked,
     collect,
-    delta,
     load_file,
     run_in_container,
     save_bytes,
     streams,
 )
-from tests.images_unit.imagefactory import TarBuilder
-from tests.support.containerd import TestContainerd
+from tests.support.containerd import TestContainerd, count_delta
+from tests.support.imagefactory import TarBuilder, chunked
 from tests.support.images import (
     build_image,
     build_layer,
@@ -35,6 +33,9 @@ from tests.support.images import (
     write_docker_save,
     write_oci_layout,
 )
+
+# Archives reach ImageService.load in request-sized chunks.
+LOAD_CHUNK = 64 * 1024
 
 
 def three_layer_busybox(tag: str) -> tuple[object, list[bytes]]:
@@ -54,8 +55,8 @@ async def test_load_docker_save_gives_config_digest_id_and_a_runnable_chain(
     archive = tmp_path / "busybox.tar"
     info = write_docker_save(archive, ["busybox:latest", "busybox:second"])
     before = dict(service.rpc_counts())
-    messages = await collect(service.load(chunked(archive.read_bytes()), quiet=False))
-    load_rpcs = delta(before, dict(service.rpc_counts()))
+    messages = await collect(service.load(chunked(archive.read_bytes(), LOAD_CHUNK), quiet=False))
+    load_rpcs = count_delta(before, dict(service.rpc_counts()))
     assert load_rpcs == {
         "Leases.Create": 1,
         "Snapshots.List": 1,
@@ -149,7 +150,7 @@ async def test_loading_a_tag_that_names_another_image_renames_the_old_one(
     # Loading the same archive again changes nothing and costs no record RPC.
     before = dict(service.rpc_counts())
     await load_file(service, second)
-    spent = delta(before, dict(service.rpc_counts()))
+    spent = count_delta(before, dict(service.rpc_counts()))
     assert "Images.Create" not in spent and "Images.Update" not in spent
     assert "Snapshots.Prepare" not in spent
 
@@ -185,7 +186,7 @@ async def test_save_structure_and_round_trip(
     # Into a fresh namespace: same ID, same tag.
     other = await new_service(containerd, "moorage-test-images-roundtrip", tmp_path / "rt")
     try:
-        messages = await collect(other.load(chunked(data), quiet=True))
+        messages = await collect(other.load(chunked(data, LOAD_CHUNK), quiet=True))
         assert streams(messages) == ["Loaded image: localhost:5000/x/y:tag\n"]
         assert other.resolve("localhost:5000/x/y:tag").id == info.id
         # Saving by ID leaves the tags out.
@@ -239,7 +240,7 @@ async def test_bad_archives_import_nothing(
     service: ImageService, tmp_path: Path, case: str
 ) -> None:
     data = _bad_archives(tmp_path)[case]
-    stream = service.load(chunked(data), quiet=False)
+    stream = service.load(chunked(data, LOAD_CHUNK), quiet=False)
     with pytest.raises(InvalidImageArchive) as caught:
         await stream.__anext__()
     assert str(caught.value)

@@ -15,8 +15,8 @@ from libcontainerd.errors import NotFoundError
 from libcontainerd.remote.content import ContentStore
 from libcontainerd.remote.unpack import Unpacker
 from tests.images.conftest import Events, Usage, new_service
-from tests.images.support import delta, load_file
-from tests.support.containerd import TestContainerd
+from tests.images.support import load_file
+from tests.support.containerd import TestContainerd, count_delta
 from tests.support.images import (
     build_image,
     build_layer,
@@ -255,7 +255,7 @@ async def test_names_persist_across_a_restart(
         assert again.inspect("keep:me") == service.inspect("keep:me")
         before = dict(again.rpc_counts())
         again.resolve("app:mid")
-        assert delta(before, dict(again.rpc_counts())) == {}
+        assert count_delta(before, dict(again.rpc_counts())) == {}
     finally:
         await again.close()
 

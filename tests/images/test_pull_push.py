@@ -19,16 +19,16 @@ from libcontainerd.remote.content import WRITE_CHUNK, ContentStore
 from libcontainerd.remote.imagestore import ImageStore
 from libcontainerd.types import Descriptor
 from tests.images.conftest import Events, new_service
-from tests.images.support import collect, delta, load_file, run_in_container
-from tests.images_unit.fakeservers import StallingServer
-from tests.images_unit.imagefactory import descriptor, make_image, oci_index, sha256
-from tests.images_unit.test_registry_client import push_image as push_sample
-from tests.support.containerd import TestContainerd
+from tests.images.support import collect, load_file, run_in_container
+from tests.support.containerd import TestContainerd, count_delta
+from tests.support.fakeservers import StallingServer
+from tests.support.imagefactory import amd64_arm64_index, make_image, push_sample
 from tests.support.images import (
     build_image,
     build_layer,
     busybox_entries,
     file_layer,
+    sha256_digest,
     write_docker_save,
 )
 from tests.support.registry import Registry
@@ -99,7 +99,7 @@ async def test_push_then_pull_a_three_layer_image_with_progress(
         before = dict(puller.rpc_counts())
         messages = await collect(puller.pull(f"{registry.host}/test/three", "v1"))
         elapsed = time.monotonic() - started
-        pull_rpcs = delta(before, dict(puller.rpc_counts()))
+        pull_rpcs = count_delta(before, dict(puller.rpc_counts()))
         print(f"pull of the 3-layer image: {elapsed:.3f}s, RPCs {pull_rpcs}")
         assert messages[0] == {"status": "Pulling from test/three", "id": "v1"}
         pulled = puller.resolve(name)
@@ -132,7 +132,7 @@ async def test_push_then_pull_a_three_layer_image_with_progress(
         before = dict(puller.rpc_counts())
         messages = await collect(puller.pull(name))
         assert messages[-1] == {"status": f"Status: Image is up to date for {name}"}
-        assert delta(before, dict(puller.rpc_counts())) == {}
+        assert count_delta(before, dict(puller.rpc_counts())) == {}
     finally:
         await puller.close()
 
@@ -169,20 +169,7 @@ async def test_multi_platform_index_is_pulled_for_the_wanted_platform(
 ) -> None:
     amd = make_image([301, 302], oci=True)
     arm = make_image([303], arch="arm64", variant="v8", oci=True)
-    index = oci_index(
-        [
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                arm.manifest,
-                platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
-            ),
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                amd.manifest,
-                platform={"os": "linux", "architecture": "amd64"},
-            ),
-        ]
-    )
+    index = amd64_arm64_index(amd, arm)
     async with RegistryClient(registry.host, push=True) as client:
         await push_sample(client, "test/multi", amd.manifest_digest, amd)
         await push_sample(client, "test/multi", arm.manifest_digest, arm)
@@ -191,15 +178,15 @@ async def test_multi_platform_index_is_pulled_for_the_wanted_platform(
     svc = await other_service(containerd, tmp_path, "multi")
     try:
         messages = await collect(svc.pull(name, platform="linux/amd64"))
-        assert messages[-2] == {"status": f"Digest: {sha256(index)}"}
+        assert messages[-2] == {"status": f"Digest: {sha256_digest(index)}"}
         image = svc.resolve(name)
         assert image.id == amd.id and image.architecture == "amd64"
-        assert image.content.target.digest == sha256(index)
+        assert image.content.target.digest == sha256_digest(index)
         assert image.content.manifest.digest == amd.manifest_digest
-        assert image.repo_digests == (f"{registry.host}/test/multi@{sha256(index)}",)
+        assert image.repo_digests == (f"{registry.host}/test/multi@{sha256_digest(index)}",)
         # The other platform's manifest was never fetched into the store.
         contents = {info.digest for info in await ContentStore(svc.conn).list()}
-        assert arm.manifest_digest not in contents and sha256(arm.config) not in contents
+        assert arm.manifest_digest not in contents and sha256_digest(arm.config) not in contents
         # Same answer after a restart (the record says which manifest was chosen).
         again = await new_service(containerd, svc.namespace, tmp_path / "multi-again")
         try:
@@ -241,7 +228,7 @@ async def test_corrupted_layer_in_the_registry_registers_nothing(
 ) -> None:
     sample = await pushed_sample(registry, "test/corrupt", [401, 402, 403], 50_000)
     name = f"{registry.host}/test/corrupt:v1"
-    victim = sha256(sample.blobs[2])
+    victim = sha256_digest(sample.blobs[2])
     data_path = registry.blob_data_path(victim)
     original = data_path.read_bytes()
     data_path.write_bytes(bytes(b ^ 0xFF for b in original[:100]) + original[100:])
@@ -274,7 +261,7 @@ async def test_interrupted_pull_leaves_no_image_and_a_retry_reuses_what_was_fetc
     sample = await pushed_sample(registry, "test/resume", [501, 502, 503], 1_000_000)
     name = f"{registry.host}/test/resume:v1"
     image_id = sample.id
-    layers = [Descriptor("", sha256(blob), len(blob)) for blob in sample.blobs]
+    layers = [Descriptor("", sha256_digest(blob), len(blob)) for blob in sample.blobs]
     victim = layers[1]
     fetched: list[tuple[str, int]] = []
     original = RegistryClient.fetch_blob

@@ -25,19 +25,19 @@ from daemon.images.archive import (
 )
 from daemon.images.manifest import Manifest, parse_manifest
 from daemon.images.platforms import parse_platform
-from tests.images_unit.imagefactory import (
+from tests.support.imagefactory import (
     SampleImage,
     TarBuilder,
     add_image_blobs,
+    amd64_arm64_index,
     chunked,
-    descriptor,
     docker_save,
     gzip_bytes,
     make_image,
     make_layer,
     oci_index,
-    sha256,
 )
+from tests.support.images import descriptor, sha256_digest
 
 AMD64 = parse_platform("linux/amd64")
 
@@ -49,7 +49,7 @@ async def read(data: bytes, spool: Path, **kwargs: object) -> list[ImportImage]:
 def assert_blobs_on_disk(image: ImportImage) -> None:
     for blob in image.blobs:
         content = blob.path.read_bytes()
-        assert sha256(content) == blob.digest
+        assert sha256_digest(content) == blob.digest
         assert len(content) == blob.size
 
 
@@ -89,7 +89,7 @@ async def test_docker_save_with_gzip_layers_computes_diff_ids(tmp_path: Path) ->
     [found] = await read(docker_save([(image, ["x/y:z"])], gzip_layers=True), tmp_path)
     assert found.names == ["docker.io/x/y:z"]
     assert [layer.diff_id for layer in found.layers] == image.diff_ids
-    assert [layer.digest for layer in found.layers] == [sha256(b) for b in image.blobs]
+    assert [layer.digest for layer in found.layers] == [sha256_digest(b) for b in image.blobs]
     assert all(layer.media_type == mediatypes.DOCKER_LAYER_GZIP for layer in found.layers)
     assert found.layers[0].compression == "gzip"
 
@@ -126,7 +126,7 @@ async def test_docker_25_save_has_both_layouts(tmp_path: Path) -> None:
             {
                 "Config": "blobs/sha256/" + image.id.split(":")[1],
                 "RepoTags": ["app:1", "app:extra"],
-                "Layers": ["blobs/sha256/" + sha256(b).split(":")[1] for b in image.blobs],
+                "Layers": ["blobs/sha256/" + sha256_digest(b).split(":")[1] for b in image.blobs],
             }
         ],
     )
@@ -142,20 +142,7 @@ async def test_docker_25_save_has_both_layouts(tmp_path: Path) -> None:
 def multi_platform_layout(
     amd: SampleImage, arm: SampleImage, annotations: dict[str, str]
 ) -> tuple[bytes, bytes]:
-    inner = oci_index(
-        [
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                arm.manifest,
-                platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
-            ),
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                amd.manifest,
-                platform={"os": "linux", "architecture": "amd64"},
-            ),
-        ]
-    )
+    inner = amd64_arm64_index(amd, arm)
     builder = add_image_blobs(add_image_blobs(TarBuilder(), amd), arm)
     builder.blob(inner)
     builder.json("oci-layout", {"imageLayoutVersion": "1.0.0"})
@@ -174,11 +161,11 @@ async def test_oci_layout_with_nested_index_picks_the_platform(tmp_path: Path) -
     )
     [found] = await read(archive, tmp_path / "a", platform=AMD64)
     assert found.names == ["registry.test/team/app:2.0"]
-    assert found.target.digest == sha256(inner)
+    assert found.target.digest == sha256_digest(inner)
     assert found.target.media_type == mediatypes.OCI_INDEX
     assert found.manifest.digest == amd.manifest_digest
     assert found.id == amd.id
-    assert [b.digest for b in found.blobs][-2:] == [amd.manifest_digest, sha256(inner)]
+    assert [b.digest for b in found.blobs][-2:] == [amd.manifest_digest, sha256_digest(inner)]
     (tmp_path / "b").mkdir()
     [on_arm] = await read(archive, tmp_path / "b", platform=parse_platform("linux/arm64"))
     assert on_arm.id == arm.id
@@ -293,7 +280,7 @@ async def test_missing_blob_named_by_manifest(tmp_path: Path) -> None:
     with pytest.raises(ImageArchiveError) as caught:
         await read(builder.build(), tmp_path)
     assert str(caught.value) == (
-        f"blob {sha256(image.blobs[0])} named by manifest {image.manifest_digest} "
+        f"blob {sha256_digest(image.blobs[0])} named by manifest {image.manifest_digest} "
         "is missing from the archive"
     )
 
@@ -315,9 +302,8 @@ async def test_blob_digest_must_match_its_name(tmp_path: Path) -> None:
     builder = TarBuilder().file(name, b"not what the name says")
     with pytest.raises(ImageArchiveError) as caught:
         await read(builder.build(), tmp_path)
-    assert str(caught.value) == (
-        f"blob {name} has digest {sha256(b'not what the name says')}, which does not match its name"
-    )
+    digest = sha256_digest(b"not what the name says")
+    assert str(caught.value) == f"blob {name} has digest {digest}, which does not match its name"
 
 
 async def test_config_named_by_digest_must_match(tmp_path: Path) -> None:
@@ -472,7 +458,7 @@ def save_image(image: SampleImage, tags: list[str]) -> SaveImage:
         return open_layer
 
     layers = [
-        SaveLayer(diff_id=sha256(layer), size=len(layer), open=opener(layer))
+        SaveLayer(diff_id=sha256_digest(layer), size=len(layer), open=opener(layer))
         for layer in image.layers
     ]
     return SaveImage(config=image.config, layers=layers, repo_tags=tags)
@@ -535,7 +521,7 @@ async def test_write_links_repeated_content(tmp_path: Path) -> None:
     image = make_image([40, 41])
     image.layers = [same, make_layer(41), same]
     config = json.loads(image.config)
-    config["rootfs"]["diff_ids"] = [sha256(layer) for layer in image.layers]
+    config["rootfs"]["diff_ids"] = [sha256_digest(layer) for layer in image.layers]
     image.config = json.dumps(config).encode()
     data = await written([save_image(image, ["r:1"])])
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -556,7 +542,9 @@ async def test_write_refuses_inconsistent_layers() -> None:
     )
     with pytest.raises(ImageArchiveError, match="expected"):
         await written([short])
-    wrong = SaveImage(config=image.config, layers=[SaveLayer(sha256(b"x"), 1, good.layers[0].open)])
+    wrong = SaveImage(
+        config=image.config, layers=[SaveLayer(sha256_digest(b"x"), 1, good.layers[0].open)]
+    )
     with pytest.raises(ValueError, match="do not match its config"):
         await written([wrong])
 

@@ -24,34 +24,17 @@ from daemon.images.registry.errors import (
     RegistryTimeoutError,
 )
 from daemon.images.registry.login import LOGIN_SUCCEEDED, login
-from tests.images_unit.fakeservers import StallingServer, TokenProxy
-from tests.images_unit.imagefactory import (
-    SampleImage,
-    chunked,
-    descriptor,
+from tests.support.fakeservers import StallingServer, TokenProxy
+from tests.support.imagefactory import (
+    amd64_arm64_index,
     make_image,
-    oci_index,
-    sha256,
+    opener,
+    push_sample,
 )
+from tests.support.images import descriptor, sha256_digest
 from tests.support.registry import Registry, free_port
 
 FAST = Timeouts(connect=5, read_idle=10)
-
-
-def opener(data: bytes, size: int = 4096):  # type: ignore[no-untyped-def]
-    def open_content() -> AsyncIterator[bytes]:
-        return chunked(data, size)
-
-    return open_content
-
-
-async def push_image(
-    client: RegistryClient, repo: str, tag: str, image: SampleImage, *, chunk_size: int = 5000
-) -> str:
-    for blob in [*image.blobs, image.config]:
-        await client.push_blob(repo, sha256(blob), len(blob), opener(blob), chunk_size=chunk_size)
-    media_type = json.loads(image.manifest)["mediaType"]
-    return await client.put_manifest(repo, tag, image.manifest, media_type)
 
 
 async def fetch_all(client: RegistryClient, repo: str, digest: str, size: int) -> bytes:
@@ -68,11 +51,13 @@ async def test_ping_picks_plain_http_for_a_loopback_registry(registry: Registry)
 async def test_push_and_pull_a_multi_layer_image(registry: Registry) -> None:
     image = make_image([101, 102, 103], layer_size=12000)
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
-        digest = await push_image(client, "test/multi", "v1", image)
+        digest = await push_sample(client, "test/multi", "v1", image)
         assert digest == image.manifest_digest
         # Pushing again finds everything in place.
         for blob in image.blobs:
-            outcome = await client.push_blob("test/multi", sha256(blob), len(blob), opener(blob))
+            outcome = await client.push_blob(
+                "test/multi", sha256_digest(blob), len(blob), opener(blob)
+            )
             assert outcome is PushOutcome.EXISTS
 
     async with RegistryClient(registry.host, timeouts=FAST) as client:
@@ -96,7 +81,7 @@ async def test_push_and_pull_a_multi_layer_image(registry: Registry) -> None:
         for desc, blob in zip(manifest.layers, image.blobs, strict=True):
             assert await fetch_all(client, "test/multi", desc.digest, desc.size) == blob
             assert await client.blob_exists("test/multi", desc.digest) == len(blob)
-        assert await client.blob_exists("test/multi", sha256(b"nope")) is None
+        assert await client.blob_exists("test/multi", sha256_digest(b"nope")) is None
         assert await client.head_manifest("test/multi", "nosuch") is None
         with pytest.raises(RegistryNotFoundError) as caught:
             await client.get_manifest("test/multi", "nosuch")
@@ -109,7 +94,7 @@ async def test_download_to_file_and_resume(registry: Registry, tmp_path: Path) -
     blob = image.blobs[0]
     desc = descriptor(mediatypes.DOCKER_LAYER_GZIP, blob)
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
-        await client.push_blob("test/resume", sha256(blob), len(blob), opener(blob))
+        await client.push_blob("test/resume", sha256_digest(blob), len(blob), opener(blob))
         d = Descriptor.model_validate(desc)
         dest = tmp_path / "blob"
         # A partial file from an earlier, interrupted attempt is continued, not restarted.
@@ -134,27 +119,14 @@ async def test_download_to_file_and_resume(registry: Registry, tmp_path: Path) -
 async def test_manifest_list_with_two_platforms(registry: Registry) -> None:
     amd = make_image([121, 122], oci=True)
     arm = make_image([123], arch="arm64", variant="v8", oci=True)
-    index = oci_index(
-        [
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                arm.manifest,
-                platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
-            ),
-            descriptor(
-                mediatypes.OCI_MANIFEST,
-                amd.manifest,
-                platform={"os": "linux", "architecture": "amd64"},
-            ),
-        ]
-    )
+    index = amd64_arm64_index(amd, arm)
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
-        await push_image(client, "test/multiarch", amd.manifest_digest, amd)
-        await push_image(client, "test/multiarch", arm.manifest_digest, arm)
+        await push_sample(client, "test/multiarch", amd.manifest_digest, amd)
+        await push_sample(client, "test/multiarch", arm.manifest_digest, arm)
         index_digest = await client.put_manifest(
             "test/multiarch", "latest", index, mediatypes.OCI_INDEX
         )
-        assert index_digest == sha256(index)
+        assert index_digest == sha256_digest(index)
 
     async with RegistryClient(registry.host, timeouts=FAST) as client:
         fetched = await client.get_manifest("test/multiarch", "latest")
@@ -180,25 +152,29 @@ async def test_cross_repository_mount(registry: Registry) -> None:
     blob = make_image([131]).blobs[0]
     other = make_image([132]).blobs[0]
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
-        await client.push_blob("test/source", sha256(blob), len(blob), opener(blob))
-        assert await client.mount_blob("test/target", sha256(blob), "test/source")
-        assert await client.blob_exists("test/target", sha256(blob)) == len(blob)
+        await client.push_blob("test/source", sha256_digest(blob), len(blob), opener(blob))
+        assert await client.mount_blob("test/target", sha256_digest(blob), "test/source")
+        assert await client.blob_exists("test/target", sha256_digest(blob)) == len(blob)
         # Mounting what the source does not have falls back to an upload.
-        assert not await client.mount_blob("test/target2", sha256(other), "test/source")
+        assert not await client.mount_blob("test/target2", sha256_digest(other), "test/source")
         outcome = await client.push_blob(
-            "test/target2", sha256(other), len(other), opener(other), mount_from=["test/source"]
+            "test/target2",
+            sha256_digest(other),
+            len(other),
+            opener(other),
+            mount_from=["test/source"],
         )
         assert outcome is PushOutcome.PUSHED
         outcome = await client.push_blob(
-            "test/target3", sha256(blob), len(blob), opener(blob), mount_from=["test/source"]
+            "test/target3", sha256_digest(blob), len(blob), opener(blob), mount_from=["test/source"]
         )
         assert outcome is PushOutcome.MOUNTED
-        assert await fetch_all(client, "test/target3", sha256(blob), len(blob)) == blob
+        assert await fetch_all(client, "test/target3", sha256_digest(blob), len(blob)) == blob
 
 
 async def test_corrupted_blob_in_the_registry_is_detected(registry: Registry) -> None:
     blob = make_image([141], layer_size=20000).blobs[0]
-    digest = sha256(blob)
+    digest = sha256_digest(blob)
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
         await client.push_blob("test/corrupt", digest, len(blob), opener(blob))
         stored = registry.blob_data_path(digest)
@@ -206,7 +182,7 @@ async def test_corrupted_blob_in_the_registry_is_detected(registry: Registry) ->
         stored.write_bytes(bytes(reversed(blob)))  # same size, other bytes
         with pytest.raises(DigestMismatchError) as caught:
             await fetch_all(client, "test/corrupt", digest, len(blob))
-        actual = sha256(bytes(reversed(blob)))
+        actual = sha256_digest(bytes(reversed(blob)))
         assert str(caught.value) == (
             f"blob {digest} from test/corrupt failed verification: its content has digest {actual}"
         )
@@ -220,8 +196,10 @@ async def test_upload_of_content_that_does_not_match_its_digest(registry: Regist
     blob = b"real content" * 100
     async with RegistryClient(registry.host, timeouts=FAST, push=True) as client:
         with pytest.raises(DigestMismatchError, match="the content read has digest"):
-            await client.push_blob("test/badpush", sha256(b"claimed"), len(blob), opener(blob))
-        assert await client.blob_exists("test/badpush", sha256(b"claimed")) is None
+            await client.push_blob(
+                "test/badpush", sha256_digest(b"claimed"), len(blob), opener(blob)
+            )
+        assert await client.blob_exists("test/badpush", sha256_digest(b"claimed")) is None
 
 
 async def test_server_that_never_answers_times_out() -> None:
@@ -251,7 +229,7 @@ async def test_blob_that_stalls_midway_times_out() -> None:
         ) as client:
             received = 0
             with pytest.raises(RegistryTimeoutError, match=r"sent nothing for 0\.5s"):
-                async for chunk in client.fetch_blob("x/y", sha256(b"z"), 100000):
+                async for chunk in client.fetch_blob("x/y", sha256_digest(b"z"), 100000):
                     received += len(chunk)
             assert received == 1000
     finally:
@@ -288,7 +266,7 @@ async def test_basic_auth_registry(auth_registry: Registry) -> None:
     async with RegistryClient(
         auth_registry.host, credentials=creds, timeouts=FAST, push=True
     ) as client:
-        await push_image(client, "private/app", "v1", image)
+        await push_sample(client, "private/app", "v1", image)
         assert client.authenticator.challenge is not None
         assert client.authenticator.challenge.scheme == "basic"
         fetched = await client.get_manifest("private/app", "v1")
@@ -320,7 +298,7 @@ async def test_bearer_token_flow(token_proxy: TokenProxy) -> None:
     async with RegistryClient(
         token_proxy.host, credentials=creds, timeouts=FAST, push=True
     ) as client:
-        await push_image(client, "team/app", "v1", image)
+        await push_sample(client, "team/app", "v1", image)
         assert client.authenticator.challenge is not None
         assert client.authenticator.challenge.scheme == "bearer"
         assert client.authenticator.challenge.params["service"] == "moorage-test-registry"

@@ -19,7 +19,8 @@ from daemon.images.compression import (
     uncompressed_digest,
 )
 from daemon.images.tarstream import MemberType, TarFormatError, TarReader
-from tests.images_unit.imagefactory import chunked, make_layer, sha256
+from tests.support.imagefactory import chunked, make_layer
+from tests.support.images import sha256_digest
 
 
 async def members(data: bytes, size: int = 333) -> list[tuple[str, MemberType, str, bytes]]:
@@ -136,5 +137,5 @@ async def test_uncompressed_digest(tmp_path) -> None:  # type: ignore[no-untyped
     layer = make_layer(3)
     (tmp_path / "plain").write_bytes(layer)
     (tmp_path / "gz").write_bytes(gzip.compress(layer))
-    assert await uncompressed_digest(tmp_path / "plain") == (sha256(layer), len(layer), None)
-    assert await uncompressed_digest(tmp_path / "gz") == (sha256(layer), len(layer), "gzip")
+    assert await uncompressed_digest(tmp_path / "plain") == (sha256_digest(layer), len(layer), None)
+    assert await uncompressed_digest(tmp_path / "gz") == (sha256_digest(layer), len(layer), "gzip")

@@ -56,22 +56,24 @@ async def test_write_read_info_labels_and_already_exists(conn: Connection) -> No
     store = ContentStore(conn)
     data = unique("blob").encode() * 5000
     digest = sha256_digest(data)
+    # The lease lasts the whole test: outside one, containerd's GC may take the blob
+    # (nothing else refers to it) as soon as it next runs.
     async with Leases(conn).temporary():
         assert await store.write("w1", digest, len(data), opener(data), labels={"a": "1"})
         # The same blob again: found, not rewritten, and no error.
         assert not await store.write("w2", digest, len(data), opener(data))
-    info = await store.info(digest)
-    assert (info.digest, info.size, info.labels) == (digest, len(data), {"a": "1"})
-    assert b"".join([c async for c in store.read(digest)]) == data
-    assert b"".join([c async for c in store.read(digest, offset=10, size=5)]) == data[10:15]
-    assert await store.read_blob(digest, limit=len(data)) == data
-    with pytest.raises(ValueError):
-        await store.read_blob(digest, limit=10)
-    updated = await store.update_labels(digest, {"b": "2"})
-    assert updated.labels == {"a": "1", "b": "2"}
-    await store.delete(digest)
-    with pytest.raises(NotFoundError):
-        await store.info(digest)
+        info = await store.info(digest)
+        assert (info.digest, info.size, info.labels) == (digest, len(data), {"a": "1"})
+        assert b"".join([c async for c in store.read(digest)]) == data
+        assert b"".join([c async for c in store.read(digest, offset=10, size=5)]) == data[10:15]
+        assert await store.read_blob(digest, limit=len(data)) == data
+        with pytest.raises(ValueError):
+            await store.read_blob(digest, limit=10)
+        updated = await store.update_labels(digest, {"b": "2"})
+        assert updated.labels == {"a": "1", "b": "2"}
+        await store.delete(digest)
+        with pytest.raises(NotFoundError):
+            await store.info(digest)
 
 
 async def test_interrupted_write_resumes_from_where_it_stopped(conn: Connection) -> None:
@@ -98,11 +100,12 @@ async def test_interrupted_write_resumes_from_where_it_stopped(conn: Connection)
             yield data[offset:]
 
         assert await store.write(ref, digest, len(data), rest, progress=offsets.append)
-    assert starts == [2 * 1024 * 1024]
-    assert offsets[0] == 2 * 1024 * 1024 and offsets[-1] == len(data)
-    assert (await store.info(digest)).size == len(data)
-    assert await store.status(ref) is None
-    await store.delete(digest)
+        assert starts == [2 * 1024 * 1024]
+        assert offsets[0] == 2 * 1024 * 1024 and offsets[-1] == len(data)
+        # Under the lease: the blob is referenced by nothing else, so GC could take it.
+        assert (await store.info(digest)).size == len(data)
+        assert await store.status(ref) is None
+        await store.delete(digest)
 
 
 async def test_content_that_does_not_match_its_digest_is_refused_and_discarded(
@@ -186,20 +189,21 @@ async def test_unpack_commits_chain_ids_and_skips_what_is_there(conn: Connection
             (True, len(layers[2])),
         ]
         after = dict(conn.counts())
-    delta = {k: after[k] - mid.get(k, 0) for k in after if after[k] != mid.get(k, 0)}
-    assert delta == {
-        "Snapshots.List": 1,
-        "Snapshots.Prepare": 1,
-        "Diff.Apply": 1,
-        "Snapshots.Commit": 1,
-    }
-    infos = {info.name: info for info in await unpacker.snapshots()}
-    for index, chain_id in enumerate(chain):
-        assert infos[chain_id].kind == "committed"
-        assert infos[chain_id].parent == (chain[index - 1] if index else "")
-        assert infos[chain_id].labels[LAYER_SIZE_LABEL] == str(len(layers[index]))
-    assert await unpacker.committed([*chain, "sha256:" + "0" * 64]) == set(chain)
-    assert not [n for n in infos if n.startswith("extract-")]
+        # Checked under the lease: nothing else keeps these snapshots from containerd's GC.
+        delta = {k: after[k] - mid.get(k, 0) for k in after if after[k] != mid.get(k, 0)}
+        assert delta == {
+            "Snapshots.List": 1,
+            "Snapshots.Prepare": 1,
+            "Diff.Apply": 1,
+            "Snapshots.Commit": 1,
+        }
+        infos = {info.name: info for info in await unpacker.snapshots()}
+        for index, chain_id in enumerate(chain):
+            assert infos[chain_id].kind == "committed"
+            assert infos[chain_id].parent == (chain[index - 1] if index else "")
+            assert infos[chain_id].labels[LAYER_SIZE_LABEL] == str(len(layers[index]))
+        assert await unpacker.committed([*chain, "sha256:" + "0" * 64]) == set(chain)
+        assert not [n for n in infos if n.startswith("extract-")]
 
 
 async def test_unpack_of_a_layer_with_the_wrong_diff_id_leaves_nothing(conn: Connection) -> None:

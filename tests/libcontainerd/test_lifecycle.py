@@ -12,8 +12,8 @@ from tests.support.lcd import (
     SHIM_V1,
     SHIM_V2,
     connected,
+    new_container_on,
     read_all,
-    rpc_delta,
     runtime_for,
     spec_for,
     unique_id,
@@ -98,7 +98,7 @@ async def test_full_lifecycle_costs_exactly_the_budget(
         assert status.exit_code == 137
         await container.delete()
 
-        client_delta = rpc_delta(before_client, dict(client.rpc_counts()))
+        client_delta = count_delta(before_client, dict(client.rpc_counts()))
         server_delta = count_delta(before_server, await containerd.grpc_counts())
 
     assert client_delta == LIFECYCLE_RPCS
@@ -122,12 +122,7 @@ async def test_oom_event_then_exit(
     spec = spec_for(containerd, cid, ["dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"])
     spec["linux"]["resources"]["memory"] = {"limit": 20 * 1024 * 1024, "swap": 20 * 1024 * 1024}
     async with connected(containerd) as (client, backend):
-        container = await client.new_container(
-            cid,
-            spec,
-            runtime_for(containerd),
-            SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
-        )
+        container = await new_container_on(client, containerd, busybox_image, cid, spec)
         task = await container.new_task(StdioSpec(stdout=True, stderr=True))
         await task.start()
         exit_info = await backend.wait_for(cid, EventType.EXIT)
@@ -143,11 +138,12 @@ async def test_oom_event_then_exit(
 async def test_stdin_and_tty(containerd: TestContainerd, busybox_image: ImportedImage) -> None:
     cid = unique_id("stdio")
     async with connected(containerd) as (client, backend):
-        container = await client.new_container(
+        container = await new_container_on(
+            client,
+            containerd,
+            busybox_image,
             cid,
             spec_for(containerd, cid, ["sh", "-c", "sleep 300"]),
-            runtime_for(containerd),
-            SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
         )
         task = await container.new_task(StdioSpec(stdout=True, stderr=True))
         await task.start()

@@ -6,9 +6,15 @@ import asyncio
 import signal
 
 from libcontainerd.remote import RemoteContainer
-from libcontainerd.types import EventType, SnapshotSpec, StdioSpec, TaskStatus
-from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.lcd import connected, read_all, rpc_delta, runtime_for, spec_for, unique_id
+from libcontainerd.types import EventType, StdioSpec, TaskStatus
+from tests.support.containerd import ImportedImage, TestContainerd, count_delta
+from tests.support.lcd import (
+    connected,
+    new_container_on,
+    read_all,
+    spec_for,
+    unique_id,
+)
 
 ECHO_STDIN = ["sh", "-c", "read line; echo got $line; read line; exit 7"]
 
@@ -26,11 +32,8 @@ async def test_restore_with_one_list_each(
     ids = [unique_id("restore") for _ in range(4)]
     async with connected(containerd) as (first, _):
         for cid in ids:
-            container = await first.new_container(
-                cid,
-                spec_for(containerd, cid, ECHO_STDIN),
-                runtime_for(containerd),
-                SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
+            container = await new_container_on(
+                first, containerd, busybox_image, cid, spec_for(containerd, cid, ECHO_STDIN)
             )
             await _start(container)
             task = container.task()
@@ -41,7 +44,7 @@ async def test_restore_with_one_list_each(
     async with connected(containerd) as (second, backend):
         before = dict(second.rpc_counts())
         restored = {c.id: c for c in await second.restore()}
-        assert rpc_delta(before, dict(second.rpc_counts())) == {
+        assert count_delta(before, dict(second.rpc_counts())) == {
             "Containers.List": 1,
             "Tasks.List": 1,
         }
@@ -56,7 +59,7 @@ async def test_restore_with_one_list_each(
             assert task.stdio.stdin is not None and task.stdio.stdout is not None
             await task.stdio.stdin.write(b"again\n")
             assert await task.stdio.stdout.read() == b"got again\n"
-        assert rpc_delta(before, dict(second.rpc_counts())) == {
+        assert count_delta(before, dict(second.rpc_counts())) == {
             "Containers.List": 1,
             "Tasks.List": 1,
         }
@@ -92,11 +95,8 @@ async def test_exit_during_containerd_restart_is_delivered_once(
 ) -> None:
     cid = unique_id("gap")
     async with connected(containerd) as (client, backend):
-        container = await client.new_container(
-            cid,
-            spec_for(containerd, cid, ECHO_STDIN),
-            runtime_for(containerd),
-            SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
+        container = await new_container_on(
+            client, containerd, busybox_image, cid, spec_for(containerd, cid, ECHO_STDIN)
         )
         await _start(container)
         task = container.task()

@@ -28,10 +28,10 @@ from daemon.oci import (
     write_etc_files,
 )
 from daemon.oci.rootfs import FileReader
-from libcontainerd.types import EventType, SnapshotSpec, StdioSpec
+from libcontainerd.types import EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.images import busybox_image as build_busybox_image
-from tests.support.lcd import connected, read_all, runtime_for, unique_id
+from tests.support.lcd import connected, new_container_on, read_all, unique_id
 
 MEMORY = 64 * 1024 * 1024
 SCRIPT = """\
@@ -127,12 +127,7 @@ async def test_built_spec_runs_on_runc(
     assert spec["process"]["user"] == {"uid": 65534, "gid": 65534}
 
     async with connected(containerd) as (client, backend):
-        container = await client.new_container(
-            cid,
-            spec,
-            runtime_for(containerd),
-            SnapshotSpec(key=cid, parent=busybox_image.info.chain_ids[-1]),
-        )
+        container = await new_container_on(client, containerd, busybox_image, cid, spec)
         try:
             task = await container.new_task(StdioSpec(stdout=True, stderr=True))
             await task.start()

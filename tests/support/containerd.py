@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from libcontainerd.supervisor import ManagedContainerd
 from tests.support.images import ImageInfo
@@ -117,9 +118,13 @@ def grpc_handled_counts(text: str) -> dict[str, float]:
     return counts
 
 
-def count_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
-    """The RPCs made between two `grpc_counts()` readings (only the nonzero ones)."""
-    delta = {key: after[key] - before.get(key, 0.0) for key in after}
+_Count = TypeVar("_Count", int, float)
+
+
+def count_delta(before: Mapping[str, _Count], after: Mapping[str, _Count]) -> dict[str, _Count]:
+    """What changed between two readings of counters (RPCs by method, say): the nonzero
+    differences, by key."""
+    delta = {key: after[key] - before.get(key, 0) for key in after}
     return {key: value for key, value in sorted(delta.items()) if value}
 
 

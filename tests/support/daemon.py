@@ -50,9 +50,7 @@ class RunningDaemon:
         self, *args: str, stdin: bytes | None = None, timeout: float = 60.0
     ) -> tuple[int, str, str]:
         """Run the real docker CLI against this daemon: (exit code, stdout, stderr)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-        env["DOCKER_HOST"] = self.host
-        env["DOCKER_CONFIG"] = str(self.socket.parent / "docker-config")
+        env = docker_env(self.host, config=self.socket.parent / "docker-config")
         proc = await asyncio.create_subprocess_exec(
             "docker",
             *args,
@@ -65,6 +63,22 @@ class RunningDaemon:
             out, err = await proc.communicate(stdin)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
+
+    async def docker_ok(self, *args: str, stdin: bytes | None = None) -> str:
+        """`docker` that must succeed; its stdout."""
+        code, out, err = await self.docker(*args, stdin=stdin)
+        assert code == 0, f"docker {' '.join(args)}: {err}"
+        return out
+
+
+def docker_env(host: str, *, config: Path | None = None) -> dict[str, str]:
+    """The environment for the docker CLI: none of the caller's DOCKER_* settings, `host` as
+    DOCKER_HOST and, if given, `config` as its configuration directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = host
+    if config is not None:
+        env["DOCKER_CONFIG"] = str(config)
+    return env
 
 
 @asynccontextmanager

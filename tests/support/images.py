@@ -194,8 +194,8 @@ class BuiltImage:
             {
                 "schemaVersion": 2,
                 "mediaType": MEDIA_DOCKER_MANIFEST,
-                "config": _descriptor(MEDIA_DOCKER_CONFIG, self.config),
-                "layers": [_descriptor(MEDIA_DOCKER_LAYER, layer) for layer in self.layers],
+                "config": descriptor(MEDIA_DOCKER_CONFIG, self.config),
+                "layers": [descriptor(MEDIA_DOCKER_LAYER, layer) for layer in self.layers],
             }
         )
 
@@ -206,15 +206,30 @@ class BuiltImage:
             {
                 "schemaVersion": 2,
                 "mediaType": MEDIA_OCI_MANIFEST,
-                "config": _descriptor(MEDIA_OCI_CONFIG, self.config),
-                "layers": [_descriptor(MEDIA_OCI_LAYER_GZIP, blob) for blob in gz_layers],
+                "config": descriptor(MEDIA_OCI_CONFIG, self.config),
+                "layers": [descriptor(MEDIA_OCI_LAYER_GZIP, blob) for blob in gz_layers],
             }
         )
         return manifest, gz_layers
 
 
-def _descriptor(media_type: str, blob: bytes) -> dict[str, Any]:
-    return {"mediaType": media_type, "digest": sha256_digest(blob), "size": len(blob)}
+def descriptor(
+    media_type: str,
+    blob: bytes,
+    *,
+    platform: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    desc: dict[str, Any] = {
+        "mediaType": media_type,
+        "digest": sha256_digest(blob),
+        "size": len(blob),
+    }
+    if platform:
+        desc["platform"] = platform
+    if annotations:
+        desc["annotations"] = annotations
+    return desc
 
 
 def build_image(
@@ -360,7 +375,7 @@ def write_oci_layout(
     index = {
         "schemaVersion": 2,
         "mediaType": MEDIA_OCI_INDEX,
-        "manifests": [{**_descriptor(MEDIA_OCI_MANIFEST, manifest), "annotations": annotations}],
+        "manifests": [{**descriptor(MEDIA_OCI_MANIFEST, manifest), "annotations": annotations}],
     }
     blobs = {sha256_digest(blob): blob for blob in (image.config, manifest, *gz_layers)}
     members: list[tuple[str, bytes | None]] = [("blobs", None), ("blobs/sha256", None)]

@@ -11,8 +11,9 @@ from typing import Any
 
 from daemon.oci.defaults import default_spec
 from libcontainerd.remote import RemoteClient
-from libcontainerd.types import EventInfo, EventType, RuntimeSpec
-from tests.support.containerd import TestContainerd
+from libcontainerd.remote.container import RemoteContainer
+from libcontainerd.types import EventInfo, EventType, RuntimeSpec, SnapshotSpec
+from tests.support.containerd import ImportedImage, TestContainerd
 
 SHIM_V2 = "io.containerd.runc.v2"
 SHIM_V1 = "io.containerd.runtime.v1.linux"
@@ -81,6 +82,23 @@ def runtime_for(containerd: TestContainerd, shim: str = SHIM_V2) -> RuntimeSpec:
     return RuntimeSpec(shim, root=str(containerd.workdir / "runc"))
 
 
+async def new_container_on(
+    client: RemoteClient,
+    containerd: TestContainerd,
+    image: ImportedImage,
+    cid: str,
+    spec: dict[str, Any],
+    shim: str = SHIM_V2,
+) -> RemoteContainer:
+    """Container `cid` running `spec`, its rootfs a new snapshot of `image`'s top layer."""
+    return await client.new_container(
+        cid,
+        spec,
+        runtime_for(containerd, shim),
+        SnapshotSpec(key=cid, parent=image.info.chain_ids[-1]),
+    )
+
+
 @asynccontextmanager
 async def connected(
     containerd: TestContainerd, backend: RecordingBackend | None = None
@@ -93,10 +111,6 @@ async def connected(
         yield client, backend
     finally:
         await client.close()
-
-
-def rpc_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 async def read_all(stream: Any) -> bytes:

@@ -8,7 +8,6 @@ import pytest
 from aiohttp import web
 
 from api.body import read_json
-from api.models.base import ZERO_TIME, rfc3339_nano
 from api.models.container import (
     ContainerCreateRequest,
     ContainerCreateResponse,
@@ -28,6 +27,8 @@ from api.models.host_config import HostConfig, LogConfig, Mount, RestartPolicy
 from api.models.network import EndpointSettings, NetworkSettings, SummaryNetworkSettings
 from api.models.stats import CpuStats, CpuUsage, MemoryStats, PidsStats, StatsResponse
 from api.models.system import ComponentVersion, InfoResponse, PlatformInfo, VersionResponse
+from daemon.timefmt import ZERO_TIME, rfc3339_nano
+from tests.support.dockerd import STATS_KEYS
 from tests.unit.api_support import serve_app
 
 
@@ -485,19 +486,7 @@ def test_stats_keys_the_cli_reads() -> None:
         id="c" * 64,
     )
     out = json.loads(stats.to_json())
-    assert list(out) == [
-        "read",
-        "preread",
-        "pids_stats",
-        "blkio_stats",
-        "num_procs",
-        "storage_stats",
-        "cpu_stats",
-        "precpu_stats",
-        "memory_stats",
-        "name",
-        "id",
-    ]
+    assert list(out) == list(STATS_KEYS)
     assert out["read"] == "2024-05-01T10:00:00Z"
     assert out["pids_stats"] == {"current": 3}
     assert out["blkio_stats"]["io_service_bytes_recursive"] is None

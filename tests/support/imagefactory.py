@@ -12,14 +12,12 @@ import io
 import json
 import random
 import tarfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from daemon.images import mediatypes
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from daemon.images.registry.client import RegistryClient
+from tests.support.images import descriptor, sha256_digest
 
 
 def make_layer(seed: int, files: int = 3, size: int = 3000) -> bytes:
@@ -51,15 +49,15 @@ class SampleImage:
 
     @property
     def id(self) -> str:
-        return sha256(self.config)
+        return sha256_digest(self.config)
 
     @property
     def diff_ids(self) -> list[str]:
-        return [sha256(layer) for layer in self.layers]
+        return [sha256_digest(layer) for layer in self.layers]
 
     @property
     def manifest_digest(self) -> str:
-        return sha256(self.manifest)
+        return sha256_digest(self.manifest)
 
 
 def make_image(
@@ -77,7 +75,7 @@ def make_image(
         "os": os,
         "created": "2024-01-02T03:04:05.123456789Z",
         "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [sha256(layer) for layer in layers]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer) for layer in layers]},
         "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
     }
     if variant:
@@ -91,11 +89,11 @@ def make_image(
             "mediaType": mediatypes.OCI_MANIFEST if oci else mediatypes.DOCKER_MANIFEST,
             "config": {
                 "mediaType": mediatypes.OCI_CONFIG if oci else mediatypes.DOCKER_CONFIG,
-                "digest": sha256(config),
+                "digest": sha256_digest(config),
                 "size": len(config),
             },
             "layers": [
-                {"mediaType": layer_type, "digest": sha256(blob), "size": len(blob)}
+                {"mediaType": layer_type, "digest": sha256_digest(blob), "size": len(blob)}
                 for blob in blobs
             ],
         }
@@ -163,7 +161,7 @@ def docker_save(images: list[tuple[SampleImage, list[str]]], *, gzip_layers: boo
             layer_id = hashlib.sha256(f"{image.id}/{position}".encode()).hexdigest()
             builder.directory(layer_id).file(f"{layer_id}/VERSION", b"1.0")
             builder.json(f"{layer_id}/json", {"id": layer_id})
-            diff_id = sha256(layer)
+            diff_id = sha256_digest(layer)
             if diff_id in seen:
                 builder.symlink(f"{layer_id}/layer.tar", f"../{seen[diff_id]}")
             else:
@@ -189,19 +187,22 @@ def oci_index(entries: list[dict[str, object]]) -> bytes:
     ).encode()
 
 
-def descriptor(
-    media_type: str,
-    data: bytes,
-    *,
-    platform: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-) -> dict[str, object]:
-    desc: dict[str, object] = {"mediaType": media_type, "digest": sha256(data), "size": len(data)}
-    if platform:
-        desc["platform"] = platform
-    if annotations:
-        desc["annotations"] = annotations
-    return desc
+def amd64_arm64_index(amd: SampleImage, arm: SampleImage) -> bytes:
+    """An OCI index of two single-platform images: linux/arm64/v8 first, then linux/amd64."""
+    return oci_index(
+        [
+            descriptor(
+                mediatypes.OCI_MANIFEST,
+                arm.manifest,
+                platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
+            ),
+            descriptor(
+                mediatypes.OCI_MANIFEST,
+                amd.manifest,
+                platform={"os": "linux", "architecture": "amd64"},
+            ),
+        ]
+    )
 
 
 def add_image_blobs(builder: TarBuilder, image: SampleImage) -> TarBuilder:
@@ -214,3 +215,24 @@ async def chunked(data: bytes, size: int = 777) -> AsyncIterator[bytes]:
     """The data as an async stream of odd-sized chunks, like a request body."""
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+def opener(data: bytes, size: int = 4096) -> Callable[[], AsyncIterator[bytes]]:
+    """What the registry client opens (again, on a retry) to upload `data`."""
+
+    def open_content() -> AsyncIterator[bytes]:
+        return chunked(data, size)
+
+    return open_content
+
+
+async def push_sample(
+    client: RegistryClient, repo: str, tag: str, image: SampleImage, *, chunk_size: int = 5000
+) -> str:
+    """Pushes `image` (blobs, config, manifest) straight to a registry; the manifest digest."""
+    for blob in [*image.blobs, image.config]:
+        await client.push_blob(
+            repo, sha256_digest(blob), len(blob), opener(blob), chunk_size=chunk_size
+        )
+    media_type = json.loads(image.manifest)["mediaType"]
+    return await client.put_manifest(repo, tag, image.manifest, media_type)
