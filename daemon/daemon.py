@@ -39,6 +39,7 @@ from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
 from .container.store import ContainerStore
+from .events import container_attributes
 from .logs.config import ensure_readable
 from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
@@ -161,9 +162,8 @@ class Daemon:
         return list(self._live.values())
 
     def _event(self, live: LiveContainer, action: str, **extra: str) -> None:
-        attributes = {"image": live.model.image_name, "name": live.model.name.lstrip("/")}
-        attributes.update(live.model.labels)
-        attributes.update(extra)
+        model = live.model
+        attributes = container_attributes(model.name, model.image_name, model.labels, extra)
         self._emit("container", action, live.id, attributes)
 
     # -- create ------------------------------------------------------------------------
