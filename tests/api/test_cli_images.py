@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -196,3 +197,33 @@ async def test_images_filters(daemon: RunningDaemon, tmp_path: Path) -> None:
     by_label = await daemon.docker_ok("images", "--format", fmt, "--filter", "label=team=harbor")
     assert by_label.split() == ["moorage-test/filters:labelled"]
     await daemon.docker_ok("rmi", "moorage-test/filters:labelled", "moorage-test/filters:plain")
+
+
+async def test_pull_into_an_empty_store_shows_per_layer_progress(
+    daemon: RunningDaemon,
+    containerd: TestContainerd,
+    busybox_image: ImportedImage,
+    registry: Registry,
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "fresh.tar"
+    built = _image("fresh", 3)
+    info = write_docker_save(archive, ["moorage-test/fresh:1"], built)
+    remote = f"{registry.host}/moorage/fresh:1"
+    await daemon.docker_ok("load", "-i", str(archive))
+    await daemon.docker_ok("tag", "moorage-test/fresh:1", remote)
+    await daemon.docker_ok("push", remote)
+    await daemon.docker_ok("rmi", remote, "moorage-test/fresh:1")
+    async with running_daemon(
+        containerd, busybox_image, namespace=f"moorage-pull-{os.getpid()}"
+    ) as fresh:
+        out = await fresh.docker_ok("pull", remote)
+        lines = out.splitlines()
+        layers = len(info.diff_ids)
+        assert layers == 4
+        assert sum(line.endswith(": Pulling fs layer") for line in lines) == layers
+        assert sum(line.endswith(": Pull complete") for line in lines) == layers
+        assert any(line.startswith("Digest: sha256:") for line in lines)
+        assert f"Status: Downloaded newer image for {remote}" in lines
+        assert await fresh.docker_ok("run", "--rm", remote) == "fresh\n"
+        await fresh.docker_ok("rmi", remote)

@@ -87,14 +87,16 @@ async def running_daemon(
     image: ImportedImage,
     metrics_addr: str = "",
     data_root: Path | None = None,
+    namespace: str | None = None,
 ) -> AsyncIterator[RunningDaemon]:
-    """`data_root` of an earlier daemon makes this one its restart."""
+    """`data_root` of an earlier daemon makes this one its restart; a `namespace` of its
+    own gives it an empty image store."""
     workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
     socket = workdir / "moorage.sock"
     config = DaemonConfig(
         hosts=[f"unix://{socket}"],
         containerd=containerd.address,
-        containerd_namespace=containerd.namespace,
+        containerd_namespace=namespace or containerd.namespace,
         data_root=data_root or workdir / "data",
         exec_root=workdir / "exec",
         metrics_addr=metrics_addr,
