@@ -64,6 +64,7 @@ class Services:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.managed: ManagedContainerd | None = None
+        self._supervision: asyncio.Task[None] | None = None
         self.client: RemoteClient | None = None
         self.images = ImageService.for_config(config)
         self.images.set_event_sink(self._image_event)
@@ -95,6 +96,9 @@ class Services:
         if not address:
             self.managed = _managed_containerd(config)
             await self.managed.start()
+            self._supervision = asyncio.get_running_loop().create_task(
+                self.managed.supervise(), name="containerd-supervisor"
+            )
             address = str(self.managed.address)
         self.daemon.load()
         self.client = await RemoteClient.connect(
@@ -144,6 +148,10 @@ class Services:
             await self.client.close()
         if self.managed is not None:
             await self.managed.stop()
+        if self._supervision is not None:
+            self._supervision.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervision
 
 
 async def run(config: DaemonConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import time
@@ -17,6 +18,10 @@ from pathlib import Path
 from types import TracebackType
 
 LOG_TAIL_BYTES = 4096
+RESTART_DELAY_INITIAL = 0.1
+RESTART_DELAY_MAX = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class ContainerdStartError(RuntimeError):
@@ -55,6 +60,8 @@ class ManagedContainerd:
         self.stop_timeout = stop_timeout
         self._address = os.fspath(address)
         self._proc: asyncio.subprocess.Process | None = None
+        self._stopping = False
+        self.restarts = 0
 
     @property
     def address(self) -> str:
@@ -96,6 +103,7 @@ class ManagedContainerd:
     async def start(self) -> None:
         if self.running:
             raise RuntimeError(f"containerd already running (pid {self.pid})")
+        self._stopping = False
         for directory in (self.state, self.config_path.parent, self.log_path.parent):
             directory.mkdir(parents=True, exist_ok=True)
         Path(self._address).parent.mkdir(parents=True, exist_ok=True)
@@ -146,9 +154,35 @@ class ManagedContainerd:
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after `stop_timeout`; the shims keep running."""
+        self._stopping = True
         if self._proc is None:
             return
         await self._terminate()
+
+    async def supervise(self) -> None:
+        """Start containerd again whenever it exits on its own, until `stop()`.
+
+        The shims outlive it, so containers keep running; clients reconnect to the
+        same socket (libcontainerd resubscribes and reconciles by itself).
+        """
+        delay = RESTART_DELAY_INITIAL
+        while not self._stopping and self._proc is not None:
+            status = await self._proc.wait()
+            if self._stopping:
+                return
+            log.error("containerd exited with status %s; starting it again", status)
+            self._proc = None
+            while not self._stopping:
+                try:
+                    await self.start()
+                except ContainerdStartError as exc:
+                    log.error("containerd did not come back: %s", exc)
+                    await asyncio.sleep(delay)  # backoff between attempts
+                    delay = min(delay * 2, RESTART_DELAY_MAX)
+                    continue
+                self.restarts += 1
+                delay = RESTART_DELAY_INITIAL
+                break
 
     async def _terminate(self) -> None:
         proc = self._proc

@@ -1,8 +1,9 @@
-"""`mooraged` as users run it: its own process, its own managed containerd, clean SIGTERM."""
+"""`mooraged` as users run it: its own process, its own supervised containerd, clean SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import tempfile
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from tests.support.containerd import processes_using, sweep
 from tests.support.daemon import docker_env
+from tests.support.images import write_docker_save
 
 
 async def _docker(socket: Path, *args: str) -> tuple[int, str]:
@@ -23,6 +25,17 @@ async def _docker(socket: Path, *args: str) -> tuple[int, str]:
     out, _ = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode()
+
+
+def _containerd_pid(workdir: Path) -> int:
+    for pid in processes_using(str(workdir)):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"containerd") and b"--config" in argv:
+            return pid
+    raise AssertionError("no managed containerd")
 
 
 async def test_mooraged_with_managed_containerd() -> None:
@@ -59,6 +72,30 @@ async def test_mooraged_with_managed_containerd() -> None:
         # Its containerd is its own: root and socket under the daemon's directories.
         assert (workdir / "exec" / "containerd" / "containerd.sock").is_socket()
         assert processes_using(str(workdir))
+
+        archive = workdir / "busybox.tar"
+        write_docker_save(archive, ["busybox:latest"])
+        code, out = await _docker(socket, "load", "-i", str(archive))
+        assert code == 0, out
+        code, out = await _docker(
+            socket, "run", "-d", "--name", "lasting", "busybox", "sleep", "300"
+        )
+        assert code == 0, out
+        # containerd dies under the daemon: mooraged starts it again, the container lives on.
+        first = _containerd_pid(workdir)
+        os.kill(first, signal.SIGKILL)
+        async with asyncio.timeout(60):
+            while True:
+                code, out = await _docker(socket, "exec", "lasting", "echo", "still here")
+                if code == 0:
+                    break
+                await asyncio.sleep(0.1)
+        assert out == "still here\n"
+        assert _containerd_pid(workdir) != first
+        code, out = await _docker(socket, "run", "--rm", "busybox", "echo", "after")
+        assert code == 0 and out.endswith("after\n")  # stderr (the network warning) merged
+        code, out = await _docker(socket, "rm", "-f", "lasting")
+        assert code == 0, out
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await proc.wait() == 0
