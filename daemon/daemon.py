@@ -29,7 +29,7 @@ from libcontainerd.types import (
 )
 from runtimes import RuntimeTable, UnknownRuntimeError
 
-from . import errors
+from . import errors, oci
 from .background import BackgroundTasks
 from .config import DaemonConfig
 from .container.io import Attachment, LogSink, Readable
@@ -45,6 +45,7 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .oci.users import resolve_user
 from .signals import parse_signal
 
 log = logging.getLogger(__name__)
@@ -663,8 +664,8 @@ class Daemon:
         record.running = True
         config = record.config
         tty = bool(config.get("Tty"))
-        spec = self._exec_process_spec(live, config)
         try:
+            spec = self._exec_process_spec(live, config)
             process = await task.exec(
                 record.id,
                 spec,
@@ -676,7 +677,7 @@ class Daemon:
             stdio = process.stdio
             record.hub.start_run(_outputs(stdio), None, stdio.stdin, process.close_stdin)
             record.pid = await process.start()
-        except lcd_errors.LibcontainerdError as exc:
+        except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
             message = str(exc)
             log.info("exec %s failed to start: %s", record.id[:12], message)
             record.hub.broadcast("stdout", f"{message}\r\n".encode())
@@ -704,8 +705,16 @@ class Daemon:
                 "terminal": bool(config.get("Tty")),
             }
         )
-        if config.get("Privileged") and "capabilities" in base:
-            spec["capabilities"] = base["capabilities"]
+        if config.get("User"):
+            # Resolved in the running container's own filesystem, as the process will see it.
+            reader = oci.rootfs_reader(f"/proc/{live.model.state.pid}/root")
+            group_add = live.model.host_config.get("GroupAdd") or []
+            spec["user"] = resolve_user(str(config["User"]), group_add, reader)
+        if config.get("Privileged"):
+            everything = sorted(self.specs.capabilities)
+            spec["capabilities"] = {
+                kind: list(everything) for kind in ("bounding", "effective", "permitted")
+            }
         spec.pop("consoleSize", None)
         return spec
 

@@ -100,3 +100,30 @@ async def test_attach_with_stdin(daemon: RunningDaemon) -> None:
     code, out, err = await daemon.docker("attach", "listener", stdin=b"hello\n")
     assert (code, out) == (0, "got hello\n"), err
     await daemon.docker("rm", "listener")
+
+
+async def test_exec_user_workdir_env_and_privileged(daemon: RunningDaemon) -> None:
+    await daemon.docker_ok("run", "-d", "--name", "exec-opts", "busybox", "sleep", "300")
+    out = await daemon.docker_ok(
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "-e",
+        "EXTRA=1",
+        "exec-opts",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $EXTRA",
+    )
+    assert out.split() == ["65534", "/tmp", "1"]
+    code, out, err = await daemon.docker("exec", "-u", "nosuchuser", "exec-opts", "true")
+    assert code == 126
+    assert "unable to find user nosuchuser" in out + err
+    plain = await daemon.docker_ok("exec", "exec-opts", "grep", "CapEff", "/proc/self/status")
+    privileged = await daemon.docker_ok(
+        "exec", "--privileged", "exec-opts", "grep", "CapEff", "/proc/self/status"
+    )
+    assert int(privileged.split()[1], 16) > int(plain.split()[1], 16)
+    await daemon.docker_ok("rm", "-f", "exec-opts")
