@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from tests.support.daemon import RunningDaemon
 
@@ -127,3 +128,33 @@ async def test_exec_user_workdir_env_and_privileged(daemon: RunningDaemon) -> No
     )
     assert int(privileged.split()[1], 16) > int(plain.split()[1], 16)
     await daemon.docker_ok("rm", "-f", "exec-opts")
+
+
+async def test_log_rotation_options(daemon: RunningDaemon) -> None:
+    script = "i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    await daemon.docker_ok(
+        "run",
+        "--name",
+        "rotated",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
+    lines = (await daemon.docker_ok("logs", "rotated")).splitlines()
+    # Two files of at most 2 kB each keep only the newest lines, ending with the last one.
+    assert lines[-1].startswith("line-199-")
+    assert 0 < len(lines) < 200
+    numbers = [int(line.split("-")[1]) for line in lines]
+    assert numbers == list(range(numbers[0], 200))
+    log_path = await daemon.docker_ok("inspect", "--format", "{{.LogPath}}", "rotated")
+    assert _exists(log_path.strip() + ".1") and not _exists(log_path.strip() + ".2")
+    await daemon.docker_ok("rm", "rotated")
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
