@@ -27,6 +27,7 @@ from api.server import make_app, serve
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
+from . import logsetup
 from .config import ConfigError, DaemonConfig, load_config
 from .container.model import Container
 from .container.spec import ContainerSpecs
@@ -175,9 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1
-    logging.basicConfig(
-        level=getattr(logging, config.log_level.upper().replace("WARN", "WARNING"), logging.INFO),
-        format='time="%(asctime)s" level=%(levelname)s msg="%(message)s" logger=%(name)s',
-    )
+    logsetup.configure(config.log_level)
     uvloop.run(run(config))
     return 0
