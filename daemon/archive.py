@@ -155,7 +155,7 @@ async def _container_root(daemon: Daemon, live: LiveContainer, ref: str) -> Asyn
 def _emit(daemon: Daemon, live: LiveContainer, action: str) -> None:
     # dockerd's container events for a copy; the daemon's own helper adds the usual
     # attributes (image, name, labels).
-    daemon._event(live, action)
+    daemon.container_event(live, action)
 
 
 # -- errors --------------------------------------------------------------------------------

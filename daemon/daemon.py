@@ -24,35 +24,32 @@ from libcontainerd.types import (
     EventType,
     RuntimeSpec,
     SnapshotSpec,
-    Stdio,
     StdioSpec,
 )
 from runtimes import RuntimeTable, UnknownRuntimeError
 
-from . import errors, oci
+from . import errors
 from .background import BackgroundTasks
 from .config import DaemonConfig
-from .container.io import Attachment, LogSink, Readable
-from .container.live import ExecRecord, LiveContainer
+from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outputs
+from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
 from .container.store import ContainerStore
 from .events import container_attributes
+from .execs import ExecManager
 from .logs.config import ensure_readable
 from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
-from .oci.users import resolve_user
 from .signals import parse_signal
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
-# How long an exit waits for the last output to be copied before it is reported anyway.
-OUTPUT_DRAIN_TIMEOUT = 5.0
 
 
 class Image(Protocol):
@@ -101,7 +98,7 @@ class Daemon:
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
         self._live: dict[str, LiveContainer] = {}
-        self._execs: dict[str, ExecRecord] = {}
+        self.execs = ExecManager(self)
         self._background = BackgroundTasks()
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")
@@ -159,10 +156,14 @@ class Daemon:
         model = self.store.get(ref)
         return self._live[model.id]
 
+    def find(self, container_id: str) -> LiveContainer | None:
+        """By full id only, None when gone (for records that outlive their container)."""
+        return self._live.get(container_id)
+
     def containers(self) -> list[LiveContainer]:
         return list(self._live.values())
 
-    def _event(self, live: LiveContainer, action: str, **extra: str) -> None:
+    def container_event(self, live: LiveContainer, action: str, **extra: str) -> None:
         model = live.model
         attributes = container_attributes(model.name, model.image_name, model.labels, extra)
         self._emit("container", action, live.id, attributes)
@@ -226,7 +227,7 @@ class Daemon:
             self._live.pop(container_id, None)
             self.store.remove(model)
             raise
-        self._event(live, "create")
+        self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
     def _check_name_free(self, name: str) -> None:
@@ -302,7 +303,7 @@ class Daemon:
             raise errors.SystemError(message) from None
         live.started_monotonic = time.monotonic()
         live.machine.apply(Input.STARTED, pid=pid)
-        self._event(live, "start")
+        self.container_event(live, "start")
 
     async def _refresh_spec(self, live: LiveContainer) -> None:
         """Build the spec again; containerd hears of it only when it changed."""
@@ -314,7 +315,7 @@ class Daemon:
     def _start_copying(self, live: LiveContainer, task: Any) -> None:
         stdio = task.stdio
         live.hub.start_run(
-            _outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
+            stdio_outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
         )
 
     # -- events from containerd ---------------------------------------------------------
@@ -326,7 +327,7 @@ class Daemon:
         if live is None:
             return
         if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
-            await self._exec_exited(live, info)
+            await self.execs.exited(live, info)
             return
         # A start holds the lock until its STARTED input is applied: a process that dies
         # (or is OOM-killed) at once must not have its events applied before that.
@@ -335,7 +336,7 @@ class Daemon:
                 await self._task_exited(live, info)
             elif event_type is EventType.OOM:
                 live.machine.apply(Input.OOM)
-                self._event(live, "oom")
+                self.container_event(live, "oom")
             elif event_type is EventType.PAUSED:
                 live.machine.apply(Input.PAUSED)
             elif event_type is EventType.RESUMED:
@@ -350,10 +351,10 @@ class Daemon:
             async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
                 await live.hub.wait_copied()
         for record in list(live.execs.values()):
-            self._finish_exec(record, record.exit_code if record.exit_code is not None else 137)
+            self.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
         if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
             return
-        self._event(live, "die", exitCode=str(info.exit_code))
+        self.container_event(live, "die", exitCode=str(info.exit_code))
         if live.model.host_config.get("AutoRemove"):
             self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
             return
@@ -426,14 +427,14 @@ class Daemon:
             raise errors.Conflict(
                 f"Cannot kill container: {ref}: Container {live.id} is not running"
             ) from None
-        self._event(live, "kill", signal=str(number))
+        self.container_event(live, "kill", signal=str(number))
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         live = self.get(ref)
         if not live.model.state.running:
             raise errors.NotModified()
         await self._stop(live, timeout, sig)
-        self._event(live, "stop")
+        self.container_event(live, "stop")
 
     async def _stop(self, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
         live.model.manually_stopped = True
@@ -457,7 +458,7 @@ class Daemon:
         else:
             with contextlib.suppress(lcd_errors.LibcontainerdError):
                 await task.kill(number)
-        self._event(live, "kill", signal=str(number))
+        self.container_event(live, "kill", signal=str(number))
         if timeout >= 0:
             try:
                 async with asyncio.timeout(timeout):
@@ -467,7 +468,7 @@ class Daemon:
                 pass
         with contextlib.suppress(lcd_errors.LibcontainerdError):
             await task.kill(signal.SIGKILL)
-        self._event(live, "kill", signal=str(int(signal.SIGKILL)))
+        self.container_event(live, "kill", signal=str(int(signal.SIGKILL)))
         await exited
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
@@ -477,7 +478,7 @@ class Daemon:
         async with live.lock:
             if not live.model.state.running:
                 await self._start_locked(live)
-        self._event(live, "restart")
+        self.container_event(live, "restart")
 
     async def pause(self, ref: str) -> None:
         live = self.get(ref)
@@ -486,7 +487,7 @@ class Daemon:
             raise errors.Conflict(f"Container {live.id} is already paused")
         await task.pause()
         live.machine.apply(Input.PAUSED)
-        self._event(live, "pause")
+        self.container_event(live, "pause")
 
     async def unpause(self, ref: str) -> None:
         live = self.get(ref)
@@ -495,7 +496,7 @@ class Daemon:
             raise errors.SystemError(f"Container {live.id} is not paused")
         await task.resume()
         live.machine.apply(Input.RESUMED)
-        self._event(live, "unpause")
+        self.container_event(live, "unpause")
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         live = self.get(ref)
@@ -557,12 +558,11 @@ class Daemon:
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
-            for exec_id in live.execs:
-                self._execs.pop(exec_id, None)
+            self.execs.forget(live)
             self.store.remove(live.model)
             self._live.pop(live.id, None)
             live.machine.apply(Input.REMOVED)
-        self._event(live, "destroy")
+        self.container_event(live, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:
         live = self.get(ref)
@@ -574,7 +574,7 @@ class Daemon:
         self._check_name_free(canonical)
         old = live.model.name
         self.store.rename(live.model, canonical)
-        self._event(live, "rename", oldName=old)
+        self.container_event(live, "rename", oldName=old)
 
     # -- attach --------------------------------------------------------------------------
 
@@ -583,7 +583,7 @@ class Daemon:
         if live.model.state.status in (Status.REMOVING, Status.DEAD):
             raise errors.Conflict("You cannot attach to a stopped container, start it first")
         attachment = live.hub.attach(stdout, stderr)
-        self._event(live, "attach")
+        self.container_event(live, "attach")
         return live, attachment
 
     # -- logs ----------------------------------------------------------------------------
@@ -616,145 +616,6 @@ class Daemon:
             writer=writer if isinstance(writer, JsonFileWriter) else None,
         )
         return live, entries
-
-    # -- exec ----------------------------------------------------------------------------
-
-    def exec_create(self, ref: str, config: dict[str, Any]) -> str:
-        live = self.get(ref)
-        if live.model.state.paused:
-            raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
-        if not live.model.state.running or live.task is None:
-            raise errors.Conflict(f"Container {live.id} is not running")
-        if not config.get("Cmd"):
-            raise errors.InvalidParameter("No exec command specified")
-        exec_id = secrets.token_hex(32)
-        record = ExecRecord(exec_id, live.id, dict(config))
-        live.execs[exec_id] = record
-        live.model.exec_ids.append(exec_id)
-        self._execs[exec_id] = record
-        self._event(live, f"exec_create: {_command(config)}", execID=exec_id)
-        return exec_id
-
-    def exec_get(self, exec_id: str) -> ExecRecord:
-        record = self._execs.get(exec_id)
-        if record is None:
-            raise errors.NotFound(f"No such exec instance: {exec_id}")
-        return record
-
-    def exec_prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
-        """Validate an exec start and attach to its output, before the reply is sent."""
-        record = self.exec_get(exec_id)
-        if record.running or record.exit_code is not None:
-            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
-        live = self._live.get(record.container_id)
-        if live is None or not live.model.state.running or live.task is None:
-            raise errors.Conflict(f"Container {record.container_id} is not running")
-        if live.model.state.paused:
-            raise errors.Conflict(
-                f"Container {record.container_id} is paused, unpause the container before exec"
-            )
-        return record, record.hub.attach(True, True)
-
-    async def exec_start(self, record: ExecRecord) -> None:
-        """Start a prepared exec; a runtime failure is reported in its stream and exit code."""
-        live = self._live.get(record.container_id)
-        task = live.task if live is not None else None
-        if live is None or task is None:
-            raise errors.Conflict(f"Container {record.container_id} is not running")
-        record.running = True
-        config = record.config
-        tty = bool(config.get("Tty"))
-        try:
-            spec = self._exec_process_spec(live, config)
-            process = await task.exec(
-                record.id,
-                spec,
-                StdioSpec(
-                    stdin=bool(config.get("AttachStdin")), stdout=True, stderr=True, terminal=tty
-                ),
-            )
-            record.process = process
-            stdio = process.stdio
-            record.hub.start_run(_outputs(stdio), None, stdio.stdin, process.close_stdin)
-            record.pid = await process.start()
-        except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
-            message = str(exc)
-            log.info("exec %s failed to start: %s", record.id[:12], message)
-            record.hub.broadcast("stdout", f"{message}\r\n".encode())
-            record.hub.start_run({}, None)
-            if record.process is not None:
-                with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    await record.process.delete()
-            # dockerd 20.10 reports every exec that fails to start with 126.
-            self._finish_exec(record, 126)
-            return
-        self._event(live, f"exec_start: {_command(config)}", execID=record.id)
-
-    def _exec_process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
-        base = live.lcd.record.spec.get("process", {}) if live.lcd is not None else {}
-        env = list(base.get("env", []))
-        for entry in config.get("Env") or []:
-            key = entry.split("=", 1)[0]
-            env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
-        spec = dict(base)
-        spec.update(
-            {
-                "args": list(config.get("Cmd") or []),
-                "env": env,
-                "cwd": config.get("WorkingDir") or base.get("cwd", "/"),
-                "terminal": bool(config.get("Tty")),
-            }
-        )
-        if config.get("User"):
-            # Resolved in the running container's own filesystem, as the process will see it.
-            reader = oci.rootfs_reader(f"/proc/{live.model.state.pid}/root")
-            group_add = live.model.host_config.get("GroupAdd") or []
-            spec["user"] = resolve_user(str(config["User"]), group_add, reader)
-        if config.get("Privileged"):
-            everything = sorted(self.specs.capabilities)
-            spec["capabilities"] = {
-                kind: list(everything) for kind in ("bounding", "effective", "permitted")
-            }
-        spec.pop("consoleSize", None)
-        return spec
-
-    async def _exec_exited(self, live: LiveContainer, info: EventInfo) -> None:
-        record = live.execs.get(info.process_id)
-        if record is None or record.process is None:
-            return
-        with contextlib.suppress(lcd_errors.LibcontainerdError):
-            await record.process.delete()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
-                await record.hub.wait_copied()
-        self._finish_exec(record, info.exit_code)
-        self._event(live, "exec_die", execID=record.id, exitCode=str(info.exit_code))
-
-    def _finish_exec(self, record: ExecRecord, exit_code: int) -> None:
-        if record.exited.is_set():
-            return
-        record.running = False
-        record.exit_code = exit_code
-        record.exited.set()
-
-    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        record = self.exec_get(exec_id)
-        if record.process is None or not record.running:
-            raise errors.Conflict(f"Exec {exec_id} is not running")
-        await record.process.resize(width, height)
-
-
-def _outputs(stdio: Stdio) -> dict[str, Readable]:
-    outputs: dict[str, Readable] = {}
-    if stdio.stdout is not None:
-        outputs["stdout"] = stdio.stdout
-    if stdio.stderr is not None:
-        outputs["stderr"] = stdio.stderr
-    return outputs
-
-
-def _command(config: dict[str, Any]) -> str:
-    return " ".join(str(arg) for arg in config.get("Cmd") or [])
 
 
 def _as_json(document: Any) -> Any:

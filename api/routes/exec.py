@@ -19,22 +19,22 @@ from .common import DAEMON, int_param, json_reply, pump_attachment
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ExecCreateRequest)
     config = json.loads(body.model_dump_json(by_alias=True))
-    exec_id = request.app[DAEMON].exec_create(request.match_info["name"], config)
+    exec_id = request.app[DAEMON].execs.create(request.match_info["name"], config)
     return json_reply({"Id": exec_id}, status=201)
 
 
 async def start(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     body = await read_json(request, ExecStartRequest, empty_ok=True)
-    record, attachment = daemon.exec_prepare(request.match_info["id"])
+    record, attachment = daemon.execs.prepare(request.match_info["id"])
     tty = record.tty
     try:
         if body.Detach:
-            await daemon.exec_start(record)
+            await daemon.execs.start(record)
             return web.Response(status=200)
         conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
         async with conn:
-            await daemon.exec_start(record)
+            await daemon.execs.start(record)
             await pump_attachment(
                 conn,
                 attachment,
@@ -65,7 +65,7 @@ async def _exited_or_gone(record: ExecRecord, conn: HijackedConnection) -> None:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    record = request.app[DAEMON].exec_get(request.match_info["id"])
+    record = request.app[DAEMON].execs.get(request.match_info["id"])
     config = record.config
     cmd = list(config.get("Cmd") or [])  # type: ignore[call-overload]
     return json_reply(
@@ -93,7 +93,7 @@ async def inspect(request: web.Request) -> web.Response:
 
 async def resize(request: web.Request) -> web.Response:
     height, width = int_param(request, "h", 0), int_param(request, "w", 0)
-    await request.app[DAEMON].exec_resize(request.match_info["id"], height or 0, width or 0)
+    await request.app[DAEMON].execs.resize(request.match_info["id"], height or 0, width or 0)
     return web.Response(status=201)
 
 

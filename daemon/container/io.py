@@ -16,12 +16,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from libcontainerd.types import Stdio
+
 from ..background import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
 STDOUT = "stdout"
 STDERR = "stderr"
+# How long an exit waits for the last output to be copied before it is reported anyway.
+OUTPUT_DRAIN_TIMEOUT = 5.0
 # Bounded so that a client that stops reading cannot grow the daemon without limit.
 _CLIENT_QUEUE = 1024
 
@@ -183,3 +187,13 @@ class StdioHub:
     @property
     def running(self) -> bool:
         return not self._done.is_set()
+
+
+def stdio_outputs(stdio: Stdio) -> dict[str, Readable]:
+    """The output streams a process's stdio has (a TTY has no stderr)."""
+    outputs: dict[str, Readable] = {}
+    if stdio.stdout is not None:
+        outputs[STDOUT] = stdio.stdout
+    if stdio.stderr is not None:
+        outputs[STDERR] = stdio.stderr
+    return outputs

@@ -110,7 +110,7 @@ async def test_every_call_costs_its_budget(
     async def exec_run() -> None:
         status, _ = await daemon.request("POST", f"/exec/{exec_id['id']}/start", {"Detach": True})
         assert status == 200
-        record = daemon.services.daemon.exec_get(exec_id["id"])
+        record = daemon.services.daemon.execs.get(exec_id["id"])
         await record.exited.wait()
 
     assert await _cost(daemon, containerd, exec_run) == {

@@ -1,0 +1,167 @@
+"""Exec instances: created by the API, started into a running task, ended by their exit event.
+
+An exec lives until its container goes away, so that `docker exec` can read its
+exit code after the process is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from libcontainerd import errors as lcd_errors
+from libcontainerd.types import EventInfo, StdioSpec
+
+from . import errors, oci
+from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, stdio_outputs
+from .container.live import ExecRecord, LiveContainer
+from .oci.users import resolve_user
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class ExecManager:
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._records: dict[str, ExecRecord] = {}
+
+    def forget(self, live: LiveContainer) -> None:
+        """The container is gone, and its execs with it."""
+        for exec_id in live.execs:
+            self._records.pop(exec_id, None)
+
+    def create(self, ref: str, config: dict[str, Any]) -> str:
+        live = self._daemon.get(ref)
+        if live.model.state.paused:
+            raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
+        if not live.model.state.running or live.task is None:
+            raise errors.Conflict(f"Container {live.id} is not running")
+        if not config.get("Cmd"):
+            raise errors.InvalidParameter("No exec command specified")
+        exec_id = secrets.token_hex(32)
+        record = ExecRecord(exec_id, live.id, dict(config))
+        live.execs[exec_id] = record
+        live.model.exec_ids.append(exec_id)
+        self._records[exec_id] = record
+        self._daemon.container_event(live, f"exec_create: {_command(config)}", execID=exec_id)
+        return exec_id
+
+    def get(self, exec_id: str) -> ExecRecord:
+        record = self._records.get(exec_id)
+        if record is None:
+            raise errors.NotFound(f"No such exec instance: {exec_id}")
+        return record
+
+    def prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
+        """Validate an exec start and attach to its output, before the reply is sent."""
+        record = self.get(exec_id)
+        if record.running or record.exit_code is not None:
+            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
+        live = self._daemon.find(record.container_id)
+        if live is None or not live.model.state.running or live.task is None:
+            raise errors.Conflict(f"Container {record.container_id} is not running")
+        if live.model.state.paused:
+            raise errors.Conflict(
+                f"Container {record.container_id} is paused, unpause the container before exec"
+            )
+        return record, record.hub.attach(True, True)
+
+    async def start(self, record: ExecRecord) -> None:
+        """Start a prepared exec; a runtime failure is reported in its stream and exit code."""
+        live = self._daemon.find(record.container_id)
+        task = live.task if live is not None else None
+        if live is None or task is None:
+            raise errors.Conflict(f"Container {record.container_id} is not running")
+        record.running = True
+        config = record.config
+        tty = bool(config.get("Tty"))
+        try:
+            spec = self._process_spec(live, config)
+            process = await task.exec(
+                record.id,
+                spec,
+                StdioSpec(
+                    stdin=bool(config.get("AttachStdin")), stdout=True, stderr=True, terminal=tty
+                ),
+            )
+            record.process = process
+            stdio = process.stdio
+            record.hub.start_run(stdio_outputs(stdio), None, stdio.stdin, process.close_stdin)
+            record.pid = await process.start()
+        except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
+            message = str(exc)
+            log.info("exec %s failed to start: %s", record.id[:12], message)
+            record.hub.broadcast("stdout", f"{message}\r\n".encode())
+            record.hub.start_run({}, None)
+            if record.process is not None:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await record.process.delete()
+            # dockerd 20.10 reports every exec that fails to start with 126.
+            self.finish(record, 126)
+            return
+        self._daemon.container_event(live, f"exec_start: {_command(config)}", execID=record.id)
+
+    def _process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
+        base = live.lcd.record.spec.get("process", {}) if live.lcd is not None else {}
+        env = list(base.get("env", []))
+        for entry in config.get("Env") or []:
+            key = entry.split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
+        spec = dict(base)
+        spec.update(
+            {
+                "args": list(config.get("Cmd") or []),
+                "env": env,
+                "cwd": config.get("WorkingDir") or base.get("cwd", "/"),
+                "terminal": bool(config.get("Tty")),
+            }
+        )
+        if config.get("User"):
+            # Resolved in the running container's own filesystem, as the process will see it.
+            reader = oci.rootfs_reader(f"/proc/{live.model.state.pid}/root")
+            group_add = live.model.host_config.get("GroupAdd") or []
+            spec["user"] = resolve_user(str(config["User"]), group_add, reader)
+        if config.get("Privileged"):
+            everything = sorted(self._daemon.specs.capabilities)
+            spec["capabilities"] = {
+                kind: list(everything) for kind in ("bounding", "effective", "permitted")
+            }
+        spec.pop("consoleSize", None)
+        return spec
+
+    async def exited(self, live: LiveContainer, info: EventInfo) -> None:
+        record = live.execs.get(info.process_id)
+        if record is None or record.process is None:
+            return
+        with contextlib.suppress(lcd_errors.LibcontainerdError):
+            await record.process.delete()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
+                await record.hub.wait_copied()
+        self.finish(record, info.exit_code)
+        self._daemon.container_event(
+            live, "exec_die", execID=record.id, exitCode=str(info.exit_code)
+        )
+
+    def finish(self, record: ExecRecord, exit_code: int) -> None:
+        if record.exited.is_set():
+            return
+        record.running = False
+        record.exit_code = exit_code
+        record.exited.set()
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        record = self.get(exec_id)
+        if record.process is None or not record.running:
+            raise errors.Conflict(f"Exec {exec_id} is not running")
+        await record.process.resize(width, height)
+
+
+def _command(config: dict[str, Any]) -> str:
+    return " ".join(str(arg) for arg in config.get("Cmd") or [])
