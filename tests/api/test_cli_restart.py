@@ -26,11 +26,22 @@ async def _until(
 
 async def test_on_failure_stops_after_its_retries(daemon: RunningDaemon) -> None:
     code, _, err = await daemon.docker(
-        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
     )
     assert code == 0, err
     await _until(daemon, "flaky", "{{.State.Status}} {{.RestartCount}}", "exited 2")
     assert await _inspect(daemon, "flaky", "{{.State.ExitCode}}") == "3"
+    # Every run logs to the same json-file log.
+    assert await daemon.docker_ok("logs", "flaky") == "run\nrun\nrun\n"
     assert daemon.services.daemon.get("flaky").restart_timer is None
     await daemon.docker("rm", "flaky")
 
