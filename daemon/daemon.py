@@ -128,14 +128,21 @@ class Daemon:
         for live in self._live.values():
             live.lcd = found.get(live.id)
             task = await live.lcd.attach_task() if live.lcd is not None else None
-            if task is not None and task.status.value in ("running", "paused", "created"):
+            if task is not None and task.status.value in ("running", "paused"):
                 self._start_copying(live, task)
                 continue
+            # A task that never started (the daemon stopped mid-start) or has exited is
+            # deleted, so that the next start can create one again.
+            code, at = 255, None
             if task is not None:
-                exit_status = await task.delete()
-                code, at = exit_status.exit_code, exit_status.exited_at
-            else:
-                code, at = 255, None
+                try:
+                    exit_status = await task.delete()
+                    code, at = exit_status.exit_code, exit_status.exited_at
+                except lcd_errors.LibcontainerdError:
+                    # Not deletable as it is (e.g. created, never started): kill it first.
+                    with contextlib.suppress(lcd_errors.LibcontainerdError):
+                        await task.kill(signal.SIGKILL)
+                        await task.delete()
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
         for live in self._live.values():
             model = live.model

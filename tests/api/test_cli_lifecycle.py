@@ -9,6 +9,7 @@ import os
 import pty
 from pathlib import Path
 
+from libcontainerd.types import StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 
@@ -336,3 +337,25 @@ async def test_running_container_survives_a_daemon_restart(
         ).strip() == "137"
         assert "before" in await second.docker_ok("logs", "survivor")
         await second.docker_ok("rm", "survivor")
+
+
+async def test_task_left_unstarted_by_a_crash_is_cleaned_at_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        await first.docker_ok("create", "--name", "halfway", "busybox", "echo", "started")
+        live = first.services.daemon.get("halfway")
+        assert live.lcd is not None
+        # As if the daemon died between Tasks.Create and Tasks.Start.
+        await live.lcd.new_task(StdioSpec())
+        data_root = first.services.config.data_root
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        assert (
+            await second.docker_ok("inspect", "--format", "{{.State.Status}}", "halfway")
+        ).strip() in (
+            "created",
+            "exited",
+        )
+        code, out, err = await second.docker("start", "-a", "halfway")
+        assert (code, out) == (0, "started\n"), err
+        await second.docker_ok("rm", "halfway")
