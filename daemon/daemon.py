@@ -34,6 +34,7 @@ from .config import DaemonConfig
 from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outputs
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
+from .container.oom import oom_killed
 from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
@@ -351,6 +352,12 @@ class Daemon:
 
     async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
         task = live.task
+        # Read before Tasks.Delete, which removes the cgroup with its OOM count.
+        if info.exit_code == 137 and not live.model.state.oom_killed and live.lcd is not None:
+            cgroup = live.lcd.record.spec.get("linux", {}).get("cgroupsPath", "")
+            if oom_killed(cgroup):
+                live.machine.apply(Input.OOM)
+                self.container_event(live, "oom")
         if task is not None:
             with contextlib.suppress(lcd_errors.NotFoundError):
                 await task.delete()

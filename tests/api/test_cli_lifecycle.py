@@ -9,7 +9,9 @@ import os
 import pty
 from pathlib import Path
 
-from libcontainerd.types import StdioSpec
+import pytest
+
+from libcontainerd.types import EventInfo, EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 
@@ -359,3 +361,35 @@ async def test_task_left_unstarted_by_a_crash_is_cleaned_at_restart(
         code, out, err = await second.docker("start", "-a", "halfway")
         assert (code, out) == (0, "started\n"), err
         await second.docker_ok("rm", "halfway")
+
+
+async def test_oom_is_seen_even_when_the_shim_misses_it(
+    daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shim starts watching for OOM only after start; a process that dies at once
+    # can beat it. Dropping every OOM event reproduces that deterministically.
+    backend = daemon.services.daemon
+    original = backend.process_event
+
+    async def without_oom(container_id: str, event_type: EventType, info: EventInfo) -> None:
+        if event_type is not EventType.OOM:
+            await original(container_id, event_type, info)
+
+    monkeypatch.setattr(backend, "process_event", without_oom)
+    code, _, err = await daemon.docker(
+        "run",
+        "--name",
+        "oom-missed",
+        "--memory",
+        "20m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=200M",
+        "count=1",
+    )
+    assert code == 137, err
+    fmt = "{{.State.OOMKilled}} {{.State.ExitCode}}"
+    assert (await daemon.docker_ok("inspect", "--format", fmt, "oom-missed")).strip() == "true 137"
+    await daemon.docker_ok("rm", "oom-missed")

@@ -1,0 +1,33 @@
+"""Whether the kernel OOM-killed a process of a container's cgroup.
+
+The shim watches for OOM events only once the task has started, so a process that
+runs out of memory at once can die before anyone listens. The memory cgroup keeps
+the count until the task is deleted, so an exit by SIGKILL is checked against it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _count(path: Path, key: str) -> int:
+    try:
+        text = path.read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def oom_killed(cgroups_path: str, root: Path = CGROUP_ROOT) -> bool:
+    relative = cgroups_path.lstrip("/")
+    if not relative:
+        return False
+    if (root / "cgroup.controllers").exists():
+        return _count(root / relative / "memory.events", "oom_kill") > 0
+    return _count(root / "memory" / relative / "memory.oom_control", "oom_kill") > 0
