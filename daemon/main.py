@@ -15,6 +15,7 @@ from aiohttp import web
 
 from api.metrics import Metrics
 from api.routes import archive as archive_routes
+from api.routes import container_fs as container_fs_routes
 from api.routes import container_ops as container_ops_routes
 from api.routes import containers as container_routes
 from api.routes import events as events_routes
@@ -22,6 +23,8 @@ from api.routes import exec as exec_routes
 from api.routes import images as image_routes
 from api.routes import info as info_routes
 from api.routes import stats as stats_routes
+from api.routes import system_df as system_df_routes
+from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
 from api.server import make_app, serve
 from libcontainerd.remote import RemoteClient
@@ -123,6 +126,9 @@ class Services:
             stats_routes,
             container_ops_routes,
             archive_routes,
+            container_fs_routes,
+            system_df_routes,
+            volume_routes,
         ):
             routes.add_routes(app.router)
         image_routes.add_routes(app, self.images)

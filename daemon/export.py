@@ -1,0 +1,113 @@
+"""`GET /containers/{id}/export`: a container's root filesystem as one tar stream.
+
+Only the rootfs, as dockerd exports it: the image's layers with the container's
+changes on top, without its volumes, binds or kernel filesystems. It is read
+through a read-only overlay of those same directories, mounted for the length of
+the export under ``<exec-root>/rootfs/``; that works whether or not the
+container runs and takes no lock, so stop, start and remove never wait for a
+slow client.
+
+Entries are named as dockerd names them, relative and without a root entry
+("bin/", "bin/busybox", ...): each top-level name is archived by
+``containerfs.pack`` with that name as its base and the streams are joined
+(without the end-of-archive blocks of each). A file linked under two top-level
+directories is therefore stored twice rather than as a tar hard link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from libcontainerd.types import MountLike
+
+from . import errors
+from .containerfs import scope
+from .containerfs.mounts import mount_all, unmount
+from .containerfs.overlay import UnsupportedRootfs, read_only_view
+from .containerfs.pack import BLOCK, pack
+from .layers import check_usable, rootfs_mounts
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+_END = 2 * BLOCK  # what closes a tar archive
+
+
+def _mount_view(mounts: Sequence[MountLike], base: Path, container_id: str) -> str:
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = tempfile.mkdtemp(prefix=f"export-{container_id[:12]}-", dir=base)
+    try:
+        mount_all(mounts, target)
+    except BaseException:
+        os.rmdir(target)
+        raise
+    return target
+
+
+def _unmount_view(target: str) -> None:
+    unmount(target)
+    os.rmdir(target)
+
+
+def _entries(root_fd: int, name: str) -> Iterator[bytes]:
+    """The tar entries of one top-level name, without the blocks that end pack's archive."""
+    held = b""
+    try:
+        for chunk in pack(root_fd, name, None, name):
+            data = held + chunk
+            held = data[-_END:]
+            if len(data) > _END:
+                yield data[:-_END]
+    except FileNotFoundError:
+        if held:
+            raise
+        # Gone before anything of it was archived (the container is running).
+
+
+def rootfs_tar(root_fd: int) -> Generator[bytes, None, None]:
+    """The whole tree under ``root_fd`` as a tar stream, in chunks."""
+    for name in sorted(os.listdir(root_fd)):
+        yield from _entries(root_fd, name)
+    yield bytes(_END)
+
+
+@asynccontextmanager
+async def export_container(daemon: Daemon, ref: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The export's chunks, for the length of the block; errors are raised on entry."""
+    live = daemon.get(ref)
+    check_usable(live, ref)
+    try:
+        view = read_only_view(await rootfs_mounts(live))
+    except UnsupportedRootfs as exc:
+        raise errors.SystemError(f"cannot export {live.id}: {exc}") from None
+    base = daemon.config.exec_root / "rootfs"
+    try:
+        target = await asyncio.to_thread(_mount_view, view, base, live.id)
+    except OSError as exc:
+        raise errors.SystemError(f"cannot mount the rootfs of {live.id}: {exc}") from None
+    try:
+        root_fd = os.open(target, scope.DIR_FLAGS)
+        stream = rootfs_tar(root_fd)
+        try:
+            daemon.container_event(live, "export")
+            yield _chunks(stream)
+        finally:
+            # Still running in a worker if the client left mid-chunk: the collector
+            # closes it (and its descriptors) then; the mount goes lazily.
+            with suppress(ValueError):
+                await asyncio.to_thread(stream.close)
+            os.close(root_fd)
+    finally:
+        await asyncio.to_thread(_unmount_view, target)
+
+
+async def _chunks(stream: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # One worker-thread hop per chunk of about 256 KiB: the loop never waits on a disk.
+    while chunk := await asyncio.to_thread(next, stream, b""):
+        yield chunk
