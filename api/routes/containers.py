@@ -10,6 +10,8 @@ from aiohttp import web
 from daemon import errors
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
+from daemon.images.service import ImageService
+from daemon.system_df import container_sizes
 
 from ..body import read_json
 from ..filters import Filters
@@ -19,6 +21,7 @@ from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
+from .images import IMAGES
 from .presenters import inspect_container, summarize_container
 
 _LIST_FILTERS = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
@@ -80,15 +83,30 @@ async def list_containers(request: web.Request) -> web.Response:
     show_all = bool_param(request, "all") or filters.contains("status")
     limit = int_param(request, "limit", 0) or 0
     lives = sorted(daemon.containers(), key=lambda c: c.model.created, reverse=True)
-    result = []
+    shown: list[LiveContainer] = []
     for live in lives:
         if not show_all and not live.model.state.running and limit <= 0:
             continue
         if _matches(live, filters):
-            result.append(summarize_container(live))
-        if limit > 0 and len(result) >= limit:
+            shown.append(live)
+        if limit > 0 and len(shown) >= limit:
             break
+    result = [summarize_container(live) for live in shown]
+    if bool_param(request, "size"):
+        # Only on request: it walks each container's writable layer.
+        sizes = await container_sizes(shown)
+        images = request.app[IMAGES]
+        for entry, live in zip(result, shown, strict=True):
+            entry["SizeRw"] = sizes[live.id]
+            entry["SizeRootFs"] = sizes[live.id] + _image_size(images, live.model.image_id)
     return json_reply(result)
+
+
+def _image_size(images: ImageService, image_id: str) -> int:
+    try:
+        return images.resolve(image_id).size
+    except errors.NotFound:
+        return 0
 
 
 async def start(request: web.Request) -> web.Response:

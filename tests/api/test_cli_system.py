@@ -200,3 +200,15 @@ async def test_diff_of_unknown_container(daemon: RunningDaemon) -> None:
     assert code == 1 and "No such container: nosuch" in err
     status, body = await daemon.request("GET", "/containers/nosuch/changes")
     assert (status, body) == (404, {"message": "No such container: nosuch"})
+
+
+async def test_ps_size(daemon: RunningDaemon) -> None:
+    await daemon.docker_ok(
+        "run", "--name", "sized", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /blob"
+    )
+    out = await daemon.docker_ok(
+        "ps", "-a", "-s", "--filter", "name=sized", "--format", "{{.Size}}"
+    )
+    # "300kB (virtual 2.3MB)": the writable layer first, then with the image.
+    assert out.startswith("300kB (virtual ")
+    await daemon.docker_ok("rm", "sized")
