@@ -27,26 +27,22 @@ import asyncio
 import concurrent.futures
 import errno
 import os
-import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from stat import S_ISLNK
 from typing import TYPE_CHECKING, Protocol, TypeVar
-
-from libcontainerd import errors as lcd_errors
-from libcontainerd.types import MountLike
 
 from . import errors
 from .container.live import LiveContainer
 from .container.model import Status
 from .containerfs import scope
-from .containerfs.mounts import mount_all, unmount
+from .containerfs.mounts import mount_in_private_dir, unmount_private_dir
 from .containerfs.pack import pack
 from .containerfs.pathstat import PathStat
 from .containerfs.unpack import ArchiveError, ExtractOptions, extract
+from .layers import check_usable, rootfs_mounts
 from .oci.errors import SpecError
 from .oci.users import resolve_user
 
@@ -66,13 +62,6 @@ class ByteSource(Protocol):
 # -- the container's root -----------------------------------------------------------------
 
 
-def _check_usable(live: LiveContainer, ref: str) -> None:
-    if live.machine.removed:
-        raise errors.NotFound(f"No such container: {ref}")
-    if live.model.state.status in (Status.REMOVING, Status.DEAD):
-        raise errors.Conflict(f"container {live.id} is marked for removal")
-
-
 def _open_task_root(live: LiveContainer) -> int | None:
     """The root of the running task's mount namespace, or None if there is no task."""
     state = live.model.state
@@ -90,35 +79,12 @@ def _open_task_root(live: LiveContainer) -> int | None:
     return fd
 
 
-def _mount_rootfs(mounts: Sequence[MountLike], base: Path, container_id: str) -> str:
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = tempfile.mkdtemp(prefix=f"{container_id[:12]}-", dir=base)
-    try:
-        mount_all(mounts, target)
-    except BaseException:
-        os.rmdir(target)
-        raise
-    return target
-
-
-def _unmount_rootfs(target: str) -> None:
-    unmount(target)
-    os.rmdir(target)
-
-
 @asynccontextmanager
 async def _mounted_rootfs(daemon: Daemon, live: LiveContainer) -> AsyncIterator[int]:
-    if live.lcd is None:
-        raise errors.SystemError(f"container {live.id} has no containerd record")
-    try:
-        mounts = list(await live.lcd.rootfs_mounts())
-    except lcd_errors.LibcontainerdError as exc:
-        raise errors.SystemError(f"cannot find the rootfs of {live.id}: {exc}") from None
-    if not mounts:
-        raise errors.SystemError(f"container {live.id} has no root filesystem")
+    mounts = await rootfs_mounts(live)
     base = daemon.config.exec_root / "rootfs"
     try:
-        target = await asyncio.to_thread(_mount_rootfs, mounts, base, live.id)
+        target = await asyncio.to_thread(mount_in_private_dir, mounts, base, f"{live.id[:12]}-")
     except OSError as exc:
         raise errors.SystemError(f"cannot mount the rootfs of {live.id}: {exc}") from None
     try:
@@ -128,17 +94,17 @@ async def _mounted_rootfs(daemon: Daemon, live: LiveContainer) -> AsyncIterator[
         finally:
             os.close(fd)
     finally:
-        await asyncio.to_thread(_unmount_rootfs, target)
+        await asyncio.to_thread(unmount_private_dir, target)
 
 
 @asynccontextmanager
 async def _container_root(daemon: Daemon, live: LiveContainer, ref: str) -> AsyncIterator[int]:
     """A descriptor of the container's root directory, for the length of the block."""
-    _check_usable(live, ref)
+    check_usable(live, ref)
     fd = _open_task_root(live)
     if fd is None:
         async with live.lock:
-            _check_usable(live, ref)
+            check_usable(live, ref)
             fd = _open_task_root(live)  # it may have been started while we waited
             if fd is None:
                 if live.model.state.running:

@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import asynccontextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from libcontainerd.types import MountLike
 
 from . import errors
 from .containerfs import scope
-from .containerfs.mounts import mount_all, unmount
+from .containerfs.mounts import mount_in_private_dir, unmount_private_dir
 from .containerfs.overlay import UnsupportedRootfs, read_only_view
 from .containerfs.pack import BLOCK, pack
 from .layers import check_usable, rootfs_mounts
@@ -37,22 +33,6 @@ if TYPE_CHECKING:
     from .daemon import Daemon
 
 _END = 2 * BLOCK  # what closes a tar archive
-
-
-def _mount_view(mounts: Sequence[MountLike], base: Path, container_id: str) -> str:
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = tempfile.mkdtemp(prefix=f"export-{container_id[:12]}-", dir=base)
-    try:
-        mount_all(mounts, target)
-    except BaseException:
-        os.rmdir(target)
-        raise
-    return target
-
-
-def _unmount_view(target: str) -> None:
-    unmount(target)
-    os.rmdir(target)
 
 
 def _entries(root_fd: int, name: str) -> Iterator[bytes]:
@@ -88,7 +68,9 @@ async def export_container(daemon: Daemon, ref: str) -> AsyncIterator[AsyncItera
         raise errors.SystemError(f"cannot export {live.id}: {exc}") from None
     base = daemon.config.exec_root / "rootfs"
     try:
-        target = await asyncio.to_thread(_mount_view, view, base, live.id)
+        target = await asyncio.to_thread(
+            mount_in_private_dir, view, base, f"export-{live.id[:12]}-"
+        )
     except OSError as exc:
         raise errors.SystemError(f"cannot mount the rootfs of {live.id}: {exc}") from None
     try:
@@ -104,7 +86,7 @@ async def export_container(daemon: Daemon, ref: str) -> AsyncIterator[AsyncItera
                 await asyncio.to_thread(stream.close)
             os.close(root_fd)
     finally:
-        await asyncio.to_thread(_unmount_view, target)
+        await asyncio.to_thread(unmount_private_dir, target)
 
 
 async def _chunks(stream: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from libcontainerd.types import MountLike
 
@@ -139,3 +141,20 @@ def fs_magic(fd: int) -> int:
     buffer = ctypes.create_string_buffer(256)  # larger than struct statfs on every ABI
     _check(_libc.fstatfs(fd, buffer), "fstatfs", f"fd {fd}")
     return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
+
+
+def mount_in_private_dir(mounts: Sequence[MountLike], base: Path, prefix: str) -> str:
+    """Mount `mounts` on a fresh directory under `base` (made 0700); its path."""
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = tempfile.mkdtemp(prefix=prefix, dir=base)
+    try:
+        mount_all(mounts, target)
+    except BaseException:
+        os.rmdir(target)
+        raise
+    return target
+
+
+def unmount_private_dir(target: str) -> None:
+    unmount(target)
+    os.rmdir(target)
