@@ -25,6 +25,7 @@ from libcontainerd.types import (
     RuntimeSpec,
     SnapshotSpec,
     StdioSpec,
+    Task,
 )
 from runtimes import RuntimeTable, UnknownRuntimeError
 
@@ -320,7 +321,7 @@ class Daemon:
         if _as_json(spec) != _as_json(live.lcd.record.spec):
             await live.lcd.update_spec(spec)
 
-    def _start_copying(self, live: LiveContainer, task: Any) -> None:
+    def _start_copying(self, live: LiveContainer, task: Task) -> None:
         stdio = task.stdio
         live.hub.start_run(
             stdio_outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
@@ -421,7 +422,7 @@ class Daemon:
 
     # -- stop, kill, pause ---------------------------------------------------------------
 
-    def _running_task(self, live: LiveContainer, prefix: str = "") -> Any:
+    def _running_task(self, live: LiveContainer, prefix: str = "") -> Task:
         task = live.task
         if not live.model.state.running or task is None:
             raise errors.Conflict(f"{prefix}Container {live.id} is not running")
