@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from aiohttp import web
@@ -47,7 +48,7 @@ async def inspect(request: web.Request) -> web.Response:
     return json_reply(inspect_container(live))
 
 
-def _matches(live: LiveContainer, filters: Filters) -> bool:
+def _matches(live: LiveContainer, filters: Filters, ancestors: set[str] | None) -> bool:
     model = live.model
     state = model.state
     if filters.contains("id") and not any(model.id.startswith(v) for v in filters.get("id")):
@@ -64,13 +65,18 @@ def _matches(live: LiveContainer, filters: Filters) -> bool:
         return False
     if filters.contains("label") and not filters.match_kv("label", model.labels):
         return False
-    if filters.contains("ancestor"):
-        wanted = filters.get("ancestor")
-        image = model.image_name
-        names = {image, image.removesuffix(":latest"), model.image_id, model.image_id[7:19]}
-        if not any(w in names or model.image_id.startswith(w) for w in wanted):
-            return False
-    return True
+    return ancestors is None or model.image_id in ancestors
+
+
+def _ancestor_ids(images: ImageService, filters: Filters) -> set[str] | None:
+    """The image IDs an `ancestor` filter names (any form: name, tag, short or full ID)."""
+    if not filters.contains("ancestor"):
+        return None
+    ids = set()
+    for ref in filters.get("ancestor"):
+        with contextlib.suppress(errors.DaemonError):
+            ids.add(images.resolve(ref).id)
+    return ids
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -83,11 +89,12 @@ async def list_containers(request: web.Request) -> web.Response:
     show_all = bool_param(request, "all") or filters.contains("status")
     limit = int_param(request, "limit", 0) or 0
     lives = sorted(daemon.containers(), key=lambda c: c.model.created, reverse=True)
+    ancestors = _ancestor_ids(request.app[IMAGES], filters)
     shown: list[LiveContainer] = []
     for live in lives:
         if not show_all and not live.model.state.running and limit <= 0:
             continue
-        if _matches(live, filters):
+        if _matches(live, filters, ancestors):
             shown.append(live)
         if limit > 0 and len(shown) >= limit:
             break

@@ -393,3 +393,16 @@ async def test_oom_is_seen_even_when_the_shim_misses_it(
     fmt = "{{.State.OOMKilled}} {{.State.ExitCode}}"
     assert (await daemon.docker_ok("inspect", "--format", fmt, "oom-missed")).strip() == "true 137"
     await daemon.docker_ok("rm", "oom-missed")
+
+
+async def test_ps_filter_by_id_and_ancestor(daemon: RunningDaemon) -> None:
+    cid = (await daemon.docker_ok("create", "--name", "ancestry", "busybox", "true")).strip()
+    image_id = (await daemon.docker_ok("inspect", "--format", "{{.Image}}", "ancestry")).strip()
+    for ancestor in ("busybox", "busybox:latest", image_id, image_id[7:19]):
+        out = await daemon.docker_ok(
+            "ps", "-a", "--filter", f"ancestor={ancestor}", "--filter", f"id={cid[:10]}", "-q"
+        )
+        assert out.split() == [cid[:12]], ancestor
+    out = await daemon.docker_ok("ps", "-a", "--filter", "ancestor=nosuchimage", "-q")
+    assert out.strip() == ""
+    await daemon.docker_ok("rm", "ancestry")
