@@ -90,6 +90,11 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 0) or 0
     lives = sorted(daemon.containers(), key=lambda c: c.model.created, reverse=True)
     ancestors = _ancestor_ids(request.app[IMAGES], filters)
+    # before/since name containers; only those created strictly before/after them are shown.
+    for key, keep in (("before", str.__lt__), ("since", str.__gt__)):
+        for ref in filters.get(key):
+            pivot = daemon.get(ref).model.created
+            lives = [c for c in lives if keep(c.model.created, pivot)]
     shown: list[LiveContainer] = []
     for live in lives:
         if not show_all and not live.model.state.running and limit <= 0:

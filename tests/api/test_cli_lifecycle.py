@@ -406,3 +406,17 @@ async def test_ps_filter_by_id_and_ancestor(daemon: RunningDaemon) -> None:
     out = await daemon.docker_ok("ps", "-a", "--filter", "ancestor=nosuchimage", "-q")
     assert out.strip() == ""
     await daemon.docker_ok("rm", "ancestry")
+
+
+async def test_ps_before_and_since(daemon: RunningDaemon) -> None:
+    names = ["order-a", "order-b", "order-c"]
+    for name in names:
+        await daemon.docker_ok("create", "--name", name, "busybox", "true")
+    fmt = "{{.Names}}"
+    since = await daemon.docker_ok("ps", "-a", "--filter", "since=order-a", "--format", fmt)
+    assert [n for n in since.split() if n.startswith("order-")] == ["order-c", "order-b"]
+    before = await daemon.docker_ok("ps", "-a", "--filter", "before=order-c", "--format", fmt)
+    assert [n for n in before.split() if n.startswith("order-")] == ["order-b", "order-a"]
+    code, _, err = await daemon.docker("ps", "-a", "--filter", "before=nosuch")
+    assert code == 1 and "No such container: nosuch" in err
+    await daemon.docker_ok("rm", *names)
