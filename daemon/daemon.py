@@ -32,6 +32,7 @@ from runtimes import RuntimeTable, UnknownRuntimeError
 from . import errors
 from .background import BackgroundTasks
 from .config import DaemonConfig
+from .container.health import HealthMonitor
 from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outputs
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
@@ -101,6 +102,7 @@ class Daemon:
         self.store = ContainerStore(config.data_root / "containers")
         self._live: dict[str, LiveContainer] = {}
         self.execs = ExecManager(self)
+        self.health = HealthMonitor(self)
         self._background = BackgroundTasks()
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")
@@ -132,6 +134,7 @@ class Daemon:
             task = await live.lcd.attach_task() if live.lcd is not None else None
             if task is not None and task.status.value in ("running", "paused"):
                 self._start_copying(live, task)
+                self.health.start(live)
                 continue
             # A task that never started (the daemon stopped mid-start) or has exited is
             # deleted, so that the next start can create one again.
@@ -157,6 +160,7 @@ class Daemon:
                 self._schedule_restart(live, 0.0)
 
     async def shutdown(self) -> None:
+        await self.health.shutdown()
         await self._background.cancel()
 
     # -- lookups -------------------------------------------------------------------------
@@ -313,6 +317,7 @@ class Daemon:
         live.started_monotonic = time.monotonic()
         live.machine.apply(Input.STARTED, pid=pid)
         self.container_event(live, "start")
+        self.health.start(live)
 
     async def _refresh_spec(self, live: LiveContainer) -> None:
         """Build the spec again; containerd hears of it only when it changed."""
@@ -352,6 +357,7 @@ class Daemon:
                 live.machine.apply(Input.RESUMED)
 
     async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
+        self.health.stop(live)
         task = live.task
         # Read before Tasks.Delete, which removes the cgroup with its OOM count.
         if info.exit_code == 137 and not live.model.state.oom_killed and live.lcd is not None:
@@ -573,6 +579,7 @@ class Daemon:
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
+            self.health.stop(live)
             self.execs.forget(live)
             self.store.remove(live.model)
             self._live.pop(live.id, None)

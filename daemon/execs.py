@@ -36,7 +36,8 @@ class ExecManager:
         for exec_id in live.execs:
             self._records.pop(exec_id, None)
 
-    def create(self, ref: str, config: dict[str, Any]) -> str:
+    def create(self, ref: str, config: dict[str, Any], *, probe: bool = False) -> str:
+        """A new exec; a healthcheck `probe` is not listed in the container's ExecIDs."""
         live = self._daemon.get(ref)
         if live.model.state.paused:
             raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
@@ -45,12 +46,20 @@ class ExecManager:
         if not config.get("Cmd"):
             raise errors.InvalidParameter("No exec command specified")
         exec_id = secrets.token_hex(32)
-        record = ExecRecord(exec_id, live.id, dict(config))
+        record = ExecRecord(exec_id, live.id, dict(config), probe=probe)
         live.execs[exec_id] = record
-        live.model.exec_ids.append(exec_id)
+        if not probe:
+            live.model.exec_ids.append(exec_id)
         self._records[exec_id] = record
         self._daemon.container_event(live, f"exec_create: {_command(config)}", execID=exec_id)
         return exec_id
+
+    def discard(self, record: ExecRecord) -> None:
+        """Drop a finished healthcheck probe, so that probes do not pile up."""
+        self._records.pop(record.id, None)
+        live = self._daemon.find(record.container_id)
+        if live is not None:
+            live.execs.pop(record.id, None)
 
     def get(self, exec_id: str) -> ExecRecord:
         record = self._records.get(exec_id)

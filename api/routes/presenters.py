@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import datetime
 from typing import Any
 
+from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 
@@ -83,6 +85,7 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
             "Error": state.error,
             "StartedAt": state.started_at,
             "FinishedAt": state.finished_at,
+            **({"Health": copy.deepcopy(state.health)} if state.health is not None else {}),
         },
         "Image": model.image_id,
         "ResolvConfPath": str(model.resolv_conf_path),
@@ -96,7 +99,7 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": list(live.execs) or None,
+        "ExecIDs": [i for i, record in live.execs.items() if not record.probe] or None,
         "HostConfig": model.host_config,
         "GraphDriver": {"Data": None, "Name": "overlayfs"},
         "Mounts": _mounts(live),
@@ -134,7 +137,7 @@ def _ago(stamp: str) -> str:
 def _status_text(live: LiveContainer) -> str:
     state = live.model.state
     if state.status is Status.RUNNING:
-        return f"Up {_ago(state.started_at)}"
+        return f"Up {_ago(state.started_at)}{status_suffix(state.health)}"
     if state.status is Status.PAUSED:
         return f"Up {_ago(state.started_at)} (Paused)"
     if state.status is Status.EXITED:

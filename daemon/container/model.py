@@ -40,6 +40,8 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
+    # Docker's State.Health ({Status, FailingStreak, Log}), for a container with a healthcheck.
+    health: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
