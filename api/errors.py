@@ -23,6 +23,7 @@ _STATUS_BY_KIND: tuple[tuple[type[errors.DaemonError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.SystemError, 500),
+    (errors.NotImplemented, 501),
     (errors.Unavailable, 503),
 )
 

@@ -37,6 +37,11 @@ class Forbidden(DaemonError):
     """The request is understood but not allowed."""
 
 
+# Named after dockerd's errdefs.NotImplemented; like SystemError, use it qualified.
+class NotImplemented(DaemonError):
+    """The daemon knows the request but has no way to do it (HTTP 501)."""
+
+
 class Unavailable(DaemonError):
     """A backend the daemon needs (containerd, a registry) cannot be reached now."""
 

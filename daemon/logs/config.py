@@ -36,7 +36,7 @@ class LogOptionError(errors.InvalidParameter, ValueError):
     """A log driver name or option that dockerd would refuse."""
 
 
-class ReadingNotSupported(errors.DaemonError):
+class ReadingNotSupported(errors.NotImplemented):
     """``docker logs`` on a driver that keeps nothing to read (dockerd answers 501)."""
 
     def __init__(self) -> None:

@@ -158,3 +158,13 @@ async def test_log_rotation_options(daemon: RunningDaemon) -> None:
 
 def _exists(path: str) -> bool:
     return os.path.exists(path)
+
+
+async def test_logs_of_the_none_driver_is_501(daemon: RunningDaemon) -> None:
+    await daemon.docker_ok(
+        "run", "--name", "silent", "--log-driver", "none", "busybox", "echo", "x"
+    )
+    status, body = await daemon.request("GET", "/containers/silent/logs", stdout="1")
+    assert status == 501
+    assert body == {"message": "configured logging driver does not support reading"}
+    await daemon.docker_ok("rm", "silent")
