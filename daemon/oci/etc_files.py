@@ -180,8 +180,16 @@ def host_resolv_conf_path(
 
 
 def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    """Write to a temporary file beside `path`, then rename over it.
+
+    No fsync: these files are derived, written again at every start, so a crash can
+    cost nothing that the next start does not rebuild. Unchanged content is not
+    rewritten at all (a start after a create finds it in place).
+    """
     data = content.encode() if isinstance(content, str) else content
+    with contextlib.suppress(OSError), open(path, "rb") as existing:
+        if existing.read() == data and (os.fstat(existing.fileno()).st_mode & 0o7777) == mode:
+            return
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
@@ -189,7 +197,6 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
             f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -140,8 +140,16 @@ def test_container_network_writes_nothing(tmp_path: Path, host_files: tuple[str,
 
 def test_rewrite_replaces_atomically(tmp_path: Path, host_files: tuple[str, str]) -> None:
     first = write(tmp_path, host_files, "default")
-    assert first.hostname is not None
-    inode = os.stat(first.hostname).st_ino
+    assert first.hostname is not None and first.hosts is not None
+    hostname_inode = os.stat(first.hostname).st_ino
+    hosts_inode = os.stat(first.hosts).st_ino
+    # The same content again (a start after the create) leaves the files in place.
     second = write(tmp_path, host_files, "default")
     assert second == first
-    assert os.stat(first.hostname).st_ino != inode
+    assert os.stat(first.hostname).st_ino == hostname_inode
+    # New content replaces a file by rename: a reader sees the old or the new, never half.
+    third = write(tmp_path, host_files, "default", ExtraHosts=["dock:10.9.8.7"])
+    assert third == first
+    assert os.stat(first.hosts).st_ino != hosts_inode
+    assert read(first.hosts).endswith("10.9.8.7\tdock\n")
+    assert os.stat(first.hostname).st_ino == hostname_inode
