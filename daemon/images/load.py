@@ -150,7 +150,7 @@ async def _name(svc: ImageService, image: ImportImage, content: ImageContent, em
     async with svc.lock:
         if not image.names:
             await svc.add_content(content)
-            emit(progress.stream_message(f"Loaded image ID: {content.id}\n"))
+            emit(progress.loaded_image_id(content.id))
         for name in image.names:
             ref = parse_docker_ref(name)
             previous = await svc.name_image(ref, content)
@@ -161,5 +161,5 @@ async def _name(svc: ImageService, image: ImportImage, content: ImageContent, em
                         f"with ID {previous} to empty string\n"
                     )
                 )
-            emit(progress.stream_message(f"Loaded image: {ref.familiar()}\n"))
+            emit(progress.loaded_image(ref.familiar()))
     svc.event("load", content.id, content.id)

@@ -162,41 +162,43 @@ def layer_id(digest: str) -> str:
     return short_id(digest)
 
 
-def pulling_from(familiar_repo: str, tag_or_digest: str) -> bytes:
+def pulling_from(familiar_repo: str, tag_or_digest: str) -> dict[str, Any]:
     """First line of a pull: `{"status":"Pulling from library/busybox","id":"latest"}`."""
-    return status(f"Pulling from {familiar_repo}", tag_or_digest)
+    return status_message(f"Pulling from {familiar_repo}", tag_or_digest)
 
 
-def digest_line(digest: str) -> bytes:
-    return status(f"Digest: {digest}")
+def digest_line(digest: str) -> dict[str, Any]:
+    return status_message(f"Digest: {digest}")
 
 
-def pull_result(familiar_ref: str, *, updated: bool) -> bytes:
+def pull_result(familiar_ref: str, *, updated: bool) -> dict[str, Any]:
     if updated:
-        return status(f"Status: Downloaded newer image for {familiar_ref}")
-    return status(f"Status: Image is up to date for {familiar_ref}")
+        return status_message(f"Status: Downloaded newer image for {familiar_ref}")
+    return status_message(f"Status: Image is up to date for {familiar_ref}")
 
 
-def push_refers_to(full_repo: str) -> bytes:
-    return status(f"The push refers to repository [{full_repo}]")
+def push_refers_to(full_repo: str) -> dict[str, Any]:
+    return status_message(f"The push refers to repository [{full_repo}]")
 
 
-def push_result(tag: str, digest: str, size: int) -> bytes:
+def push_result(tag: str, digest: str, size: int) -> list[dict[str, Any]]:
     """The two closing lines of a push: the digest summary and its aux record."""
-    summary = status(f"{tag}: digest: {digest} size: {size}")
-    return summary + aux({"Tag": tag, "Digest": digest, "Size": size})
+    return [
+        status_message(f"{tag}: digest: {digest} size: {size}"),
+        aux_message({"Tag": tag, "Digest": digest, "Size": size}),
+    ]
 
 
-def mounted_from(id: str, from_repo: str) -> bytes:
-    return layer_progress(id, f"Mounted from {from_repo}")
+def mounted_from(id: str, from_repo: str) -> dict[str, Any]:
+    return layer_progress_message(id, f"Mounted from {from_repo}")
 
 
-def loaded_image(familiar_ref: str) -> bytes:
-    return stream(f"Loaded image: {familiar_ref}\n")
+def loaded_image(familiar_ref: str) -> dict[str, Any]:
+    return stream_message(f"Loaded image: {familiar_ref}\n")
 
 
-def loaded_image_id(image_id: str) -> bytes:
-    return stream(f"Loaded image ID: {image_id}\n")
+def loaded_image_id(image_id: str) -> dict[str, Any]:
+    return stream_message(f"Loaded image ID: {image_id}\n")
 
 
 class ProgressThrottle:

@@ -105,7 +105,7 @@ class _Pull:
         tag_or_digest = ref.digest or ref.tag or ""
         top = await client.get_manifest(self.repository, tag_or_digest)
         # dockerd names the repository by its path alone: `library/busybox`, `team/app`.
-        self.emit(progress.status_message(f"Pulling from {ref.path}", tag_or_digest))
+        self.emit(progress.pulling_from(ref.path, tag_or_digest))
         parsed = top.parse()
         fetched, index_bytes = top, None
         if isinstance(parsed, Index):
@@ -144,9 +144,8 @@ class _Pull:
         self._finish(target.digest, updated=True)
 
     def _finish(self, digest: str, *, updated: bool) -> None:
-        self.emit(progress.status_message(f"Digest: {digest}"))
-        verb = "Downloaded newer image" if updated else "Image is up to date"
-        self.emit(progress.status_message(f"Status: {verb} for {self.ref.familiar()}"))
+        self.emit(progress.digest_line(digest))
+        self.emit(progress.pull_result(self.ref.familiar(), updated=updated))
 
     async def _config(self, client: RegistryClient, manifest: Manifest) -> bytes:
         digest = manifest.config.digest

@@ -77,7 +77,7 @@ async def _push(
     auth: Any,
     emit: Emit,
 ) -> None:
-    emit(progress.status_message(f"The push refers to repository [{ref.name}]"))
+    emit(progress.push_refers_to(ref.name))
     try:
         async with RegistryClient(
             ref.domain,
@@ -88,8 +88,9 @@ async def _push(
         ) as client:
             for tagged, image in tags:
                 digest, size = await _push_one(svc, client, tagged, image, emit)
-                emit(progress.status_message(f"{tagged.tag}: digest: {digest} size: {size}"))
-                emit(progress.aux_message({"Tag": tagged.tag, "Digest": digest, "Size": size}))
+                assert tagged.tag is not None  # _tags keeps tagged names only
+                for message in progress.push_result(tagged.tag, digest, size):
+                    emit(message)
                 async with svc.lock:
                     manifest = image.content
                     await svc.name_image(

@@ -42,7 +42,7 @@ def test_pull_lines_exactly_as_dockerd() -> None:
     layer = "sha256:3f4d90098f5b" + "0" * 52
     lid = progress.layer_id(layer)
     assert lid == "3f4d90098f5b"
-    assert progress.pulling_from("library/busybox", "latest") == (
+    assert progress.encode(progress.pulling_from("library/busybox", "latest")) == (
         b'{"status":"Pulling from library/busybox","id":"latest"}\r\n'
     )
     assert progress.layer_progress(lid, progress.PULLING_FS_LAYER) == (
@@ -64,39 +64,40 @@ def test_pull_lines_exactly_as_dockerd() -> None:
         assert json.loads(line) == {"status": action, "progressDetail": {}, "id": lid}
     extracting = json.loads(progress.layer_progress(lid, progress.EXTRACTING, 32768, 2218453))
     assert extracting["progress"].startswith("[>")
-    assert progress.digest_line("sha256:" + "a" * 64) == (
+    assert progress.encode(progress.digest_line("sha256:" + "a" * 64)) == (
         b'{"status":"Digest: sha256:' + b"a" * 64 + b'"}\r\n'
     )
-    assert progress.pull_result("busybox:latest", updated=True) == (
+    assert progress.encode(progress.pull_result("busybox:latest", updated=True)) == (
         b'{"status":"Status: Downloaded newer image for busybox:latest"}\r\n'
     )
-    assert progress.pull_result("busybox:latest", updated=False) == (
+    assert progress.encode(progress.pull_result("busybox:latest", updated=False)) == (
         b'{"status":"Status: Image is up to date for busybox:latest"}\r\n'
     )
 
 
 def test_load_push_and_error_lines() -> None:
-    assert progress.loaded_image("busybox:latest") == (
+    assert progress.encode(progress.loaded_image("busybox:latest")) == (
         b'{"stream":"Loaded image: busybox:latest\\n"}\r\n'
     )
-    assert progress.loaded_image_id("sha256:" + "b" * 64) == (
+    assert progress.encode(progress.loaded_image_id("sha256:" + "b" * 64)) == (
         b'{"stream":"Loaded image ID: sha256:' + b"b" * 64 + b'\\n"}\r\n'
     )
     assert progress.error("manifest unknown") == (
         b'{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\r\n'
     )
-    assert progress.push_refers_to("docker.io/library/busybox") == (
+    assert progress.encode(progress.push_refers_to("docker.io/library/busybox")) == (
         b'{"status":"The push refers to repository [docker.io/library/busybox]"}\r\n'
     )
     digest = "sha256:" + "c" * 64
-    lines = progress.push_result("latest", digest, 527).split(b"\r\n")
+    pushed = b"".join(progress.encode(m) for m in progress.push_result("latest", digest, 527))
+    lines = pushed.split(b"\r\n")
     assert lines[0] == b'{"status":"latest: digest: ' + digest.encode() + b' size: 527"}'
     assert lines[1] == (
         b'{"progressDetail":{},"aux":{"Tag":"latest","Digest":"'
         + digest.encode()
         + b'","Size":527}}'
     )
-    assert json.loads(progress.mounted_from("abc", "library/x"))["status"] == (
+    assert json.loads(progress.encode(progress.mounted_from("abc", "library/x")))["status"] == (
         "Mounted from library/x"
     )
 
