@@ -28,10 +28,6 @@ class Input(enum.Enum):
     REMOVED = "removed"
 
 
-class InvalidTransition(Exception):
-    pass
-
-
 _ALLOWED: dict[Input, set[Status]] = {
     Input.STARTED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
     Input.START_FAILED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
