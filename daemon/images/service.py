@@ -83,11 +83,14 @@ class ImageService:
         *,
         snapshotter: str = DEFAULT_SNAPSHOTTER,
         registry_timeouts: Timeouts | None = None,
+        owns_connection: bool = False,
     ) -> None:
         """`conn_or_client`: a libcontainerd Connection or RemoteClient, or None to attach
         one at `start()` (the daemon knows its containerd only once it runs). With another
-        `namespace` than the connection's, the service opens (and closes) its own."""
+        `namespace` than the connection's, the service opens (and closes) its own; with
+        `owns_connection`, `close()` closes the one it was given."""
         self._namespace = namespace
+        self._owns_given = owns_connection
         self._own_conn = False
         self.cache = ImageCache()
         self.data_root = Path(data_root)
@@ -105,9 +108,10 @@ class ImageService:
     def _attach(self, conn_or_client: Any) -> None:
         conn: Connection = getattr(conn_or_client, "conn", conn_or_client)
         namespace = self._namespace
-        self._own_conn = namespace is not None and namespace != conn.namespace
-        if namespace is not None and self._own_conn:
-            conn = Connection(conn.address, namespace)
+        opens_own = namespace is not None and namespace != conn.namespace
+        if opens_own:
+            conn = Connection(conn.address, str(namespace))
+        self._own_conn = opens_own or self._owns_given
         self.conn = conn
         self.store = ContainerdImages(conn, self.snapshotter)
 

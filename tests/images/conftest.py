@@ -43,8 +43,12 @@ class Usage:
 
 async def new_service(containerd: TestContainerd, namespace: str, data_root: Path) -> ImageService:
     conn = Connection(containerd.address, namespace)
+    # The service closes the connection with itself: nothing is left for GC to find.
     service = ImageService(
-        conn, data_root=data_root, registry_timeouts=Timeouts(connect=5, read_idle=5)
+        conn,
+        data_root=data_root,
+        registry_timeouts=Timeouts(connect=5, read_idle=5),
+        owns_connection=True,
     )
     await service.start()
     return service
@@ -64,4 +68,3 @@ async def service(
         yield svc
     finally:
         await svc.close()
-        svc.conn.close()
