@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from ..signals import signal_number
 from . import paths
 from .capabilities import normalize_capabilities
 from .devices import parse_cgroup_rule
@@ -20,7 +21,6 @@ from .fields import get_bool, get_int, get_list, get_map, get_opt_int, get_str, 
 from .mounts import user_mounts
 from .namespaces import CONTAINER_PREFIX, joined_container
 from .security import parse_security_opts
-from .signals import parse_signal
 from .sysinfo import SysInfo
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -57,8 +57,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise SpecError(
             f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
         )
-    if stop := get_str(config, "StopSignal"):
-        parse_signal(stop)
+    if (stop := get_str(config, "StopSignal")) and signal_number(stop) is None:
+        raise SpecError(f"Invalid signal: {stop}")
     for entry in get_strs(config, "Env"):
         if not entry.split("=", 1)[0]:
             raise SpecError(f"invalid environment variable: {entry}")
