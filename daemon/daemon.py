@@ -155,7 +155,9 @@ class Daemon:
             if (
                 model.state.status is Status.EXITED
                 and model.has_been_started
-                and policy.at_daemon_start(model.manually_stopped)
+                and policy.at_daemon_start(
+                    model.state.exit_code, model.manually_stopped, model.restart_count
+                )
             ):
                 self._schedule_restart(live, 0.0)
 
