@@ -48,6 +48,8 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .network.manager import NetworkManager
+from .network.store import NetworkStore
 from .signals import parse_signal
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class Daemon:
         self._open_log = open_log
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
+        self.networks = NetworkManager(NetworkStore(config.data_root / "network"), emit)
         self._live: dict[str, LiveContainer] = {}
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
@@ -123,6 +126,7 @@ class Daemon:
         return self.client
 
     def load(self) -> None:
+        self.networks.load()
         for model in self.store.load():
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
 
@@ -581,6 +585,7 @@ class Daemon:
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
             self.health.stop(live)
             self.execs.forget(live)
+            self.networks.container_removed(live.id)  # networking hook: endpoints go
             self.store.remove(live.model)
             self._live.pop(live.id, None)
             live.machine.apply(Input.REMOVED)
@@ -596,6 +601,7 @@ class Daemon:
         self._check_name_free(canonical)
         old = live.model.name
         self.store.rename(live.model, canonical)
+        self.networks.container_renamed(live.id, canonical)  # networking hook
         self.container_event(live, "rename", oldName=old)
 
     # -- attach --------------------------------------------------------------------------

@@ -173,12 +173,10 @@ class NetnsDaemon:
                 await asyncio.sleep(0.1)  # polling the socket until it answers, bounded above
 
 
-async def start_netns_daemon(netns: PrivateNetns, workdir: Path) -> NetnsDaemon:
-    # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
-    (workdir / "daemon.json").write_text("{}")
+async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subprocess.Process:
     log = os.open(workdir / "mooraged.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        process = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *netns.argv(
                 sys.executable,
                 "-m",
@@ -199,13 +197,19 @@ async def start_netns_daemon(netns: PrivateNetns, workdir: Path) -> NetnsDaemon:
         )
     finally:
         os.close(log)
-    daemon = NetnsDaemon(netns, workdir, process)
+
+
+async def start_netns_daemon(netns: PrivateNetns, workdir: Path) -> NetnsDaemon:
+    # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
+    (workdir / "daemon.json").write_text("{}")
+    daemon = NetnsDaemon(netns, workdir, await _spawn_daemon(netns, workdir))
     await daemon.wait_ready()
     return daemon
 
 
 async def stop_netns_daemon(daemon: NetnsDaemon, sig: int = signal.SIGTERM) -> int:
-    """Stop the daemon process (its managed containerd goes with it); its exit status."""
+    """Stop the daemon process by `sig` (SIGKILL after a timeout); its exit status. With
+    SIGTERM its managed containerd stops with it; containers live on in their shims."""
     if daemon.process.returncode is None:
         daemon.process.send_signal(sig)
         try:
@@ -215,6 +219,13 @@ async def stop_netns_daemon(daemon: NetnsDaemon, sig: int = signal.SIGTERM) -> i
             daemon.process.kill()
             await daemon.process.wait()
     return daemon.process.returncode or 0
+
+
+async def restart_netns_daemon(daemon: NetnsDaemon, sig: int = signal.SIGTERM) -> None:
+    """The same daemon (same directories, same namespace) stopped and started again."""
+    await stop_netns_daemon(daemon, sig)
+    daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir)
+    await daemon.wait_ready()
 
 
 @asynccontextmanager

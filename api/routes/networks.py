@@ -1,0 +1,154 @@
+"""Network endpoints: list, inspect, create, connect, disconnect, remove, prune, and the
+JSON of a network as dockerd writes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from daemon import errors
+from daemon.filters import Filters
+from daemon.network.manager import CreateRequest, IPAMRequest
+from daemon.network.model import Network
+
+from ..body import read_json
+from ..models.networks import (
+    NetworkConnectRequest,
+    NetworkCreateRequest,
+    NetworkDisconnectRequest,
+)
+from .common import DAEMON, json_reply
+
+
+def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
+    """A network as `GET /networks/{id}` (with its containers) or `GET /networks` (whose
+    entries have an empty Containers map, as dockerd's) show it."""
+    config: list[dict[str, str]] = []
+    pool = network.pool
+    if pool is not None:
+        entry = {"Subnet": str(pool.subnet)}
+        if pool.ip_range is not None:
+            entry["IPRange"] = str(pool.ip_range)
+        entry["Gateway"] = str(pool.gateway)
+        config.append(entry)
+    attached: dict[str, Any] = {}
+    if containers:
+        for endpoint in network.endpoints.values():
+            address = endpoint.address
+            attached[endpoint.container_id] = {
+                "Name": endpoint.container_name,
+                "EndpointID": endpoint.endpoint_id,
+                "MacAddress": endpoint.mac,
+                "IPv4Address": f"{address}/{pool.prefix_len}" if address and pool else "",
+                "IPv6Address": "",
+            }
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": "local",
+        "Driver": network.driver,
+        "EnableIPv6": network.enable_ipv6,
+        "IPAM": {
+            "Driver": network.ipam_driver,
+            "Options": network.ipam_options,
+            "Config": config,
+        },
+        "Internal": network.internal,
+        "Attachable": network.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": attached,
+        "Options": dict(network.options),
+        "Labels": dict(network.labels),
+    }
+
+
+async def list_networks(request: web.Request) -> web.Response:
+    filters = Filters.from_query(request.query).as_dict()
+    found = request.app[DAEMON].networks.listing(filters)
+    return json_reply([network_json(n, containers=False) for n in found])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    network = request.app[DAEMON].networks.get(request.match_info["id"])
+    return json_reply(network_json(network, containers=True))
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkCreateRequest)
+    ipam = body.IPAM
+    network = request.app[DAEMON].networks.create(
+        CreateRequest(
+            name=body.Name,
+            driver=body.Driver,
+            ipam=[
+                IPAMRequest(c.Subnet, c.Gateway, c.IPRange)
+                for c in (ipam.Config or [] if ipam else [])
+            ],
+            ipam_driver=ipam.Driver if ipam else "",
+            ipam_options=ipam.Options if ipam else None,
+            internal=body.Internal,
+            attachable=body.Attachable,
+            enable_ipv6=body.EnableIPv6,
+            options=dict(body.Options or {}),
+            labels=dict(body.Labels or {}),
+        )
+    )
+    return json_reply({"Id": network.id, "Warning": ""}, status=201)
+
+
+async def connect(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkConnectRequest)
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    live = daemon.get(body.Container)
+    endpoint = body.EndpointConfig
+    ipam = endpoint.IPAMConfig if endpoint else None
+    daemon.networks.connect(
+        network.id,
+        live.id,
+        live.model.name,
+        aliases=list(endpoint.Aliases or []) if endpoint else [],
+        ipv4=ipam.IPv4Address if ipam else "",
+    )
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkDisconnectRequest)
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    try:
+        container_id = daemon.get(body.Container).id
+    except errors.NotFound:
+        if not body.Force:
+            raise
+        # Forced: the endpoint of a container that is gone is cleaned up by its id.
+        container_id = body.Container
+    daemon.networks.disconnect(network.id, container_id)
+    return web.Response(status=200)
+
+
+async def remove(request: web.Request) -> web.Response:
+    request.app[DAEMON].networks.remove(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.Response:
+    filters = Filters.from_query(request.query).as_dict()
+    deleted = request.app[DAEMON].networks.prune(filters)
+    return json_reply({"NetworksDeleted": deleted or None})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/networks", list_networks)
+    router.add_get("/networks/", list_networks)
+    router.add_post("/networks/create", create)
+    router.add_post("/networks/prune", prune)
+    router.add_get("/networks/{id}", inspect)
+    router.add_delete("/networks/{id}", remove)
+    router.add_post("/networks/{id}/connect", connect)
+    router.add_post("/networks/{id}/disconnect", disconnect)

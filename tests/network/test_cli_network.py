@@ -1,0 +1,187 @@
+"""`docker network` commands against a mooraged in a private namespace: dockerd's outputs,
+errors and default address pools; networks and addresses survive a daemon restart."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.support.netns import NetnsDaemon, restart_netns_daemon
+
+
+async def _inspect(daemon: NetnsDaemon, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = json.loads(await daemon.docker_ok("network", "inspect", name))
+    assert len(found) == 1
+    return found[0]
+
+
+async def _error(daemon: NetnsDaemon, *args: str) -> str:
+    result = await daemon.docker(*args)
+    assert result.returncode != 0, f"docker {' '.join(args)} succeeded: {result.stdout}"
+    # The daemon's message is the first line (CLI 28 may add "exit status 1" below it).
+    return result.stderr.strip().splitlines()[0]
+
+
+async def test_predefined_networks(ns_daemon: NetnsDaemon) -> None:
+    listing = await ns_daemon.docker_ok(
+        "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"
+    )
+    assert listing.splitlines() == ["bridge bridge local", "host host local", "none null local"]
+    bridge = await _inspect(ns_daemon, "bridge")
+    assert bridge["IPAM"] == {
+        "Driver": "default",
+        "Options": None,
+        "Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}],
+    }
+    # Its device is the daemon's own, never docker0.
+    assert bridge["Options"]["com.docker.network.bridge.name"] == "moorage0"
+    assert (await _inspect(ns_daemon, "none"))["IPAM"]["Config"] == []
+    assert re.fullmatch(r"[0-9a-f]{64}", bridge["Id"])
+    for name in ("bridge", "host", "none"):
+        assert await _error(ns_daemon, "network", "rm", name) == (
+            f"Error response from daemon: {name} is a pre-defined network and cannot be removed"
+        )
+    assert await _error(ns_daemon, "network", "create", "host") == (
+        "Error response from daemon: operation is not permitted on predefined host network"
+    )
+
+
+async def test_create_inspect_list_and_remove(ns_daemon: NetnsDaemon) -> None:
+    created = (await ns_daemon.docker_ok("network", "create", "front")).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", created)
+    front = await _inspect(ns_daemon, "front")
+    assert front["Id"] == created
+    assert (front["Driver"], front["Scope"], front["Internal"]) == ("bridge", "local", False)
+    # The next default pool after the bridge's.
+    assert front["IPAM"]["Config"] == [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]
+    assert front["Containers"] == {} and front["Labels"] == {}
+    # By id prefix too, as dockerd finds networks.
+    assert (await _inspect(ns_daemon, created[:12]))["Name"] == "front"
+
+    await ns_daemon.docker_ok(
+        "network", "create", "--subnet", "10.10.0.0/24", "--gateway", "10.10.0.254",
+        "--ip-range", "10.10.0.128/25", "--internal", "--attachable", "--label", "tier=back",
+        "-o", "com.docker.network.bridge.name=mbr-test", "back",
+    )  # fmt: skip
+    back = await _inspect(ns_daemon, "back")
+    assert back["IPAM"]["Config"] == [
+        {"Subnet": "10.10.0.0/24", "IPRange": "10.10.0.128/25", "Gateway": "10.10.0.254"}
+    ]
+    assert (back["Internal"], back["Attachable"]) == (True, True)
+    assert back["Labels"] == {"tier": "back"}
+    assert back["Options"] == {"com.docker.network.bridge.name": "mbr-test"}
+
+    assert await _error(ns_daemon, "network", "create", "front") == (
+        "Error response from daemon: network with name front already exists"
+    )
+    assert await _error(ns_daemon, "network", "create", "--subnet", "10.10.0.0/16", "x") == (
+        "Error response from daemon: Pool overlaps with other one on this address space"
+    )
+    assert await _error(ns_daemon, "network", "create", "-d", "nosuch", "x") == (
+        'Error response from daemon: plugin "nosuch" not found'
+    )
+    assert "x" not in (await ns_daemon.docker_ok("network", "ls", "-q", "-f", "name=^x$"))
+
+    def names(out: str) -> list[str]:
+        return out.split()
+
+    ls = ("network", "ls", "--format", "{{.Name}}")
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=custom")) == ["back", "front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=builtin")) == [
+        "bridge",
+        "host",
+        "none",
+    ]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "label=tier=back")) == ["back"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "name=fro")) == ["front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "driver=null")) == ["none"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", f"id={created[:10]}")) == ["front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "dangling=true")) == ["back", "front"]
+    assert await _error(ns_daemon, *ls, "-f", "colour=red") == (
+        "Error response from daemon: Invalid filter 'colour'"
+    )
+
+    assert "network nosuch not found" in await _error(ns_daemon, "network", "rm", "nosuch")
+    assert (await ns_daemon.docker_ok("network", "rm", "front", "back")).split() == [
+        "front",
+        "back",
+    ]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=custom")) == []
+
+
+async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.20.0.0/24", "app")
+    await ns_daemon.docker_ok("create", "--name", "c1", "busybox", "true")
+    await ns_daemon.docker_ok("create", "--name", "c2", "busybox", "true")
+    await ns_daemon.docker_ok("network", "connect", "--alias", "web", "app", "c1")
+    await ns_daemon.docker_ok("network", "connect", "--ip", "10.20.0.50", "app", "c2")
+    app = await _inspect(ns_daemon, "app")
+    by_name = {entry["Name"]: entry for entry in app["Containers"].values()}
+    assert by_name["c1"]["IPv4Address"] == "10.20.0.2/24"
+    assert by_name["c1"]["MacAddress"] == "02:42:0a:14:00:02"
+    assert by_name["c2"]["IPv4Address"] == "10.20.0.50/24"
+    assert re.fullmatch(r"[0-9a-f]{64}", by_name["c1"]["EndpointID"])
+
+    assert await _error(ns_daemon, "network", "connect", "app", "c1") == (
+        "Error response from daemon: endpoint with name c1 already exists in network app"
+    )
+    assert "No such container: nosuch" in await _error(
+        ns_daemon, "network", "connect", "app", "nosuch"
+    )
+    removal = await _error(ns_daemon, "network", "rm", "app")
+    assert removal == (
+        f"Error response from daemon: error while removing network: network app id "
+        f"{app['Id']} has active endpoints"
+    )
+    # dangling means unused: app is in use now.
+    dangling = await ns_daemon.docker_ok("network", "ls", "-q", "-f", "dangling=true")
+    assert app["Id"][:12] not in dangling.split()
+
+    await ns_daemon.docker_ok("network", "disconnect", "app", "c1")
+    # Removing a container releases its endpoint and address.
+    await ns_daemon.docker_ok("rm", "c2")
+    assert (await _inspect(ns_daemon, "app"))["Containers"] == {}
+    await ns_daemon.docker_ok("network", "connect", "app", "c1")
+    app = await _inspect(ns_daemon, "app")
+    assert [e["IPv4Address"] for e in app["Containers"].values()] == ["10.20.0.2/24"]
+    await ns_daemon.docker_ok("rm", "c1")
+    await ns_daemon.docker_ok("network", "rm", "app")
+
+
+async def test_prune_removes_unused_user_networks(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--label", "keep=yes", "kept")
+    await ns_daemon.docker_ok("network", "create", "spare")
+    await ns_daemon.docker_ok("network", "create", "busy")
+    await ns_daemon.docker_ok("create", "--name", "user", "busybox", "true")
+    await ns_daemon.docker_ok("network", "connect", "busy", "user")
+    out = await ns_daemon.docker_ok("network", "prune", "-f", "--filter", "label!=keep=yes")
+    assert out == "Deleted Networks:\nspare\n\n"
+    names = await ns_daemon.docker_ok("network", "ls", "--format", "{{.Name}}")
+    assert names.split() == ["bridge", "busy", "host", "kept", "none"]
+    await ns_daemon.docker_ok("rm", "user")
+    assert (await ns_daemon.docker_ok("network", "prune", "-f")).split() == [
+        "Deleted",
+        "Networks:",
+        "busy",
+        "kept",
+    ]
+
+
+async def test_networks_and_addresses_survive_a_restart(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "lasting")
+    await ns_daemon.docker_ok("create", "--name", "holder", "busybox", "true")
+    await ns_daemon.docker_ok("network", "connect", "lasting", "holder")
+    before = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
+    await restart_netns_daemon(ns_daemon)
+    after = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
+    assert after == before
+    # The saved allocation is honoured: the next container gets the next address.
+    await ns_daemon.docker_ok("create", "--name", "second", "busybox", "true")
+    await ns_daemon.docker_ok("network", "connect", "lasting", "second")
+    lasting = await _inspect(ns_daemon, "lasting")
+    addresses = sorted(e["IPv4Address"] for e in lasting["Containers"].values())
+    subnet = lasting["IPAM"]["Config"][0]["Subnet"].removesuffix(".0.0/16")
+    assert addresses == [f"{subnet}.0.2/16", f"{subnet}.0.3/16"]
+    await ns_daemon.docker_ok("rm", "holder", "second")
+    await ns_daemon.docker_ok("network", "rm", "lasting")
