@@ -49,6 +49,7 @@ from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
 from .network.manager import NetworkManager
+from .network.runtime import NetworkRuntime
 from .network.store import NetworkStore
 from .signals import parse_signal
 
@@ -103,6 +104,9 @@ class Daemon:
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
         self.networks = NetworkManager(NetworkStore(config.data_root / "network"), emit)
+        self.netrt = NetworkRuntime(self.networks, config.exec_root, enabled=config.networking)
+        if config.networking:
+            specs.network = self.netrt
         self._live: dict[str, LiveContainer] = {}
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
@@ -152,6 +156,7 @@ class Daemon:
                     with contextlib.suppress(lcd_errors.LibcontainerdError):
                         await task.kill(signal.SIGKILL)
                         await task.delete()
+            await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
         for live in self._live.values():
             model = live.model
@@ -166,6 +171,7 @@ class Daemon:
     async def shutdown(self) -> None:
         await self.health.shutdown()
         await self._background.cancel()
+        await self.netrt.close()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -244,6 +250,7 @@ class Daemon:
             self._live.pop(container_id, None)
             self.store.remove(model)
             raise
+        self.netrt.container_created(container_id, canonical, model.host_config)  # networking
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
@@ -258,10 +265,10 @@ class Daemon:
 
     def _warnings(self, host_config: dict[str, Any]) -> list[str]:
         mode = host_config.get("NetworkMode") or "default"
-        if mode in ("default", "bridge"):
+        if mode in ("default", "bridge") and not self.config.networking:
             return [
-                "moorage has no bridge network yet: the container gets its own network "
-                "namespace with loopback only"
+                "bridge networking is off (--bridge=none): the container gets its own "
+                "network namespace with loopback only"
             ]
         return []
 
@@ -302,6 +309,7 @@ class Daemon:
         )
         task = None
         try:
+            await self.netrt.setup(live.id, live.model.host_config)  # networking: sandbox
             await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
@@ -311,6 +319,7 @@ class Daemon:
             if task is not None:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
                     await task.delete()
+            await self.netrt.teardown(live.id, timed=False)  # networking: nothing half set up
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
@@ -372,6 +381,7 @@ class Daemon:
         if task is not None:
             with contextlib.suppress(lcd_errors.NotFoundError):
                 await task.delete()
+        await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
                 await live.hub.wait_copied()

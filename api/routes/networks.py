@@ -34,13 +34,14 @@ def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
         config.append(entry)
     attached: dict[str, Any] = {}
     if containers:
+        # Running containers only: a stopped one has no endpoint, as in dockerd.
         for endpoint in network.endpoints.values():
-            address = endpoint.address
+            member = network.members.get(endpoint.container_id)
             attached[endpoint.container_id] = {
-                "Name": endpoint.container_name,
+                "Name": member.container_name if member else "",
                 "EndpointID": endpoint.endpoint_id,
                 "MacAddress": endpoint.mac,
-                "IPv4Address": f"{address}/{pool.prefix_len}" if address and pool else "",
+                "IPv4Address": f"{endpoint.address}/{pool.prefix_len}" if pool else "",
                 "IPv6Address": "",
             }
     return {
@@ -107,13 +108,16 @@ async def connect(request: web.Request) -> web.Response:
     live = daemon.get(body.Container)
     endpoint = body.EndpointConfig
     ipam = endpoint.IPAMConfig if endpoint else None
-    daemon.networks.connect(
-        network.id,
-        live.id,
-        live.model.name,
-        aliases=list(endpoint.Aliases or []) if endpoint else [],
-        ipv4=ipam.IPv4Address if ipam else "",
-    )
+    async with live.lock:  # not while the container starts or exits
+        await daemon.netrt.connect(
+            network.id,
+            live.id,
+            live.model.name,
+            live.model.host_config,
+            running=live.model.state.running,
+            aliases=list(endpoint.Aliases or []) if endpoint else [],
+            ipv4=ipam.IPv4Address if ipam else "",
+        )
     return web.Response(status=200)
 
 
@@ -122,13 +126,15 @@ async def disconnect(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     network = daemon.networks.get(request.match_info["id"])
     try:
-        container_id = daemon.get(body.Container).id
+        live = daemon.get(body.Container)
     except errors.NotFound:
         if not body.Force:
             raise
         # Forced: the endpoint of a container that is gone is cleaned up by its id.
-        container_id = body.Container
-    daemon.networks.disconnect(network.id, container_id)
+        await daemon.netrt.disconnect(network.id, body.Container)
+        return web.Response(status=200)
+    async with live.lock:  # not while the container starts or exits
+        await daemon.netrt.disconnect(network.id, live.id)
     return web.Response(status=200)
 
 

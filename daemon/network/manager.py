@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
@@ -13,7 +14,7 @@ from ipaddress import IPv4Network
 from .. import errors
 from ..filters import FilterMap, match_exact, match_kv, prune_labels_match, prune_until
 from ..timefmt import now_rfc3339_nano, parse_rfc3339
-from .ipam import POOL_OVERLAP, Pool, mac_for, parse_subnet, pick_subnet
+from .ipam import POOL_OVERLAP, Pool, mac_for, parse_address, parse_subnet, pick_subnet
 from .model import (
     BRIDGE,
     DEFAULT_BRIDGE_OPTIONS,
@@ -21,6 +22,7 @@ from .model import (
     NONE,
     PREDEFINED,
     Endpoint,
+    Member,
     Network,
 )
 from .store import NetworkStore
@@ -235,6 +237,7 @@ class NetworkManager:
                 f"error while removing network: network {network.name} id {network.id} "
                 "has active endpoints"
             )
+        # Stopped members lose the network with it, as in dockerd (no endpoint is active).
         self.store.delete(network)
         self._by_id.pop(network.id, None)
         self._event(network, "destroy")
@@ -260,7 +263,22 @@ class NetworkManager:
         self._emit("network", "prune", "", {})
         return deleted
 
-    # -- endpoints ---------------------------------------------------------------------
+    # -- members and endpoints ------------------------------------------------------------
+
+    def network_for_mode(self, mode: str) -> Network | None:
+        """The network a container's NetworkMode puts it on (None: host, none, container:)."""
+        if mode in ("", "default"):
+            mode = BRIDGE
+        if mode in (HOST, NONE) or mode.startswith("container:"):
+            return None
+        return self.get(mode)
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self.get(ref)
+        except errors.NotFound:
+            return False
+        return True
 
     def connect(
         self,
@@ -269,7 +287,8 @@ class NetworkManager:
         container_name: str,
         aliases: Sequence[str] = (),
         ipv4: str = "",
-    ) -> tuple[Network, Endpoint]:
+    ) -> Network:
+        """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
         container_name = container_name.lstrip("/")  # endpoints are named without the slash
         if network.name in (HOST, NONE):
@@ -277,68 +296,99 @@ class NetworkManager:
                 f"container cannot be disconnected from {network.name} network or "
                 f"connected to {network.name} network"
             )
-        if container_id in network.endpoints:
+        if container_id in network.members:
             raise errors.Forbidden(
                 f"endpoint with name {container_name} already exists in network {network.name}"
             )
-        if ipv4 and network.name == BRIDGE:
-            raise errors.InvalidParameter(
-                "user specified IP address is supported on user defined networks only"
-            )
-        if ipv4 and network.pool is not None and not network.ipam_configured:
-            raise errors.InvalidParameter(
-                "user specified IP address is supported only when connecting to networks "
-                "with user configured subnets"
-            )
-        assert network.pool is not None
-        address = network.pool.allocate(ipv4)
-        endpoint = Endpoint(
-            container_id=container_id,
-            container_name=container_name,
-            endpoint_id=_new_id(),
-            address=address,
-            mac=mac_for(address),
-            aliases=list(aliases),
-            wanted_address=ipv4,
-        )
-        network.endpoints[container_id] = endpoint
+        if ipv4:
+            if network.name == BRIDGE:
+                raise errors.InvalidParameter(
+                    "user specified IP address is supported on user defined networks only"
+                )
+            if not network.ipam_configured:
+                raise errors.InvalidParameter(
+                    "user specified IP address is supported only when connecting to networks "
+                    "with user configured subnets"
+                )
+            assert network.pool is not None
+            if parse_address(ipv4) not in network.pool.subnet:
+                raise errors.InvalidParameter(
+                    f"Invalid address {ipv4}: It does not belong to any of this network's subnets"
+                )
+        member = Member(container_id, container_name, list(aliases), ipv4, time.time_ns())
+        network.members[container_id] = member
         try:
             self.store.save(network)
         except BaseException:
-            network.endpoints.pop(container_id, None)
-            network.pool.release(address)
+            network.members.pop(container_id, None)
             raise
         self._event(network, "connect", container=container_id)
-        return network, endpoint
+        return network
 
     def disconnect(self, ref: str, container_id: str) -> Network:
+        """End the membership; the caller has taken down a running container's endpoint."""
         network = self.get(ref)
-        endpoint = network.endpoints.get(container_id)
-        if endpoint is None:
+        if container_id not in network.members:
             raise errors.SystemError(
                 f"container {container_id} is not connected to network {network.name}"
             )
-        self._drop(network, endpoint)
+        network.members.pop(container_id, None)
+        self._release(network, container_id)
+        self.store.save(network)
+        self._event(network, "disconnect", container=container_id)
         return network
 
-    def _drop(self, network: Network, endpoint: Endpoint) -> None:
-        network.endpoints.pop(endpoint.container_id, None)
-        if network.pool is not None and endpoint.address is not None:
-            network.pool.release(endpoint.address)
-        self.store.save(network)
-        self._event(network, "disconnect", container=endpoint.container_id)
+    def memberships(self, container_id: str) -> list[tuple[Network, Member]]:
+        """The networks a container is configured on, in the order it joined them."""
+        found = [(n, n.members[container_id]) for n in self.networks() if container_id in n.members]
+        found.sort(key=lambda pair: pair[1].joined)
+        return found
 
     def endpoints_of(self, container_id: str) -> list[tuple[Network, Endpoint]]:
         return [
             (n, n.endpoints[container_id]) for n in self.networks() if container_id in n.endpoints
         ]
 
+    def join(self, network: Network, member: Member, ifname: str) -> Endpoint:
+        """An endpoint with an address for a member that starts (saved before returned)."""
+        assert network.pool is not None
+        address = network.pool.allocate(member.wanted_address)
+        endpoint = Endpoint(
+            container_id=member.container_id,
+            endpoint_id=_new_id(),
+            address=address,
+            mac=mac_for(address),
+            ifname=ifname,
+            host_ifname="veth" + secrets.token_hex(4)[:7],
+        )
+        network.endpoints[member.container_id] = endpoint
+        try:
+            self.store.save(network, durable=False)
+        except BaseException:
+            self._release(network, member.container_id)
+            raise
+        return endpoint
+
+    def leave(self, network: Network, container_id: str) -> None:
+        if self._release(network, container_id):
+            self.store.save(network, durable=False)
+
+    def _release(self, network: Network, container_id: str) -> bool:
+        endpoint = network.endpoints.pop(container_id, None)
+        if endpoint is None:
+            return False
+        if network.pool is not None:
+            network.pool.release(endpoint.address)
+        return True
+
     def container_removed(self, container_id: str) -> None:
-        """A container is gone: its endpoints go, and their addresses are free again."""
-        for network, endpoint in self.endpoints_of(container_id):
-            self._drop(network, endpoint)
+        """A container is gone: its memberships and endpoints go, addresses are free."""
+        for network in self.networks():
+            had_member = network.members.pop(container_id, None) is not None
+            if self._release(network, container_id) or had_member:
+                self.store.save(network)
 
     def container_renamed(self, container_id: str, name: str) -> None:
-        for network, endpoint in self.endpoints_of(container_id):
-            endpoint.container_name = name.lstrip("/")
+        for network, member in self.memberships(container_id):
+            member.container_name = name.lstrip("/")
             self.store.save(network)

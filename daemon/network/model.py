@@ -28,39 +28,67 @@ DEFAULT_BRIDGE_OPTIONS = {
 
 
 @dataclass
-class Endpoint:
-    """One container's attachment to one network."""
+class Member:
+    """A container configured on a network (by its NetworkMode or a connect): it gets an
+    endpoint whenever it runs, as in dockerd, where endpoints live from start to exit."""
 
     container_id: str
-    container_name: str
-    endpoint_id: str
-    address: IPv4Address | None
-    mac: str
+    container_name: str  # without Docker's leading slash
     aliases: list[str] = field(default_factory=list)
     wanted_address: str = ""  # EndpointConfig.IPAMConfig.IPv4Address, if the user gave one
+    # When it joined (ns): interfaces are numbered in this order, NetworkMode's first.
+    joined: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ContainerID": self.container_id,
             "ContainerName": self.container_name,
-            "EndpointID": self.endpoint_id,
-            "Address": str(self.address) if self.address else "",
-            "MacAddress": self.mac,
             "Aliases": list(self.aliases),
             "WantedAddress": self.wanted_address,
+            "Joined": self.joined,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Member:
+        return cls(
+            container_id=doc["ContainerID"],
+            container_name=doc.get("ContainerName", ""),
+            aliases=list(doc.get("Aliases") or []),
+            wanted_address=doc.get("WantedAddress", ""),
+            joined=int(doc.get("Joined") or 0),
+        )
+
+
+@dataclass
+class Endpoint:
+    """A running container's attachment: its address, MAC and the links that carry it."""
+
+    container_id: str
+    endpoint_id: str
+    address: IPv4Address
+    mac: str
+    ifname: str  # inside the container: eth0, eth1, ...
+    host_ifname: str  # the veth end on the bridge
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ContainerID": self.container_id,
+            "EndpointID": self.endpoint_id,
+            "Address": str(self.address),
+            "MacAddress": self.mac,
+            "IfName": self.ifname,
+            "HostIfName": self.host_ifname,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Endpoint:
-        address = doc.get("Address") or ""
         return cls(
             container_id=doc["ContainerID"],
-            container_name=doc.get("ContainerName", ""),
             endpoint_id=doc["EndpointID"],
-            address=IPv4Address(address) if address else None,
+            address=IPv4Address(doc["Address"]),
             mac=doc.get("MacAddress", ""),
-            aliases=list(doc.get("Aliases") or []),
-            wanted_address=doc.get("WantedAddress", ""),
+            ifname=doc.get("IfName", "eth0"),
+            host_ifname=doc.get("HostIfName", ""),
         )
 
 
@@ -80,6 +108,7 @@ class Network:
     ipam_options: dict[str, str] | None = None
     # True when the user gave the IPAM Config (inspect shows only what was given).
     ipam_configured: bool = False
+    members: dict[str, Member] = field(default_factory=dict)  # by container id
     endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by container id
 
     @property
@@ -111,6 +140,7 @@ class Network:
             "IPAMDriver": self.ipam_driver,
             "IPAMOptions": self.ipam_options,
             "IPAMConfigured": self.ipam_configured,
+            "Members": [member.to_json() for member in self.members.values()],
             "Endpoints": [endpoint.to_json() for endpoint in self.endpoints.values()],
         }
 
@@ -126,7 +156,8 @@ class Network:
             )
         endpoints = [Endpoint.from_json(e) for e in doc.get("Endpoints") or []]
         if pool is not None:
-            pool.allocated = {e.address for e in endpoints if e.address is not None}
+            pool.allocated = {e.address for e in endpoints}
+        members = [Member.from_json(m) for m in doc.get("Members") or []]
         return cls(
             id=doc["ID"],
             name=doc["Name"],
@@ -141,5 +172,6 @@ class Network:
             ipam_driver=doc.get("IPAMDriver") or "default",
             ipam_options=doc.get("IPAMOptions"),
             ipam_configured=bool(doc.get("IPAMConfigured")),
+            members={m.container_id: m for m in members},
             endpoints={e.container_id: e for e in endpoints},
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 
 from ..container.store import write_atomic
@@ -33,9 +34,19 @@ class NetworkStore:
                 log.error("skipping unreadable network state %s: %s", path, exc)
         return networks
 
-    def save(self, network: Network) -> None:
+    def save(self, network: Network, *, durable: bool = True) -> None:
+        """`durable=False` for endpoint changes: renamed into place but not fsynced, since
+        endpoints matter only while their containers run, and a machine crash that could
+        lose the write also ends every container (a daemon crash loses nothing)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path(network.id), json.dumps(network.to_json()).encode())
+        data = json.dumps(network.to_json()).encode()
+        if durable:
+            write_atomic(self._path(network.id), data)
+            return
+        path = self._path(network.id)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
 
     def delete(self, network: Network) -> None:
         with contextlib.suppress(FileNotFoundError):

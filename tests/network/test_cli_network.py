@@ -112,54 +112,72 @@ async def test_create_inspect_list_and_remove(ns_daemon: NetnsDaemon) -> None:
 
 async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> None:
     await ns_daemon.docker_ok("network", "create", "--subnet", "10.20.0.0/24", "app")
-    await ns_daemon.docker_ok("create", "--name", "c1", "busybox", "true")
-    await ns_daemon.docker_ok("create", "--name", "c2", "busybox", "true")
+    await ns_daemon.docker_ok("create", "--name", "c1", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("create", "--name", "c2", "busybox", "sleep", "300")
     await ns_daemon.docker_ok("network", "connect", "--alias", "web", "app", "c1")
     await ns_daemon.docker_ok("network", "connect", "--ip", "10.20.0.50", "app", "c2")
-    app = await _inspect(ns_daemon, "app")
-    by_name = {entry["Name"]: entry for entry in app["Containers"].values()}
-    assert by_name["c1"]["IPv4Address"] == "10.20.0.2/24"
-    assert by_name["c1"]["MacAddress"] == "02:42:0a:14:00:02"
-    assert by_name["c2"]["IPv4Address"] == "10.20.0.50/24"
-    assert re.fullmatch(r"[0-9a-f]{64}", by_name["c1"]["EndpointID"])
-
+    # Configured, not running: no endpoint yet, as in dockerd.
+    assert (await _inspect(ns_daemon, "app"))["Containers"] == {}
+    c2_app = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks.app}}", "c2")
+    )
+    assert c2_app["IPAMConfig"] == {"IPv4Address": "10.20.0.50"}
+    assert (c2_app["IPAddress"], c2_app["EndpointID"]) == ("", "")
     assert await _error(ns_daemon, "network", "connect", "app", "c1") == (
         "Error response from daemon: endpoint with name c1 already exists in network app"
     )
     assert "No such container: nosuch" in await _error(
         ns_daemon, "network", "connect", "app", "nosuch"
     )
+
+    await ns_daemon.docker_ok("start", "c1", "c2")
+    app = await _inspect(ns_daemon, "app")
+    by_name = {entry["Name"]: entry for entry in app["Containers"].values()}
+    assert by_name["c1"]["IPv4Address"] == "10.20.0.2/24"
+    assert by_name["c1"]["MacAddress"] == "02:42:0a:14:00:02"
+    assert by_name["c2"]["IPv4Address"] == "10.20.0.50/24"
+    assert re.fullmatch(r"[0-9a-f]{64}", by_name["c1"]["EndpointID"])
+    c1_app = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks.app}}", "c1")
+    )
+    c1_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "c1")).strip()
+    assert c1_app["Aliases"] == ["web", c1_id[:12]]
+    assert c1_app["EndpointID"] == by_name["c1"]["EndpointID"]
+
     removal = await _error(ns_daemon, "network", "rm", "app")
     assert removal == (
         f"Error response from daemon: error while removing network: network app id "
         f"{app['Id']} has active endpoints"
     )
-    # dangling means unused: app is in use now.
+    # dangling means without active endpoints: app has two.
     dangling = await ns_daemon.docker_ok("network", "ls", "-q", "-f", "dangling=true")
     assert app["Id"][:12] not in dangling.split()
 
+    # A running container is unplugged at once.
     await ns_daemon.docker_ok("network", "disconnect", "app", "c1")
+    links = await ns_daemon.docker_ok("exec", "c1", "ls", "/sys/class/net")
+    assert links.split() == ["eth0", "lo"]  # eth0: the default bridge's; eth1 is gone
     # Removing a container releases its endpoint and address.
-    await ns_daemon.docker_ok("rm", "c2")
+    await ns_daemon.docker_ok("rm", "-f", "c2")
     assert (await _inspect(ns_daemon, "app"))["Containers"] == {}
     await ns_daemon.docker_ok("network", "connect", "app", "c1")
     app = await _inspect(ns_daemon, "app")
     assert [e["IPv4Address"] for e in app["Containers"].values()] == ["10.20.0.2/24"]
-    await ns_daemon.docker_ok("rm", "c1")
+    await ns_daemon.docker_ok("rm", "-f", "c1")
     await ns_daemon.docker_ok("network", "rm", "app")
 
 
-async def test_prune_removes_unused_user_networks(ns_daemon: NetnsDaemon) -> None:
+async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:
     await ns_daemon.docker_ok("network", "create", "--label", "keep=yes", "kept")
     await ns_daemon.docker_ok("network", "create", "spare")
     await ns_daemon.docker_ok("network", "create", "busy")
-    await ns_daemon.docker_ok("create", "--name", "user", "busybox", "true")
-    await ns_daemon.docker_ok("network", "connect", "busy", "user")
+    await ns_daemon.docker_ok("run", "-d", "--name", "user", "--network", "busy", "busybox",
+                              "sleep", "300")  # fmt: skip
     out = await ns_daemon.docker_ok("network", "prune", "-f", "--filter", "label!=keep=yes")
     assert out == "Deleted Networks:\nspare\n\n"
     names = await ns_daemon.docker_ok("network", "ls", "--format", "{{.Name}}")
     assert names.split() == ["bridge", "busy", "host", "kept", "none"]
-    await ns_daemon.docker_ok("rm", "user")
+    await ns_daemon.docker_ok("rm", "-f", "user")
     assert (await ns_daemon.docker_ok("network", "prune", "-f")).split() == [
         "Deleted",
         "Networks:",
@@ -170,18 +188,21 @@ async def test_prune_removes_unused_user_networks(ns_daemon: NetnsDaemon) -> Non
 
 async def test_networks_and_addresses_survive_a_restart(ns_daemon: NetnsDaemon) -> None:
     await ns_daemon.docker_ok("network", "create", "lasting")
-    await ns_daemon.docker_ok("create", "--name", "holder", "busybox", "true")
-    await ns_daemon.docker_ok("network", "connect", "lasting", "holder")
+    await ns_daemon.docker_ok("run", "-d", "--name", "holder", "--network", "lasting",
+                              "busybox", "sleep", "300")  # fmt: skip
     before = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
     await restart_netns_daemon(ns_daemon)
     after = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
     assert after == before
-    # The saved allocation is honoured: the next container gets the next address.
-    await ns_daemon.docker_ok("create", "--name", "second", "busybox", "true")
-    await ns_daemon.docker_ok("network", "connect", "lasting", "second")
+    # The running container kept its address; the next one gets the next address.
+    await ns_daemon.docker_ok("run", "-d", "--name", "second", "--network", "lasting",
+                              "busybox", "sleep", "300")  # fmt: skip
     lasting = await _inspect(ns_daemon, "lasting")
     addresses = sorted(e["IPv4Address"] for e in lasting["Containers"].values())
     subnet = lasting["IPAM"]["Config"][0]["Subnet"].removesuffix(".0.0/16")
     assert addresses == [f"{subnet}.0.2/16", f"{subnet}.0.3/16"]
-    await ns_daemon.docker_ok("rm", "holder", "second")
+    holder_ip = addresses[0].split("/")[0]
+    out = await ns_daemon.docker_ok("exec", "second", "sh", "-c", f"ping -c 1 -W 2 {holder_ip}")
+    assert "1 packets received" in out
+    await ns_daemon.docker_ok("rm", "-f", "holder", "second")
     await ns_daemon.docker_ok("network", "rm", "lasting")

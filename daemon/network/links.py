@@ -1,0 +1,131 @@
+"""Links and addresses over netlink with pyroute2's IPRoute: bridges in the daemon's
+own namespace, and veth pairs from a bridge into a container's namespace with the
+container's address, MAC, default route and loopback.
+
+Blocking calls, run off the loop: pyroute2's AsyncIPRoute cannot open its netlink
+socket on uvloop (the daemon's loop), while IPRoute in a thread costs about 0.4 ms to
+open and well under 1 ms per request. Functions that change namespace run in a
+thread of their own (`netns.run_in_own_thread`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import netns
+
+
+@dataclass(frozen=True)
+class Plug:
+    """One endpoint's links: `host_ifname` on `bridge`, `ifname` in the container."""
+
+    ensure_bridge: bool  # make or check the bridge first (False: known to be there)
+    bridge: str
+    bridge_gateway: IPv4Address
+    prefix_len: int
+    host_ifname: str
+    ifname: str
+    address: IPv4Address
+    mac: str
+    gateway: IPv4Address | None  # None: no route out (an Internal network)
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def _tolerate(code: int, call: object, *args: object, **kwargs: object) -> None:
+    try:
+        call(*args, **kwargs)  # type: ignore[operator]
+    except NetlinkError as exc:
+        if exc.code != code:
+            raise
+
+
+def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: int) -> int:
+    """The bridge `name`, up, with the gateway address; its index."""
+    index = _index(host, name)
+    if index is None:
+        # EEXIST: made meanwhile by a concurrent start.
+        _tolerate(errno.EEXIST, host.link, "add", ifname=name, kind="bridge")
+        index = _index(host, name)
+        assert index is not None
+    _tolerate(
+        errno.EEXIST, host.addr, "add", index=index, address=str(gateway), prefixlen=prefix_len
+    )
+    host.link("set", index=index, state="up")
+    return index
+
+
+def _loopback_up(inner: IPRoute) -> None:
+    index = _index(inner, "lo")
+    if index is not None:
+        inner.link("set", index=index, state="up")
+
+
+def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
+    if plug.ensure_bridge:
+        bridge = ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
+    else:
+        found = _index(host, plug.bridge)
+        if found is None:
+            raise OSError(errno.ENODEV, f"bridge {plug.bridge} is gone")
+        bridge = found
+    ns_fd = os.open(path, os.O_RDONLY)
+    try:
+        host.link(
+            "add",
+            ifname=plug.host_ifname,
+            kind="veth",
+            peer={"ifname": plug.ifname, "net_ns_fd": ns_fd, "address": plug.mac},
+        )
+    finally:
+        os.close(ns_fd)
+    host_index = _index(host, plug.host_ifname)
+    assert host_index is not None
+    host.link("set", index=host_index, master=bridge, state="up")
+    index = _index(inner, plug.ifname)
+    assert index is not None
+    inner.addr("add", index=index, address=str(plug.address), prefixlen=plug.prefix_len)
+    inner.link("set", index=index, state="up")
+    if plug.gateway is not None:
+        # The first network's gateway is the way out; later ones add no second default.
+        _tolerate(errno.EEXIST, inner.route, "add", dst="default", gateway=str(plug.gateway))
+
+
+def make_sandbox(path: Path, plugs: Sequence[Plug]) -> None:
+    """A new namespace bound at `path`, `lo` up, and the endpoints plugged in. Changes the
+    calling thread's namespace: run it in a thread of its own."""
+    with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
+        netns.unshare_and_bind(path)
+        with IPRoute() as inner:
+            _loopback_up(inner)
+            for plug in plugs:
+                _plug(host, inner, path, plug)
+
+
+def plug_into(path: Path, plug: Plug) -> None:
+    """One more endpoint into an existing sandbox (connect of a running container).
+    Changes the calling thread's namespace: run it in a thread of its own."""
+    with IPRoute() as host:
+        netns.enter(path)
+        with IPRoute() as inner:
+            _plug(host, inner, path, plug)
+
+
+def remove_link(name: str) -> None:
+    """Delete a link of ours in the daemon's namespace (deleting one end of a veth pair
+    deletes both); gone already is fine. Blocking, from any thread in that namespace."""
+    with IPRoute() as host:
+        index = _index(host, name)
+        if index is not None:
+            _tolerate(errno.ENODEV, host.link, "del", index=index)
