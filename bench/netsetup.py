@@ -5,7 +5,8 @@ namespace (`ip netns add`), re-runs itself inside it with `nsenter --net=`, and 
 times, for N containers in a row, what a start and an exit cost moorage's networking:
 setup = the namespace (unshare + bind mount), the default bridge (made once), a veth
 pair with address, MAC, default route and loopback; teardown = releasing the endpoint
-and unbinding the namespace. No container process is involved (containerd's cost is
+and unbinding the namespace. Then the same with one published port (held socket and
+an nftables map element added and deleted). No container process is involved (containerd's cost is
 measured by bench.compare). The namespace is deleted at the end; the machine's own
 network is never touched.
 """
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from daemon.network.manager import NetworkManager
 from daemon.network.runtime import NetworkRuntime
@@ -36,20 +38,34 @@ async def _measure(count: int, workdir: Path) -> dict[str, list[float]]:
     manager = NetworkManager(NetworkStore(workdir / "data" / "network"), lambda *_: None)
     manager.load()
     runtime = NetworkRuntime(manager, workdir / "exec", enabled=True)
-    host_config = {"NetworkMode": "default"}
+    results: dict[str, list[float]] = {}
+    plain: dict[str, Any] = {"NetworkMode": "default"}
+    published = {**plain, "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}
+    for label, host_config in (("", plain), (" -p :80", published)):
+        setup, teardown = await _cycle(runtime, manager, host_config, count)
+        results[f"setup{label}"] = setup
+        results[f"teardown{label}"] = teardown
+    runtime.ports.close()
+    await runtime.firewall.remove()
+    return results
+
+
+async def _cycle(
+    runtime: NetworkRuntime, manager: NetworkManager, host_config: dict[str, Any], count: int
+) -> tuple[list[float], list[float]]:
     setup: list[float] = []
     teardown: list[float] = []
     for _ in range(count):
         container_id = secrets.token_hex(32)
         runtime.container_created(container_id, "/bench", host_config)
         started = time.perf_counter()
-        await runtime.setup(container_id, host_config)
+        await runtime.setup(container_id, "/bench", {}, host_config)
         setup.append(time.perf_counter() - started)
         started = time.perf_counter()
         await runtime.teardown(container_id)
         teardown.append(time.perf_counter() - started)
         manager.container_removed(container_id)
-    return {"setup": setup, "teardown": teardown}
+    return setup, teardown
 
 
 def _inside(count: int) -> None:
@@ -57,7 +73,10 @@ def _inside(count: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="moorage-netbench-") as directory:
         results = uvloop.run(_measure(count, Path(directory)))
-    print(f"network setup and teardown per container, n={count} (first setup makes the bridge)")
+    print(
+        f"network setup and teardown per container, n={count} (the first setup makes the "
+        "bridge; -p :80 publishes one ephemeral port: one nft batch each way)"
+    )
     print("| step | p50 ms | p90 ms | max ms |")
     print("|---|---|---|---|")
     for step, values in results.items():

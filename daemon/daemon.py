@@ -158,6 +158,7 @@ class Daemon:
                         await task.delete()
             await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
+        await self.netrt.restore()  # networking: ports held again, rules rebuilt
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
@@ -309,7 +310,8 @@ class Daemon:
         )
         task = None
         try:
-            await self.netrt.setup(live.id, live.model.host_config)  # networking: sandbox
+            model = live.model
+            await self.netrt.setup(model.id, model.name, model.config, model.host_config)
             await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)

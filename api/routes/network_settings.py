@@ -9,6 +9,7 @@ from typing import Any
 from daemon.container.live import LiveContainer
 from daemon.daemon import Daemon
 from daemon.network.model import BRIDGE, Member, Network
+from daemon.network.ports import Published, split_port
 
 
 def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[str, Any]:
@@ -42,6 +43,49 @@ def networks_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
     }
 
 
+def _published(daemon: Daemon, live: LiveContainer) -> list[Published]:
+    if not live.model.state.running:
+        return []
+    return [entry for _, e in daemon.networks.endpoints_of(live.id) for entry in e.ports]
+
+
+def port_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
+    """Inspect's Ports while running: every exposed or published port, with its host
+    bindings (null for a port only exposed); {} when not running, as dockerd."""
+    if not live.model.state.running:
+        return {}
+    ports: dict[str, Any] = {}
+    for key in live.model.config.get("ExposedPorts") or {}:
+        port, proto = split_port(key)
+        ports[f"{port}/{proto}"] = None
+    for entry in _published(daemon, live):
+        bindings = ports.get(f"{entry.container_port}/{entry.proto}") or []
+        bindings.append({"HostIp": entry.shown_ip, "HostPort": str(entry.host_port)})
+        ports[f"{entry.container_port}/{entry.proto}"] = bindings
+    return ports
+
+
+def port_list(daemon: Daemon, live: LiveContainer) -> list[dict[str, Any]]:
+    """`docker ps`'s Ports: published ports with their host side, exposed ones alone."""
+    found: list[dict[str, Any]] = []
+    published = _published(daemon, live)
+    done = {(e.container_port, e.proto) for e in published}
+    for entry in published:
+        found.append(
+            {
+                "IP": entry.shown_ip,
+                "PrivatePort": entry.container_port,
+                "PublicPort": entry.host_port,
+                "Type": entry.proto,
+            }
+        )
+    for key in live.model.config.get("ExposedPorts") or {}:
+        port, proto = split_port(key)
+        if (port, proto) not in done:
+            found.append({"PrivatePort": port, "Type": proto})
+    return found
+
+
 def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, Any]) -> None:
     """Fill inspect's NetworkSettings (a networking hook on the presenter's output)."""
     if not daemon.netrt.enabled:
@@ -49,6 +93,7 @@ def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, 
     settings = body["NetworkSettings"]
     networks = networks_map(daemon, live)
     settings["Networks"] = networks
+    settings["Ports"] = port_map(daemon, live)
     path = daemon.netrt.sandbox_path(live.id, live.model.host_config)
     if path is not None and live.model.state.running:
         settings["SandboxID"] = live.id
@@ -61,6 +106,7 @@ def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, 
 
 
 def apply_summary_networks(daemon: Daemon, live: LiveContainer, entry: dict[str, Any]) -> None:
-    """`docker ps`'s NetworkSettings.Networks."""
+    """`docker ps`'s NetworkSettings.Networks and Ports."""
     if daemon.netrt.enabled:
         entry["NetworkSettings"] = {"Networks": networks_map(daemon, live)}
+        entry["Ports"] = port_list(daemon, live)

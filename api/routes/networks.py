@@ -98,6 +98,7 @@ async def create(request: web.Request) -> web.Response:
             labels=dict(body.Labels or {}),
         )
     )
+    await request.app[DAEMON].netrt.rebuild_rules()  # the new bridge's isolation and NAT
     return json_reply({"Id": network.id, "Warning": ""}, status=201)
 
 
@@ -139,13 +140,21 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
-    request.app[DAEMON].networks.remove(request.match_info["id"])
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    daemon.networks.remove(network.id)
+    await daemon.netrt.remove_bridge(network)
     return web.Response(status=204)
 
 
 async def prune(request: web.Request) -> web.Response:
     filters = Filters.from_query(request.query).as_dict()
-    deleted = request.app[DAEMON].networks.prune(filters)
+    daemon = request.app[DAEMON]
+    gone = {n.id: n for n in daemon.networks.networks()}
+    deleted = daemon.networks.prune(filters)
+    for network in gone.values():
+        if network.name in deleted:
+            await daemon.netrt.remove_bridge(network)
     return json_reply({"NetworksDeleted": deleted or None})
 
 

@@ -51,8 +51,18 @@ def _tolerate(code: int, call: object, *args: object, **kwargs: object) -> None:
             raise
 
 
+def _sysctl(path: str, value: str) -> None:
+    # /proc/sys/net is the calling thread's namespace: call before it leaves the daemon's.
+    with open(path, "r+") as f:
+        if f.read().strip() != value:
+            f.seek(0)
+            f.write(value)
+
+
 def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: int) -> int:
-    """The bridge `name`, up, with the gateway address; its index."""
+    """The bridge `name`, up, with the gateway address, route_localnet on (published
+    ports answer on 127.0.0.1) and forwarding on in the daemon's namespace; its index.
+    Call from a thread in the daemon's namespace."""
     index = _index(host, name)
     if index is None:
         # EEXIST: made meanwhile by a concurrent start.
@@ -63,6 +73,8 @@ def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: in
         errno.EEXIST, host.addr, "add", index=index, address=str(gateway), prefixlen=prefix_len
     )
     host.link("set", index=index, state="up")
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+    _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     return index
 
 
@@ -72,14 +84,16 @@ def _loopback_up(inner: IPRoute) -> None:
         inner.link("set", index=index, state="up")
 
 
+def _ensure_bridges(host: IPRoute, plugs: Sequence[Plug]) -> None:
+    for plug in plugs:
+        if plug.ensure_bridge:
+            ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
+
+
 def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
-    if plug.ensure_bridge:
-        bridge = ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
-    else:
-        found = _index(host, plug.bridge)
-        if found is None:
-            raise OSError(errno.ENODEV, f"bridge {plug.bridge} is gone")
-        bridge = found
+    bridge = _index(host, plug.bridge)
+    if bridge is None:
+        raise OSError(errno.ENODEV, f"bridge {plug.bridge} is gone")
     ns_fd = os.open(path, os.O_RDONLY)
     try:
         host.link(
@@ -93,6 +107,8 @@ def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
     host_index = _index(host, plug.host_ifname)
     assert host_index is not None
     host.link("set", index=host_index, master=bridge, state="up")
+    # Hairpin: a container may reach itself through its own published port.
+    host.brport("set", index=host_index, mode=1)
     index = _index(inner, plug.ifname)
     assert index is not None
     inner.addr("add", index=index, address=str(plug.address), prefixlen=plug.prefix_len)
@@ -106,6 +122,7 @@ def make_sandbox(path: Path, plugs: Sequence[Plug]) -> None:
     """A new namespace bound at `path`, `lo` up, and the endpoints plugged in. Changes the
     calling thread's namespace: run it in a thread of its own."""
     with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
+        _ensure_bridges(host, plugs)
         netns.unshare_and_bind(path)
         with IPRoute() as inner:
             _loopback_up(inner)
@@ -117,6 +134,7 @@ def plug_into(path: Path, plug: Plug) -> None:
     """One more endpoint into an existing sandbox (connect of a running container).
     Changes the calling thread's namespace: run it in a thread of its own."""
     with IPRoute() as host:
+        _ensure_bridges(host, [plug])
         netns.enter(path)
         with IPRoute() as inner:
             _plug(host, inner, path, plug)

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from .ipam import Pool
+from .ports import Published
 
 BRIDGE = "bridge"
 HOST = "host"
@@ -69,6 +70,8 @@ class Endpoint:
     mac: str
     ifname: str  # inside the container: eth0, eth1, ...
     host_ifname: str  # the veth end on the bridge
+    # Published ports, on the container's first endpoint (their DNAT target).
+    ports: list[Published] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class Endpoint:
             "MacAddress": self.mac,
             "IfName": self.ifname,
             "HostIfName": self.host_ifname,
+            "Ports": [entry.to_json() for entry in self.ports],
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class Endpoint:
             mac=doc.get("MacAddress", ""),
             ifname=doc.get("IfName", "eth0"),
             host_ifname=doc.get("HostIfName", ""),
+            ports=[Published.from_json(entry) for entry in doc.get("Ports") or []],
         )
 
 

@@ -18,9 +18,11 @@ from typing import Any
 
 from .. import errors
 from . import links, netns
+from .firewall import BridgeRules, Firewall, Forward
 from .links import Plug
 from .manager import NetworkManager
 from .model import BRIDGE, HOST, Endpoint, Member, Network
+from .ports import PortHolder, Published, requests_of
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class NetworkRuntime:
         self.root = exec_root / "netns"
         # Bridges made or checked since the daemon started: a start skips the check.
         self._bridges_seen: set[str] = set()
+        self.firewall = Firewall()
+        self.ports = PortHolder()
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
         self.timings: dict[str, list[float]] = {"setup": [], "teardown": []}
 
@@ -82,6 +86,54 @@ class NetworkRuntime:
         network = self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
         if network is not None:
             self.manager.connect(network.id, container_id, name)
+
+    # -- the firewall's state ------------------------------------------------------------
+
+    def _bridge_rules(self) -> list[BridgeRules]:
+        return [
+            BridgeRules(n.device, n.pool.subnet, n.internal)
+            for n in self.manager.networks()
+            if n.driver == BRIDGE and n.pool is not None
+        ]
+
+    def _forwards(self, endpoint: Endpoint) -> list[Forward]:
+        return [Forward(entry, endpoint.address) for entry in endpoint.ports]
+
+    async def rebuild_rules(self) -> None:
+        """Our nftables table, exactly as the saved state says (one transaction)."""
+        if not self.enabled:
+            return
+        forwards = [
+            forward
+            for network in self.manager.networks()
+            for endpoint in network.endpoints.values()
+            for forward in self._forwards(endpoint)
+        ]
+        await self.firewall.rebuild(self._bridge_rules(), forwards)
+
+    async def restore(self) -> None:
+        """After the daemon's restore: hold the running containers' ports again and
+        rebuild the rules from the saved state."""
+        if not self.enabled:
+            return
+        for network in self.manager.networks():
+            for endpoint in network.endpoints.values():
+                self.ports.adopt(endpoint.ports)
+        try:
+            await self.rebuild_rules()
+        except errors.DaemonError as exc:
+            log.error("cannot set up the firewall rules: %s", exc)
+
+    async def remove_bridge(self, network: Network) -> None:
+        """A removed network's bridge goes (ours: made for it) and the rules follow."""
+        if not self.enabled or network.driver != BRIDGE:
+            return
+        self._bridges_seen.discard(network.device)
+        try:
+            await asyncio.to_thread(links.remove_link, network.device)
+            await self.rebuild_rules()
+        except Exception as exc:
+            log.error("removing the bridge of network %s: %s", network.name, exc)
 
     # -- connect and disconnect ----------------------------------------------------------
 
@@ -133,26 +185,53 @@ class NetworkRuntime:
 
     # -- start and exit ------------------------------------------------------------------
 
-    async def setup(self, container_id: str, host_config: Mapping[str, Any]) -> None:
-        """Make the sandbox and plug in one endpoint per network the container is on."""
+    async def setup(
+        self,
+        container_id: str,
+        name: str,
+        config: Mapping[str, Any],
+        host_config: Mapping[str, Any],
+    ) -> None:
+        """Make the sandbox, plug in one endpoint per network the container is on, and
+        publish its ports (held before any link is made, so a taken port fails early;
+        whatever was done is undone before the error is raised)."""
         path = self.sandbox_path(container_id, host_config)
         if path is None:
             return
         started = time.perf_counter()
         await self.teardown(container_id, timed=False)  # what a crash may have left
+        members = self.manager.memberships(container_id)
+        requests = requests_of(config, host_config) if members else []
+        held: list[Published] = []
         try:
             plugs = [
                 self._join(network, member, f"eth{number}")
-                for number, (network, member) in enumerate(self.manager.memberships(container_id))
+                for number, (network, member) in enumerate(members)
             ]
+            if requests:
+                primary = self.primary_endpoint(container_id)
+                assert primary is not None
+                endpoint_id = primary[1].endpoint_id
+                held = self.ports.hold(requests, f"{name.lstrip('/')} ({endpoint_id})")
+            if not self._bridges_seen >= {plug.bridge for plug in plugs}:
+                # A bridge new to this run: the rules must know it before traffic flows.
+                self._bridges_seen.update(plug.bridge for plug in plugs)
+                await self.rebuild_rules()
             await netns.run_in_own_thread(lambda: links.make_sandbox(path, plugs))
+            if held:
+                primary = self.primary_endpoint(container_id)
+                assert primary is not None
+                network, endpoint = primary
+                endpoint.ports = held
+                self.manager.store.save(network, durable=False)
+                await self.firewall.publish(self._forwards(endpoint))
         except BaseException as exc:
+            self.ports.release(held)
             self._bridges_seen.clear()  # a bridge deleted under us is made again next time
             await self.teardown(container_id, timed=False)
             if isinstance(exc, Exception) and not isinstance(exc, errors.DaemonError):
                 raise errors.SystemError(f"failed to set up container networking: {exc}") from exc
             raise
-        self._bridges_seen.update(plug.bridge for plug in plugs)
         self.timings["setup"].append(time.perf_counter() - started)
 
     def _join(self, network: Network, member: Member, ifname: str) -> Plug:
@@ -179,7 +258,10 @@ class NetworkRuntime:
         Never raises: what cannot be undone now is logged (and retried at next start)."""
         started = time.perf_counter()
         try:
-            for network, _ in self.manager.endpoints_of(container_id):
+            for network, endpoint in self.manager.endpoints_of(container_id):
+                if endpoint.ports:
+                    self.ports.release(endpoint.ports)
+                    await self.firewall.unpublish(self._forwards(endpoint))
                 self.manager.leave(network, container_id)
             path = self.root / container_id
             if path.exists():
@@ -191,4 +273,6 @@ class NetworkRuntime:
             self.timings["teardown"].append(time.perf_counter() - started)
 
     async def close(self) -> None:
-        """Links, bridges and endpoints stay: containers outlive the daemon (live restore)."""
+        """Links, bridges, endpoints and rules stay: containers outlive the daemon (live
+        restore); the port sockets close with the process and are held again at start."""
+        self.ports.close()

@@ -486,8 +486,13 @@ def validate_host_config(
         warnings.append("moorage has no container networking yet: Links are ignored")
     if get_bool(hc, "Init"):
         warnings.append("moorage has no init process to inject yet: Init is ignored")
-    if get_map(hc, "PortBindings") and get_str(hc, "NetworkMode") != "host":
-        warnings.append("moorage has no container networking yet: published ports are ignored")
+    # network_known is given only when the daemon has bridge networking, which publishes.
+    if (
+        network_known is None
+        and get_map(hc, "PortBindings")
+        and get_str(hc, "NetworkMode") != "host"
+    ):
+        warnings.append("bridge networking is off (--bridge=none): published ports are ignored")
     return warnings
 
 
