@@ -195,8 +195,13 @@ class Daemon:
     # -- create ------------------------------------------------------------------------
 
     async def create(
-        self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any],
+        endpoints_config: dict[str, Any] | None = None,
     ) -> tuple[Container, list[str]]:
+        """`endpoints_config` is the body's NetworkingConfig.EndpointsConfig."""
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -233,6 +238,7 @@ class Daemon:
             directory=str(directory),
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
+        endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))
@@ -251,7 +257,7 @@ class Daemon:
             self._live.pop(container_id, None)
             self.store.remove(model)
             raise
-        self.netrt.container_created(container_id, canonical, model.host_config)  # networking
+        self.netrt.container_created(container_id, canonical, model.host_config, endpoint)
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 

@@ -32,9 +32,11 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
     data = json.loads(body.model_dump_json(by_alias=True))
     host_config = data.pop("HostConfig", None) or {}
-    data.pop("NetworkingConfig", None)
+    networking = data.pop("NetworkingConfig", None) or {}
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, data, host_config)
+    model, warnings = await request.app[DAEMON].create(
+        name, data, host_config, networking.get("EndpointsConfig")
+    )
     return json_reply({"Id": model.id, "Warnings": warnings}, status=201)
 
 

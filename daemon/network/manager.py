@@ -300,21 +300,7 @@ class NetworkManager:
             raise errors.Forbidden(
                 f"endpoint with name {container_name} already exists in network {network.name}"
             )
-        if ipv4:
-            if network.name == BRIDGE:
-                raise errors.InvalidParameter(
-                    "user specified IP address is supported on user defined networks only"
-                )
-            if not network.ipam_configured:
-                raise errors.InvalidParameter(
-                    "user specified IP address is supported only when connecting to networks "
-                    "with user configured subnets"
-                )
-            assert network.pool is not None
-            if parse_address(ipv4) not in network.pool.subnet:
-                raise errors.InvalidParameter(
-                    f"Invalid address {ipv4}: It does not belong to any of this network's subnets"
-                )
+        self.check_address(network, ipv4)
         member = Member(container_id, container_name, list(aliases), ipv4, time.time_ns())
         network.members[container_id] = member
         try:
@@ -324,6 +310,24 @@ class NetworkManager:
             raise
         self._event(network, "connect", container=container_id)
         return network
+
+    def check_address(self, network: Network, ipv4: str) -> None:
+        """A user-chosen IPv4 address must suit the network (dockerd's texts)."""
+        if not ipv4:
+            return
+        if network.name == BRIDGE:
+            raise errors.InvalidParameter(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if not network.ipam_configured or network.pool is None:
+            raise errors.InvalidParameter(
+                "user specified IP address is supported only when connecting to networks "
+                "with user configured subnets"
+            )
+        if parse_address(ipv4) not in network.pool.subnet:
+            raise errors.InvalidParameter(
+                f"Invalid address {ipv4}: It does not belong to any of this network's subnets"
+            )
 
     def disconnect(self, ref: str, container_id: str) -> Network:
         """End the membership; the caller has taken down a running container's endpoint."""

@@ -75,17 +75,54 @@ class NetworkRuntime:
     def network_exists(self, ref: str) -> bool:
         return self.manager.exists(ref)
 
+    # -- create: NetworkingConfig ---------------------------------------------------------
+
+    def endpoint_request(
+        self, host_config: Mapping[str, Any], endpoints: Mapping[str, Any] | None
+    ) -> tuple[list[str], str]:
+        """The aliases and IPv4 address that NetworkingConfig.EndpointsConfig asks for on
+        the NetworkMode's network, checked before the container is made (dockerd's 400s)."""
+        if not self.enabled or not endpoints:
+            return [], ""
+        mode = str(host_config.get("NetworkMode") or "default")
+        entry = endpoints.get(mode) or endpoints.get(BRIDGE if mode == "default" else mode)
+        if not isinstance(entry, Mapping):
+            return [], ""
+        aliases = [str(a) for a in entry.get("Aliases") or []]
+        ipam = entry.get("IPAMConfig") or {}
+        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
+        user_network = mode not in ("default", BRIDGE, HOST, "none") and not mode.startswith(
+            "container:"
+        )
+        if ipv4 and not user_network:
+            raise errors.InvalidParameter(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if aliases and not user_network:
+            raise errors.InvalidParameter(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        if ipv4:
+            self.manager.check_address(self.manager.get(mode), ipv4)
+        return aliases, ipv4
+
     # -- create and remove ---------------------------------------------------------------
 
     def container_created(
-        self, container_id: str, name: str, host_config: Mapping[str, Any]
+        self,
+        container_id: str,
+        name: str,
+        host_config: Mapping[str, Any],
+        endpoint: tuple[list[str], str] = ([], ""),
     ) -> None:
-        """The container becomes a member of the network its NetworkMode names."""
+        """The container becomes a member of the network its NetworkMode names, with the
+        aliases and address `endpoint_request` read from NetworkingConfig."""
         if not self.enabled:
             return
         network = self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
         if network is not None:
-            self.manager.connect(network.id, container_id, name)
+            aliases, ipv4 = endpoint
+            self.manager.connect(network.id, container_id, name, aliases, ipv4)
 
     # -- the firewall's state ------------------------------------------------------------
 

@@ -206,3 +206,47 @@ async def test_networks_and_addresses_survive_a_restart(ns_daemon: NetnsDaemon) 
     assert "1 packets received" in out
     await ns_daemon.docker_ok("rm", "-f", "holder", "second")
     await ns_daemon.docker_ok("network", "rm", "lasting")
+
+
+async def test_run_with_alias_and_address(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.30.0.0/24", "fixed")
+    await ns_daemon.docker_ok("run", "-d", "--name", "pinned", "--network", "fixed",
+                              "--network-alias", "db", "--ip", "10.30.0.9", "busybox",
+                              "sleep", "300")  # fmt: skip
+    fixed = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "pinned")
+    )["fixed"]
+    pinned_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "pinned")).strip()
+    assert fixed["IPAddress"] == "10.30.0.9"
+    assert fixed["IPAMConfig"] == {"IPv4Address": "10.30.0.9"}
+    assert fixed["Aliases"] == ["db", pinned_id[:12]]
+    seen = await ns_daemon.docker_ok("exec", "pinned", "sh", "-c", "ip -4 -o addr show eth0")
+    assert "inet 10.30.0.9/24" in seen
+
+    # On the default bridge dockerd refuses both, and nothing is made.
+    before = await ns_daemon.docker_ok("ps", "-aq")
+    assert await _error(ns_daemon, "run", "--ip", "172.17.0.9", "busybox", "true") == (
+        "docker: Error response from daemon: user specified IP address is supported on user "
+        "defined networks only"
+    )
+    # (The CLI refuses an alias on the default network itself; the API answers too.)
+    body = {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {
+        "Aliases": ["x"]}}}, "HostConfig": {"NetworkMode": "bridge"}}  # fmt: skip
+    reply = await ns_daemon.netns.run(
+        "curl", "-s", "-w", "\n%{http_code}", "--unix-socket", str(ns_daemon.socket),
+        "-H", "Content-Type: application/json", "-d", json.dumps(body),
+        "http://moorage/v1.41/containers/create",
+    )  # fmt: skip
+    message, status = reply.stdout.rsplit("\n", 1)
+    assert (status, json.loads(message)) == ("400", {
+        "message": "network-scoped alias is supported only for containers in user defined "
+        "networks"})  # fmt: skip
+    assert await _error(
+        ns_daemon, "create", "--network", "fixed", "--ip", "10.31.0.9", "busybox", "true"
+    ) == (
+        "Error response from daemon: Invalid address 10.31.0.9: It does not belong to any of "
+        "this network's subnets"
+    )
+    assert await ns_daemon.docker_ok("ps", "-aq") == before
+    await ns_daemon.docker_ok("rm", "-f", "pinned")
+    await ns_daemon.docker_ok("network", "rm", "fixed")
