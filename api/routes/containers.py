@@ -20,6 +20,7 @@ from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
+from .network_settings import apply_network_settings, apply_summary_networks
 from .presenters import inspect_container, summarize_container
 
 
@@ -31,15 +32,20 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
     data = json.loads(body.model_dump_json(by_alias=True))
     host_config = data.pop("HostConfig", None) or {}
-    data.pop("NetworkingConfig", None)
+    networking = data.pop("NetworkingConfig", None) or {}
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, data, host_config)
+    model, warnings = await request.app[DAEMON].create(
+        name, data, host_config, networking.get("EndpointsConfig")
+    )
     return json_reply({"Id": model.id, "Warnings": warnings}, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    live = request.app[DAEMON].get(_ref(request))
-    return json_reply(inspect_container(live))
+    daemon = request.app[DAEMON]
+    live = daemon.get(_ref(request))
+    body = inspect_container(live)
+    apply_network_settings(daemon, live, body)  # networking hook
+    return json_reply(body)
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -53,6 +59,8 @@ async def list_containers(request: web.Request) -> web.Response:
         limit=int_param(request, "limit", 0) or 0,
     )
     result = [summarize_container(live) for live in shown]
+    for entry, live in zip(result, shown, strict=True):
+        apply_summary_networks(daemon, live, entry)  # networking hook
     if bool_param(request, "size"):
         # Only on request: it walks each container's writable layer.
         sizes = await container_sizes(shown)
