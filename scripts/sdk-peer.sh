@@ -24,10 +24,10 @@ if ! command -v ip >/dev/null 2>&1; then
 fi
 
 # The SDK tests' own venv: the pinned SDK and pytest (constrained by requirements.lock)
-# and what docker-py's test helpers import besides (paramiko). Kept apart from .venv so
-# the project's environment stays exactly the lock.
+# and what docker-py's tests import besides (paramiko; websocket-client for attach over a
+# websocket). Kept apart from .venv so the project's environment stays exactly the lock.
 sdk_venv=.venv-sdk-peer
-sdk_packages=(docker pytest pytest-timeout paramiko)
+sdk_packages=(docker websocket-client pytest pytest-timeout paramiko)
 stamp=$sdk_venv/.sdk-peer-sha256
 want=$( (cat requirements.lock; echo "${sdk_packages[*]}") | sha256sum | cut -d' ' -f1)
 if [ ! -x "$sdk_venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
