@@ -452,7 +452,8 @@ def report(results: Sequence[EngineResult], args: argparse.Namespace) -> str:
         "",
         f"Mode: {'short' if args.short else 'full'}; files: {', '.join(files)}.",
         f"API {API_VERSION}; per-test timeout {args.timeout} s; {len(NEEDS_REGISTRY)} tests"
-        " that need Docker Hub deselected.",
+        " that need Docker Hub deselected. Each test counts once, as junit reports it:"
+        " xfail as skipped, xpass as passed, a failure with a teardown error as failed.",
         "",
         "| engine | version | passed | failed | errors | skipped | wall time |",
         "|---|---|---|---|---|---|---|",
