@@ -16,11 +16,16 @@ fi
 [ -x .venv/bin/python ] && command -v containerd >/dev/null && command -v runc >/dev/null \
     && [ -x /bin/busybox ] || scripts/setup.sh
 scripts/install-dockerd.sh
-# unshare (util-linux) and ip (iproute2) give each engine and pytest a network namespace.
-if ! command -v ip >/dev/null 2>&1; then
+# unshare (util-linux) and ip (iproute2) give each engine and pytest a network namespace;
+# git reads the tests out of a docker-py git directory.
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "sdk-peer: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The SDK tests' own venv: the pinned SDK and pytest (constrained by requirements.lock)
