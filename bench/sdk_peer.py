@@ -181,8 +181,8 @@ def alpine_like_entries() -> list[Entry]:
 
 def write_test_image(path: Path) -> str:
     """A docker-save archive of the busybox-based stand-in for alpine; its image ID."""
-    image = build_image([build_layer(alpine_like_entries())], {"Env": [DEFAULT_PATH],
-                                                              "Cmd": ["/bin/sh"]})  # fmt: skip
+    config = {"Env": [DEFAULT_PATH], "Cmd": ["/bin/sh"]}  # alpine's
+    image = build_image([build_layer(alpine_like_entries())], config)
     return write_docker_save(path, TEST_IMAGE_TAGS, image).id
 
 
@@ -467,7 +467,7 @@ def report(results: Sequence[EngineResult], args: argparse.Namespace) -> str:
     out += [f"- {r.name}: {r.note.strip()}" for r in results if r.note.strip()]
     by_name = {result.name: result for result in results}
     d, m = by_name.get("dockerd"), by_name.get("moorage")
-    if d is None or m is None:
+    if d is None or m is None:  # one engine only: nothing to compare
         return "\n".join(out) + "\n"
     lost = regressions(results)
     out += ["", f"## Pass on dockerd, not on moorage: {len(lost)}", ""]
