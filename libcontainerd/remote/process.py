@@ -86,5 +86,5 @@ class RemoteProcess:
             ),
             self.container_id,
         )
-        self._stdio.remove()
+        self._stdio.unlink()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)

@@ -136,5 +136,5 @@ class RemoteTask(RemoteProcess):
             self.container_id,
         )
         self.status = TaskStatus.STOPPED
-        self._stdio.remove()
+        self._stdio.unlink()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)
