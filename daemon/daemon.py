@@ -163,6 +163,10 @@ class Daemon:
     async def shutdown(self) -> None:
         await self.health.shutdown()
         await self._background.cancel()
+        # The stdio of what runs on is let go of, as a daemon process's exit would.
+        for live in self._live.values():
+            for hub in (live.hub, *(record.hub for record in live.execs.values())):
+                await hub.close()
 
     # -- lookups -------------------------------------------------------------------------
 

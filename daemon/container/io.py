@@ -207,6 +207,13 @@ class StdioHub:
             self.end_run()
             await self._done.wait()
 
+    async def close(self) -> None:
+        """The daemon stops: end the run (its process may well go on without us) and
+        wait until its copiers are gone, so that none of its fds or tasks outlive us."""
+        self.end_run()
+        await self._done.wait()
+        await self._background.wait()
+
     @property
     def running(self) -> bool:
         return not self._done.is_set()

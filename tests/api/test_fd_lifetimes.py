@@ -8,44 +8,24 @@ and `docker top` failed with "[Errno 17] File exists" opening a pipe for ps.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
+import os
+from pathlib import Path
 
 import docker
 
-from tests.support.daemon import RunningDaemon
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.resources import described, logged_warnings
 
 # Bounded: a hang fails the test instead of holding the suite.
 STEP_TIMEOUT = 20.0
 
 
-@contextmanager
-def daemon_log_errors() -> Iterator[list[logging.LogRecord]]:
-    """Warnings and errors the in-process daemon (or its loop) logs meanwhile."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep(logging.WARNING)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield records
-    finally:
-        root.removeHandler(handler)
-
-
-def _described(records: list[logging.LogRecord]) -> list[str]:
-    return [f"{r.name}: {r.getMessage()} {r.exc_info or ''}" for r in records]
-
-
 async def test_failed_exec_then_piped_exec_and_top(daemon: RunningDaemon) -> None:
     await daemon.docker_ok("run", "-d", "--name", "fdrepro", "busybox", "sleep", "300")
     try:
-        with daemon_log_errors() as errors:
+        with logged_warnings() as errors:
             code, out, err = await daemon.docker(
                 "exec", "fdrepro", "no-such-binary-xyz", timeout=STEP_TIMEOUT
             )
@@ -65,7 +45,7 @@ async def test_failed_exec_then_piped_exec_and_top(daemon: RunningDaemon) -> Non
                 code, out, err = await daemon.docker("top", "fdrepro", timeout=STEP_TIMEOUT)
                 assert code == 0, err
                 assert "sleep 300" in out
-        assert _described(errors) == []
+        assert described(errors) == []
     finally:
         await daemon.docker("rm", "-f", "fdrepro")
 
@@ -107,3 +87,28 @@ async def test_sdk_exec_run_of_a_command_that_cannot_start(daemon: RunningDaemon
     finally:
         client.close()
         await daemon.docker("rm", "-f", "fdrepro3")
+
+
+def _fds_under(directory: Path) -> list[str]:
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [t for t in targets if t.startswith(str(directory))]
+
+
+async def test_a_stopping_daemon_lets_go_of_the_stdio_of_what_runs_on(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    script = "echo up; exec sleep 300"
+    async with running_daemon(containerd, busybox_image) as first:
+        await first.docker_ok("run", "-d", "--name", "lingerer", "busybox", "sh", "-c", script)
+        await first.docker_ok("exec", "-d", "lingerer", "sleep", "300")
+        fifo_root = first.services.config.exec_root / "fifo"
+        assert _fds_under(fifo_root) != []
+        data_root = first.services.config.data_root
+    # The daemon runs in this process: what it held would still be open here.
+    assert _fds_under(fifo_root) == []
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        assert "up" in await second.docker_ok("logs", "lingerer")
+        await second.docker_ok("rm", "-f", "lingerer")

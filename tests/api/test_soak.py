@@ -14,18 +14,26 @@ MOORAGE_SOAK_OPS sets the number of operations (1,000 by default; the long mode 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import pytest
+
 from tests.support.daemon import RunningDaemon, docker_env
-from tests.support.resources import back_to, fd_count, rss_bytes, settled, task_count
+from tests.support.resources import (
+    back_to,
+    described,
+    fd_count,
+    logged_warnings,
+    rss_bytes,
+    settled,
+    task_count,
+)
 
 OPS = int(os.environ.get("MOORAGE_SOAK_OPS", "1000"))
 # Several at once, few enough for 2 cores: the CLI's own start-up is most of the cost.
@@ -158,25 +166,6 @@ def _schedule(count: int) -> list[Op]:
     return [pool[rng.randrange(len(pool))] for _ in range(count)]
 
 
-@contextmanager
-def daemon_warnings() -> Iterator[list[logging.LogRecord]]:
-    """Warnings and errors logged meanwhile: the daemon's (background tasks included)
-    and its loop's."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep(logging.WARNING)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield records
-    finally:
-        root.removeHandler(handler)
-
-
 async def _run_all(soak: Soak, ops: list[Op]) -> list[str]:
     failures: list[str] = []
     queue = list(enumerate(ops))
@@ -199,6 +188,9 @@ async def _resources() -> tuple[int, int]:
     return await settled(fd_count), await settled(task_count)
 
 
+# The suite's 300 s covers the default 1,000 operations (about 50 s here); the long
+# mode gets time in proportion.
+@pytest.mark.timeout(max(300, OPS * 0.3))
 async def test_soak_mixed_operations(daemon: RunningDaemon) -> None:
     host_id = (
         await daemon.docker_ok("run", "-d", "--name", HOST, "busybox", "sleep", "1d")
@@ -214,7 +206,7 @@ async def test_soak_mixed_operations(daemon: RunningDaemon) -> None:
         fds_start, tasks_start = await _resources()
         rss_start = rss_bytes()
         ops = _schedule(OPS)
-        with daemon_warnings() as warnings:
+        with logged_warnings() as warnings:
             began = time.monotonic()
             failures = await _run_all(soak, ops)
             elapsed = time.monotonic() - began
@@ -230,7 +222,7 @@ async def test_soak_mixed_operations(daemon: RunningDaemon) -> None:
             f"soak: mix {dict(sorted(kinds.items()))}"
         )
         assert failures == [], failures[:10]
-        assert [f"{r.name}: {r.getMessage()}" for r in warnings] == []
+        assert described(warnings) == []
         assert abs(fds_end - fds_start) <= SLACK, (fds_start, fds_end)
         assert abs(tasks_end - tasks_start) <= SLACK, (tasks_start, tasks_end)
         # Both long-lived containers went through it all still running.

@@ -1,13 +1,16 @@
 """What the in-process daemon holds, for tests that check it lets go: its fds, its
-asyncio tasks and futures, its memory; and waits for such counts to settle."""
+asyncio tasks and futures, its memory; waits for such counts to settle; and what it
+logs meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 # How long the daemon gets to let go of what finished requests held.
 RELEASE_DEADLINE = 15.0
@@ -58,3 +61,27 @@ async def back_to(sample: Callable[[], int], baseline: int) -> int:
         await asyncio.sleep(0.05)
         value = sample()
     return value
+
+
+@contextmanager
+def logged_warnings() -> Iterator[list[logging.LogRecord]]:
+    """Warnings and errors logged meanwhile: the daemon's (failed background tasks
+    included) and its loop's."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+
+
+def described(records: list[logging.LogRecord]) -> list[str]:
+    """Log records as text that says what went wrong, for an assertion's message."""
+    return [f"{r.name}: {r.getMessage()} {r.exc_info or ''}" for r in records]
