@@ -89,7 +89,9 @@ class RemoteTask(RemoteProcess):
         except BaseException:
             fifos.remove()
             raise
-        process = RemoteProcess(self._conn, self.container_id, exec_id, fifos)
+        process = RemoteProcess(
+            self._conn, self.container_id, exec_id, fifos, listed_in=self.processes
+        )
         self.processes[exec_id] = process
         return process
 
