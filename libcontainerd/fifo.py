@@ -105,10 +105,6 @@ class FifoReader:
         # readiness does not, so the first read waits for it.
         self._writer_seen = False
 
-    @property
-    def closed(self) -> bool:
-        return self._fd.fd is None
-
     async def read(self) -> bytes:
         while True:
             fd = self._fd.fd

@@ -218,6 +218,7 @@ class Stdio(Protocol):
 
     They belong to whoever reads them, who closes them when done: deleting the
     process removes only the FIFO files, so that its last output can still be read.
+    Deleting the container closes what is left of its task's.
     `close()` is safe at any time and wakes a read (b"") or write (BrokenPipeError)
     that waits.
     """
