@@ -60,8 +60,14 @@ class RunningDaemon:
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate(stdin)
+        try:
+            async with asyncio.timeout(timeout):
+                out, err = await proc.communicate(stdin)
+        except TimeoutError:
+            # A CLI that hangs is not left behind.
+            proc.kill()
+            await proc.wait()
+            raise
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
@@ -106,6 +112,11 @@ class RunningDaemon:
             async with asyncio.timeout(timeout):
                 code = await proc.wait()
                 await done.wait()
+        except TimeoutError:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
         finally:
             # Off the loop before closed: the number may be reused at once.
             loop.remove_reader(controller)
