@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import signal
 import time
@@ -26,7 +27,9 @@ from libcontainerd.types import (
     SnapshotSpec,
     StdioSpec,
     Task,
+    TaskStatus,
 )
+from libcontainerd.types import Container as LcdContainer
 from runtimes import RuntimeTable, UnknownRuntimeError
 
 from . import errors
@@ -37,6 +40,7 @@ from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outpu
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.oom import oom_killed
+from .container.reconcile import OWNER_LABEL, Kind, RecordView, Step, plan
 from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
@@ -101,6 +105,12 @@ class Daemon:
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
         self._live: dict[str, LiveContainer] = {}
+        # Creates under way, name -> id: their containerd objects exist before their record.
+        self._creating: dict[str, str] = {}
+        # Marks what this daemon makes in containerd, so that restore can tell its own
+        # leftovers from another daemon's objects in a shared namespace.
+        self.owner = os.path.abspath(config.data_root)
+        self._reconciling = asyncio.Lock()
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
         self._background = BackgroundTasks()
@@ -127,28 +137,10 @@ class Daemon:
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
 
     async def restore(self) -> None:
-        """Find each container's containerd objects again after a daemon restart."""
-        found = {c.id: c for c in await self._client().restore()}
-        for live in self._live.values():
-            live.lcd = found.get(live.id)
-            task = await live.lcd.attach_task() if live.lcd is not None else None
-            if task is not None and task.status.value in ("running", "paused"):
-                self._start_copying(live, task)
-                self.health.start(live)
-                continue
-            # A task that never started (the daemon stopped mid-start) or has exited is
-            # deleted, so that the next start can create one again.
-            code, at = 255, None
-            if task is not None:
-                try:
-                    exit_status = await task.delete()
-                    code, at = exit_status.exit_code, exit_status.exited_at
-                except lcd_errors.LibcontainerdError:
-                    # Not deletable as it is (e.g. created, never started): kill it first.
-                    with contextlib.suppress(lcd_errors.LibcontainerdError):
-                        await task.kill(signal.SIGKILL)
-                        await task.delete()
-            live.machine.apply(Input.EXITED, exit_code=code, at=at)
+        """Make containerd and the store agree after a daemon restart (see reconcile.py),
+        then apply the restart policies."""
+        await self._reconcile()
+        self._client().on_reconnect(self._containerd_back)
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
@@ -158,6 +150,111 @@ class Daemon:
                 and policy.at_daemon_start(model.manually_stopped)
             ):
                 self._schedule_restart(live, 0.0)
+
+    def _containerd_back(self) -> None:
+        # What was under way when containerd went away may have half happened.
+        self._background.spawn(self._reconcile(), name="reconcile")
+
+    async def _reconcile(self) -> None:
+        """List containerd's side and apply the plan, holding every container's lock so
+        that no operation changes either side meanwhile (creates under way are left be)."""
+        async with self._reconciling, contextlib.AsyncExitStack() as locks:
+            for live in list(self._live.values()):
+                await locks.enter_async_context(live.lock)
+            inventory = await self._client().restore()
+            lcds = {c.id: c for c in inventory.containers}
+            for live in self._live.values():
+                live.lcd = lcds.get(live.id)
+            records = [
+                RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+                for live in self._live.values()
+            ]
+            steps = plan(
+                records,
+                [c.record for c in inventory.containers],
+                inventory.tasks,
+                inventory.snapshots,
+                self.owner,
+                busy=set(self._creating.values()),
+            )
+            for step in steps:
+                if step.kind is not Kind.REATTACH:
+                    log.warning("restore: %s: %s", step.id[:12], step.describe())
+                try:
+                    await self._apply(step, lcds)
+                except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
+                    log.error("restore: %s: %s failed: %s", step.id[:12], step.kind.value, exc)
+
+    async def _apply(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
+        if step.kind is Kind.ORPHAN_TASK:
+            return
+        if step.kind is Kind.REMOVE_SNAPSHOT:
+            await self._client().remove_snapshot(step.id)
+            return
+        if step.kind is Kind.REMOVE_CONTAINER:
+            await lcds[step.id].delete()
+            return
+        live = self._live.get(step.id)
+        if live is not None:
+            await self._apply_to(live, step)
+
+    async def _apply_to(self, live: LiveContainer, step: Step) -> None:
+        machine = live.machine
+        if step.kind is Kind.FINISH_REMOVAL:
+            await self._finish_removal(live)
+            self.container_event(live, "destroy")
+            return
+        if step.kind is Kind.RECREATE:
+            await self._recreate(live, step.snapshot_exists)
+            return
+        if step.kind is Kind.LOST_TASK:
+            machine.apply(Input.EXITED, exit_code=step.exit_code)
+            return
+        assert live.lcd is not None
+        if step.kind is Kind.DISCARD_TASK:
+            await live.lcd.delete_task()
+            machine.apply(Input.EXITED, exit_code=step.exit_code)
+            return
+        task = await live.lcd.attach_task()
+        if task is None:
+            return
+        if step.kind is Kind.COLLECT_EXIT:
+            exit_status = await task.delete()
+            # A run whose start the store never heard of ran and ended: it shows as such.
+            machine.apply(Input.STARTED, pid=step.pid)
+            if machine.apply(
+                Input.EXITED, exit_code=exit_status.exit_code, at=exit_status.exited_at
+            ):
+                self.container_event(live, "die", exitCode=str(exit_status.exit_code))
+            return
+        # REATTACH or ADOPT: the task runs, and so does the container.
+        if not live.hub.running:
+            self._start_copying(live, task)
+        if machine.apply(Input.STARTED, pid=step.pid):
+            live.started_monotonic = time.monotonic()
+            self.container_event(live, "start")
+        elif live.model.state.pid != step.pid and live.model.state.running:
+            live.model.state.pid = step.pid
+            self.store.save(live.model)
+        if step.task_status is TaskStatus.PAUSED:
+            machine.apply(Input.PAUSED)
+        else:
+            machine.apply(Input.RESUMED)
+        if live.model.state.running:
+            self.health.start(live)
+
+    async def _recreate(self, live: LiveContainer, snapshot_exists: bool) -> None:
+        model = live.model
+        try:
+            if self.images is None:
+                raise errors.Unavailable("the image service is not running")
+            image = self.images.resolve(model.image_id)
+            live.lcd = await self._new_lcd(model, image, exists=snapshot_exists)
+        except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
+            live.machine.apply(Input.EXITED, exit_code=255)
+            live.machine.apply(Input.BROKEN, error=f"containerd container lost: {exc}")
+            raise
+        live.machine.apply(Input.EXITED, exit_code=255)
 
     async def shutdown(self) -> None:
         await self.health.shutdown()
@@ -183,6 +280,19 @@ class Daemon:
 
     # -- create ------------------------------------------------------------------------
 
+    async def _new_lcd(self, model: Container, image: Image, exists: bool = False) -> LcdContainer:
+        """The containerd container (and snapshot) of `model`: Snapshots.Prepare (or
+        Mounts, for a snapshot that `exists`) and Containers.Create."""
+        owner = {OWNER_LABEL: self.owner}
+        return await self._client().new_container(
+            model.id,
+            self.specs.factory(model),
+            self._runtime_spec(model.runtime),
+            SnapshotSpec(key=model.id, parent=image.chain_id, labels=owner, exists=exists),
+            image=model.image_name,
+            labels={"moorage.name": model.name, **owner},
+        )
+
     async def create(
         self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
     ) -> tuple[Container, list[str]]:
@@ -205,7 +315,9 @@ class Daemon:
 
         container_id = secrets.token_hex(32)
         if canonical is None:
-            canonical = generate_name({c.model.name for c in self._live.values()})
+            canonical = generate_name(
+                {c.model.name for c in self._live.values()} | set(self._creating)
+            )
         directory = self.store.directory_for(container_id)
         host_config = dict(host_config)
         host_config["Runtime"] = runtime.name
@@ -223,28 +335,30 @@ class Daemon:
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        live = LiveContainer(model, StateMachine(model, self.store.save))
-        self.store.add(model)
-        self._live[container_id] = live
+        # containerd first, the record last: a crash in between leaves only containerd
+        # objects with this daemon's owner label and no record, which restore removes.
+        self._creating[canonical] = container_id
         try:
-            live.lcd = await self._client().new_container(
-                container_id,
-                self.specs.factory(model),
-                self._runtime_spec(runtime.name),
-                SnapshotSpec(key=container_id, parent=image.chain_id),
-                image=image_ref,
-                labels={"moorage.name": canonical},
-            )
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            live = LiveContainer(model, StateMachine(model, self.store.save))
+            live.lcd = await self._new_lcd(model, image)
+            try:
+                self.store.add(model)
+            except BaseException:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await live.lcd.delete()
+                raise
         except BaseException:
-            self._live.pop(container_id, None)
             self.store.remove(model)
             raise
+        finally:
+            del self._creating[canonical]
+        self._live[container_id] = live
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
     def _check_name_free(self, name: str) -> None:
-        owner = self.store.name_owner(name)
+        owner = self.store.name_owner(name) or self._creating.get(name)
         if owner is not None:
             raise errors.Conflict(
                 f'Conflict. The container name "{name}" is already in use by container '
@@ -305,8 +419,10 @@ class Daemon:
         except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
             message = str(exc)
             if task is not None:
+                # Rolled back whatever the failed call left (a start that did happen too);
+                # if containerd cannot be reached, the reconcile when it is back decides.
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    await task.delete()
+                    await live.lcd.delete_task()
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
@@ -366,6 +482,8 @@ class Daemon:
                 live.machine.apply(Input.OOM)
                 self.container_event(live, "oom")
         if task is not None:
+            # Tasks.Delete makes containerd forget the exit code: written down first.
+            live.machine.apply(Input.EXIT_SEEN, exit_code=info.exit_code)
             with contextlib.suppress(lcd_errors.NotFoundError):
                 await task.delete()
         with contextlib.suppress(TimeoutError):
@@ -573,17 +691,25 @@ class Daemon:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")
             try:
-                if live.lcd is not None:
-                    with contextlib.suppress(lcd_errors.NotFoundError):
-                        await live.lcd.delete()
+                await self._finish_removal(live)
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
-            self.health.stop(live)
-            self.execs.forget(live)
-            self.store.remove(live.model)
-            self._live.pop(live.id, None)
-            live.machine.apply(Input.REMOVED)
+
+    async def _finish_removal(self, live: LiveContainer) -> None:
+        """Task, containerd container, snapshot, then the record: each step can be redone,
+        and the record (status `removing`) stays until the rest is gone."""
+        if live.lcd is not None:
+            with contextlib.suppress(lcd_errors.NotFoundError):
+                await live.lcd.delete()
+        else:
+            # Its containerd container went first (a removal cut short): the snapshot may not.
+            await self._client().remove_snapshot(live.id)
+        self.health.stop(live)
+        self.execs.forget(live)
+        self.store.remove(live.model)
+        self._live.pop(live.id, None)
+        live.machine.apply(Input.REMOVED)
         self.container_event(live, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:

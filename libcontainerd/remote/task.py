@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +42,26 @@ class RemoteTask(RemoteProcess):
         # The init process is addressed by an empty exec id in every Tasks RPC.
         super().__init__(conn, container_id, "", stdio, pid)
         self._fifo_dir = fifo_dir
+        self._stopped = asyncio.Event()
+        self._status = status
         self.status = status
+        self.deleted = False  # by Tasks.Delete: containerd no longer has it
         self.processes: dict[str, RemoteProcess] = {}
+
+    @property
+    def status(self) -> TaskStatus:
+        return self._status
+
+    @status.setter
+    def status(self, value: TaskStatus) -> None:
+        self._status = value
+        if value is TaskStatus.STOPPED:
+            self._stopped.set()
+
+    async def wait_stopped(self, timeout: float) -> None:
+        """Until the task's exit is known (its event, or a reconcile after a gap)."""
+        async with asyncio.timeout(timeout):
+            await self._stopped.wait()
 
     @property
     def id(self) -> str:
@@ -136,5 +155,6 @@ class RemoteTask(RemoteProcess):
             self.container_id,
         )
         self.status = TaskStatus.STOPPED
+        self.deleted = True
         self._stdio.remove()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)
