@@ -40,7 +40,7 @@ from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outpu
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.oom import oom_killed
-from .container.reconcile import OWNER_LABEL, Kind, RecordView, Step, plan
+from .container.reconcile import OWNER_LABEL, Kind, RecordView, Step, plan, task_steps
 from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
@@ -159,31 +159,39 @@ class Daemon:
         """List containerd's side and apply the plan, holding every container's lock so
         that no operation changes either side meanwhile (creates under way are left be)."""
         async with self._reconciling, contextlib.AsyncExitStack() as locks:
-            for live in list(self._live.values()):
+            held = list(self._live.values())
+            for live in held:
                 await locks.enter_async_context(live.lock)
             inventory = await self._client().restore()
             lcds = {c.id: c for c in inventory.containers}
-            for live in self._live.values():
+            for live in held:
                 live.lcd = lcds.get(live.id)
             records = [
                 RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
-                for live in self._live.values()
+                for live in held
+                if live.id in self._live  # not removed while the locks were taken
             ]
+            # Creates that began (or ended) meanwhile are not part of this reconcile.
+            busy = set(self._creating.values()) | (set(self._live) - {r.id for r in records})
             steps = plan(
                 records,
                 [c.record for c in inventory.containers],
                 inventory.tasks,
                 inventory.snapshots,
                 self.owner,
-                busy=set(self._creating.values()),
+                busy=busy,
             )
-            for step in steps:
-                if step.kind is not Kind.REATTACH:
-                    log.warning("restore: %s: %s", step.id[:12], step.describe())
-                try:
-                    await self._apply(step, lcds)
-                except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
-                    log.error("restore: %s: %s failed: %s", step.id[:12], step.kind.value, exc)
+            # Steps concern one container each (or one snapshot): done side by side, as a
+            # discarded task's kill may take a while to be reported.
+            await asyncio.gather(*(self._apply_logged(step, lcds) for step in steps))
+
+    async def _apply_logged(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
+        if step.kind is not Kind.REATTACH:
+            log.warning("restore: %s %s: %s", step.kind.value, step.id[:12], step.describe())
+        try:
+            await self._apply(step, lcds)
+        except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
+            log.error("restore: %s %s failed: %s", step.kind.value, step.id[:12], exc)
 
     async def _apply(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
         if step.kind is Kind.ORPHAN_TASK:
@@ -192,7 +200,10 @@ class Daemon:
             await self._client().remove_snapshot(step.id)
             return
         if step.kind is Kind.REMOVE_CONTAINER:
-            await lcds[step.id].delete()
+            lcd = lcds[step.id]
+            if lcd.found_task is None:
+                await lcd.probe_task()  # a task the list left out must not be orphaned
+            await lcd.delete()
             return
         live = self._live.get(step.id)
         if live is not None:
@@ -207,10 +218,16 @@ class Daemon:
         if step.kind is Kind.RECREATE:
             await self._recreate(live, step.snapshot_exists)
             return
-        if step.kind is Kind.LOST_TASK:
-            machine.apply(Input.EXITED, exit_code=step.exit_code)
-            return
         assert live.lcd is not None
+        if step.kind is Kind.LOST_TASK:
+            found = await live.lcd.probe_task()
+            if found is None:
+                machine.apply(Input.EXITED, exit_code=step.exit_code)
+                return
+            record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+            for again in task_steps(record, found):
+                await self._apply_to(live, again)
+            return
         if step.kind is Kind.DISCARD_TASK:
             await live.lcd.delete_task()
             machine.apply(Input.EXITED, exit_code=step.exit_code)
@@ -341,7 +358,10 @@ class Daemon:
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             live = LiveContainer(model, StateMachine(model, self.store.save))
-            live.lcd = await self._new_lcd(model, image)
+            try:
+                live.lcd = await self._new_lcd(model, image)
+            except lcd_errors.LibcontainerdError as exc:
+                raise errors.SystemError(str(exc)) from None
             try:
                 self.store.add(model)
             except BaseException:
@@ -484,8 +504,15 @@ class Daemon:
         if task is not None:
             # Tasks.Delete makes containerd forget the exit code: written down first.
             live.machine.apply(Input.EXIT_SEEN, exit_code=info.exit_code)
-            with contextlib.suppress(lcd_errors.NotFoundError):
+            try:
                 await task.delete()
+            except lcd_errors.NotFoundError:
+                pass
+            except lcd_errors.LibcontainerdError as exc:
+                # Still there and not deletable: the exit was not real (or containerd went
+                # away); the reconcile when it is back settles it.
+                log.warning("exit of %s not confirmed: %s", live.id[:12], exc)
+                return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
                 await live.hub.wait_copied()

@@ -13,12 +13,15 @@ The rules, applied the same way at every restore (and after containerd came back
   created but never started is killed and deleted; the container keeps its status.
 - A container the store shows running whose task is gone exited while the daemon was away:
   it is exited with the code the daemon wrote down before deleting the task, 255 otherwise.
+  Gone means not listed and not found by a Tasks.Get: containerd's Tasks.List leaves out a
+  task whose shim does not answer within 2 s, which happens under load.
 - A record whose removal had begun (`removing`) is removed completely: task, containerd
   container, snapshot, directory.
 - A record whose containerd container is missing gets it again (recreated on its snapshot if
   that survived, else on a new one from its image).
 - containerd containers and active snapshots that carry this daemon's owner label and that no
-  record owns are removed (with their task): they are creates that never finished. Committed
+  record owns are removed (with their task, looked up with Tasks.Get if none was listed):
+  they are creates that never finished. Committed
   snapshots (image layers, parents of containers) are never touched; neither is anything
   owned by another daemon sharing the namespace.
 - A task whose containerd container is gone cannot be deleted through containerd's API; it is
@@ -131,7 +134,7 @@ def plan(
                 kept = any(s.name == record.id for s in snapshots)
                 steps.append(Step(Kind.RECREATE, record.id, snapshot_exists=kept))
             continue
-        steps.extend(_task_steps(record, task))
+        steps.extend(task_steps(record, task))
 
     for container in by_container.values():
         if container.id in by_record or container.id in busy:
@@ -158,7 +161,9 @@ def _ours(snapshot: SnapshotInfo, owner: str) -> bool:
     return all(labels.get(k) == v for k, v in LEGACY_SNAPSHOT_LABELS.items())
 
 
-def _task_steps(record: RecordView, task: TaskInfo | None) -> list[Step]:
+def task_steps(record: RecordView, task: TaskInfo | None) -> list[Step]:
+    """What a record with this task (or none) needs; LOST_TASK is a conclusion from a list's
+    silence, which the daemon confirms (Tasks.Get) before it applies it."""
     running = record.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
     if task is None:
         if not running:

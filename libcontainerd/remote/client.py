@@ -295,8 +295,20 @@ class RemoteClient:
                 continue
             listed = found.get(container_id)
             if listed is None:
-                self._deliver(EventType.EXIT, EventInfo(container_id, pid=task.pid, exit_code=255))
-            elif task_status(listed.status) is TaskStatus.STOPPED:
+                # Not listed is not proof of gone (a slow shim is left out): ask for it.
+                try:
+                    got = await call(
+                        self.conn.stubs.tasks.get(GetRequest(container_id=container_id))
+                    )
+                    listed = got.process
+                except NotFoundError:
+                    log.warning("task %s is gone from containerd: exit 255", container_id[:12])
+                    self._deliver(
+                        EventType.EXIT, EventInfo(container_id, pid=task.pid, exit_code=255)
+                    )
+                except Exception as exc:
+                    log.warning("task %s: state unknown: %s", container_id[:12], exc)
+            if listed is not None and task_status(listed.status) is TaskStatus.STOPPED:
                 self._deliver(EventType.EXIT, _exit_info(container_id, listed, INIT_PROCESS_ID))
             for exec_id, process in list(task.processes.items()):
                 await self._reconcile_exec(container_id, exec_id, process.pid)

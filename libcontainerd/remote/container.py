@@ -21,7 +21,7 @@ from .gen.containerd.services.containers.v1 import (
     UpdateContainerRequest,
 )
 from .gen.containerd.services.snapshots.v1 import MountsRequest, RemoveSnapshotRequest
-from .gen.containerd.services.tasks.v1 import CreateTaskRequest
+from .gen.containerd.services.tasks.v1 import CreateTaskRequest, GetRequest
 from .gen.containerd.types import Mount as MountMessage
 from .gen.containerd.v1.types import Process as ProcessMessage
 from .gen.google.protobuf import FieldMask
@@ -55,9 +55,9 @@ def task_status(value: int) -> TaskStatus:
     return _STATUS.get(int(value), TaskStatus.UNKNOWN)
 
 
-def task_info(message: ProcessMessage) -> TaskInfo:
+def task_info(message: ProcessMessage, container_id: str = "") -> TaskInfo:
     return TaskInfo(
-        message.id or message.container_id,
+        container_id or message.id or message.container_id,
         message.pid,
         task_status(message.status),
         message.exit_status,
@@ -102,6 +102,21 @@ class RemoteContainer:
     def found_task(self) -> TaskInfo | None:
         """The task containerd listed at restore time, before `attach_task`."""
         return task_info(self._found_task) if self._found_task is not None else None
+
+    async def probe_task(self) -> TaskInfo | None:
+        """Tasks.Get, for when a listing's silence is not proof: containerd leaves out of
+        Tasks.List a task whose shim is slow to report its state (2 s, under load)."""
+        task = self.task()
+        if task is not None:
+            return TaskInfo(self.id, task.pid, task.status)
+        try:
+            resp = await call(self._conn.stubs.tasks.get(GetRequest(container_id=self.id)), self.id)
+        except NotFoundError:
+            return None
+        if resp.process is None:
+            return None
+        self._found_task = resp.process
+        return task_info(resp.process, self.id)
 
     def found(self, task: ProcessMessage) -> None:
         """A task listed for a container that holds none (made while containerd was away)."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownError
+from ..errors import ConflictError, UnknownError
 from ..fifo import FifoSet, create_fifos
 from ..types import ExitStatus, Metrics, ProcessInfo, StdioSpec, TaskStatus
 from . import anycodec
@@ -57,6 +57,8 @@ class RemoteTask(RemoteProcess):
         self._status = value
         if value is TaskStatus.STOPPED:
             self._stopped.set()
+        else:
+            self._stopped.clear()
 
     async def wait_stopped(self, timeout: float) -> None:
         """Until the task's exit is known (its event, or a reconcile after a gap)."""
@@ -150,10 +152,17 @@ class RemoteTask(RemoteProcess):
         )
 
     async def delete(self) -> ExitStatus:
-        resp = await call(
-            self._conn.stubs.tasks.delete(DeleteTaskRequest(container_id=self.container_id)),
-            self.container_id,
-        )
+        try:
+            resp = await call(
+                self._conn.stubs.tasks.delete(DeleteTaskRequest(container_id=self.container_id)),
+                self.container_id,
+            )
+        except (ConflictError, UnknownError):
+            # containerd refuses to delete a process that still runs: whatever said it
+            # stopped was wrong.
+            if self.status is TaskStatus.STOPPED:
+                self.status = TaskStatus.RUNNING
+            raise
         self.status = TaskStatus.STOPPED
         self.deleted = True
         self._stdio.remove()
