@@ -491,6 +491,27 @@ class Daemon:
                 live.machine.apply(Input.PAUSED)
             elif event_type is EventType.RESUMED:
                 live.machine.apply(Input.RESUMED)
+            elif event_type is EventType.START:
+                await self._task_started(live)
+
+    async def _task_started(self, live: LiveContainer) -> None:
+        """A task started that no start of the daemon's finished (one that failed as
+        containerd went away, or one started behind the daemon's back): adopted, as
+        restore would. A start of the daemon's own has applied STARTED before this runs
+        (it holds the lock), so this costs nothing on the normal path."""
+        state = live.model.state
+        if state.running or state.status in (Status.REMOVING, Status.DEAD) or live.lcd is None:
+            return
+        try:
+            found = await live.lcd.probe_task()  # a Tasks.Get unless the task is known
+        except lcd_errors.LibcontainerdError as exc:
+            log.warning("task of %s started, state unknown: %s", live.id[:12], exc)
+            return
+        if found is not None:
+            record = RecordView(live.id, state.status, state.recorded_exit)
+            for step in task_steps(record, found):
+                log.warning("%s %s: %s", step.kind.value, live.id[:12], step.describe())
+                await self._apply_to(live, step)
 
     async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
         self.health.stop(live)
