@@ -57,14 +57,18 @@ log = logging.getLogger(__name__)
 # lease is made well before the old one expires, off the create path: creates cost no
 # lease RPC.
 SNAPSHOT_LEASE_EXPIRY = timedelta(hours=1)
-SNAPSHOT_LEASE_RENEW = SNAPSHOT_LEASE_EXPIRY / 2
 
 ExitKey = tuple[str, str, int]
 
 
 class RemoteClient:
     def __init__(
-        self, address: str, namespace: str, backend: Backend, fifo_root: str | Path
+        self,
+        address: str,
+        namespace: str,
+        backend: Backend,
+        fifo_root: str | Path,
+        snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
     ) -> None:
         self.conn = Connection(address, namespace)
         self.fifo_root = Path(fifo_root)
@@ -76,6 +80,7 @@ class RemoteClient:
         # reconcile after a gap is delivered exactly once.
         self._exits_seen: set[ExitKey] = set()
         self._leases = Leases(self.conn)
+        self._lease_expiry = snapshot_lease_expiry
         self.snapshot_lease = ""
         self._lease_renewal: asyncio.Task[None] | None = None
         self._reconnect_callbacks: list[Callable[[], None]] = []
@@ -88,11 +93,12 @@ class RemoteClient:
         backend: Backend,
         fifo_root: str | Path,
         timeout: float = 30.0,
+        snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
     ) -> RemoteClient:
-        client = cls(address, namespace, backend, fifo_root)
+        client = cls(address, namespace, backend, fifo_root, snapshot_lease_expiry)
         try:
             await client._monitor.start(timeout)
-            client.snapshot_lease = await client._leases.create(expire=SNAPSHOT_LEASE_EXPIRY)
+            client.snapshot_lease = await client._leases.create(expire=snapshot_lease_expiry)
             client._lease_renewal = asyncio.get_running_loop().create_task(
                 client._renew_lease(), name="containerd-snapshot-lease"
             )
@@ -121,9 +127,10 @@ class RemoteClient:
 
     async def _renew_lease(self) -> None:
         while True:
-            await asyncio.sleep(SNAPSHOT_LEASE_RENEW.total_seconds())  # a period, not a wait
+            # A period, not a wait for some state: half the lease's life.
+            await asyncio.sleep(self._lease_expiry.total_seconds() / 2)
             try:
-                self.snapshot_lease = await self._leases.create(expire=SNAPSHOT_LEASE_EXPIRY)
+                self.snapshot_lease = await self._leases.create(expire=self._lease_expiry)
             except Exception as exc:  # the old one still has half its life: retry later
                 log.warning("could not renew the snapshot lease: %s", exc)
 
