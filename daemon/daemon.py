@@ -57,6 +57,8 @@ from .signals import parse_signal
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
+# How long a SIGKILLed task may take to be reported exited before containerd is asked.
+KILL_EXIT_TIMEOUT = 10.0
 
 
 class Image(Protocol):
@@ -213,7 +215,6 @@ class Daemon:
         machine = live.machine
         if step.kind is Kind.FINISH_REMOVAL:
             await self._finish_removal(live)
-            self.container_event(live, "destroy")
             return
         if step.kind is Kind.RECREATE:
             await self._recreate(live, step.snapshot_exists)
@@ -653,10 +654,44 @@ class Daemon:
                 return
             except TimeoutError:
                 pass
-        with contextlib.suppress(lcd_errors.LibcontainerdError):
-            await task.kill(signal.SIGKILL)
+        live.machine.forget_waiter(exited)
+        try:
+            await self._kill_and_wait(live)
+        except lcd_errors.LibcontainerdError as exc:
+            raise errors.SystemError(f"Cannot kill container: {live.id}: {exc}") from None
         self.container_event(live, "kill", signal=str(int(signal.SIGKILL)))
-        await exited
+
+    async def _kill_and_wait(self, live: LiveContainer) -> None:
+        """SIGKILL the task and wait for its exit, bounded: a kill containerd refuses (it
+        is unreachable) is raised rather than waited on for ever; a task containerd no
+        longer has, whose exit never came, is taken as exited."""
+        exited = live.machine.next_exit()
+        try:
+            task = live.task
+            if task is not None:
+                try:
+                    await task.kill(signal.SIGKILL)
+                    if live.model.state.paused:
+                        await task.resume()
+                except lcd_errors.NotFoundError:
+                    pass
+            try:
+                async with asyncio.timeout(KILL_EXIT_TIMEOUT):
+                    await asyncio.shield(exited)
+                return
+            except TimeoutError:
+                pass
+            async with live.lock:
+                state = live.model.state
+                if not state.running:
+                    return
+                found = await live.lcd.probe_task() if live.lcd is not None else None
+                if found is not None and found.status is not TaskStatus.STOPPED:
+                    raise lcd_errors.UnknownError(f"no exit {KILL_EXIT_TIMEOUT:g}s after SIGKILL")
+                code = state.recorded_exit if state.recorded_exit is not None else 255
+                live.machine.apply(Input.EXITED, exit_code=code)
+        finally:
+            live.machine.forget_waiter(exited)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         live = self.get(ref)
@@ -725,16 +760,12 @@ class Daemon:
                     f"You cannot remove a running container {live.id}. Stop the container "
                     "before attempting removal or force remove"
                 )
-            exited = live.machine.next_exit()
-            task = live.task
-            if task is not None:
-                with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    if live.model.state.paused:
-                        await task.kill(signal.SIGKILL)
-                        await task.resume()
-                    else:
-                        await task.kill(signal.SIGKILL)
-            await exited
+            try:
+                await self._kill_and_wait(live)
+            except lcd_errors.LibcontainerdError as exc:
+                raise errors.SystemError(
+                    f"Could not kill running container {live.id}, cannot remove - {exc}"
+                ) from None
         async with live.lock:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")
