@@ -197,6 +197,8 @@ class Daemon:
 
     async def _apply(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
         if step.kind is Kind.ORPHAN_TASK:
+            # Labelled ours, so that a rescue cut short is finished by the next restore.
+            await self._client().rescue_orphan_task(step.id, {OWNER_LABEL: self.owner})
             return
         if step.kind is Kind.REMOVE_SNAPSHOT:
             await self._client().remove_snapshot(step.id)

@@ -24,8 +24,10 @@ The rules, applied the same way at every restore (and after containerd came back
   they are creates that never finished. Committed
   snapshots (image layers, parents of containers) are never touched; neither is anything
   owned by another daemon sharing the namespace.
-- A task whose containerd container is gone cannot be deleted through containerd's API; it is
-  reported, not touched.
+- A task whose containerd container is gone (what daemons before this rule left when they
+  deleted a container under its running task) is nobody's: it is killed and deleted, through
+  a placeholder container record made for the purpose, since containerd reaches a task only
+  through its container.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Kind(enum.Enum):
     RECREATE = "recreate"  # record without containerd container: make it again
     REMOVE_CONTAINER = "remove-container"  # ours, no record: task, container, snapshot go
     REMOVE_SNAPSHOT = "remove-snapshot"  # ours, active, nobody's rootfs
-    ORPHAN_TASK = "orphan-task"  # task without containerd container: report only
+    ORPHAN_TASK = "orphan-task"  # task without containerd container: killed and deleted
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Step:
             case Kind.REMOVE_SNAPSHOT:
                 return "removing an active snapshot no container owns"
             case Kind.ORPHAN_TASK:
-                return "task without a containerd container: containerd cannot delete it"
+                return "killing and deleting a task whose containerd container is gone"
             case _:
                 return "re-attaching a running task"
 
@@ -143,7 +145,8 @@ def plan(
             steps.append(Step(Kind.REMOVE_CONTAINER, container.id))
 
     for task in by_task.values():
-        if task.id not in by_container and task.id not in busy:
+        # (One a record still claims is reachable again once RECREATE has run.)
+        if task.id not in by_container and task.id not in busy and task.id not in by_record:
             steps.append(Step(Kind.ORPHAN_TASK, task.id, pid=task.pid))
 
     used = {c.snapshot_key for c in by_container.values() if c.snapshot_key}

@@ -50,6 +50,8 @@ from .unpack import DEFAULT_SNAPSHOTTER, Unpacker
 
 log = logging.getLogger(__name__)
 
+SHIM_V2 = "io.containerd.runc.v2"
+
 # A container's snapshot is prepared under the client's lease, which keeps it from the GC
 # until Containers.Create makes the container record its owner. The lease expires on its
 # own, so a snapshot whose container never got made (the daemon died in between) is
@@ -84,6 +86,8 @@ class RemoteClient:
         self.snapshot_lease = ""
         self._lease_renewal: asyncio.Task[None] | None = None
         self._reconnect_callbacks: list[Callable[[], None]] = []
+        # Tasks the last restore found without a container record.
+        self._orphans: dict[str, ProcessMessage] = {}
 
     @classmethod
     async def connect(
@@ -230,6 +234,32 @@ class RemoteClient:
                 )
             )
 
+    async def rescue_orphan_task(
+        self, task_id: str, labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Kill and delete a task whose container record is gone: containerd serves a task
+        only through its container, so a placeholder record with its id (and `labels`) is
+        made for the purpose and deleted after it. Containers.Create, Tasks.Kill,
+        Tasks.Delete, Containers.Delete; only tasks of v2 shims can be reached this way."""
+        found = self._orphans.pop(task_id, None)
+        if found is None:
+            return
+        runtime = RuntimeSpec(SHIM_V2)
+        placeholder = ContainerMessage(
+            id=task_id,
+            labels=dict(labels or {}),
+            runtime=ContainerRuntime(name=runtime.shim),
+            spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, {}),
+        )
+        await call(
+            self.conn.stubs.containers.create(CreateContainerRequest(container=placeholder)),
+            task_id,
+        )
+        record = ContainerRecord(id=task_id, labels=dict(labels or {}), runtime=runtime)
+        container = RemoteContainer(self, record, found_task=found)
+        self._containers[task_id] = container
+        await container.delete()
+
     async def restore(self) -> Inventory[RemoteContainer]:
         """Every container of the namespace with its task, every task and every snapshot:
         one Containers.List, one Tasks.List and one Snapshots.List."""
@@ -239,8 +269,10 @@ class RemoteClient:
             tasks = await call(self.conn.stubs.tasks.list(ListTasksRequest()))
             snapshots = await Unpacker(self.conn).snapshots()
             found = {t.id: t for t in tasks.tasks}
+            self._orphans = dict(found)
             restored = []
             for message in listed.containers:
+                self._orphans.pop(message.id, None)
                 task = found.get(message.id)
                 known = self._containers.get(message.id)
                 if known is not None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+from pathlib import Path
 
+from libcontainerd.remote.gen.containerd.services.containers.v1 import DeleteContainerRequest
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
 
@@ -84,3 +87,36 @@ async def test_removal_cut_short_is_finished_at_restart(
         assert status == 404
         assert await _leftovers(containerd, cid) == []
         assert not state_file.parent.exists()
+
+
+async def test_task_whose_container_was_deleted_under_it_is_killed_at_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        cid = (
+            await first.docker_ok("run", "-d", "--name", "orphaned", "busybox", "sleep", "300")
+        ).strip()
+        data_root = first.services.config.data_root
+        # What daemons did before: the container record deleted under its running task.
+        client = first.services.client
+        assert client is not None
+        await client.conn.stubs.containers.delete(DeleteContainerRequest(id=cid))
+    shutil.rmtree(data_root / "containers" / cid)
+    [task] = [t for t in await containerd.list_tasks() if t.id == cid]
+    code, _, err = await _ctr_task_delete(containerd, cid)
+    assert code != 0 and "not found" in err  # out of containerd's reach, as it was
+    async with running_daemon(containerd, busybox_image, data_root=data_root):
+        assert await _leftovers(containerd, cid) == []
+        assert _gone(task.pid)
+
+
+async def _ctr_task_delete(containerd: TestContainerd, cid: str) -> tuple[int, str, str]:
+    result = await containerd.ctr("tasks", "delete", "-f", cid, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True

@@ -146,9 +146,14 @@ def test_interrupted_removal_is_finished_whatever_containerd_holds() -> None:
     assert steps == [Step(Kind.FINISH_REMOVAL, A), Step(Kind.FINISH_REMOVAL, B)]
 
 
-def test_task_without_any_container_is_reported() -> None:
+def test_task_without_any_container_is_killed_and_deleted() -> None:
     steps = plan([], [], [task(A, TaskStatus.RUNNING, pid=7)], [], OWNER)
     assert steps == [Step(Kind.ORPHAN_TASK, A, pid=7)]
+
+
+def test_task_of_a_record_whose_container_is_gone_waits_for_the_recreate() -> None:
+    steps = plan([RecordView(A, Status.RUNNING)], [], [task(A, TaskStatus.RUNNING)], [], OWNER)
+    assert steps == [Step(Kind.RECREATE, A)]
 
 
 def test_restarting_record_with_running_task_is_adopted() -> None:
