@@ -274,7 +274,14 @@ class Daemon:
             live.machine.apply(Input.EXITED, exit_code=255)
             live.machine.apply(Input.BROKEN, error=f"containerd container lost: {exc}")
             raise
-        live.machine.apply(Input.EXITED, exit_code=255)
+        # A task left without its container is reachable again (one Tasks.Get, here only).
+        found = await live.lcd.probe_task()
+        if found is None:
+            live.machine.apply(Input.EXITED, exit_code=255)
+            return
+        record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+        for step in task_steps(record, found):
+            await self._apply_to(live, step)
 
     async def shutdown(self) -> None:
         await self.health.shutdown()
