@@ -671,9 +671,9 @@ class Daemon:
         self.container_event(live, "kill", signal=str(int(signal.SIGKILL)))
 
     async def _kill_and_wait(self, live: LiveContainer) -> None:
-        """SIGKILL the task and wait for its exit, bounded: a kill containerd refuses (it
-        is unreachable) is raised rather than waited on for ever; a task containerd no
-        longer has, whose exit never came, is taken as exited."""
+        """SIGKILL the task and wait for its exit, bounded: a kill that cannot reach
+        containerd is raised rather than waited on for ever; after 10 s containerd is asked,
+        and a task it no longer has (or has stopped) is taken as exited."""
         exited = live.machine.next_exit()
         try:
             task = live.task
@@ -684,6 +684,12 @@ class Daemon:
                         await task.resume()
                 except lcd_errors.NotFoundError:
                     pass
+                except lcd_errors.UnavailableError:
+                    raise
+                except lcd_errors.LibcontainerdError as exc:
+                    # e.g. the shim's connection closing as the process ends: the exit
+                    # (or containerd, asked below) tells.
+                    log.info("kill of %s: %s", live.id[:12], exc)
             try:
                 async with asyncio.timeout(KILL_EXIT_TIMEOUT):
                     await asyncio.shield(exited)
@@ -698,6 +704,9 @@ class Daemon:
                 if found is not None and found.status is not TaskStatus.STOPPED:
                     raise lcd_errors.UnknownError(f"no exit {KILL_EXIT_TIMEOUT:g}s after SIGKILL")
                 code = state.recorded_exit if state.recorded_exit is not None else 255
+                if found is not None and live.lcd is not None:
+                    code = found.exit_code  # its exit event was lost, not its exit
+                    await live.lcd.delete_task()
                 live.machine.apply(Input.EXITED, exit_code=code)
         finally:
             live.machine.forget_waiter(exited)
