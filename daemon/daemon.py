@@ -677,25 +677,27 @@ class Daemon:
         exited = live.machine.next_exit()
         try:
             task = live.task
+            gone = task is None
             if task is not None:
                 try:
                     await task.kill(signal.SIGKILL)
                     if live.model.state.paused:
                         await task.resume()
                 except lcd_errors.NotFoundError:
-                    pass
+                    gone = True  # ended already, or unknown to containerd: ask it below
                 except lcd_errors.UnavailableError:
                     raise
                 except lcd_errors.LibcontainerdError as exc:
                     # e.g. the shim's connection closing as the process ends: the exit
                     # (or containerd, asked below) tells.
                     log.info("kill of %s: %s", live.id[:12], exc)
-            try:
-                async with asyncio.timeout(KILL_EXIT_TIMEOUT):
-                    await asyncio.shield(exited)
-                return
-            except TimeoutError:
-                pass
+            if not gone:
+                try:
+                    async with asyncio.timeout(KILL_EXIT_TIMEOUT):
+                        await asyncio.shield(exited)
+                    return
+                except TimeoutError:
+                    pass
             async with live.lock:
                 state = live.model.state
                 if not state.running:
@@ -707,7 +709,8 @@ class Daemon:
                 if found is not None and live.lcd is not None:
                     code = found.exit_code  # its exit event was lost, not its exit
                     await live.lcd.delete_task()
-                live.machine.apply(Input.EXITED, exit_code=code)
+                if live.machine.apply(Input.EXITED, exit_code=code):
+                    self.container_event(live, "die", exitCode=str(code))
         finally:
             live.machine.forget_waiter(exited)
 
