@@ -52,6 +52,9 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .network.manager import NetworkManager
+from .network.runtime import NetworkRuntime
+from .network.store import NetworkStore
 from .signals import parse_signal
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,10 @@ class Daemon:
         self._open_log = open_log
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
+        self.networks = NetworkManager(NetworkStore(config.data_root / "network"), emit)
+        self.netrt = NetworkRuntime(self.networks, config.exec_root, enabled=config.networking)
+        if config.networking:
+            specs.network = self.netrt
         self._live: dict[str, LiveContainer] = {}
         # Creates under way, name -> id: their containerd objects exist before their record.
         self._creating: dict[str, str] = {}
@@ -135,6 +142,7 @@ class Daemon:
         return self.client
 
     def load(self) -> None:
+        self.networks.load()
         for model in self.store.load():
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
 
@@ -144,12 +152,18 @@ class Daemon:
         await self._reconcile()
         self._client().on_reconnect(self._containerd_back)
         for live in self._live.values():
+            if not live.model.state.running:
+                await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
+        await self.netrt.restore()  # networking: ports held again, rules rebuilt
+        for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
             if (
                 model.state.status is Status.EXITED
                 and model.has_been_started
-                and policy.at_daemon_start(model.manually_stopped)
+                and policy.at_daemon_start(
+                    model.state.exit_code, model.manually_stopped, model.restart_count
+                )
             ):
                 self._schedule_restart(live, 0.0)
 
@@ -225,6 +239,7 @@ class Daemon:
         if step.kind is Kind.LOST_TASK:
             found = await live.lcd.probe_task()
             if found is None:
+                await self.netrt.teardown(live.id, timed=False)
                 machine.apply(Input.EXITED, exit_code=step.exit_code)
                 return
             record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
@@ -233,6 +248,7 @@ class Daemon:
             return
         if step.kind is Kind.DISCARD_TASK:
             await live.lcd.delete_task()
+            await self.netrt.teardown(live.id, timed=False)
             machine.apply(Input.EXITED, exit_code=step.exit_code)
             return
         task = await live.lcd.attach_task()
@@ -240,6 +256,7 @@ class Daemon:
             return
         if step.kind is Kind.COLLECT_EXIT:
             exit_status = await task.delete()
+            await self.netrt.teardown(live.id, timed=False)
             # A run whose start the store never heard of ran and ended: it shows as such.
             machine.apply(Input.STARTED, pid=step.pid)
             if machine.apply(
@@ -286,6 +303,7 @@ class Daemon:
     async def shutdown(self) -> None:
         await self.health.shutdown()
         await self._background.cancel()
+        await self.netrt.close()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -321,8 +339,13 @@ class Daemon:
         )
 
     async def create(
-        self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any],
+        endpoints_config: dict[str, Any] | None = None,
     ) -> tuple[Container, list[str]]:
+        """`endpoints_config` is the body's NetworkingConfig.EndpointsConfig."""
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -361,6 +384,7 @@ class Daemon:
             directory=str(directory),
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
+        endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         # containerd first, the record last: a crash in between leaves only containerd
         # objects with this daemon's owner label and no record, which restore removes.
@@ -384,6 +408,7 @@ class Daemon:
         finally:
             del self._creating[canonical]
         self._live[container_id] = live
+        self.netrt.container_created(container_id, canonical, model.host_config, endpoint)
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
@@ -398,10 +423,10 @@ class Daemon:
 
     def _warnings(self, host_config: dict[str, Any]) -> list[str]:
         mode = host_config.get("NetworkMode") or "default"
-        if mode in ("default", "bridge"):
+        if mode in ("default", "bridge") and not self.config.networking:
             return [
-                "moorage has no bridge network yet: the container gets its own network "
-                "namespace with loopback only"
+                "bridge networking is off (--bridge=none): the container gets its own "
+                "network namespace with loopback only"
             ]
         return []
 
@@ -442,6 +467,8 @@ class Daemon:
         )
         task = None
         try:
+            model = live.model
+            await self.netrt.setup(model.id, model.name, model.config, model.host_config)
             await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
@@ -453,6 +480,7 @@ class Daemon:
                 # if containerd cannot be reached, the reconcile when it is back decides.
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
                     await live.lcd.delete_task()
+            await self.netrt.teardown(live.id, timed=False)  # networking: nothing half set up
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
@@ -544,6 +572,7 @@ class Daemon:
                 # away); the reconcile when it is back settles it.
                 log.warning("exit of %s not confirmed: %s", live.id[:12], exc)
                 return
+        await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
                 await live.hub.wait_copied()
@@ -805,8 +834,10 @@ class Daemon:
         else:
             # Its containerd container went first (a removal cut short): the snapshot may not.
             await self._client().remove_snapshot(live.id)
+        await self.netrt.teardown(live.id, timed=False)  # networking: a stop cut short
         self.health.stop(live)
         self.execs.forget(live)
+        self.networks.container_removed(live.id)  # networking hook: endpoints go
         self.store.remove(live.model)
         self._live.pop(live.id, None)
         live.machine.apply(Input.REMOVED)
@@ -822,6 +853,7 @@ class Daemon:
         self._check_name_free(canonical)
         old = live.model.name
         self.store.rename(live.model, canonical)
+        self.networks.container_renamed(live.id, canonical)  # networking hook
         self.container_event(live, "rename", oldName=old)
 
     # -- attach --------------------------------------------------------------------------
