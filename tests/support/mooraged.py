@@ -54,6 +54,8 @@ class Mooraged:
             "--exec-root", str(self.exec_root),
             "--config-file", str(self.workdir / "daemon.json"),
             "--containerd-namespace", self.namespace,
+            # It runs in the machine's own network namespace: no bridge may be made there.
+            "--bridge", "none",
         ]  # fmt: skip
         if self.containerd:
             argv += ["--containerd", self.containerd]
