@@ -7,7 +7,8 @@ One private containerd is started in a fresh directory under /tmp. In each round
 each tree's mooraged runs in turn on it (in the order given, reversed every other
 round, so that neither tree always runs first on a noisy machine), with its own
 data root: the busybox image is loaded, `--containers` containers are created
-(`POST /containers/create`, each timed), then `-n` of `GET /containers/json?all=1`
+(`POST /containers/create` with a whole HostConfig, as the docker CLI sends, each
+timed), then `-n` of `GET /containers/json?all=1`
 and `-n` of `GET /containers/{id}/json` (over all the containers in turn) are
 timed, and the containers are removed again. Requests go through one keep-alive
 aiohttp session on the unix socket, so the times are the daemon's plus a small
@@ -34,6 +35,7 @@ from bench.compare import percentile
 from bench.engines import REPO, Engine, moorage
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
+from wire.host_config import HostConfig
 
 WARMUP = 5
 
@@ -60,7 +62,14 @@ async def load_image(engine: Engine, archive: Path) -> None:
 
 async def measure(engine: Engine, args: argparse.Namespace) -> dict[str, list[float]]:
     """One daemon's times per operation, in seconds."""
-    body = {"Image": "busybox", "Cmd": ["true"], "Labels": {"bench": "api-latency"}}
+    # A whole HostConfig, as the docker CLI sends one.
+    host_config = {**HostConfig().to_dict(), "NetworkMode": "default"}
+    body = {
+        "Image": "busybox",
+        "Cmd": ["true"],
+        "Labels": {"bench": "api-latency"},
+        "HostConfig": host_config,
+    }
     ids: list[str] = []
     times: dict[str, list[float]] = {"create": [], "list": [], "inspect": []}
 

@@ -9,9 +9,9 @@ from aiohttp import web
 from daemon.container_ops import prune, top
 from daemon.filters import Filters
 from daemon.update import update_container
+from wire.container import ContainerUpdateRequest, ContainerUpdateResponse
 
 from ..body import read_json
-from ..models.container import ContainerUpdateRequest
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, json_reply
 from .events import EVENTS
@@ -27,7 +27,7 @@ async def top_handler(request: web.Request) -> web.Response:
         request.query.get("ps_args", ""),
         request.app[EVENTS],
     )
-    return json_reply(dict(body))
+    return json_reply(body)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -42,7 +42,8 @@ async def update(request: web.Request) -> web.Response:
         request.app[DAEMON], request.match_info["name"], data, request.app[EVENTS]
     )
     # Go's nil slice: null when there is nothing to warn about.
-    return json_reply({"Warnings": warnings or None})
+    reply: ContainerUpdateResponse = {"Warnings": warnings or None}
+    return json_reply(reply)
 
 
 async def prune_handler(request: web.Request) -> web.Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from daemon import system_df
@@ -24,15 +22,14 @@ async def disk_usage(request: web.Request) -> web.Response:
         entry["Containers"] = found.containers if found is not None else 0
         entry["SharedSize"] = found.shared_size if found is not None else 0
         images.append(entry)
-    containers: list[dict[str, Any]] = []
-    for live in lives:
-        summary = summarize_container(live)
-        # omitempty in dockerd's ContainerSummary: a zero size is left out.
-        if size_rw := usage.size_rw.get(live.id, 0):
-            summary["SizeRw"] = size_rw
-        if size_root_fs := usage.size_root_fs.get(live.id, 0):
-            summary["SizeRootFs"] = size_root_fs
-        containers.append(summary)
+    containers = [
+        summarize_container(
+            live,
+            size_rw=usage.size_rw.get(live.id, 0),
+            size_root_fs=usage.size_root_fs.get(live.id, 0),
+        )
+        for live in lives
+    ]
     return json_reply(
         {
             "LayersSize": usage.layers_size,

@@ -7,9 +7,9 @@ from aiohttp import web
 
 from daemon import volumes
 from daemon.filters import Filters
+from wire.volume import VolumeCreateRequest
 
 from ..body import read_json
-from ..models.volume import VolumeCreateRequest
 from .common import json_reply
 
 _LIST_FILTERS = {"dangling", "driver", "label", "name"}

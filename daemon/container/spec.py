@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from libcontainerd.types import Mount
+from wire.container_config import ContainerConfig
+from wire.host_config import HostConfig
 
 from .. import errors, oci
 from ..logs.config import validate_log_config
@@ -48,8 +50,8 @@ class ContainerSpecs:
             warnings = oci.validate_create(body, self.sysinfo)
             merged = oci.merge_config(body, image_config, container_id=container.id)
             host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
-        merged.config.pop("HostConfig", None)
-        container.config = merged.config
+        # Stored (and shown by inspect) in the wire shape: all fields, in dockerd's order.
+        container.config = ContainerConfig.encode(merged.config)
         container.path, container.args = merged.path, merged.args
         host_config["Runtime"] = container.host_config.get("Runtime", "")
         # As dockerd, inspect names the driver even when the client left it to the daemon
@@ -58,7 +60,7 @@ class ContainerSpecs:
         options = dict(log_config.get("Config") or {})
         driver = validate_log_config(log_config.get("Type") or "", options)
         host_config["LogConfig"] = {"Type": driver, "Config": options}
-        container.host_config = host_config
+        container.host_config = HostConfig.encode(host_config)
         return warnings
 
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from tests.support.images import (
     file_layer,
     write_docker_save,
 )
+from wire.image import ImageSummary
 
 _archives = itertools.count()
 
@@ -62,7 +63,7 @@ async def three(service: ImageService, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def ids(entries: list[dict[str, object]]) -> list[object]:
+def ids(entries: list[ImageSummary]) -> list[str]:
     return [entry["Id"] for entry in entries]
 
 
@@ -102,7 +103,7 @@ async def test_inspect_history_and_unknown_names(
     assert doc["Id"] == three["mid"]
     assert doc["Created"] == "2021-06-01T12:00:00.5Z"
     assert doc["RepoDigests"] == []
-    assert doc["Config"]["Labels"] == {"tier": "b", "x": "1"}
+    assert doc["Config"] is not None and doc["Config"]["Labels"] == {"tier": "b", "x": "1"}
     assert doc["RootFS"]["Type"] == "layers" and len(doc["RootFS"]["Layers"]) == 2
     assert doc["GraphDriver"]["Name"] == "overlayfs"
     assert doc["Metadata"] == {"LastTagTime": "0001-01-01T00:00:00Z"}

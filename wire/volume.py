@@ -1,6 +1,6 @@
 """``POST /volumes/create``."""
 
-from api.models.base import ApiModel
+from wire.base import ApiModel
 
 
 class VolumeCreateRequest(ApiModel):
