@@ -62,3 +62,22 @@ class HistoryResponseItem(TypedDict):
     Id: str
     Size: int
     Tags: list[str] | None
+
+
+class ImageDeleteResponseItem(TypedDict, total=False):
+    """One record of ``DELETE /images/{name}``: either key, never both."""
+
+    Untagged: str
+    Deleted: str
+
+
+class ImagePruneResponse(TypedDict):
+    ImagesDeleted: list[ImageDeleteResponseItem] | None
+    SpaceReclaimed: int
+
+
+class AuthResponse(TypedDict):
+    """``POST /auth``."""
+
+    IdentityToken: str
+    Status: str

@@ -5,7 +5,10 @@ BridgeNfIptables, RegistryConfig, Swarm, the *Commit objects and a few more,
 which clients here do not need.
 """
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
+
+from wire.container import ContainerSummary
+from wire.image import ImageSummary
 
 
 class PlatformInfo(TypedDict):
@@ -90,3 +93,13 @@ class InfoResponse(TypedDict):
     InitBinary: str
     SecurityOptions: list[str]
     Warnings: list[str] | None
+
+
+class DiskUsage(TypedDict):
+    """``GET /system/df``."""
+
+    LayersSize: int
+    Images: list[ImageSummary]
+    Containers: list[ContainerSummary]
+    Volumes: list[dict[str, Any]]
+    BuildCache: list[dict[str, Any]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon import system_df
+from wire.system import DiskUsage
 
 from .common import DAEMON, json_reply
 from .images import IMAGES
@@ -30,15 +31,14 @@ async def disk_usage(request: web.Request) -> web.Response:
         )
         for live in lives
     ]
-    return json_reply(
-        {
-            "LayersSize": usage.layers_size,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": [],
-            "BuildCache": [],
-        }
-    )
+    reply: DiskUsage = {
+        "LayersSize": usage.layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }
+    return json_reply(reply)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

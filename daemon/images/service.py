@@ -63,7 +63,13 @@ from daemon.images.store import ContainerdImages
 from daemon.timefmt import now_rfc3339_nano
 from libcontainerd.remote.rpc import Connection
 from libcontainerd.remote.unpack import DEFAULT_SNAPSHOTTER
-from wire.image import HistoryResponseItem, ImageInspect, ImageSummary
+from wire.image import (
+    HistoryResponseItem,
+    ImageDeleteResponseItem,
+    ImageInspect,
+    ImagePruneResponse,
+    ImageSummary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +299,11 @@ class ImageService:
 
     async def delete(
         self, name: str, *, force: bool = False, noprune: bool = False
-    ) -> builtins.list[dict[str, str]]:
+    ) -> builtins.list[ImageDeleteResponseItem]:
         """`DELETE /images/{name}`: [{"Untagged": ...}, {"Deleted": ...}] as dockerd."""
         return await delete_image(self, name, force=force, prune=not noprune)
 
-    async def prune(self, filters: FilterMap | None = None) -> dict[str, Any]:
+    async def prune(self, filters: FilterMap | None = None) -> ImagePruneResponse:
         """`POST /images/prune`: {"ImagesDeleted": [...] or None, "SpaceReclaimed": n}."""
         return await prune_images(self, filters or {})
 

@@ -224,15 +224,18 @@ async def test_prune(service: ImageService, tmp_path: Path, three: dict[str, str
     service.set_usage_checker(usage)
     dangling = await load(service, tmp_path, [], image_with("dangling", "2019-01-01T00:00:00Z"))
     report = await service.prune()
+    assert report["ImagesDeleted"] is not None
     assert report["ImagesDeleted"][0] == {"Deleted": dangling}
     assert report["SpaceReclaimed"] > 0
     assert events.seen[-1] == ("prune", "", {"reclaimed": str(report["SpaceReclaimed"])})
     assert await service.prune() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
     usage.users[three["new"]] = ["0123456789ab"]
     report = await service.prune({"dangling": ["false"], "label": ["tier=b"]})
+    assert report["ImagesDeleted"] is not None
     deleted = [e.get("Deleted") for e in report["ImagesDeleted"] if "Deleted" in e]
     assert deleted[0] == three["mid"]
     report = await service.prune({"dangling": ["false"], "until": ["2021-01-01T00:00:00Z"]})
+    assert report["ImagesDeleted"] is not None
     assert report["ImagesDeleted"][0] == {"Untagged": "app:old"}
     assert [i.id for i in service.images()] == [three["new"]]  # in use: kept
     with pytest.raises(InvalidParameter, match="Invalid filter 'reference'"):
