@@ -28,6 +28,7 @@ from libcontainerd.types import (
     Task,
 )
 from runtimes import RuntimeTable, UnknownRuntimeError
+from wire.container import ContainerCreateRequest
 
 from . import errors
 from .background import BackgroundTasks
@@ -184,8 +185,9 @@ class Daemon:
     # -- create ------------------------------------------------------------------------
 
     async def create(
-        self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+        self, name: str | None, request: ContainerCreateRequest
     ) -> tuple[Container, list[str]]:
+        config, host_config = request.parts()
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -221,7 +223,7 @@ class Daemon:
             runtime=runtime.name,
             directory=str(directory),
         )
-        warnings = self.specs.prepare_create(model, _runtime_config(image))
+        warnings = self.specs.prepare_create(model, _runtime_config(image), request)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))

@@ -28,9 +28,8 @@ def _ref(request: web.Request) -> str:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
-    config, host_config = body.parts()
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, config, host_config)
+    model, warnings = await request.app[DAEMON].create(name, body)
     reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings}
     return json_reply(reply, status=201)
 

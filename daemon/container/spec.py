@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from libcontainerd.types import Mount
+from wire.container import ContainerCreateRequest
 from wire.container_config import ContainerConfig
 from wire.host_config import HostConfig
 
@@ -43,11 +44,17 @@ class ContainerSpecs:
         self.capabilities = oci.bounding_capabilities()
         self.cgroup_parent = cgroup_parent
 
-    def prepare_create(self, container: Container, image_config: Mapping[str, Any]) -> list[str]:
-        """Validate and fill the container's Config, HostConfig, Path and Args; warnings."""
+    def prepare_create(
+        self,
+        container: Container,
+        image_config: Mapping[str, Any],
+        request: ContainerCreateRequest,
+    ) -> list[str]:
+        """Validate `request` and fill the container's Config, HostConfig, Path and Args
+        (given as `request.parts()`); warnings."""
         body = {**container.config, "HostConfig": container.host_config}
         with daemon_errors():
-            warnings = oci.validate_create(body, self.sysinfo)
+            warnings = oci.validate_create(request, self.sysinfo, container.host_config)
             merged = oci.merge_config(body, image_config, container_id=container.id)
             host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
         # Stored (and shown by inspect) in the wire shape: all fields, in dockerd's order.

@@ -29,7 +29,8 @@ def specs() -> ContainerSpecs:
 
 def created(specs: ContainerSpecs, tmp_path: Path, body: dict[str, Any]) -> LiveContainer:
     """A container as `Daemon.create` makes it, short of containerd."""
-    config, host_config = ContainerCreateRequest.model_validate(body).parts()
+    request = ContainerCreateRequest.model_validate(body)
+    config, host_config = request.parts()
     host_config["Runtime"] = "io.containerd.runc.v2"  # the daemon names the runtime
     model = Container(
         id="c" * 64,
@@ -43,7 +44,7 @@ def created(specs: ContainerSpecs, tmp_path: Path, body: dict[str, Any]) -> Live
         runtime="io.containerd.runc.v2",
         directory=str(tmp_path),
     )
-    specs.prepare_create(model, IMAGE_CONFIG)
+    specs.prepare_create(model, IMAGE_CONFIG, request)
     return LiveContainer(model, StateMachine(model, lambda _: None))
 
 
