@@ -173,6 +173,8 @@ def moorage(workdir: Path, containerd: str, tree: Path = REPO) -> Engine:
         "--exec-root", str(root / "exec"),
         "-H", f"unix://{socket}",
         "--config-file", str(config),
+        # As dockerd above: the bench runs in the machine's namespace, so no bridge.
+        "--bridge", "none",
     ]  # fmt: skip
     return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 

@@ -46,6 +46,16 @@ def match_kv(filters: FilterMap, key: str, labels: Mapping[str, str] | None) -> 
     return True
 
 
+def prune_labels_match(filters: FilterMap, labels: Mapping[str, str]) -> bool:
+    """A prune's ``label`` filters must all hold; with ``label!`` values, not all of those may.
+
+    A ``label!`` key without values excludes nothing here, where image prune's
+    `prune_matches` excludes every image."""
+    if not match_kv(filters, "label", labels):
+        return False
+    return not (filters.get("label!") and match_kv(filters, "label!", labels))
+
+
 def prune_until(filters: FilterMap, error: type[DaemonError]) -> float | None:
     """A prune's `until` filter as Unix seconds (None if not given); more than one, or a
     value that is no time, raises `error` with dockerd's message."""

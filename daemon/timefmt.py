@@ -150,6 +150,27 @@ _UNIT_SECONDS = {
 }
 
 
+def format_go_duration(seconds: float) -> str:
+    """Go's time.Duration String() (`1m30s`, `500ms`), for durations of zero and up."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return f"{_trim(nanos / size)}{unit}"
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trim(rest / 1e9)}s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
 def parse_go_duration(text: str) -> float | None:
     """Seconds of a Go duration string (`10m`, `1h30m`, `-2s`), or None."""
     body = text.strip()

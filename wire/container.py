@@ -34,6 +34,13 @@ class ContainerCreateRequest(ContainerConfig):
         host_config = self.HostConfig.to_dict() if self.HostConfig is not None else {}
         return config, host_config
 
+    def endpoints_config(self) -> dict[str, Any] | None:
+        """NetworkingConfig.EndpointsConfig as JSON: network name -> endpoint settings."""
+        if self.NetworkingConfig is None:
+            return None
+        endpoints: dict[str, Any] | None = self.NetworkingConfig.to_dict().get("EndpointsConfig")
+        return endpoints
+
 
 class ContainerUpdateRequest(Resources):
     """``POST /containers/{id}/update``: the resources plus the restart policy."""

@@ -19,6 +19,7 @@ from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
+from .network_settings import apply_network_settings, apply_summary_networks
 from .presenters import inspect_container, summarize_container
 
 
@@ -35,8 +36,11 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    live = request.app[DAEMON].get(_ref(request))
-    return json_reply(inspect_container(live))
+    daemon = request.app[DAEMON]
+    live = daemon.get(_ref(request))
+    body = inspect_container(live)
+    apply_network_settings(daemon, live, body)  # networking hook
+    return json_reply(body)
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -49,21 +53,19 @@ async def list_containers(request: web.Request) -> web.Response:
         show_all=bool_param(request, "all"),
         limit=int_param(request, "limit", 0) or 0,
     )
-    if not bool_param(request, "size"):
-        return json_reply([summarize_container(live) for live in shown])
-    # Only on request: it walks each container's writable layer.
-    sizes = await container_sizes(shown)
+    sizes: dict[str, int] = {}
     images = request.app[IMAGES]
-    return json_reply(
-        [
-            summarize_container(
-                live,
-                size_rw=sizes[live.id],
-                size_root_fs=sizes[live.id] + _image_size(images, live.model.image_id),
-            )
-            for live in shown
-        ]
-    )
+    if bool_param(request, "size"):
+        # Only on request: it walks each container's writable layer.
+        sizes = await container_sizes(shown)
+    result = []
+    for live in shown:
+        size_rw = sizes.get(live.id, 0)
+        size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
+        entry = summarize_container(live, size_rw=size_rw, size_root_fs=size_root_fs)
+        apply_summary_networks(daemon, live, entry)  # networking hook
+        result.append(entry)
+    return json_reply(result)
 
 
 def _image_size(images: ImageService, image_id: str) -> int:

@@ -12,7 +12,7 @@ so what is left here are dockerd's value ranges and cross-field rules.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from wire.container import ContainerCreateRequest
@@ -121,10 +121,14 @@ def _validate_modes(hc: HostConfig) -> None:
         raise SpecError(f"invalid cgroup namespace mode: {cgroupns}")
 
 
-def validate_network_exists(hc: HostConfig) -> None:
-    """moorage has no user-defined networks: any other name is one dockerd would not find."""
+def validate_network_exists(
+    hc: HostConfig, network_known: Callable[[str], bool] | None = None
+) -> None:
+    """A NetworkMode that is no built-in mode must name a network the daemon has."""
     mode = hc.NetworkMode
-    if mode not in NETWORK_MODES and not mode.startswith(CONTAINER_PREFIX):
+    if mode in NETWORK_MODES or mode.startswith(CONTAINER_PREFIX):
+        return
+    if network_known is None or not network_known(mode):
         raise NetworkNotFoundError(f"network {mode} not found")
 
 
@@ -462,7 +466,11 @@ def _validate_platform(hc: HostConfig, sysinfo: SysInfo) -> list[str]:
 
 
 def validate_host_config(
-    config: ContainerConfig, hc: HostConfig, host_config_json: Mapping[str, Any], sysinfo: SysInfo
+    config: ContainerConfig,
+    hc: HostConfig,
+    host_config_json: Mapping[str, Any],
+    sysinfo: SysInfo,
+    network_known: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """HostConfig checks in dockerd's order; `config` is the request's Config part, and
     `host_config_json` the HostConfig as JSON (the mount parser reads that form)."""
@@ -477,26 +485,30 @@ def validate_host_config(
     _validate_ulimits(hc)
     for rule in hc.DeviceCgroupRules or []:
         parse_cgroup_rule(rule)
-    validate_network_exists(hc)
+    validate_network_exists(hc, network_known)
     if hc.VolumesFrom:
         raise SpecError("VolumesFrom is not supported yet")
     if hc.Links and not hc.NetworkMode.startswith(CONTAINER_PREFIX):
         warnings.append("moorage has no container networking yet: Links are ignored")
     if hc.Init:
         warnings.append("moorage has no init process to inject yet: Init is ignored")
-    if hc.PortBindings and hc.NetworkMode != "host":
-        warnings.append("moorage has no container networking yet: published ports are ignored")
+    # network_known is given only when the daemon has bridge networking, which publishes.
+    if network_known is None and hc.PortBindings and hc.NetworkMode != "host":
+        warnings.append("bridge networking is off (--bridge=none): published ports are ignored")
     return warnings
 
 
 def validate_create(
     request: ContainerCreateRequest,
     sysinfo: SysInfo,
+    network_known: Callable[[str], bool] | None = None,
+    *,
     host_config_json: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """A whole create body (Config fields at top level, plus HostConfig). Returns warnings.
+    `network_known` tells whether a NetworkMode names a user-defined network;
     `host_config_json` is the request's HostConfig as JSON, when the caller has it."""
     hc = request.HostConfig or HostConfig()
     if host_config_json is None:
         host_config_json = hc.to_dict()
-    return validate_host_config(request, hc, host_config_json, sysinfo)
+    return validate_host_config(request, hc, host_config_json, sysinfo, network_known)
