@@ -31,6 +31,7 @@ from libcontainerd.types import (
 )
 from libcontainerd.types import Container as LcdContainer
 from runtimes import RuntimeTable, UnknownRuntimeError
+from wire.container import ContainerCreateRequest
 
 from . import errors
 from .background import BackgroundTasks
@@ -344,13 +345,10 @@ class Daemon:
         )
 
     async def create(
-        self,
-        name: str | None,
-        config: dict[str, Any],
-        host_config: dict[str, Any],
-        endpoints_config: dict[str, Any] | None = None,
+        self, name: str | None, request: ContainerCreateRequest
     ) -> tuple[Container, list[str]]:
-        """`endpoints_config` is the body's NetworkingConfig.EndpointsConfig."""
+        config, host_config = request.parts()
+        endpoints_config = request.endpoints_config()
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -388,7 +386,7 @@ class Daemon:
             runtime=runtime.name,
             directory=str(directory),
         )
-        warnings = self.specs.prepare_create(model, _runtime_config(image))
+        warnings = self.specs.prepare_create(model, _runtime_config(image), request)
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         # containerd first, the record last: a crash in between leaves only containerd
