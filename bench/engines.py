@@ -173,7 +173,8 @@ def moorage(workdir: Path, containerd: str, tree: Path = REPO) -> Engine:
     config.write_text("{}\n")
     socket = root / "moorage.sock"
     argv = [
-        sys.executable, "-m", "daemon",
+        # Trees from before the entry point moved to its own package start as `daemon`.
+        sys.executable, "-m", "mooraged" if (tree / "mooraged").is_dir() else "daemon",
         "--containerd", containerd,
         "--containerd-namespace", "bench-moorage",
         "--data-root", str(root / "data"),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import tempfile
 from pathlib import Path
 
 from tests.support.containerd import processes_using, sweep
 from tests.support.daemon import docker_env
 from tests.support.images import write_docker_save
-from tests.support.mooraged import managed_containerd_pid
+from tests.support.mooraged import MOORAGED, managed_containerd_pid
 
 
 async def _docker(socket: Path, *args: str) -> tuple[int, str]:
@@ -34,9 +33,7 @@ async def test_mooraged_with_managed_containerd() -> None:
     # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
     (workdir / "daemon.json").write_text("{}")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "daemon",
+        *MOORAGED,
         "-H",
         f"unix://{socket}",
         "--data-root",

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from daemon.config import DaemonConfig
-from daemon.main import Services
+from mooraged.main import Services
 from tests.support.containerd import ImportedImage, TestContainerd
 
 

@@ -16,6 +16,9 @@ import aiohttp
 from tests.support.containerd import list_containers, list_tasks, processes_using, snapshot_rows
 from tests.support.daemon import docker_env
 
+# How tests start the daemon as its own process.
+MOORAGED = (sys.executable, "-m", "mooraged")
+
 START_TIMEOUT = 60.0
 
 
@@ -48,7 +51,7 @@ class Mooraged:
     async def start(self) -> None:
         (self.workdir / "daemon.json").write_text("{}")
         argv = [
-            sys.executable, "-m", "daemon",
+            *MOORAGED,
             "-H", f"unix://{self.socket}",
             "--data-root", str(self.workdir / "data"),
             "--exec-root", str(self.exec_root),

@@ -25,6 +25,7 @@ from pathlib import Path
 from tests.support.containerd import processes_using, sweep
 from tests.support.daemon import docker_env
 from tests.support.images import write_docker_save
+from tests.support.mooraged import MOORAGED
 
 NETNS_DIR = Path("/run/netns")
 NAME_PREFIX = "moorage-t-"
@@ -178,9 +179,7 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
     try:
         return await asyncio.create_subprocess_exec(
             *netns.argv(
-                sys.executable,
-                "-m",
-                "daemon",
+                *MOORAGED,
                 "-H",
                 f"unix://{workdir / 'moorage.sock'}",
                 "--data-root",

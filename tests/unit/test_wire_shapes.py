@@ -2,14 +2,12 @@
 prints them so), built by the real code path: request model, create-time validation and
 merge, presenters. No containerd: the container is only created in memory."""
 
-import ast
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import wire
 from api.routes.presenters import inspect_container, summarize_container
 from api.streams import json_line
 from daemon.container.live import LiveContainer
@@ -94,16 +92,3 @@ def test_list_entry_has_dockerds_keys(specs: ContainerSpecs, tmp_path: Path) -> 
     assert sized[sized.index("Ports") + 1 : sized.index("Ports") + 3] == ["SizeRw", "SizeRootFs"]
     # omitempty: a zero size is left out.
     assert "SizeRw" not in as_sent(summarize_container(live, size_rw=0, size_root_fs=9))
-
-
-def test_wire_imports_neither_api_nor_daemon() -> None:
-    # Both layers use the shapes, so the shapes cannot depend on either.
-    package = Path(wire.__file__).parent
-    imported = set()
-    for path in package.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported.add(node.module.split(".")[0])
-            elif isinstance(node, ast.Import):
-                imported.update(alias.name.split(".")[0] for alias in node.names)
-    assert not imported & {"api", "daemon", "libcontainerd", "aiohttp"}

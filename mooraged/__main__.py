@@ -1,4 +1,4 @@
-"""`python -m daemon` runs mooraged."""
+"""`python -m mooraged` runs the daemon."""
 
 import sys
 

@@ -28,18 +28,17 @@ from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
 from api.server import make_app, serve
+from daemon import logsetup
+from daemon.config import ConfigError, DaemonConfig, load_config
+from daemon.container.model import Container
+from daemon.container.spec import ContainerSpecs
+from daemon.daemon import Daemon
+from daemon.events import EventsBus
+from daemon.images.image import ImageUse
+from daemon.images.service import ImageService
+from daemon.logs.jsonfile import JsonFileWriter
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
-
-from . import logsetup
-from .config import ConfigError, DaemonConfig, load_config
-from .container.model import Container
-from .container.spec import ContainerSpecs
-from .daemon import Daemon
-from .events import EventsBus
-from .images.image import ImageUse
-from .images.service import ImageService
-from .logs.jsonfile import JsonFileWriter
 
 log = logging.getLogger("mooraged")
 
