@@ -12,6 +12,7 @@ from .container.model import Status
 from .daemon import Daemon
 from .events import EventsBus
 from .filters import FilterMap, prune_labels_match, prune_until
+from .system_df import container_sizes
 from .timefmt import parse_rfc3339
 from .top import container_top, validate_ps_args
 
@@ -52,27 +53,30 @@ async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> Contai
         raise errors.Conflict("a prune operation is already running")
     _pruning.add(daemon)
     try:
+        candidates = [
+            live
+            for live in daemon.containers()
+            if not live.model.state.running
+            and (until is None or _created(live.model.created) <= until)
+            and prune_labels_match(filters, live.model.labels)
+        ]
+        # Measured before the removal, as dockerd counts each container's writable layer.
+        sizes = await container_sizes(candidates)
         deleted: list[str] = []
-        for live in daemon.containers():
-            model = live.model
-            if model.state.running:
-                continue
-            if until is not None and _created(model.created) > until:
-                continue
-            if not prune_labels_match(filters, model.labels):
-                continue
+        reclaimed = 0
+        for live in candidates:
             try:
-                await daemon.remove(model.id)
+                await daemon.remove(live.id)
             except errors.DaemonError as exc:
                 # As dockerd: a container that cannot go now is skipped, not fatal.
-                log.warning("failed to prune container %s: %s", model.id, exc)
+                log.warning("failed to prune container %s: %s", live.id, exc)
                 continue
-            deleted.append(model.id)
+            deleted.append(live.id)
+            reclaimed += sizes[live.id]
     finally:
         _pruning.discard(daemon)
-    # moorage does not measure container layers, so nothing is counted as reclaimed.
-    events.publish("container", "prune", "", {"reclaimed": "0"})
-    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+    events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
 def _created(created: str) -> float:

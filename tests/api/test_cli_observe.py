@@ -274,10 +274,16 @@ async def test_container_prune(daemon: RunningDaemon) -> None:
     await daemon.docker("rm", "-f", "st")
     running = await _run_detached(daemon, "pr-running", "busybox", "sleep", "300")
     ids = {}
-    for name, labels in (("pr-a", ["--label", "keep=yes"]), ("pr-b", []), ("pr-c", [])):
+    for name, labels in (("pr-a", ["--label", "keep=yes"]), ("pr-b", [])):
         code, out, err = await daemon.docker("create", "--name", name, *labels, "busybox")
         assert code == 0, err
         ids[name] = out.strip()
+    # One that ran and left 100 kB in its writable layer: what its removal reclaims.
+    code, _, err = await daemon.docker(
+        "run", "--name", "pr-c", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /f"
+    )
+    assert code == 0, err
+    ids["pr-c"] = (await daemon.docker_ok("inspect", "--format", "{{.Id}}", "pr-c")).strip()
 
     code, out, err = await daemon.docker(
         "container", "prune", "-f", "--filter", "label!=keep=yes", "--filter", "until=1h"
@@ -290,7 +296,7 @@ async def test_container_prune(daemon: RunningDaemon) -> None:
     lines = out.splitlines()
     assert lines[0] == "Deleted Containers:"
     assert set(lines[1:3]) == {ids["pr-b"], ids["pr-c"]}
-    assert lines[3:] == ["", "Total reclaimed space: 0B"]
+    assert lines[3:] == ["", "Total reclaimed space: 100kB"]
 
     code, out, err = await daemon.docker("container", "prune", "-f")
     assert code == 0, err
@@ -313,7 +319,8 @@ async def test_container_prune(daemon: RunningDaemon) -> None:
     events = [json.loads(line) for line in out.splitlines()]
     assert len(events) == 2, err
     assert events[0]["Type"] == "container"
-    assert events[0]["Actor"] == {"ID": "", "Attributes": {"reclaimed": "0"}}
+    assert events[0]["Actor"] == {"ID": "", "Attributes": {"reclaimed": "100000"}}
+    assert events[1]["Actor"] == {"ID": "", "Attributes": {"reclaimed": "0"}}
 
     async with (
         _session(daemon) as session,
