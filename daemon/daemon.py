@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import signal
 import time
@@ -53,6 +54,9 @@ from .signals import parse_signal
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
+# How long a SIGKILL waits for the container's exit, then for a direct kill's (dockerd's).
+KILL_EXIT_TIMEOUT = 10.0
+KILL_DIRECT_TIMEOUT = 2.0
 
 
 class Image(Protocol):
@@ -442,13 +446,49 @@ class Daemon:
         except errors.NotFound as exc:
             raise errors.NotFound(f"Cannot kill container: {ref}: {exc}") from None
         task = self._running_task(live, f"Cannot kill container: {ref}: ")
+        # As dockerd: SIGKILL (the default) returns once the container has exited, so an
+        # inspect or a remove right after it sees a stopped container.
+        exited = live.machine.next_exit() if number == signal.SIGKILL else None
         try:
             await task.kill(number)
         except lcd_errors.NotFoundError:
+            if exited is not None:
+                live.machine.forget_waiter(exited)
             raise errors.Conflict(
                 f"Cannot kill container: {ref}: Container {live.id} is not running"
             ) from None
         self.container_event(live, "kill", signal=str(number))
+        if exited is not None:
+            if live.model.state.paused:
+                # A frozen process cannot die until it is thawed.
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await task.resume()
+            await self._killed(live, exited)
+
+    async def _killed(self, live: LiveContainer, exited: asyncio.Future[int]) -> None:
+        """Wait, bounded, for the exit a SIGKILL must bring: no RPC, only the state machine.
+
+        Past KILL_EXIT_TIMEOUT the pid is killed directly (dockerd does the same), and
+        if even that brings no exit within KILL_DIRECT_TIMEOUT the kill fails.
+        """
+        try:
+            async with asyncio.timeout(KILL_EXIT_TIMEOUT):
+                await asyncio.shield(exited)
+            return
+        except TimeoutError:
+            pass
+        pid = live.model.state.pid
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            async with asyncio.timeout(KILL_DIRECT_TIMEOUT):
+                await asyncio.shield(exited)
+        except TimeoutError:
+            live.machine.forget_waiter(exited)
+            raise errors.SystemError(
+                "tried to kill container, but did not receive an exit event"
+            ) from None
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         live = self.get(ref)

@@ -1,0 +1,84 @@
+"""dockerd 20.10 behaviours that the docker SDK's own integration tests rely on.
+
+Each test drives the real SDK (off the loop, as tests/api/test_sdk.py explains)
+against the in-process daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import docker
+import docker.errors
+import pytest
+
+from daemon import daemon as daemon_module
+from libcontainerd.types import EventInfo, EventType
+from tests.api.test_sdk import off_loop, removed_at_end, sdk
+from tests.support.daemon import RunningDaemon
+
+__all__ = ["sdk"]
+
+
+async def test_sigkill_returns_after_the_exit(sdk: docker.DockerClient) -> None:
+    container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
+    async with removed_at_end(container):
+        await off_loop(container.kill)
+        await off_loop(container.reload)
+        state = container.attrs["State"]
+        assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 137)
+        # No 409: the container is stopped already.
+        await off_loop(container.remove)
+
+
+async def test_sigkill_of_a_paused_container_returns_after_the_exit(
+    sdk: docker.DockerClient,
+) -> None:
+    container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
+    async with removed_at_end(container):
+        await off_loop(container.pause)
+        await off_loop(container.kill, "SIGKILL")
+        await off_loop(container.reload)
+        assert container.attrs["State"]["Running"] is False
+        await off_loop(container.remove)
+
+
+async def test_other_signals_return_at_once(sdk: docker.DockerClient) -> None:
+    # sh ignores nothing it was not told to: USR1 is trapped and ends the loop by itself.
+    script = "trap 'echo got-usr1; exit 3' USR1; while :; do sleep 0.1; done"
+    container = await off_loop(sdk.containers.run, "busybox", ["sh", "-c", script], detach=True)
+    async with removed_at_end(container):
+        await off_loop(container.kill, "SIGUSR1")
+        assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 3
+
+
+async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
+    sdk: docker.DockerClient, daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
+    async with removed_at_end(container):
+        # Hold this container's exit event back: the kill must give up on its own.
+        backend = daemon.services.daemon
+        original = backend.process_event
+        released = asyncio.Event()
+
+        async def holding_exit(container_id: str, event_type: EventType, info: EventInfo) -> None:
+            if container_id == container.id and event_type is EventType.EXIT:
+                await released.wait()
+            await original(container_id, event_type, info)
+
+        monkeypatch.setattr(backend, "process_event", holding_exit)
+        monkeypatch.setattr(daemon_module, "KILL_EXIT_TIMEOUT", 0.5)
+        monkeypatch.setattr(daemon_module, "KILL_DIRECT_TIMEOUT", 0.5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(docker.errors.APIError) as caught:
+            await off_loop(container.kill)
+        assert loop.time() - began < 10
+        assert caught.value.status_code == 500
+        assert caught.value.explanation == (
+            "tried to kill container, but did not receive an exit event"
+        )
+        released.set()
+        assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 137
+        await off_loop(container.remove)
