@@ -27,7 +27,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     body = await read_json(request, ExecStartRequest, empty_ok=True)
     record, attachment = daemon.execs.prepare(request.match_info["id"])
-    tty = record.tty
+    # As in dockerd, the START request's Tty says how the reply is framed; the exec's
+    # own Tty only says whether its process gets a terminal.
+    tty = body.Tty
     try:
         if body.Detach:
             await daemon.execs.start(record)

@@ -82,3 +82,22 @@ async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
         released.set()
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 137
         await off_loop(container.remove)
+
+
+async def test_exec_start_tty_decides_the_framing(sdk: docker.DockerClient) -> None:
+    api = sdk.api
+    container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
+    async with removed_at_end(container):
+        # A terminal process started without Tty: stdcopy frames, which the SDK
+        # demultiplexes (all of a terminal's output is stdout).
+        exec_id = await off_loop(
+            api.exec_create, container.id, ["sh", "-c", "echo from-a-tty"], tty=True
+        )
+        out = await off_loop(api.exec_start, exec_id, tty=False, demux=True)
+        assert out == (b"from-a-tty\r\n", None)
+        # The reverse: a plain process started with Tty gets its bytes raw, both streams.
+        exec_id = await off_loop(
+            api.exec_create, container.id, ["sh", "-c", "echo out; echo err >&2"], tty=False
+        )
+        out = await off_loop(api.exec_start, exec_id, tty=True)
+        assert sorted(out.splitlines()) == [b"err", b"out"]
