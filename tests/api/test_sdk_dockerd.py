@@ -101,3 +101,22 @@ async def test_exec_start_tty_decides_the_framing(sdk: docker.DockerClient) -> N
         )
         out = await off_loop(api.exec_start, exec_id, tty=True)
         assert sorted(out.splitlines()) == [b"err", b"out"]
+
+
+async def test_load_of_a_non_archive_fails_in_the_stream(
+    sdk: docker.DockerClient, daemon: RunningDaemon
+) -> None:
+    before = await off_loop(sdk.api.images, all=True)
+    garbage = b"this is not an image archive\n" * 100
+    with pytest.raises(docker.errors.ImageLoadError) as caught:
+        await off_loop(sdk.images.load, garbage)
+    message = str(caught.value)
+    assert message
+    # The raw reply: 200, then dockerd's error message shape.
+    status, body = await daemon.request("POST", "/images/load", None)
+    assert status == 200
+    assert set(body) == {"errorDetail", "error"} and body["errorDetail"]["message"] == body["error"]
+    # The CLI prints that message and fails; nothing was loaded.
+    code, _, err = await daemon.docker("load", stdin=garbage)
+    assert code == 1 and message in err
+    assert await off_loop(sdk.api.images, all=True) == before
