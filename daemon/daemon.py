@@ -226,6 +226,7 @@ class Daemon:
             directory=str(directory),
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
+        self.specs.inherit_mounts(model, self.store.get)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))

@@ -7,9 +7,11 @@ import time
 from datetime import datetime
 from typing import Any
 
+from daemon import oci
 from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
+from daemon.container.spec import inherited_of
 
 _EMPTY_NETWORK = {
     "Bridge": "",
@@ -35,7 +37,7 @@ _EMPTY_NETWORK = {
 
 def _mounts(live: LiveContainer) -> list[dict[str, Any]]:
     host_config = live.model.host_config
-    mounts: list[dict[str, Any]] = []
+    mounts = _inherited_mounts(live)
     for bind in host_config.get("Binds") or []:
         parts = bind.split(":")
         if len(parts) >= 2:
@@ -63,6 +65,24 @@ def _mounts(live: LiveContainer) -> list[dict[str, Any]]:
             }
         )
     return mounts
+
+
+def _inherited_mounts(live: LiveContainer) -> list[dict[str, Any]]:
+    """The copies VolumesFrom made, as dockerd shows them: no Mode of their own.
+    A Bind or Mount of the container's own at the same destination replaces one."""
+    own = {m.destination for m in oci.mount_points(live.model.host_config)}
+    return [
+        {
+            "Type": mount.type,
+            "Source": mount.source,
+            "Destination": mount.destination,
+            "Mode": "",
+            "RW": mount.writable,
+            "Propagation": mount.propagation if mount.type == "bind" else "",
+        }
+        for mount in inherited_of(live.model)
+        if mount.destination not in own
+    ]
 
 
 def inspect_container(live: LiveContainer) -> dict[str, Any]:

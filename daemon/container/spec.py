@@ -61,6 +61,26 @@ class ContainerSpecs:
         container.host_config = host_config
         return warnings
 
+    def inherit_mounts(self, container: Container, lookup: Callable[[str], Container]) -> None:
+        """Resolve HostConfig.VolumesFrom into the container's inherited mounts.
+
+        As in dockerd, this happens once, at create: the copies are taken from the
+        source containers' mount points as they are now (their own VolumesFrom copies
+        included), and later entries replace earlier ones at the same destination.
+        A source that does not exist is dockerd's 400 "No such container"."""
+        inherited: dict[str, oci.UserMount] = {}
+        for raw in oci.volumes_from(container.host_config):
+            with daemon_errors():
+                ref, mode = oci.parse_volumes_from(raw)
+            try:
+                source = lookup(ref)
+            except errors.NotFound as exc:
+                raise errors.InvalidParameter(str(exc)) from None
+            points = oci.mount_points(source.host_config, inherited_of(source))
+            for mount in oci.inherit_mounts(points, mode):
+                inherited[mount.destination] = mount
+        container.inherited_mounts = [m.as_json() for m in inherited.values()]
+
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         etc = oci.write_etc_files(str(container.dir), container.config, container.host_config)
         return oci.build_spec(
@@ -71,6 +91,7 @@ class ContainerSpecs:
             etc_paths=etc,
             daemon_caps=self.capabilities,
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
+            inherited_mounts=inherited_of(container),
         )
 
     def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
@@ -90,5 +111,10 @@ class ContainerSpecs:
 
     def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         with daemon_errors():
-            oci.create_missing_bind_sources(container.host_config)
+            oci.create_missing_bind_sources(container.host_config, inherited_of(container))
             return self._build(container, mounts)
+
+
+def inherited_of(container: Container) -> list[oci.UserMount]:
+    """The mounts `container` took from others through VolumesFrom."""
+    return [oci.UserMount.from_json(m) for m in container.inherited_mounts]

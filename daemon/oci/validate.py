@@ -473,8 +473,6 @@ def validate_host_config(
     for rule in get_strs(hc, "DeviceCgroupRules"):
         parse_cgroup_rule(rule)
     validate_network_exists(hc)
-    if get_strs(hc, "VolumesFrom"):
-        raise SpecError("VolumesFrom is not supported yet")
     if get_strs(hc, "Links") and not get_str(hc, "NetworkMode").startswith(CONTAINER_PREFIX):
         warnings.append("moorage has no container networking yet: Links are ignored")
     if get_bool(hc, "Init"):
