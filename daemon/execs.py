@@ -16,6 +16,7 @@ from libcontainerd import errors as lcd_errors
 from libcontainerd.types import EventInfo, StdioSpec
 
 from . import errors, oci
+from .container.detach import parse_detach_keys
 from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, stdio_outputs
 from .container.live import ExecRecord, LiveContainer
 from .oci.users import resolve_user
@@ -45,6 +46,12 @@ class ExecManager:
             raise errors.Conflict(f"Container {live.id} is not running")
         if not config.get("Cmd"):
             raise errors.InvalidParameter("No exec command specified")
+        keys = str(config.get("DetachKeys") or "")
+        try:
+            parse_detach_keys(keys)
+        except ValueError:
+            # dockerd's plain error: a 500.
+            raise errors.SystemError(f"Invalid escape keys ({keys}) provided") from None
         exec_id = secrets.token_hex(32)
         record = ExecRecord(exec_id, live.id, dict(config), probe=probe)
         live.execs[exec_id] = record
