@@ -126,6 +126,13 @@ class Engine:
             await proc.wait()
 
 
+def in_private_netns(argv: list[str]) -> list[str]:
+    """`argv` run in a network namespace of its own that holds only a loopback (up): what
+    it connects to or creates there never reaches the host's network. Unix sockets still
+    work across it. The command keeps the pid (unshare and sh exec it)."""
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
+
+
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "NOTIFY_SOCKET"))}
 
@@ -171,6 +178,8 @@ def moorage(workdir: Path, containerd: str) -> Engine:
         "--exec-root", str(root / "exec"),
         "-H", f"unix://{socket}",
         "--config-file", str(config),
+        # As dockerd above: the bench runs in the machine's namespace, so no bridge.
+        "--bridge", "none",
     ]  # fmt: skip
     return Engine("moorage", argv, socket, workdir / "moorage.log")
 

@@ -39,6 +39,10 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     config_file: str = DEFAULT_CONFIG_FILE
+    # dockerd's -b/--bridge: "none" turns bridge networking off (containers get a
+    # namespace with loopback only and the daemon makes no link); anything else keeps
+    # the default bridge network on moorage's own device.
+    bridge: str = ""
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -47,6 +51,11 @@ class DaemonConfig:
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+
+    @property
+    def networking(self) -> bool:
+        """Bridge networking on (links, addresses, routes in the daemon's namespace)."""
+        return self.bridge != "none"
 
     @property
     def managed_containerd_dir(self) -> Path:
@@ -66,6 +75,7 @@ _FILE_KEYS = {
     "metrics_addr": "metrics-addr",
     "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors",
+    "bridge": "bridge",
 }
 
 
@@ -86,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-addr", dest="metrics_addr")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("-b", "--bridge", dest="bridge")
     return p
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping
 from typing import Any
 
 from . import errors
 from .container.model import Status
 from .daemon import Daemon
 from .events import EventsBus
-from .filters import FilterMap, match_kv, prune_until
+from .filters import FilterMap, prune_labels_match, prune_until
 from .timefmt import parse_rfc3339
 from .top import TopBody, container_top, validate_ps_args
 
@@ -59,7 +58,7 @@ async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> dict[s
                 continue
             if until is not None and _created(model.created) > until:
                 continue
-            if not _labels_match(filters, model.labels):
+            if not prune_labels_match(filters, model.labels):
                 continue
             try:
                 await daemon.remove(model.id)
@@ -78,13 +77,3 @@ async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> dict[s
 def _created(created: str) -> float:
     stamp = parse_rfc3339(created)
     return 0.0 if stamp is None else stamp.seconds
-
-
-def _labels_match(filters: FilterMap, labels: Mapping[str, str]) -> bool:
-    """``label`` must all hold; with ``label!`` values, not all of those may.
-
-    A ``label!`` key without values excludes nothing here, where image prune's
-    `prune_matches` excludes every image."""
-    if not match_kv(filters, "label", labels):
-        return False
-    return not (filters.get("label!") and match_kv(filters, "label!", labels))

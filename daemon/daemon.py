@@ -49,6 +49,9 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .network.manager import NetworkManager
+from .network.runtime import NetworkRuntime
+from .network.store import NetworkStore
 from .signals import parse_signal
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,10 @@ class Daemon:
         self._open_log = open_log
         self._emit = emit
         self.store = ContainerStore(config.data_root / "containers")
+        self.networks = NetworkManager(NetworkStore(config.data_root / "network"), emit)
+        self.netrt = NetworkRuntime(self.networks, config.exec_root, enabled=config.networking)
+        if config.networking:
+            specs.network = self.netrt
         self._live: dict[str, LiveContainer] = {}
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
@@ -127,6 +134,7 @@ class Daemon:
         return self.client
 
     def load(self) -> None:
+        self.networks.load()
         for model in self.store.load():
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
 
@@ -152,20 +160,25 @@ class Daemon:
                     with contextlib.suppress(lcd_errors.LibcontainerdError):
                         await task.kill(signal.SIGKILL)
                         await task.delete()
+            await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
+        await self.netrt.restore()  # networking: ports held again, rules rebuilt
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
             if (
                 model.state.status is Status.EXITED
                 and model.has_been_started
-                and policy.at_daemon_start(model.manually_stopped)
+                and policy.at_daemon_start(
+                    model.state.exit_code, model.manually_stopped, model.restart_count
+                )
             ):
                 self._schedule_restart(live, 0.0)
 
     async def shutdown(self) -> None:
         await self.health.shutdown()
         await self._background.cancel()
+        await self.netrt.close()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -188,8 +201,13 @@ class Daemon:
     # -- create ------------------------------------------------------------------------
 
     async def create(
-        self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any],
+        endpoints_config: dict[str, Any] | None = None,
     ) -> tuple[Container, list[str]]:
+        """`endpoints_config` is the body's NetworkingConfig.EndpointsConfig."""
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -227,6 +245,7 @@ class Daemon:
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
         self.specs.inherit_mounts(model, self.store.get)
+        endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))
@@ -245,6 +264,7 @@ class Daemon:
             self._live.pop(container_id, None)
             self.store.remove(model)
             raise
+        self.netrt.container_created(container_id, canonical, model.host_config, endpoint)
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
@@ -259,10 +279,10 @@ class Daemon:
 
     def _warnings(self, host_config: dict[str, Any]) -> list[str]:
         mode = host_config.get("NetworkMode") or "default"
-        if mode in ("default", "bridge"):
+        if mode in ("default", "bridge") and not self.config.networking:
             return [
-                "moorage has no bridge network yet: the container gets its own network "
-                "namespace with loopback only"
+                "bridge networking is off (--bridge=none): the container gets its own "
+                "network namespace with loopback only"
             ]
         return []
 
@@ -303,6 +323,8 @@ class Daemon:
         )
         task = None
         try:
+            model = live.model
+            await self.netrt.setup(model.id, model.name, model.config, model.host_config)
             await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
@@ -312,6 +334,7 @@ class Daemon:
             if task is not None:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
                     await task.delete()
+            await self.netrt.teardown(live.id, timed=False)  # networking: nothing half set up
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
@@ -373,6 +396,7 @@ class Daemon:
         if task is not None:
             with contextlib.suppress(lcd_errors.NotFoundError):
                 await task.delete()
+        await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
                 await live.hub.wait_copied()
@@ -622,6 +646,7 @@ class Daemon:
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
             self.health.stop(live)
             self.execs.forget(live)
+            self.networks.container_removed(live.id)  # networking hook: endpoints go
             self.store.remove(live.model)
             self._live.pop(live.id, None)
             live.machine.apply(Input.REMOVED)
@@ -637,6 +662,7 @@ class Daemon:
         self._check_name_free(canonical)
         old = live.model.name
         self.store.rename(live.model, canonical)
+        self.networks.container_renamed(live.id, canonical)  # networking hook
         self.container_event(live, "rename", oldName=old)
 
     # -- attach --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from daemon import errors
 from daemon.filters import FilterMap, match_exact, match_kv, match_prefix
 from daemon.images.reference import InvalidReferenceError, parse_normalized_named
+from daemon.timefmt import parse_event_time
 
 if TYPE_CHECKING:
     from daemon.container.model import Container
@@ -59,25 +60,6 @@ def container_attributes(
         attributes["image"] = image
     attributes["name"] = name.lstrip("/")
     return attributes
-
-
-def parse_event_time(value: str | float | None) -> int | None:
-    """``since``/``until`` as the API takes them ("<seconds>[.<fraction>]") in ns; None if unset."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return round(value * 1_000_000_000)
-    seconds_text, _, fraction = value.partition(".")
-    seconds = _go_parse_int(seconds_text)
-    nanos = 0
-    if fraction:
-        digits = _go_parse_int(fraction)
-        # Go scales the fraction by its number of digits, whatever the sign.
-        if len(fraction) <= 9:
-            nanos = digits * 10 ** (9 - len(fraction))
-        else:
-            nanos = int(digits / 10 ** (len(fraction) - 9))
-    return seconds * 1_000_000_000 + nanos
 
 
 def event_matches(event: Mapping[str, Any], filters: FilterMap) -> bool:
@@ -299,10 +281,3 @@ def _familiar_name(image: str) -> str:
         return parse_normalized_named(image).familiar_name
     except InvalidReferenceError:
         return image
-
-
-def _go_parse_int(text: str) -> int:
-    body = text[1:] if text[:1] in "+-" else text
-    if not body or not body.isascii() or not body.isdigit():
-        raise errors.InvalidParameter(f'strconv.ParseInt: parsing "{text}": invalid syntax')
-    return int(text)

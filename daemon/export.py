@@ -26,13 +26,14 @@ from . import errors
 from .containerfs import scope
 from .containerfs.mounts import mount_in_private_dir, unmount_private_dir
 from .containerfs.overlay import UnsupportedRootfs, read_only_view
-from .containerfs.pack import BLOCK, pack
+from .containerfs.pack import pack
 from .layers import check_usable, rootfs_mounts
+from .tario import END_OF_ARCHIVE
 
 if TYPE_CHECKING:
     from .daemon import Daemon
 
-_END = 2 * BLOCK  # what closes a tar archive
+_END = len(END_OF_ARCHIVE)
 
 
 def _entries(root_fd: int, name: str) -> Iterator[bytes]:
@@ -54,7 +55,7 @@ def rootfs_tar(root_fd: int) -> Generator[bytes, None, None]:
     """The whole tree under ``root_fd`` as a tar stream, in chunks."""
     for name in sorted(os.listdir(root_fd)):
         yield from _entries(root_fd, name)
-    yield bytes(_END)
+    yield END_OF_ARCHIVE
 
 
 @asynccontextmanager

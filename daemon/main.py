@@ -22,6 +22,7 @@ from api.routes import events as events_routes
 from api.routes import exec as exec_routes
 from api.routes import images as image_routes
 from api.routes import info as info_routes
+from api.routes import networks as network_routes
 from api.routes import stats as stats_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
@@ -129,6 +130,7 @@ class Services:
             container_fs_routes,
             system_df_routes,
             volume_routes,
+            network_routes,
         ):
             routes.add_routes(app.router)
         image_routes.add_routes(app, self.images)

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from .errors import InvalidParameter
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 # What Go's zero time is in Unix seconds: the Created of an image without a date.
 ZERO_UNIX = -62135596800
@@ -148,6 +150,27 @@ _UNIT_SECONDS = {
 }
 
 
+def format_go_duration(seconds: float) -> str:
+    """Go's time.Duration String() (`1m30s`, `500ms`), for durations of zero and up."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return f"{_trim(nanos / size)}{unit}"
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trim(rest / 1e9)}s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
 def parse_go_duration(text: str) -> float | None:
     """Seconds of a Go duration string (`10m`, `1h30m`, `-2s`), or None."""
     body = text.strip()
@@ -185,3 +208,29 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         raise ValueError(f"failed to parse value as time or duration: {value!r}") from None
     # Without a zone, dockerd reads the time in the daemon's local zone.
     return parsed.timestamp()
+
+
+def parse_event_time(value: str | float | None) -> int | None:
+    """``since``/``until`` as the API takes them ("<seconds>[.<fraction>]") in ns; None if unset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return round(value * NS_PER_SECOND)
+    seconds_text, _, fraction = value.partition(".")
+    seconds = _go_parse_int(seconds_text)
+    nanos = 0
+    if fraction:
+        digits = _go_parse_int(fraction)
+        # Go scales the fraction by its number of digits, whatever the sign.
+        if len(fraction) <= 9:
+            nanos = digits * 10 ** (9 - len(fraction))
+        else:
+            nanos = int(digits / 10 ** (len(fraction) - 9))
+    return seconds * NS_PER_SECOND + nanos
+
+
+def _go_parse_int(text: str) -> int:
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise InvalidParameter(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    return int(text)

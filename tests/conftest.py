@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -41,3 +42,13 @@ async def busybox_image(containerd: TestContainerd) -> ImportedImage:
     info = write_docker_save(archive, ["busybox:latest"])
     await containerd.import_image(archive)
     return ImportedImage(info=info, ref=BUSYBOX_REF, archive=archive)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_network_untouched() -> Iterator[None]:
+    """No test may leave moorage's bridge in the machine's own network namespace: links
+    are made only by daemons in private namespaces (tests/support/netns.py)."""
+    bridge = Path("/sys/class/net/moorage0")  # this process's sysfs: the host's namespace
+    existed = bridge.exists()
+    yield
+    assert existed or not bridge.exists(), "a test made moorage0 in the host's namespace"

@@ -7,10 +7,10 @@ import json
 from aiohttp import web
 
 from daemon.container_ops import prune, top
+from daemon.filters import Filters
 from daemon.update import update_container
 
 from ..body import read_json
-from ..filters import Filters
 from ..models.container import ContainerUpdateRequest
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, json_reply

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 from aiohttp import web
 
-from daemon import errors
+from daemon import container_list, errors
 from daemon.container.detach import parse_detach_keys
-from daemon.container.live import LiveContainer
-from daemon.container.model import Status
+from daemon.filters import Filters
 from daemon.images.service import ImageService
 from daemon.system_df import container_sizes
 
 from ..body import read_json
-from ..filters import Filters
 from ..hijack import hijack, stream_content_type
 from ..models.container import ContainerCreateRequest
 from ..stdcopy import Stream, encode_frame
@@ -24,10 +21,8 @@ from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
+from .network_settings import apply_network_settings, apply_summary_networks
 from .presenters import inspect_container, summarize_container
-
-_LIST_FILTERS = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
-_STATUSES = {s.value for s in Status}
 
 
 def _ref(request: web.Request) -> str:
@@ -38,73 +33,35 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
     data = json.loads(body.model_dump_json(by_alias=True))
     host_config = data.pop("HostConfig", None) or {}
-    data.pop("NetworkingConfig", None)
+    networking = data.pop("NetworkingConfig", None) or {}
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, data, host_config)
+    model, warnings = await request.app[DAEMON].create(
+        name, data, host_config, networking.get("EndpointsConfig")
+    )
     return json_reply({"Id": model.id, "Warnings": warnings}, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    live = request.app[DAEMON].get(_ref(request))
-    return json_reply(inspect_container(live))
-
-
-def _matches(live: LiveContainer, filters: Filters, ancestors: set[str] | None) -> bool:
-    model = live.model
-    state = model.state
-    if filters.contains("id") and not any(model.id.startswith(v) for v in filters.get("id")):
-        return False
-    if filters.contains("name") and not any(
-        v.lstrip("/") in model.name.lstrip("/") for v in filters.get("name")
-    ):
-        return False
-    if filters.contains("status") and str(state.status) not in filters.get("status"):
-        return False
-    if filters.contains("exited") and (
-        state.status is not Status.EXITED or str(state.exit_code) not in filters.get("exited")
-    ):
-        return False
-    if filters.contains("label") and not filters.match_kv("label", model.labels):
-        return False
-    return ancestors is None or model.image_id in ancestors
-
-
-def _ancestor_ids(images: ImageService, filters: Filters) -> set[str] | None:
-    """The image IDs an `ancestor` filter names (any form: name, tag, short or full ID)."""
-    if not filters.contains("ancestor"):
-        return None
-    ids = set()
-    for ref in filters.get("ancestor"):
-        with contextlib.suppress(errors.DaemonError):
-            ids.add(images.resolve(ref).id)
-    return ids
+    daemon = request.app[DAEMON]
+    live = daemon.get(_ref(request))
+    body = inspect_container(live)
+    apply_network_settings(daemon, live, body)  # networking hook
+    return json_reply(body)
 
 
 async def list_containers(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    filters = Filters.from_query(request.query)
-    filters.validate(_LIST_FILTERS)
-    for status in filters.get("status"):
-        if status not in _STATUSES:
-            raise errors.InvalidParameter(f"Invalid filter 'status={status}'")
-    show_all = bool_param(request, "all") or filters.contains("status")
-    limit = int_param(request, "limit", 0) or 0
-    lives = sorted(daemon.containers(), key=lambda c: c.model.created, reverse=True)
-    ancestors = _ancestor_ids(request.app[IMAGES], filters)
-    # before/since name containers; only those created strictly before/after them are shown.
-    for key, keep in (("before", str.__lt__), ("since", str.__gt__)):
-        for ref in filters.get(key):
-            pivot = daemon.get(ref).model.created
-            lives = [c for c in lives if keep(c.model.created, pivot)]
-    shown: list[LiveContainer] = []
-    for live in lives:
-        if not show_all and not live.model.state.running and limit <= 0:
-            continue
-        if _matches(live, filters, ancestors):
-            shown.append(live)
-        if limit > 0 and len(shown) >= limit:
-            break
+    shown = container_list.list_containers(
+        daemon.containers(),
+        daemon.get,
+        daemon.images,
+        Filters.from_query(request.query),
+        show_all=bool_param(request, "all"),
+        limit=int_param(request, "limit", 0) or 0,
+    )
     result = [summarize_container(live) for live in shown]
+    for entry, live in zip(result, shown, strict=True):
+        apply_summary_networks(daemon, live, entry)  # networking hook
     if bool_param(request, "size"):
         # Only on request: it walks each container's writable layer.
         sizes = await container_sizes(shown)

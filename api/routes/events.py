@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon.events import Event, EventsBus, Subscription
+from daemon.filters import Filters
 
-from ..filters import Filters
 from ..streams import StreamingReply
 
 EVENTS = web.AppKey("events", EventsBus)

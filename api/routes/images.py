@@ -17,12 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
-from daemon.filters import FilterMap
+from daemon.filters import FilterMap, Filters
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decode_registry_auth
 from daemon.images.service import ImageService
 
-from ..filters import Filters
 from ..streams import ClientGone, StreamingReply
 from .common import bool_param, json_reply
 

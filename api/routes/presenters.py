@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from datetime import datetime
 from typing import Any
 
 from daemon import oci
@@ -12,6 +11,7 @@ from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 from daemon.container.spec import inherited_of
+from daemon.timefmt import parse_rfc3339
 
 _EMPTY_NETWORK = {
     "Bridge": "",
@@ -129,17 +129,15 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
 
 
 def _created_unix(created: str) -> int:
-    try:
-        return int(datetime.fromisoformat(created[:26] + "+00:00").timestamp())
-    except ValueError:
-        return 0
+    stamp = parse_rfc3339(created)
+    return stamp.unix if stamp is not None else 0
 
 
-def _ago(stamp: str) -> str:
-    try:
-        then = datetime.fromisoformat(stamp[:26] + "+00:00").timestamp()
-    except ValueError:
+def _ago(text: str) -> str:
+    stamp = parse_rfc3339(text)
+    if stamp is None:
         return ""
+    then = stamp.seconds
     seconds = max(0.0, time.time() - then)
     if seconds < 1:
         return "Less than a second"

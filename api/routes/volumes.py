@@ -6,9 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon import volumes
+from daemon.filters import Filters
 
 from ..body import read_json
-from ..filters import Filters
 from ..models.volume import VolumeCreateRequest
 from .common import json_reply
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from libcontainerd import errors as lcd_errors
 
 from .. import errors
-from ..timefmt import now_rfc3339_nano
+from ..timefmt import format_go_duration, now_rfc3339_nano
 from .live import ExecRecord, LiveContainer
 
 if TYPE_CHECKING:
@@ -60,27 +60,6 @@ def probe_command(model_config: dict[str, Any]) -> list[str] | None:
         shell = [str(arg) for arg in model_config.get("Shell") or []] or ["/bin/sh", "-c"]
         return [*shell, " ".join(test[1:])]
     return None  # NONE, or a type dockerd does not know
-
-
-def go_duration(seconds: float) -> str:
-    """Go's time.Duration String() for the durations a healthcheck uses."""
-    nanos = round(seconds * 1e9)
-    if nanos == 0:
-        return "0s"
-    if nanos < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if nanos >= size:
-                return f"{_trim(nanos / size)}{unit}"
-    hours, rest = divmod(nanos, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    text = f"{_trim(rest / 1e9)}s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
-
-
-def _trim(value: float) -> str:
-    return f"{value:.9f}".rstrip("0").rstrip(".")
 
 
 def status_suffix(health: dict[str, Any] | None) -> str:
@@ -188,7 +167,7 @@ class HealthMonitor:
                 "Start": start,
                 "End": now_rfc3339_nano(),
                 "ExitCode": -1,
-                "Output": f"Health check exceeded timeout ({go_duration(timeout)})",
+                "Output": f"Health check exceeded timeout ({format_go_duration(timeout)})",
                 "_began": began,
             }
         finally:

@@ -33,8 +33,11 @@ class RestartPolicy:
             return exit_code != 0 and (self.max_retries == 0 or restart_count < self.max_retries)
         return False
 
-    def at_daemon_start(self, manually_stopped: bool) -> bool:
-        return self.name == "always" or (self.name == "unless-stopped" and not manually_stopped)
+    def at_daemon_start(self, exit_code: int, manually_stopped: bool, restart_count: int) -> bool:
+        # `docker stop` holds an `always` container only until the daemon starts again.
+        if self.name == "always":
+            return True
+        return self.after_exit(exit_code, manually_stopped, restart_count)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from libcontainerd.types import Mount
 
@@ -35,17 +36,38 @@ def daemon_errors() -> Iterator[None]:
         raise kind(str(exc)) from None
 
 
+class NetworkView(Protocol):
+    """What the spec needs of networking (daemon/network/runtime.py)."""
+
+    def sandbox_path(self, container_id: str, host_config: Mapping[str, Any]) -> Path | None:
+        """The namespace the daemon binds for the container; None: runc makes one."""
+
+    def etc_addresses(self, container_id: str) -> tuple[str, str | None]:
+        """(the container's address for /etc/hosts, the host-gateway address)."""
+
+    def network_exists(self, ref: str) -> bool:
+        """A user-defined network of that name or id exists."""
+
+
+def join_network_namespace(spec: dict[str, Any], path: str) -> None:
+    for namespace in spec.get("linux", {}).get("namespaces", []):
+        if namespace.get("type") == "network":
+            namespace["path"] = path
+
+
 class ContainerSpecs:
     def __init__(self, cgroup_parent: str = CGROUP_PARENT) -> None:
         self.sysinfo = oci.probe_sysinfo()
         self.capabilities = oci.bounding_capabilities()
         self.cgroup_parent = cgroup_parent
+        self.network: NetworkView | None = None  # set by the daemon when networking is on
 
     def prepare_create(self, container: Container, image_config: Mapping[str, Any]) -> list[str]:
         """Validate and fill the container's Config, HostConfig, Path and Args; warnings."""
         body = {**container.config, "HostConfig": container.host_config}
         with daemon_errors():
-            warnings = oci.validate_create(body, self.sysinfo)
+            known = self.network.network_exists if self.network else None
+            warnings = oci.validate_create(body, self.sysinfo, known)
             merged = oci.merge_config(body, image_config, container_id=container.id)
             host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
         merged.config.pop("HostConfig", None)
@@ -82,8 +104,16 @@ class ContainerSpecs:
         container.inherited_mounts = [m.as_json() for m in inherited.values()]
 
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
-        etc = oci.write_etc_files(str(container.dir), container.config, container.host_config)
-        return oci.build_spec(
+        network = self.network
+        ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
+        etc = oci.write_etc_files(
+            str(container.dir),
+            container.config,
+            container.host_config,
+            ip=ip,
+            host_gateway_ip=gateway_ip,
+        )
+        spec = oci.build_spec(
             container.id,
             container.config,
             container.host_config,
@@ -93,6 +123,11 @@ class ContainerSpecs:
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
             inherited_mounts=inherited_of(container),
         )
+        # Networking hook: the namespace the daemon makes (the same path at every start).
+        sandbox = network.sandbox_path(container.id, container.host_config) if network else None
+        if sandbox is not None:
+            join_network_namespace(spec, str(sandbox))
+        return spec
 
     def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
         """The spec builder for create. A user that does not resolve is dockerd's start

@@ -22,13 +22,14 @@ import tarfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
+from .. import tario
 from .mounts import PSEUDO_FS_MAGIC, fs_magic
 from .scope import DIR_FLAGS
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 256 * 1024
-BLOCK = 512
+
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _DEVICE_TYPES = {stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE}
 
@@ -44,16 +45,19 @@ class _OpenDir:
 def _header(
     name: str, st: os.stat_result, kind: bytes, *, size: int = 0, linkname: str = ""
 ) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = stat.S_IMODE(st.st_mode)
-    info.uid, info.gid = st.st_uid, st.st_gid
-    info.mtime = int(st.st_mtime)  # whole seconds, like dockerd: no pax time records
-    info.size = size
-    info.linkname = linkname
+    device = (0, 0)
     if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
-        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        device = (os.major(st.st_rdev), os.minor(st.st_rdev))
+    return tario.header(
+        name,
+        kind,
+        mode=stat.S_IMODE(st.st_mode),
+        mtime=int(st.st_mtime),
+        size=size,
+        linkname=linkname,
+        owner=(st.st_uid, st.st_gid),
+        device=device,
+    )
 
 
 class _Packer:
@@ -126,7 +130,7 @@ class _Packer:
                     data = bytes(want)  # the file shrank (or broke): keep the stream whole
                 remaining -= len(data)
                 yield from self.emit(data)
-            yield from self.emit(bytes(-st.st_size % BLOCK))
+            yield from self.emit(tario.padding(st.st_size))
         finally:
             os.close(fd)
 
@@ -164,7 +168,7 @@ def pack(
     )
     if not stat.S_ISDIR(st.st_mode):
         yield from packer.entry(parent_fd, name, st, top)
-        yield from packer.emit(bytes(2 * BLOCK))
+        yield from packer.emit(tario.END_OF_ARCHIVE)
         yield from packer.flush()
         return
     fd = os.dup(dir_fd) if dir_fd is not None else os.open(name, DIR_FLAGS, dir_fd=parent_fd)
@@ -183,7 +187,7 @@ def pack(
                 os.close(stack.pop().fd)
                 continue
             yield from _walk_child(packer, current, child, stack)
-        yield from packer.emit(bytes(2 * BLOCK))
+        yield from packer.emit(tario.END_OF_ARCHIVE)
         yield from packer.flush()
     finally:
         for opened in stack:

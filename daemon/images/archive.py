@@ -48,7 +48,7 @@ from daemon.images.reference import (
     parse_normalized_named,
 )
 from daemon.images.spool import SpooledFile, SpooledTree, SpoolError
-from daemon.images.tarstream import (
+from daemon.tario import (
     END_OF_ARCHIVE,
     TarFormatError,
     TarReader,

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.images.tarstream import MemberType, TarReader
+from daemon.tario import MemberType, TarReader
 
 _BLOB_NAME_RE = re.compile(r"^blobs/(sha256|sha384|sha512)/([a-f0-9]+)$")
 _MAX_LINK_HOPS = 40

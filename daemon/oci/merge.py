@@ -7,15 +7,16 @@ What dockerd does at create, so the result is what `docker inspect` shows as
 from __future__ import annotations
 
 import copy
+import signal
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..signals import parse_signal
 from .defaults import DEFAULT_PATH
 from .errors import SpecError
 from .fields import get_map, get_str, get_strs
-from .signals import DEFAULT_STOP_SIGNAL, parse_signal
 
 # Keys of the create body that are not part of Config.
 _NOT_CONFIG = ("HostConfig", "NetworkingConfig")
@@ -124,7 +125,7 @@ def merge_config(
 
 def stop_signal(config: Mapping[str, Any]) -> int:
     """The signal `docker stop` sends first: StopSignal, else SIGTERM."""
-    return parse_signal(get_str(config, "StopSignal") or DEFAULT_STOP_SIGNAL)
+    return parse_signal(get_str(config, "StopSignal"), default=signal.SIGTERM)
 
 
 def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:

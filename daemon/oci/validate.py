@@ -9,9 +9,10 @@ dockerd discards or defaults is applied by `hostconfig.normalize_host_config`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..signals import signal_number
 from . import paths
 from .capabilities import normalize_capabilities
 from .devices import parse_cgroup_rule
@@ -20,7 +21,6 @@ from .fields import get_bool, get_int, get_list, get_map, get_opt_int, get_str, 
 from .mounts import user_mounts
 from .namespaces import CONTAINER_PREFIX, joined_container
 from .security import parse_security_opts
-from .signals import parse_signal
 from .sysinfo import SysInfo
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -57,8 +57,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise SpecError(
             f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
         )
-    if stop := get_str(config, "StopSignal"):
-        parse_signal(stop)
+    if (stop := get_str(config, "StopSignal")) and signal_number(stop) is None:
+        raise SpecError(f"Invalid signal: {stop}")
     for entry in get_strs(config, "Env"):
         if not entry.split("=", 1)[0]:
             raise SpecError(f"invalid environment variable: {entry}")
@@ -117,10 +117,14 @@ def _validate_modes(hc: Mapping[str, Any]) -> None:
         raise SpecError(f"invalid cgroup namespace mode: {cgroupns}")
 
 
-def validate_network_exists(hc: Mapping[str, Any]) -> None:
-    """moorage has no user-defined networks: any other name is one dockerd would not find."""
+def validate_network_exists(
+    hc: Mapping[str, Any], network_known: Callable[[str], bool] | None = None
+) -> None:
+    """A NetworkMode that is no built-in mode must name a network the daemon has."""
     mode = get_str(hc, "NetworkMode")
-    if mode not in NETWORK_MODES and not mode.startswith(CONTAINER_PREFIX):
+    if mode in NETWORK_MODES or mode.startswith(CONTAINER_PREFIX):
+        return
+    if network_known is None or not network_known(mode):
         raise NetworkNotFoundError(f"network {mode} not found")
 
 
@@ -459,7 +463,10 @@ def _validate_platform(hc: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
 
 
 def validate_host_config(
-    config: Mapping[str, Any], hc: Mapping[str, Any], sysinfo: SysInfo
+    config: Mapping[str, Any],
+    hc: Mapping[str, Any],
+    sysinfo: SysInfo,
+    network_known: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """HostConfig checks in dockerd's order; `config` is the request's Config part."""
     _validate_network_mode(config, hc)
@@ -472,16 +479,26 @@ def validate_host_config(
     _validate_ulimits(hc)
     for rule in get_strs(hc, "DeviceCgroupRules"):
         parse_cgroup_rule(rule)
-    validate_network_exists(hc)
+    validate_network_exists(hc, network_known)
     if get_strs(hc, "Links") and not get_str(hc, "NetworkMode").startswith(CONTAINER_PREFIX):
         warnings.append("moorage has no container networking yet: Links are ignored")
     if get_bool(hc, "Init"):
         warnings.append("moorage has no init process to inject yet: Init is ignored")
-    if get_map(hc, "PortBindings") and get_str(hc, "NetworkMode") != "host":
-        warnings.append("moorage has no container networking yet: published ports are ignored")
+    # network_known is given only when the daemon has bridge networking, which publishes.
+    if (
+        network_known is None
+        and get_map(hc, "PortBindings")
+        and get_str(hc, "NetworkMode") != "host"
+    ):
+        warnings.append("bridge networking is off (--bridge=none): published ports are ignored")
     return warnings
 
 
-def validate_create(request: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
-    """A whole create body (Config fields at top level, plus HostConfig). Returns warnings."""
-    return validate_host_config(request, get_map(request, "HostConfig"), sysinfo)
+def validate_create(
+    request: Mapping[str, Any],
+    sysinfo: SysInfo,
+    network_known: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """A whole create body (Config fields at top level, plus HostConfig). Returns warnings.
+    `network_known` tells whether a NetworkMode names a user-defined network."""
+    return validate_host_config(request, get_map(request, "HostConfig"), sysinfo, network_known)

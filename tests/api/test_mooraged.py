@@ -55,6 +55,9 @@ async def test_mooraged_with_managed_containerd() -> None:
         str(workdir / "exec"),
         "--config-file",
         str(workdir / "daemon.json"),
+        # It runs in the machine's own network namespace: no bridge may be made there.
+        "--bridge",
+        "none",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -14,8 +14,8 @@ from daemon.events import (
     Subscription,
     container_attributes,
     event_matches,
-    parse_event_time,
 )
+from daemon.timefmt import parse_event_time
 
 CID = "f" * 64
 

@@ -10,6 +10,7 @@ from daemon.timefmt import (
     ZERO_UNIX,
     created_text,
     created_unix,
+    format_go_duration,
     parse_rfc3339,
     parse_rfc3339_nano,
     rfc3339_nano,
@@ -44,3 +45,21 @@ def test_image_created_keeps_its_zone() -> None:
     assert created_text("yesterday") == "0001-01-01T00:00:00Z"
     assert created_unix("1970-01-01T00:01:00+00:01") == 0
     assert created_unix(None) == ZERO_UNIX
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.5, "500ms"),
+        (0.0015, "1.5ms"),
+        (2e-6, "2µs"),
+        (1, "1s"),
+        (1.5, "1.5s"),
+        (90, "1m30s"),
+        (3600, "1h0m0s"),
+        (3725.25, "1h2m5.25s"),
+    ],
+)
+def test_go_duration_as_go_prints_it(seconds: float, text: str) -> None:
+    assert format_go_duration(seconds) == text

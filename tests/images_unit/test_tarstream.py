@@ -18,7 +18,7 @@ from daemon.images.compression import (
     detect,
     uncompressed_digest,
 )
-from daemon.images.tarstream import MemberType, TarFormatError, TarReader
+from daemon.tario import MemberType, TarFormatError, TarReader
 from tests.support.imagefactory import chunked, make_layer
 from tests.support.images import sha256_digest
 

@@ -100,6 +100,8 @@ async def running_daemon(
         data_root=data_root or workdir / "data",
         exec_root=workdir / "exec",
         metrics_addr=metrics_addr,
+        # In-process daemons run in the machine's own network namespace: no bridge there.
+        bridge="none",
     )
     services = Services(config)
     await services.start()

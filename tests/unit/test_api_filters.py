@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.filters import Filters
 from daemon.errors import InvalidParameter
+from daemon.filters import Filters
 
 
 def test_modern_form() -> None:

@@ -1,4 +1,4 @@
-"""A tar reader over an async byte stream, and tar headers for streamed writing.
+"""Tar I/O: a reader over an async byte stream, and the headers of streamed writing.
 
 The standard library's tarfile wants a blocking file object; an HTTP request
 body is an async stream, so members are parsed here block by block and their
@@ -264,22 +264,36 @@ def _cstring(field: bytes) -> str:
     return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def file_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
+def header(
+    name: str,
+    kind: bytes,
+    *,
+    mode: int,
+    mtime: int,
+    size: int = 0,
+    linkname: str = "",
+    owner: tuple[int, int] = (0, 0),
+    device: tuple[int, int] = (0, 0),
+) -> bytes:
+    """One member's header, pax where ustar falls short; times in whole seconds, as dockerd."""
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = size, mtime, mode
-    return info.tobuf(format=tarfile.PAX_FORMAT)
+    info.type, info.mode, info.mtime, info.size, info.linkname = kind, mode, mtime, size, linkname
+    info.uid, info.gid = owner
+    info.devmajor, info.devminor = device
+    # surrogateescape: names read from a filesystem need not be UTF-8.
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def file_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
+    return header(name, tarfile.REGTYPE, mode=mode, mtime=mtime, size=size)
 
 
 def directory_header(name: str, mtime: int, mode: int = 0o755) -> bytes:
-    info = tarfile.TarInfo(name.rstrip("/") + "/")
-    info.type, info.mtime, info.mode = tarfile.DIRTYPE, mtime, mode
-    return info.tobuf(format=tarfile.PAX_FORMAT)
+    return header(name.rstrip("/") + "/", tarfile.DIRTYPE, mode=mode, mtime=mtime)
 
 
 def symlink_header(name: str, target: str, mtime: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.mtime, info.mode = tarfile.SYMTYPE, target, mtime, 0o777
-    return info.tobuf(format=tarfile.PAX_FORMAT)
+    return header(name, tarfile.SYMTYPE, mode=0o777, mtime=mtime, linkname=target)
 
 
 def padding(size: int) -> bytes:

@@ -1,0 +1,112 @@
+"""A container's NetworkSettings (inspect) and its Networks map (`docker ps`), as dockerd
+writes them, from the daemon's networks: the configured networks always, the address,
+MAC and endpoint only while the container runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.container.live import LiveContainer
+from daemon.daemon import Daemon
+from daemon.network.model import BRIDGE, Member, Network
+from daemon.network.ports import Published, split_port
+
+
+def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[str, Any]:
+    endpoint = network.endpoints.get(member.container_id) if running else None
+    aliases = list(member.aliases)
+    if endpoint is not None and network.name != BRIDGE:
+        aliases.append(member.container_id[:12])  # dockerd adds the short id on user networks
+    pool = network.pool
+    return {
+        "IPAMConfig": {"IPv4Address": member.wanted_address} if member.wanted_address else None,
+        "Links": None,
+        "Aliases": aliases or None,
+        "NetworkID": network.id,
+        "EndpointID": endpoint.endpoint_id if endpoint else "",
+        "Gateway": str(pool.gateway) if endpoint and pool and not network.internal else "",
+        "IPAddress": str(endpoint.address) if endpoint else "",
+        "IPPrefixLen": pool.prefix_len if endpoint and pool else 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": endpoint.mac if endpoint else "",
+        "DriverOpts": None,
+    }
+
+
+def networks_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
+    running = live.model.state.running
+    return {
+        network.name: _endpoint_settings(network, member, running)
+        for network, member in daemon.networks.memberships(live.id)
+    }
+
+
+def _published(daemon: Daemon, live: LiveContainer) -> list[Published]:
+    if not live.model.state.running:
+        return []
+    return [entry for _, e in daemon.networks.endpoints_of(live.id) for entry in e.ports]
+
+
+def port_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
+    """Inspect's Ports while running: every exposed or published port, with its host
+    bindings (null for a port only exposed); {} when not running, as dockerd."""
+    if not live.model.state.running:
+        return {}
+    ports: dict[str, Any] = {}
+    for key in live.model.config.get("ExposedPorts") or {}:
+        port, proto = split_port(key)
+        ports[f"{port}/{proto}"] = None
+    for entry in _published(daemon, live):
+        bindings = ports.get(f"{entry.container_port}/{entry.proto}") or []
+        bindings.append({"HostIp": entry.shown_ip, "HostPort": str(entry.host_port)})
+        ports[f"{entry.container_port}/{entry.proto}"] = bindings
+    return ports
+
+
+def port_list(daemon: Daemon, live: LiveContainer) -> list[dict[str, Any]]:
+    """`docker ps`'s Ports: published ports with their host side, exposed ones alone."""
+    found: list[dict[str, Any]] = []
+    published = _published(daemon, live)
+    done = {(e.container_port, e.proto) for e in published}
+    for entry in published:
+        found.append(
+            {
+                "IP": entry.shown_ip,
+                "PrivatePort": entry.container_port,
+                "PublicPort": entry.host_port,
+                "Type": entry.proto,
+            }
+        )
+    for key in live.model.config.get("ExposedPorts") or {}:
+        port, proto = split_port(key)
+        if (port, proto) not in done:
+            found.append({"PrivatePort": port, "Type": proto})
+    return found
+
+
+def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, Any]) -> None:
+    """Fill inspect's NetworkSettings (a networking hook on the presenter's output)."""
+    if not daemon.netrt.enabled:
+        return
+    settings = body["NetworkSettings"]
+    networks = networks_map(daemon, live)
+    settings["Networks"] = networks
+    settings["Ports"] = port_map(daemon, live)
+    path = daemon.netrt.sandbox_path(live.id, live.model.host_config)
+    if path is not None and live.model.state.running:
+        settings["SandboxID"] = live.id
+        settings["SandboxKey"] = str(path)
+    bridge = networks.get(BRIDGE)
+    if bridge is not None:
+        # The top-level fields are the default bridge network's, as in dockerd.
+        for key in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"):
+            settings[key] = bridge[key]
+
+
+def apply_summary_networks(daemon: Daemon, live: LiveContainer, entry: dict[str, Any]) -> None:
+    """`docker ps`'s NetworkSettings.Networks and Ports."""
+    if daemon.netrt.enabled:
+        entry["NetworkSettings"] = {"Networks": networks_map(daemon, live)}
+        entry["Ports"] = port_list(daemon, live)

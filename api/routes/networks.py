@@ -1,0 +1,169 @@
+"""Network endpoints: list, inspect, create, connect, disconnect, remove, prune, and the
+JSON of a network as dockerd writes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from daemon import errors
+from daemon.filters import Filters
+from daemon.network.manager import CreateRequest, IPAMRequest
+from daemon.network.model import Network
+
+from ..body import read_json
+from ..models.networks import (
+    NetworkConnectRequest,
+    NetworkCreateRequest,
+    NetworkDisconnectRequest,
+)
+from .common import DAEMON, json_reply
+
+
+def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
+    """A network as `GET /networks/{id}` (with its containers) or `GET /networks` (whose
+    entries have an empty Containers map, as dockerd's) show it."""
+    config: list[dict[str, str]] = []
+    pool = network.pool
+    if pool is not None:
+        entry = {"Subnet": str(pool.subnet)}
+        if pool.ip_range is not None:
+            entry["IPRange"] = str(pool.ip_range)
+        entry["Gateway"] = str(pool.gateway)
+        config.append(entry)
+    attached: dict[str, Any] = {}
+    if containers:
+        # Running containers only: a stopped one has no endpoint, as in dockerd.
+        for endpoint in network.endpoints.values():
+            member = network.members.get(endpoint.container_id)
+            attached[endpoint.container_id] = {
+                "Name": member.container_name if member else "",
+                "EndpointID": endpoint.endpoint_id,
+                "MacAddress": endpoint.mac,
+                "IPv4Address": f"{endpoint.address}/{pool.prefix_len}" if pool else "",
+                "IPv6Address": "",
+            }
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": "local",
+        "Driver": network.driver,
+        "EnableIPv6": network.enable_ipv6,
+        "IPAM": {
+            "Driver": network.ipam_driver,
+            "Options": network.ipam_options,
+            "Config": config,
+        },
+        "Internal": network.internal,
+        "Attachable": network.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": attached,
+        "Options": dict(network.options),
+        "Labels": dict(network.labels),
+    }
+
+
+async def list_networks(request: web.Request) -> web.Response:
+    filters = Filters.from_query(request.query).as_dict()
+    found = request.app[DAEMON].networks.listing(filters)
+    return json_reply([network_json(n, containers=False) for n in found])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    network = request.app[DAEMON].networks.get(request.match_info["id"])
+    return json_reply(network_json(network, containers=True))
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkCreateRequest)
+    ipam = body.IPAM
+    network = request.app[DAEMON].networks.create(
+        CreateRequest(
+            name=body.Name,
+            driver=body.Driver,
+            ipam=[
+                IPAMRequest(c.Subnet, c.Gateway, c.IPRange)
+                for c in (ipam.Config or [] if ipam else [])
+            ],
+            ipam_driver=ipam.Driver if ipam else "",
+            ipam_options=ipam.Options if ipam else None,
+            internal=body.Internal,
+            attachable=body.Attachable,
+            enable_ipv6=body.EnableIPv6,
+            options=dict(body.Options or {}),
+            labels=dict(body.Labels or {}),
+        )
+    )
+    await request.app[DAEMON].netrt.rebuild_rules()  # the new bridge's isolation and NAT
+    return json_reply({"Id": network.id, "Warning": ""}, status=201)
+
+
+async def connect(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkConnectRequest)
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    live = daemon.get(body.Container)
+    endpoint = body.EndpointConfig
+    ipam = endpoint.IPAMConfig if endpoint else None
+    async with live.lock:  # not while the container starts or exits
+        await daemon.netrt.connect(
+            network.id,
+            live.id,
+            live.model.name,
+            live.model.host_config,
+            running=live.model.state.running,
+            aliases=list(endpoint.Aliases or []) if endpoint else [],
+            ipv4=ipam.IPv4Address if ipam else "",
+        )
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    body = await read_json(request, NetworkDisconnectRequest)
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    try:
+        live = daemon.get(body.Container)
+    except errors.NotFound:
+        if not body.Force:
+            raise
+        # Forced: the endpoint of a container that is gone is cleaned up by its id.
+        await daemon.netrt.disconnect(network.id, body.Container)
+        return web.Response(status=200)
+    async with live.lock:  # not while the container starts or exits
+        await daemon.netrt.disconnect(network.id, live.id)
+    return web.Response(status=200)
+
+
+async def remove(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    network = daemon.networks.get(request.match_info["id"])
+    daemon.networks.remove(network.id)
+    await daemon.netrt.remove_bridge(network)
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.Response:
+    filters = Filters.from_query(request.query).as_dict()
+    daemon = request.app[DAEMON]
+    gone = {n.id: n for n in daemon.networks.networks()}
+    deleted = daemon.networks.prune(filters)
+    for network in gone.values():
+        if network.name in deleted:
+            await daemon.netrt.remove_bridge(network)
+    return json_reply({"NetworksDeleted": deleted or None})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/networks", list_networks)
+    router.add_get("/networks/", list_networks)
+    router.add_post("/networks/create", create)
+    router.add_post("/networks/prune", prune)
+    router.add_get("/networks/{id}", inspect)
+    router.add_delete("/networks/{id}", remove)
+    router.add_post("/networks/{id}/connect", connect)
+    router.add_post("/networks/{id}/disconnect", disconnect)

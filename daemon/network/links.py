@@ -1,0 +1,149 @@
+"""Links and addresses over netlink with pyroute2's IPRoute: bridges in the daemon's
+own namespace, and veth pairs from a bridge into a container's namespace with the
+container's address, MAC, default route and loopback.
+
+Blocking calls, run off the loop: pyroute2's AsyncIPRoute cannot open its netlink
+socket on uvloop (the daemon's loop), while IPRoute in a thread costs about 0.4 ms to
+open and well under 1 ms per request. Functions that change namespace run in a
+thread of their own (`netns.run_in_own_thread`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import netns
+
+
+@dataclass(frozen=True)
+class Plug:
+    """One endpoint's links: `host_ifname` on `bridge`, `ifname` in the container."""
+
+    ensure_bridge: bool  # make or check the bridge first (False: known to be there)
+    bridge: str
+    bridge_gateway: IPv4Address
+    prefix_len: int
+    host_ifname: str
+    ifname: str
+    address: IPv4Address
+    mac: str
+    gateway: IPv4Address | None  # None: no route out (an Internal network)
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def _tolerate(code: int, call: object, *args: object, **kwargs: object) -> None:
+    try:
+        call(*args, **kwargs)  # type: ignore[operator]
+    except NetlinkError as exc:
+        if exc.code != code:
+            raise
+
+
+def _sysctl(path: str, value: str) -> None:
+    # /proc/sys/net is the calling thread's namespace: call before it leaves the daemon's.
+    with open(path, "r+") as f:
+        if f.read().strip() != value:
+            f.seek(0)
+            f.write(value)
+
+
+def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: int) -> int:
+    """The bridge `name`, up, with the gateway address, route_localnet on (published
+    ports answer on 127.0.0.1) and forwarding on in the daemon's namespace; its index.
+    Call from a thread in the daemon's namespace."""
+    index = _index(host, name)
+    if index is None:
+        # EEXIST: made meanwhile by a concurrent start.
+        _tolerate(errno.EEXIST, host.link, "add", ifname=name, kind="bridge")
+        index = _index(host, name)
+        assert index is not None
+    _tolerate(
+        errno.EEXIST, host.addr, "add", index=index, address=str(gateway), prefixlen=prefix_len
+    )
+    host.link("set", index=index, state="up")
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+    _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    return index
+
+
+def _loopback_up(inner: IPRoute) -> None:
+    index = _index(inner, "lo")
+    if index is not None:
+        inner.link("set", index=index, state="up")
+
+
+def _ensure_bridges(host: IPRoute, plugs: Sequence[Plug]) -> None:
+    for plug in plugs:
+        if plug.ensure_bridge:
+            ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
+
+
+def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
+    bridge = _index(host, plug.bridge)
+    if bridge is None:
+        raise OSError(errno.ENODEV, f"bridge {plug.bridge} is gone")
+    ns_fd = os.open(path, os.O_RDONLY)
+    try:
+        host.link(
+            "add",
+            ifname=plug.host_ifname,
+            kind="veth",
+            peer={"ifname": plug.ifname, "net_ns_fd": ns_fd, "address": plug.mac},
+        )
+    finally:
+        os.close(ns_fd)
+    host_index = _index(host, plug.host_ifname)
+    assert host_index is not None
+    host.link("set", index=host_index, master=bridge, state="up")
+    # Hairpin: a container may reach itself through its own published port.
+    host.brport("set", index=host_index, mode=1)
+    index = _index(inner, plug.ifname)
+    assert index is not None
+    inner.addr("add", index=index, address=str(plug.address), prefixlen=plug.prefix_len)
+    inner.link("set", index=index, state="up")
+    if plug.gateway is not None:
+        # The first network's gateway is the way out; later ones add no second default.
+        _tolerate(errno.EEXIST, inner.route, "add", dst="default", gateway=str(plug.gateway))
+
+
+def make_sandbox(path: Path, plugs: Sequence[Plug]) -> None:
+    """A new namespace bound at `path`, `lo` up, and the endpoints plugged in. Changes the
+    calling thread's namespace: run it in a thread of its own."""
+    with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
+        _ensure_bridges(host, plugs)
+        netns.unshare_and_bind(path)
+        with IPRoute() as inner:
+            _loopback_up(inner)
+            for plug in plugs:
+                _plug(host, inner, path, plug)
+
+
+def plug_into(path: Path, plug: Plug) -> None:
+    """One more endpoint into an existing sandbox (connect of a running container).
+    Changes the calling thread's namespace: run it in a thread of its own."""
+    with IPRoute() as host:
+        _ensure_bridges(host, [plug])
+        netns.enter(path)
+        with IPRoute() as inner:
+            _plug(host, inner, path, plug)
+
+
+def remove_link(name: str) -> None:
+    """Delete a link of ours in the daemon's namespace (deleting one end of a veth pair
+    deletes both); gone already is fine. Blocking, from any thread in that namespace."""
+    with IPRoute() as host:
+        index = _index(host, name)
+        if index is not None:
+            _tolerate(errno.ENODEV, host.link, "del", index=index)

@@ -1,0 +1,315 @@
+"""Networking at run time: each container's namespace (its sandbox) and the endpoints
+that plug it into its networks' bridges, made at start and undone at exit.
+
+The sandbox path is fixed by the container id (<exec-root>/netns/<id>), so the spec
+that names it is the same at create and at every start: networking costs no
+containerd RPC. Endpoint records are saved before links are made, so a restart finds
+what to clean up; a failed setup undoes all of itself before it raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from . import links, netns
+from .firewall import BridgeRules, Firewall, Forward
+from .links import Plug
+from .manager import NetworkManager
+from .model import BRIDGE, HOST, Endpoint, Member, Network
+from .ports import PortHolder, Published, requests_of
+
+log = logging.getLogger(__name__)
+
+
+def shares_namespace(host_config: Mapping[str, Any]) -> bool:
+    """host and container:<id> modes live in a namespace that is not the container's own."""
+    mode = str(host_config.get("NetworkMode") or "")
+    return mode == HOST or mode.startswith("container:")
+
+
+class NetworkRuntime:
+    def __init__(self, manager: NetworkManager, exec_root: Path, *, enabled: bool) -> None:
+        self.manager = manager
+        self.enabled = enabled
+        self.root = exec_root / "netns"
+        # Bridges made or checked since the daemon started: a start skips the check.
+        self._bridges_seen: set[str] = set()
+        self.firewall = Firewall()
+        self.ports = PortHolder()
+        # Per-container times of the last setup and teardown (seconds), for the benchmark.
+        self.timings: dict[str, list[float]] = {"setup": [], "teardown": []}
+
+    # -- what the spec and inspect need ------------------------------------------------------
+
+    def sandbox_path(self, container_id: str, host_config: Mapping[str, Any]) -> Path | None:
+        """Where the container's namespace is bound; None when runc makes it (networking
+        off) or the container shares another namespace."""
+        if not self.enabled or shares_namespace(host_config):
+            return None
+        return self.root / container_id
+
+    def primary_endpoint(self, container_id: str) -> tuple[Network, Endpoint] | None:
+        found = self.manager.endpoints_of(container_id)
+        found.sort(key=lambda pair: pair[1].ifname)
+        return found[0] if found else None
+
+    def etc_addresses(self, container_id: str) -> tuple[str, str | None]:
+        """The container's address for its /etc/hosts, and the host-gateway address (the
+        default bridge's gateway, as dockerd has it)."""
+        if not self.enabled:
+            return "", None
+        primary = self.primary_endpoint(container_id)
+        ip = str(primary[1].address) if primary else ""
+        try:
+            bridge = self.manager.get(BRIDGE)
+        except errors.NotFound:
+            return ip, None
+        return ip, str(bridge.pool.gateway) if bridge.pool else None
+
+    def network_exists(self, ref: str) -> bool:
+        return self.manager.exists(ref)
+
+    # -- create: NetworkingConfig ---------------------------------------------------------
+
+    def endpoint_request(
+        self, host_config: Mapping[str, Any], endpoints: Mapping[str, Any] | None
+    ) -> tuple[list[str], str]:
+        """The aliases and IPv4 address that NetworkingConfig.EndpointsConfig asks for on
+        the NetworkMode's network, checked before the container is made (dockerd's 400s)."""
+        if not self.enabled or not endpoints:
+            return [], ""
+        mode = str(host_config.get("NetworkMode") or "default")
+        entry = endpoints.get(mode) or endpoints.get(BRIDGE if mode == "default" else mode)
+        if not isinstance(entry, Mapping):
+            return [], ""
+        aliases = [str(a) for a in entry.get("Aliases") or []]
+        ipam = entry.get("IPAMConfig") or {}
+        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
+        user_network = mode not in ("default", BRIDGE, HOST, "none") and not mode.startswith(
+            "container:"
+        )
+        if ipv4 and not user_network:
+            raise errors.InvalidParameter(
+                "user specified IP address is supported on user defined networks only"
+            )
+        if aliases and not user_network:
+            raise errors.InvalidParameter(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        if ipv4:
+            self.manager.check_address(self.manager.get(mode), ipv4)
+        return aliases, ipv4
+
+    # -- create and remove ---------------------------------------------------------------
+
+    def container_created(
+        self,
+        container_id: str,
+        name: str,
+        host_config: Mapping[str, Any],
+        endpoint: tuple[list[str], str] = ([], ""),
+    ) -> None:
+        """The container becomes a member of the network its NetworkMode names, with the
+        aliases and address `endpoint_request` read from NetworkingConfig."""
+        if not self.enabled:
+            return
+        network = self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
+        if network is not None:
+            aliases, ipv4 = endpoint
+            self.manager.connect(network.id, container_id, name, aliases, ipv4)
+
+    # -- the firewall's state ------------------------------------------------------------
+
+    def _bridge_rules(self) -> list[BridgeRules]:
+        return [
+            BridgeRules(n.device, n.pool.subnet, n.internal)
+            for n in self.manager.networks()
+            if n.driver == BRIDGE and n.pool is not None
+        ]
+
+    def _forwards(self, endpoint: Endpoint) -> list[Forward]:
+        return [Forward(entry, endpoint.address) for entry in endpoint.ports]
+
+    async def rebuild_rules(self) -> None:
+        """Our nftables table, exactly as the saved state says (one transaction)."""
+        if not self.enabled:
+            return
+        forwards = [
+            forward
+            for network in self.manager.networks()
+            for endpoint in network.endpoints.values()
+            for forward in self._forwards(endpoint)
+        ]
+        await self.firewall.rebuild(self._bridge_rules(), forwards)
+
+    async def restore(self) -> None:
+        """After the daemon's restore: hold the running containers' ports again and
+        rebuild the rules from the saved state."""
+        if not self.enabled:
+            return
+        for network in self.manager.networks():
+            for endpoint in network.endpoints.values():
+                self.ports.adopt(endpoint.ports)
+        try:
+            await self.rebuild_rules()
+        except errors.DaemonError as exc:
+            log.error("cannot set up the firewall rules: %s", exc)
+
+    async def remove_bridge(self, network: Network) -> None:
+        """A removed network's bridge goes (ours: made for it) and the rules follow."""
+        if not self.enabled or network.driver != BRIDGE:
+            return
+        self._bridges_seen.discard(network.device)
+        try:
+            await asyncio.to_thread(links.remove_link, network.device)
+            await self.rebuild_rules()
+        except Exception as exc:
+            log.error("removing the bridge of network %s: %s", network.name, exc)
+
+    # -- connect and disconnect ----------------------------------------------------------
+
+    async def connect(
+        self,
+        ref: str,
+        container_id: str,
+        name: str,
+        host_config: Mapping[str, Any],
+        *,
+        running: bool,
+        aliases: list[str],
+        ipv4: str,
+    ) -> None:
+        """`docker network connect`: a member now, and plugged in now if it runs."""
+        if shares_namespace(host_config):
+            raise errors.Forbidden(
+                "container sharing network namespace with another container or host cannot "
+                "be connected to any other network"
+            )
+        network = self.manager.connect(ref, container_id, name, aliases, ipv4)
+        path = self.sandbox_path(container_id, host_config)
+        if not running or path is None:
+            return
+        member = network.members[container_id]
+        taken = {e.ifname for _, e in self.manager.endpoints_of(container_id)}
+        ifname = next(f"eth{n}" for n in range(len(taken) + 1) if f"eth{n}" not in taken)
+        try:
+            plug = self._join(network, member, ifname)
+            await netns.run_in_own_thread(lambda: links.plug_into(path, plug))
+        except BaseException as exc:
+            await self._unplug(network, container_id)
+            self.manager.disconnect(network.id, container_id)
+            if isinstance(exc, Exception) and not isinstance(exc, errors.DaemonError):
+                raise errors.SystemError(f"failed to connect to {network.name}: {exc}") from exc
+            raise
+
+    async def disconnect(self, ref: str, container_id: str) -> None:
+        network = self.manager.get(ref)
+        if container_id in network.endpoints:
+            await self._unplug(network, container_id)
+        self.manager.disconnect(network.id, container_id)
+
+    async def _unplug(self, network: Network, container_id: str) -> None:
+        endpoint = network.endpoints.get(container_id)
+        if endpoint is not None:
+            await asyncio.to_thread(links.remove_link, endpoint.host_ifname)
+            self.manager.leave(network, container_id)
+
+    # -- start and exit ------------------------------------------------------------------
+
+    async def setup(
+        self,
+        container_id: str,
+        name: str,
+        config: Mapping[str, Any],
+        host_config: Mapping[str, Any],
+    ) -> None:
+        """Make the sandbox, plug in one endpoint per network the container is on, and
+        publish its ports (held before any link is made, so a taken port fails early;
+        whatever was done is undone before the error is raised)."""
+        path = self.sandbox_path(container_id, host_config)
+        if path is None:
+            return
+        started = time.perf_counter()
+        await self.teardown(container_id, timed=False)  # what a crash may have left
+        members = self.manager.memberships(container_id)
+        requests = requests_of(config, host_config) if members else []
+        held: list[Published] = []
+        try:
+            plugs = [
+                self._join(network, member, f"eth{number}")
+                for number, (network, member) in enumerate(members)
+            ]
+            if requests:
+                primary = self.primary_endpoint(container_id)
+                assert primary is not None
+                endpoint_id = primary[1].endpoint_id
+                held = self.ports.hold(requests, f"{name.lstrip('/')} ({endpoint_id})")
+            if not self._bridges_seen >= {plug.bridge for plug in plugs}:
+                # A bridge new to this run: the rules must know it before traffic flows.
+                self._bridges_seen.update(plug.bridge for plug in plugs)
+                await self.rebuild_rules()
+            await netns.run_in_own_thread(lambda: links.make_sandbox(path, plugs))
+            if held:
+                primary = self.primary_endpoint(container_id)
+                assert primary is not None
+                network, endpoint = primary
+                endpoint.ports = held
+                self.manager.store.save(network, durable=False)
+                await self.firewall.publish(self._forwards(endpoint))
+        except BaseException as exc:
+            self.ports.release(held)
+            self._bridges_seen.clear()  # a bridge deleted under us is made again next time
+            await self.teardown(container_id, timed=False)
+            if isinstance(exc, Exception) and not isinstance(exc, errors.DaemonError):
+                raise errors.SystemError(f"failed to set up container networking: {exc}") from exc
+            raise
+        self.timings["setup"].append(time.perf_counter() - started)
+
+    def _join(self, network: Network, member: Member, ifname: str) -> Plug:
+        """An endpoint (address, MAC, names; saved) and the links that will carry it."""
+        pool = network.pool
+        if network.driver != BRIDGE or pool is None:
+            raise errors.SystemError(f"network {network.name} has no bridge")
+        endpoint = self.manager.join(network, member, ifname)
+        return Plug(
+            ensure_bridge=network.device not in self._bridges_seen,
+            bridge=network.device,
+            bridge_gateway=pool.gateway,
+            prefix_len=pool.prefix_len,
+            host_ifname=endpoint.host_ifname,
+            ifname=endpoint.ifname,
+            address=endpoint.address,
+            mac=endpoint.mac,
+            gateway=None if network.internal else pool.gateway,
+        )
+
+    async def teardown(self, container_id: str, *, timed: bool = True) -> None:
+        """Release the endpoints and unbind the sandbox. The veth pairs go with the
+        namespace: the kernel destroys it once the container's last process is gone.
+        Never raises: what cannot be undone now is logged (and retried at next start)."""
+        started = time.perf_counter()
+        try:
+            for network, endpoint in self.manager.endpoints_of(container_id):
+                if endpoint.ports:
+                    self.ports.release(endpoint.ports)
+                    await self.firewall.unpublish(self._forwards(endpoint))
+                self.manager.leave(network, container_id)
+            path = self.root / container_id
+            if path.exists():
+                await asyncio.to_thread(netns.remove, path)
+        except Exception as exc:
+            log.error("network teardown of %s: %s", container_id[:12], exc)
+            return
+        if timed:
+            self.timings["teardown"].append(time.perf_counter() - started)
+
+    async def close(self) -> None:
+        """Links, bridges, endpoints and rules stay: containers outlive the daemon (live
+        restore); the port sockets close with the process and are held again at start."""
+        self.ports.close()

@@ -1,0 +1,252 @@
+"""`docker network` commands against a mooraged in a private namespace: dockerd's outputs,
+errors and default address pools; networks and addresses survive a daemon restart."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.support.netns import NetnsDaemon, restart_netns_daemon
+
+
+async def _inspect(daemon: NetnsDaemon, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = json.loads(await daemon.docker_ok("network", "inspect", name))
+    assert len(found) == 1
+    return found[0]
+
+
+async def _error(daemon: NetnsDaemon, *args: str) -> str:
+    result = await daemon.docker(*args)
+    assert result.returncode != 0, f"docker {' '.join(args)} succeeded: {result.stdout}"
+    # The daemon's message is the first line (CLI 28 may add "exit status 1" below it).
+    return result.stderr.strip().splitlines()[0]
+
+
+async def test_predefined_networks(ns_daemon: NetnsDaemon) -> None:
+    listing = await ns_daemon.docker_ok(
+        "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"
+    )
+    assert listing.splitlines() == ["bridge bridge local", "host host local", "none null local"]
+    bridge = await _inspect(ns_daemon, "bridge")
+    assert bridge["IPAM"] == {
+        "Driver": "default",
+        "Options": None,
+        "Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}],
+    }
+    # Its device is the daemon's own, never docker0.
+    assert bridge["Options"]["com.docker.network.bridge.name"] == "moorage0"
+    assert (await _inspect(ns_daemon, "none"))["IPAM"]["Config"] == []
+    assert re.fullmatch(r"[0-9a-f]{64}", bridge["Id"])
+    for name in ("bridge", "host", "none"):
+        assert await _error(ns_daemon, "network", "rm", name) == (
+            f"Error response from daemon: {name} is a pre-defined network and cannot be removed"
+        )
+    assert await _error(ns_daemon, "network", "create", "host") == (
+        "Error response from daemon: operation is not permitted on predefined host network"
+    )
+
+
+async def test_create_inspect_list_and_remove(ns_daemon: NetnsDaemon) -> None:
+    created = (await ns_daemon.docker_ok("network", "create", "front")).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", created)
+    front = await _inspect(ns_daemon, "front")
+    assert front["Id"] == created
+    assert (front["Driver"], front["Scope"], front["Internal"]) == ("bridge", "local", False)
+    # The next default pool after the bridge's.
+    assert front["IPAM"]["Config"] == [{"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]
+    assert front["Containers"] == {} and front["Labels"] == {}
+    # By id prefix too, as dockerd finds networks.
+    assert (await _inspect(ns_daemon, created[:12]))["Name"] == "front"
+
+    await ns_daemon.docker_ok(
+        "network", "create", "--subnet", "10.10.0.0/24", "--gateway", "10.10.0.254",
+        "--ip-range", "10.10.0.128/25", "--internal", "--attachable", "--label", "tier=back",
+        "-o", "com.docker.network.bridge.name=mbr-test", "back",
+    )  # fmt: skip
+    back = await _inspect(ns_daemon, "back")
+    assert back["IPAM"]["Config"] == [
+        {"Subnet": "10.10.0.0/24", "IPRange": "10.10.0.128/25", "Gateway": "10.10.0.254"}
+    ]
+    assert (back["Internal"], back["Attachable"]) == (True, True)
+    assert back["Labels"] == {"tier": "back"}
+    assert back["Options"] == {"com.docker.network.bridge.name": "mbr-test"}
+
+    assert await _error(ns_daemon, "network", "create", "front") == (
+        "Error response from daemon: network with name front already exists"
+    )
+    assert await _error(ns_daemon, "network", "create", "--subnet", "10.10.0.0/16", "x") == (
+        "Error response from daemon: Pool overlaps with other one on this address space"
+    )
+    assert await _error(ns_daemon, "network", "create", "-d", "nosuch", "x") == (
+        'Error response from daemon: plugin "nosuch" not found'
+    )
+    assert "x" not in (await ns_daemon.docker_ok("network", "ls", "-q", "-f", "name=^x$"))
+
+    def names(out: str) -> list[str]:
+        return out.split()
+
+    ls = ("network", "ls", "--format", "{{.Name}}")
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=custom")) == ["back", "front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=builtin")) == [
+        "bridge",
+        "host",
+        "none",
+    ]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "label=tier=back")) == ["back"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "name=fro")) == ["front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "driver=null")) == ["none"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", f"id={created[:10]}")) == ["front"]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "dangling=true")) == ["back", "front"]
+    assert await _error(ns_daemon, *ls, "-f", "colour=red") == (
+        "Error response from daemon: Invalid filter 'colour'"
+    )
+
+    assert "network nosuch not found" in await _error(ns_daemon, "network", "rm", "nosuch")
+    assert (await ns_daemon.docker_ok("network", "rm", "front", "back")).split() == [
+        "front",
+        "back",
+    ]
+    assert names(await ns_daemon.docker_ok(*ls, "-f", "type=custom")) == []
+
+
+async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.20.0.0/24", "app")
+    await ns_daemon.docker_ok("create", "--name", "c1", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("create", "--name", "c2", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("network", "connect", "--alias", "web", "app", "c1")
+    await ns_daemon.docker_ok("network", "connect", "--ip", "10.20.0.50", "app", "c2")
+    # Configured, not running: no endpoint yet, as in dockerd.
+    assert (await _inspect(ns_daemon, "app"))["Containers"] == {}
+    c2_app = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks.app}}", "c2")
+    )
+    assert c2_app["IPAMConfig"] == {"IPv4Address": "10.20.0.50"}
+    assert (c2_app["IPAddress"], c2_app["EndpointID"]) == ("", "")
+    assert await _error(ns_daemon, "network", "connect", "app", "c1") == (
+        "Error response from daemon: endpoint with name c1 already exists in network app"
+    )
+    assert "No such container: nosuch" in await _error(
+        ns_daemon, "network", "connect", "app", "nosuch"
+    )
+
+    await ns_daemon.docker_ok("start", "c1", "c2")
+    app = await _inspect(ns_daemon, "app")
+    by_name = {entry["Name"]: entry for entry in app["Containers"].values()}
+    assert by_name["c1"]["IPv4Address"] == "10.20.0.2/24"
+    assert by_name["c1"]["MacAddress"] == "02:42:0a:14:00:02"
+    assert by_name["c2"]["IPv4Address"] == "10.20.0.50/24"
+    assert re.fullmatch(r"[0-9a-f]{64}", by_name["c1"]["EndpointID"])
+    c1_app = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks.app}}", "c1")
+    )
+    c1_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "c1")).strip()
+    assert c1_app["Aliases"] == ["web", c1_id[:12]]
+    assert c1_app["EndpointID"] == by_name["c1"]["EndpointID"]
+
+    removal = await _error(ns_daemon, "network", "rm", "app")
+    assert removal == (
+        f"Error response from daemon: error while removing network: network app id "
+        f"{app['Id']} has active endpoints"
+    )
+    # dangling means without active endpoints: app has two.
+    dangling = await ns_daemon.docker_ok("network", "ls", "-q", "-f", "dangling=true")
+    assert app["Id"][:12] not in dangling.split()
+
+    # A running container is unplugged at once.
+    await ns_daemon.docker_ok("network", "disconnect", "app", "c1")
+    links = await ns_daemon.docker_ok("exec", "c1", "ls", "/sys/class/net")
+    assert links.split() == ["eth0", "lo"]  # eth0: the default bridge's; eth1 is gone
+    # Removing a container releases its endpoint and address.
+    await ns_daemon.docker_ok("rm", "-f", "c2")
+    assert (await _inspect(ns_daemon, "app"))["Containers"] == {}
+    await ns_daemon.docker_ok("network", "connect", "app", "c1")
+    app = await _inspect(ns_daemon, "app")
+    assert [e["IPv4Address"] for e in app["Containers"].values()] == ["10.20.0.2/24"]
+    await ns_daemon.docker_ok("rm", "-f", "c1")
+    await ns_daemon.docker_ok("network", "rm", "app")
+
+
+async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--label", "keep=yes", "kept")
+    await ns_daemon.docker_ok("network", "create", "spare")
+    await ns_daemon.docker_ok("network", "create", "busy")
+    await ns_daemon.docker_ok("run", "-d", "--name", "user", "--network", "busy", "busybox",
+                              "sleep", "300")  # fmt: skip
+    out = await ns_daemon.docker_ok("network", "prune", "-f", "--filter", "label!=keep=yes")
+    assert out == "Deleted Networks:\nspare\n\n"
+    names = await ns_daemon.docker_ok("network", "ls", "--format", "{{.Name}}")
+    assert names.split() == ["bridge", "busy", "host", "kept", "none"]
+    await ns_daemon.docker_ok("rm", "-f", "user")
+    assert (await ns_daemon.docker_ok("network", "prune", "-f")).split() == [
+        "Deleted",
+        "Networks:",
+        "busy",
+        "kept",
+    ]
+
+
+async def test_networks_and_addresses_survive_a_restart(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "lasting")
+    await ns_daemon.docker_ok("run", "-d", "--name", "holder", "--network", "lasting",
+                              "busybox", "sleep", "300")  # fmt: skip
+    before = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
+    await restart_netns_daemon(ns_daemon)
+    after = {n: await _inspect(ns_daemon, n) for n in ("bridge", "lasting")}
+    assert after == before
+    # The running container kept its address; the next one gets the next address.
+    await ns_daemon.docker_ok("run", "-d", "--name", "second", "--network", "lasting",
+                              "busybox", "sleep", "300")  # fmt: skip
+    lasting = await _inspect(ns_daemon, "lasting")
+    addresses = sorted(e["IPv4Address"] for e in lasting["Containers"].values())
+    subnet = lasting["IPAM"]["Config"][0]["Subnet"].removesuffix(".0.0/16")
+    assert addresses == [f"{subnet}.0.2/16", f"{subnet}.0.3/16"]
+    holder_ip = addresses[0].split("/")[0]
+    out = await ns_daemon.docker_ok("exec", "second", "sh", "-c", f"ping -c 1 -W 2 {holder_ip}")
+    assert "1 packets received" in out
+    await ns_daemon.docker_ok("rm", "-f", "holder", "second")
+    await ns_daemon.docker_ok("network", "rm", "lasting")
+
+
+async def test_run_with_alias_and_address(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.30.0.0/24", "fixed")
+    await ns_daemon.docker_ok("run", "-d", "--name", "pinned", "--network", "fixed",
+                              "--network-alias", "db", "--ip", "10.30.0.9", "busybox",
+                              "sleep", "300")  # fmt: skip
+    fixed = json.loads(
+        await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "pinned")
+    )["fixed"]
+    pinned_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "pinned")).strip()
+    assert fixed["IPAddress"] == "10.30.0.9"
+    assert fixed["IPAMConfig"] == {"IPv4Address": "10.30.0.9"}
+    assert fixed["Aliases"] == ["db", pinned_id[:12]]
+    seen = await ns_daemon.docker_ok("exec", "pinned", "sh", "-c", "ip -4 -o addr show eth0")
+    assert "inet 10.30.0.9/24" in seen
+
+    # On the default bridge dockerd refuses both, and nothing is made.
+    before = await ns_daemon.docker_ok("ps", "-aq")
+    assert await _error(ns_daemon, "run", "--ip", "172.17.0.9", "busybox", "true") == (
+        "docker: Error response from daemon: user specified IP address is supported on user "
+        "defined networks only"
+    )
+    # (The CLI refuses an alias on the default network itself; the API answers too.)
+    body = {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {
+        "Aliases": ["x"]}}}, "HostConfig": {"NetworkMode": "bridge"}}  # fmt: skip
+    reply = await ns_daemon.netns.run(
+        "curl", "-s", "-w", "\n%{http_code}", "--unix-socket", str(ns_daemon.socket),
+        "-H", "Content-Type: application/json", "-d", json.dumps(body),
+        "http://moorage/v1.41/containers/create",
+    )  # fmt: skip
+    message, status = reply.stdout.rsplit("\n", 1)
+    assert (status, json.loads(message)) == ("400", {
+        "message": "network-scoped alias is supported only for containers in user defined "
+        "networks"})  # fmt: skip
+    assert await _error(
+        ns_daemon, "create", "--network", "fixed", "--ip", "10.31.0.9", "busybox", "true"
+    ) == (
+        "Error response from daemon: Invalid address 10.31.0.9: It does not belong to any of "
+        "this network's subnets"
+    )
+    assert await ns_daemon.docker_ok("ps", "-aq") == before
+    await ns_daemon.docker_ok("rm", "-f", "pinned")
+    await ns_daemon.docker_ok("network", "rm", "fixed")
