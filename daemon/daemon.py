@@ -493,8 +493,9 @@ class Daemon:
     async def _killed(self, live: LiveContainer, exited: asyncio.Future[int]) -> None:
         """Wait, bounded, for the exit a SIGKILL must bring: no RPC, only the state machine.
 
-        Past KILL_EXIT_TIMEOUT the pid is killed directly (dockerd does the same), and
-        if even that brings no exit within KILL_DIRECT_TIMEOUT the kill fails.
+        As dockerd's: past KILL_EXIT_TIMEOUT the pid is killed directly; a pid that is
+        gone already counts as killed (its exit event is late, not missing); otherwise
+        the kill fails if even that brings no exit within KILL_DIRECT_TIMEOUT.
         """
         try:
             async with asyncio.timeout(KILL_EXIT_TIMEOUT):
@@ -502,10 +503,21 @@ class Daemon:
             return
         except TimeoutError:
             pass
+        log.warning(
+            "container %s did not exit within %gs of a SIGKILL: killing its pid",
+            live.id[:12],
+            KILL_EXIT_TIMEOUT,
+        )
         pid = live.model.state.pid
         if pid > 0:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            try:
                 os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                live.machine.forget_waiter(exited)
+                return
+            except PermissionError as exc:
+                live.machine.forget_waiter(exited)
+                raise errors.SystemError(str(exc)) from None
         try:
             async with asyncio.timeout(KILL_DIRECT_TIMEOUT):
                 await asyncio.shield(exited)

@@ -52,12 +52,12 @@ async def test_other_signals_return_at_once(sdk: docker.DockerClient) -> None:
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 3
 
 
-async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
+async def test_sigkill_whose_exit_event_is_late_returns_in_bounded_time(
     sdk: docker.DockerClient, daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
     async with removed_at_end(container):
-        # Hold this container's exit event back: the kill must give up on its own.
+        # Hold this container's exit event back: the kill must not wait for ever.
         backend = daemon.services.daemon
         original = backend.process_event
         released = asyncio.Event()
@@ -72,13 +72,10 @@ async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
         monkeypatch.setattr(daemon_module, "KILL_DIRECT_TIMEOUT", 0.5)
         loop = asyncio.get_running_loop()
         began = loop.time()
-        with pytest.raises(docker.errors.APIError) as caught:
-            await off_loop(container.kill)
+        # As dockerd's: once the wait is over the pid is killed directly, and a pid
+        # that is gone already counts as killed.
+        await off_loop(container.kill)
         assert loop.time() - began < 10
-        assert caught.value.status_code == 500
-        assert caught.value.explanation == (
-            "tried to kill container, but did not receive an exit event"
-        )
         released.set()
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 137
         await off_loop(container.remove)
