@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 from pathlib import Path
 
 import pytest
 
 from libcontainerd.types import EventInfo, EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
-from tests.support.terminal import cli_terminal
+from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 
 
 async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
@@ -140,9 +140,40 @@ async def test_oom_kill_sets_and_clears_oomkilled(daemon: RunningDaemon) -> None
 
 async def _docker_tty(daemon: RunningDaemon, *args: str) -> tuple[int, bytes]:
     """Run the CLI with a real pseudo-terminal as its stdin and stdout."""
-    async with cli_terminal(daemon, *args) as cli:
-        code = await cli.exit_code()
-    return code, bytes(cli.output)
+    controller, terminal = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        "docker",
+        *args,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=docker_env(daemon.host),
+    )
+    os.close(terminal)
+    loop = asyncio.get_running_loop()
+    output = bytearray()
+    done = asyncio.Event()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            chunk = b""
+        if chunk:
+            output.extend(chunk)
+        else:
+            loop.remove_reader(controller)
+            done.set()
+
+    loop.add_reader(controller, readable)
+    try:
+        async with asyncio.timeout(60):
+            code = await proc.wait()
+            await done.wait()
+    finally:
+        loop.remove_reader(controller)
+        os.close(controller)
+    return code, bytes(output)
 
 
 async def test_run_t_and_exec_t_under_a_pty(daemon: RunningDaemon) -> None:
