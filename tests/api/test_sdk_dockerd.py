@@ -117,3 +117,30 @@ async def test_load_of_a_non_archive_fails_in_the_stream(
     code, _, err = await daemon.docker("load", stdin=garbage)
     assert code == 1 and message in err
     assert await off_loop(sdk.api.images, all=True) == before
+
+
+async def test_pause_and_unpause_answer_promptly_after_a_failed_exec(
+    daemon: RunningDaemon,
+) -> None:
+    # The SDK's own suite saw pause() hang for its 60 s timeout. pause was not the
+    # cause: a failed exec start (its test runs just before) left fds closed behind
+    # the loop's back, and whichever request next got one of those fd numbers was
+    # never answered. The same order here, with a short client timeout.
+    client = await off_loop(docker.DockerClient, base_url=daemon.host, timeout=15)
+    try:
+        failing = await off_loop(client.containers.run, "busybox", ["sleep", "300"], detach=True)
+        async with removed_at_end(failing):
+            result = await off_loop(failing.exec_run, ["no-such-binary"])
+            assert result.exit_code == 126
+            container = await off_loop(
+                client.containers.run, "busybox", ["sleep", "300"], detach=True
+            )
+            async with removed_at_end(container):
+                await off_loop(container.pause)
+                await off_loop(container.reload)
+                assert container.status == "paused"
+                await off_loop(container.unpause)
+                await off_loop(container.reload)
+                assert container.status == "running"
+    finally:
+        client.close()
