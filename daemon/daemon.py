@@ -34,7 +34,7 @@ from . import errors
 from .background import BackgroundTasks
 from .config import DaemonConfig
 from .container.health import HealthMonitor
-from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outputs
+from .container.io import Attachment, LogSink
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.oom import oom_killed
@@ -152,6 +152,7 @@ class Daemon:
             # deleted, so that the next start can create one again.
             code, at = 255, None
             if task is not None:
+                task.stdio.close()  # nobody will read this run's output
                 try:
                     exit_status = await task.delete()
                     code, at = exit_status.exit_code, exit_status.exited_at
@@ -179,6 +180,10 @@ class Daemon:
         await self.health.shutdown()
         await self._background.cancel()
         await self.netrt.close()
+        # The stdio of what runs on is let go of, as a daemon process's exit would.
+        for live in self._live.values():
+            for hub in (live.hub, *(record.hub for record in live.execs.values())):
+                await hub.close()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -338,7 +343,7 @@ class Daemon:
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
-            live.hub.end_without_run()
+            live.hub.end_run()
             if live.model.host_config.get("AutoRemove"):
                 self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
             raise errors.SystemError(message) from None
@@ -355,10 +360,7 @@ class Daemon:
             await live.lcd.update_spec(spec)
 
     def _start_copying(self, live: LiveContainer, task: Task) -> None:
-        stdio = task.stdio
-        live.hub.start_run(
-            stdio_outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
-        )
+        live.hub.start_run(task.stdio, self._open_log(live.model), task.close_stdin)
 
     # -- events from containerd ---------------------------------------------------------
 
@@ -397,9 +399,8 @@ class Daemon:
             with contextlib.suppress(lcd_errors.NotFoundError):
                 await task.delete()
         await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
-                await live.hub.wait_copied()
+        # After the delete: the shim has then closed its ends of the FIFOs.
+        await live.hub.drain()
         for record in list(live.execs.values()):
             self.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
         if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):

@@ -214,7 +214,14 @@ class StdinStream(Protocol):
 
 
 class Stdio(Protocol):
-    """The daemon's ends of a process's FIFOs, opened before the process exists."""
+    """The daemon's ends of a process's FIFOs, opened before the process exists.
+
+    They belong to whoever reads them, who closes them when done: deleting the
+    process removes only the FIFO files, so that its last output can still be read.
+    Deleting the container closes what is left of its task's.
+    `close()` is safe at any time and wakes a read (b"") or write (BrokenPipeError)
+    that waits.
+    """
 
     @property
     def stdin(self) -> StdinStream | None: ...
@@ -252,7 +259,9 @@ class Process(Protocol):
 
     async def close_stdin(self) -> None: ...
 
-    async def delete(self) -> ExitStatus: ...
+    async def delete(self) -> ExitStatus:
+        """Delete the process; its stdio ends stay open (see `Stdio`)."""
+        ...
 
 
 @runtime_checkable

@@ -166,4 +166,7 @@ class RemoteContainer:
                 self.id,
             )
         self._client.forget(self.id)
+        # Whatever its task's reader left open cannot be read any more.
+        if self._task is not None:
+            self._task.stdio.close()
         remove_fifo_dir(self.fifo_dir)

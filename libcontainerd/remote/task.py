@@ -89,7 +89,9 @@ class RemoteTask(RemoteProcess):
         except BaseException:
             fifos.remove()
             raise
-        process = RemoteProcess(self._conn, self.container_id, exec_id, fifos)
+        process = RemoteProcess(
+            self._conn, self.container_id, exec_id, fifos, listed_in=self.processes
+        )
         self.processes[exec_id] = process
         return process
 
@@ -136,5 +138,5 @@ class RemoteTask(RemoteProcess):
             self.container_id,
         )
         self.status = TaskStatus.STOPPED
-        self._stdio.remove()
+        self._stdio.unlink()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)
