@@ -89,7 +89,10 @@ class ContainerSpecs:
         As in dockerd, this happens once, at create: the copies are taken from the
         source containers' mount points as they are now (their own VolumesFrom copies
         included), and later entries replace earlier ones at the same destination.
-        A source that does not exist is dockerd's 400 "No such container"."""
+        A source that does not exist is dockerd's 400 "No such container". Unlike
+        dockerd 20.10, a source's tmpfs mount (from Mounts) is copied too (as issue 7
+        asks): dockerd looks a mount without a source up as a named volume and fails
+        with 404 "get: no such volume"."""
         inherited: dict[str, oci.UserMount] = {}
         for raw in oci.volumes_from(container.host_config):
             with daemon_errors():
