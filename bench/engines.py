@@ -41,6 +41,7 @@ class Engine:
     argv: list[str]
     socket: Path
     log_path: Path
+    cwd: Path = REPO  # the source tree the daemon runs from
     proc: asyncio.subprocess.Process | None = None
     session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
@@ -65,7 +66,7 @@ class Engine:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=asyncio.subprocess.STDOUT,
-                cwd=REPO,
+                cwd=self.cwd,
                 env=_clean_env(),
                 # Its own session: a Ctrl-C on the benchmark reaches it only through stop().
                 start_new_session=True,
@@ -164,7 +165,8 @@ def dockerd(workdir: Path, containerd: str, binary: str = "dockerd") -> Engine:
     return Engine("dockerd", argv, socket, workdir / "dockerd.log")
 
 
-def moorage(workdir: Path, containerd: str) -> Engine:
+def moorage(workdir: Path, containerd: str, tree: Path = REPO) -> Engine:
+    """mooraged from the source tree `tree` (another checkout runs with this venv)."""
     root = workdir / "moorage"
     root.mkdir(parents=True)
     config = root / "empty.json"
@@ -181,7 +183,7 @@ def moorage(workdir: Path, containerd: str) -> Engine:
         # As dockerd above: the bench runs in the machine's namespace, so no bridge.
         "--bridge", "none",
     ]  # fmt: skip
-    return Engine("moorage", argv, socket, workdir / "moorage.log")
+    return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 
 
 class HostFootprint:

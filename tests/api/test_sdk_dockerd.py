@@ -13,6 +13,7 @@ import docker.errors
 import pytest
 
 from daemon import daemon as daemon_module
+from libcontainerd.remote.client import RemoteClient
 from libcontainerd.types import EventInfo, EventType
 from tests.api.test_sdk import off_loop, removed_at_end, sdk
 from tests.support.daemon import RunningDaemon
@@ -52,31 +53,39 @@ async def test_other_signals_return_at_once(sdk: docker.DockerClient) -> None:
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 3
 
 
-async def test_sigkill_whose_exit_event_is_late_returns_in_bounded_time(
+async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
     sdk: docker.DockerClient, daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = await off_loop(sdk.containers.run, "busybox", ["sleep", "300"], detach=True)
     async with removed_at_end(container):
-        # Hold this container's exit event back: the kill must not wait for ever.
-        backend = daemon.services.daemon
-        original = backend.process_event
-        released = asyncio.Event()
+        # containerd's exit event for this container is held back before the daemon
+        # hears of it at all: the kill must give up on its own.
+        client = daemon.services.daemon._client()
+        assert isinstance(client, RemoteClient)
+        deliver = client._deliver
+        held: list[tuple[EventType, EventInfo]] = []
 
-        async def holding_exit(container_id: str, event_type: EventType, info: EventInfo) -> None:
-            if container_id == container.id and event_type is EventType.EXIT:
-                await released.wait()
-            await original(container_id, event_type, info)
+        def holding(event_type: EventType, info: EventInfo) -> None:
+            if info.container_id == container.id and event_type is EventType.EXIT:
+                held.append((event_type, info))
+            else:
+                deliver(event_type, info)
 
-        monkeypatch.setattr(backend, "process_event", holding_exit)
+        monkeypatch.setattr(client, "_deliver", holding)
         monkeypatch.setattr(daemon_module, "KILL_EXIT_TIMEOUT", 0.5)
-        monkeypatch.setattr(daemon_module, "KILL_DIRECT_TIMEOUT", 0.5)
         loop = asyncio.get_running_loop()
         began = loop.time()
-        # As dockerd's: once the wait is over the pid is killed directly, and a pid
-        # that is gone already counts as killed.
-        await off_loop(container.kill)
+        with pytest.raises(docker.errors.APIError) as caught:
+            await off_loop(container.kill)
         assert loop.time() - began < 10
-        released.set()
+        assert caught.value.status_code == 500
+        assert caught.value.explanation == (
+            f"Cannot kill container: {container.id}: "
+            "tried to kill container, but did not receive an exit event"
+        )
+        monkeypatch.undo()
+        for event in held:
+            deliver(*event)
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 137
         await off_loop(container.remove)
 
