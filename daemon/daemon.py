@@ -387,6 +387,7 @@ class Daemon:
             directory=str(directory),
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image), request)
+        self.specs.inherit_mounts(model, self.store.get)
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         # containerd first, the record last: a crash in between leaves only containerd
@@ -646,6 +647,21 @@ class Daemon:
         except errors.NotFound as exc:
             raise errors.NotFound(f"Cannot kill container: {ref}: {exc}") from None
         task = self._running_task(live, f"Cannot kill container: {ref}: ")
+        if number == signal.SIGKILL:
+            # As dockerd: SIGKILL (the default) returns once the container has exited, so
+            # an inspect or a remove right after it sees a stopped container. The wait is
+            # on the state machine (no RPC), bounded as stop's and rm -f's are.
+            self.container_event(live, "kill", signal=str(number))
+            try:
+                await self._kill_and_wait(live)
+            except lcd_errors.UnavailableError as exc:
+                raise errors.SystemError(f"Cannot kill container: {ref}: {exc}") from None
+            except lcd_errors.LibcontainerdError:
+                raise errors.SystemError(
+                    f"Cannot kill container: {ref}: tried to kill container, "
+                    "but did not receive an exit event"
+                ) from None
+            return
         try:
             await task.kill(number)
         except lcd_errors.NotFoundError:

@@ -15,6 +15,7 @@ from libcontainerd import errors as lcd_errors
 from libcontainerd.types import EventInfo, StdioSpec
 
 from . import errors, oci
+from .container.detach import parse_detach_keys
 from .container.io import Attachment
 from .container.live import ExecRecord, LiveContainer
 from .oci.users import resolve_user
@@ -44,6 +45,12 @@ class ExecManager:
             raise errors.Conflict(f"Container {live.id} is not running")
         if not config.get("Cmd"):
             raise errors.InvalidParameter("No exec command specified")
+        keys = str(config.get("DetachKeys") or "")
+        try:
+            parse_detach_keys(keys)
+        except ValueError:
+            # dockerd's plain error: a 500.
+            raise errors.SystemError(f"Invalid escape keys ({keys}) provided") from None
         exec_id = secrets.token_hex(32)
         record = ExecRecord(exec_id, live.id, dict(config), probe=probe)
         live.execs[exec_id] = record

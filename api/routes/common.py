@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from typing import Any
 
 from aiohttp import web
 
 from daemon import errors
+from daemon.container.detach import DEFAULT_DETACH_KEYS, DetachScanner
 from daemon.container.io import Attachment, StdioHub
 from daemon.daemon import Daemon
 
@@ -44,6 +46,14 @@ def json_reply(obj: Any, status: int = 200) -> web.Response:
 _STREAMS = {"stdout": Stream.STDOUT, "stderr": Stream.STDERR}
 
 
+class AttachEnd(enum.Enum):
+    """Why an attachment ended."""
+
+    OUTPUT = "output"  # the run's output ended, or the client left
+    DETACHED = "detached"  # the client typed the detach keys
+    STDIN = "stdin"  # the end of the client's stdin ended it (see pump_attachment)
+
+
 async def pump_attachment(
     conn: HijackedConnection,
     attachment: Attachment,
@@ -51,12 +61,31 @@ async def pump_attachment(
     stdin_hub: StdioHub | None,
     *,
     close_stdin_at_eof: bool,
-) -> None:
-    """Copy output to the client until the run ends or the client leaves, and the client's
-    bytes to stdin."""
+    terminal: bool = False,
+    detach_keys: bytes = DEFAULT_DETACH_KEYS,
+) -> AttachEnd:
+    """Copy output to the client (raw if `tty`, else in stdcopy frames) until the run
+    ends, the client leaves or detaches, and the client's bytes to stdin.
+
+    When the process has a `terminal`, as in dockerd, its stdin is watched for
+    `detach_keys`, and the end of the client's stdin ends the attachment too; either
+    way the process's stdin stays open and it runs on. Without one, the end of the
+    client's stdin closes the process's if `close_stdin_at_eof`."""
     stdin_task = None
+    scanner = DetachScanner(detach_keys) if terminal else None
+    ended_by_stdin = False
+
+    async def copy_stdin(hub: StdioHub) -> None:
+        nonlocal ended_by_stdin
+        end = await _copy_stdin(conn, hub, scanner)
+        if end is AttachEnd.DETACHED or (end is AttachEnd.STDIN and terminal):
+            ended_by_stdin = True
+            attachment.offer(None)
+        elif end is AttachEnd.STDIN and close_stdin_at_eof:
+            await hub.close_stdin()
+
     if stdin_hub is not None:
-        stdin_task = asyncio.ensure_future(_copy_stdin(conn, stdin_hub, close_stdin_at_eof))
+        stdin_task = asyncio.ensure_future(copy_stdin(stdin_hub))
     # A silent process gives no write that could fail: without this, a client that
     # left would hold the handler (and its connection) until the next output.
     gone = asyncio.ensure_future(conn.wait_closed())
@@ -78,13 +107,24 @@ async def pump_attachment(
             stdin_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await stdin_task
+    if scanner is not None and scanner.detached:
+        return AttachEnd.DETACHED
+    return AttachEnd.STDIN if ended_by_stdin and not conn.closed else AttachEnd.OUTPUT
 
 
-async def _copy_stdin(conn: HijackedConnection, hub: StdioHub, close_at_eof: bool) -> None:
+async def _copy_stdin(
+    conn: HijackedConnection, hub: StdioHub, scanner: DetachScanner | None
+) -> AttachEnd:
+    """Copy the client's bytes to stdin until its EOF (STDIN) or the detach keys
+    (DETACHED). OUTPUT: the process's stdin is gone, the output decides the end."""
     while data := await conn.read():
+        if scanner is not None:
+            data = scanner.feed(data)
         try:
-            await hub.write_stdin(data)
+            if data:
+                await hub.write_stdin(data)
         except OSError:
-            return
-    if close_at_eof:
-        await hub.close_stdin()
+            return AttachEnd.OUTPUT
+        if scanner is not None and scanner.detached:
+            return AttachEnd.DETACHED
+    return AttachEnd.STDIN

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from daemon import container_list, errors
+from daemon.container.detach import parse_detach_keys
 from daemon.filters import Filters
 from daemon.images.service import ImageService
 from daemon.system_df import container_sizes
@@ -17,7 +18,7 @@ from ..hijack import hijack, stream_content_type
 from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
-from .common import DAEMON, bool_param, int_param, json_reply, pump_attachment
+from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
 from .network_settings import apply_network_settings, apply_summary_networks
 from .presenters import inspect_container, summarize_container
@@ -147,6 +148,12 @@ async def _shielded(waiter: asyncio.Future[int]) -> int:
 
 async def attach(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
+    # dockerd checks the keys first, before it looks the container up.
+    keys_spec = request.query.get("detachKeys", "")
+    try:
+        detach_keys = parse_detach_keys(keys_spec)
+    except ValueError:
+        raise errors.InvalidParameter(f"Invalid detach keys ({keys_spec}) provided") from None
     want_stdin = bool_param(request, "stdin")
     live, attachment = daemon.attach(
         _ref(request), bool_param(request, "stdout"), bool_param(request, "stderr")
@@ -178,13 +185,18 @@ async def attach(request: web.Request) -> web.StreamResponse:
             if not bool_param(request, "stream"):
                 return conn.response
             stdin_once = bool(live.model.config.get("StdinOnce"))
-            await pump_attachment(
+            stdin = want_stdin and bool(live.model.config.get("OpenStdin"))
+            end = await pump_attachment(
                 conn,
                 attachment,
                 tty,
-                live.hub if want_stdin and live.model.config.get("OpenStdin") else None,
+                live.hub if stdin else None,
                 close_stdin_at_eof=stdin_once,
+                terminal=tty,
+                detach_keys=detach_keys,
             )
+            if end is AttachEnd.DETACHED:
+                daemon.container_event(live, "detach")
         return conn.response
     finally:
         live.hub.detach(attachment)

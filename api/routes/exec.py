@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 
 from aiohttp import web
@@ -18,8 +20,10 @@ from wire.exec import (
 
 from ..body import read_json
 from ..hijack import HijackedConnection, hijack, stream_content_type
+from ..stdcopy import Stream, encode_frame
+from ..streams import ClientGone
 from ..versioning import api_version
-from .common import DAEMON, int_param, json_reply, pump_attachment
+from .common import DAEMON, AttachEnd, int_param, json_reply, pump_attachment
 
 
 async def create(request: web.Request) -> web.Response:
@@ -34,7 +38,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     body = await read_json(request, ExecStartRequest, empty_ok=True)
     record, attachment = daemon.execs.prepare(request.match_info["id"])
-    tty = record.tty
+    # As in dockerd, the START request's Tty says how the reply is framed; the exec's
+    # own Tty only says whether its process gets a terminal.
+    tty = body.Tty
     try:
         if body.Detach:
             await daemon.execs.start(record)
@@ -42,17 +48,29 @@ async def start(request: web.Request) -> web.StreamResponse:
         conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
         async with conn:
             await daemon.execs.start(record)
-            await pump_attachment(
+            end = await pump_attachment(
                 conn,
                 attachment,
                 tty,
                 record.hub if record.config.get("AttachStdin") else None,
                 close_stdin_at_eof=True,
+                terminal=record.tty,  # the exec's own Tty, not the start request's
+                detach_keys=record.detach_keys,
             )
-            await _exited_or_gone(record, conn)
+            if end is AttachEnd.DETACHED:
+                # dockerd 20.10 reports an exec's detach as its start's error, in the
+                # stream (the SDK's own tests expect these bytes or nothing); the
+                # process runs on.
+                with contextlib.suppress(ClientGone):
+                    await conn.write(_DETACHED if tty else encode_frame(Stream.STDOUT, _DETACHED))
+            elif end is AttachEnd.OUTPUT:
+                await _exited_or_gone(record, conn)
         return conn.response
     finally:
         record.hub.detach(attachment)
+
+
+_DETACHED = b"exec attach failed: error on attach stdin: read escape sequence\r\n"
 
 
 async def _exited_or_gone(record: ExecRecord, conn: HijackedConnection) -> None:
@@ -93,7 +111,10 @@ async def inspect(request: web.Request) -> web.Response:
         "OpenStdout": bool(config.get("AttachStdout")),
         "CanRemove": False,
         "ContainerID": record.container_id,
-        "DetachKeys": "",
+        # A Go []byte: base64, and "" when the exec has no keys of its own.
+        "DetachKeys": base64.b64encode(record.detach_keys).decode()
+        if config.get("DetachKeys")
+        else "",
         "Pid": record.pid,
     }
     return json_reply(body)

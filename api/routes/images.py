@@ -106,9 +106,24 @@ async def _stream_progress(
 async def load(request: web.Request) -> web.StreamResponse:
     """`POST /images/load?quiet=`: the body is the archive."""
     service = _service(request)
-    return await _stream_progress(
-        request, service.load(_body(request), quiet=bool_param(request, "quiet"))
-    )
+    messages = service.load(_body(request), quiet=bool_param(request, "quiet"))
+    return await _stream_progress(request, _errors_as_messages(messages))
+
+
+async def _errors_as_messages(
+    messages: AsyncIterator[dict[str, Any]],
+) -> AsyncIterator[dict[str, Any]]:
+    """dockerd's load always answers 200: even a body that is no archive at all gets
+    its error as the stream's message (the SDK raises ImageLoadError from it)."""
+    try:
+        async for message in messages:
+            yield message
+    except errors.DaemonError as exc:
+        yield progress.error_message(exc.message)
+    finally:
+        aclose = getattr(messages, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def save_all(request: web.Request) -> web.StreamResponse:

@@ -6,9 +6,11 @@ import copy
 import time
 from typing import cast
 
+from daemon import oci
 from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
+from daemon.container.spec import inherited_of
 from daemon.timefmt import parse_rfc3339
 from wire.container import (
     ContainerInspect,
@@ -42,7 +44,7 @@ _EMPTY_NETWORK: NetworkSettings = {
 
 def _mounts(live: LiveContainer) -> list[MountPoint]:
     host_config = live.model.host_config
-    mounts: list[MountPoint] = []
+    mounts = _inherited_mounts(live)
     for bind in host_config.get("Binds") or []:
         parts = bind.split(":")
         if len(parts) >= 2:
@@ -70,6 +72,24 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
             }
         )
     return mounts
+
+
+def _inherited_mounts(live: LiveContainer) -> list[MountPoint]:
+    """The copies VolumesFrom made, as dockerd shows them: no Mode of their own.
+    A Bind or Mount of the container's own at the same destination replaces one."""
+    own = {m.destination for m in oci.mount_points(live.model.host_config)}
+    return [
+        {
+            "Type": mount.type,
+            "Source": mount.source,
+            "Destination": mount.destination,
+            "Mode": "",
+            "RW": mount.writable,
+            "Propagation": mount.propagation if mount.type == "bind" else "",
+        }
+        for mount in inherited_of(live.model)
+        if mount.destination not in own
+    ]
 
 
 def inspect_container(live: LiveContainer) -> ContainerInspect:

@@ -10,6 +10,7 @@ from libcontainerd.types import Container as LcdContainer
 from libcontainerd.types import Process as LcdProcess
 from libcontainerd.types import Task as LcdTask
 
+from .detach import parse_detach_keys
 from .io import StdioHub
 from .model import Container
 from .restart import Backoff
@@ -34,6 +35,11 @@ class ExecRecord:
     @property
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
+
+    @property
+    def detach_keys(self) -> bytes:
+        """Its DetachKeys (checked at create), or the default."""
+        return parse_detach_keys(str(self.config.get("DetachKeys") or ""))
 
 
 @dataclass(eq=False)

@@ -83,6 +83,9 @@ class Container:
     manually_stopped: bool = False
     directory: str = ""
     exec_ids: list[str] = field(default_factory=list)
+    # VolumesFrom, resolved at create (as dockerd does): copies of the named
+    # containers' mounts, in oci.mounts.UserMount's JSON form.
+    inherited_mounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

@@ -94,6 +94,29 @@ class ContainerSpecs:
         container.host_config = HostConfig.encode(host_config)
         return warnings
 
+    def inherit_mounts(self, container: Container, lookup: Callable[[str], Container]) -> None:
+        """Resolve HostConfig.VolumesFrom into the container's inherited mounts.
+
+        As in dockerd, this happens once, at create: the copies are taken from the
+        source containers' mount points as they are now (their own VolumesFrom copies
+        included), and later entries replace earlier ones at the same destination.
+        A source that does not exist is dockerd's 400 "No such container". Unlike
+        dockerd 20.10, a source's tmpfs mount (from Mounts) is copied too (as issue 7
+        asks): dockerd looks a mount without a source up as a named volume and fails
+        with 404 "get: no such volume"."""
+        inherited: dict[str, oci.UserMount] = {}
+        for raw in oci.volumes_from(container.host_config):
+            with daemon_errors():
+                ref, mode = oci.parse_volumes_from(raw)
+            try:
+                source = lookup(ref)
+            except errors.NotFound as exc:
+                raise errors.InvalidParameter(str(exc)) from None
+            points = oci.mount_points(source.host_config, inherited_of(source))
+            for mount in oci.inherit_mounts(points, mode):
+                inherited[mount.destination] = mount
+        container.inherited_mounts = [m.as_json() for m in inherited.values()]
+
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         network = self.network
         ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
@@ -112,6 +135,7 @@ class ContainerSpecs:
             etc_paths=etc,
             daemon_caps=self.capabilities,
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
+            inherited_mounts=inherited_of(container),
         )
         # Networking hook: the namespace the daemon makes (the same path at every start).
         sandbox = network.sandbox_path(container.id, container.host_config) if network else None
@@ -136,5 +160,10 @@ class ContainerSpecs:
 
     def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         with daemon_errors():
-            oci.create_missing_bind_sources(container.host_config)
+            oci.create_missing_bind_sources(container.host_config, inherited_of(container))
             return self._build(container, mounts)
+
+
+def inherited_of(container: Container) -> list[oci.UserMount]:
+    """The mounts `container` took from others through VolumesFrom."""
+    return [oci.UserMount.from_json(m) for m in container.inherited_mounts]

@@ -11,7 +11,14 @@ from .errors import NetworkNotFoundError, SpecError, StartError
 from .etc_files import EtcPaths, write_etc_files
 from .hostconfig import normalize_host_config
 from .merge import MergedConfig, merge_config, stop_signal
-from .mounts import create_missing_bind_sources
+from .mounts import (
+    UserMount,
+    create_missing_bind_sources,
+    inherit_mounts,
+    mount_points,
+    parse_volumes_from,
+    volumes_from,
+)
 from .resources import linux_resources
 from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
 from .spec import build_spec
@@ -26,18 +33,23 @@ __all__ = [
     "SpecError",
     "StartError",
     "SysInfo",
+    "UserMount",
     "bounding_capabilities",
     "build_spec",
     "create_missing_bind_sources",
+    "inherit_mounts",
     "layered_reader",
     "linux_resources",
     "merge_config",
+    "mount_points",
     "normalize_host_config",
+    "parse_volumes_from",
     "probe_sysinfo",
     "reader_for_mounts",
     "rootfs_reader",
     "stop_signal",
     "validate_create",
     "validate_resources",
+    "volumes_from",
     "write_etc_files",
 ]

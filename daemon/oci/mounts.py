@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,13 @@ class UserMount:
     recursive: bool = True
     data: str = ""  # tmpfs options, as in HostConfig.Tmpfs values
     create_source: bool = False  # Binds sources are made at start when missing
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserMount:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def _invalid_spec(raw: str) -> SpecError:
@@ -141,7 +149,7 @@ def parse_mount(spec: Mapping[str, Any], *, check_source: bool = True) -> UserMo
     read_only = get_bool(spec, "ReadOnly")
     if kind == "tmpfs":
         data = tmpfs_data(get_map(spec, "TmpfsOptions") or None, read_only)
-        return UserMount(destination=target, type="tmpfs", data=data)
+        return UserMount(destination=target, type="tmpfs", writable=not read_only, data=data)
     bind_options = get_map(spec, "BindOptions")
     return UserMount(
         destination=target,
@@ -161,8 +169,68 @@ def parse_tmpfs(destination: str, data: str) -> UserMount:
     return UserMount(destination=paths.clean(destination), type="tmpfs", data=data)
 
 
-def user_mounts(host_config: Mapping[str, Any], *, check_sources: bool = True) -> list[UserMount]:
-    """Every mount the user asked for, Binds then Mounts then Tmpfs; each destination once."""
+def volumes_from(host_config: Mapping[str, Any]) -> list[str]:
+    return get_strs(host_config, "VolumesFrom")
+
+
+def parse_volumes_from(raw: str) -> tuple[str, str]:
+    """A VolumesFrom entry, "container[:mode]": (container, mode); dockerd's errors.
+
+    Only ro/rw (and SELinux labels) may be given: the mounts keep their source's
+    propagation, and data is never copied into them."""
+    if not raw:
+        raise SpecError("volumes-from specification cannot be an empty string")
+    name, _, mode = raw.partition(":")
+    if ":" not in raw:
+        return name, "rw"
+    options = mode.split(",")
+    if (
+        not valid_bind_mode(mode)
+        or any(o in PROPAGATIONS for o in options)
+        or any(o in _COPY_MODES for o in options)
+    ):
+        raise SpecError(f"invalid mode: {mode}")
+    return name, mode
+
+
+def inherit_mounts(mounts: Sequence[UserMount], mode: str) -> list[UserMount]:
+    """The copies VolumesFrom makes of another container's mounts: as in dockerd, a copy
+    is writable only if its source is and `mode` does not say ro."""
+    read_only = "ro" in mode.split(",")
+    return [dataclasses.replace(m, writable=m.writable and not read_only) for m in mounts]
+
+
+def mount_points(
+    host_config: Mapping[str, Any], inherited: Sequence[UserMount] = ()
+) -> list[UserMount]:
+    """The mounts dockerd keeps as the container's mount points, the ones another
+    container's VolumesFrom copies: those `inherited` from VolumesFrom, then Binds and
+    Mounts (which replace an inherited one at the same destination). HostConfig.Tmpfs
+    is not among them."""
+    return _over(inherited, _requested(host_config, check_sources=False, with_tmpfs=False))
+
+
+def user_mounts(
+    host_config: Mapping[str, Any],
+    *,
+    check_sources: bool = True,
+    inherited: Sequence[UserMount] = (),
+) -> list[UserMount]:
+    """Every mount the container gets: those `inherited` through VolumesFrom that its
+    own do not replace, then Binds, Mounts and Tmpfs, each destination once."""
+    return _over(inherited, _requested(host_config, check_sources=check_sources, with_tmpfs=True))
+
+
+def _over(inherited: Sequence[UserMount], own: list[UserMount]) -> list[UserMount]:
+    taken = {m.destination for m in own}
+    return [m for m in inherited if m.destination not in taken] + own
+
+
+def _requested(
+    host_config: Mapping[str, Any], *, check_sources: bool, with_tmpfs: bool
+) -> list[UserMount]:
+    """The mounts the container's own HostConfig asks for, Binds then Mounts then Tmpfs;
+    each destination once."""
     found: list[UserMount] = []
     taken: set[str] = set()
 
@@ -186,17 +254,20 @@ def user_mounts(host_config: Mapping[str, Any], *, check_sources: bool = True) -
         if not isinstance(spec, Mapping):
             raise SpecError(f"invalid value for Mounts: {spec!r}")
         add(parse_mount(spec, check_source=check_sources), get_str(spec, "Target"))
-    for dest, mount in tmpfs.items():
-        add(mount, dest)
+    if with_tmpfs:
+        for dest, mount in tmpfs.items():
+            add(mount, dest)
     return found
 
 
-def create_missing_bind_sources(host_config: Mapping[str, Any]) -> None:
+def create_missing_bind_sources(
+    host_config: Mapping[str, Any], inherited: Sequence[UserMount] = ()
+) -> None:
     """Binds whose host path is missing get a directory there, as dockerd does at start.
 
     Mounts (the API's typed form) never do: their source must exist at create.
     """
-    for mount in user_mounts(host_config, check_sources=False):
+    for mount in user_mounts(host_config, check_sources=False, inherited=inherited):
         if not mount.create_source or os.path.lexists(mount.source):
             continue
         try:
@@ -214,7 +285,8 @@ def _spec_mount(mount: UserMount) -> dict[str, Any]:
             "destination": mount.destination,
             "type": "tmpfs",
             "source": "tmpfs",
-            "options": tmpfs_mount_options(mount.data),
+            # A VolumesFrom copy may be read-only where its source's options are not.
+            "options": _with(tmpfs_mount_options(mount.data), "ro", not mount.writable),
         }
     options = ["rbind" if mount.recursive else "bind"]
     if not mount.writable:
@@ -241,6 +313,10 @@ def _etc_mounts(etc_paths: EtcPaths | None, writable: bool) -> list[UserMount]:
         for dest, source in pairs
         if source
     ]
+
+
+def _with(options: list[str], option: str, wanted: bool) -> list[str]:
+    return [*options, option] if wanted and option not in options else options
 
 
 def _without(options: Sequence[str], option: str) -> list[str]:

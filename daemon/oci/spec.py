@@ -8,7 +8,7 @@ and `build_spec`. No seccomp profile is applied yet (see `security`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .capabilities import container_capabilities
@@ -18,7 +18,7 @@ from .errors import SpecError
 from .etc_files import EtcPaths
 from .fields import get_bool, get_int, get_list, get_map, get_str, get_strs
 from .merge import process_env
-from .mounts import plan_mounts, user_mounts
+from .mounts import UserMount, plan_mounts, user_mounts
 from .namespaces import NamespaceResolver, namespaces
 from .resources import linux_resources
 from .rootfs import FileReader
@@ -81,6 +81,7 @@ def build_spec(
     resolve_namespace: NamespaceResolver | None = None,
     shm_source: Callable[[], str] | None = None,
     list_host_devices: Callable[[], list[dict[str, Any]]] = host_devices,
+    inherited_mounts: Sequence[UserMount] = (),
 ) -> dict[str, Any]:
     """The runc spec for the container.
 
@@ -125,7 +126,7 @@ def build_spec(
 
     plan = plan_mounts(
         spec["mounts"],
-        user_mounts(hc, check_sources=False),
+        user_mounts(hc, check_sources=False, inherited=inherited_mounts),
         etc_paths=etc_paths,
         readonly_root=get_bool(hc, "ReadonlyRootfs"),
         privileged=privileged,

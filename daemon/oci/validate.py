@@ -486,8 +486,6 @@ def validate_host_config(
     for rule in hc.DeviceCgroupRules or []:
         parse_cgroup_rule(rule)
     validate_network_exists(hc, network_known)
-    if hc.VolumesFrom:
-        raise SpecError("VolumesFrom is not supported yet")
     if hc.Links and not hc.NetworkMode.startswith(CONTAINER_PREFIX):
         warnings.append("moorage has no container networking yet: Links are ignored")
     if hc.Init:

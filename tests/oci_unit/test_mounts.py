@@ -9,12 +9,16 @@ import pytest
 
 from daemon.oci import paths
 from daemon.oci.defaults import default_mounts
-from daemon.oci.errors import StartError
+from daemon.oci.errors import SpecError, StartError
 from daemon.oci.etc_files import EtcPaths
 from daemon.oci.mounts import (
+    UserMount,
     create_missing_bind_sources,
+    inherit_mounts,
+    mount_points,
     parse_bind,
     parse_mount,
+    parse_volumes_from,
     plan_mounts,
     user_mounts,
 )
@@ -177,3 +181,43 @@ def test_defaults_not_mutated() -> None:
     defaults = default_mounts()
     plan_mounts(defaults, [], readonly_root=True, shm_size=5)
     assert defaults == default_mounts()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("data", ("data", "rw")), ("data:ro", ("data", "ro")), ("data:rw,z", ("data", "rw,z"))],
+)
+def test_parse_volumes_from(raw: str, expected: tuple[str, str]) -> None:
+    assert parse_volumes_from(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "volumes-from specification cannot be an empty string"),
+        ("data:bogus", "invalid mode: bogus"),
+        ("data:ro,rw", "invalid mode: ro,rw"),
+        # dockerd keeps the source's propagation and never copies data into them.
+        ("data:shared", "invalid mode: shared"),
+        ("data:nocopy", "invalid mode: nocopy"),
+    ],
+)
+def test_parse_volumes_from_errors(raw: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_volumes_from(raw)
+    assert str(caught.value) == message and caught.value.http_status == 400
+
+
+def test_inherited_mounts_are_replaced_by_own_and_keep_a_read_only_source() -> None:
+    inherited = [
+        UserMount(destination="/a", type="bind", source="/src/a", writable=False),
+        UserMount(destination="/b", type="bind", source="/src/b"),
+    ]
+    host_config = {"Binds": ["/mine:/b"], "Tmpfs": {"/t": ""}}
+    points = mount_points(host_config, inherited)
+    # HostConfig.Tmpfs is no mount point (dockerd copies none); Binds replace inherited.
+    assert [(m.destination, m.source) for m in points] == [("/a", "/src/a"), ("/b", "/mine")]
+    # rw cannot make a read-only source writable; ro makes everything read-only.
+    assert [m.writable for m in inherit_mounts(points, "rw")] == [False, True]
+    assert [m.writable for m in inherit_mounts(points, "ro")] == [False, False]
+    assert UserMount.from_json(points[0].as_json()) == points[0]

@@ -96,7 +96,6 @@ CASES: list[tuple[ContainerCreateRequest, str]] = [
     (body(IpcMode="weird"), "invalid IPC mode: weird"),
     (body(PidMode="weird"), "invalid PID mode: weird"),
     (body(CgroupnsMode="x"), "invalid cgroup namespace mode: x"),
-    (body(VolumesFrom=["other"]), "VolumesFrom is not supported yet"),
     (body(Isolation="hyperv"), "Invalid isolation: \"hyperv\" - linux only supports 'default'"),
     # network modes
     (body(NetworkMode="container:"),
