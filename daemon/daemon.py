@@ -269,6 +269,7 @@ class Daemon:
         # REATTACH or ADOPT: the task runs, and so does the container.
         if not live.hub.running:
             self._start_copying(live, task)
+            live.hub.open_stdin()  # it runs already
         if machine.apply(Input.STARTED, pid=step.pid):
             live.started_monotonic = time.monotonic()
             self.container_event(live, "start")
@@ -477,6 +478,7 @@ class Daemon:
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
             pid = await task.start()
+            live.hub.open_stdin()
         except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
             message = str(exc)
             if task is not None:

@@ -109,6 +109,7 @@ class ExecManager:
             # Copying starts before the process does, so that its first bytes have a reader.
             record.hub.start_run(process.stdio, None, process.close_stdin)
             record.pid = await process.start()
+            record.hub.open_stdin()
         except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
             message = str(exc)
             log.info("exec %s failed to start: %s", record.id[:12], message)

@@ -80,8 +80,12 @@ class StdioHub:
     def __init__(self) -> None:
         self._clients: set[Attachment] = set()
         self._copiers: list[asyncio.Task[None]] = []
+        # Where input goes once the run's process has started (see open_stdin).
         self._stdin: StdinTarget | None = None
         self._stdin_closer: Callable[[], Awaitable[None]] | None = None
+        # The run's stdin until then.
+        self._run_stdin: StdinTarget | None = None
+        self._run_closer: Callable[[], Awaitable[None]] | None = None
         self._pending_stdin: list[bytes] = []
         self._stdin_closed = False
         self._done = asyncio.Event()
@@ -139,23 +143,39 @@ class StdioHub:
         self._done.clear()
         self._stdio = stdio
         self.sink = sink
-        self._stdin = stdio.stdin
-        self._stdin_closer = close_stdin
+        self._stdin = self._stdin_closer = None
+        self._run_stdin, self._run_closer = stdio.stdin, close_stdin
         spawn = self._background.spawn
         copiers = [
             spawn(self._copy(name, stream, sink)) for name, stream in stdio_outputs(stdio).items()
         ]
         spawn(self._finish_when_copied(stdio, copiers))
-        if stdio.stdin is not None and (self._pending_stdin or self._stdin_closed):
-            pending, self._pending_stdin = self._pending_stdin, []
-            spawn(self._flush_pending(stdio.stdin, pending, self._stdin_closed))
-        self._stdin_closed = False
 
-    async def _flush_pending(self, stdin: StdinTarget, pending: list[bytes], close: bool) -> None:
+    def open_stdin(self) -> None:
+        """The run's process has started: input flows, what came before it first.
+
+        Not before: an end of input (CloseIO) that reaches the shim before the process
+        starts is lost, and the process would then wait for input for ever.
+        """
+        stdin, closer = self._run_stdin, self._run_closer
+        if stdin is None:
+            self._pending_stdin.clear()
+            self._stdin_closed = False
+            return
+        self._background.spawn(self._flush_pending(stdin, closer))
+
+    async def _flush_pending(
+        self, stdin: StdinTarget, closer: Callable[[], Awaitable[None]] | None
+    ) -> None:
         with contextlib.suppress(OSError):
-            for data in pending:
-                await stdin.write(data)
-        if close:
+            while self._pending_stdin:
+                await stdin.write(self._pending_stdin.pop(0))
+        if self._run_stdin is not stdin:
+            return  # the run ended meanwhile
+        # Nothing is pending: from here input goes straight to the FIFO, in order.
+        self._stdin, self._stdin_closer = stdin, closer
+        if self._stdin_closed:
+            self._stdin_closed = False
             await self.close_stdin()
 
     async def _copy(self, name: str, stream: Readable, sink: LogSink | None) -> None:
@@ -176,8 +196,7 @@ class StdioHub:
         # Every output has ended: the run's FIFO ends (stdin too) are of no more use.
         stdio.close()
         self._stdio = None
-        self._stdin = None
-        self._stdin_closer = None
+        self._stdin = self._stdin_closer = self._run_stdin = self._run_closer = None
         if self.sink is not None:
             self.sink.close()
         for client in list(self._clients):

@@ -317,7 +317,7 @@ class RemoteClient:
                 return
             self._exits_seen.add(key)
             if task is not None and info.process_id == INIT_PROCESS_ID:
-                task.status = TaskStatus.STOPPED
+                task.exited(info.exit_code, info.exited_at)
         elif task is not None:
             if event_type is EventType.PAUSED:
                 task.status = TaskStatus.PAUSED

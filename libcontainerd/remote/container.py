@@ -108,7 +108,7 @@ class RemoteContainer:
         Tasks.List a task whose shim is slow to report its state (2 s, under load)."""
         task = self.task()
         if task is not None:
-            return TaskInfo(self.id, task.pid, task.status)
+            return TaskInfo(self.id, task.pid, task.status, task.exit_code, task.exited_at)
         try:
             resp = await call(self._conn.stubs.tasks.get(GetRequest(container_id=self.id)), self.id)
         except NotFoundError:

@@ -47,6 +47,9 @@ class RemoteTask(RemoteProcess):
         self.status = status
         self.deleted = False  # by Tasks.Delete: containerd no longer has it
         self.processes: dict[str, RemoteProcess] = {}
+        # From the exit event, for whoever asks before Tasks.Delete reports it again.
+        self.exit_code = 0
+        self.exited_at: datetime | None = None
 
     @property
     def status(self) -> TaskStatus:
@@ -60,6 +63,10 @@ class RemoteTask(RemoteProcess):
         else:
             self._stopped.clear()
 
+    def exited(self, exit_code: int, exited_at: datetime | None) -> None:
+        self.exit_code, self.exited_at = exit_code, exited_at
+        self.status = TaskStatus.STOPPED
+
     async def wait_stopped(self, timeout: float) -> None:
         """Until the task's exit is known (its event, or a reconcile after a gap)."""
         async with asyncio.timeout(timeout):
@@ -71,7 +78,9 @@ class RemoteTask(RemoteProcess):
 
     async def start(self) -> int:
         pid = await super().start()
-        self.status = TaskStatus.RUNNING
+        # A process that exits at once may have its exit event in before this reply.
+        if self.status is not TaskStatus.STOPPED:
+            self.status = TaskStatus.RUNNING
         return pid
 
     async def pause(self) -> None:

@@ -191,3 +191,27 @@ async def test_stdin_and_tty(containerd: TestContainerd, busybox_image: Imported
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
         await task.delete()
         await container.delete()
+
+
+async def test_a_task_seen_to_exit_reports_its_exit_code_until_deleted(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    cid = unique_id("probe")
+    async with connected(containerd) as (client, backend):
+        container = await new_container_on(
+            client,
+            containerd,
+            busybox_image,
+            cid,
+            spec_for(containerd, cid, ["sh", "-c", "exit 7"]),
+        )
+        task = await container.new_task(StdioSpec(stdout=True, stderr=True))
+        await task.start()
+        await backend.wait_for(cid, EventType.EXIT)
+        # Known from the exit event: no RPC, and the real code, not a zero.
+        found = await container.probe_task()
+        assert found is not None
+        assert (found.status, found.exit_code) == (TaskStatus.STOPPED, 7)
+        task.stdio.close()
+        await task.delete()
+        await container.delete()
