@@ -13,6 +13,7 @@ import pytest
 from libcontainerd.types import EventInfo, EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.terminal import docker_tty
 
 
 async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
@@ -138,14 +139,14 @@ async def test_oom_kill_sets_and_clears_oomkilled(daemon: RunningDaemon) -> None
 
 
 async def test_run_t_and_exec_t_under_a_pty(daemon: RunningDaemon) -> None:
-    code, out = await daemon.docker_tty(
-        "run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo done"
+    code, out = await docker_tty(
+        daemon, "run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo done"
     )
     assert code == 0, out
     # The container's pty ends lines with \r\n (the host-side pty may add its own \r).
     assert b"/dev/pts/" in out and b"done\r" in out
     await daemon.docker_ok("run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
-    code, out = await daemon.docker_tty("exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
+    code, out = await docker_tty(daemon, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
     assert code == 0, out
     assert b"/dev/pts/" in out and b"inside\r" in out
     await daemon.docker_ok("rm", "-f", "ttyhost")

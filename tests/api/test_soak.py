@@ -34,6 +34,7 @@ from tests.support.resources import (
     settled,
     task_count,
 )
+from tests.support.terminal import docker_tty
 
 OPS = int(os.environ.get("MOORAGE_SOAK_OPS", "1000"))
 # Several at once, few enough for 2 cores: the CLI's own start-up is most of the cost.
@@ -70,7 +71,7 @@ async def exec_piped(s: Soak, n: int) -> None:
 
 
 async def exec_tty(s: Soak, n: int) -> None:
-    code, out = await s.daemon.docker_tty("exec", "-t", HOST, "sh", "-c", f"tty; echo tty {n}")
+    code, out = await docker_tty(s.daemon, "exec", "-t", HOST, "sh", "-c", f"tty; echo tty {n}")
     assert code == 0, out
     assert b"/dev/pts/" in out and f"tty {n}\r".encode() in out, out
 

@@ -17,11 +17,12 @@ import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.commands import COMMAND_TIMEOUT, Result, run_command
 from tests.support.containerd import processes_using, sweep
 from tests.support.daemon import docker_env
 from tests.support.images import write_docker_save
@@ -29,40 +30,8 @@ from tests.support.mooraged import MOORAGED
 
 NETNS_DIR = Path("/run/netns")
 NAME_PREFIX = "moorage-t-"
-COMMAND_TIMEOUT = 60.0
 DAEMON_START_TIMEOUT = 60.0
 DAEMON_STOP_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def _run(
-    argv: Sequence[str],
-    *,
-    env: dict[str, str] | None = None,
-    stdin: bytes | None = None,
-    timeout: float = COMMAND_TIMEOUT,
-) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate(stdin)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return Result(proc.returncode or 0, out.decode(), err.decode())
 
 
 def namespace_names() -> set[str]:
@@ -86,7 +55,7 @@ class PrivateNetns:
     @classmethod
     async def create(cls) -> PrivateNetns:
         netns = cls(NAME_PREFIX + secrets.token_hex(4))
-        made = await _run(["ip", "netns", "add", netns.name])
+        made = await run_command(["ip", "netns", "add", netns.name])
         if made.returncode:
             raise RuntimeError(f"ip netns add {netns.name}: {made.stderr.strip()}")
         try:
@@ -107,7 +76,7 @@ class PrivateNetns:
         timeout: float = COMMAND_TIMEOUT,
         env: dict[str, str] | None = None,
     ) -> Result:
-        return await _run(self.argv(*command), env=env, stdin=stdin, timeout=timeout)
+        return await run_command(self.argv(*command), env=env, stdin=stdin, timeout=timeout)
 
     async def check(self, *command: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """`run` that must succeed; its stdout."""
@@ -121,7 +90,7 @@ class PrivateNetns:
         return await self.run(sys.executable, "-c", source, timeout=timeout)
 
     async def delete(self) -> None:
-        await _run(["ip", "netns", "delete", self.name])
+        await run_command(["ip", "netns", "delete", self.name])
 
 
 @dataclass
@@ -156,7 +125,7 @@ class NetnsDaemon:
         self, *args: str, stdin: bytes | None = None, timeout: float = COMMAND_TIMEOUT
     ) -> Result:
         """The docker CLI, run in the host namespace (it only needs the unix socket)."""
-        return await _run(["docker", *args], env=self.env(), stdin=stdin, timeout=timeout)
+        return await run_command(["docker", *args], env=self.env(), stdin=stdin, timeout=timeout)
 
     async def docker_ok(self, *args: str, stdin: bytes | None = None) -> str:
         result = await self.docker(*args, stdin=stdin)

@@ -101,3 +101,10 @@ async def cli_terminal(
             await proc.wait()
         loop.remove_reader(controller)
         os.close(controller)
+
+
+async def docker_tty(daemon: RunningDaemon, *args: str, timeout: float = 60) -> tuple[int, bytes]:
+    """Run `docker args...` on a new pty to its end: (exit code, all it showed)."""
+    async with cli_terminal(daemon, *args) as cli:
+        code = await cli.exit_code(timeout)
+        return code, bytes(cli.output)
