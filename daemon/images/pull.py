@@ -48,8 +48,8 @@ from daemon.images.registry.client import FetchedManifest, RegistryClient
 from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS
 from daemon.images.registry.errors import RegistryError
 from daemon.images.streaming import run_streaming
+from libcontainerd import gclabels
 from libcontainerd.errors import ConflictError
-from libcontainerd.remote import gclabels
 from libcontainerd.types import Descriptor, LayerSpec
 
 if TYPE_CHECKING:

@@ -13,11 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ..errors import AlreadyExistsError, NotFoundError
+from ..gclabels import EXPIRE_LABEL
 from .gen.containerd.services.leases.v1 import CreateRequest, DeleteRequest
 from .rpc import Connection, call
-
-# containerd's GC drops a lease carrying this label once the time (RFC 3339) has passed.
-EXPIRE_LABEL = "containerd.io/gc.expire"
 
 
 class Leases:

@@ -9,11 +9,11 @@ Commit it under the layer's chain ID. Layers whose chain ID is already committed
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..digests import chain_ids
 from ..errors import AlreadyExistsError, LibcontainerdError, from_grpc
 from ..types import LayerSpec, SnapshotInfo
 from .gen.containerd.services.diff.v1 import ApplyRequest
@@ -38,18 +38,6 @@ _KINDS = {Kind.VIEW: "view", Kind.ACTIVE: "active", Kind.COMMITTED: "committed"}
 
 class LayerDigestMismatchError(LibcontainerdError):
     """A layer's content does not have the diff ID its image claims."""
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """The chain ID of each layer: the identity of the layers up to and including it."""
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        if not chain:
-            chain.append(diff_id)
-        else:
-            text = f"{chain[-1]} {diff_id}".encode()
-            chain.append("sha256:" + hashlib.sha256(text).hexdigest())
-    return chain
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from daemon.images import mediatypes
 from daemon.images.registry.auth import AuthConfig
 from daemon.images.registry.client import RegistryClient, Timeouts
 from daemon.images.service import ImageService
+from libcontainerd.digests import sha256_digest
 from libcontainerd.remote.content import WRITE_CHUNK, ContentStore
 from libcontainerd.remote.imagestore import ImageStore
 from libcontainerd.types import Descriptor
@@ -28,7 +29,6 @@ from tests.support.images import (
     build_layer,
     busybox_entries,
     file_layer,
-    sha256_digest,
     write_docker_save,
 )
 from tests.support.registry import Registry

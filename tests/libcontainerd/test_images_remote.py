@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 
+from libcontainerd import gclabels
+from libcontainerd.digests import chain_ids, sha256_digest
 from libcontainerd.errors import AlreadyExistsError, ConflictError, NotFoundError
-from libcontainerd.remote import gclabels
 from libcontainerd.remote.content import ContentStore
 from libcontainerd.remote.imagestore import ImageStore
 from libcontainerd.remote.leases import Leases
@@ -19,11 +20,10 @@ from libcontainerd.remote.unpack import (
     LAYER_SIZE_LABEL,
     LayerDigestMismatchError,
     Unpacker,
-    chain_ids,
 )
 from libcontainerd.types import Descriptor, ImageRecord, LayerSpec
 from tests.support.containerd import TestContainerd
-from tests.support.images import file_layer, sha256_digest
+from tests.support.images import file_layer
 
 NAMESPACE = "moorage-test-lcd-images"
 LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
