@@ -131,7 +131,7 @@ class _Pull:
         )
         store = self.svc.store
         lease = await store.leases.create(lease_id(ref), expire=PULL_LEASE_EXPIRY, exist_ok=True)
-        with self.svc.conn.lease(lease):
+        with store.leases.use(lease):
             await self._layers(client, content)
             await self._metadata(content, parsed, top)
             async with self.svc.lock:
