@@ -105,7 +105,7 @@ class SnapshotSpec:
 
     key: str
     parent: str
-    snapshotter: str = "overlayfs"
+    snapshotter: str = DEFAULT_SNAPSHOTTER
     labels: Mapping[str, str] = field(default_factory=dict)
     exists: bool = False
 
@@ -232,9 +232,6 @@ Opener = Callable[[int], AsyncIterable[bytes]]
 
 Progress = Callable[[int], None]
 """Told how many bytes of a blob are in the store so far."""
-
-BeforeLayer = Callable[[int, LayerSpec], None]
-"""Called with (index, layer) before each layer that `Unpacker.unpack` applies."""
 
 
 SpecFactory = Callable[[Sequence[Mount]], Mapping[str, Any]]
@@ -463,23 +460,13 @@ class Unpacker(Protocol):
         ...
 
     async def unpack(
-        self,
-        layers: Sequence[LayerSpec],
-        *,
-        present: set[str] | None = None,
-        before: BeforeLayer | None = None,
+        self, layers: Sequence[LayerSpec], *, present: set[str] | None = None
     ) -> list[UnpackedLayer]:
         """Applies the layers (bottom first) not yet unpacked; one entry per layer.
         `present`: the committed chain IDs, when the caller knows them already."""
         ...
 
-    async def apply_layer(
-        self,
-        layer: LayerSpec,
-        chain_id: str,
-        parent: str,
-        labels: Mapping[str, str] | None = None,
-    ) -> int:
+    async def apply_layer(self, layer: LayerSpec, chain_id: str, parent: str) -> int:
         """Unpacks one layer on `parent`, committed as `chain_id` with its size
         (`LAYER_SIZE_LABEL`); returns the uncompressed size. LayerDigestMismatchError:
         the content is not `layer.diff_id`."""
@@ -536,7 +523,7 @@ class Client(Protocol):
 
     async def restore(self) -> Inventory[Container]: ...
 
-    async def remove_snapshot(self, key: str, snapshotter: str = "overlayfs") -> None: ...
+    async def remove_snapshot(self, key: str, snapshotter: str = DEFAULT_SNAPSHOTTER) -> None: ...
 
     async def rescue_orphan_task(
         self, task_id: str, labels: Mapping[str, str] | None = None

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..digests import chain_ids
 from ..errors import AlreadyExistsError, LayerDigestMismatchError, from_grpc
 from ..types import (
     DEFAULT_SNAPSHOTTER,
     LAYER_SIZE_LABEL,
-    BeforeLayer,
     LayerSpec,
     SnapshotInfo,
     UnpackedLayer,
@@ -33,6 +32,9 @@ from .gen.containerd.services.snapshots.v1 import (
 from .gen.containerd.types import Descriptor as DescriptorMessage
 from .leases import RemoteLeases
 from .rpc import Connection, call
+
+# Called with (index, layer) before each layer that is applied.
+Before = Callable[[int, LayerSpec], None]
 
 _KINDS = {Kind.VIEW: "view", Kind.ACTIVE: "active", Kind.COMMITTED: "committed"}
 
@@ -76,7 +78,7 @@ class RemoteUnpacker:
         layers: Sequence[LayerSpec],
         *,
         present: set[str] | None = None,
-        before: BeforeLayer | None = None,
+        before: Before | None = None,
     ) -> list[UnpackedLayer]:
         """Applies the layers (bottom first) not yet unpacked; returns one entry per layer.
 
