@@ -42,6 +42,10 @@ class UnavailableError(LibcontainerdError):
     """containerd cannot be reached (stopped, restarting, socket gone)."""
 
 
+class LayerDigestMismatchError(LibcontainerdError):
+    """A layer's content does not have the diff ID its image claims."""
+
+
 class UnknownError(LibcontainerdError):
     """Any other failure, with containerd's own text (often the OCI runtime's)."""
 

@@ -2,18 +2,26 @@
 
 The daemon is handed long-lived `Container`, `Task` and `Process` objects and
 keeps them; each holds what containerd told it, so reading state costs no
-round trip. Implementations live in `remote/` (containerd over gRPC).
+round trip. For images it is handed containerd's stores (`ImageStores`: content,
+image records, leases, snapshots), which the image service keeps the same way.
+Implementations live in `remote/` (containerd over gRPC).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 INIT_PROCESS_ID = "init"
+DEFAULT_SNAPSHOTTER = "overlayfs"
+# On a committed layer snapshot made by `Unpacker`: the size of the layer's uncompressed
+# tar, which is what an image's size is made of, kept where the layer is so any image
+# can use it.
+LAYER_SIZE_LABEL = "moorage.io/layer-size"
 
 
 class EventType(enum.StrEnum):
@@ -97,7 +105,7 @@ class SnapshotSpec:
 
     key: str
     parent: str
-    snapshotter: str = "overlayfs"
+    snapshotter: str = DEFAULT_SNAPSHOTTER
     labels: Mapping[str, str] = field(default_factory=dict)
     exists: bool = False
 
@@ -210,6 +218,20 @@ class LayerSpec:
 
     blob: Descriptor
     diff_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackedLayer:
+    chain_id: str
+    size: int | None  # of the uncompressed tar; None when the layer was there before
+    applied: bool
+
+
+Opener = Callable[[int], AsyncIterable[bytes]]
+"""Gives a blob's bytes starting at an offset (0, or where an earlier write stopped)."""
+
+Progress = Callable[[int], None]
+"""Told how many bytes of a blob are in the store so far."""
 
 
 SpecFactory = Callable[[Sequence[Mount]], Mapping[str, Any]]
@@ -344,6 +366,129 @@ class Inventory(Generic[C]):
     snapshots: Sequence[SnapshotInfo]
 
 
+class ContentStore(Protocol):
+    """containerd's content store: blobs by digest, written through resumable ingests."""
+
+    def read(self, digest: str, offset: int = 0, size: int = 0) -> AsyncIterator[bytes]:
+        """The blob's bytes from `offset` (`size` 0: to the end)."""
+        ...
+
+    async def read_blob(self, digest: str, limit: int) -> bytes:
+        """A whole small blob (a manifest, a config); ValueError if larger than `limit`."""
+        ...
+
+    async def write(
+        self,
+        ref: str,
+        expected: str,
+        total: int,
+        source: Opener,
+        *,
+        labels: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> bool:
+        """Writes the blob `expected` of `total` bytes under the ingest `ref`, resuming
+        an earlier write with the same ref. True when this call committed it, False when
+        it was there already. ConflictError: the bytes do not match `expected`."""
+        ...
+
+    async def update_labels(self, digest: str, labels: Mapping[str, str]) -> ContentInfo:
+        """Sets (or, with an empty value, removes) the given labels; others stay."""
+        ...
+
+
+class ImageStore(Protocol):
+    """containerd's image records: names pointing at a manifest or index, with labels."""
+
+    async def list(self, *filters: str) -> list[ImageRecord]: ...
+
+    async def create(self, record: ImageRecord) -> ImageRecord:
+        """AlreadyExistsError when the name is taken."""
+        ...
+
+    async def update(self, record: ImageRecord, fields: Sequence[str] = ()) -> ImageRecord:
+        """Replaces the record, or only `fields` (`target`, `labels`, `labels.<key>`)."""
+        ...
+
+    async def delete(self, name: str, *, sync: bool = False) -> None:
+        """`sync` waits for the garbage collection that the deletion allows."""
+        ...
+
+
+class Leases(Protocol):
+    """What keeps half-made images from containerd's garbage collector: content, ingests
+    and snapshots made under a lease belong to it until it is deleted or expires."""
+
+    async def create(
+        self,
+        lease_id: str = "",
+        *,
+        expire: timedelta | None = None,
+        labels: Mapping[str, str] | None = None,
+        exist_ok: bool = False,
+    ) -> str:
+        """Creates a lease (a random id when none is given) and returns its id; with
+        `exist_ok` one that exists counts as created (a retry takes over its content)."""
+        ...
+
+    async def delete(self, lease_id: str, *, sync: bool = False) -> None:
+        """`sync` waits for the garbage collection that the deletion allows."""
+        ...
+
+    def use(self, lease_id: str) -> AbstractContextManager[None]:
+        """Everything made inside the block (by this task and tasks it starts) is
+        made under `lease_id`."""
+        ...
+
+    def temporary(
+        self, *, expire: timedelta = ..., sync: bool = False
+    ) -> AbstractAsyncContextManager[str]:
+        """A new lease, in use inside the block and deleted when it ends."""
+        ...
+
+
+class Unpacker(Protocol):
+    """Image layers unpacked into committed snapshots named by their chain IDs."""
+
+    @property
+    def snapshotter(self) -> str: ...
+
+    async def snapshots(self, *filters: str) -> list[SnapshotInfo]: ...
+
+    async def committed(self, chain: Sequence[str]) -> set[str]:
+        """Which of these chain IDs are committed snapshots."""
+        ...
+
+    async def unpack(
+        self, layers: Sequence[LayerSpec], *, present: set[str] | None = None
+    ) -> list[UnpackedLayer]:
+        """Applies the layers (bottom first) not yet unpacked; one entry per layer.
+        `present`: the committed chain IDs, when the caller knows them already."""
+        ...
+
+    async def apply_layer(self, layer: LayerSpec, chain_id: str, parent: str) -> int:
+        """Unpacks one layer on `parent`, committed as `chain_id` with its size
+        (`LAYER_SIZE_LABEL`); returns the uncompressed size. LayerDigestMismatchError:
+        the content is not `layer.diff_id`."""
+        ...
+
+
+class ImageStores(Protocol):
+    """containerd's stores that images live in, for one namespace and snapshotter."""
+
+    @property
+    def content(self) -> ContentStore: ...
+
+    @property
+    def images(self) -> ImageStore: ...
+
+    @property
+    def leases(self) -> Leases: ...
+
+    @property
+    def unpacker(self) -> Unpacker: ...
+
+
 class Backend(Protocol):
     """What the daemon implements to learn about task events, in order per container."""
 
@@ -361,6 +506,11 @@ class Client(Protocol):
 
     async def version(self) -> tuple[str, str]: ...
 
+    def image_stores(self, snapshotter: str = DEFAULT_SNAPSHOTTER) -> ImageStores:
+        """The content, image, lease and snapshot stores of the client's namespace, whose
+        RPCs are counted with the client's."""
+        ...
+
     async def new_container(
         self,
         container_id: str,
@@ -373,7 +523,7 @@ class Client(Protocol):
 
     async def restore(self) -> Inventory[Container]: ...
 
-    async def remove_snapshot(self, key: str, snapshotter: str = "overlayfs") -> None: ...
+    async def remove_snapshot(self, key: str, snapshotter: str = DEFAULT_SNAPSHOTTER) -> None: ...
 
     async def rescue_orphan_task(
         self, task_id: str, labels: Mapping[str, str] | None = None

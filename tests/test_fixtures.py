@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from libcontainerd.digests import chain_ids
 from libcontainerd.supervisor import ContainerdStartError, ManagedContainerd
 from tests.support.containerd import (
     ImportedImage,
@@ -24,7 +25,6 @@ from tests.support.images import (
     build_busybox_layer,
     build_image,
     busybox_image,
-    chain_ids,
     file_layer,
     write_docker_save,
     write_oci_layout,

@@ -16,7 +16,7 @@ from typing import Any
 from daemon.images.manifest import Manifest, ManifestError, parse_image_config
 from daemon.images.reference import short_id
 from daemon.timefmt import created_text, created_unix
-from libcontainerd.remote.unpack import chain_ids
+from libcontainerd.digests import chain_ids
 from libcontainerd.types import Descriptor
 
 

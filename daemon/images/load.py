@@ -26,8 +26,8 @@ from daemon.images.image import ImageContent, build_content
 from daemon.images.manifest import Index, Manifest, parse_manifest
 from daemon.images.reference import parse_docker_ref, short_id
 from daemon.images.streaming import run_streaming
-from libcontainerd.remote import gclabels
-from libcontainerd.remote.unpack import chain_ids
+from libcontainerd import gclabels
+from libcontainerd.digests import chain_ids
 from libcontainerd.types import Descriptor, LayerSpec
 
 if TYPE_CHECKING:

@@ -48,8 +48,8 @@ from daemon.images.registry.client import FetchedManifest, RegistryClient
 from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS
 from daemon.images.registry.errors import RegistryError
 from daemon.images.streaming import run_streaming
+from libcontainerd import gclabels
 from libcontainerd.errors import ConflictError
-from libcontainerd.remote import gclabels
 from libcontainerd.types import Descriptor, LayerSpec
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class _Pull:
         )
         store = self.svc.store
         lease = await store.leases.create(lease_id(ref), expire=PULL_LEASE_EXPIRY, exist_ok=True)
-        with self.svc.conn.lease(lease):
+        with store.leases.use(lease):
             await self._layers(client, content)
             await self._metadata(content, parsed, top)
             async with self.svc.lock:

@@ -61,8 +61,7 @@ from daemon.images.registry.login import login
 from daemon.images.save import save_images
 from daemon.images.store import ContainerdImages
 from daemon.timefmt import now_rfc3339_nano
-from libcontainerd.remote.rpc import Connection
-from libcontainerd.remote.unpack import DEFAULT_SNAPSHOTTER
+from libcontainerd.types import DEFAULT_SNAPSHOTTER, Client
 from wire.image import (
     HistoryResponseItem,
     ImageDeleteResponseItem,
@@ -81,24 +80,18 @@ EventSink = Callable[[str, str, Mapping[str, str]], None]
 
 
 class ImageService:
+    # Set by `start()`: the daemon knows its containerd only once it runs.
+    client: Client
+    store: ContainerdImages
+
     def __init__(
         self,
-        conn_or_client: Any = None,
-        namespace: str | None = None,
         data_root: str | Path = "/var/lib/moorage",
         registry_config: RegistryConfig | None = None,
         *,
         snapshotter: str = DEFAULT_SNAPSHOTTER,
         registry_timeouts: Timeouts | None = None,
-        owns_connection: bool = False,
     ) -> None:
-        """`conn_or_client`: a libcontainerd Connection or RemoteClient, or None to attach
-        one at `start()` (the daemon knows its containerd only once it runs). With another
-        `namespace` than the connection's, the service opens (and closes) its own; with
-        `owns_connection`, `close()` closes the one it was given."""
-        self._namespace = namespace
-        self._owns_given = owns_connection
-        self._own_conn = False
         self.cache = ImageCache()
         self.data_root = Path(data_root)
         self.registry_config = registry_config or RegistryConfig()
@@ -109,26 +102,12 @@ class ImageService:
         self._events: EventSink = lambda _action, _id, _attributes: None
         self._pulls: dict[str, asyncio.Lock] = {}
         self._blob_locks: dict[str, asyncio.Lock] = {}
-        if conn_or_client is not None:
-            self._attach(conn_or_client)
-
-    def _attach(self, conn_or_client: Any) -> None:
-        conn: Connection = getattr(conn_or_client, "conn", conn_or_client)
-        namespace = self._namespace
-        opens_own = namespace is not None and namespace != conn.namespace
-        if opens_own:
-            conn = Connection(conn.address, str(namespace))
-        self._own_conn = opens_own or self._owns_given
-        self.conn = conn
-        self.store = ContainerdImages(conn, self.snapshotter)
 
     @classmethod
-    def for_config(cls, config: DaemonConfig, conn_or_client: Any = None) -> ImageService:
-        """The service as the daemon's configuration sets it up (namespace, data root,
-        `insecure-registries`, `registry-mirrors`); its connection may come at `start()`."""
+    def for_config(cls, config: DaemonConfig) -> ImageService:
+        """The service as the daemon's configuration sets it up (data root,
+        `insecure-registries`, `registry-mirrors`)."""
         return cls(
-            conn_or_client,
-            config.containerd_namespace,
             config.data_root,
             RegistryConfig(
                 insecure_registries=tuple(config.insecure_registries),
@@ -138,7 +117,7 @@ class ImageService:
 
     @property
     def namespace(self) -> str:
-        return self.conn.namespace
+        return self.client.namespace
 
     @property
     def tmp_dir(self) -> Path:
@@ -146,18 +125,15 @@ class ImageService:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    async def start(self, conn_or_client: Any = None) -> None:
-        """Attaches the connection if not done yet, and reads the image store into memory."""
-        if conn_or_client is not None:
-            self._attach(conn_or_client)
+    async def start(self, client: Client) -> None:
+        """Reads the images of `client`'s namespace into memory; from then on the service
+        keeps them there through `client`, which stays its caller's to close."""
+        self.client = client
+        self.store = ContainerdImages(client.image_stores(self.snapshotter))
         await self.store.fill(self.cache)
 
-    async def close(self) -> None:
-        if self._own_conn:
-            self.conn.close()
-
     def rpc_counts(self) -> Mapping[str, int]:
-        return self.conn.counts()
+        return self.client.rpc_counts()
 
     def set_usage_checker(self, checker: UsageChecker) -> None:
         self._usage = checker

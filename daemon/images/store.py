@@ -31,12 +31,14 @@ from daemon.images.manifest import (
 from daemon.images.names import MANIFEST_LABEL
 from daemon.images.platforms import host_platform, match_rank
 from libcontainerd.errors import AlreadyExistsError, LibcontainerdError, NotFoundError
-from libcontainerd.remote.content import ContentStore, Opener, Progress
-from libcontainerd.remote.imagestore import ImageStore
-from libcontainerd.remote.leases import Leases
-from libcontainerd.remote.rpc import Connection
-from libcontainerd.remote.unpack import DEFAULT_SNAPSHOTTER, LAYER_SIZE_LABEL, Unpacker
-from libcontainerd.types import Descriptor, ImageRecord
+from libcontainerd.types import (
+    LAYER_SIZE_LABEL,
+    Descriptor,
+    ImageRecord,
+    ImageStores,
+    Opener,
+    Progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +47,15 @@ _STARTUP_READS = 8
 
 
 class ContainerdImages:
-    """containerd's content, image and snapshot stores of one namespace, for images."""
+    """containerd's content, image and snapshot stores of one namespace, for images:
+    what the daemon does with them beyond single calls."""
 
-    def __init__(self, conn: Connection, snapshotter: str = DEFAULT_SNAPSHOTTER) -> None:
-        self.conn = conn
-        self.content = ContentStore(conn)
-        self.images = ImageStore(conn)
-        self.leases = Leases(conn)
-        self.unpacker = Unpacker(conn, snapshotter)
-        self.snapshotter = snapshotter
+    def __init__(self, stores: ImageStores) -> None:
+        self.content = stores.content
+        self.images = stores.images
+        self.leases = stores.leases
+        self.unpacker = stores.unpacker
+        self.snapshotter = stores.unpacker.snapshotter
 
     # -- start-up ----------------------------------------------------------------------
 

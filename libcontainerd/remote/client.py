@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..types import (
+    DEFAULT_SNAPSHOTTER,
     INIT_PROCESS_ID,
     Backend,
     ContainerRecord,
@@ -42,11 +43,12 @@ from .gen.containerd.services.snapshots.v1 import (
 from .gen.containerd.services.tasks.v1 import GetRequest, ListTasksRequest
 from .gen.containerd.v1.types import Process as ProcessMessage
 from .gen.google.protobuf import Empty
-from .leases import Leases
+from .images import RemoteImageStores
+from .leases import RemoteLeases
 from .monitor import EventMonitor
 from .rpc import Connection, call
 from .task import RemoteTask
-from .unpack import DEFAULT_SNAPSHOTTER, Unpacker
+from .unpack import RemoteUnpacker
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class RemoteClient:
         # Exits already handed to the Backend, so that one seen both on the stream and by a
         # reconcile after a gap is delivered exactly once.
         self._exits_seen: set[ExitKey] = set()
-        self._leases = Leases(self.conn)
+        self._leases = RemoteLeases(self.conn)
         self._lease_expiry = snapshot_lease_expiry
         self.snapshot_lease = ""
         self._lease_renewal: asyncio.Task[None] | None = None
@@ -145,6 +147,9 @@ class RemoteClient:
     async def version(self) -> tuple[str, str]:
         resp = await call(self.conn.stubs.version.version(Empty()))
         return resp.version, resp.revision
+
+    def image_stores(self, snapshotter: str = DEFAULT_SNAPSHOTTER) -> RemoteImageStores:
+        return RemoteImageStores(self.conn, snapshotter)
 
     # -- containers -------------------------------------------------------------------
 
@@ -267,7 +272,7 @@ class RemoteClient:
         try:
             listed = await call(self.conn.stubs.containers.list(ListContainersRequest()))
             tasks = await call(self.conn.stubs.tasks.list(ListTasksRequest()))
-            snapshots = await Unpacker(self.conn).snapshots()
+            snapshots = await RemoteUnpacker(self.conn).snapshots()
             found = {t.id: t for t in tasks.tasks}
             self._orphans = dict(found)
             restored = []

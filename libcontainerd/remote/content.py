@@ -13,14 +13,14 @@ is one RPC, whether it uploads, resumes or finds the blob present.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import TypeVar
 
 from grpclib.client import Stream
 from grpclib.const import Cardinality
 
 from ..errors import AlreadyExistsError, ConflictError, NotFoundError, from_grpc
-from ..types import ContentInfo, IngestStatus
+from ..types import ContentInfo, IngestStatus, Opener, Progress
 from .gen.containerd.services.content.v1 import (
     AbortRequest,
     DeleteContentRequest,
@@ -41,14 +41,10 @@ WRITE_METHOD = "/containerd.services.content.v1.Content/Write"
 # containerd accepts messages up to 16 MiB; 1 MiB keeps memory flat and the stream busy.
 WRITE_CHUNK = 1024 * 1024
 
-# Gives the blob's bytes starting at an offset (0, or where an earlier write stopped).
-Opener = Callable[[int], AsyncIterable[bytes]]
-Progress = Callable[[int], None]
-
 T = TypeVar("T")
 
 
-class ContentStore:
+class RemoteContentStore:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 

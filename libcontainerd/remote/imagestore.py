@@ -18,7 +18,7 @@ from .gen.google.protobuf import FieldMask
 from .rpc import Connection, call
 
 
-class ImageStore:
+class RemoteImageStore:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 

@@ -13,14 +13,12 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ..errors import AlreadyExistsError, NotFoundError
+from ..gclabels import EXPIRE_LABEL
 from .gen.containerd.services.leases.v1 import CreateRequest, DeleteRequest
 from .rpc import Connection, call
 
-# containerd's GC drops a lease carrying this label once the time (RFC 3339) has passed.
-EXPIRE_LABEL = "containerd.io/gc.expire"
 
-
-class Leases:
+class RemoteLeases:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
@@ -55,6 +53,10 @@ class Leases:
         with contextlib.suppress(NotFoundError):
             await call(self._conn.stubs.leases.delete(DeleteRequest(id=lease_id, sync=sync)))
 
+    def use(self, lease_id: str) -> contextlib.AbstractContextManager[None]:
+        """Every RPC made inside (by this task and tasks it starts) carries `lease_id`."""
+        return self._conn.lease(lease_id)
+
     @contextlib.asynccontextmanager
     async def temporary(
         self, *, expire: timedelta = timedelta(hours=1), sync: bool = False
@@ -62,7 +64,7 @@ class Leases:
         """A lease for the calls made inside the block, deleted when it ends."""
         lease_id = await self.create(expire=expire)
         try:
-            with self._conn.lease(lease_id):
+            with self.use(lease_id):
                 yield lease_id
         finally:
             await self.delete(lease_id, sync=sync)

@@ -9,13 +9,18 @@ Commit it under the layer's chain ID. Layers whose chain ID is already committed
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
-from ..errors import AlreadyExistsError, LibcontainerdError, from_grpc
-from ..types import LayerSpec, SnapshotInfo
+from ..digests import chain_ids
+from ..errors import AlreadyExistsError, LayerDigestMismatchError, from_grpc
+from ..types import (
+    DEFAULT_SNAPSHOTTER,
+    LAYER_SIZE_LABEL,
+    LayerSpec,
+    SnapshotInfo,
+    UnpackedLayer,
+)
 from .gen.containerd.services.diff.v1 import ApplyRequest
 from .gen.containerd.services.snapshots.v1 import (
     CommitSnapshotRequest,
@@ -25,48 +30,23 @@ from .gen.containerd.services.snapshots.v1 import (
     RemoveSnapshotRequest,
 )
 from .gen.containerd.types import Descriptor as DescriptorMessage
-from .leases import Leases
+from .leases import RemoteLeases
 from .rpc import Connection, call
-
-DEFAULT_SNAPSHOTTER = "overlayfs"
-# On a committed layer snapshot: the size of the layer's uncompressed tar, which is
-# what an image's size is made of, kept where the layer is so any image can use it.
-LAYER_SIZE_LABEL = "moorage.io/layer-size"
-
-_KINDS = {Kind.VIEW: "view", Kind.ACTIVE: "active", Kind.COMMITTED: "committed"}
-
-
-class LayerDigestMismatchError(LibcontainerdError):
-    """A layer's content does not have the diff ID its image claims."""
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """The chain ID of each layer: the identity of the layers up to and including it."""
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        if not chain:
-            chain.append(diff_id)
-        else:
-            text = f"{chain[-1]} {diff_id}".encode()
-            chain.append("sha256:" + hashlib.sha256(text).hexdigest())
-    return chain
-
-
-@dataclass(frozen=True)
-class UnpackedLayer:
-    chain_id: str
-    size: int | None  # of the uncompressed tar; None when the layer was there before
-    applied: bool
-
 
 # Called with (index, layer) before each layer that is applied.
 Before = Callable[[int, LayerSpec], None]
 
+_KINDS = {Kind.VIEW: "view", Kind.ACTIVE: "active", Kind.COMMITTED: "committed"}
 
-class Unpacker:
+
+class RemoteUnpacker:
     def __init__(self, conn: Connection, snapshotter: str = DEFAULT_SNAPSHOTTER) -> None:
         self._conn = conn
-        self.snapshotter = snapshotter
+        self._snapshotter = snapshotter
+
+    @property
+    def snapshotter(self) -> str:
+        return self._snapshotter
 
     async def snapshots(self, *filters: str) -> list[SnapshotInfo]:
         request = ListSnapshotsRequest(snapshotter=self.snapshotter, filters=list(filters))
@@ -108,7 +88,7 @@ class Unpacker:
         """
         chain = chain_ids([layer.diff_id for layer in layers])
         if self._conn.current_lease is None:
-            async with Leases(self._conn).temporary():
+            async with RemoteLeases(self._conn).temporary():
                 return await self.unpack(layers, present=present, before=before)
         if present is None:
             present = await self.committed(chain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest_asyncio
@@ -11,8 +12,8 @@ import pytest_asyncio
 from daemon.images.image import ImageUse
 from daemon.images.registry.client import Timeouts
 from daemon.images.service import ImageService
-from libcontainerd.remote.rpc import Connection
 from tests.support.containerd import TestContainerd
+from tests.support.lcd import connected
 
 _namespaces = itertools.count()
 
@@ -41,17 +42,19 @@ class Usage:
         return list(self.users.get(image_id, []))
 
 
-async def new_service(containerd: TestContainerd, namespace: str, data_root: Path) -> ImageService:
-    conn = Connection(containerd.address, namespace)
-    # The service closes the connection with itself: nothing is left for GC to find.
-    service = ImageService(
-        conn,
-        data_root=data_root,
-        registry_timeouts=Timeouts(connect=5, read_idle=5),
-        owns_connection=True,
-    )
-    await service.start()
-    return service
+def new_service(data_root: Path) -> ImageService:
+    return ImageService(data_root, registry_timeouts=Timeouts(connect=5, read_idle=5))
+
+
+@asynccontextmanager
+async def service_in(
+    containerd: TestContainerd, namespace: str, data_root: Path
+) -> AsyncIterator[ImageService]:
+    """A started service on a client of its own in `namespace`, closed at the end."""
+    async with connected(containerd, namespace=namespace) as (client, _):
+        service = new_service(data_root)
+        await service.start(client)
+        yield service
 
 
 @pytest_asyncio.fixture
@@ -63,8 +66,5 @@ async def namespace() -> str:
 async def service(
     containerd: TestContainerd, namespace: str, tmp_path: Path
 ) -> AsyncIterator[ImageService]:
-    svc = await new_service(containerd, namespace, tmp_path / "data")
-    try:
+    async with service_in(containerd, namespace, tmp_path / "data") as svc:
         yield svc
-    finally:
-        await svc.close()

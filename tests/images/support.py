@@ -10,9 +10,10 @@ from typing import Any
 from daemon.images.compression import file_chunks
 from daemon.images.service import ImageService
 from libcontainerd.remote import RemoteClient
+from libcontainerd.remote.content import RemoteContentStore
 from libcontainerd.types import EventType, SnapshotSpec, StdioSpec
 from tests.support.containerd import TestContainerd
-from tests.support.lcd import RecordingBackend, read_all, runtime_for, spec_for
+from tests.support.lcd import connected, read_all, runtime_for, spec_for
 
 _ids = itertools.count()
 
@@ -37,12 +38,8 @@ async def run_in_container(
     containerd: TestContainerd, namespace: str, chain_id: str, args: list[str]
 ) -> bytes:
     """Runs `args` in a container whose rootfs sits on `chain_id`; returns its stdout."""
-    backend = RecordingBackend()
-    client = await RemoteClient.connect(
-        containerd.address, namespace, backend, containerd.workdir / "fifos"
-    )
     cid = f"img-run-{next(_ids)}"
-    try:
+    async with connected(containerd, namespace=namespace) as (client, backend):
         container = await client.new_container(
             cid,
             spec_for(containerd, cid, args),
@@ -57,5 +54,10 @@ async def run_in_container(
         await task.delete()
         await container.delete()
         return output
-    finally:
-        await client.close()
+
+
+def content_of(service: ImageService) -> RemoteContentStore:
+    """The whole content store of the service's namespace, to look into (the service's
+    own view has only what the daemon uses)."""
+    assert isinstance(service.client, RemoteClient)
+    return RemoteContentStore(service.client.conn)

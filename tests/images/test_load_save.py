@@ -12,11 +12,10 @@ import pytest
 
 from daemon.images.errors import InvalidImageArchive, NoSuchImage
 from daemon.images.service import ImageService
-from libcontainerd.remote.content import ContentStore
-from libcontainerd.remote.imagestore import ImageStore
-from tests.images.conftest import Events, new_service
+from tests.images.conftest import Events, service_in
 from tests.images.support import (
     collect,
+    content_of,
     load_file,
     run_in_container,
     save_bytes,
@@ -123,14 +122,11 @@ async def test_untagged_image_is_loaded_dangling_and_survives(
     assert summary["RepoTags"] == ["<none>:<none>"]
     assert summary["RepoDigests"] == ["<none>@<none>"]
     # A record keeps it from the GC, and a restarted service still sees it.
-    records = await ImageStore(service.conn).list()
+    records = await service.store.images.list()
     target = service.resolve(info.id).content.target.digest
     assert [r.name for r in records] == [f"moby-dangling@{target}"]
-    again = await new_service(containerd, namespace, tmp_path / "data2")
-    try:
+    async with service_in(containerd, namespace, tmp_path / "data2") as again:
         assert again.resolve(info.id).dangling
-    finally:
-        await again.close()
 
 
 async def test_loading_a_tag_that_names_another_image_renames_the_old_one(
@@ -184,8 +180,7 @@ async def test_save_structure_and_round_trip(
     assert events.actions() == ["save"]
 
     # Into a fresh namespace: same ID, same tag.
-    other = await new_service(containerd, "moorage-test-images-roundtrip", tmp_path / "rt")
-    try:
+    async with service_in(containerd, "moorage-test-images-roundtrip", tmp_path / "rt") as other:
         messages = await collect(other.load(chunked(data, LOAD_CHUNK), quiet=True))
         assert streams(messages) == ["Loaded image: localhost:5000/x/y:tag\n"]
         assert other.resolve("localhost:5000/x/y:tag").id == info.id
@@ -194,8 +189,6 @@ async def test_save_structure_and_round_trip(
         with tarfile.open(fileobj=io.BytesIO(by_id)) as tar:
             assert json.loads(tar.extractfile("manifest.json").read())[0]["RepoTags"] is None  # type: ignore[union-attr]
             assert "repositories" not in tar.getnames()
-    finally:
-        await other.close()
     with pytest.raises(NoSuchImage, match="No such image: nosuch:latest"):
         await save_bytes(service, ["nosuch"])
 
@@ -245,6 +238,6 @@ async def test_bad_archives_import_nothing(
         await stream.__anext__()
     assert str(caught.value)
     assert service.list() == []
-    assert await ImageStore(service.conn).list() == []
-    assert await ContentStore(service.conn).list() == []
+    assert await service.store.images.list() == []
+    assert await content_of(service).list() == []
     assert not list((service.tmp_dir).iterdir())  # the spool is gone too

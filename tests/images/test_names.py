@@ -12,10 +12,8 @@ from daemon.images.errors import ImageConflict, NoSuchImage
 from daemon.images.image import ImageUse
 from daemon.images.service import ImageService
 from libcontainerd.errors import NotFoundError
-from libcontainerd.remote.content import ContentStore
-from libcontainerd.remote.unpack import Unpacker
-from tests.images.conftest import Events, Usage, new_service
-from tests.images.support import load_file
+from tests.images.conftest import Events, Usage, new_service, service_in
+from tests.images.support import content_of, load_file
 from tests.support.containerd import TestContainerd, count_delta
 from tests.support.images import (
     build_image,
@@ -24,6 +22,7 @@ from tests.support.images import (
     file_layer,
     write_docker_save,
 )
+from tests.support.lcd import connected
 from wire.image import ImageSummary
 
 _archives = itertools.count()
@@ -160,12 +159,12 @@ async def test_rmi_untags_then_deletes_and_frees_what_no_one_uses(
     with pytest.raises(NoSuchImage):
         service.resolve(three["mid"])
     # containerd's GC took the content and the layer.
-    store = ContentStore(service.conn)
+    store = content_of(service)
     for layer in mid.content.layers:
         if layer.digest not in {d.digest for i in service.images() for d in i.content.layers}:
             with pytest.raises(NotFoundError):
                 await store.info(layer.digest)
-    names = {info.name for info in await Unpacker(service.conn).snapshots()}
+    names = {info.name for info in await service.store.unpacker.snapshots()}
     assert mid.chain_ids[1] not in names and mid.chain_ids[0] in names
     with pytest.raises(NotFound, match="No such image: app:mid"):
         await service.delete("app:mid")
@@ -252,16 +251,13 @@ async def test_names_persist_across_a_restart(
     await service.tag("app:old", "keep", "me")
     await service.delete("tool:new")
     expected = service.list()
-    again = await new_service(containerd, namespace, tmp_path / "again")
-    try:
+    async with service_in(containerd, namespace, tmp_path / "again") as again:
         assert again.list() == expected
         assert again.resolve("keep:me").id == three["old"]
         assert again.inspect("keep:me") == service.inspect("keep:me")
         before = dict(again.rpc_counts())
         again.resolve("app:mid")
         assert count_delta(before, dict(again.rpc_counts())) == {}
-    finally:
-        await again.close()
 
 
 async def test_start_reads_every_image_once(
@@ -271,13 +267,13 @@ async def test_start_reads_every_image_once(
     tmp_path: Path,
     three: dict[str, str],
 ) -> None:
-    again = await new_service(containerd, namespace, tmp_path / "count")
-    try:
+    async with connected(containerd, namespace=namespace) as (client, _):
+        again = new_service(tmp_path / "count")
+        before = dict(client.rpc_counts())
+        await again.start(client)
         # One list, a manifest and a config per image, one snapshot list.
-        assert dict(again.rpc_counts()) == {
+        assert count_delta(before, dict(client.rpc_counts())) == {
             "Images.List": 1,
             "Content.Read": 6,
             "Snapshots.List": 1,
         }
-    finally:
-        await again.close()

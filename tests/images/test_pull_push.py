@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,11 @@ from daemon.images import mediatypes
 from daemon.images.registry.auth import AuthConfig
 from daemon.images.registry.client import RegistryClient, Timeouts
 from daemon.images.service import ImageService
-from libcontainerd.remote.content import WRITE_CHUNK, ContentStore
-from libcontainerd.remote.imagestore import ImageStore
+from libcontainerd.digests import sha256_digest
+from libcontainerd.remote.content import WRITE_CHUNK
 from libcontainerd.types import Descriptor
-from tests.images.conftest import Events, new_service
-from tests.images.support import collect, load_file, run_in_container
+from tests.images.conftest import Events, service_in
+from tests.images.support import collect, content_of, load_file, run_in_container
 from tests.support.containerd import TestContainerd, count_delta
 from tests.support.fakeservers import StallingServer
 from tests.support.imagefactory import amd64_arm64_index, make_image, push_sample
@@ -28,7 +29,6 @@ from tests.support.images import (
     build_layer,
     busybox_entries,
     file_layer,
-    sha256_digest,
     write_docker_save,
 )
 from tests.support.registry import Registry
@@ -61,8 +61,11 @@ async def loaded_and_pushed(
     return info.id, messages
 
 
-async def other_service(containerd: TestContainerd, tmp_path: Path, label: str) -> ImageService:
-    return await new_service(
+def other_service(
+    containerd: TestContainerd, tmp_path: Path, label: str
+) -> AbstractAsyncContextManager[ImageService]:
+    """A service in a namespace of its own, beside the `service` fixture's."""
+    return service_in(
         containerd, f"moorage-test-images-{label}-{time.monotonic_ns()}", tmp_path / label
     )
 
@@ -93,8 +96,7 @@ async def test_push_then_pull_a_three_layer_image_with_progress(
     again = await collect(service.push(name))
     assert statuses(again, image.diff_ids[0][7:19])[-1] == "Layer already exists"
 
-    puller = await other_service(containerd, tmp_path, "pull3")
-    try:
+    async with other_service(containerd, tmp_path, "pull3") as puller:
         started = time.monotonic()
         before = dict(puller.rpc_counts())
         messages = await collect(puller.pull(f"{registry.host}/test/three", "v1"))
@@ -133,8 +135,6 @@ async def test_push_then_pull_a_three_layer_image_with_progress(
         messages = await collect(puller.pull(name))
         assert messages[-1] == {"status": f"Status: Image is up to date for {name}"}
         assert count_delta(before, dict(puller.rpc_counts())) == {}
-    finally:
-        await puller.close()
 
 
 async def test_registry_with_basic_auth(
@@ -152,16 +152,13 @@ async def test_registry_with_basic_auth(
     image_id, pushed = await loaded_and_pushed(service, tmp_path, name, auth=creds)
     assert "aux" in pushed[-1]
 
-    puller = await other_service(containerd, tmp_path, "authpull")
-    try:
+    async with other_service(containerd, tmp_path, "authpull") as puller:
         stream = puller.pull(name)
         with pytest.raises(Forbidden, match=r"pull access denied for .*/private/app"):
             await stream.__anext__()
-        assert await ImageStore(puller.conn).list() == []
+        assert await puller.store.images.list() == []
         await collect(puller.pull(name, auth=creds))
         assert puller.resolve(name).id == image_id
-    finally:
-        await puller.close()
 
 
 async def test_multi_platform_index_is_pulled_for_the_wanted_platform(
@@ -175,8 +172,7 @@ async def test_multi_platform_index_is_pulled_for_the_wanted_platform(
         await push_sample(client, "test/multi", arm.manifest_digest, arm)
         await client.put_manifest("test/multi", "latest", index, mediatypes.OCI_INDEX)
     name = f"{registry.host}/test/multi:latest"
-    svc = await other_service(containerd, tmp_path, "multi")
-    try:
+    async with other_service(containerd, tmp_path, "multi") as svc:
         messages = await collect(svc.pull(name, platform="linux/amd64"))
         assert messages[-2] == {"status": f"Digest: {sha256_digest(index)}"}
         image = svc.resolve(name)
@@ -185,22 +181,14 @@ async def test_multi_platform_index_is_pulled_for_the_wanted_platform(
         assert image.content.manifest.digest == amd.manifest_digest
         assert image.repo_digests == (f"{registry.host}/test/multi@{sha256_digest(index)}",)
         # The other platform's manifest was never fetched into the store.
-        contents = {info.digest for info in await ContentStore(svc.conn).list()}
+        contents = {info.digest for info in await content_of(svc).list()}
         assert arm.manifest_digest not in contents and sha256_digest(arm.config) not in contents
         # Same answer after a restart (the record says which manifest was chosen).
-        again = await new_service(containerd, svc.namespace, tmp_path / "multi-again")
-        try:
+        async with service_in(containerd, svc.namespace, tmp_path / "multi-again") as again:
             assert again.resolve(name).id == amd.id
-        finally:
-            await again.close()
-        arm_svc = await other_service(containerd, tmp_path, "multi-arm")
-        try:
+        async with other_service(containerd, tmp_path, "multi-arm") as arm_svc:
             await collect(arm_svc.pull(name, platform="linux/arm64"))
             assert arm_svc.resolve(name).id == arm.id
-        finally:
-            await arm_svc.close()
-    finally:
-        await svc.close()
 
 
 async def test_unknown_tag_and_repository_are_404s(
@@ -232,22 +220,21 @@ async def test_corrupted_layer_in_the_registry_registers_nothing(
     data_path = registry.blob_data_path(victim)
     original = data_path.read_bytes()
     data_path.write_bytes(bytes(b ^ 0xFF for b in original[:100]) + original[100:])
-    puller = await other_service(containerd, tmp_path, "corrupt")
     try:
-        with pytest.raises(
-            SystemError, match=f"filesystem layer verification failed for digest {victim}"
-        ):
+        async with other_service(containerd, tmp_path, "corrupt") as puller:
+            with pytest.raises(
+                SystemError, match=f"filesystem layer verification failed for digest {victim}"
+            ):
+                await collect(puller.pull(name))
+            assert await puller.store.images.list() == []
+            assert puller.list() == []
+            # The bad ingest was dropped: a retry cannot resume into the same wrong digest.
+            assert await content_of(puller).status(f"pull-{victim}") is None
+            data_path.write_bytes(original)
             await collect(puller.pull(name))
-        assert await ImageStore(puller.conn).list() == []
-        assert puller.list() == []
-        # The bad ingest was dropped: a retry cannot resume into the same wrong digest.
-        assert await ContentStore(puller.conn).status(f"pull-{victim}") is None
-        data_path.write_bytes(original)
-        await collect(puller.pull(name))
-        assert puller.resolve(name).id == sample.id
+            assert puller.resolve(name).id == sample.id
     finally:
         data_path.write_bytes(original)
-        await puller.close()
 
 
 async def test_interrupted_pull_leaves_no_image_and_a_retry_reuses_what_was_fetched(
@@ -280,11 +267,10 @@ async def test_interrupted_pull_leaves_no_image_and_a_retry_reuses_what_was_fetc
             yield chunk
 
     monkeypatch.setattr(RegistryClient, "fetch_blob", fetch_blob)
-    puller = await other_service(containerd, tmp_path, "resume")
-    try:
+    async with other_service(containerd, tmp_path, "resume") as puller:
         with pytest.raises(ConnectionResetError):
             await collect(puller.pull(name))
-        assert await ImageStore(puller.conn).list() == []
+        assert await puller.store.images.list() == []
         with pytest.raises(NotFound):
             puller.resolve(name)
         # Cancelled half-way (the client went away): nothing registered either.
@@ -293,10 +279,10 @@ async def test_interrupted_pull_leaves_no_image_and_a_retry_reuses_what_was_fetc
             if message.get("status") == "Download complete":
                 break
         await stream.aclose()  # type: ignore[attr-defined]
-        assert await ImageStore(puller.conn).list() == []
+        assert await puller.store.images.list() == []
 
         broken["on"] = False
-        partial = await ContentStore(puller.conn).status(f"pull-{victim.digest}")
+        partial = await content_of(puller).status(f"pull-{victim.digest}")
         assert partial is not None and partial.offset >= WRITE_CHUNK
         fetched.clear()
         await collect(puller.pull(name))
@@ -305,8 +291,6 @@ async def test_interrupted_pull_leaves_no_image_and_a_retry_reuses_what_was_fetc
         # Finished layers are not fetched again; the broken one resumes past its start.
         assert not [d for d, _ in fetched if d in others]
         assert [offset for d, offset in fetched if d == victim.digest] == [partial.offset]
-    finally:
-        await puller.close()
 
 
 async def test_a_registry_that_hangs_times_out(service: ImageService) -> None:

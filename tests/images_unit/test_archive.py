@@ -25,6 +25,7 @@ from daemon.images.archive import (
 )
 from daemon.images.manifest import Manifest, parse_manifest
 from daemon.images.platforms import parse_platform
+from libcontainerd.digests import sha256_digest
 from tests.support.imagefactory import (
     SampleImage,
     TarBuilder,
@@ -37,7 +38,7 @@ from tests.support.imagefactory import (
     make_layer,
     oci_index,
 )
-from tests.support.images import descriptor, sha256_digest
+from tests.support.images import descriptor
 
 AMD64 = parse_platform("linux/amd64")
 

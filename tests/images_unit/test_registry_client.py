@@ -24,6 +24,7 @@ from daemon.images.registry.errors import (
     RegistryTimeoutError,
 )
 from daemon.images.registry.login import LOGIN_SUCCEEDED, login
+from libcontainerd.digests import sha256_digest
 from tests.support.fakeservers import StallingServer, TokenProxy
 from tests.support.imagefactory import (
     amd64_arm64_index,
@@ -31,7 +32,7 @@ from tests.support.imagefactory import (
     opener,
     push_sample,
 )
-from tests.support.images import descriptor, sha256_digest
+from tests.support.images import descriptor
 from tests.support.registry import Registry, free_port
 
 FAST = Timeouts(connect=5, read_idle=10)

@@ -19,8 +19,8 @@ from daemon.images.compression import (
     uncompressed_digest,
 )
 from daemon.tario import MemberType, TarFormatError, TarReader
+from libcontainerd.digests import sha256_digest
 from tests.support.imagefactory import chunked, make_layer
-from tests.support.images import sha256_digest
 
 
 async def members(data: bytes, size: int = 333) -> list[tuple[str, MemberType, str, bytes]]:

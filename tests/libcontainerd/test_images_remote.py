@@ -9,21 +9,22 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 
-from libcontainerd.errors import AlreadyExistsError, ConflictError, NotFoundError
-from libcontainerd.remote import gclabels
-from libcontainerd.remote.content import ContentStore
-from libcontainerd.remote.imagestore import ImageStore
-from libcontainerd.remote.leases import Leases
-from libcontainerd.remote.rpc import Connection
-from libcontainerd.remote.unpack import (
-    LAYER_SIZE_LABEL,
+from libcontainerd import gclabels
+from libcontainerd.digests import chain_ids, sha256_digest
+from libcontainerd.errors import (
+    AlreadyExistsError,
+    ConflictError,
     LayerDigestMismatchError,
-    Unpacker,
-    chain_ids,
+    NotFoundError,
 )
-from libcontainerd.types import Descriptor, ImageRecord, LayerSpec
+from libcontainerd.remote.content import RemoteContentStore
+from libcontainerd.remote.imagestore import RemoteImageStore
+from libcontainerd.remote.leases import RemoteLeases
+from libcontainerd.remote.rpc import Connection
+from libcontainerd.remote.unpack import RemoteUnpacker
+from libcontainerd.types import LAYER_SIZE_LABEL, Descriptor, ImageRecord, LayerSpec
 from tests.support.containerd import TestContainerd
-from tests.support.images import file_layer, sha256_digest
+from tests.support.images import file_layer
 
 NAMESPACE = "moorage-test-lcd-images"
 LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
@@ -53,12 +54,12 @@ def unique(prefix: str) -> str:
 
 
 async def test_write_read_info_labels_and_already_exists(conn: Connection) -> None:
-    store = ContentStore(conn)
+    store = RemoteContentStore(conn)
     data = unique("blob").encode() * 5000
     digest = sha256_digest(data)
     # The lease lasts the whole test: outside one, containerd's GC may take the blob
     # (nothing else refers to it) as soon as it next runs.
-    async with Leases(conn).temporary():
+    async with RemoteLeases(conn).temporary():
         assert await store.write("w1", digest, len(data), opener(data), labels={"a": "1"})
         # The same blob again: found, not rewritten, and no error.
         assert not await store.write("w2", digest, len(data), opener(data))
@@ -77,7 +78,7 @@ async def test_write_read_info_labels_and_already_exists(conn: Connection) -> No
 
 
 async def test_interrupted_write_resumes_from_where_it_stopped(conn: Connection) -> None:
-    store = ContentStore(conn)
+    store = RemoteContentStore(conn)
     data = unique("resume").encode() * 300_000  # a few MiB: several write chunks
     digest = sha256_digest(data)
     ref = unique("ingest")
@@ -88,7 +89,7 @@ async def test_interrupted_write_resumes_from_where_it_stopped(conn: Connection)
         yield data[: 2 * 1024 * 1024 + 100]
         raise ConnectionResetError("source went away")
 
-    async with Leases(conn).temporary():
+    async with RemoteLeases(conn).temporary():
         with pytest.raises(ConnectionResetError, match="source went away"):
             await store.write(ref, digest, len(data), failing)
         status = await store.status(ref)
@@ -111,11 +112,11 @@ async def test_interrupted_write_resumes_from_where_it_stopped(conn: Connection)
 async def test_content_that_does_not_match_its_digest_is_refused_and_discarded(
     conn: Connection,
 ) -> None:
-    store = ContentStore(conn)
+    store = RemoteContentStore(conn)
     data = b"not what was promised"
     wrong = sha256_digest(b"something else")
     ref = unique("bad")
-    async with Leases(conn).temporary():
+    async with RemoteLeases(conn).temporary():
         with pytest.raises(ConflictError, match="unexpected commit digest"):
             await store.write(ref, wrong, len(data), opener(data))
     assert await store.status(ref) is None
@@ -124,7 +125,7 @@ async def test_content_that_does_not_match_its_digest_is_refused_and_discarded(
 
 
 async def test_image_records_round_trip(conn: Connection) -> None:
-    images = ImageStore(conn)
+    images = RemoteImageStore(conn)
     name = f"docker.io/library/{unique('rec')}:latest"
     target = Descriptor("application/vnd.oci.image.manifest.v1+json", "sha256:" + "a" * 64, 123)
     created = await images.create(ImageRecord(name, target, {"x": "1"}))
@@ -144,7 +145,7 @@ async def test_image_records_round_trip(conn: Connection) -> None:
 
 
 async def write_layers(conn: Connection, layers: list[bytes], gz: bool) -> list[LayerSpec]:
-    store = ContentStore(conn)
+    store = RemoteContentStore(conn)
     specs = []
     for layer in layers:
         blob = gzip.compress(layer, mtime=0) if gz else layer
@@ -171,9 +172,9 @@ async def test_unpack_commits_chain_ids_and_skips_what_is_there(conn: Connection
         file_layer({f"{tag}/two": b"2" * 2000}),
         file_layer({f"{tag}/three": b"3" * 3000}),
     ]
-    unpacker = Unpacker(conn)
+    unpacker = RemoteUnpacker(conn)
     chain = chain_ids([sha256_digest(layer) for layer in layers])
-    async with Leases(conn).temporary():
+    async with RemoteLeases(conn).temporary():
         specs = await write_layers(conn, layers, gz)
         applied_order: list[int] = []
         result = await unpacker.unpack(specs[:2], before=lambda i, _: applied_order.append(i))
@@ -208,12 +209,12 @@ async def test_unpack_commits_chain_ids_and_skips_what_is_there(conn: Connection
 
 async def test_unpack_of_a_layer_with_the_wrong_diff_id_leaves_nothing(conn: Connection) -> None:
     layer = file_layer({unique("wrong"): b"x"})
-    async with Leases(conn).temporary():
+    async with RemoteLeases(conn).temporary():
         [spec] = await write_layers(conn, [layer], gz=False)
         bad = LayerSpec(spec.blob, sha256_digest(b"another diff id"))
         with pytest.raises(LayerDigestMismatchError):
-            await Unpacker(conn).unpack([bad])
-    names = [info.name for info in await Unpacker(conn).snapshots()]
+            await RemoteUnpacker(conn).unpack([bad])
+    names = [info.name for info in await RemoteUnpacker(conn).snapshots()]
     assert bad.diff_id not in names and not [n for n in names if n.startswith("extract-")]
 
 
@@ -221,7 +222,7 @@ async def test_gc_keeps_what_an_image_references_and_reclaims_it_after_delete(
     conn: Connection,
 ) -> None:
     """The labels alone keep an image alive once its lease is gone; deleting it frees all."""
-    store, images, unpacker = ContentStore(conn), ImageStore(conn), Unpacker(conn)
+    store, images, unpacker = RemoteContentStore(conn), RemoteImageStore(conn), RemoteUnpacker(conn)
     tag = unique("gc")
     layers = [file_layer({f"{tag}/a": b"a" * 500}), file_layer({f"{tag}/b": b"b" * 600})]
     diff_ids = [sha256_digest(layer) for layer in layers]
@@ -230,7 +231,7 @@ async def test_gc_keeps_what_an_image_references_and_reclaims_it_after_delete(
     config_bytes = config.encode()
     config_digest = sha256_digest(config_bytes)
     name = f"docker.io/library/{tag}:latest"
-    leases = Leases(conn)
+    leases = RemoteLeases(conn)
     lease_id = await leases.create()
     with conn.lease(lease_id):
         specs = await write_layers(conn, layers, gz=True)
@@ -284,8 +285,8 @@ async def test_gc_keeps_what_an_image_references_and_reclaims_it_after_delete(
 
 
 async def test_lease_header_is_sent_only_inside_the_block(conn: Connection) -> None:
-    store = ContentStore(conn)
-    leases = Leases(conn)
+    store = RemoteContentStore(conn)
+    leases = RemoteLeases(conn)
     data = unique("lease").encode()
     digest = sha256_digest(data)
     lease_id = await leases.create()

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from libcontainerd.gclabels import EXPIRE_LABEL
 from libcontainerd.remote import RemoteClient
 from libcontainerd.remote.gen.containerd.services.snapshots.v1 import PrepareSnapshotRequest
-from libcontainerd.remote.leases import EXPIRE_LABEL, Leases
+from libcontainerd.remote.leases import RemoteLeases
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.lcd import RecordingBackend, new_container_on, spec_for, unique_id
 
@@ -18,7 +19,7 @@ SHORT = timedelta(seconds=2)
 
 async def _collect_garbage(client: RemoteClient) -> None:
     # Deleting a lease with `sync` runs a garbage collection and waits for it.
-    leases = Leases(client.conn)
+    leases = RemoteLeases(client.conn)
     await leases.delete(await leases.create(), sync=True)
 
 

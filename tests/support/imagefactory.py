@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from daemon.images import mediatypes
 from daemon.images.registry.client import RegistryClient
-from tests.support.images import descriptor, sha256_digest
+from libcontainerd.digests import sha256_digest
+from tests.support.images import descriptor
 
 
 def make_layer(seed: int, files: int = 3, size: int = 3000) -> bytes:

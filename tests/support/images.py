@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from libcontainerd.digests import chain_ids, sha256_digest
+
 BUSYBOX = Path("/bin/busybox")
 
 # 2024-01-01T00:00:00Z; a fixed, non-zero time because some tools treat 0 as "unset".
@@ -55,21 +57,9 @@ def host_arch() -> str:
     return _GO_ARCH.get(machine, machine)
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def canonical_json(value: Any) -> bytes:
     # Compact and in insertion order, like Go's encoding/json, so digests are stable.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """Snapshot keys containerd uses for each layer stack (OCI image spec chain IDs)."""
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        chain.append(diff_id if not chain else sha256_digest(f"{chain[-1]} {diff_id}".encode()))
-    return chain
 
 
 # --- layers -------------------------------------------------------------------------

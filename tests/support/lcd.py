@@ -101,11 +101,17 @@ async def new_container_on(
 
 @asynccontextmanager
 async def connected(
-    containerd: TestContainerd, backend: RecordingBackend | None = None
+    containerd: TestContainerd,
+    backend: RecordingBackend | None = None,
+    namespace: str | None = None,
 ) -> AsyncIterator[tuple[RemoteClient, RecordingBackend]]:
+    """A client of the test containerd, in its namespace or in `namespace`."""
     backend = backend or RecordingBackend()
     client = await RemoteClient.connect(
-        containerd.address, containerd.namespace, backend, containerd.workdir / "fifos"
+        containerd.address,
+        namespace or containerd.namespace,
+        backend,
+        containerd.workdir / "fifos",
     )
     try:
         yield client, backend

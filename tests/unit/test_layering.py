@@ -48,6 +48,40 @@ def test_no_import_points_up(package: str) -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def _imported_names(path: Path) -> set[str]:
+    """Every module, and every `module.name` of a from-import (`from pkg import sub`)."""
+    names = _imported_modules(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+# The composition root (mooraged) picks libcontainerd's backend; every other package is
+# handed a Client and speaks to it through libcontainerd's Protocols and plain types.
+BACKEND = "libcontainerd.remote"
+
+
+@pytest.mark.parametrize("package", ["api", "daemon", "runtimes", "wire"])
+def test_only_the_composition_root_imports_the_backend(package: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in _imported_names(path)
+            if name == BACKEND or name.startswith(BACKEND + ".")
+        )
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_backend_check_sees_both_import_forms(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from libcontainerd import remote\nimport libcontainerd.remote.rpc\n")
+    found = _imported_names(module)
+    assert "libcontainerd.remote" in found and "libcontainerd.remote.rpc" in found
+
+
 FORBIDDEN_LCD = tuple(sorted(FORBIDDEN["libcontainerd"]))
 
 

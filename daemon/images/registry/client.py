@@ -40,6 +40,7 @@ from daemon.images.registry.errors import (
     RegistryTimeoutError,
     error_for_status,
 )
+from libcontainerd.digests import sha256_digest
 
 CHUNK_SIZE = 1024 * 1024
 UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
@@ -287,7 +288,7 @@ class RegistryClient:
         self, repository: str, reference: str, data: bytes, media_type: str
     ) -> str:
         """Uploads a manifest or index under a tag (or its digest); returns its digest."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = sha256_digest(data)
         response = await self._send(
             "PUT",
             f"/v2/{repository}/manifests/{reference}",

@@ -14,6 +14,8 @@ GC_REF_CONTENT = "containerd.io/gc.ref.content"
 GC_REF_SNAPSHOT = "containerd.io/gc.ref.snapshot"
 # On a layer blob: the digest of its uncompressed tar (its diff ID).
 UNCOMPRESSED = "containerd.io/uncompressed"
+# On a lease: the GC drops the lease once this time (RFC 3339) has passed.
+EXPIRE_LABEL = "containerd.io/gc.expire"
 
 
 def index_labels(manifest_digests: Sequence[str]) -> dict[str, str]:
