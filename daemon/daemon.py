@@ -121,8 +121,8 @@ class Daemon:
         # leftovers from another daemon's objects in a shared namespace.
         self.owner = os.path.abspath(config.data_root)
         self._reconciling = asyncio.Lock()
-        self.execs = ExecManager(self)
-        self.health = HealthMonitor(self)
+        self.execs = ExecManager(self, specs.capabilities)
+        self.health = HealthMonitor(self.execs, self.store.save, self.container_event)
         self._background = BackgroundTasks()
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import Any, Protocol
 
 from libcontainerd import errors as lcd_errors
 from libcontainerd.types import EventInfo, StdioSpec
@@ -20,15 +21,24 @@ from .container.io import Attachment
 from .container.live import ExecRecord, LiveContainer
 from .oci.users import resolve_user
 
-if TYPE_CHECKING:
-    from .daemon import Daemon
-
 log = logging.getLogger(__name__)
 
 
+class ExecHost(Protocol):
+    """What execs need of the daemon: its containers, and its events."""
+
+    def get(self, ref: str) -> LiveContainer: ...
+
+    def find(self, container_id: str) -> LiveContainer | None: ...
+
+    def container_event(self, live: LiveContainer, action: str, **extra: str) -> None: ...
+
+
 class ExecManager:
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def __init__(self, host: ExecHost, capabilities: Collection[str]) -> None:
+        self._host = host
+        # What a privileged exec gets: the daemon's own bounding set.
+        self._capabilities = sorted(capabilities)
         self._records: dict[str, ExecRecord] = {}
 
     def forget(self, live: LiveContainer) -> None:
@@ -38,7 +48,7 @@ class ExecManager:
 
     def create(self, ref: str, config: dict[str, Any], *, probe: bool = False) -> str:
         """A new exec; a healthcheck `probe` is not listed in the container's ExecIDs."""
-        live = self._daemon.get(ref)
+        live = self._host.get(ref)
         if live.model.state.paused:
             raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
         if not live.model.state.running or live.task is None:
@@ -57,13 +67,13 @@ class ExecManager:
         if not probe:
             live.model.exec_ids.append(exec_id)
         self._records[exec_id] = record
-        self._daemon.container_event(live, f"exec_create: {_command(config)}", execID=exec_id)
+        self._host.container_event(live, f"exec_create: {_command(config)}", execID=exec_id)
         return exec_id
 
     def discard(self, record: ExecRecord) -> None:
         """Drop a finished healthcheck probe, so that probes do not pile up."""
         self._records.pop(record.id, None)
-        live = self._daemon.find(record.container_id)
+        live = self._host.find(record.container_id)
         if live is not None:
             live.execs.pop(record.id, None)
 
@@ -78,7 +88,7 @@ class ExecManager:
         record = self.get(exec_id)
         if record.running or record.exit_code is not None:
             raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
-        live = self._daemon.find(record.container_id)
+        live = self._host.find(record.container_id)
         if live is None or not live.model.state.running or live.task is None:
             raise errors.Conflict(f"Container {record.container_id} is not running")
         if live.model.state.paused:
@@ -89,7 +99,7 @@ class ExecManager:
 
     async def start(self, record: ExecRecord) -> None:
         """Start a prepared exec; a runtime failure is reported in its stream and exit code."""
-        live = self._daemon.find(record.container_id)
+        live = self._host.find(record.container_id)
         task = live.task if live is not None else None
         if live is None or task is None:
             raise errors.Conflict(f"Container {record.container_id} is not running")
@@ -123,7 +133,7 @@ class ExecManager:
             # dockerd 20.10 reports every exec that fails to start with 126.
             self.finish(record, 126)
             return
-        self._daemon.container_event(live, f"exec_start: {_command(config)}", execID=record.id)
+        self._host.container_event(live, f"exec_start: {_command(config)}", execID=record.id)
 
     def _process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
         base = live.lcd.record.spec.get("process", {}) if live.lcd is not None else {}
@@ -146,7 +156,7 @@ class ExecManager:
             group_add = live.model.host_config.get("GroupAdd") or []
             spec["user"] = resolve_user(str(config["User"]), group_add, reader)
         if config.get("Privileged"):
-            everything = sorted(self._daemon.specs.capabilities)
+            everything = self._capabilities
             spec["capabilities"] = {
                 kind: list(everything) for kind in ("bounding", "effective", "permitted")
             }
@@ -162,9 +172,7 @@ class ExecManager:
         # After the delete: the shim has then closed its ends of the FIFOs.
         await record.hub.drain()
         self.finish(record, info.exit_code)
-        self._daemon.container_event(
-            live, "exec_die", execID=record.id, exitCode=str(info.exit_code)
-        )
+        self._host.container_event(live, "exec_die", execID=record.id, exitCode=str(info.exit_code))
 
     def finish(self, record: ExecRecord, exit_code: int) -> None:
         if record.exited.is_set():

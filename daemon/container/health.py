@@ -14,16 +14,16 @@ import contextlib
 import logging
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from libcontainerd import errors as lcd_errors
 
 from .. import errors
 from ..timefmt import format_go_duration, now_rfc3339_nano
+from .io import Attachment
 from .live import ExecRecord, LiveContainer
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
+from .model import Container
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,30 @@ def status_suffix(health: dict[str, Any] | None) -> str:
     return " (health: starting)" if status == STARTING else f" ({status})"
 
 
+class ProbeRunner(Protocol):
+    """The execs a monitor runs its probes as."""
+
+    def create(self, ref: str, config: dict[str, Any], *, probe: bool = False) -> str: ...
+
+    def prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]: ...
+
+    async def start(self, record: ExecRecord) -> None: ...
+
+    def discard(self, record: ExecRecord) -> None: ...
+
+
 class HealthMonitor:
     """Starts and stops each container's monitor task; the results land in State.health."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def __init__(
+        self,
+        execs: ProbeRunner,
+        save: Callable[[Container], None],
+        emit: Callable[[LiveContainer, str], None],
+    ) -> None:
+        self._execs = execs
+        self._save_model = save
+        self._emit = emit
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, live: LiveContainer) -> None:
@@ -130,7 +149,7 @@ class HealthMonitor:
     async def _probe(
         self, live: LiveContainer, command: list[str], timeout: float
     ) -> dict[str, Any]:
-        execs = self._daemon.execs
+        execs = self._execs
         config = live.model.config
         exec_id = execs.create(
             live.id,
@@ -225,10 +244,10 @@ class HealthMonitor:
         health["Log"] = [*(health.get("Log") or []), result][-MAX_LOG_ENTRIES:]
         self._save(live)
         if health["Status"] != old:
-            self._daemon.container_event(live, f"health_status: {health['Status']}")
+            self._emit(live, f"health_status: {health['Status']}")
 
     def _save(self, live: LiveContainer) -> None:
         try:
-            self._daemon.store.save(live.model)
+            self._save_model(live.model)
         except OSError as exc:
             log.warning("saving the health of %s failed: %s", live.id[:12], exc)
