@@ -158,7 +158,8 @@ class Daemon:
                         await task.delete()
             await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
             live.machine.apply(Input.EXITED, exit_code=code, at=at)
-        await self.netrt.restore()  # networking: ports held again, rules rebuilt
+        # networking: ports held again, rules rebuilt, embedded DNS served again
+        await self.netrt.restore({live.id: live.model.host_config for live in self._live.values()})
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)

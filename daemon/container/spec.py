@@ -48,6 +48,9 @@ class NetworkView(Protocol):
     def network_exists(self, ref: str) -> bool:
         """A user-defined network of that name or id exists."""
 
+    def embedded_dns(self, container_id: str) -> bool:
+        """The container is served by the embedded DNS server (it is on a user network)."""
+
 
 def join_network_namespace(spec: dict[str, Any], path: str) -> None:
     for namespace in spec.get("linux", {}).get("namespaces", []):
@@ -92,6 +95,7 @@ class ContainerSpecs:
             container.host_config,
             ip=ip,
             host_gateway_ip=gateway_ip,
+            embedded_dns=network.embedded_dns(container.id) if network else False,
         )
         spec = oci.build_spec(
             container.id,

@@ -121,6 +121,11 @@ class Network:
         return self.name in PREDEFINED
 
     @property
+    def user_defined(self) -> bool:
+        """Made by a user: its containers resolve each other (the embedded DNS)."""
+        return not self.predefined and self.driver == BRIDGE
+
+    @property
     def device(self) -> str:
         """The bridge device of a bridge network."""
         if self.name == BRIDGE:

@@ -13,15 +13,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .. import errors
+from ..oci.etc_files import upstream_nameservers
 from . import links, netns
+from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
 from .links import Plug
 from .manager import NetworkManager
 from .model import BRIDGE, HOST, Endpoint, Member, Network
+from .names import NameIndex
 from .ports import PortHolder, Published, requests_of
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ class NetworkRuntime:
         self._bridges_seen: set[str] = set()
         self.firewall = Firewall()
         self.ports = PortHolder()
+        names = NameIndex(manager)
+        self.resolver = Resolver(names.lookup, names.reverse)
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
         self.timings: dict[str, list[float]] = {"setup": [], "teardown": []}
 
@@ -74,6 +80,12 @@ class NetworkRuntime:
 
     def network_exists(self, ref: str) -> bool:
         return self.manager.exists(ref)
+
+    def embedded_dns(self, container_id: str) -> bool:
+        """On a user-defined network: served by the embedded DNS server, as in dockerd."""
+        return self.enabled and any(
+            network.user_defined for network, _ in self.manager.memberships(container_id)
+        )
 
     # -- create: NetworkingConfig ---------------------------------------------------------
 
@@ -148,18 +160,33 @@ class NetworkRuntime:
         ]
         await self.firewall.rebuild(self._bridge_rules(), forwards)
 
-    async def restore(self) -> None:
-        """After the daemon's restore: hold the running containers' ports again and
-        rebuild the rules from the saved state."""
+    async def restore(self, host_configs: Mapping[str, Mapping[str, Any]]) -> None:
+        """After the daemon's restore: hold the running containers' ports again, rebuild
+        the rules from the saved state, and serve the embedded DNS of those on user
+        networks again (its sockets died with the previous daemon). `host_configs`: the
+        HostConfig of every container, by id."""
         if not self.enabled:
             return
+        serve: set[str] = set()
         for network in self.manager.networks():
             for endpoint in network.endpoints.values():
                 self.ports.adopt(endpoint.ports)
+                if network.user_defined:
+                    serve.add(endpoint.container_id)
         try:
             await self.rebuild_rules()
         except errors.DaemonError as exc:
             log.error("cannot set up the firewall rules: %s", exc)
+        for container_id in sorted(serve):
+            path = self.root / container_id
+            host_config = host_configs.get(container_id)
+            if host_config is None or not path.exists():
+                continue
+            try:
+                sockets = await netns.run_in_own_thread(partial(links.listen_in, path))
+                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
+            except Exception as exc:
+                log.error("embedded DNS of %s not restored: %s", container_id[:12], exc)
 
     async def remove_bridge(self, network: Network) -> None:
         """A removed network's bridge goes (ours: made for it) and the rules follow."""
@@ -198,9 +225,14 @@ class NetworkRuntime:
         member = network.members[container_id]
         taken = {e.ifname for _, e in self.manager.endpoints_of(container_id)}
         ifname = next(f"eth{n}" for n in range(len(taken) + 1) if f"eth{n}" not in taken)
+        listen = network.user_defined and not self.resolver.serving(container_id)
         try:
             plug = self._join(network, member, ifname)
-            await netns.run_in_own_thread(lambda: links.plug_into(path, plug))
+            sockets = await netns.run_in_own_thread(
+                lambda: links.plug_into(path, plug, listen_dns=listen)
+            )
+            if sockets is not None:
+                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
         except BaseException as exc:
             await self._unplug(network, container_id)
             self.manager.disconnect(network.id, container_id)
@@ -254,7 +286,12 @@ class NetworkRuntime:
                 # A bridge new to this run: the rules must know it before traffic flows.
                 self._bridges_seen.update(plug.bridge for plug in plugs)
                 await self.rebuild_rules()
-            await netns.run_in_own_thread(lambda: links.make_sandbox(path, plugs))
+            listen = any(network.user_defined for network, _ in members)
+            sockets = await netns.run_in_own_thread(
+                lambda: links.make_sandbox(path, plugs, listen_dns=listen)
+            )
+            if sockets is not None:
+                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
             if held:
                 primary = self.primary_endpoint(container_id)
                 assert primary is not None
@@ -295,6 +332,7 @@ class NetworkRuntime:
         Never raises: what cannot be undone now is logged (and retried at next start)."""
         started = time.perf_counter()
         try:
+            await self.resolver.stop(container_id)
             for network, endpoint in self.manager.endpoints_of(container_id):
                 if endpoint.ports:
                     self.ports.release(endpoint.ports)
@@ -311,5 +349,7 @@ class NetworkRuntime:
 
     async def close(self) -> None:
         """Links, bridges, endpoints and rules stay: containers outlive the daemon (live
-        restore); the port sockets close with the process and are held again at start."""
+        restore); the port and DNS sockets close with the process and are made again at
+        start."""
+        await self.resolver.close()
         self.ports.close()

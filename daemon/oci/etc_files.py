@@ -30,6 +30,7 @@ DEFAULT_HOSTS = (
 # Used when filtering the host's file leaves no nameserver (Google Public DNS).
 DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844")
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+EMBEDDED_DNS = "127.0.0.11"  # the embedded DNS server, in every container on a user network
 SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 _SYSTEMD_STUB = "127.0.0.53"
 # A localhost nameserver means nothing inside the container's own network namespace.
@@ -164,6 +165,36 @@ def resolv_conf_content(
     )
 
 
+def embedded_resolv_conf(base: str) -> str:
+    """The resolv.conf of a container served by the embedded DNS server, from the one it
+    would have had (`base`): dockerd's nameserver 127.0.0.11 (and base's IPv6 servers,
+    which the embedded server does not serve), base's search and options, plus ndots:0
+    unless the user set an ndots above 0. base's IPv4 servers become the upstreams."""
+    options = resolver_options(base)
+    user_ndots = any(
+        option.startswith("ndots:") and option[6:].isdigit() and int(option[6:]) > 0
+        for option in options
+    )
+    if not user_ndots:
+        options.append("ndots:0")
+    ipv6 = [ns for ns in nameservers(base) if ":" in ns]
+    return build_resolv_conf([EMBEDDED_DNS, *ipv6], search_domains(base), options)
+
+
+def upstream_nameservers(
+    host_config: Mapping[str, Any], host_resolv_conf: str | None = None
+) -> list[str]:
+    """The IPv4 resolvers the embedded DNS server forwards a container's other queries
+    to: those its resolv.conf would name without the embedded server."""
+    base = resolv_conf_content(
+        _read_or_empty(host_resolv_conf or host_resolv_conf_path()),
+        get_strs(host_config, "Dns"),
+        get_strs(host_config, "DnsSearch"),
+        get_strs(host_config, "DnsOptions"),
+    )
+    return [ns for ns in nameservers(base) if ":" not in ns]
+
+
 def host_resolv_conf_path(
     default: str = HOST_RESOLV_CONF, alternate: str = SYSTEMD_RESOLV_CONF
 ) -> str:
@@ -221,11 +252,13 @@ def write_etc_files(
     host_resolv_conf: str | None = None,
     host_gateway_ip: str | None = None,
     ip: str = "",
+    embedded_dns: bool = False,
 ) -> EtcPaths:
     """Write `hostname`, `hosts` and `resolv.conf` into `container_dir`; return their paths.
 
     `config` is the merged Config (Hostname, Domainname), `host_config` gives
-    NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. A container on another
+    NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. With `embedded_dns` (a container
+    on a user-defined network) resolv.conf names the embedded DNS server. A container on another
     container's network (container:<id>) uses that container's files: nothing is
     written and the caller passes the other's EtcPaths to `build_spec`.
     """
@@ -254,6 +287,8 @@ def write_etc_files(
         resolv = host_resolv
     else:
         resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
+        if embedded_dns:
+            resolv = embedded_resolv_conf(resolv)
 
     hostname_path = os.path.join(container_dir, "hostname")
     hosts_path = os.path.join(container_dir, "hosts")

@@ -1,0 +1,167 @@
+"""Name resolution on user-defined networks through the embedded DNS server at
+127.0.0.11, in a private namespace: containers reach each other by name, alias and
+short id; other networks do not see them; a connect makes a running container
+resolvable at once; a name nobody knows fails fast; resolv.conf and hosts are
+dockerd's."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from tests.network.test_bridge import _fetch_from_daemon_namespace as fetch_until_served
+from tests.support.netns import NetnsDaemon
+
+HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+# A DNS client run inside a container's namespace (nsenter by its SandboxKey): one query
+# for argv[1] of type argv[2] over argv[3] (udp/tcp); prints rcode, answers and seconds.
+DNS_CLIENT = """
+import socket, struct, sys, time
+from dnslib import DNSRecord
+name, qtype, proto = sys.argv[1:4]
+query = DNSRecord.question(name, qtype).pack()
+started = time.monotonic()
+if proto == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.sendto(query, ("127.0.0.11", 53))
+    data = s.recv(4096)
+else:
+    s = socket.create_connection(("127.0.0.11", 53), timeout=5)
+    s.sendall(struct.pack("!H", len(query)) + query)
+    length = struct.unpack("!H", s.recv(2))[0]
+    data = b""
+    while len(data) < length:
+        data += s.recv(length - len(data))
+reply = DNSRecord.parse(data)
+print(reply.header.rcode, sorted(str(r.rdata) for r in reply.rr), time.monotonic() - started)
+"""
+
+
+async def _inspect(daemon: NetnsDaemon, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = json.loads(await daemon.docker_ok("inspect", name))
+    return found[0]
+
+
+async def _fetch(daemon: NetnsDaemon, container: str, host: str) -> str:
+    """`wget http://host/` from inside `container`, time-limited. (The test image links
+    few applets, busybox's sh runs the others; its wget crashes with -T.)"""
+    command = f"timeout 3 sh -c 'wget -qO- http://{host}/'"
+    result = await daemon.docker("exec", container, "sh", "-c", command)
+    return result.stdout if result.returncode == 0 else f"failed ({result.returncode})"
+
+
+async def _query(
+    daemon: NetnsDaemon, container: str, name: str, qtype: str = "A", proto: str = "udp"
+) -> tuple[int, list[str], float]:
+    sandbox = (await _inspect(daemon, container))["NetworkSettings"]["SandboxKey"]
+    result = await daemon.netns.run(
+        "nsenter", f"--net={sandbox}", "--", sys.executable, "-c", DNS_CLIENT, name, qtype, proto
+    )
+    assert result.returncode == 0, result.stderr
+    rcode, rest = result.stdout.split(" ", 1)
+    answers, seconds = rest.rsplit(" ", 1)
+    return int(rcode), json.loads(answers.replace("'", '"')), float(seconds)
+
+
+async def test_containers_on_a_network_resolve_each_other(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "front")
+    await ns_daemon.docker_ok("network", "create", "back")
+    for name, network, alias in (("alpha", "front", "a1"), ("beta", "front", "web"),
+                                 ("gamma", "back", "g1")):  # fmt: skip
+        await ns_daemon.docker_ok("run", "-d", "--name", name, "--hostname", name,
+                                  "--network", network, "--network-alias", alias,
+                                  "busybox", "sh", "-c", HTTPD)  # fmt: skip
+        address = (await _inspect(ns_daemon, name))["NetworkSettings"]["Networks"][network]
+        assert await fetch_until_served(ns_daemon, f"http://{address['IPAddress']}/") == (
+            f"{name}\n"
+        )
+    beta = await _inspect(ns_daemon, "beta")
+    beta_ip = beta["NetworkSettings"]["Networks"]["front"]["IPAddress"]
+    short_id = beta["Id"][:12]
+
+    # By name, alias and short id, through resolv.conf's 127.0.0.11.
+    for host in ("beta", "web", short_id, "beta.front"):
+        assert await _fetch(ns_daemon, "alpha", host) == "beta\n", host
+    looked_up = await ns_daemon.docker_ok("exec", "alpha", "sh", "-c", "nslookup web")
+    assert f"Address: {beta_ip}" in looked_up
+    ping = await ns_daemon.docker_ok("exec", "alpha", "sh", "-c", "ping -c 1 -W 2 beta")
+    assert "1 packets received" in ping
+    assert (await _query(ns_daemon, "alpha", "BETA", proto="tcp"))[:2] == (0, [beta_ip])
+    # The reverse of an address on the network is its container.
+    reverse = ".".join(reversed(beta_ip.split("."))) + ".in-addr.arpa"
+    assert (await _query(ns_daemon, "alpha", reverse, "PTR"))[1] == ["beta.front."]
+
+    # gamma, on another network, neither resolves nor reaches them.
+    code, answers, _ = await _query(ns_daemon, "gamma", "beta")
+    assert (code, answers) == (2, [])  # not ours: forwarded, no resolver reachable
+    assert (await _fetch(ns_daemon, "gamma", beta_ip)).startswith("failed")
+
+    # Connected while running, it resolves and is resolved at once.
+    await ns_daemon.docker_ok("network", "connect", "--alias", "late", "front", "gamma")
+    assert await _fetch(ns_daemon, "gamma", "web") == "beta\n"
+    assert await _fetch(ns_daemon, "alpha", "late") == "gamma\n"
+    assert await _fetch(ns_daemon, "alpha", "gamma") == "gamma\n"
+
+    # A stopped container's name is gone with its endpoint.
+    await ns_daemon.docker_ok("stop", "-t", "0", "beta")
+    code, answers, _ = await _query(ns_daemon, "alpha", "beta")
+    assert (code, answers) == (2, [])
+    await ns_daemon.docker_ok("rm", "-f", "alpha", "beta", "gamma")
+    await ns_daemon.docker_ok("network", "rm", "front", "back")
+
+
+async def test_unknown_names_fail_fast_without_a_reachable_resolver(
+    ns_daemon: NetnsDaemon,
+) -> None:
+    await ns_daemon.docker_ok("network", "create", "lonely")
+    await ns_daemon.docker_ok("run", "-d", "--name", "asker", "--network", "lonely",
+                              "busybox", "sleep", "300")  # fmt: skip
+    # With the host's resolvers (unreachable from the private namespace) and with a --dns
+    # of its own that routes nowhere: SERVFAIL within a second, over UDP and TCP.
+    await ns_daemon.docker_ok("run", "-d", "--name", "asker2", "--network", "lonely",
+                              "--dns", "10.255.255.1", "busybox", "sleep", "300")  # fmt: skip
+    for container in ("asker", "asker2"):
+        for proto in ("udp", "tcp"):
+            code, answers, seconds = await _query(
+                ns_daemon, container, "nothing.example.", proto=proto
+            )
+            assert (code, answers) == (2, []), (container, proto)
+            assert seconds < 1.0, (container, proto, seconds)
+    failed = await ns_daemon.docker("exec", "asker", "sh", "-c", "nslookup nothing.example")
+    assert failed.returncode != 0
+    await ns_daemon.docker_ok("rm", "-f", "asker", "asker2")
+    await ns_daemon.docker_ok("network", "rm", "lonely")
+
+
+async def test_resolv_conf_and_hosts_as_dockerd_writes_them(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.40.0.0/24", "named")
+    options = ["--dns", "10.255.255.1", "--dns-search", "example.test",
+               "--dns-option", "timeout:1", "--add-host", "gw:host-gateway",
+               "--add-host", "db.local:10.1.2.3", "--hostname", "box"]  # fmt: skip
+    script = "cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname"
+    on_user = await ns_daemon.docker_ok(
+        "run", "--rm", "--network", "named", "--ip", "10.40.0.7", *options,
+        "busybox", "sh", "-c", script,
+    )  # fmt: skip
+    on_bridge = await ns_daemon.docker_ok("run", "--rm", *options, "busybox", "sh", "-c", script)
+    hosts = (
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+        "ff02::2\tip6-allrouters\n172.17.0.1\tgw\n10.1.2.3\tdb.local\n"
+    )
+    assert on_user == (
+        "search example.test\nnameserver 127.0.0.11\noptions timeout:1 ndots:0\n---\n"
+        f"{hosts}10.40.0.7\tbox\n---\nbox\n"
+    )
+    assert on_bridge == (
+        "search example.test\nnameserver 10.255.255.1\noptions timeout:1\n---\n"
+        f"{hosts}172.17.0.2\tbox\n---\nbox\n"
+    )
+    # A user's own ndots above 0 is kept and no ndots:0 added, as dockerd does.
+    ndots = await ns_daemon.docker_ok("run", "--rm", "--network", "named", "--dns-option",
+                                      "ndots:2", "busybox", "grep", "options",
+                                      "/etc/resolv.conf")  # fmt: skip
+    assert ndots == "options ndots:2\n"
+    await ns_daemon.docker_ok("network", "rm", "named")
