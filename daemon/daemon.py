@@ -48,6 +48,7 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .network import legacy_links
 from .network.manager import NetworkManager
 from .network.runtime import NetworkRuntime
 from .network.store import NetworkStore
@@ -107,6 +108,8 @@ class Daemon:
         self.netrt = NetworkRuntime(self.networks, config.exec_root, enabled=config.networking)
         if config.networking:
             specs.network = self.netrt
+            # networking hook: --link resolves containers by name or id
+            self.netrt.link_target = lambda ref: legacy_links.target_of(self.store.find(ref))
         self._live: dict[str, LiveContainer] = {}
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
@@ -242,6 +245,7 @@ class Daemon:
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image))
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
+        self.netrt.check_links(model.host_config, canonical)  # networking hook: --link
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         live = LiveContainer(model, StateMachine(model, self.store.save))

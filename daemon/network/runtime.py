@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .. import errors
 from ..oci.etc_files import upstream_nameservers
-from . import links, netns
+from . import legacy_links, links, netns
 from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
 from .links import Plug
@@ -46,6 +46,8 @@ class NetworkRuntime:
         self._bridges_seen: set[str] = set()
         self.firewall = Firewall()
         self.ports = PortHolder()
+        # Set by the daemon: a container by name or id as a link target, None if none such.
+        self.link_target: Callable[[str], legacy_links.Target | None] = lambda ref: None
         names = NameIndex(manager)
         self.resolver = Resolver(names.lookup, names.reverse)
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
@@ -86,6 +88,71 @@ class NetworkRuntime:
         return self.enabled and any(
             network.user_defined for network, _ in self.manager.memberships(container_id)
         )
+
+    # -- legacy links ---------------------------------------------------------------------
+
+    def check_links(self, host_config: MutableMapping[str, Any], name: str) -> None:
+        """At create: every --link names an existing container not on the host's network
+        (dockerd's 400s); Links is kept as dockerd keeps it, "/child:/parent/alias".
+        Links matter on the default bridge only."""
+        entries = legacy_links.links_of(host_config)
+        mode = str(host_config.get("NetworkMode") or "default")
+        if not self.enabled or not entries or mode not in ("default", BRIDGE):
+            return
+        kept = []
+        for entry in entries:
+            child_name, alias = legacy_links.parse(entry)
+            child = self.link_target(child_name)
+            if child is None:
+                raise errors.InvalidParameter(
+                    f"could not get container for {child_name}: No such container: {child_name}"
+                )
+            if child.network_mode == HOST:
+                raise errors.InvalidParameter(
+                    "conflicting options: host type networking can't be used with links. "
+                    "This would result in undefined behavior"
+                )
+            kept.append(legacy_links.stored(child.name, name, alias))
+        host_config["Links"] = kept
+
+    def _links(
+        self, host_config: Mapping[str, Any], *, strict: bool
+    ) -> list[tuple[str, str, legacy_links.Target, str]]:
+        """(link name, alias, child, child's address) of each link whose child runs on the
+        default bridge; with `strict` any other is dockerd's start error."""
+        mode = str(host_config.get("NetworkMode") or "default")
+        if not self.enabled or mode not in ("default", BRIDGE):
+            return []
+        found = []
+        for entry in legacy_links.links_of(host_config):
+            child_name, alias = legacy_links.parse(entry)
+            link_name = entry.partition(":")[2] or alias
+            child = self.link_target(child_name)
+            if child is None or not child.running:
+                if strict:
+                    raise errors.SystemError(
+                        f"Cannot link to a non running container: /{child_name} AS {link_name}"
+                    )
+                continue
+            endpoint = next(
+                (e for n, e in self.manager.endpoints_of(child.id) if n.name == BRIDGE), None
+            )
+            if endpoint is None:
+                if strict:
+                    raise errors.InvalidParameter(
+                        f"Cannot link to {child.name}, as it does not belong to the default network"
+                    )
+                continue
+            found.append((link_name, alias, child, str(endpoint.address)))
+        return found
+
+    def legacy_links(self, host_config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        hosts: list[str] = []
+        env: list[str] = []
+        for link_name, alias, child, ip in self._links(host_config, strict=False):
+            hosts.append(legacy_links.hosts_entry(alias, child, ip))
+            env += legacy_links.environment(link_name, alias, ip, child)
+        return hosts, env
 
     # -- create: NetworkingConfig ---------------------------------------------------------
 
@@ -267,6 +334,7 @@ class NetworkRuntime:
         path = self.sandbox_path(container_id, host_config)
         if path is None:
             return
+        self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()
         await self.teardown(container_id, timed=False)  # what a crash may have left
         members = self.manager.memberships(container_id)

@@ -482,8 +482,12 @@ def validate_host_config(
     validate_network_exists(hc, network_known)
     if get_strs(hc, "VolumesFrom"):
         raise SpecError("VolumesFrom is not supported yet")
-    if get_strs(hc, "Links") and not get_str(hc, "NetworkMode").startswith(CONTAINER_PREFIX):
-        warnings.append("moorage has no container networking yet: Links are ignored")
+    if (
+        network_known is None
+        and get_strs(hc, "Links")
+        and not get_str(hc, "NetworkMode").startswith(CONTAINER_PREFIX)
+    ):
+        warnings.append("bridge networking is off (--bridge=none): Links are ignored")
     if get_bool(hc, "Init"):
         warnings.append("moorage has no init process to inject yet: Init is ignored")
     # network_known is given only when the daemon has bridge networking, which publishes.
