@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..oci.etc_files import upstream_nameservers
+from ..oci.etc_files import container_resolv_conf, rewrite_in_place, upstream_nameservers
 from . import legacy_links, links, netns
 from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
@@ -278,8 +278,11 @@ class NetworkRuntime:
         running: bool,
         aliases: list[str],
         ipv4: str,
+        resolv_conf: Path | None = None,
     ) -> None:
-        """`docker network connect`: a member now, and plugged in now if it runs."""
+        """`docker network connect`: a member now, and plugged in now if it runs. A running
+        container's first user network starts its embedded DNS server and points its
+        resolv.conf (`resolv_conf`, the file bound into it) there, as dockerd does."""
         if shares_namespace(host_config):
             raise errors.Forbidden(
                 "container sharing network namespace with another container or host cannot "
@@ -293,6 +296,7 @@ class NetworkRuntime:
         taken = {e.ifname for _, e in self.manager.endpoints_of(container_id)}
         ifname = next(f"eth{n}" for n in range(len(taken) + 1) if f"eth{n}" not in taken)
         listen = network.user_defined and not self.resolver.serving(container_id)
+        started_dns = False
         try:
             plug = self._join(network, member, ifname)
             sockets = await netns.run_in_own_thread(
@@ -300,7 +304,13 @@ class NetworkRuntime:
             )
             if sockets is not None:
                 await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
+                started_dns = True
+                if resolv_conf is not None:
+                    content = container_resolv_conf(host_config, embedded_dns=True)
+                    await asyncio.to_thread(rewrite_in_place, str(resolv_conf), content)
         except BaseException as exc:
+            if started_dns:  # (one that served before this connect keeps serving)
+                await self.resolver.stop(container_id)
             await self._unplug(network, container_id)
             self.manager.disconnect(network.id, container_id)
             if isinstance(exc, Exception) and not isinstance(exc, errors.DaemonError):

@@ -235,6 +235,33 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
         raise
 
 
+def container_resolv_conf(
+    host_config: Mapping[str, Any],
+    *,
+    embedded_dns: bool = False,
+    host_resolv_conf: str | None = None,
+) -> str:
+    """A container's resolv.conf: the host's (host network, no Dns options), else built
+    from the host's and Dns, DnsSearch, DnsOptions; with `embedded_dns` naming the
+    embedded DNS server."""
+    dns = get_strs(host_config, "Dns")
+    dns_search = get_strs(host_config, "DnsSearch")
+    dns_options = get_strs(host_config, "DnsOptions")
+    host_resolv = _read_or_empty(host_resolv_conf or host_resolv_conf_path())
+    if get_str(host_config, "NetworkMode") == "host" and not (dns or dns_search or dns_options):
+        return host_resolv
+    resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
+    return embedded_resolv_conf(resolv) if embedded_dns else resolv
+
+
+def rewrite_in_place(path: str, content: str) -> None:
+    """Replace a file's content keeping its inode: a running container sees it through
+    its bind mount (a rename would leave it the old file)."""
+    with open(path, "r+") as f:
+        f.truncate(0)
+        f.write(content)
+
+
 def _read_or_empty(path: str) -> str:
     try:
         with open(path) as f:
@@ -267,10 +294,6 @@ def write_etc_files(
         return EtcPaths()
     on_host = network_mode == "host"
     extra_hosts = get_strs(host_config, "ExtraHosts")
-    dns = get_strs(host_config, "Dns")
-    dns_search = get_strs(host_config, "DnsSearch")
-    dns_options = get_strs(host_config, "DnsOptions")
-    resolv_source = host_resolv_conf or host_resolv_conf_path()
 
     if on_host and not extra_hosts:
         hosts = _read_or_empty(host_hosts)
@@ -282,14 +305,9 @@ def write_etc_files(
             hostname=get_str(config, "Hostname"),
             domainname=get_str(config, "Domainname"),
         )
-    host_resolv = _read_or_empty(resolv_source)
-    if on_host and not (dns or dns_search or dns_options):
-        resolv = host_resolv
-    else:
-        resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
-        if embedded_dns:
-            resolv = embedded_resolv_conf(resolv)
-
+    resolv = container_resolv_conf(
+        host_config, embedded_dns=embedded_dns, host_resolv_conf=host_resolv_conf
+    )
     hostname_path = os.path.join(container_dir, "hostname")
     hosts_path = os.path.join(container_dir, "hosts")
     resolv_path = os.path.join(container_dir, "resolv.conf")

@@ -104,11 +104,24 @@ async def test_containers_on_a_network_resolve_each_other(ns_daemon: NetnsDaemon
     assert await _fetch(ns_daemon, "alpha", "late") == "gamma\n"
     assert await _fetch(ns_daemon, "alpha", "gamma") == "gamma\n"
 
+    # One on the default bridge has no resolver, until a connect starts it and points its
+    # resolv.conf there, as dockerd does.
+    await ns_daemon.docker_ok("run", "-d", "--name", "delta", "--dns-search", "example.test",
+                              "busybox", "sleep", "300")  # fmt: skip
+    resolv = "cat /etc/resolv.conf"
+    assert "127.0.0.11" not in await ns_daemon.docker_ok("exec", "delta", "sh", "-c", resolv)
+    assert (await _fetch(ns_daemon, "delta", "web")).startswith("failed")
+    await ns_daemon.docker_ok("network", "connect", "front", "delta")
+    assert await ns_daemon.docker_ok("exec", "delta", "sh", "-c", resolv) == (
+        "search example.test\nnameserver 127.0.0.11\noptions ndots:0\n"
+    )
+    assert await _fetch(ns_daemon, "delta", "web") == "beta\n"
+
     # A stopped container's name is gone with its endpoint.
     await ns_daemon.docker_ok("stop", "-t", "0", "beta")
     code, answers, _ = await _query(ns_daemon, "alpha", "beta")
     assert (code, answers) == (2, [])
-    await ns_daemon.docker_ok("rm", "-f", "alpha", "beta", "gamma")
+    await ns_daemon.docker_ok("rm", "-f", "alpha", "beta", "gamma", "delta")
     await ns_daemon.docker_ok("network", "rm", "front", "back")
 
 
