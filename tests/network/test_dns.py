@@ -38,10 +38,31 @@ reply = DNSRecord.parse(data)
 print(reply.header.rcode, sorted(str(r.rdata) for r in reply.rr), time.monotonic() - started)
 """
 
+# Garbage at the server: a short datagram, random bytes, a response, a TCP connection
+# closed mid-length, and one with a garbage message (the server drops it and closes).
+MISBEHAVE = """
+import os, socket, struct
+from dnslib import DNSRecord
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for junk in (b"\\x00", os.urandom(40), DNSRecord.question("x").reply().pack()):
+    udp.sendto(junk, ("127.0.0.11", 53))
+half = socket.create_connection(("127.0.0.11", 53), timeout=5)
+half.sendall(b"\\x00")
+half.close()
+bad = socket.create_connection(("127.0.0.11", 53), timeout=5)
+bad.sendall(struct.pack("!H", 5) + b"\\xff" * 5)
+print(repr(bad.recv(10)))
+"""
+
 
 async def _inspect(daemon: NetnsDaemon, name: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = json.loads(await daemon.docker_ok("inspect", name))
     return found[0]
+
+
+def _address(container: dict[str, Any]) -> str:
+    (network,) = container["NetworkSettings"]["Networks"].values()
+    return str(network["IPAddress"])
 
 
 async def _fetch(daemon: NetnsDaemon, container: str, host: str) -> str:
@@ -52,15 +73,21 @@ async def _fetch(daemon: NetnsDaemon, container: str, host: str) -> str:
     return result.stdout if result.returncode == 0 else f"failed ({result.returncode})"
 
 
+async def _in_sandbox(daemon: NetnsDaemon, container: str, source: str, *args: str) -> str:
+    """Python `source` run in the container's network namespace (nsenter by SandboxKey)."""
+    sandbox = (await _inspect(daemon, container))["NetworkSettings"]["SandboxKey"]
+    result = await daemon.netns.run(
+        "nsenter", f"--net={sandbox}", "--", sys.executable, "-c", source, *args
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 async def _query(
     daemon: NetnsDaemon, container: str, name: str, qtype: str = "A", proto: str = "udp"
 ) -> tuple[int, list[str], float]:
-    sandbox = (await _inspect(daemon, container))["NetworkSettings"]["SandboxKey"]
-    result = await daemon.netns.run(
-        "nsenter", f"--net={sandbox}", "--", sys.executable, "-c", DNS_CLIENT, name, qtype, proto
-    )
-    assert result.returncode == 0, result.stderr
-    rcode, rest = result.stdout.split(" ", 1)
+    out = await _in_sandbox(daemon, container, DNS_CLIENT, name, qtype, proto)
+    rcode, rest = out.split(" ", 1)
     answers, seconds = rest.rsplit(" ", 1)
     return int(rcode), json.loads(answers.replace("'", '"')), float(seconds)
 
@@ -131,6 +158,7 @@ async def test_unknown_names_fail_fast_without_a_reachable_resolver(
     await ns_daemon.docker_ok("network", "create", "lonely")
     await ns_daemon.docker_ok("run", "-d", "--name", "asker", "--network", "lonely",
                               "busybox", "sleep", "300")  # fmt: skip
+    asker = await _inspect(ns_daemon, "asker")
     # With the host's resolvers (unreachable from the private namespace) and with a --dns
     # of its own that routes nowhere: SERVFAIL within a second, over UDP and TCP.
     await ns_daemon.docker_ok("run", "-d", "--name", "asker2", "--network", "lonely",
@@ -144,6 +172,11 @@ async def test_unknown_names_fail_fast_without_a_reachable_resolver(
             assert seconds < 1.0, (container, proto, seconds)
     failed = await ns_daemon.docker("exec", "asker", "sh", "-c", "nslookup nothing.example")
     assert failed.returncode != 0
+
+    # Garbage is dropped (the bad TCP connection is closed with no reply) and the server
+    # answers the next query.
+    assert await _in_sandbox(ns_daemon, "asker2", MISBEHAVE) == "b''\n"
+    assert (await _query(ns_daemon, "asker2", "asker"))[:2] == (0, [_address(asker)])
     await ns_daemon.docker_ok("rm", "-f", "asker", "asker2")
     await ns_daemon.docker_ok("network", "rm", "lonely")
 
