@@ -1,7 +1,8 @@
 """docker-compose (Debian's 1.29.2, installed by scripts/setup.sh) end to end against a
 mooraged in a private namespace: a project with the default network, a `web` service
 with a published port and a `client` that depends on it and fetches http://web/ by its
-service name; up, ps, logs, exec and down, which removes the network."""
+service name; up, ps, logs, exec, port, restart, run and down, which removes the
+network."""
 
 from __future__ import annotations
 
@@ -79,6 +80,16 @@ async def test_compose_up_ps_logs_exec_down(ns_daemon: NetnsDaemon, tmp_path: Pa
         ns_daemon, tmp_path, "exec", "-T", "client", "sh", "-c", "wget -qO- http://web/"
     )
     assert fetched.stdout == "hello from web\n"
+    port = await _compose_ok(ns_daemon, tmp_path, "port", "web", "80")
+    assert port.stdout == "0.0.0.0:18090\n"
+
+    # Restarted, web is found again by name; a one-off `run` container finds it too.
+    await _compose_ok(ns_daemon, tmp_path, "restart", "-t", "1", "web")
+    assert await fetch_until_served(ns_daemon, "http://127.0.0.1:18090/") == "hello from web\n"
+    one_off = await _compose_ok(
+        ns_daemon, tmp_path, "run", "--rm", "-T", "client", "sh", "-c", "wget -qO- http://web/"
+    )
+    assert one_off.stdout == "hello from web\n"
 
     down = await _compose_ok(ns_daemon, tmp_path, "down", "-t", "1")
     assert "Removing network demo_default" in down.stderr
