@@ -11,9 +11,11 @@ import pytest
 from daemon.oci.errors import StartError
 from daemon.oci.etc_files import (
     EtcPaths,
+    embedded_resolv_conf,
     host_resolv_conf_path,
     hosts_content,
     resolv_conf_content,
+    upstream_nameservers,
     write_etc_files,
 )
 
@@ -153,3 +155,27 @@ def test_rewrite_replaces_atomically(tmp_path: Path, host_files: tuple[str, str]
     assert os.stat(first.hosts).st_ino != hosts_inode
     assert read(first.hosts).endswith("10.9.8.7\tdock\n")
     assert os.stat(first.hostname).st_ino == hostname_inode
+
+
+def test_embedded_resolv_conf_names_127_0_0_11_keeps_search_options_and_ipv6() -> None:
+    base = "search a.test b.test\nnameserver 10.0.0.1\nnameserver fd00::1\noptions rotate\n"
+    assert embedded_resolv_conf(base) == (
+        "search a.test b.test\nnameserver 127.0.0.11\nnameserver fd00::1\noptions rotate ndots:0\n"
+    )
+    # A user's ndots above 0 stays and no ndots:0 is added; a user's ndots:0 is not "set"
+    # for dockerd 20.10, which adds its own after it.
+    assert embedded_resolv_conf("nameserver 10.0.0.1\noptions ndots:3\n") == (
+        "nameserver 127.0.0.11\noptions ndots:3\n"
+    )
+    assert embedded_resolv_conf("options ndots:0\n") == (
+        "nameserver 127.0.0.11\noptions ndots:0 ndots:0\n"
+    )
+
+
+def test_upstreams_are_the_dns_option_else_the_hosts_filtered(tmp_path: Path) -> None:
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver fd00::1\n")
+    assert upstream_nameservers({}, str(host)) == ["10.0.0.1"]
+    assert upstream_nameservers({"Dns": ["10.9.9.9"]}, str(host)) == ["10.9.9.9"]
+    host.write_text("nameserver 127.0.0.1\n")
+    assert upstream_nameservers({}, str(host)) == ["8.8.8.8", "8.8.4.4"]
