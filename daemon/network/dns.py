@@ -5,9 +5,9 @@ The sockets are made and bound by a thread inside the container's namespace (see
 `open_listeners`, called by `links` while it is there) and handed to the loop, which
 serves them from then on: a socket keeps the namespace it was made in. A query for a
 container on one of the asking container's networks is answered here; any other is
-forwarded to the container's upstream resolvers (its --dns, else the host's) from the
-daemon's namespace, within FORWARD_BUDGET seconds in all, after which the answer is
-SERVFAIL: a lookup never hangs on resolvers that cannot be reached.
+forwarded to the container's upstream resolvers (its --dns, else the host's; see
+`Forwarding`) from the daemon's namespace, within FORWARD_BUDGET seconds in all, after
+which the answer is SERVFAIL: a lookup never hangs on resolvers that cannot be reached.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
 
 from dnslib import PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+
+from ..oci.etc_files import Forwarding
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ class Resolver:
         self._lookup = lookup
         self._reverse = reverse
         self._listeners: dict[str, _Listener] = {}
-        self._upstreams: dict[str, list[str]] = {}
+        self._forwarding: dict[str, Forwarding] = {}
 
     def serving(self, container_id: str) -> bool:
         return container_id in self._listeners
@@ -147,7 +149,7 @@ class Resolver:
         self,
         container_id: str,
         sockets: tuple[socket.socket, socket.socket],
-        upstreams: Sequence[str],
+        forwarding: Forwarding,
     ) -> None:
         """Serve the container's bound sockets (now owned here, closed by `stop`)."""
         udp_sock, tcp_sock = sockets
@@ -158,7 +160,7 @@ class Resolver:
         loop = asyncio.get_running_loop()
         listener = _Listener()
         self._listeners[container_id] = listener
-        self._upstreams[container_id] = list(upstreams)
+        self._forwarding[container_id] = forwarding
         try:
             listener.udp, _ = await loop.create_datagram_endpoint(
                 lambda: _UdpServer(self, container_id, listener), sock=udp_sock
@@ -179,7 +181,7 @@ class Resolver:
 
     async def stop(self, container_id: str) -> None:
         listener = self._listeners.pop(container_id, None)
-        self._upstreams.pop(container_id, None)
+        self._forwarding.pop(container_id, None)
         if listener is None:
             return
         if listener.udp is not None:
@@ -215,7 +217,10 @@ class Resolver:
         local = self._answer_locally(container_id, request, name, question.qtype)
         if local is not None:
             return local
-        answer = await forward(data, self._upstreams.get(container_id, []))
+        forwarding = self._forwarding.get(container_id) or Forwarding([], False)
+        if forwarding.ndots_set and question.qtype in (QTYPE.A, QTYPE.AAAA) and "." not in name:
+            return bytes(request.reply().pack())  # the client goes on with its search list
+        answer = await forward(data, forwarding.upstreams)
         if answer is not None:
             return answer
         reply = request.reply()

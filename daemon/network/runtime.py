@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..oci.etc_files import container_resolv_conf, rewrite_in_place, upstream_nameservers
+from ..oci.etc_files import container_resolv_conf, embedded_forwarding, rewrite_in_place
 from . import legacy_links, links, netns
 from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
@@ -251,7 +251,7 @@ class NetworkRuntime:
                 continue
             try:
                 sockets = await netns.run_in_own_thread(partial(links.listen_in, path))
-                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
             except Exception as exc:
                 log.error("embedded DNS of %s not restored: %s", container_id[:12], exc)
 
@@ -303,7 +303,7 @@ class NetworkRuntime:
                 lambda: links.plug_into(path, plug, listen_dns=listen)
             )
             if sockets is not None:
-                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
                 started_dns = True
                 if resolv_conf is not None:
                     content = container_resolv_conf(host_config, embedded_dns=True)
@@ -369,7 +369,7 @@ class NetworkRuntime:
                 lambda: links.make_sandbox(path, plugs, listen_dns=listen)
             )
             if sockets is not None:
-                await self.resolver.serve(container_id, sockets, upstream_nameservers(host_config))
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
             if held:
                 primary = self.primary_endpoint(container_id)
                 assert primary is not None

@@ -168,31 +168,39 @@ def resolv_conf_content(
 def embedded_resolv_conf(base: str) -> str:
     """The resolv.conf of a container served by the embedded DNS server, from the one it
     would have had (`base`): dockerd's nameserver 127.0.0.11 (and base's IPv6 servers,
-    which the embedded server does not serve), base's search and options, plus ndots:0
-    unless the user set an ndots above 0. base's IPv4 servers become the upstreams."""
-    options = resolver_options(base)
-    user_ndots = any(
-        option.startswith("ndots:") and option[6:].isdigit() and int(option[6:]) > 0
-        for option in options
-    )
-    if not user_ndots:
-        options.append("ndots:0")
+    which the embedded server does not serve), base's search and options, then ndots:0
+    (dockerd 20.10 appends it even after a user's own ndots, which then only changes
+    what the server forwards: see `Forwarding`)."""
     ipv6 = [ns for ns in nameservers(base) if ":" in ns]
+    options = [*resolver_options(base), "ndots:0"]
     return build_resolv_conf([EMBEDDED_DNS, *ipv6], search_domains(base), options)
 
 
-def upstream_nameservers(
+@dataclass(frozen=True)
+class Forwarding:
+    """What the embedded DNS server does with a container's names that are not its own."""
+
+    upstreams: list[str]  # IPv4 resolvers to forward to
+    # The user set ndots above 0: single-label A/AAAA names are answered empty rather
+    # than forwarded, so that the client goes on with its search domains (dockerd's rule).
+    ndots_set: bool
+
+
+def embedded_forwarding(
     host_config: Mapping[str, Any], host_resolv_conf: str | None = None
-) -> list[str]:
-    """The IPv4 resolvers the embedded DNS server forwards a container's other queries
-    to: those its resolv.conf would name without the embedded server."""
+) -> Forwarding:
+    """From the resolv.conf the container would have had without the embedded server."""
     base = resolv_conf_content(
         _read_or_empty(host_resolv_conf or host_resolv_conf_path()),
         get_strs(host_config, "Dns"),
         get_strs(host_config, "DnsSearch"),
         get_strs(host_config, "DnsOptions"),
     )
-    return [ns for ns in nameservers(base) if ":" not in ns]
+    ndots_set = any(
+        option.startswith("ndots:") and option[6:].isdigit() and int(option[6:]) > 0
+        for option in resolver_options(base)
+    )
+    return Forwarding([ns for ns in nameservers(base) if ":" not in ns], ndots_set)
 
 
 def host_resolv_conf_path(

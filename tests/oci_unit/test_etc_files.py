@@ -11,11 +11,11 @@ import pytest
 from daemon.oci.errors import StartError
 from daemon.oci.etc_files import (
     EtcPaths,
+    embedded_forwarding,
     embedded_resolv_conf,
     host_resolv_conf_path,
     hosts_content,
     resolv_conf_content,
-    upstream_nameservers,
     write_etc_files,
 )
 
@@ -162,10 +162,9 @@ def test_embedded_resolv_conf_names_127_0_0_11_keeps_search_options_and_ipv6() -
     assert embedded_resolv_conf(base) == (
         "search a.test b.test\nnameserver 127.0.0.11\nnameserver fd00::1\noptions rotate ndots:0\n"
     )
-    # A user's ndots above 0 stays and no ndots:0 is added; a user's ndots:0 is not "set"
-    # for dockerd 20.10, which adds its own after it.
+    # dockerd 20.10 appends its ndots:0 after a user's own ndots too.
     assert embedded_resolv_conf("nameserver 10.0.0.1\noptions ndots:3\n") == (
-        "nameserver 127.0.0.11\noptions ndots:3\n"
+        "nameserver 127.0.0.11\noptions ndots:3 ndots:0\n"
     )
     assert embedded_resolv_conf("options ndots:0\n") == (
         "nameserver 127.0.0.11\noptions ndots:0 ndots:0\n"
@@ -175,7 +174,11 @@ def test_embedded_resolv_conf_names_127_0_0_11_keeps_search_options_and_ipv6() -
 def test_upstreams_are_the_dns_option_else_the_hosts_filtered(tmp_path: Path) -> None:
     host = tmp_path / "resolv.conf"
     host.write_text("nameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver fd00::1\n")
-    assert upstream_nameservers({}, str(host)) == ["10.0.0.1"]
-    assert upstream_nameservers({"Dns": ["10.9.9.9"]}, str(host)) == ["10.9.9.9"]
-    host.write_text("nameserver 127.0.0.1\n")
-    assert upstream_nameservers({}, str(host)) == ["8.8.8.8", "8.8.4.4"]
+    assert embedded_forwarding({}, str(host)).upstreams == ["10.0.0.1"]
+    dns = {"Dns": ["10.9.9.9"]}
+    assert embedded_forwarding(dns, str(host)).upstreams == ["10.9.9.9"]
+    host.write_text("nameserver 127.0.0.1\noptions ndots:0\n")
+    assert embedded_forwarding({}, str(host)).upstreams == ["8.8.8.8", "8.8.4.4"]
+    # ndots above 0, the host's or the user's, is "set"; ndots:0 is not.
+    assert embedded_forwarding({}, str(host)).ndots_set is False
+    assert embedded_forwarding({"DnsOptions": ["ndots:2"]}, str(host)).ndots_set is True
