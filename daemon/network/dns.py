@@ -8,6 +8,7 @@ container on one of the asking container's networks is answered here; any other 
 forwarded to the container's upstream resolvers (its --dns, else the host's; see
 `Forwarding`) from the daemon's namespace, within FORWARD_BUDGET seconds in all, after
 which the answer is SERVFAIL: a lookup never hangs on resolvers that cannot be reached.
+A container only on Internal networks has nothing forwarded (SERVFAIL at once).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ MAX_TCP_CONNECTIONS = 16  # per container
 # (asking container id, name) -> addresses; (asking container id, address) -> name.
 Lookup = Callable[[str, str], list[IPv4Address]]
 Reverse = Callable[[str, IPv4Address], str | None]
+Reach = Callable[[str], bool]  # asking container id -> may its queries be forwarded
 
 
 def open_listeners() -> tuple[socket.socket, socket.socket]:
@@ -136,9 +138,10 @@ class _Listener:
 
 
 class Resolver:
-    def __init__(self, lookup: Lookup, reverse: Reverse) -> None:
+    def __init__(self, lookup: Lookup, reverse: Reverse, external_access: Reach) -> None:
         self._lookup = lookup
         self._reverse = reverse
+        self._external_access = external_access
         self._listeners: dict[str, _Listener] = {}
         self._forwarding: dict[str, Forwarding] = {}
 
@@ -220,7 +223,8 @@ class Resolver:
         forwarding = self._forwarding.get(container_id) or Forwarding([], False)
         if forwarding.ndots_set and question.qtype in (QTYPE.A, QTYPE.AAAA) and "." not in name:
             return bytes(request.reply().pack())  # the client goes on with its search list
-        answer = await forward(data, forwarding.upstreams)
+        upstreams = forwarding.upstreams if self._external_access(container_id) else []
+        answer = await forward(data, upstreams)
         if answer is not None:
             return answer
         reply = request.reply()

@@ -43,6 +43,11 @@ class NameIndex:
                     found.append(endpoint.address)
         return found
 
+    def external_access(self, container_id: str) -> bool:
+        """Some network of the container leads out (not all are Internal): only then are
+        other names forwarded, as dockerd forwards from the container's own namespace."""
+        return any(not network.internal for network, _ in self.manager.endpoints_of(container_id))
+
     def reverse(self, container_id: str, address: IPv4Address) -> str | None:
         for network in self._shared(container_id):
             for member_id, endpoint in network.endpoints.items():

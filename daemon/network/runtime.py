@@ -49,7 +49,7 @@ class NetworkRuntime:
         # Set by the daemon: a container by name or id as a link target, None if none such.
         self.link_target: Callable[[str], legacy_links.Target | None] = lambda ref: None
         names = NameIndex(manager)
-        self.resolver = Resolver(names.lookup, names.reverse)
+        self.resolver = Resolver(names.lookup, names.reverse, names.external_access)
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
         self.timings: dict[str, list[float]] = {"setup": [], "teardown": []}
 

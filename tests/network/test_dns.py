@@ -6,6 +6,7 @@ dockerd's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import Any
@@ -52,6 +53,26 @@ half.close()
 bad = socket.create_connection(("127.0.0.11", 53), timeout=5)
 bad.sendall(struct.pack("!H", 5) + b"\\xff" * 5)
 print(repr(bad.recv(10)))
+"""
+
+UPSTREAM = "10.53.0.1"  # a resolver of the test's own, on the daemon namespace's lo
+# It answers every A query with 10.1.2.3 until stdin closes.
+FAKE_UPSTREAM = """
+import select, socket, sys
+from dnslib import QTYPE, RR, A, DNSRecord
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [], 60)
+    if sys.stdin in ready or not ready:
+        break
+    data, peer = s.recvfrom(4096)
+    query = DNSRecord.parse(data)
+    reply = query.reply()
+    if query.q.qtype == QTYPE.A:
+        reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A("10.1.2.3"), ttl=5))
+    s.sendto(reply.pack(), peer)
 """
 
 
@@ -179,6 +200,40 @@ async def test_unknown_names_fail_fast_without_a_reachable_resolver(
     assert (await _query(ns_daemon, "asker2", "asker"))[:2] == (0, [_address(asker)])
     await ns_daemon.docker_ok("rm", "-f", "asker", "asker2")
     await ns_daemon.docker_ok("network", "rm", "lonely")
+
+
+async def test_other_names_are_forwarded_except_from_internal_networks(
+    ns_daemon: NetnsDaemon,
+) -> None:
+    addresses = await ns_daemon.netns.check("ip", "-o", "addr", "show", "dev", "lo")
+    if UPSTREAM not in addresses:
+        await ns_daemon.netns.check("ip", "addr", "add", f"{UPSTREAM}/32", "dev", "lo")
+    server = await asyncio.create_subprocess_exec(
+        *ns_daemon.netns.argv(sys.executable, "-c", FAKE_UPSTREAM, UPSTREAM),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        async with asyncio.timeout(10):
+            assert await server.stdout.readline() == b"ready\n"
+        await ns_daemon.docker_ok("network", "create", "outward")
+        await ns_daemon.docker_ok("network", "create", "--internal", "inward")
+        for name, network in (("out", "outward"), ("in", "inward")):
+            await ns_daemon.docker_ok("run", "-d", "--name", name, "--network", network,
+                                      "--dns", UPSTREAM, "busybox", "sleep", "300")  # fmt: skip
+        for proto in ("udp", "tcp"):
+            forwarded = await _query(ns_daemon, "out", "www.example.", proto=proto)
+            assert forwarded[:2] == (0, ["10.1.2.3"])
+            # Only on an internal network: nothing leaves, as in dockerd (SERVFAIL).
+            assert (await _query(ns_daemon, "in", "www.example.", proto=proto))[:2] == (2, [])
+        await ns_daemon.docker_ok("rm", "-f", "out", "in")
+        await ns_daemon.docker_ok("network", "rm", "outward", "inward")
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        async with asyncio.timeout(10):
+            await server.wait()
 
 
 async def test_resolv_conf_and_hosts_as_dockerd_writes_them(ns_daemon: NetnsDaemon) -> None:
