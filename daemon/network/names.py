@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 
+from .legacy_links import parse
 from .manager import NetworkManager
 from .model import Member, Network
 
@@ -18,6 +19,16 @@ def member_names(member: Member) -> list[str]:
     """A member's names on its network, lower case (DNS names are compared so)."""
     names = [member.container_name, *member.aliases, member.container_id[:SHORT_ID]]
     return [name.lower() for name in names if name]
+
+
+def _linked_name(asker: Member | None, name: str) -> str:
+    """The name a link of the asker's on the network stands for (the name itself if none):
+    dockerd's links on user networks are aliases only their container resolves."""
+    for entry in asker.links if asker is not None else []:
+        target, alias = parse(entry)
+        if alias.lower() == name:
+            return target.lower()
+    return name
 
 
 class NameIndex:
@@ -32,7 +43,9 @@ class NameIndex:
 
     def lookup(self, container_id: str, name: str) -> list[IPv4Address]:
         found: list[IPv4Address] = []
+        asked = name
         for network in self._shared(container_id):
+            name = _linked_name(network.members.get(container_id), asked)
             suffix = "." + network.name.lower()
             wanted = {name, name[: -len(suffix)]} if name.endswith(suffix) else {name}
             for member_id, endpoint in network.endpoints.items():

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ from .names import NameIndex
 from .ports import PortHolder, Published, requests_of
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """What a container asks of its endpoint on a network (NetworkingConfig, connect)."""
+
+    aliases: list[str] = field(default_factory=list)
+    ipv4: str = ""
+    links: list[str] = field(default_factory=list)  # "name:alias", on user networks
 
 
 def shares_namespace(host_config: Mapping[str, Any]) -> bool:
@@ -158,21 +168,28 @@ class NetworkRuntime:
 
     def endpoint_request(
         self, host_config: Mapping[str, Any], endpoints: Mapping[str, Any] | None
-    ) -> tuple[list[str], str]:
-        """The aliases and IPv4 address that NetworkingConfig.EndpointsConfig asks for on
-        the NetworkMode's network, checked before the container is made (dockerd's 400s)."""
-        if not self.enabled or not endpoints:
-            return [], ""
+    ) -> EndpointRequest:
+        """The aliases, IPv4 address and links that NetworkingConfig.EndpointsConfig asks
+        for on the NetworkMode's network, checked before the container is made (dockerd's
+        400s). On a user network HostConfig.Links count too (names the embedded DNS
+        server resolves for this container only)."""
         mode = str(host_config.get("NetworkMode") or "default")
-        entry = endpoints.get(mode) or endpoints.get(BRIDGE if mode == "default" else mode)
-        if not isinstance(entry, Mapping):
-            return [], ""
-        aliases = [str(a) for a in entry.get("Aliases") or []]
-        ipam = entry.get("IPAMConfig") or {}
-        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
         user_network = mode not in ("default", BRIDGE, HOST, "none") and not mode.startswith(
             "container:"
         )
+        if not self.enabled:
+            return EndpointRequest()
+        entry = (endpoints or {}).get(mode) or (endpoints or {}).get(
+            BRIDGE if mode == "default" else mode
+        )
+        if not isinstance(entry, Mapping):
+            entry = {}
+        links = [str(e) for e in entry.get("Links") or legacy_links.links_of(host_config)]
+        for link in links:
+            legacy_links.parse(link)  # dockerd's 400 for a bad format
+        aliases = [str(a) for a in entry.get("Aliases") or []]
+        ipam = entry.get("IPAMConfig") or {}
+        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
         if ipv4 and not user_network:
             raise errors.InvalidParameter(
                 "user specified IP address is supported on user defined networks only"
@@ -183,7 +200,7 @@ class NetworkRuntime:
             )
         if ipv4:
             self.manager.check_address(self.manager.get(mode), ipv4)
-        return aliases, ipv4
+        return EndpointRequest(aliases, ipv4, links if user_network else [])
 
     # -- create and remove ---------------------------------------------------------------
 
@@ -192,16 +209,18 @@ class NetworkRuntime:
         container_id: str,
         name: str,
         host_config: Mapping[str, Any],
-        endpoint: tuple[list[str], str] = ([], ""),
+        endpoint: EndpointRequest | None = None,
     ) -> None:
         """The container becomes a member of the network its NetworkMode names, with the
-        aliases and address `endpoint_request` read from NetworkingConfig."""
+        aliases, address and links `endpoint_request` read."""
         if not self.enabled:
             return
         network = self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
         if network is not None:
-            aliases, ipv4 = endpoint
-            self.manager.connect(network.id, container_id, name, aliases, ipv4)
+            wanted = endpoint or EndpointRequest()
+            self.manager.connect(
+                network.id, container_id, name, wanted.aliases, wanted.ipv4, wanted.links
+            )
 
     # -- the firewall's state ------------------------------------------------------------
 
@@ -278,6 +297,7 @@ class NetworkRuntime:
         running: bool,
         aliases: list[str],
         ipv4: str,
+        linked: list[str] | None = None,
         resolv_conf: Path | None = None,
     ) -> None:
         """`docker network connect`: a member now, and plugged in now if it runs. A running
@@ -288,7 +308,9 @@ class NetworkRuntime:
                 "container sharing network namespace with another container or host cannot "
                 "be connected to any other network"
             )
-        network = self.manager.connect(ref, container_id, name, aliases, ipv4)
+        for link in linked or []:
+            legacy_links.parse(link)  # dockerd's 400 for a bad format
+        network = self.manager.connect(ref, container_id, name, aliases, ipv4, linked or [])
         path = self.sandbox_path(container_id, host_config)
         if not running or path is None:
             return

@@ -152,6 +152,14 @@ async def test_containers_on_a_network_resolve_each_other(ns_daemon: NetnsDaemon
     assert await _fetch(ns_daemon, "alpha", "late") == "gamma\n"
     assert await _fetch(ns_daemon, "alpha", "gamma") == "gamma\n"
 
+    # A link on a user network is a name only its container resolves.
+    await ns_daemon.docker_ok("run", "-d", "--name", "epsilon", "--network", "front",
+                              "--link", "beta:database", "busybox", "sleep", "300")  # fmt: skip
+    assert await _fetch(ns_daemon, "epsilon", "database") == "beta\n"
+    assert (await _query(ns_daemon, "alpha", "database"))[:2] == (2, [])
+    epsilon = await _inspect(ns_daemon, "epsilon")
+    assert epsilon["NetworkSettings"]["Networks"]["front"]["Links"] == ["beta:database"]
+
     # One on the default bridge has no resolver, until a connect starts it and points its
     # resolv.conf there, as dockerd does.
     await ns_daemon.docker_ok("run", "-d", "--name", "delta", "--dns-search", "example.test",
@@ -169,7 +177,7 @@ async def test_containers_on_a_network_resolve_each_other(ns_daemon: NetnsDaemon
     await ns_daemon.docker_ok("stop", "-t", "0", "beta")
     code, answers, _ = await _query(ns_daemon, "alpha", "beta")
     assert (code, answers) == (2, [])
-    await ns_daemon.docker_ok("rm", "-f", "alpha", "beta", "gamma", "delta")
+    await ns_daemon.docker_ok("rm", "-f", "alpha", "beta", "gamma", "delta", "epsilon")
     await ns_daemon.docker_ok("network", "rm", "front", "back")
 
 
