@@ -31,9 +31,7 @@ Listeners = tuple[socket.socket, socket.socket] | None
 class Plug:
     """One endpoint's links: `host_ifname` on `bridge`, `ifname` in the container."""
 
-    ensure_bridge: bool  # make or check the bridge first (False: known to be there)
-    bridge: str
-    bridge_gateway: IPv4Address
+    bridge: str  # made beforehand (`ensure_bridges`)
     prefix_len: int
     host_ifname: str
     ifname: str
@@ -88,10 +86,12 @@ def _loopback_up(inner: IPRoute) -> None:
         inner.link("set", index=index, state="up")
 
 
-def _ensure_bridges(host: IPRoute, plugs: Sequence[Plug]) -> None:
-    for plug in plugs:
-        if plug.ensure_bridge:
-            ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
+def ensure_bridges(bridges: Sequence[tuple[str, IPv4Address, int]]) -> None:
+    """`ensure_bridge` for each (name, gateway, prefix length). Blocking, from a thread
+    in the daemon's namespace."""
+    with IPRoute() as host:
+        for name, gateway, prefix_len in bridges:
+            ensure_bridge(host, name, gateway, prefix_len)
 
 
 def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
@@ -127,7 +127,6 @@ def make_sandbox(path: Path, plugs: Sequence[Plug], *, listen_dns: bool = False)
     embedded DNS server's sockets bound if asked (the caller owns them). Changes the
     calling thread's namespace: run it in a thread of its own."""
     with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
-        _ensure_bridges(host, plugs)
         netns.unshare_and_bind(path)
         with IPRoute() as inner:
             _loopback_up(inner)
@@ -141,7 +140,6 @@ def plug_into(path: Path, plug: Plug, *, listen_dns: bool = False) -> Listeners:
     the embedded DNS server's sockets if asked. Changes the calling thread's namespace:
     run it in a thread of its own."""
     with IPRoute() as host:
-        _ensure_bridges(host, [plug])
         netns.enter(path)
         with IPRoute() as inner:
             _plug(host, inner, path, plug)

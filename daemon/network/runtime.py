@@ -54,6 +54,7 @@ class NetworkRuntime:
         self.root = exec_root / "netns"
         # Bridges made or checked since the daemon started: a start skips the check.
         self._bridges_seen: set[str] = set()
+        self._bridge_lock = asyncio.Lock()
         self.firewall = Firewall()
         self.ports = PortHolder()
         # Set by the daemon: a container by name or id as a link target, None if none such.
@@ -320,6 +321,7 @@ class NetworkRuntime:
         listen = network.user_defined and not self.resolver.serving(container_id)
         started_dns = False
         try:
+            await self._ensure_bridges([network])
             plug = self._join(network, member, ifname)
             sockets = await netns.run_in_own_thread(
                 lambda: links.plug_into(path, plug, listen_dns=listen)
@@ -382,10 +384,7 @@ class NetworkRuntime:
                 assert primary is not None
                 endpoint_id = primary[1].endpoint_id
                 held = self.ports.hold(requests, f"{name.lstrip('/')} ({endpoint_id})")
-            if not self._bridges_seen >= {plug.bridge for plug in plugs}:
-                # A bridge new to this run: the rules must know it before traffic flows.
-                self._bridges_seen.update(plug.bridge for plug in plugs)
-                await self.rebuild_rules()
+            await self._ensure_bridges([network for network, _ in members])
             listen = any(network.user_defined for network, _ in members)
             sockets = await netns.run_in_own_thread(
                 lambda: links.make_sandbox(path, plugs, listen_dns=listen)
@@ -408,6 +407,26 @@ class NetworkRuntime:
             raise
         self.timings["setup"].append(time.perf_counter() - started)
 
+    async def _ensure_bridges(self, networks: list[Network]) -> None:
+        """The networks' bridges made (or checked) once per daemon run, and the rules
+        rebuilt to know them before any traffic flows. One start at a time does it: a
+        concurrent start on the same new network waits rather than plugging into a
+        bridge not made yet."""
+        if all(network.device in self._bridges_seen for network in networks):
+            return
+        async with self._bridge_lock:
+            missing = [n for n in networks if n.device not in self._bridges_seen]
+            if not missing:
+                return
+            bridges = [(n.device, n.pool.gateway, n.pool.prefix_len) for n in missing if n.pool]
+            await asyncio.to_thread(links.ensure_bridges, bridges)
+            self._bridges_seen.update(network.device for network in missing)
+            try:
+                await self.rebuild_rules()
+            except BaseException:
+                self._bridges_seen.difference_update(network.device for network in missing)
+                raise
+
     def _join(self, network: Network, member: Member, ifname: str) -> Plug:
         """An endpoint (address, MAC, names; saved) and the links that will carry it."""
         pool = network.pool
@@ -415,9 +434,7 @@ class NetworkRuntime:
             raise errors.SystemError(f"network {network.name} has no bridge")
         endpoint = self.manager.join(network, member, ifname)
         return Plug(
-            ensure_bridge=network.device not in self._bridges_seen,
             bridge=network.device,
-            bridge_gateway=pool.gateway,
             prefix_len=pool.prefix_len,
             host_ifname=endpoint.host_ifname,
             ifname=endpoint.ifname,

@@ -75,6 +75,18 @@ while True:
     s.sendto(reply.pack(), peer)
 """
 
+# Queries each name of argv[1:] over UDP; prints "name address" per answer.
+RESOLVE_ALL = """
+import socket, sys
+from dnslib import DNSRecord
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for name in sys.argv[1:]:
+    s.sendto(DNSRecord.question(name).pack(), ("127.0.0.11", 53))
+    reply = DNSRecord.parse(s.recv(4096))
+    print(name, *[str(r.rdata) for r in reply.rr])
+"""
+
 
 async def _inspect(daemon: NetnsDaemon, name: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = json.loads(await daemon.docker_ok("inspect", name))
@@ -279,3 +291,22 @@ async def test_resolv_conf_and_hosts_as_dockerd_writes_them(ns_daemon: NetnsDaem
     assert (await _query(ns_daemon, "dotted", "nothing.example"))[:2] == (2, [])
     await ns_daemon.docker_ok("rm", "-f", "dotted")
     await ns_daemon.docker_ok("network", "rm", "named")
+
+
+async def test_containers_started_together_all_resolve_each_other(
+    ns_daemon: NetnsDaemon,
+) -> None:
+    await ns_daemon.docker_ok("network", "create", "crowd")
+    names = [f"c{number}" for number in range(8)]
+    await asyncio.gather(*(
+        ns_daemon.docker_ok("run", "-d", "--name", name, "--network", "crowd",
+                            "busybox", "sleep", "300")
+        for name in names
+    ))  # fmt: skip
+    addresses = {name: _address(await _inspect(ns_daemon, name)) for name in names}
+    assert len(set(addresses.values())) == len(names)
+    for asker in (names[0], names[-1]):
+        out = await _in_sandbox(ns_daemon, asker, RESOLVE_ALL, *names)
+        assert dict(line.split() for line in out.splitlines()) == addresses
+    await ns_daemon.docker_ok("rm", "-f", *names)
+    await ns_daemon.docker_ok("network", "rm", "crowd")
