@@ -22,11 +22,10 @@ import asyncio
 import contextlib
 import json
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
 
 _T = TypeVar("_T")
 
@@ -126,13 +125,10 @@ def watch_disconnect(request: web.Request) -> asyncio.Event:
     return event
 
 
-def json_line(obj: BaseModel | dict[str, Any] | list[Any]) -> bytes:
-    """One JSON document and a newline, compact, as Go's json.Encoder writes it."""
-    if isinstance(obj, BaseModel):
-        data = obj.model_dump_json(by_alias=True).encode()
-    else:
-        data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-    return data + b"\n"
+def json_line(obj: Mapping[str, Any] | Sequence[Any]) -> bytes:
+    """One JSON document (a ``wire`` reply) and a newline, compact, as Go's json.Encoder
+    writes it."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 class StreamingReply:
@@ -181,7 +177,7 @@ class StreamingReply:
             self.disconnected.set()
             raise ClientGone("client went away") from exc
 
-    async def write_json(self, obj: BaseModel | dict[str, Any] | list[Any]) -> None:
+    async def write_json(self, obj: Mapping[str, Any] | Sequence[Any]) -> None:
         """Send one JSON document followed by a newline."""
         await self.write(json_line(obj))
 

@@ -41,6 +41,7 @@ class Engine:
     argv: list[str]
     socket: Path
     log_path: Path
+    cwd: Path = REPO  # the source tree the daemon runs from
     proc: asyncio.subprocess.Process | None = None
     session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
@@ -65,7 +66,7 @@ class Engine:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=asyncio.subprocess.STDOUT,
-                cwd=REPO,
+                cwd=self.cwd,
                 env=_clean_env(),
                 # Its own session: a Ctrl-C on the benchmark reaches it only through stop().
                 start_new_session=True,
@@ -126,6 +127,13 @@ class Engine:
             await proc.wait()
 
 
+def in_private_netns(argv: list[str]) -> list[str]:
+    """`argv` run in a network namespace of its own that holds only a loopback (up): what
+    it connects to or creates there never reaches the host's network. Unix sockets still
+    work across it. The command keeps the pid (unshare and sh exec it)."""
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
+
+
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "NOTIFY_SOCKET"))}
 
@@ -158,8 +166,9 @@ def dockerd(
     return Engine("dockerd", argv, socket, workdir / "dockerd.log")
 
 
-def moorage(workdir: Path, containerd: str, *, bridge: bool = False) -> Engine:
-    """mooraged on `containerd`; with `bridge` its networking on (bench.netstart only)."""
+def moorage(workdir: Path, containerd: str, tree: Path = REPO, *, bridge: bool = False) -> Engine:
+    """mooraged from the source tree `tree` (another checkout runs with this venv); with
+    `bridge` its networking on (bench.netstart only, in a private network namespace)."""
     root = workdir / "moorage"
     root.mkdir(parents=True)
     config = root / "empty.json"
@@ -176,7 +185,7 @@ def moorage(workdir: Path, containerd: str, *, bridge: bool = False) -> Engine:
     ]  # fmt: skip
     if not bridge:
         argv += ["--bridge", "none"]  # as dockerd above: the machine's namespace is not ours
-    return Engine("moorage", argv, socket, workdir / "moorage.log")
+    return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 
 
 class HostFootprint:

@@ -12,15 +12,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 [ -x .venv/bin/python ] && command -v containerd >/dev/null && command -v runc >/dev/null \
     || scripts/setup.sh
-if ! command -v dockerd >/dev/null 2>&1; then
-    echo "bench: installing Debian's docker.io for dockerd 20.10" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    # Only the binaries are wanted: no docker service is started (where a policy-rc.d
-    # forbids it, as in containers) and none is left running either way.
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends docker.io >/dev/null
-    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        systemctl stop docker.service docker.socket >/dev/null 2>&1 || true
-    fi
-fi
+scripts/install-dockerd.sh
 exec .venv/bin/python -m bench.compare "$@"

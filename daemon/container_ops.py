@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any
+
+from wire.container import ContainerPruneResponse, ContainerTopResponse
 
 from . import errors
 from .container.model import Status
@@ -12,7 +13,7 @@ from .daemon import Daemon
 from .events import EventsBus
 from .filters import FilterMap, prune_labels_match, prune_until
 from .timefmt import parse_rfc3339
-from .top import TopBody, container_top, validate_ps_args
+from .top import container_top, validate_ps_args
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 _pruning: weakref.WeakSet[Daemon] = weakref.WeakSet()
 
 
-async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> TopBody:
+async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> ContainerTopResponse:
     """The container's processes as ``ps`` shows them; one Tasks.ListPids RPC."""
     validate_ps_args(ps_args)
     live = daemon.get(ref)
@@ -40,7 +41,7 @@ async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> TopB
     return body
 
 
-async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> dict[str, Any]:
+async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> ContainerPruneResponse:
     """Remove every container that is not running and matches `filters` (label, label!,
     until); the reply body of ``POST /containers/prune``."""
     for key in sorted(filters):

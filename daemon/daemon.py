@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import signal
 import time
@@ -26,17 +27,21 @@ from libcontainerd.types import (
     SnapshotSpec,
     StdioSpec,
     Task,
+    TaskStatus,
 )
+from libcontainerd.types import Container as LcdContainer
 from runtimes import RuntimeTable, UnknownRuntimeError
+from wire.container import ContainerCreateRequest
 
 from . import errors
 from .background import BackgroundTasks
 from .config import DaemonConfig
 from .container.health import HealthMonitor
-from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, LogSink, stdio_outputs
+from .container.io import Attachment, LogSink
 from .container.live import LiveContainer
 from .container.model import Container, Status, now_rfc3339
 from .container.oom import oom_killed
+from .container.reconcile import OWNER_LABEL, Kind, RecordView, Step, plan, task_steps
 from .container.restart import RestartPolicy
 from .container.spec import ContainerSpecs
 from .container.state import Input, StateMachine
@@ -57,6 +62,8 @@ from .signals import parse_signal
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
+# How long a SIGKILLed task may take to be reported exited before containerd is asked.
+KILL_EXIT_TIMEOUT = 10.0
 
 
 class Image(Protocol):
@@ -111,6 +118,12 @@ class Daemon:
             # networking hook: --link resolves containers by name or id
             self.netrt.link_target = lambda ref: legacy_links.target_of(self.store.find(ref))
         self._live: dict[str, LiveContainer] = {}
+        # Creates under way, name -> id: their containerd objects exist before their record.
+        self._creating: dict[str, str] = {}
+        # Marks what this daemon makes in containerd, so that restore can tell its own
+        # leftovers from another daemon's objects in a shared namespace.
+        self.owner = os.path.abspath(config.data_root)
+        self._reconciling = asyncio.Lock()
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
         self._background = BackgroundTasks()
@@ -138,29 +151,13 @@ class Daemon:
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
 
     async def restore(self) -> None:
-        """Find each container's containerd objects again after a daemon restart."""
-        found = {c.id: c for c in await self._client().restore()}
+        """Make containerd and the store agree after a daemon restart (see reconcile.py),
+        then apply the restart policies."""
+        await self._reconcile()
+        self._client().on_reconnect(self._containerd_back)
         for live in self._live.values():
-            live.lcd = found.get(live.id)
-            task = await live.lcd.attach_task() if live.lcd is not None else None
-            if task is not None and task.status.value in ("running", "paused"):
-                self._start_copying(live, task)
-                self.health.start(live)
-                continue
-            # A task that never started (the daemon stopped mid-start) or has exited is
-            # deleted, so that the next start can create one again.
-            code, at = 255, None
-            if task is not None:
-                try:
-                    exit_status = await task.delete()
-                    code, at = exit_status.exit_code, exit_status.exited_at
-                except lcd_errors.LibcontainerdError:
-                    # Not deletable as it is (e.g. created, never started): kill it first.
-                    with contextlib.suppress(lcd_errors.LibcontainerdError):
-                        await task.kill(signal.SIGKILL)
-                        await task.delete()
-            await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
-            live.machine.apply(Input.EXITED, exit_code=code, at=at)
+            if not live.model.state.running:
+                await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
         # networking: ports held again, rules rebuilt, embedded DNS served again
         await self.netrt.restore({live.id: live.model.host_config for live in self._live.values()})
         for live in self._live.values():
@@ -175,10 +172,148 @@ class Daemon:
             ):
                 self._schedule_restart(live, 0.0)
 
+    def _containerd_back(self) -> None:
+        # What was under way when containerd went away may have half happened.
+        self._background.spawn(self._reconcile(), name="reconcile")
+
+    async def _reconcile(self) -> None:
+        """List containerd's side and apply the plan, holding every container's lock so
+        that no operation changes either side meanwhile (creates under way are left be)."""
+        async with self._reconciling, contextlib.AsyncExitStack() as locks:
+            held = list(self._live.values())
+            for live in held:
+                await locks.enter_async_context(live.lock)
+            inventory = await self._client().restore()
+            lcds = {c.id: c for c in inventory.containers}
+            for live in held:
+                live.lcd = lcds.get(live.id)
+            records = [
+                RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+                for live in held
+                if live.id in self._live  # not removed while the locks were taken
+            ]
+            # Creates that began (or ended) meanwhile are not part of this reconcile.
+            busy = set(self._creating.values()) | (set(self._live) - {r.id for r in records})
+            steps = plan(
+                records,
+                [c.record for c in inventory.containers],
+                inventory.tasks,
+                inventory.snapshots,
+                self.owner,
+                busy=busy,
+            )
+            # Steps concern one container each (or one snapshot): done side by side, as a
+            # discarded task's kill may take a while to be reported.
+            await asyncio.gather(*(self._apply_logged(step, lcds) for step in steps))
+
+    async def _apply_logged(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
+        if step.kind is not Kind.REATTACH:
+            log.warning("restore: %s %s: %s", step.kind.value, step.id[:12], step.describe())
+        try:
+            await self._apply(step, lcds)
+        except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
+            log.error("restore: %s %s failed: %s", step.kind.value, step.id[:12], exc)
+
+    async def _apply(self, step: Step, lcds: dict[str, LcdContainer]) -> None:
+        if step.kind is Kind.ORPHAN_TASK:
+            # Labelled ours, so that a rescue cut short is finished by the next restore.
+            await self._client().rescue_orphan_task(step.id, {OWNER_LABEL: self.owner})
+            return
+        if step.kind is Kind.REMOVE_SNAPSHOT:
+            await self._client().remove_snapshot(step.id)
+            return
+        if step.kind is Kind.REMOVE_CONTAINER:
+            lcd = lcds[step.id]
+            if lcd.found_task is None:
+                await lcd.probe_task()  # a task the list left out must not be orphaned
+            await lcd.delete()
+            return
+        live = self._live.get(step.id)
+        if live is not None:
+            await self._apply_to(live, step)
+
+    async def _apply_to(self, live: LiveContainer, step: Step) -> None:
+        machine = live.machine
+        if step.kind is Kind.FINISH_REMOVAL:
+            await self._finish_removal(live)
+            return
+        if step.kind is Kind.RECREATE:
+            await self._recreate(live, step.snapshot_exists)
+            return
+        assert live.lcd is not None
+        if step.kind is Kind.LOST_TASK:
+            found = await live.lcd.probe_task()
+            if found is None:
+                await self.netrt.teardown(live.id, timed=False)
+                machine.apply(Input.EXITED, exit_code=step.exit_code)
+                return
+            record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+            for again in task_steps(record, found):
+                await self._apply_to(live, again)
+            return
+        if step.kind is Kind.DISCARD_TASK:
+            await live.lcd.delete_task()
+            await self.netrt.teardown(live.id, timed=False)
+            machine.apply(Input.EXITED, exit_code=step.exit_code)
+            return
+        task = await live.lcd.attach_task()
+        if task is None:
+            return
+        if step.kind is Kind.COLLECT_EXIT:
+            task.stdio.close()  # nobody will read the output of this ended run
+            exit_status = await task.delete()
+            await self.netrt.teardown(live.id, timed=False)
+            # A run whose start the store never heard of ran and ended: it shows as such.
+            machine.apply(Input.STARTED, pid=step.pid)
+            if machine.apply(
+                Input.EXITED, exit_code=exit_status.exit_code, at=exit_status.exited_at
+            ):
+                self.container_event(live, "die", exitCode=str(exit_status.exit_code))
+            return
+        # REATTACH or ADOPT: the task runs, and so does the container.
+        if not live.hub.running:
+            self._start_copying(live, task)
+        if machine.apply(Input.STARTED, pid=step.pid):
+            live.started_monotonic = time.monotonic()
+            self.container_event(live, "start")
+        elif live.model.state.pid != step.pid and live.model.state.running:
+            live.model.state.pid = step.pid
+            self.store.save(live.model)
+        if step.task_status is TaskStatus.PAUSED:
+            machine.apply(Input.PAUSED)
+        else:
+            machine.apply(Input.RESUMED)
+        if live.model.state.running:
+            self.health.start(live)
+
+    async def _recreate(self, live: LiveContainer, snapshot_exists: bool) -> None:
+        model = live.model
+        try:
+            if self.images is None:
+                raise errors.Unavailable("the image service is not running")
+            image = self.images.resolve(model.image_id)
+            live.lcd = await self._new_lcd(model, image, exists=snapshot_exists)
+        except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
+            live.machine.apply(Input.EXITED, exit_code=255)
+            live.machine.apply(Input.BROKEN, error=f"containerd container lost: {exc}")
+            raise
+        # A task left without its container is reachable again (one Tasks.Get, here only).
+        found = await live.lcd.probe_task()
+        if found is None:
+            live.machine.apply(Input.EXITED, exit_code=255)
+            return
+        record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
+        for step in task_steps(record, found):
+            await self._apply_to(live, step)
+
     async def shutdown(self) -> None:
         await self.health.shutdown()
         await self._background.cancel()
         await self.netrt.close()
+        # The stdio of what runs on is let go of, as a daemon process's exit would.
+        for live in self._live.values():
+            for hub in (live.hub, *(record.hub for record in live.execs.values())):
+                await hub.close()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -200,14 +335,24 @@ class Daemon:
 
     # -- create ------------------------------------------------------------------------
 
+    async def _new_lcd(self, model: Container, image: Image, exists: bool = False) -> LcdContainer:
+        """The containerd container (and snapshot) of `model`: Snapshots.Prepare (or
+        Mounts, for a snapshot that `exists`) and Containers.Create."""
+        owner = {OWNER_LABEL: self.owner}
+        return await self._client().new_container(
+            model.id,
+            self.specs.factory(model),
+            self._runtime_spec(model.runtime),
+            SnapshotSpec(key=model.id, parent=image.chain_id, labels=owner, exists=exists),
+            image=model.image_name,
+            labels={"moorage.name": model.name, **owner},
+        )
+
     async def create(
-        self,
-        name: str | None,
-        config: dict[str, Any],
-        host_config: dict[str, Any],
-        endpoints_config: dict[str, Any] | None = None,
+        self, name: str | None, request: ContainerCreateRequest
     ) -> tuple[Container, list[str]]:
-        """`endpoints_config` is the body's NetworkingConfig.EndpointsConfig."""
+        config, host_config = request.parts()
+        endpoints_config = request.endpoints_config()
         canonical = validate_name(name) if name else None
         if canonical is not None:
             self._check_name_free(canonical)
@@ -227,7 +372,9 @@ class Daemon:
 
         container_id = secrets.token_hex(32)
         if canonical is None:
-            canonical = generate_name({c.model.name for c in self._live.values()})
+            canonical = generate_name(
+                {c.model.name for c in self._live.values()} | set(self._creating)
+            )
         directory = self.store.directory_for(container_id)
         host_config = dict(host_config)
         host_config["Runtime"] = runtime.name
@@ -243,33 +390,38 @@ class Daemon:
             runtime=runtime.name,
             directory=str(directory),
         )
-        warnings = self.specs.prepare_create(model, _runtime_config(image))
+        warnings = self.specs.prepare_create(model, _runtime_config(image), request)
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self.netrt.check_links(model.host_config, canonical)  # networking hook: --link
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        live = LiveContainer(model, StateMachine(model, self.store.save))
-        self.store.add(model)
-        self._live[container_id] = live
+        # containerd first, the record last: a crash in between leaves only containerd
+        # objects with this daemon's owner label and no record, which restore removes.
+        self._creating[canonical] = container_id
         try:
-            live.lcd = await self._client().new_container(
-                container_id,
-                self.specs.factory(model),
-                self._runtime_spec(runtime.name),
-                SnapshotSpec(key=container_id, parent=image.chain_id),
-                image=image_ref,
-                labels={"moorage.name": canonical},
-            )
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            live = LiveContainer(model, StateMachine(model, self.store.save))
+            try:
+                live.lcd = await self._new_lcd(model, image)
+            except lcd_errors.LibcontainerdError as exc:
+                raise errors.SystemError(str(exc)) from None
+            try:
+                self.store.add(model)
+            except BaseException:
+                with contextlib.suppress(lcd_errors.LibcontainerdError):
+                    await live.lcd.delete()
+                raise
         except BaseException:
-            self._live.pop(container_id, None)
             self.store.remove(model)
             raise
+        finally:
+            del self._creating[canonical]
+        self._live[container_id] = live
         self.netrt.container_created(container_id, canonical, model.host_config, endpoint)
         self.container_event(live, "create")
         return model, warnings + self._warnings(model.host_config)
 
     def _check_name_free(self, name: str) -> None:
-        owner = self.store.name_owner(name)
+        owner = self.store.name_owner(name) or self._creating.get(name)
         if owner is not None:
             raise errors.Conflict(
                 f'Conflict. The container name "{name}" is already in use by container '
@@ -332,13 +484,15 @@ class Daemon:
         except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
             message = str(exc)
             if task is not None:
+                # Rolled back whatever the failed call left (a start that did happen too);
+                # if containerd cannot be reached, the reconcile when it is back decides.
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    await task.delete()
+                    await live.lcd.delete_task()
             await self.netrt.teardown(live.id, timed=False)  # networking: nothing half set up
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
-            live.hub.end_without_run()
+            live.hub.end_run()
             if live.model.host_config.get("AutoRemove"):
                 self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
             raise errors.SystemError(message) from None
@@ -355,10 +509,7 @@ class Daemon:
             await live.lcd.update_spec(spec)
 
     def _start_copying(self, live: LiveContainer, task: Task) -> None:
-        stdio = task.stdio
-        live.hub.start_run(
-            stdio_outputs(stdio), self._open_log(live.model), stdio.stdin, task.close_stdin
-        )
+        live.hub.start_run(task.stdio, self._open_log(live.model), task.close_stdin)
 
     # -- events from containerd ---------------------------------------------------------
 
@@ -383,6 +534,27 @@ class Daemon:
                 live.machine.apply(Input.PAUSED)
             elif event_type is EventType.RESUMED:
                 live.machine.apply(Input.RESUMED)
+            elif event_type is EventType.START:
+                await self._task_started(live)
+
+    async def _task_started(self, live: LiveContainer) -> None:
+        """A task started that no start of the daemon's finished (one that failed as
+        containerd went away, or one started behind the daemon's back): adopted, as
+        restore would. A start of the daemon's own has applied STARTED before this runs
+        (it holds the lock), so this costs nothing on the normal path."""
+        state = live.model.state
+        if state.running or state.status in (Status.REMOVING, Status.DEAD) or live.lcd is None:
+            return
+        try:
+            found = await live.lcd.probe_task()  # a Tasks.Get unless the task is known
+        except lcd_errors.LibcontainerdError as exc:
+            log.warning("task of %s started, state unknown: %s", live.id[:12], exc)
+            return
+        if found is not None:
+            record = RecordView(live.id, state.status, state.recorded_exit)
+            for step in task_steps(record, found):
+                log.warning("%s %s: %s", step.kind.value, live.id[:12], step.describe())
+                await self._apply_to(live, step)
 
     async def _task_exited(self, live: LiveContainer, info: EventInfo) -> None:
         self.health.stop(live)
@@ -394,12 +566,20 @@ class Daemon:
                 live.machine.apply(Input.OOM)
                 self.container_event(live, "oom")
         if task is not None:
-            with contextlib.suppress(lcd_errors.NotFoundError):
+            # Tasks.Delete makes containerd forget the exit code: written down first.
+            live.machine.apply(Input.EXIT_SEEN, exit_code=info.exit_code)
+            try:
                 await task.delete()
+            except lcd_errors.NotFoundError:
+                pass
+            except lcd_errors.LibcontainerdError as exc:
+                # Still there and not deletable: the exit was not real (or containerd went
+                # away); the reconcile when it is back settles it.
+                log.warning("exit of %s not confirmed: %s", live.id[:12], exc)
+                return
         await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
-                await live.hub.wait_copied()
+        # After the delete: the shim has then closed its ends of the FIFOs.
+        await live.hub.drain()
         for record in list(live.execs.values()):
             self.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
         if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
@@ -516,10 +696,56 @@ class Daemon:
                 return
             except TimeoutError:
                 pass
-        with contextlib.suppress(lcd_errors.LibcontainerdError):
-            await task.kill(signal.SIGKILL)
+        live.machine.forget_waiter(exited)
+        try:
+            await self._kill_and_wait(live)
+        except lcd_errors.LibcontainerdError as exc:
+            raise errors.SystemError(f"Cannot kill container: {live.id}: {exc}") from None
         self.container_event(live, "kill", signal=str(int(signal.SIGKILL)))
-        await exited
+
+    async def _kill_and_wait(self, live: LiveContainer) -> None:
+        """SIGKILL the task and wait for its exit, bounded: a kill that cannot reach
+        containerd is raised rather than waited on for ever; after 10 s containerd is asked,
+        and a task it no longer has (or has stopped) is taken as exited."""
+        exited = live.machine.next_exit()
+        try:
+            task = live.task
+            gone = task is None
+            if task is not None:
+                try:
+                    await task.kill(signal.SIGKILL)
+                    if live.model.state.paused:
+                        await task.resume()
+                except lcd_errors.NotFoundError:
+                    gone = True  # ended already, or unknown to containerd: ask it below
+                except lcd_errors.UnavailableError:
+                    raise
+                except lcd_errors.LibcontainerdError as exc:
+                    # e.g. the shim's connection closing as the process ends: the exit
+                    # (or containerd, asked below) tells.
+                    log.info("kill of %s: %s", live.id[:12], exc)
+            if not gone:
+                try:
+                    async with asyncio.timeout(KILL_EXIT_TIMEOUT):
+                        await asyncio.shield(exited)
+                    return
+                except TimeoutError:
+                    pass
+            async with live.lock:
+                state = live.model.state
+                if not state.running:
+                    return
+                found = await live.lcd.probe_task() if live.lcd is not None else None
+                if found is not None and found.status is not TaskStatus.STOPPED:
+                    raise lcd_errors.UnknownError(f"no exit {KILL_EXIT_TIMEOUT:g}s after SIGKILL")
+                code = state.recorded_exit if state.recorded_exit is not None else 255
+                if found is not None and live.lcd is not None:
+                    code = found.exit_code  # its exit event was lost, not its exit
+                    await live.lcd.delete_task()
+                if live.machine.apply(Input.EXITED, exit_code=code):
+                    self.container_event(live, "die", exitCode=str(code))
+        finally:
+            live.machine.forget_waiter(exited)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         live = self.get(ref)
@@ -588,32 +814,37 @@ class Daemon:
                     f"You cannot remove a running container {live.id}. Stop the container "
                     "before attempting removal or force remove"
                 )
-            exited = live.machine.next_exit()
-            task = live.task
-            if task is not None:
-                with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    if live.model.state.paused:
-                        await task.kill(signal.SIGKILL)
-                        await task.resume()
-                    else:
-                        await task.kill(signal.SIGKILL)
-            await exited
+            try:
+                await self._kill_and_wait(live)
+            except lcd_errors.LibcontainerdError as exc:
+                raise errors.SystemError(
+                    f"Could not kill running container {live.id}, cannot remove - {exc}"
+                ) from None
         async with live.lock:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")
             try:
-                if live.lcd is not None:
-                    with contextlib.suppress(lcd_errors.NotFoundError):
-                        await live.lcd.delete()
+                await self._finish_removal(live)
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
-            self.health.stop(live)
-            self.execs.forget(live)
-            self.networks.container_removed(live.id)  # networking hook: endpoints go
-            self.store.remove(live.model)
-            self._live.pop(live.id, None)
-            live.machine.apply(Input.REMOVED)
+
+    async def _finish_removal(self, live: LiveContainer) -> None:
+        """Task, containerd container, snapshot, then the record: each step can be redone,
+        and the record (status `removing`) stays until the rest is gone."""
+        if live.lcd is not None:
+            with contextlib.suppress(lcd_errors.NotFoundError):
+                await live.lcd.delete()
+        else:
+            # Its containerd container went first (a removal cut short): the snapshot may not.
+            await self._client().remove_snapshot(live.id)
+        await self.netrt.teardown(live.id, timed=False)  # networking: a stop cut short
+        self.health.stop(live)
+        self.execs.forget(live)
+        self.networks.container_removed(live.id)  # networking hook: endpoints go
+        self.store.remove(live.model)
+        self._live.pop(live.id, None)
+        live.machine.apply(Input.REMOVED)
         self.container_event(live, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:

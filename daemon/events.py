@@ -1,6 +1,6 @@
 """The daemon's event bus, behind ``GET /events``.
 
-Events are plain dicts shaped and ordered like dockerd 20.10's JSON. The bus
+Events are ``wire.events.EventMessage`` dicts, ordered like dockerd 20.10's JSON. The bus
 keeps the last 256 (as dockerd does) so that a subscriber can ask for a
 ``since``/``until`` window of the past, then receive live events until
 ``until`` passes or it is closed.
@@ -18,12 +18,13 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daemon import errors
 from daemon.filters import FilterMap, match_exact, match_kv, match_prefix
 from daemon.images.reference import InvalidReferenceError, parse_normalized_named
 from daemon.timefmt import parse_event_time
+from wire.events import EventMessage
 
 if TYPE_CHECKING:
     from daemon.container.model import Container
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 EVENTS_LIMIT = 256
 QUEUE_LIMIT = 1024
 
-Event = dict[str, Any]
+Event = EventMessage
 # Types that carry the pre-1.22 fields status/id(/from).
 _LEGACY_TYPES = frozenset({"container", "image"})
 # Filter keys matched against the actor's ID or its "name" attribute, by prefix.
@@ -62,12 +63,12 @@ def container_attributes(
     return attributes
 
 
-def event_matches(event: Mapping[str, Any], filters: FilterMap) -> bool:
+def event_matches(event: Event, filters: FilterMap) -> bool:
     """dockerd's event filter: every key given must match (values of one key are alternatives)."""
-    actor = event.get("Actor", {})
-    actor_id: str = actor.get("ID", "")
-    attributes: Mapping[str, str] = actor.get("Attributes") or {}
-    action: str = event.get("Action", "")
+    actor = event["Actor"]
+    actor_id = actor["ID"]
+    attributes = actor["Attributes"]
+    action = event["Action"]
 
     wanted_actions = filters.get("event") or ()
     if any(value in _PREFIX_ACTIONS for value in wanted_actions):
@@ -75,7 +76,7 @@ def event_matches(event: Mapping[str, Any], filters: FilterMap) -> bool:
             return False
     elif not match_exact(filters, "event", action):
         return False
-    if not match_exact(filters, "type", event.get("Type", "")):
+    if not match_exact(filters, "type", event["Type"]):
         return False
     if not match_exact(filters, "scope", event.get("scope", "")):
         return False
@@ -177,7 +178,7 @@ class EventsBus:
         now = time.time_ns()
         # Go writes map keys sorted.
         attrs = dict(sorted((attributes or {}).items()))
-        event: Event = {}
+        event: Event = {}  # type: ignore[typeddict-item]  # filled in dockerd's key order
         if type in _LEGACY_TYPES:
             event["status"] = action
             if actor_id:
@@ -265,12 +266,12 @@ class EventsBus:
 
 
 def _match_image(
-    filters: FilterMap, event: Mapping[str, Any], actor_id: str, attributes: Mapping[str, str]
+    filters: FilterMap, event: Event, actor_id: str, attributes: Mapping[str, str]
 ) -> bool:
     if not filters.get("image"):
         return True
     # Image events name the image in "name", container events in "image".
-    image = attributes.get("name" if event.get("Type") == "image" else "image", "")
+    image = attributes.get("name" if event["Type"] == "image" else "image", "")
     candidates = {actor_id, image, _familiar_name(actor_id), _familiar_name(image)}
     return any(match_exact(filters, "image", candidate) for candidate in candidates)
 

@@ -6,7 +6,6 @@ exit code after the process is gone.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -16,7 +15,7 @@ from libcontainerd import errors as lcd_errors
 from libcontainerd.types import EventInfo, StdioSpec
 
 from . import errors, oci
-from .container.io import OUTPUT_DRAIN_TIMEOUT, Attachment, stdio_outputs
+from .container.io import Attachment
 from .container.live import ExecRecord, LiveContainer
 from .oci.users import resolve_user
 
@@ -100,14 +99,16 @@ class ExecManager:
                 ),
             )
             record.process = process
-            stdio = process.stdio
-            record.hub.start_run(stdio_outputs(stdio), None, stdio.stdin, process.close_stdin)
+            # Copying starts before the process does, so that its first bytes have a reader.
+            record.hub.start_run(process.stdio, None, process.close_stdin)
             record.pid = await process.start()
         except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
             message = str(exc)
             log.info("exec %s failed to start: %s", record.id[:12], message)
             record.hub.broadcast("stdout", f"{message}\r\n".encode())
-            record.hub.start_run({}, None)
+            # The shim may never have opened this process's FIFOs, so no end of stream need come:
+            # closing them (once, here) ends the copiers, and with them the client's stream.
+            record.hub.end_run()
             if record.process is not None:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
                     await record.process.delete()
@@ -150,9 +151,8 @@ class ExecManager:
             return
         with contextlib.suppress(lcd_errors.LibcontainerdError):
             await record.process.delete()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT):
-                await record.hub.wait_copied()
+        # After the delete: the shim has then closed its ends of the FIFOs.
+        await record.hub.drain()
         self.finish(record, info.exit_code)
         self._daemon.container_event(
             live, "exec_die", execID=record.id, exitCode=str(info.exit_code)

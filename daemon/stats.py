@@ -1,6 +1,6 @@
 """Docker's stats JSON (``GET /containers/{id}/stats``) from containerd task metrics.
 
-`stats_json` turns one `Metrics` sample into the dict dockerd 20.10 sends, key
+`stats_json` turns one `Metrics` sample into the `wire.stats.StatsJSON` dockerd 20.10 sends, key
 order and omitted-when-zero fields included. dockerd stamps every sample with
 the host's CPU time and CPU count (`read_host_cpu`) and carries the previous
 sample's CPU figures along as ``precpu_stats``, from which clients compute CPU %.
@@ -13,17 +13,26 @@ out, not zeroed: blkio lists other than ``io_service_bytes_recursive``,
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from daemon.timefmt import ZERO_TIME, rfc3339_nano
 from libcontainerd.types import Metrics
+from wire.stats import (
+    BlkioKey,
+    BlkioStatEntry,
+    BlkioStats,
+    CpuStats,
+    CpuUsage,
+    MemoryStats,
+    PidsStats,
+    StatsJSON,
+)
 
 _NS_PER_SECOND = 1_000_000_000
 _NS_PER_USEC = 1_000
 
-_BLKIO_KEYS = (
+_BLKIO_KEYS: tuple[tuple[BlkioKey, str], ...] = (
     ("io_service_bytes_recursive", "io_service_bytes_recursive"),
     ("io_serviced_recursive", "io_serviced_recursive"),
     ("io_queue_recursive", "io_queued_recursive"),
@@ -150,16 +159,13 @@ def stats_json(
     container_id: str,
     host: HostCPU,
     machine_memory: int,
-    previous: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One stats object; `previous` is the dict returned for the sample before, if any."""
+    previous: StatsJSON | None = None,
+) -> StatsJSON:
+    """One stats object; `previous` is the one returned for the sample before, if any."""
     if sample.cgroup_version == 2:
-        pids, blkio, cpu, memory = _from_v2(sample.data, machine_memory)
+        pids, blkio, cpu, memory = _from_v2(sample.data, machine_memory, host)
     else:
-        pids, blkio, cpu, memory = _from_v1(sample.data, machine_memory)
-    _omit_zero(cpu, system_cpu_usage=host.system_usage, online_cpus=host.online_cpus)
-    # Go's json puts system_cpu_usage and online_cpus between these two.
-    cpu["throttling_data"] = cpu.pop("throttling_data")
+        pids, blkio, cpu, memory = _from_v1(sample.data, machine_memory, host)
     return {
         "read": rfc3339_nano(sample.timestamp),
         "preread": previous["read"] if previous else ZERO_TIME,
@@ -176,21 +182,23 @@ def stats_json(
 
 
 def empty_stats_json(
-    *, name: str, container_id: str, previous: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+    *, name: str, container_id: str, previous: StatsJSON | None = None
+) -> StatsJSON:
     """What dockerd sends for a container it cannot sample (not running): zeroes.
 
     Go writes its zero StatsJSON: every blkio list null, no host CPU figures.
     """
-    zero_cpu = _cpu_stats(0, None, 0, 0, 0, 0, 0)
+    blkio: BlkioStats = {}
+    for key, _ in _BLKIO_KEYS:
+        blkio[key] = None
     return {
         "read": ZERO_TIME,
         "preread": previous["read"] if previous else ZERO_TIME,
         "pids_stats": {},
-        "blkio_stats": dict.fromkeys((key for key, _ in _BLKIO_KEYS), None),
+        "blkio_stats": blkio,
         "num_procs": 0,
         "storage_stats": {},
-        "cpu_stats": zero_cpu,
+        "cpu_stats": _cpu_stats(0, None, 0, 0, 0, 0, 0),
         "precpu_stats": previous["cpu_stats"] if previous else _cpu_stats(0, None, 0, 0, 0, 0, 0),
         "memory_stats": {},
         "name": name,
@@ -198,15 +206,22 @@ def empty_stats_json(
     }
 
 
-_Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]
+_Parts = tuple[PidsStats, BlkioStats, CpuStats, MemoryStats]
 
 
-def _from_v1(data: Any, machine_memory: int) -> _Parts:
-    pids: dict[str, Any] = {}
+def _pids(data: Any) -> PidsStats:
+    pids: PidsStats = {}
     if data is not None and data.pids is not None:
-        _omit_zero(pids, current=data.pids.current, limit=data.pids.limit)
+        # omitempty: a zero figure is left out.
+        if data.pids.current:
+            pids["current"] = data.pids.current
+        if data.pids.limit:
+            pids["limit"] = data.pids.limit
+    return pids
 
-    blkio: dict[str, Any] = {}
+
+def _from_v1(data: Any, machine_memory: int, host: HostCPU) -> _Parts:
+    blkio: BlkioStats = {}
     source = data.blkio if data is not None else None
     for key, field in _BLKIO_KEYS:
         # dockerd copies each list when blkio is there (so [] when empty), else null.
@@ -222,38 +237,33 @@ def _from_v1(data: Any, machine_memory: int) -> _Parts:
         throttle.periods if throttle else 0,
         throttle.throttled_periods if throttle else 0,
         throttle.throttled_time if throttle else 0,
+        host,
     )
 
-    memory: dict[str, Any] = {}
+    memory: MemoryStats = {}
     mem = data.memory if data is not None else None
     if mem is not None:
         raw = {key: getattr(mem, field) for key, field in _V1_MEMORY_STATS.items()}
         entry = mem.usage
-        _omit_zero(
-            memory,
-            usage=entry.usage if entry else 0,
-            max_usage=entry.max if entry else 0,
-        )
+        if entry and entry.usage:
+            memory["usage"] = entry.usage
+        if entry and entry.max:
+            memory["max_usage"] = entry.max
         memory["stats"] = dict(sorted(raw.items()))
-        _omit_zero(
-            memory,
-            failcnt=entry.failcnt if entry else 0,
-            limit=_limit(entry.limit if entry else 0, machine_memory),
-        )
-    return pids, blkio, cpu, memory
+        if entry and entry.failcnt:
+            memory["failcnt"] = entry.failcnt
+        if limit := _limit(entry.limit if entry else 0, machine_memory):
+            memory["limit"] = limit
+    return _pids(data), blkio, cpu, memory
 
 
-def _from_v2(data: Any, machine_memory: int) -> _Parts:
-    pids: dict[str, Any] = {}
-    if data is not None and data.pids is not None:
-        _omit_zero(pids, current=data.pids.current, limit=data.pids.limit)
-
-    service_bytes: list[dict[str, Any]] = []
+def _from_v2(data: Any, machine_memory: int, host: HostCPU) -> _Parts:
+    service_bytes: list[BlkioStatEntry] = []
     if data is not None and data.io is not None:
         for entry in data.io.usage:
             service_bytes.append(_blkio_entry(entry.major, entry.minor, "read", entry.rbytes))
             service_bytes.append(_blkio_entry(entry.major, entry.minor, "write", entry.wbytes))
-    blkio: dict[str, Any] = {"io_service_bytes_recursive": service_bytes or None}
+    blkio: BlkioStats = {"io_service_bytes_recursive": service_bytes or None}
 
     stat = data.cpu if data is not None else None
     cpu = _cpu_stats(
@@ -264,15 +274,18 @@ def _from_v2(data: Any, machine_memory: int) -> _Parts:
         stat.nr_periods if stat else 0,
         stat.nr_throttled if stat else 0,
         stat.throttled_usec * _NS_PER_USEC if stat else 0,
+        host,
     )
 
-    memory: dict[str, Any] = {}
+    memory: MemoryStats = {}
     mem = data.memory if data is not None else None
     if mem is not None:
-        _omit_zero(memory, usage=mem.usage)
+        if mem.usage:
+            memory["usage"] = mem.usage
         memory["stats"] = {key: getattr(mem, key) for key in sorted(_V2_MEMORY_STATS)}
-        _omit_zero(memory, limit=_limit(mem.usage_limit, machine_memory))
-    return pids, blkio, cpu, memory
+        if limit := _limit(mem.usage_limit, machine_memory):
+            memory["limit"] = limit
+    return _pids(data), blkio, cpu, memory
 
 
 def _cpu_stats(
@@ -283,27 +296,33 @@ def _cpu_stats(
     periods: int,
     throttled_periods: int,
     throttled_time: int,
-) -> dict[str, Any]:
-    usage: dict[str, Any] = {"total_usage": total}
+    host: HostCPU | None = None,
+) -> CpuStats:
+    # Partial literals, completed below: keys are added in dockerd's order.
+    usage: CpuUsage = {"total_usage": total}  # type: ignore[typeddict-item]
     if per_cpu:
         usage["percpu_usage"] = per_cpu
     usage["usage_in_kernelmode"] = kernel
     usage["usage_in_usermode"] = user
-    return {
-        "cpu_usage": usage,
-        "throttling_data": {
-            "periods": periods,
-            "throttled_periods": throttled_periods,
-            "throttled_time": throttled_time,
-        },
+    cpu: CpuStats = {"cpu_usage": usage}  # type: ignore[typeddict-item]
+    # The host's figures (omitempty) sit between the usage and the throttling data.
+    if host is not None and host.system_usage:
+        cpu["system_cpu_usage"] = host.system_usage
+    if host is not None and host.online_cpus:
+        cpu["online_cpus"] = host.online_cpus
+    cpu["throttling_data"] = {
+        "periods": periods,
+        "throttled_periods": throttled_periods,
+        "throttled_time": throttled_time,
     }
+    return cpu
 
 
-def _blkio_entries(entries: Any) -> list[dict[str, Any]]:
+def _blkio_entries(entries: Any) -> list[BlkioStatEntry]:
     return [_blkio_entry(e.major, e.minor, e.op, e.value) for e in entries]
 
 
-def _blkio_entry(major: int, minor: int, op: str, value: int) -> dict[str, Any]:
+def _blkio_entry(major: int, minor: int, op: str, value: int) -> BlkioStatEntry:
     return {"major": major, "minor": minor, "op": op, "value": value}
 
 
@@ -312,10 +331,3 @@ def _limit(limit: int, machine_memory: int) -> int:
     if machine_memory > 0 and limit > machine_memory:
         return machine_memory
     return limit
-
-
-def _omit_zero(target: dict[str, Any], **values: int) -> None:
-    """Set the non-zero values: these fields are ``omitempty`` in Docker's types."""
-    for key, value in values.items():
-        if value:
-            target[key] = value

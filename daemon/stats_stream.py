@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from libcontainerd import errors as lcd_errors
+from wire.stats import StatsJSON
 
 from . import errors
 from .container.live import LiveContainer
@@ -27,7 +27,7 @@ from .stats import empty_stats_json, host_memory_total, read_host_cpu, stats_jso
 
 SAMPLE_INTERVAL = 1.0
 
-Stats = dict[str, Any]
+Stats = StatsJSON
 
 
 @functools.cache

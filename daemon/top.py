@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Collection, Sequence
-from typing import TypedDict
 
 from daemon import errors
+from wire.container import ContainerTopResponse
 
 DEFAULT_PS_ARGS = "-ef"
 
@@ -24,16 +24,11 @@ _ASCII_SPACE = re.compile(r"[\t\n\f\r ]+")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 
 
-class TopBody(TypedDict):
-    Titles: list[str]
-    Processes: list[list[str]]
-
-
 class TopError(errors.SystemError, ValueError):
     """``ps`` failed or printed something that cannot be matched to the container."""
 
 
-async def container_top(pids: Sequence[int], ps_args: str = "") -> TopBody:
+async def container_top(pids: Sequence[int], ps_args: str = "") -> ContainerTopResponse:
     """List the processes among `pids` (the container's, from Tasks.ListPids) with ``ps``."""
     ps_args = ps_args or DEFAULT_PS_ARGS
     validate_ps_args(ps_args)
@@ -53,7 +48,7 @@ def validate_ps_args(ps_args: str) -> None:
             raise TopError(f'specifying "{key}={value}" is not allowed')
 
 
-def parse_ps_output(output: str, pids: Collection[int]) -> TopBody:
+def parse_ps_output(output: str, pids: Collection[int]) -> ContainerTopResponse:
     """Keep the rows of `output` that belong to `pids`; the last column may hold spaces."""
     lines = output.split("\n")
     titles = _fields(lines[0])
@@ -81,7 +76,7 @@ def parse_ps_output(output: str, pids: Collection[int]) -> TopBody:
         previous_kept = pid in wanted
         if previous_kept:
             processes.append(_row(fields, len(titles)))
-    return {"Titles": titles, "Processes": processes}
+    return {"Processes": processes, "Titles": titles}
 
 
 def _fields(line: str) -> list[str]:

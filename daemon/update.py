@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from libcontainerd import errors as lcd_errors
+from wire.container import ContainerUpdateRequest
 
 from . import errors, oci
 from .container.live import LiveContainer
@@ -44,16 +45,17 @@ _UPDATABLE = (
 
 
 async def update_container(
-    daemon: Daemon, ref: str, request: Mapping[str, Any], events: EventsBus
+    daemon: Daemon, ref: str, request: ContainerUpdateRequest, events: EventsBus
 ) -> list[str]:
-    """Apply `request` (the update body, API field names) to `ref`; the warnings."""
+    """Apply `request` (the parsed update body) to `ref`; the warnings."""
     sysinfo = daemon.specs.sysinfo
-    resources = dict(request)
     try:
-        warnings = oci.validate_resources(resources, sysinfo, update=True)
-        validate_restart_policy(get_map(resources, "RestartPolicy"))
+        warnings = oci.validate_resources(request, sysinfo, update=True)
+        validate_restart_policy(request.RestartPolicy)
     except oci.SpecError as exc:
         raise errors.InvalidParameter(str(exc)) from None
+    # Merged into the stored HostConfig (JSON) from here on.
+    resources = request.to_dict()
     # What the host cannot enforce was warned about above and is dropped, as at create.
     discard_unsupported(resources, sysinfo)
     live = daemon.get(ref)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from wire.volume import VolumePruneResponse
+
 from . import errors
 
 
-def list_volumes() -> list[dict[str, Any]]:
+def list_volumes() -> list[dict[str, Any]]:  # no volume shape until there are volumes
     return []
 
 
@@ -33,5 +35,5 @@ def create_volume(name: str, driver: str) -> dict[str, Any]:
     )
 
 
-def prune_volumes() -> dict[str, Any]:
+def prune_volumes() -> VolumePruneResponse:
     return {"VolumesDeleted": None, "SpaceReclaimed": 0}

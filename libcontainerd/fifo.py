@@ -23,91 +23,141 @@ from .types import StdioSpec
 _READ_SIZE = 64 * 1024
 
 
+class _LoopFd:
+    """The one owner of a non-blocking fd that waits for readiness through the loop.
+
+    Nothing else closes the fd. `close()` takes it off the loop before it closes it,
+    and wakes a wait under way, which then finds the fd gone: the loop never watches
+    an fd number that is closed (and maybe reused by then, e.g. by a transport).
+
+    Why not the loop's pipe transports: a write transport takes the FIFO's becoming
+    readable as the peer going away, yet stdin is opened read-write and is readable
+    whenever it holds our own unread bytes (uvloop's even reads them back out). A read
+    transport on uvloop has libuv close the fd and then closes the file object it was
+    given as well, while asyncio's closes only the file object: who closes the fd, and
+    how often, would depend on the loop.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+        # The wait under way: the loop it is registered with, for writing or reading,
+        # and the future that ends it. One at a time; the ends serialise their callers.
+        self._wait: tuple[asyncio.AbstractEventLoop, bool, asyncio.Future[None]] | None = None
+
+    async def wait(self, *, writable: bool) -> None:
+        """Until the fd is ready, or closed (then `fd` is None)."""
+        fd = self.fd
+        if fd is None:
+            return
+        if self._wait is not None:
+            raise RuntimeError(f"fd {fd} already has a waiter")
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        if writable:
+            loop.add_writer(fd, _wake, ready)
+        else:
+            loop.add_reader(fd, _wake, ready)
+        self._wait = (loop, writable, ready)
+        try:
+            await ready
+        finally:
+            # Still ours to unregister only if close() did not do it first.
+            if self._wait is not None and self._wait[2] is ready:
+                self._wait = None
+                _unregister(loop, fd, writable)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        waiting, self._wait = self._wait, None
+        if waiting is not None:
+            loop, writable, ready = waiting
+            _unregister(loop, fd, writable)
+            _wake(ready)
+        os.close(fd)
+
+
 def _wake(ready: asyncio.Future[None]) -> None:
     if not ready.done():
         ready.set_result(None)
 
 
+def _unregister(loop: asyncio.AbstractEventLoop, fd: int, writable: bool) -> None:
+    if loop.is_closed():
+        return
+    if writable:
+        loop.remove_writer(fd)
+    else:
+        loop.remove_reader(fd)
+
+
 class FifoReader:
-    """The daemon's read end of an output FIFO; `read()` gives b"" at end of stream."""
+    """The daemon's read end of an output FIFO; `read()` gives b"" at end of stream.
+
+    One reader at a time. `close()` may come at any moment: a read waiting then
+    returns b"" (what was still in the FIFO is dropped with it).
+    """
 
     def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
+        self._fd = _LoopFd(fd)
         # Until a writer has opened the FIFO, read() would report end of stream; poll
         # readiness does not, so the first read waits for it.
         self._writer_seen = False
 
     async def read(self) -> bytes:
-        loop = asyncio.get_running_loop()
         while True:
-            fd = self._fd
+            fd = self._fd.fd
             if fd is None:
                 return b""
             if not self._writer_seen:
-                await self._wait_readable(loop, fd)
+                await self._fd.wait(writable=False)
                 self._writer_seen = True
                 continue
             try:
                 data = os.read(fd, _READ_SIZE)
             except BlockingIOError:
-                await self._wait_readable(loop, fd)
+                await self._fd.wait(writable=False)
                 continue
             if not data:
                 self.close()
             return data
 
-    @staticmethod
-    async def _wait_readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        self._fd.close()
 
 
 class FifoWriter:
-    """The daemon's write end of a stdin FIFO."""
+    """The daemon's write end of a stdin FIFO.
+
+    Writers are served one at a time, each chunk whole. Once closed (also while a
+    write waits for room), `write()` raises BrokenPipeError.
+    """
 
     def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
+        self._fd = _LoopFd(fd)
+        self._lock = asyncio.Lock()
 
     @property
     def closed(self) -> bool:
-        return self._fd is None
+        return self._fd.fd is None
 
     async def write(self, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        view = memoryview(data)
-        while view:
-            fd = self._fd
-            if fd is None:
-                raise BrokenPipeError(errno.EPIPE, "stdin is closed")
-            try:
-                written = os.write(fd, view)
-            except BlockingIOError:
-                await self._wait_writable(loop, fd)
-                continue
-            view = view[written:]
-
-    @staticmethod
-    async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_writer(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+        async with self._lock:
+            view = memoryview(data)
+            while view:
+                fd = self._fd.fd
+                if fd is None:
+                    raise BrokenPipeError(errno.EPIPE, "stdin is closed")
+                try:
+                    written = os.write(fd, view)
+                except BlockingIOError:
+                    await self._fd.wait(writable=True)
+                    continue
+                view = view[written:]
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        self._fd.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +209,16 @@ class FifoSet:
                 end.close()
 
     def remove(self) -> None:
-        """Close every end and delete the FIFO files (once the process is gone)."""
+        """Close every end and delete the FIFO files."""
         self.close()
+        self.unlink()
+
+    def unlink(self) -> None:
+        """Delete the FIFO files; the open ends stay usable until closed.
+
+        What a process wrote before it was deleted is still in its FIFOs: whoever reads
+        them reads on to the end of stream, then closes.
+        """
         for path in (self.paths.stdin, self.paths.stdout, self.paths.stderr):
             if path:
                 with contextlib.suppress(FileNotFoundError):

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 INIT_PROCESS_ID = "init"
 
@@ -89,11 +89,17 @@ class MountLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SnapshotSpec:
-    """The rootfs of a new container: a writable snapshot on top of `parent`."""
+    """The rootfs of a new container: a writable snapshot on top of `parent`.
+
+    `labels` go on the snapshot; `exists` means it is there already (a container made
+    again on the rootfs it had), so it is mounted instead of prepared.
+    """
 
     key: str
     parent: str
     snapshotter: str = "overlayfs"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    exists: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,17 @@ class Metrics:
     timestamp: datetime
     cgroup_version: int
     data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """A task as containerd listed it."""
+
+    id: str
+    pid: int
+    status: TaskStatus
+    exit_code: int = 0
+    exited_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +231,14 @@ class StdinStream(Protocol):
 
 
 class Stdio(Protocol):
-    """The daemon's ends of a process's FIFOs, opened before the process exists."""
+    """The daemon's ends of a process's FIFOs, opened before the process exists.
+
+    They belong to whoever reads them, who closes them when done: deleting the
+    process removes only the FIFO files, so that its last output can still be read.
+    Deleting the container closes what is left of its task's.
+    `close()` is safe at any time and wakes a read (b"") or write (BrokenPipeError)
+    that waits.
+    """
 
     @property
     def stdin(self) -> StdinStream | None: ...
@@ -252,7 +276,9 @@ class Process(Protocol):
 
     async def close_stdin(self) -> None: ...
 
-    async def delete(self) -> ExitStatus: ...
+    async def delete(self) -> ExitStatus:
+        """Delete the process; its stdio ends stay open (see `Stdio`)."""
+        ...
 
 
 @runtime_checkable
@@ -289,13 +315,33 @@ class Container(Protocol):
 
     def task(self) -> Task | None: ...
 
+    @property
+    def found_task(self) -> TaskInfo | None: ...
+
     async def attach_task(self) -> Task | None: ...
 
     async def rootfs_mounts(self) -> list[Mount]: ...
 
     async def update_spec(self, spec: Mapping[str, Any]) -> None: ...
 
+    async def probe_task(self) -> TaskInfo | None: ...
+
+    async def delete_task(self) -> None: ...
+
     async def delete(self) -> None: ...
+
+
+C = TypeVar("C", bound=Container, covariant=True)
+
+
+@dataclass(frozen=True)
+class Inventory(Generic[C]):
+    """What restore found in the namespace: every container (each with the task containerd
+    listed for it), every task, and every snapshot of the default snapshotter."""
+
+    containers: Sequence[C]
+    tasks: Sequence[TaskInfo]
+    snapshots: Sequence[SnapshotInfo]
 
 
 class Backend(Protocol):
@@ -325,6 +371,14 @@ class Client(Protocol):
         labels: Mapping[str, str] | None = None,
     ) -> Container: ...
 
-    async def restore(self) -> Sequence[Container]: ...
+    async def restore(self) -> Inventory[Container]: ...
+
+    async def remove_snapshot(self, key: str, snapshotter: str = "overlayfs") -> None: ...
+
+    async def rescue_orphan_task(
+        self, task_id: str, labels: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None: ...
 
     async def close(self) -> None: ...

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wire.system import RuntimeInfo
+
 SHIM_RUNC_V2 = "io.containerd.runc.v2"
 SHIM_RUNC_V1 = "io.containerd.runtime.v1.linux"
 DEFAULT_RUNTIME = "runc"
@@ -27,9 +29,9 @@ class Runtime:
     path: str = ""
     args: tuple[str, ...] = field(default_factory=tuple)
 
-    def as_info(self) -> dict[str, Any]:
+    def as_info(self) -> RuntimeInfo:
         """The shape `GET /info` shows under Runtimes."""
-        info: dict[str, Any] = {"path": self.path or "runc"}
+        info: RuntimeInfo = {"path": self.path or "runc"}
         if self.args:
             info["runtimeArgs"] = list(self.args)
         return info

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from daemon.container_ops import prune, top
 from daemon.filters import Filters
 from daemon.update import update_container
+from wire.container import ContainerUpdateRequest, ContainerUpdateResponse
 
 from ..body import read_json
-from ..models.container import ContainerUpdateRequest
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, json_reply
 from .events import EVENTS
@@ -27,22 +25,21 @@ async def top_handler(request: web.Request) -> web.Response:
         request.query.get("ps_args", ""),
         request.app[EVENTS],
     )
-    return json_reply(dict(body))
+    return json_reply(body)
 
 
 async def update(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerUpdateRequest)
-    data = json.loads(body.model_dump_json(by_alias=True))
-    pids = data.get("PidsLimit")
     if api_version(request) < _PIDS_LIMIT_VERSION:
-        data["PidsLimit"] = None
-    elif pids is not None and pids <= 0:
-        data["PidsLimit"] = 0  # 0 and any negative mean unlimited
+        body.PidsLimit = None
+    elif body.PidsLimit is not None and body.PidsLimit <= 0:
+        body.PidsLimit = 0  # 0 and any negative mean unlimited
     warnings = await update_container(
-        request.app[DAEMON], request.match_info["name"], data, request.app[EVENTS]
+        request.app[DAEMON], request.match_info["name"], body, request.app[EVENTS]
     )
     # Go's nil slice: null when there is nothing to warn about.
-    return json_reply({"Warnings": warnings or None})
+    reply: ContainerUpdateResponse = {"Warnings": warnings or None}
+    return json_reply(reply)
 
 
 async def prune_handler(request: web.Request) -> web.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 
@@ -11,10 +10,10 @@ from daemon import container_list, errors
 from daemon.filters import Filters
 from daemon.images.service import ImageService
 from daemon.system_df import container_sizes
+from wire.container import ContainerCreateRequest, ContainerCreateResponse, WaitResponse
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
-from ..models.container import ContainerCreateRequest
 from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
@@ -30,14 +29,10 @@ def _ref(request: web.Request) -> str:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
-    data = json.loads(body.model_dump_json(by_alias=True))
-    host_config = data.pop("HostConfig", None) or {}
-    networking = data.pop("NetworkingConfig", None) or {}
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(
-        name, data, host_config, networking.get("EndpointsConfig")
-    )
-    return json_reply({"Id": model.id, "Warnings": warnings}, status=201)
+    model, warnings = await request.app[DAEMON].create(name, body)
+    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings}
+    return json_reply(reply, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -58,16 +53,18 @@ async def list_containers(request: web.Request) -> web.Response:
         show_all=bool_param(request, "all"),
         limit=int_param(request, "limit", 0) or 0,
     )
-    result = [summarize_container(live) for live in shown]
-    for entry, live in zip(result, shown, strict=True):
-        apply_summary_networks(daemon, live, entry)  # networking hook
+    sizes: dict[str, int] = {}
+    images = request.app[IMAGES]
     if bool_param(request, "size"):
         # Only on request: it walks each container's writable layer.
         sizes = await container_sizes(shown)
-        images = request.app[IMAGES]
-        for entry, live in zip(result, shown, strict=True):
-            entry["SizeRw"] = sizes[live.id]
-            entry["SizeRootFs"] = sizes[live.id] + _image_size(images, live.model.image_id)
+    result = []
+    for live in shown:
+        size_rw = sizes.get(live.id, 0)
+        size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
+        entry = summarize_container(live, size_rw=size_rw, size_root_fs=size_root_fs)
+        apply_summary_networks(daemon, live, entry)  # networking hook
+        result.append(entry)
     return json_reply(result)
 
 
@@ -138,7 +135,8 @@ async def wait(request: web.Request) -> web.StreamResponse:
     except ClientGone:
         daemon.forget_waiter(ref, waiter)
         raise
-    await reply.write_json({"Error": None, "StatusCode": code})
+    body: WaitResponse = {"Error": None, "StatusCode": code}
+    await reply.write_json(body)
     return await reply.finish()
 
 

@@ -8,10 +8,16 @@ import json
 from aiohttp import web
 
 from daemon.container.live import ExecRecord
+from wire.exec import (
+    ExecCreateRequest,
+    ExecCreateResponse,
+    ExecInspect,
+    ExecProcessConfig,
+    ExecStartRequest,
+)
 
 from ..body import read_json
 from ..hijack import HijackedConnection, hijack, stream_content_type
-from ..models.exec import ExecCreateRequest, ExecStartRequest
 from ..versioning import api_version
 from .common import DAEMON, int_param, json_reply, pump_attachment
 
@@ -20,7 +26,8 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ExecCreateRequest)
     config = json.loads(body.model_dump_json(by_alias=True))
     exec_id = request.app[DAEMON].execs.create(request.match_info["name"], config)
-    return json_reply({"Id": exec_id}, status=201)
+    reply: ExecCreateResponse = {"Id": exec_id}
+    return json_reply(reply, status=201)
 
 
 async def start(request: web.Request) -> web.StreamResponse:
@@ -68,27 +75,28 @@ async def inspect(request: web.Request) -> web.Response:
     record = request.app[DAEMON].execs.get(request.match_info["id"])
     config = record.config
     cmd = list(config.get("Cmd") or [])  # type: ignore[call-overload]
-    return json_reply(
-        {
-            "ID": record.id,
-            "Running": record.running,
-            "ExitCode": record.exit_code,
-            "ProcessConfig": {
-                "tty": bool(config.get("Tty")),
-                "entrypoint": cmd[0] if cmd else "",
-                "arguments": cmd[1:],
-                "privileged": bool(config.get("Privileged")),
-                "user": config.get("User") or "",
-            },
-            "OpenStdin": bool(config.get("AttachStdin")),
-            "OpenStderr": bool(config.get("AttachStderr")),
-            "OpenStdout": bool(config.get("AttachStdout")),
-            "CanRemove": False,
-            "ContainerID": record.container_id,
-            "DetachKeys": "",
-            "Pid": record.pid,
-        }
-    )
+    process: ExecProcessConfig = {
+        "tty": bool(config.get("Tty")),
+        "entrypoint": cmd[0] if cmd else "",
+        "arguments": cmd[1:],
+        "privileged": bool(config.get("Privileged")),
+    }
+    if user := config.get("User"):
+        process["user"] = str(user)
+    body: ExecInspect = {
+        "ID": record.id,
+        "Running": record.running,
+        "ExitCode": record.exit_code,
+        "ProcessConfig": process,
+        "OpenStdin": bool(config.get("AttachStdin")),
+        "OpenStderr": bool(config.get("AttachStderr")),
+        "OpenStdout": bool(config.get("AttachStdout")),
+        "CanRemove": False,
+        "ContainerID": record.container_id,
+        "DetachKeys": "",
+        "Pid": record.pid,
+    }
+    return json_reply(body)
 
 
 async def resize(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from daemon.filters import FilterMap, Filters
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decode_registry_auth
 from daemon.images.service import ImageService
+from wire.image import AuthResponse
 
 from ..streams import ClientGone, StreamingReply
 from .common import bool_param, json_reply
@@ -213,6 +214,8 @@ async def auth(request: web.Request) -> web.Response:
     if not isinstance(document, dict):
         raise errors.InvalidParameter("invalid auth configuration: not a JSON object")
     result = await _service(request).login(auth_config_from_json(document))
-    return json_reply(
-        {"IdentityToken": result.get("IdentityToken", ""), "Status": result["Status"]}
-    )
+    reply: AuthResponse = {
+        "IdentityToken": result.get("IdentityToken", ""),
+        "Status": result["Status"],
+    }
+    return json_reply(reply)

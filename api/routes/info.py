@@ -8,6 +8,7 @@ import platform
 from aiohttp import web
 
 from daemon.container.model import Status
+from wire.system import InfoResponse, VersionResponse
 
 from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION
 from .common import DAEMON, json_reply
@@ -19,39 +20,38 @@ async def version(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     containerd_version = daemon.containerd_version
     uname = platform.uname()
-    return json_reply(
-        {
-            "Platform": {"Name": "moorage"},
-            "Components": [
-                {
-                    "Name": "Engine",
-                    "Version": VERSION,
-                    "Details": {
-                        "ApiVersion": str(CURRENT_API_VERSION),
-                        "Arch": _arch(),
-                        "GitCommit": "",
-                        "GoVersion": f"python{platform.python_version()}",
-                        "KernelVersion": uname.release,
-                        "MinAPIVersion": str(MIN_API_VERSION),
-                        "Os": "linux",
-                    },
+    body: VersionResponse = {
+        "Platform": {"Name": "moorage"},
+        "Components": [
+            {
+                "Name": "Engine",
+                "Version": VERSION,
+                "Details": {
+                    "ApiVersion": str(CURRENT_API_VERSION),
+                    "Arch": _arch(),
+                    "GitCommit": "",
+                    "GoVersion": f"python{platform.python_version()}",
+                    "KernelVersion": uname.release,
+                    "MinAPIVersion": str(MIN_API_VERSION),
+                    "Os": "linux",
                 },
-                {
-                    "Name": "containerd",
-                    "Version": containerd_version[0],
-                    "Details": {"GitCommit": containerd_version[1]},
-                },
-            ],
-            "Version": VERSION,
-            "ApiVersion": str(CURRENT_API_VERSION),
-            "MinAPIVersion": str(MIN_API_VERSION),
-            "GitCommit": "",
-            "GoVersion": f"python{platform.python_version()}",
-            "Os": "linux",
-            "Arch": _arch(),
-            "KernelVersion": uname.release,
-        }
-    )
+            },
+            {
+                "Name": "containerd",
+                "Version": containerd_version[0],
+                "Details": {"GitCommit": containerd_version[1]},
+            },
+        ],
+        "Version": VERSION,
+        "ApiVersion": str(CURRENT_API_VERSION),
+        "MinAPIVersion": str(MIN_API_VERSION),
+        "GitCommit": "",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": uname.release,
+    }
+    return json_reply(body)
 
 
 def _arch() -> str:
@@ -66,57 +66,56 @@ async def info(request: web.Request) -> web.Response:
     for live in lives:
         counts[live.model.state.status] += 1
     uname = platform.uname()
-    return json_reply(
-        {
-            "ID": daemon.daemon_id,
-            "Containers": len(lives),
-            "ContainersRunning": counts[Status.RUNNING],
-            "ContainersPaused": counts[Status.PAUSED],
-            "ContainersStopped": len(lives) - counts[Status.RUNNING] - counts[Status.PAUSED],
-            "Images": daemon.image_count(),
-            "Driver": "overlayfs",
-            "DriverStatus": [],
-            "Plugins": {
-                "Volume": [],
-                "Network": ["host", "null"],
-                "Authorization": None,
-                "Log": ["json-file"],
-            },
-            "MemoryLimit": True,
-            "SwapLimit": True,
-            "CpuCfsPeriod": True,
-            "CpuCfsQuota": True,
-            "CPUShares": True,
-            "CPUSet": True,
-            "PidsLimit": True,
-            "IPv4Forwarding": False,
-            "Debug": daemon.config.debug,
-            "NFd": len(os.listdir("/proc/self/fd")),
-            "NGoroutines": 0,
-            "SystemTime": "",
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": _CGROUP_VERSION,
-            "KernelVersion": uname.release,
-            "OperatingSystem": _OS_NAME,
-            "OSType": "linux",
-            "Architecture": uname.machine,
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-            "DockerRootDir": str(daemon.config.data_root),
-            "Name": uname.node,
-            "Labels": [],
-            "ExperimentalBuild": False,
-            "ServerVersion": VERSION,
-            "Runtimes": {r.name: r.as_info() for r in daemon.runtimes},
-            "DefaultRuntime": daemon.runtimes.default,
-            "LiveRestoreEnabled": False,
-            "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": [],
-            "Warnings": None,
-        }
-    )
+    body: InfoResponse = {
+        "ID": daemon.daemon_id,
+        "Containers": len(lives),
+        "ContainersRunning": counts[Status.RUNNING],
+        "ContainersPaused": counts[Status.PAUSED],
+        "ContainersStopped": len(lives) - counts[Status.RUNNING] - counts[Status.PAUSED],
+        "Images": daemon.image_count(),
+        "Driver": "overlayfs",
+        "DriverStatus": [],
+        "Plugins": {
+            "Volume": [],
+            "Network": ["host", "null"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": True,
+        "SwapLimit": True,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": False,
+        "Debug": daemon.config.debug,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": 0,
+        "SystemTime": "",
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": _CGROUP_VERSION,
+        "KernelVersion": uname.release,
+        "OperatingSystem": _OS_NAME,
+        "OSType": "linux",
+        "Architecture": uname.machine,
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "DockerRootDir": str(daemon.config.data_root),
+        "Name": uname.node,
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": VERSION,
+        "Runtimes": {r.name: r.as_info() for r in daemon.runtimes},
+        "DefaultRuntime": daemon.runtimes.default,
+        "LiveRestoreEnabled": False,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": [],
+        "Warnings": None,
+    }
+    return json_reply(body)
 
 
 def _os_name() -> str:

@@ -10,6 +10,7 @@ from daemon.container.live import LiveContainer
 from daemon.daemon import Daemon
 from daemon.network.model import BRIDGE, Member, Network
 from daemon.network.ports import Published, split_port
+from wire.container import ContainerInspect, ContainerSummary
 
 
 def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def port_list(daemon: Daemon, live: LiveContainer) -> list[dict[str, Any]]:
     return found
 
 
-def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, Any]) -> None:
+def apply_network_settings(daemon: Daemon, live: LiveContainer, body: ContainerInspect) -> None:
     """Fill inspect's NetworkSettings (a networking hook on the presenter's output)."""
     if not daemon.netrt.enabled:
         return
@@ -101,11 +102,14 @@ def apply_network_settings(daemon: Daemon, live: LiveContainer, body: dict[str, 
     bridge = networks.get(BRIDGE)
     if bridge is not None:
         # The top-level fields are the default bridge network's, as in dockerd.
-        for key in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"):
-            settings[key] = bridge[key]
+        settings["EndpointID"] = bridge["EndpointID"]
+        settings["Gateway"] = bridge["Gateway"]
+        settings["IPAddress"] = bridge["IPAddress"]
+        settings["IPPrefixLen"] = bridge["IPPrefixLen"]
+        settings["MacAddress"] = bridge["MacAddress"]
 
 
-def apply_summary_networks(daemon: Daemon, live: LiveContainer, entry: dict[str, Any]) -> None:
+def apply_summary_networks(daemon: Daemon, live: LiveContainer, entry: ContainerSummary) -> None:
     """`docker ps`'s NetworkSettings.Networks and Ports."""
     if daemon.netrt.enabled:
         entry["NetworkSettings"] = {"Networks": networks_map(daemon, live)}

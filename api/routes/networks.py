@@ -11,13 +11,13 @@ from daemon import errors
 from daemon.filters import Filters
 from daemon.network.manager import CreateRequest, IPAMRequest
 from daemon.network.model import Network
-
-from ..body import read_json
-from ..models.networks import (
+from wire.networks import (
     NetworkConnectRequest,
     NetworkCreateRequest,
     NetworkDisconnectRequest,
 )
+
+from ..body import read_json
 from .common import DAEMON, json_reply
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from typing import cast
 
 from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 from daemon.timefmt import parse_rfc3339
+from wire.container import (
+    ContainerInspect,
+    ContainerSummary,
+    Health,
+    MountPoint,
+    NetworkSettings,
+)
 
-_EMPTY_NETWORK = {
+_EMPTY_NETWORK: NetworkSettings = {
     "Bridge": "",
     "SandboxID": "",
     "HairpinMode": False,
@@ -33,9 +40,9 @@ _EMPTY_NETWORK = {
 }
 
 
-def _mounts(live: LiveContainer) -> list[dict[str, Any]]:
+def _mounts(live: LiveContainer) -> list[MountPoint]:
     host_config = live.model.host_config
-    mounts: list[dict[str, Any]] = []
+    mounts: list[MountPoint] = []
     for bind in host_config.get("Binds") or []:
         parts = bind.split(":")
         if len(parts) >= 2:
@@ -65,10 +72,10 @@ def _mounts(live: LiveContainer) -> list[dict[str, Any]]:
     return mounts
 
 
-def inspect_container(live: LiveContainer) -> dict[str, Any]:
+def inspect_container(live: LiveContainer) -> ContainerInspect:
     model = live.model
     state = model.state
-    return {
+    inspect: ContainerInspect = {
         "Id": model.id,
         "Created": model.created,
         "Path": model.path,
@@ -85,7 +92,6 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
             "Error": state.error,
             "StartedAt": state.started_at,
             "FinishedAt": state.finished_at,
-            **({"Health": copy.deepcopy(state.health)} if state.health is not None else {}),
         },
         "Image": model.image_id,
         "ResolvConfPath": str(model.resolv_conf_path),
@@ -104,8 +110,12 @@ def inspect_container(live: LiveContainer) -> dict[str, Any]:
         "GraphDriver": {"Data": None, "Name": "overlayfs"},
         "Mounts": _mounts(live),
         "Config": model.config,
-        "NetworkSettings": dict(_EMPTY_NETWORK),
+        "NetworkSettings": _EMPTY_NETWORK.copy(),
     }
+    if state.health is not None:
+        # The health monitor keeps State.Health in its wire shape.
+        inspect["State"]["Health"] = cast(Health, copy.deepcopy(state.health))
+    return inspect
 
 
 def _created_unix(created: str) -> int:
@@ -147,10 +157,13 @@ def _status_text(live: LiveContainer) -> str:
     return "Created"
 
 
-def summarize_container(live: LiveContainer) -> dict[str, Any]:
+def summarize_container(
+    live: LiveContainer, size_rw: int = 0, size_root_fs: int = 0
+) -> ContainerSummary:
+    """The sizes are given only where they were asked for."""
     model = live.model
     command = " ".join([model.path, *model.args]).strip()
-    return {
+    summary: ContainerSummary = {
         "Id": model.id,
         "Names": [model.name],
         "Image": model.image_name,
@@ -165,3 +178,17 @@ def summarize_container(live: LiveContainer) -> dict[str, Any]:
         "NetworkSettings": {"Networks": {}},
         "Mounts": _mounts(live),
     }
+    if size_rw or size_root_fs:
+        return _with_sizes(summary, size_rw, size_root_fs)
+    return summary
+
+
+def _with_sizes(summary: ContainerSummary, size_rw: int, size_root_fs: int) -> ContainerSummary:
+    # dockerd writes them right after Ports, and leaves a zero one out (omitempty).
+    sizes = {"SizeRw": size_rw, "SizeRootFs": size_root_fs}
+    ordered: dict[str, object] = {}
+    for key, value in summary.items():
+        ordered[key] = value
+        if key == "Ports":
+            ordered.update((k, v) for k, v in sizes.items() if v)
+    return cast(ContainerSummary, ordered)

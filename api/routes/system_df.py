@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from daemon import system_df
+from wire.system import DiskUsage
 
 from .common import DAEMON, json_reply
 from .images import IMAGES
@@ -24,24 +23,22 @@ async def disk_usage(request: web.Request) -> web.Response:
         entry["Containers"] = found.containers if found is not None else 0
         entry["SharedSize"] = found.shared_size if found is not None else 0
         images.append(entry)
-    containers: list[dict[str, Any]] = []
-    for live in lives:
-        summary = summarize_container(live)
-        # omitempty in dockerd's ContainerSummary: a zero size is left out.
-        if size_rw := usage.size_rw.get(live.id, 0):
-            summary["SizeRw"] = size_rw
-        if size_root_fs := usage.size_root_fs.get(live.id, 0):
-            summary["SizeRootFs"] = size_root_fs
-        containers.append(summary)
-    return json_reply(
-        {
-            "LayersSize": usage.layers_size,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": [],
-            "BuildCache": [],
-        }
-    )
+    containers = [
+        summarize_container(
+            live,
+            size_rw=usage.size_rw.get(live.id, 0),
+            size_root_fs=usage.size_root_fs.get(live.id, 0),
+        )
+        for live in lives
+    ]
+    reply: DiskUsage = {
+        "LayersSize": usage.layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }
+    return json_reply(reply)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

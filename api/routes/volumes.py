@@ -7,9 +7,9 @@ from aiohttp import web
 
 from daemon import volumes
 from daemon.filters import Filters
+from wire.volume import VolumeCreateRequest, VolumeListResponse
 
 from ..body import read_json
-from ..models.volume import VolumeCreateRequest
 from .common import json_reply
 
 _LIST_FILTERS = {"dangling", "driver", "label", "name"}
@@ -22,7 +22,8 @@ def _name(request: web.Request) -> str:
 
 async def list_volumes(request: web.Request) -> web.Response:
     Filters.from_query(request.query).validate(_LIST_FILTERS)
-    return json_reply({"Volumes": volumes.list_volumes(), "Warnings": None})
+    reply: VolumeListResponse = {"Volumes": volumes.list_volumes(), "Warnings": None}
+    return json_reply(reply)
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -87,6 +87,7 @@ class StdioHub:
         self._done = asyncio.Event()
         self._done.set()
         self._background = BackgroundTasks()
+        self._stdio: Stdio | None = None
         self.sink: LogSink | None = None
 
     # -- clients ----------------------------------------------------------------------
@@ -126,22 +127,28 @@ class StdioHub:
 
     def start_run(
         self,
-        outputs: dict[str, Readable],
+        stdio: Stdio,
         sink: LogSink | None,
-        stdin: StdinTarget | None = None,
         close_stdin: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Begin copying a new run's output; called once its FIFOs are open."""
+        """Begin copying a new run's output; called once its FIFOs are open.
+
+        From here the hub owns `stdio`: it closes it once every output stream has
+        ended, or at once on `end_run()`.
+        """
         self._done.clear()
+        self._stdio = stdio
         self.sink = sink
-        self._stdin = stdin
+        self._stdin = stdio.stdin
         self._stdin_closer = close_stdin
         spawn = self._background.spawn
-        self._copiers = [spawn(self._copy(name, stream, sink)) for name, stream in outputs.items()]
-        spawn(self._finish_when_copied(list(self._copiers)))
-        if stdin is not None and (self._pending_stdin or self._stdin_closed):
+        copiers = [
+            spawn(self._copy(name, stream, sink)) for name, stream in stdio_outputs(stdio).items()
+        ]
+        spawn(self._finish_when_copied(stdio, copiers))
+        if stdio.stdin is not None and (self._pending_stdin or self._stdin_closed):
             pending, self._pending_stdin = self._pending_stdin, []
-            spawn(self._flush_pending(stdin, pending, self._stdin_closed))
+            spawn(self._flush_pending(stdio.stdin, pending, self._stdin_closed))
         self._stdin_closed = False
 
     async def _flush_pending(self, stdin: StdinTarget, pending: list[bytes], close: bool) -> None:
@@ -164,8 +171,11 @@ class StdioHub:
         except OSError as exc:
             log.warning("reading %s failed: %s", name, exc)
 
-    async def _finish_when_copied(self, copiers: list[asyncio.Task[None]]) -> None:
+    async def _finish_when_copied(self, stdio: Stdio, copiers: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*copiers, return_exceptions=True)
+        # Every output has ended: the run's FIFO ends (stdin too) are of no more use.
+        stdio.close()
+        self._stdio = None
         self._stdin = None
         self._stdin_closer = None
         if self.sink is not None:
@@ -174,15 +184,35 @@ class StdioHub:
             client.offer(None)
         self._done.set()
 
-    def end_without_run(self) -> None:
-        """A run that never began (start failed): release the clients waiting for it."""
-        if not self.running:
+    def end_run(self) -> None:
+        """End the current run now (its start failed, or its output outlived it).
+
+        Closing its stdio ends every copier with end of stream, and the clients are
+        then told as at any run's end; without a run, they are told at once.
+        """
+        if self._stdio is not None:
+            self._stdio.close()
+        elif not self.running:
             for client in list(self._clients):
                 client.offer(None)
 
-    async def wait_copied(self) -> None:
-        """Wait until every byte of the current run has been handed out."""
+    async def drain(self, timeout: float = OUTPUT_DRAIN_TIMEOUT) -> None:
+        """Wait until the current run's output has all been handed out; after `timeout`
+        (a process that left a child holding its output open), end the run."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+        except TimeoutError:
+            log.info("output still open %.0fs after the exit: closing it", timeout)
+            self.end_run()
+            await self._done.wait()
+
+    async def close(self) -> None:
+        """The daemon stops: end the run (its process may well go on without us) and
+        wait until its copiers are gone, so that none of its fds or tasks outlive us."""
+        self.end_run()
         await self._done.wait()
+        await self._background.wait()
 
     @property
     def running(self) -> bool:

@@ -40,6 +40,9 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
+    # A run's exit code, kept from the exit event until the exit is applied (restore's
+    # fallback if the daemon dies in between, after containerd forgot the task).
+    recorded_exit: int | None = None
     # Docker's State.Health ({Status, FailingStreak, Log}), for a container with a healthcheck.
     health: dict[str, Any] | None = None
 

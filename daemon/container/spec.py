@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from libcontainerd.types import Mount
+from wire.container import ContainerCreateRequest
+from wire.container_config import ContainerConfig
+from wire.host_config import HostConfig
 
 from .. import errors, oci
 from ..logs.config import validate_log_config
@@ -68,16 +71,24 @@ class ContainerSpecs:
         self.cgroup_parent = cgroup_parent
         self.network: NetworkView | None = None  # set by the daemon when networking is on
 
-    def prepare_create(self, container: Container, image_config: Mapping[str, Any]) -> list[str]:
-        """Validate and fill the container's Config, HostConfig, Path and Args; warnings."""
+    def prepare_create(
+        self,
+        container: Container,
+        image_config: Mapping[str, Any],
+        request: ContainerCreateRequest,
+    ) -> list[str]:
+        """Validate `request` and fill the container's Config, HostConfig, Path and Args
+        (given as `request.parts()`); warnings."""
         body = {**container.config, "HostConfig": container.host_config}
         with daemon_errors():
             known = self.network.network_exists if self.network else None
-            warnings = oci.validate_create(body, self.sysinfo, known)
+            warnings = oci.validate_create(
+                request, self.sysinfo, known, host_config_json=container.host_config
+            )
             merged = oci.merge_config(body, image_config, container_id=container.id)
             host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
-        merged.config.pop("HostConfig", None)
-        container.config = merged.config
+        # Stored (and shown by inspect) in the wire shape: all fields, in dockerd's order.
+        container.config = ContainerConfig.encode(merged.config)
         container.path, container.args = merged.path, merged.args
         host_config["Runtime"] = container.host_config.get("Runtime", "")
         # As dockerd, inspect names the driver even when the client left it to the daemon
@@ -86,7 +97,7 @@ class ContainerSpecs:
         options = dict(log_config.get("Config") or {})
         driver = validate_log_config(log_config.get("Type") or "", options)
         host_config["LogConfig"] = {"Type": driver, "Config": options}
-        container.host_config = host_config
+        container.host_config = HostConfig.encode(host_config)
         return warnings
 
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from .model import Container, Status, format_time, now_rfc3339
 
 class Input(enum.Enum):
     STARTED = "started"
+    EXIT_SEEN = "exit-seen"
     START_FAILED = "start-failed"
     EXITED = "exited"
     RESTARTING = "restarting"
@@ -26,10 +27,13 @@ class Input(enum.Enum):
     REMOVING = "removing"
     REMOVE_FAILED = "remove-failed"
     REMOVED = "removed"
+    BROKEN = "broken"
 
 
 _ALLOWED: dict[Input, set[Status]] = {
     Input.STARTED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
+    # The task's exit, written down before Tasks.Delete makes containerd forget it.
+    Input.EXIT_SEEN: {Status.RUNNING, Status.PAUSED},
     Input.START_FAILED: {Status.CREATED, Status.EXITED, Status.RESTARTING},
     Input.EXITED: {Status.RUNNING, Status.PAUSED, Status.RESTARTING},
     Input.RESTARTING: {Status.EXITED},
@@ -39,6 +43,8 @@ _ALLOWED: dict[Input, set[Status]] = {
     Input.REMOVING: {Status.CREATED, Status.EXITED, Status.DEAD},
     Input.REMOVE_FAILED: {Status.REMOVING},
     Input.REMOVED: {Status.REMOVING},
+    # Its containerd container is gone and cannot be made again: only removal is left.
+    Input.BROKEN: {Status.CREATED, Status.EXITED},
 }
 
 
@@ -74,9 +80,12 @@ class StateMachine:
                 state.exit_code = 0
                 state.error = ""
                 state.oom_killed = False
+                state.recorded_exit = None
                 state.started_at = now_rfc3339()
                 self.container.has_been_started = True
                 self.container.manually_stopped = False
+            case Input.EXIT_SEEN:
+                state.recorded_exit = exit_code
             case Input.START_FAILED:
                 state.error = error
                 state.exit_code = exit_code
@@ -86,6 +95,7 @@ class StateMachine:
                 state.status = Status.EXITED
                 state.pid = 0
                 state.exit_code = exit_code
+                state.recorded_exit = None
                 state.finished_at = format_time(at) if at else now_rfc3339()
             case Input.RESTARTING:
                 state.status = Status.RESTARTING
@@ -97,7 +107,7 @@ class StateMachine:
                 state.status = Status.RUNNING
             case Input.REMOVING:
                 state.status = Status.REMOVING
-            case Input.REMOVE_FAILED:
+            case Input.REMOVE_FAILED | Input.BROKEN:
                 state.status = Status.DEAD
                 state.error = error
             case Input.REMOVED:

@@ -2,10 +2,16 @@
 
 Each write goes to a temp file that is fsynced and renamed over the old one, so a
 crash leaves either the old or the new state on disk, never half of one.
+
+A container exists exactly when its directory holds its state file: the first write of
+it is the commit of a create (made durable with its directory entries), its unlink the
+commit of a removal. A directory without one is what a crash left of either, and is
+swept at load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +24,15 @@ from .model import Container
 
 log = logging.getLogger(__name__)
 STATE_FILE = "container.json"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of `path` (a new or removed name in it) survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -42,6 +57,9 @@ class ContainerStore:
             try:
                 container = Container.from_json(json.loads(state_file.read_bytes()))
             except FileNotFoundError:
+                if entry.is_dir():
+                    log.warning("removing %s: a create or removal that never finished", entry)
+                    shutil.rmtree(entry, ignore_errors=True)
                 continue
             except (ValueError, TypeError) as exc:
                 log.error("skipping unreadable container state %s: %s", state_file, exc)
@@ -58,8 +76,11 @@ class ContainerStore:
         self._names[container.name] = container.id
 
     def add(self, container: Container) -> None:
+        """The commit point of a create: durable when this returns."""
         self._add(container)
         self.save(container)
+        fsync_dir(container.dir)
+        fsync_dir(self.root)
 
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:
@@ -71,6 +92,10 @@ class ContainerStore:
         self._by_id.pop(container.id, None)
         if self._names.get(container.name) == container.id:
             del self._names[container.name]
+        # The state file first: a crash in the middle of the rest leaves a directory that
+        # load sweeps, never a container with half its files.
+        with contextlib.suppress(FileNotFoundError):
+            (container.dir / STATE_FILE).unlink()
         shutil.rmtree(container.dir, ignore_errors=True)
 
     def name_owner(self, name: str) -> str | None:

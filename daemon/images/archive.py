@@ -58,6 +58,7 @@ from daemon.tario import (
     symlink_header,
 )
 from daemon.timefmt import created_unix
+from wire.container_config import ContainerConfig
 
 _MAX_INDEX_DEPTH = 8
 _CONFIG_NAME_RE = re.compile(r"^([a-f0-9]{64})\.json$")
@@ -455,25 +456,7 @@ def _str_list(value: object) -> bool:
 
 Write = Callable[[bytes], Awaitable[None]]
 
-_EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
-    "Hostname": "",
-    "Domainname": "",
-    "User": "",
-    "AttachStdin": False,
-    "AttachStdout": False,
-    "AttachStderr": False,
-    "Tty": False,
-    "OpenStdin": False,
-    "StdinOnce": False,
-    "Env": None,
-    "Cmd": None,
-    "Image": "",
-    "Volumes": None,
-    "WorkingDir": "",
-    "Entrypoint": None,
-    "OnBuild": None,
-    "Labels": None,
-}
+_EMPTY_CONTAINER_CONFIG = ContainerConfig.encode(None)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ are reported as `Deleted` chain IDs, top first, as dockerd reports layers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daemon.errors import DaemonError
 from daemon.filters import FilterMap, prune_until
@@ -24,11 +24,12 @@ from daemon.images.reference import (
     parse_normalized_named,
     short_id,
 )
+from wire.image import ImageDeleteResponseItem, ImagePruneResponse
 
 if TYPE_CHECKING:
     from daemon.images.service import ImageService
 
-Records = list[dict[str, str]]
+Records = list[ImageDeleteResponseItem]
 
 
 class _Conflict(ImageConflict):
@@ -174,7 +175,7 @@ def _named(name: str) -> Reference:
     return ref.with_default_tag() if ref.is_name_only else ref
 
 
-async def prune_images(svc: ImageService, filters: FilterMap) -> dict[str, Any]:
+async def prune_images(svc: ImageService, filters: FilterMap) -> ImagePruneResponse:
     validate(filters, PRUNE_FILTERS)
     only_dangling = dangling_only(filters, default=True, spellings=("true", "false", "1", "0"))
     until = prune_until(filters, InvalidImageReference)

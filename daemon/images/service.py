@@ -63,6 +63,13 @@ from daemon.images.store import ContainerdImages
 from daemon.timefmt import now_rfc3339_nano
 from libcontainerd.remote.rpc import Connection
 from libcontainerd.remote.unpack import DEFAULT_SNAPSHOTTER
+from wire.image import (
+    HistoryResponseItem,
+    ImageDeleteResponseItem,
+    ImageInspect,
+    ImagePruneResponse,
+    ImageSummary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +174,7 @@ class ImageService:
     def images(self) -> list[Image]:
         return self.cache.images()
 
-    def list(self, *, all: bool = False, filters: FilterMap | None = None) -> list[dict[str, Any]]:
+    def list(self, *, all: bool = False, filters: FilterMap | None = None) -> list[ImageSummary]:
         """`GET /images/json`: newest first. `all` changes nothing (no parent images here)."""
         del all
         chosen = list_images(self.cache.images(), filters or {}, self.resolve)
@@ -182,7 +189,7 @@ class ImageService:
             entries.append(entry)
         return entries
 
-    def inspect(self, name: str) -> dict[str, Any]:
+    def inspect(self, name: str) -> ImageInspect:
         """`GET /images/{name}/json`; unknown: `no such image: x: No such image: x:latest`."""
         try:
             image = self.resolve(name)
@@ -190,7 +197,7 @@ class ImageService:
             raise exc.within(name) from None
         return views.inspect(image, self.snapshotter)
 
-    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+    def history(self, name: str) -> builtins.list[HistoryResponseItem]:
         return views.history(self.resolve(name))
 
     # -- names --------------------------------------------------------------------------
@@ -292,11 +299,11 @@ class ImageService:
 
     async def delete(
         self, name: str, *, force: bool = False, noprune: bool = False
-    ) -> builtins.list[dict[str, str]]:
+    ) -> builtins.list[ImageDeleteResponseItem]:
         """`DELETE /images/{name}`: [{"Untagged": ...}, {"Deleted": ...}] as dockerd."""
         return await delete_image(self, name, force=force, prune=not noprune)
 
-    async def prune(self, filters: FilterMap | None = None) -> dict[str, Any]:
+    async def prune(self, filters: FilterMap | None = None) -> ImagePruneResponse:
         """`POST /images/prune`: {"ImagesDeleted": [...] or None, "SpaceReclaimed": n}."""
         return await prune_images(self, filters or {})
 

@@ -11,51 +11,16 @@ from typing import Any
 
 from daemon.images.image import Image
 from daemon.timefmt import created_unix
-
-# container.Config as Go encodes a zero value; a config's own keys go over it.
-_CONTAINER_CONFIG_KEYS: tuple[tuple[str, Any, bool], ...] = (
-    # (key, zero value, omitted when empty)
-    ("Hostname", "", False),
-    ("Domainname", "", False),
-    ("User", "", False),
-    ("AttachStdin", False, False),
-    ("AttachStdout", False, False),
-    ("AttachStderr", False, False),
-    ("ExposedPorts", None, True),
-    ("Tty", False, False),
-    ("OpenStdin", False, False),
-    ("StdinOnce", False, False),
-    ("Env", None, False),
-    ("Cmd", None, False),
-    ("Healthcheck", None, True),
-    ("ArgsEscaped", False, True),
-    ("Image", "", False),
-    ("Volumes", None, False),
-    ("WorkingDir", "", False),
-    ("Entrypoint", None, False),
-    ("NetworkDisabled", False, True),
-    ("MacAddress", "", True),
-    ("OnBuild", None, False),
-    ("Labels", None, False),
-    ("StopSignal", "", True),
-    ("StopTimeout", None, True),
-    ("Shell", None, True),
-)
+from wire.container_config import ContainerConfig
+from wire.image import HistoryResponseItem, ImageInspect, ImageSummary, RootFS
 
 
 def container_config(raw: object) -> dict[str, Any]:
     """A container.Config object the way dockerd re-encodes one read from a config."""
-    given: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-    out: dict[str, Any] = {}
-    for key, zero, omit_empty in _CONTAINER_CONFIG_KEYS:
-        value = given.get(key, zero)
-        if omit_empty and (value is None or value == zero or value in ({}, [])):
-            continue
-        out[key] = value
-    return out
+    return ContainerConfig.encode(raw if isinstance(raw, Mapping) else None)
 
 
-def summary(image: Image) -> dict[str, Any]:
+def summary(image: Image) -> ImageSummary:
     """One entry of `GET /images/json`."""
     tags: list[str] | None = list(image.repo_tags) or None
     digests: list[str] | None = list(image.repo_digests) or None
@@ -75,14 +40,14 @@ def summary(image: Image) -> dict[str, Any]:
     }
 
 
-def inspect(image: Image, graph_driver: str) -> dict[str, Any]:
+def inspect(image: Image, graph_driver: str) -> ImageInspect:
     """`GET /images/{name}/json`."""
     config = image.config
     history = config.get("history") if isinstance(config.get("history"), list) else []
     comment = str(config.get("comment") or "")
     if not comment and history and isinstance(history[-1], dict):
         comment = str(history[-1].get("comment") or "")
-    document: dict[str, Any] = {
+    document: ImageInspect = {
         "Id": image.id,
         "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests),
@@ -95,31 +60,27 @@ def inspect(image: Image, graph_driver: str) -> dict[str, Any]:
         "Author": str(config.get("author") or ""),
         "Config": container_config(config["config"]) if config.get("config") else None,
         "Architecture": image.architecture,
-    }
+    }  # type: ignore[typeddict-item]  # the rest follows, in dockerd's order
     if image.variant:
         document["Variant"] = image.variant
     document["Os"] = image.os
     os_version = config.get("os.version")
     if os_version:
-        document["OsVersion"] = os_version
-    rootfs: dict[str, Any] = {"Type": "layers"}
+        document["OsVersion"] = str(os_version)
+    rootfs: RootFS = {"Type": "layers"}
     if image.diff_ids:
         rootfs["Layers"] = list(image.diff_ids)
-    document.update(
-        {
-            "Size": image.size,
-            "VirtualSize": image.size,
-            "GraphDriver": {"Data": None, "Name": graph_driver},
-            "RootFS": rootfs,
-            "Metadata": {"LastTagTime": image.last_tag_time},
-        }
-    )
+    document["Size"] = image.size
+    document["VirtualSize"] = image.size
+    document["GraphDriver"] = {"Data": None, "Name": graph_driver}
+    document["RootFS"] = rootfs
+    document["Metadata"] = {"LastTagTime": image.last_tag_time}
     return document
 
 
-def history(image: Image) -> list[dict[str, Any]]:
+def history(image: Image) -> list[HistoryResponseItem]:
     """`GET /images/{name}/history`: newest first; only the top entry has the ID and tags."""
-    entries: list[dict[str, Any]] = []
+    entries: list[HistoryResponseItem] = []
     raw = image.config.get("history")
     layer = 0
     for item in raw if isinstance(raw, list) else []:

@@ -1,7 +1,8 @@
 """Typed reads of Engine API JSON (plain dicts), where null and absent both mean zero.
 
-The API layer has already checked the JSON types; these still refuse a wrong
-type with a SpecError instead of letting a TypeError escape as a 500.
+For JSON no request model parsed: an image's config, and a container's stored
+Config and HostConfig. A wrong type is a SpecError, not a TypeError escaping as a
+500. A parsed request (``wire``) is read by attribute instead (see `validate`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 first problem, in the order dockerd finds them, and returns dockerd's warnings
 (for the create response's `Warnings`). It does not change its input: what
 dockerd discards or defaults is applied by `hostconfig.normalize_host_config`.
+
+The input is the parsed request (``wire``): its field types are already checked,
+so what is left here are dockerd's value ranges and cross-field rules.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from wire.container import ContainerCreateRequest
+from wire.container_config import ContainerConfig, HealthConfig
+from wire.host_config import HostConfig, Resources, RestartPolicy
+
 from ..signals import signal_number
 from . import paths
 from .capabilities import normalize_capabilities
 from .devices import parse_cgroup_rule
 from .errors import NetworkNotFoundError, SpecError
-from .fields import get_bool, get_int, get_list, get_map, get_opt_int, get_str, get_strs
 from .mounts import user_mounts
 from .namespaces import CONTAINER_PREFIX, joined_container
 from .security import parse_security_opts
@@ -38,90 +44,88 @@ _MAX_PORT = 65535
 # --- Config ---------------------------------------------------------------------------
 
 
-def _validate_healthcheck(healthcheck: Mapping[str, Any]) -> None:
-    for key in ("Interval", "Timeout"):
-        value = get_int(healthcheck, key)
+def _validate_healthcheck(healthcheck: HealthConfig) -> None:
+    for key, value in (("Interval", healthcheck.Interval), ("Timeout", healthcheck.Timeout)):
         if value and value < MIN_DURATION_NS:
             raise SpecError(f"{key} in Healthcheck cannot be less than 1ms")
-    if get_int(healthcheck, "Retries") < 0:
+    if healthcheck.Retries < 0:
         raise SpecError("Retries in Healthcheck cannot be negative")
-    start_period = get_int(healthcheck, "StartPeriod")
+    start_period = healthcheck.StartPeriod
     if start_period and start_period < MIN_DURATION_NS:
         raise SpecError("StartPeriod in Healthcheck cannot be less than 1ms")
 
 
-def validate_config(config: Mapping[str, Any]) -> None:
+def validate_config(config: ContainerConfig) -> None:
     """The Config part of a create body (before the image is merged, as dockerd)."""
-    workdir = get_str(config, "WorkingDir")
+    workdir = config.WorkingDir
     if workdir and not workdir.startswith("/"):
         raise SpecError(
             f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
         )
-    if (stop := get_str(config, "StopSignal")) and signal_number(stop) is None:
+    if (stop := config.StopSignal) and signal_number(stop) is None:
         raise SpecError(f"Invalid signal: {stop}")
-    for entry in get_strs(config, "Env"):
+    for entry in config.Env or []:
         if not entry.split("=", 1)[0]:
             raise SpecError(f"invalid environment variable: {entry}")
-    healthcheck = config.get("Healthcheck")
-    if isinstance(healthcheck, Mapping):
-        _validate_healthcheck(healthcheck)
+    if config.Healthcheck is not None:
+        _validate_healthcheck(config.Healthcheck)
 
 
 # --- network and namespace modes ------------------------------------------------------
 
 
-def _validate_network_mode(config: Mapping[str, Any], hc: Mapping[str, Any]) -> None:
-    mode = get_str(hc, "NetworkMode")
+def _validate_network_mode(config: ContainerConfig, hc: HostConfig) -> None:
+    mode = hc.NetworkMode
     if mode.split(":", 1)[0] == "container" and not joined_container(mode):
         raise SpecError("Invalid network mode: invalid container format container:<name|id>")
     in_container = mode.startswith(CONTAINER_PREFIX)
     if in_container:
         conflicts = (
-            (get_str(config, "Hostname"), "conflicting options: hostname and the network mode"),
-            (get_strs(hc, "Links"), "conflicting options: container type network can't be "
+            (config.Hostname, "conflicting options: hostname and the network mode"),
+            (hc.Links, "conflicting options: container type network can't be "
              "used with links. This would result in undefined behavior"),
-            (get_strs(hc, "Dns"), "conflicting options: dns and the network mode"),
-            (get_strs(hc, "ExtraHosts"),
+            (hc.Dns, "conflicting options: dns and the network mode"),
+            (hc.ExtraHosts,
              "conflicting options: custom host-to-IP mapping and the network mode"),
         )  # fmt: skip
         for present, message in conflicts:
             if present:
                 raise SpecError(message)
-    if (in_container or mode == "host") and get_str(config, "MacAddress"):
+    if (in_container or mode == "host") and config.MacAddress:
         raise SpecError("conflicting options: mac-address and the network mode")
-    if in_container and (get_map(hc, "PortBindings") or get_bool(hc, "PublishAllPorts")):
+    if in_container and (hc.PortBindings or hc.PublishAllPorts):
         raise SpecError("conflicting options: port publishing and the container type network mode")
-    if in_container and get_map(config, "ExposedPorts"):
+    if in_container and config.ExposedPorts:
         raise SpecError("conflicting options: port exposing and the container type network mode")
-    if get_str(hc, "UTSMode") == "host" and get_str(config, "Hostname"):
+    if hc.UTSMode == "host" and config.Hostname:
         raise SpecError("conflicting options: hostname and the UTS mode")
-    if mode == "host" and get_strs(hc, "Links"):
+    if mode == "host" and hc.Links:
         raise SpecError(
             "conflicting options: host type networking can't be used with links. "
             "This would result in undefined behavior"
         )
 
 
-def _validate_modes(hc: Mapping[str, Any]) -> None:
-    ipc = get_str(hc, "IpcMode")
+def _validate_modes(hc: HostConfig) -> None:
+    ipc = hc.IpcMode
     if ipc not in IPC_MODES and not joined_container(ipc):
         raise SpecError(f"invalid IPC mode: {ipc}")
-    pid = get_str(hc, "PidMode")
+    pid = hc.PidMode
     if pid not in ("", "host") and not joined_container(pid):
         raise SpecError(f"invalid PID mode: {pid}")
-    uts = get_str(hc, "UTSMode")
+    uts = hc.UTSMode
     if uts not in ("", "host"):
         raise SpecError(f"invalid UTS mode: {uts}")
-    cgroupns = get_str(hc, "CgroupnsMode")
+    cgroupns = hc.CgroupnsMode
     if cgroupns not in ("", "host", "private"):
         raise SpecError(f"invalid cgroup namespace mode: {cgroupns}")
 
 
 def validate_network_exists(
-    hc: Mapping[str, Any], network_known: Callable[[str], bool] | None = None
+    hc: HostConfig, network_known: Callable[[str], bool] | None = None
 ) -> None:
     """A NetworkMode that is no built-in mode must name a network the daemon has."""
-    mode = get_str(hc, "NetworkMode")
+    mode = hc.NetworkMode
     if mode in NETWORK_MODES or mode.startswith(CONTAINER_PREFIX):
         return
     if network_known is None or not network_known(mode):
@@ -156,20 +160,20 @@ def _port_part(spec: str) -> str:
     return spec.split("/", 1)[0] if spec else ""
 
 
-def _validate_port_bindings(hc: Mapping[str, Any]) -> None:
-    for port, bindings in get_map(hc, "PortBindings").items():
+def _validate_port_bindings(hc: HostConfig) -> None:
+    for port, bindings in (hc.PortBindings or {}).items():
         container_port = _port_part(port)
         if not _valid_port(container_port, allow_range=False):
             raise SpecError(f'invalid port specification: "{container_port}"')
         for binding in bindings or []:
-            host_port = get_str(binding, "HostPort")
+            host_port = binding.HostPort
             if not _valid_port(_port_part(host_port), allow_range=True):
                 raise SpecError(f'invalid port specification: "{host_port}"')
 
 
-def validate_restart_policy(policy: Mapping[str, Any]) -> None:
-    name = get_str(policy, "Name")
-    retries = get_int(policy, "MaximumRetryCount")
+def validate_restart_policy(policy: RestartPolicy) -> None:
+    name = policy.Name
+    retries = policy.MaximumRetryCount
     if name in ("always", "unless-stopped", "no"):
         if retries != 0:
             raise SpecError(f"maximum retry count cannot be used with restart policy '{name}'")
@@ -180,32 +184,31 @@ def validate_restart_policy(policy: Mapping[str, Any]) -> None:
         raise SpecError(f"invalid restart policy '{name}'")
 
 
-def _validate_host_config(hc: Mapping[str, Any]) -> None:
-    restart_name = get_str(get_map(hc, "RestartPolicy"), "Name")
-    if get_bool(hc, "AutoRemove") and restart_name not in ("", "no"):
+def _validate_host_config(hc: HostConfig) -> None:
+    if hc.AutoRemove and hc.RestartPolicy.Name not in ("", "no"):
         raise SpecError("can't create 'AutoRemove' container with restart policy")
-    for entry in get_strs(hc, "ExtraHosts"):
+    for entry in hc.ExtraHosts or []:
         _validate_extra_host(entry)
     _validate_port_bindings(hc)
-    validate_restart_policy(get_map(hc, "RestartPolicy"))
-    normalize_capabilities(get_strs(hc, "CapAdd"), "CapAdd")
-    normalize_capabilities(get_strs(hc, "CapDrop"), "CapDrop")
+    validate_restart_policy(hc.RestartPolicy)
+    normalize_capabilities(hc.CapAdd or [], "CapAdd")
+    normalize_capabilities(hc.CapDrop or [], "CapDrop")
 
 
-def _validate_decode_time(hc: Mapping[str, Any], sysinfo: SysInfo) -> None:
+def _validate_decode_time(hc: HostConfig, sysinfo: SysInfo) -> None:
     """What dockerd rejects while decoding the request, before anything else."""
-    isolation = get_str(hc, "Isolation")
+    isolation = hc.Isolation
     if isolation not in ("", "default"):
         raise SpecError(f"Invalid isolation: \"{isolation}\" - linux only supports 'default'")
-    if get_int(hc, "IOMaximumBandwidth"):
+    if hc.IOMaximumBandwidth:
         raise SpecError(
             "Invalid QoS settings: linux does not support configuration of maximum bandwidth"
         )
-    if get_int(hc, "IOMaximumIOps"):
+    if hc.IOMaximumIOps:
         raise SpecError(
             "Invalid QoS settings: linux does not support configuration of maximum IOPs"
         )
-    rt_period, rt_runtime = get_int(hc, "CpuRealtimePeriod"), get_int(hc, "CpuRealtimeRuntime")
+    rt_period, rt_runtime = hc.CpuRealtimePeriod, hc.CpuRealtimeRuntime
     if (rt_period > 0 or rt_runtime > 0) and not sysinfo.cpu_realtime:
         raise SpecError("Your kernel does not support CPU real-time scheduler")
     if rt_runtime != 0 and rt_runtime > rt_period:
@@ -246,9 +249,9 @@ def _check_cpuset(requested: str, available: str, what: str, unavailable: str) -
         raise SpecError(f"{unavailable} - requested {requested}, available: {available}")
 
 
-def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list[str]:
+def _memory_checks(r: Resources, sysinfo: SysInfo, update: bool) -> list[str]:
     warnings: list[str] = []
-    memory, swap = get_int(r, "Memory"), get_int(r, "MemorySwap")
+    memory, swap = r.Memory, r.MemorySwap
     if memory != 0 and memory < MIN_MEMORY:
         raise SpecError("Minimum memory limit allowed is 6MB")
     if memory > 0 and not sysinfo.memory_limit:
@@ -269,7 +272,7 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
         raise SpecError(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
         )
-    swappiness = get_opt_int(r, "MemorySwappiness")
+    swappiness = r.MemorySwappiness
     if swappiness == -1:
         swappiness = None  # -1 is how clients say "unset"
     if swappiness is not None and not sysinfo.memory_swappiness:
@@ -280,7 +283,7 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
         swappiness = None
     if swappiness is not None and not 0 <= swappiness <= 100:
         raise SpecError(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
-    reservation = get_int(r, "MemoryReservation")
+    reservation = r.MemoryReservation
     if reservation > 0 and not sysinfo.memory_reservation:
         warnings.append(
             "Your kernel does not support memory soft limit capabilities or the cgroup is "
@@ -293,7 +296,7 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
         raise SpecError(
             "Minimum memory limit can not be less than memory reservation limit, see usage"
         )
-    kernel = get_int(r, "KernelMemory")
+    kernel = r.KernelMemory
     if kernel > 0:
         warnings.append(
             "Specifying a kernel memory limit is deprecated and will be removed in a future "
@@ -307,7 +310,7 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
             kernel = 0
     if kernel > 0 and kernel < MIN_MEMORY:
         raise SpecError("Minimum kernel memory limit allowed is 4MB")
-    oom_kill_disable = r.get("OomKillDisable")
+    oom_kill_disable = r.OomKillDisable
     if oom_kill_disable is not None and not sysinfo.oom_kill_disable:
         if oom_kill_disable:
             warnings.append(
@@ -319,7 +322,7 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
             "OOM killer is disabled for the container, but no memory limit is set, this can "
             "result in the system running out of resources."
         )
-    pids = get_opt_int(r, "PidsLimit")
+    pids = r.PidsLimit
     if pids is not None and pids > 0 and not sysinfo.pids_limit:
         warnings.append(
             "Your kernel does not support pids limit capabilities or the cgroup is not "
@@ -328,10 +331,10 @@ def _memory_checks(r: Mapping[str, Any], sysinfo: SysInfo, update: bool) -> list
     return warnings
 
 
-def _cpu_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
+def _cpu_checks(r: Resources, sysinfo: SysInfo) -> list[str]:
     warnings: list[str] = []
-    nano = get_int(r, "NanoCpus")
-    period, quota = get_int(r, "CpuPeriod"), get_int(r, "CpuQuota")
+    nano = r.NanoCpus
+    period, quota = r.CpuPeriod, r.CpuQuota
     if nano > 0 and period > 0:
         raise SpecError("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if nano > 0 and quota > 0:
@@ -346,9 +349,9 @@ def _cpu_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
             f"Range of CPUs is from 0.01 to {sysinfo.ncpu}.00, as there are only "
             f"{sysinfo.ncpu} CPUs available"
         )
-    if get_int(r, "CpuShares") < 0:
+    if r.CpuShares < 0:
         raise SpecError("shares: invalid argument")
-    if get_int(r, "CpuShares") > 0 and not sysinfo.cpu_shares:
+    if r.CpuShares > 0 and not sysinfo.cpu_shares:
         warnings.append(
             "Your kernel does not support CPU shares or the cgroup is not mounted. "
             "Shares discarded."
@@ -371,9 +374,9 @@ def _cpu_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
         )
     if 0 < quota < 1000:
         raise SpecError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    if get_int(r, "CpuPercent") > 0:
+    if r.CpuPercent > 0:
         warnings.append("linux does not support CPU percent. Percent discarded.")
-    cpus, mems = get_str(r, "CpusetCpus"), get_str(r, "CpusetMems")
+    cpus, mems = r.CpusetCpus, r.CpusetMems
     if (cpus or mems) and not sysinfo.cpuset:
         warnings.append(
             "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded."
@@ -397,9 +400,9 @@ _BLKIO_DISCARDS = (
 )  # fmt: skip
 
 
-def _blkio_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
+def _blkio_checks(r: Resources, sysinfo: SysInfo) -> list[str]:
     warnings: list[str] = []
-    weight = get_int(r, "BlkioWeight")
+    weight = r.BlkioWeight
     if weight > 0 and not sysinfo.blkio_weight:
         warnings.append(
             "Your kernel does not support Block I/O weight or the cgroup is not mounted. "
@@ -408,12 +411,12 @@ def _blkio_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
         weight = 0
     if weight > 0 and not 10 <= weight <= 1000:
         raise SpecError("Range of blkio weight is from 10 to 1000")
-    if get_int(r, "IOMaximumBandwidth") or get_int(r, "IOMaximumIOps"):
+    if r.IOMaximumBandwidth or r.IOMaximumIOps:
         raise SpecError(
             "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"
         )
     for field, supported, what, discarded in _BLKIO_DISCARDS:
-        if get_list(r, field) and not getattr(sysinfo, supported):
+        if getattr(r, field) and not getattr(sysinfo, supported):
             warnings.append(
                 f"Your kernel does not support {what} or the cgroup is not mounted. "
                 f"{discarded} discarded."
@@ -422,7 +425,7 @@ def _blkio_checks(r: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
 
 
 def validate_resources(
-    resources: Mapping[str, Any], sysinfo: SysInfo, *, update: bool = False
+    resources: Resources, sysinfo: SysInfo, *, update: bool = False
 ) -> list[str]:
     """HostConfig's resource fields (also the body of `docker update`, with update=True)."""
     warnings = _memory_checks(resources, sysinfo, update)
@@ -434,28 +437,28 @@ def validate_resources(
 # --- the rest of HostConfig -----------------------------------------------------------
 
 
-def _validate_ulimits(hc: Mapping[str, Any]) -> None:
-    for ulimit in get_list(hc, "Ulimits"):
-        name = get_str(ulimit, "Name")
+def _validate_ulimits(hc: HostConfig) -> None:
+    for ulimit in hc.Ulimits or []:
+        name = ulimit.Name
         if name not in ULIMIT_NAMES:
             raise SpecError(f"invalid ulimit type: {name}")
-        soft, hard = get_int(ulimit, "Soft"), get_int(ulimit, "Hard")
+        soft, hard = ulimit.Soft, ulimit.Hard
         if soft > hard >= 0:
             raise SpecError(
                 f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
             )
 
 
-def _validate_platform(hc: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
+def _validate_platform(hc: HostConfig, sysinfo: SysInfo) -> list[str]:
     warnings = validate_resources(hc, sysinfo)
-    if get_int(hc, "ShmSize") < 0:
+    if hc.ShmSize < 0:
         raise SpecError("SHM size can not be less than 0")
-    oom_score_adj = get_int(hc, "OomScoreAdj")
+    oom_score_adj = hc.OomScoreAdj
     if not -1000 <= oom_score_adj <= 1000:
         raise SpecError(f"Invalid value {oom_score_adj}, range for oom score adj is [-1000, 1000]")
-    if get_str(hc, "NetworkMode") == "host" and get_map(hc, "PortBindings"):
+    if hc.NetworkMode == "host" and hc.PortBindings:
         warnings.append("Published ports are discarded when using host network mode")
-    for destination in get_map(hc, "Tmpfs"):
+    for destination in hc.Tmpfs or {}:
         paths.check_not_root(destination)
         paths.check_absolute(destination)
     _validate_modes(hc)
@@ -463,48 +466,49 @@ def _validate_platform(hc: Mapping[str, Any], sysinfo: SysInfo) -> list[str]:
 
 
 def validate_host_config(
-    config: Mapping[str, Any],
-    hc: Mapping[str, Any],
+    config: ContainerConfig,
+    hc: HostConfig,
+    host_config_json: Mapping[str, Any],
     sysinfo: SysInfo,
     network_known: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    """HostConfig checks in dockerd's order; `config` is the request's Config part."""
+    """HostConfig checks in dockerd's order; `config` is the request's Config part, and
+    `host_config_json` the HostConfig as JSON (the mount parser reads that form)."""
     _validate_network_mode(config, hc)
     _validate_decode_time(hc, sysinfo)
     validate_config(config)
     _validate_host_config(hc)
     warnings = _validate_platform(hc, sysinfo)
-    parse_security_opts(get_strs(hc, "SecurityOpt"))
-    user_mounts(hc)  # Binds, Mounts, Tmpfs: syntax, bind sources, duplicate mount points
+    parse_security_opts(hc.SecurityOpt or [])
+    # Binds, Mounts, Tmpfs: syntax, bind sources, duplicate mount points.
+    user_mounts(host_config_json)
     _validate_ulimits(hc)
-    for rule in get_strs(hc, "DeviceCgroupRules"):
+    for rule in hc.DeviceCgroupRules or []:
         parse_cgroup_rule(rule)
     validate_network_exists(hc, network_known)
-    if get_strs(hc, "VolumesFrom"):
+    if hc.VolumesFrom:
         raise SpecError("VolumesFrom is not supported yet")
-    if (
-        network_known is None
-        and get_strs(hc, "Links")
-        and not get_str(hc, "NetworkMode").startswith(CONTAINER_PREFIX)
-    ):
+    if network_known is None and hc.Links and not hc.NetworkMode.startswith(CONTAINER_PREFIX):
         warnings.append("bridge networking is off (--bridge=none): Links are ignored")
-    if get_bool(hc, "Init"):
+    if hc.Init:
         warnings.append("moorage has no init process to inject yet: Init is ignored")
     # network_known is given only when the daemon has bridge networking, which publishes.
-    if (
-        network_known is None
-        and get_map(hc, "PortBindings")
-        and get_str(hc, "NetworkMode") != "host"
-    ):
+    if network_known is None and hc.PortBindings and hc.NetworkMode != "host":
         warnings.append("bridge networking is off (--bridge=none): published ports are ignored")
     return warnings
 
 
 def validate_create(
-    request: Mapping[str, Any],
+    request: ContainerCreateRequest,
     sysinfo: SysInfo,
     network_known: Callable[[str], bool] | None = None,
+    *,
+    host_config_json: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """A whole create body (Config fields at top level, plus HostConfig). Returns warnings.
-    `network_known` tells whether a NetworkMode names a user-defined network."""
-    return validate_host_config(request, get_map(request, "HostConfig"), sysinfo, network_known)
+    `network_known` tells whether a NetworkMode names a user-defined network;
+    `host_config_json` is the request's HostConfig as JSON, when the caller has it."""
+    hc = request.HostConfig or HostConfig()
+    if host_config_json is None:
+        host_config_json = hc.to_dict()
+    return validate_host_config(request, hc, host_config_json, sysinfo, network_known)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..errors import NotFoundError
 from ..types import (
     INIT_PROCESS_ID,
     Backend,
     ContainerRecord,
     EventInfo,
     EventType,
+    Inventory,
     RuntimeSpec,
     SnapshotSpec,
     SpecFactory,
     TaskStatus,
 )
 from . import anycodec, runtime_options
-from .container import RemoteContainer, task_status, to_mount
+from .container import RemoteContainer, task_info, task_status, to_mount
 from .dispatch import Dispatcher
 from .event_decode import decode
 from .gen.containerd.services.containers.v1 import Container as ContainerMessage
@@ -30,26 +34,43 @@ from .gen.containerd.services.containers.v1 import (
     ListContainersRequest,
 )
 from .gen.containerd.services.events.v1 import Envelope
-from .gen.containerd.services.snapshots.v1 import PrepareSnapshotRequest, RemoveSnapshotRequest
+from .gen.containerd.services.snapshots.v1 import (
+    MountsRequest,
+    PrepareSnapshotRequest,
+    RemoveSnapshotRequest,
+)
 from .gen.containerd.services.tasks.v1 import GetRequest, ListTasksRequest
 from .gen.containerd.v1.types import Process as ProcessMessage
 from .gen.google.protobuf import Empty
+from .leases import Leases
 from .monitor import EventMonitor
 from .rpc import Connection, call
 from .task import RemoteTask
+from .unpack import DEFAULT_SNAPSHOTTER, Unpacker
 
 log = logging.getLogger(__name__)
 
-# Marks a snapshot as a GC root between Prepare and Containers.Create, which a lease
-# would otherwise do at the price of two more round trips per container.
-GC_ROOT_LABEL = "containerd.io/gc.root"
+SHIM_V2 = "io.containerd.runc.v2"
+
+# A container's snapshot is prepared under the client's lease, which keeps it from the GC
+# until Containers.Create makes the container record its owner. The lease expires on its
+# own, so a snapshot whose container never got made (the daemon died in between) is
+# reclaimed by containerd even if no restore ever runs; restore removes it sooner. A new
+# lease is made well before the old one expires, off the create path: creates cost no
+# lease RPC.
+SNAPSHOT_LEASE_EXPIRY = timedelta(hours=1)
 
 ExitKey = tuple[str, str, int]
 
 
 class RemoteClient:
     def __init__(
-        self, address: str, namespace: str, backend: Backend, fifo_root: str | Path
+        self,
+        address: str,
+        namespace: str,
+        backend: Backend,
+        fifo_root: str | Path,
+        snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
     ) -> None:
         self.conn = Connection(address, namespace)
         self.fifo_root = Path(fifo_root)
@@ -60,6 +81,13 @@ class RemoteClient:
         # Exits already handed to the Backend, so that one seen both on the stream and by a
         # reconcile after a gap is delivered exactly once.
         self._exits_seen: set[ExitKey] = set()
+        self._leases = Leases(self.conn)
+        self._lease_expiry = snapshot_lease_expiry
+        self.snapshot_lease = ""
+        self._lease_renewal: asyncio.Task[None] | None = None
+        self._reconnect_callbacks: list[Callable[[], None]] = []
+        # Tasks the last restore found without a container record.
+        self._orphans: dict[str, ProcessMessage] = {}
 
     @classmethod
     async def connect(
@@ -69,10 +97,15 @@ class RemoteClient:
         backend: Backend,
         fifo_root: str | Path,
         timeout: float = 30.0,
+        snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
     ) -> RemoteClient:
-        client = cls(address, namespace, backend, fifo_root)
+        client = cls(address, namespace, backend, fifo_root, snapshot_lease_expiry)
         try:
             await client._monitor.start(timeout)
+            client.snapshot_lease = await client._leases.create(expire=snapshot_lease_expiry)
+            client._lease_renewal = asyncio.get_running_loop().create_task(
+                client._renew_lease(), name="containerd-snapshot-lease"
+            )
         except BaseException:
             await client.close()
             raise
@@ -96,6 +129,19 @@ class RemoteClient:
     async def events_idle(self) -> None:
         await self._dispatcher.idle()
 
+    async def _renew_lease(self) -> None:
+        while True:
+            # A period, not a wait for some state: half the lease's life.
+            await asyncio.sleep(self._lease_expiry.total_seconds() / 2)
+            try:
+                self.snapshot_lease = await self._leases.create(expire=self._lease_expiry)
+            except Exception as exc:  # the old one still has half its life: retry later
+                log.warning("could not renew the snapshot lease: %s", exc)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call `callback` each time the event stream is back after containerd went away."""
+        self._reconnect_callbacks.append(callback)
+
     async def version(self) -> tuple[str, str]:
         resp = await call(self.conn.stubs.version.version(Empty()))
         return resp.version, resp.revision
@@ -112,18 +158,27 @@ class RemoteClient:
         labels: Mapping[str, str] | None = None,
     ) -> RemoteContainer:
         mounts = None
-        if snapshot is not None:
-            resp = await call(
-                self.conn.stubs.snapshots.prepare(
-                    PrepareSnapshotRequest(
-                        snapshotter=snapshot.snapshotter,
-                        key=snapshot.key,
-                        parent=snapshot.parent,
-                        labels={GC_ROOT_LABEL: "container"},
-                    )
+        if snapshot is not None and snapshot.exists:
+            listed = await call(
+                self.conn.stubs.snapshots.mounts(
+                    MountsRequest(snapshotter=snapshot.snapshotter, key=snapshot.key)
                 ),
                 container_id,
             )
+            mounts = list(listed.mounts)
+        elif snapshot is not None:
+            with self.conn.lease(self.snapshot_lease):
+                resp = await call(
+                    self.conn.stubs.snapshots.prepare(
+                        PrepareSnapshotRequest(
+                            snapshotter=snapshot.snapshotter,
+                            key=snapshot.key,
+                            parent=snapshot.parent,
+                            labels=dict(snapshot.labels),
+                        )
+                    ),
+                    container_id,
+                )
             mounts = list(resp.mounts)
         try:
             if callable(spec):
@@ -166,28 +221,74 @@ class RemoteClient:
         return container
 
     async def _remove_snapshot(self, snapshot: SnapshotSpec) -> None:
+        # Best effort: what fails here is left to the lease's expiry and to restore.
         with contextlib.suppress(Exception):
-            await self.conn.stubs.snapshots.remove(
-                RemoveSnapshotRequest(snapshotter=snapshot.snapshotter, key=snapshot.key)
+            await self.remove_snapshot(snapshot.key, snapshot.snapshotter)
+
+    async def remove_snapshot(self, key: str, snapshotter: str = DEFAULT_SNAPSHOTTER) -> None:
+        """Snapshots.Remove; one that is gone already counts as removed."""
+        with contextlib.suppress(NotFoundError):
+            await call(
+                self.conn.stubs.snapshots.remove(
+                    RemoveSnapshotRequest(snapshotter=snapshotter, key=key)
+                )
             )
 
-    async def restore(self) -> list[RemoteContainer]:
-        """Every container of the namespace with its task: one Containers.List, one Tasks.List."""
+    async def rescue_orphan_task(
+        self, task_id: str, labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Kill and delete a task whose container record is gone: containerd serves a task
+        only through its container, so a placeholder record with its id (and `labels`) is
+        made for the purpose and deleted after it. Containers.Create, Tasks.Kill,
+        Tasks.Delete, Containers.Delete; only tasks of v2 shims can be reached this way."""
+        found = self._orphans.pop(task_id, None)
+        if found is None:
+            return
+        runtime = RuntimeSpec(SHIM_V2)
+        placeholder = ContainerMessage(
+            id=task_id,
+            labels=dict(labels or {}),
+            runtime=ContainerRuntime(name=runtime.shim),
+            spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, {}),
+        )
+        await call(
+            self.conn.stubs.containers.create(CreateContainerRequest(container=placeholder)),
+            task_id,
+        )
+        record = ContainerRecord(id=task_id, labels=dict(labels or {}), runtime=runtime)
+        container = RemoteContainer(self, record, found_task=found)
+        self._containers[task_id] = container
+        await container.delete()
+
+    async def restore(self) -> Inventory[RemoteContainer]:
+        """Every container of the namespace with its task, every task and every snapshot:
+        one Containers.List, one Tasks.List and one Snapshots.List."""
         self._dispatcher.hold()
         try:
             listed = await call(self.conn.stubs.containers.list(ListContainersRequest()))
             tasks = await call(self.conn.stubs.tasks.list(ListTasksRequest()))
+            snapshots = await Unpacker(self.conn).snapshots()
             found = {t.id: t for t in tasks.tasks}
+            self._orphans = dict(found)
             restored = []
             for message in listed.containers:
+                self._orphans.pop(message.id, None)
                 task = found.get(message.id)
+                known = self._containers.get(message.id)
+                if known is not None:
+                    # Reconciling after containerd came back: keep the objects handed out,
+                    # and learn of a task made while the client could not hear of it.
+                    if task is not None:
+                        known.found(task)
+                    restored.append(known)
+                    continue
                 if task is not None and task_status(task.status) is TaskStatus.STOPPED:
                     # Its exit is reported by the task's status; drop the stream's copy.
                     self._exits_seen.add((message.id, INIT_PROCESS_ID, task.pid))
                 container = RemoteContainer(self, _record(message), found_task=task)
                 self._containers[message.id] = container
                 restored.append(container)
-            return restored
+            return Inventory(restored, [task_info(t) for t in tasks.tasks], snapshots)
         finally:
             self._dispatcher.release()
 
@@ -233,11 +334,25 @@ class RemoteClient:
                 continue
             listed = found.get(container_id)
             if listed is None:
-                self._deliver(EventType.EXIT, EventInfo(container_id, pid=task.pid, exit_code=255))
-            elif task_status(listed.status) is TaskStatus.STOPPED:
+                # Not listed is not proof of gone (a slow shim is left out): ask for it.
+                try:
+                    got = await call(
+                        self.conn.stubs.tasks.get(GetRequest(container_id=container_id))
+                    )
+                    listed = got.process
+                except NotFoundError:
+                    log.warning("task %s is gone from containerd: exit 255", container_id[:12])
+                    self._deliver(
+                        EventType.EXIT, EventInfo(container_id, pid=task.pid, exit_code=255)
+                    )
+                except Exception as exc:
+                    log.warning("task %s: state unknown: %s", container_id[:12], exc)
+            if listed is not None and task_status(listed.status) is TaskStatus.STOPPED:
                 self._deliver(EventType.EXIT, _exit_info(container_id, listed, INIT_PROCESS_ID))
             for exec_id, process in list(task.processes.items()):
                 await self._reconcile_exec(container_id, exec_id, process.pid)
+        for callback in self._reconnect_callbacks:
+            callback()
 
     async def _reconcile_exec(self, container_id: str, exec_id: str, pid: int) -> None:
         # Tasks.List has no exec processes; only a gap in the stream justifies a Get.
@@ -251,6 +366,10 @@ class RemoteClient:
             self._deliver(EventType.EXIT, _exit_info(container_id, resp.process, exec_id))
 
     async def close(self) -> None:
+        if self._lease_renewal is not None:
+            self._lease_renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_renewal
         await self._monitor.close()
         await self._dispatcher.close()
         self.conn.close()

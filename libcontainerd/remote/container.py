@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..fifo import FifoPaths, create_fifos, open_fifos, remove_fifo_dir
-from ..types import INIT_PROCESS_ID, ContainerRecord, Mount, StdioSpec, TaskStatus
+from ..errors import LibcontainerdError, NotFoundError
+from ..fifo import FifoPaths, FifoSet, create_fifos, open_fifos, remove_fifo_dir
+from ..types import INIT_PROCESS_ID, ContainerRecord, Mount, StdioSpec, TaskInfo, TaskStatus
 from . import anycodec, runtime_options
 from .gen.containerd.services.containers.v1 import (
     Container as ContainerMessage,
@@ -17,7 +21,7 @@ from .gen.containerd.services.containers.v1 import (
     UpdateContainerRequest,
 )
 from .gen.containerd.services.snapshots.v1 import MountsRequest, RemoveSnapshotRequest
-from .gen.containerd.services.tasks.v1 import CreateTaskRequest
+from .gen.containerd.services.tasks.v1 import CreateTaskRequest, GetRequest
 from .gen.containerd.types import Mount as MountMessage
 from .gen.containerd.v1.types import Process as ProcessMessage
 from .gen.google.protobuf import FieldMask
@@ -26,6 +30,8 @@ from .task import RemoteTask
 
 if TYPE_CHECKING:
     from .client import RemoteClient
+
+log = logging.getLogger(__name__)
 
 _STATUS = {
     0: TaskStatus.UNKNOWN,
@@ -41,8 +47,22 @@ def to_mount(message: MountMessage) -> Mount:
     return Mount(message.type, message.source, tuple(message.options), message.target)
 
 
+# How long deleting a container waits for the exit of the task it killed first.
+TASK_KILL_TIMEOUT = 10.0
+
+
 def task_status(value: int) -> TaskStatus:
     return _STATUS.get(int(value), TaskStatus.UNKNOWN)
+
+
+def task_info(message: ProcessMessage, container_id: str = "") -> TaskInfo:
+    return TaskInfo(
+        container_id or message.id or message.container_id,
+        message.pid,
+        task_status(message.status),
+        message.exit_status,
+        message.exited_at,
+    )
 
 
 class RemoteContainer:
@@ -74,12 +94,34 @@ class RemoteContainer:
         return self._client.fifo_root / self.id
 
     def task(self) -> RemoteTask | None:
-        return self._task
+        """The task containerd has for this container, as far as this client knows."""
+        task = self._task
+        return task if task is not None and not task.deleted else None
 
     @property
-    def found_task(self) -> ProcessMessage | None:
-        """The task containerd reported at restore time, before `attach_task`."""
-        return self._found_task
+    def found_task(self) -> TaskInfo | None:
+        """The task containerd listed at restore time, before `attach_task`."""
+        return task_info(self._found_task) if self._found_task is not None else None
+
+    async def probe_task(self) -> TaskInfo | None:
+        """Tasks.Get, for when a listing's silence is not proof: containerd leaves out of
+        Tasks.List a task whose shim is slow to report its state (2 s, under load)."""
+        task = self.task()
+        if task is not None:
+            return TaskInfo(self.id, task.pid, task.status)
+        try:
+            resp = await call(self._conn.stubs.tasks.get(GetRequest(container_id=self.id)), self.id)
+        except NotFoundError:
+            return None
+        if resp.process is None:
+            return None
+        self._found_task = resp.process
+        return task_info(resp.process, self.id)
+
+    def found(self, task: ProcessMessage) -> None:
+        """A task listed for a container that holds none (made while containerd was away)."""
+        if self.task() is None:
+            self._found_task = task
 
     async def _rootfs(self) -> list[MountMessage]:
         if self._mounts is None:
@@ -131,10 +173,17 @@ class RemoteContainer:
         if found is None:
             return self._task
         paths = FifoPaths(found.stdin, found.stdout, found.stderr, found.terminal)
+        try:
+            stdio = open_fifos(paths)
+        except OSError as exc:
+            # Its FIFOs are gone (e.g. the exec root was cleaned): the task can still be
+            # killed and deleted, its output is lost.
+            log.warning("task %s: cannot re-open its stdio: %s", self.id[:12], exc)
+            stdio = FifoSet(paths, None, None, None)
         self._task = RemoteTask(
             self._conn,
             self.id,
-            open_fifos(paths),
+            stdio,
             self.fifo_dir,
             found.pid,
             task_status(found.status),
@@ -154,7 +203,50 @@ class RemoteContainer:
         )
         self._record.spec = dict(spec)
 
+    async def delete_task(self) -> None:
+        """Kill and delete the task containerd still has, if any, whatever it is doing.
+
+        Decided from what this client knows (the task it made or found at restore, and
+        the exit events since): no Get. Costs nothing when the task was deleted at its exit;
+        a Kill and a Delete when it still runs.
+        """
+        # A task re-attached only to be deleted has no reader: its FIFOs are closed here.
+        unread = self._found_task is not None
+        if unread:
+            await self.attach_task()
+        task = self.task()
+        if task is None:
+            return
+        try:
+            await self._kill_and_delete(task)
+        finally:
+            if unread:
+                task.stdio.close()
+
+    async def _kill_and_delete(self, task: RemoteTask) -> None:
+        if task.status is TaskStatus.CREATED:
+            # Never seen to start: a failed start has usually left it stopped already.
+            try:
+                await task.delete()
+                return
+            except NotFoundError:
+                return
+            except LibcontainerdError:
+                pass
+        if task.status is not TaskStatus.STOPPED:
+            try:
+                await task.kill(signal.SIGKILL)
+            except NotFoundError:
+                pass
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await task.wait_stopped(TASK_KILL_TIMEOUT)
+        with contextlib.suppress(NotFoundError):
+            await task.delete()
+
     async def delete(self) -> None:
+        """Delete the container with its snapshot, after its task: never orphan a task."""
+        await self.delete_task()
         await call(self._conn.stubs.containers.delete(DeleteContainerRequest(id=self.id)), self.id)
         if self._record.snapshot_key:
             await call(
@@ -166,4 +258,7 @@ class RemoteContainer:
                 self.id,
             )
         self._client.forget(self.id)
+        # Whatever its task's reader left open cannot be read any more.
+        if self._task is not None:
+            self._task.stdio.close()
         remove_fifo_dir(self.fifo_dir)

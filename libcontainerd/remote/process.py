@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import NotFoundError
 from ..fifo import FifoSet
 from ..types import ExitStatus
 from .gen.containerd.services.tasks.v1 import (
@@ -16,13 +17,21 @@ from .rpc import Connection, call
 
 class RemoteProcess:
     def __init__(
-        self, conn: Connection, container_id: str, exec_id: str, stdio: FifoSet, pid: int = 0
+        self,
+        conn: Connection,
+        container_id: str,
+        exec_id: str,
+        stdio: FifoSet,
+        pid: int = 0,
+        listed_in: dict[str, RemoteProcess] | None = None,
     ) -> None:
         self._conn = conn
         self.container_id = container_id
         self._exec_id = exec_id
         self._stdio = stdio
         self._pid = pid
+        # The task's table of its live execs, left once this one is deleted.
+        self._listed_in = listed_in
 
     @property
     def id(self) -> str:
@@ -79,12 +88,21 @@ class RemoteProcess:
             self.container_id,
         )
 
+    def _forget(self) -> None:
+        if self._listed_in is not None:
+            self._listed_in.pop(self._exec_id, None)
+
     async def delete(self) -> ExitStatus:
-        resp = await call(
-            self._conn.stubs.tasks.delete_process(
-                DeleteProcessRequest(container_id=self.container_id, exec_id=self._exec_id)
-            ),
-            self.container_id,
-        )
-        self._stdio.remove()
+        try:
+            resp = await call(
+                self._conn.stubs.tasks.delete_process(
+                    DeleteProcessRequest(container_id=self.container_id, exec_id=self._exec_id)
+                ),
+                self.container_id,
+            )
+        except NotFoundError:
+            self._forget()
+            raise
+        self._forget()
+        self._stdio.unlink()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)

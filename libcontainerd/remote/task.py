@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownError
+from ..errors import ConflictError, UnknownError
 from ..fifo import FifoSet, create_fifos
 from ..types import ExitStatus, Metrics, ProcessInfo, StdioSpec, TaskStatus
 from . import anycodec
@@ -41,8 +42,28 @@ class RemoteTask(RemoteProcess):
         # The init process is addressed by an empty exec id in every Tasks RPC.
         super().__init__(conn, container_id, "", stdio, pid)
         self._fifo_dir = fifo_dir
+        self._stopped = asyncio.Event()
+        self._status = status
         self.status = status
+        self.deleted = False  # by Tasks.Delete: containerd no longer has it
         self.processes: dict[str, RemoteProcess] = {}
+
+    @property
+    def status(self) -> TaskStatus:
+        return self._status
+
+    @status.setter
+    def status(self, value: TaskStatus) -> None:
+        self._status = value
+        if value is TaskStatus.STOPPED:
+            self._stopped.set()
+        else:
+            self._stopped.clear()
+
+    async def wait_stopped(self, timeout: float) -> None:
+        """Until the task's exit is known (its event, or a reconcile after a gap)."""
+        async with asyncio.timeout(timeout):
+            await self._stopped.wait()
 
     @property
     def id(self) -> str:
@@ -89,7 +110,9 @@ class RemoteTask(RemoteProcess):
         except BaseException:
             fifos.remove()
             raise
-        process = RemoteProcess(self._conn, self.container_id, exec_id, fifos)
+        process = RemoteProcess(
+            self._conn, self.container_id, exec_id, fifos, listed_in=self.processes
+        )
         self.processes[exec_id] = process
         return process
 
@@ -131,10 +154,18 @@ class RemoteTask(RemoteProcess):
         )
 
     async def delete(self) -> ExitStatus:
-        resp = await call(
-            self._conn.stubs.tasks.delete(DeleteTaskRequest(container_id=self.container_id)),
-            self.container_id,
-        )
+        try:
+            resp = await call(
+                self._conn.stubs.tasks.delete(DeleteTaskRequest(container_id=self.container_id)),
+                self.container_id,
+            )
+        except (ConflictError, UnknownError):
+            # containerd refuses to delete a process that still runs: whatever said it
+            # stopped was wrong.
+            if self.status is TaskStatus.STOPPED:
+                self.status = TaskStatus.RUNNING
+            raise
         self.status = TaskStatus.STOPPED
-        self._stdio.remove()
+        self.deleted = True
+        self._stdio.unlink()
         return ExitStatus(resp.exit_status, resp.exited_at, resp.pid)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pty
 from pathlib import Path
 
 import pytest
 
 from libcontainerd.types import EventInfo, EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, docker_env, running_daemon
+from tests.support.daemon import RunningDaemon, running_daemon
 
 
 async def test_ps_all_quiet_and_filters(daemon: RunningDaemon) -> None:
@@ -138,53 +137,15 @@ async def test_oom_kill_sets_and_clears_oomkilled(daemon: RunningDaemon) -> None
     await daemon.docker_ok("rm", "-f", "oomer")
 
 
-async def _docker_tty(daemon: RunningDaemon, *args: str) -> tuple[int, bytes]:
-    """Run the CLI with a real pseudo-terminal as its stdin and stdout."""
-    controller, terminal = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(
-        "docker",
-        *args,
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=docker_env(daemon.host),
-    )
-    os.close(terminal)
-    loop = asyncio.get_running_loop()
-    output = bytearray()
-    done = asyncio.Event()
-
-    def readable() -> None:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            chunk = b""
-        if chunk:
-            output.extend(chunk)
-        else:
-            loop.remove_reader(controller)
-            done.set()
-
-    loop.add_reader(controller, readable)
-    try:
-        async with asyncio.timeout(60):
-            code = await proc.wait()
-            await done.wait()
-    finally:
-        loop.remove_reader(controller)
-        os.close(controller)
-    return code, bytes(output)
-
-
 async def test_run_t_and_exec_t_under_a_pty(daemon: RunningDaemon) -> None:
-    code, out = await _docker_tty(
-        daemon, "run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo done"
+    code, out = await daemon.docker_tty(
+        "run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo done"
     )
     assert code == 0, out
     # The container's pty ends lines with \r\n (the host-side pty may add its own \r).
     assert b"/dev/pts/" in out and b"done\r" in out
     await daemon.docker_ok("run", "-d", "--name", "ttyhost", "busybox", "sleep", "300")
-    code, out = await _docker_tty(daemon, "exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
+    code, out = await daemon.docker_tty("exec", "-t", "ttyhost", "sh", "-c", "tty; echo inside")
     assert code == 0, out
     assert b"/dev/pts/" in out and b"inside\r" in out
     await daemon.docker_ok("rm", "-f", "ttyhost")

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib.util
-import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -25,14 +22,11 @@ import pytest_asyncio
 
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.resources import back_to, fd_count, future_count, settled, task_count
 
 ROUNDS = 200
 BATCH = 50
 WARM_UP = 10
-# How long the daemon gets to notice hang-ups and let go of what they held.
-RELEASE_DEADLINE = 15.0
-# Counts are taken as settled when they did not move for this long.
-QUIET_PERIOD = 1.0
 
 
 @dataclass
@@ -87,54 +81,21 @@ async def _rounds(daemon: RunningDaemon, request: bytes, head: bytes, count: int
         )
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _tasks() -> int:
-    return len(asyncio.all_tasks())
-
-
-def _futures() -> int:
-    # Tasks and bare futures (such as a wait's waiter) alike: what a request can leave behind.
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, asyncio.Future))
-
-
-async def _settled(sample: Callable[[], int]) -> int:
-    """The value of ``sample`` once it stayed put for QUIET_PERIOD (within a deadline)."""
-    deadline = time.monotonic() + RELEASE_DEADLINE
-    value, since = sample(), time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        now = sample()
-        if now != value:
-            value, since = now, time.monotonic()
-        elif time.monotonic() - since >= QUIET_PERIOD:
-            break
-    return value
-
-
-async def _back_to(sample: Callable[[], int], baseline: int) -> int:
-    """Poll ``sample`` until it is at most ``baseline``; the last value seen."""
-    deadline = time.monotonic() + RELEASE_DEADLINE
-    value = sample()
-    while value > baseline and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        value = sample()
-    return value
-
-
 async def _assert_flat_after(setup: Setup, request: bytes, head: bytes) -> None:
     daemon = setup.daemon
     await _rounds(daemon, request, head, WARM_UP)
-    fds, tasks, futures = await _settled(_fds), await _settled(_tasks), await _settled(_futures)
+    fds, tasks, futures = (
+        await settled(fd_count),
+        await settled(task_count),
+        await settled(future_count),
+    )
     containerd_tasks = len(await setup.containerd.list_tasks())
 
     await _rounds(daemon, request, head, ROUNDS)
 
-    assert await _back_to(_fds, fds) <= fds, "file descriptors leaked"
-    assert await _back_to(_tasks, tasks) <= tasks, [t.get_coro() for t in asyncio.all_tasks()]
-    assert await _back_to(_futures, futures) <= futures, "futures leaked"
+    assert await back_to(fd_count, fds) <= fds, "file descriptors leaked"
+    assert await back_to(task_count, tasks) <= tasks, [t.get_coro() for t in asyncio.all_tasks()]
+    assert await back_to(future_count, futures) <= futures, "futures leaked"
     assert len(await setup.containerd.list_tasks()) == containerd_tasks
     # And the container is as it was: still running, still serving requests.
     code, out, err = await daemon.docker("inspect", "--format", "{{.State.Status}}", "quiet")
@@ -149,7 +110,7 @@ async def test_disconnect_mid_attach(setup: Setup) -> None:
     )
     await _assert_flat_after(setup, request, b"HTTP/1.1 101")
     live = setup.daemon.services.daemon.get("quiet")
-    assert await _back_to(lambda: live.hub.client_count, 0) == 0
+    assert await back_to(lambda: live.hub.client_count, 0) == 0
 
 
 async def test_disconnect_mid_logs_follow(setup: Setup) -> None:

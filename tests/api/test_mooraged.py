@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.support.containerd import processes_using, sweep
 from tests.support.daemon import docker_env
 from tests.support.images import write_docker_save
+from tests.support.mooraged import managed_containerd_pid
 
 
 async def _docker(socket: Path, *args: str) -> tuple[int, str]:
@@ -25,17 +26,6 @@ async def _docker(socket: Path, *args: str) -> tuple[int, str]:
     out, _ = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode()
-
-
-def _containerd_pid(workdir: Path) -> int:
-    for pid in processes_using(str(workdir)):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"containerd") and b"--config" in argv:
-            return pid
-    raise AssertionError("no managed containerd")
 
 
 async def test_mooraged_with_managed_containerd() -> None:
@@ -85,7 +75,7 @@ async def test_mooraged_with_managed_containerd() -> None:
         )
         assert code == 0, out
         # containerd dies under the daemon: mooraged starts it again, the container lives on.
-        first = _containerd_pid(workdir)
+        first = managed_containerd_pid(workdir)
         os.kill(first, signal.SIGKILL)
         async with asyncio.timeout(60):
             while True:
@@ -94,7 +84,7 @@ async def test_mooraged_with_managed_containerd() -> None:
                     break
                 await asyncio.sleep(0.1)
         assert out == "still here\n"
-        assert _containerd_pid(workdir) != first
+        assert managed_containerd_pid(workdir) != first
         code, out = await _docker(socket, "run", "--rm", "busybox", "echo", "after")
         assert code == 0 and out.endswith("after\n")  # stderr (the network warning) merged
         code, out = await _docker(socket, "rm", "-f", "lasting")

@@ -183,3 +183,27 @@ async def test_metrics_count_api_requests_per_route(daemon: RunningDaemon) -> No
         text,
         re.M,
     )
+
+
+async def test_restart_lists_once_and_leases_once(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    """A restart reconciles with one Containers.List, one Tasks.List and one Snapshots.List,
+    and makes the one lease that covers every create's
+    snapshot until its container exists: no RPC per container, none per create."""
+    async with running_daemon(containerd, busybox_image) as first:
+        await first.docker_ok("run", "-d", "--name", "lister", "busybox", "sleep", "300")
+        await first.docker_ok("create", "--name", "lister-created", "busybox", "true")
+        data_root = first.services.config.data_root
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        assert second.services.client is not None
+        counts = dict(second.services.client.rpc_counts())
+        assert {k: v for k, v in counts.items() if k.split(".")[0] in ("Containers", "Tasks")} == {
+            "Containers.List": 1,
+            "Tasks.List": 1,
+        }
+        assert counts["Leases.Create"] == 1
+        assert "Snapshots.Prepare" not in counts and "Snapshots.Remove" not in counts
+        # One by the image store as it fills its cache (layer sizes), one by the reconcile.
+        assert counts["Snapshots.List"] == 2
+        await second.docker_ok("rm", "-f", "lister", "lister-created")

@@ -10,6 +10,7 @@ import pytest
 
 from daemon import errors
 from daemon.events import (
+    Event,
     EventsBus,
     Subscription,
     container_attributes,
@@ -25,7 +26,7 @@ def container_event(bus: EventsBus, action: str, name: str = "web", **extra: str
     return bus.publish("container", action, CID, attributes)
 
 
-async def drain(subscription: Subscription) -> list[dict[str, Any]]:
+async def drain(subscription: Subscription) -> list[Event]:
     return [event async for event in subscription]
 
 

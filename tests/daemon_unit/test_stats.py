@@ -20,6 +20,7 @@ from daemon.timefmt import ZERO_TIME
 from libcontainerd.remote.gen.io.containerd.cgroups import v1, v2
 from libcontainerd.types import Metrics
 from tests.support.dockerd import STATS_KEYS
+from wire.stats import StatsJSON
 
 HOST = HostCPU(system_usage=123_450_000_000, online_cpus=4)
 MACHINE_MEMORY = 8 * 1024**3
@@ -98,7 +99,7 @@ def v2_metrics(limit: int = UNLIMITED) -> v2.Metrics:
     )
 
 
-def convert(data: Any, version: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def convert(data: Any, version: int, previous: StatsJSON | None = None) -> StatsJSON:
     return stats_json(
         Metrics(WHEN, version, data),
         name="/web",

@@ -24,6 +24,7 @@ from tests.support.images import (
     file_layer,
     write_docker_save,
 )
+from wire.image import ImageSummary
 
 _archives = itertools.count()
 
@@ -62,7 +63,7 @@ async def three(service: ImageService, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def ids(entries: list[dict[str, object]]) -> list[object]:
+def ids(entries: list[ImageSummary]) -> list[str]:
     return [entry["Id"] for entry in entries]
 
 
@@ -102,7 +103,7 @@ async def test_inspect_history_and_unknown_names(
     assert doc["Id"] == three["mid"]
     assert doc["Created"] == "2021-06-01T12:00:00.5Z"
     assert doc["RepoDigests"] == []
-    assert doc["Config"]["Labels"] == {"tier": "b", "x": "1"}
+    assert doc["Config"] is not None and doc["Config"]["Labels"] == {"tier": "b", "x": "1"}
     assert doc["RootFS"]["Type"] == "layers" and len(doc["RootFS"]["Layers"]) == 2
     assert doc["GraphDriver"]["Name"] == "overlayfs"
     assert doc["Metadata"] == {"LastTagTime": "0001-01-01T00:00:00Z"}
@@ -223,15 +224,18 @@ async def test_prune(service: ImageService, tmp_path: Path, three: dict[str, str
     service.set_usage_checker(usage)
     dangling = await load(service, tmp_path, [], image_with("dangling", "2019-01-01T00:00:00Z"))
     report = await service.prune()
+    assert report["ImagesDeleted"] is not None
     assert report["ImagesDeleted"][0] == {"Deleted": dangling}
     assert report["SpaceReclaimed"] > 0
     assert events.seen[-1] == ("prune", "", {"reclaimed": str(report["SpaceReclaimed"])})
     assert await service.prune() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
     usage.users[three["new"]] = ["0123456789ab"]
     report = await service.prune({"dangling": ["false"], "label": ["tier=b"]})
+    assert report["ImagesDeleted"] is not None
     deleted = [e.get("Deleted") for e in report["ImagesDeleted"] if "Deleted" in e]
     assert deleted[0] == three["mid"]
     report = await service.prune({"dangling": ["false"], "until": ["2021-01-01T00:00:00Z"]})
+    assert report["ImagesDeleted"] is not None
     assert report["ImagesDeleted"][0] == {"Untagged": "app:old"}
     assert [i.id for i in service.images()] == [three["new"]]  # in use: kept
     with pytest.raises(InvalidParameter, match="Invalid filter 'reference'"):

@@ -78,7 +78,12 @@ async def test_full_lifecycle_costs_exactly_the_budget(
             cid, EventType.EXIT, lambda i: i.process_id == "exec-echo"
         )
         assert exec_exit.exit_code == 0
+        assert set(task.processes) == {"exec-echo"}
         assert (await process.delete()).exit_code == 0
+        # Deleted, it is no longer the task's: a reconcile after an event gap asks
+        # containerd only about the execs that still exist.
+        assert task.processes == {}
+        process.stdio.close()
 
         metrics = await task.stats()
         assert metrics.cgroup_version in (1, 2)

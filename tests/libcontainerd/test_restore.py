@@ -43,10 +43,11 @@ async def test_restore_with_one_list_each(
 
     async with connected(containerd) as (second, backend):
         before = dict(second.rpc_counts())
-        restored = {c.id: c for c in await second.restore()}
+        restored = {c.id: c for c in (await second.restore()).containers}
         assert count_delta(before, dict(second.rpc_counts())) == {
             "Containers.List": 1,
             "Tasks.List": 1,
+            "Snapshots.List": 1,
         }
         assert set(ids) <= set(restored)
         for cid in ids:
@@ -62,6 +63,7 @@ async def test_restore_with_one_list_each(
         assert count_delta(before, dict(second.rpc_counts())) == {
             "Containers.List": 1,
             "Tasks.List": 1,
+            "Snapshots.List": 1,
         }
         for cid in ids:
             task = restored[cid].task()

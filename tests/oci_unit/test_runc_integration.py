@@ -32,6 +32,7 @@ from libcontainerd.types import EventType, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.images import busybox_image as build_busybox_image
 from tests.support.lcd import connected, new_container_on, read_all, unique_id
+from wire.container import ContainerCreateRequest
 
 MEMORY = 64 * 1024 * 1024
 SCRIPT = """\
@@ -107,7 +108,7 @@ async def test_built_spec_runs_on_runc(
 
     # create
     sysinfo = probe_sysinfo()
-    assert validate_create(request, sysinfo) == []
+    assert validate_create(ContainerCreateRequest.model_validate(request), sysinfo) == []
     image_config = build_busybox_image().config_dict["config"]
     merged = merge_config(request, image_config, container_id=cid)
     host_config = normalize_host_config(request["HostConfig"], sysinfo)

@@ -11,22 +11,26 @@ import pytest
 from daemon.oci.errors import NetworkNotFoundError, SpecError
 from daemon.oci.sysinfo import SysInfo
 from daemon.oci.validate import parse_uint_list, validate_create, validate_resources
+from wire.container import ContainerCreateRequest, ContainerUpdateRequest
 
 MB = 1024 * 1024
 SYSINFO = SysInfo(ncpu=2, cpus="0-1", mems="0")
 
 
-def body(config: dict[str, Any] | None = None, **host_config: Any) -> dict[str, Any]:
-    return {"Image": "busybox", "Cmd": ["true"], **(config or {}), "HostConfig": host_config}
+def body(config: dict[str, Any] | None = None, **host_config: Any) -> ContainerCreateRequest:
+    """A create request as the API layer parses it."""
+    return ContainerCreateRequest.model_validate(
+        {"Image": "busybox", "Cmd": ["true"], **(config or {}), "HostConfig": host_config}
+    )
 
 
-def rejects(request: dict[str, Any], message: str, sysinfo: SysInfo = SYSINFO) -> SpecError:
+def rejects(request: ContainerCreateRequest, message: str, sysinfo: SysInfo = SYSINFO) -> SpecError:
     with pytest.raises(SpecError, match="^" + re.escape(message) + "$") as err:
         validate_create(request, sysinfo)
     return err.value
 
 
-CASES: list[tuple[dict[str, Any], str]] = [
+CASES: list[tuple[ContainerCreateRequest, str]] = [
     # memory
     (body(Memory=5 * MB), "Minimum memory limit allowed is 6MB"),
     (body(Memory=-1), "Minimum memory limit allowed is 6MB"),
@@ -115,7 +119,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("request_body", "message"), CASES, ids=[m for _, m in CASES])
-def test_rejected_with_dockerds_message(request_body: dict[str, Any], message: str) -> None:
+def test_rejected_with_dockerds_message(request_body: ContainerCreateRequest, message: str) -> None:
     assert rejects(request_body, message).http_status == 400
 
 
@@ -158,7 +162,8 @@ def test_unsupported_resources_are_warned_about() -> None:
 
 
 def test_update_may_set_swap_alone() -> None:
-    assert validate_resources({"MemorySwap": 64 * MB}, SYSINFO, update=True) == []
+    update = ContainerUpdateRequest.model_validate({"MemorySwap": 64 * MB})
+    assert validate_resources(update, SYSINFO, update=True) == []
 
 
 # --- mounts ---------------------------------------------------------------------------

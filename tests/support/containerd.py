@@ -66,6 +66,13 @@ class TaskRow:
     status: str
 
 
+@dataclass(frozen=True)
+class SnapshotRow:
+    key: str
+    parent: str
+    kind: str  # "Active", "Committed" or "View", as ctr prints it
+
+
 # --- Prometheus text format ---------------------------------------------------------
 
 _SAMPLE = re.compile(r"(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
@@ -278,6 +285,49 @@ def free_tcp_port() -> int:
         return port
 
 
+async def run_ctr(address: str, namespace: str, *args: str, check: bool = True) -> CtrResult:
+    """`ctr -a <address> -n <namespace> *args`; raises CtrError on failure if `check`."""
+    argv = [CTR, "-a", address, "-n", namespace, *args]
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(CTR_TIMEOUT):
+            out, err = await proc.communicate()
+    except BaseException as exc:
+        # Timed out or cancelled: a stray ctr would keep containerd busy.
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if isinstance(exc, TimeoutError):
+            raise CtrError(f"{' '.join(argv)}: timed out after {CTR_TIMEOUT:g}s") from None
+        raise
+    result = CtrResult(proc.returncode or 0, out.decode(), err.decode())
+    if check and result.returncode:
+        raise CtrError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}")
+    return result
+
+
+async def list_tasks(address: str, namespace: str) -> list[TaskRow]:
+    out = (await run_ctr(address, namespace, "tasks", "ls")).stdout
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    return [TaskRow(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def snapshot_rows(address: str, namespace: str) -> list[SnapshotRow]:
+    out = (await run_ctr(address, namespace, "snapshots", "ls")).stdout
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    # A snapshot without parent prints two columns: KEY and KIND.
+    return [SnapshotRow(r[0], r[1] if len(r) > 2 else "", r[-1]) for r in rows]
+
+
+async def list_containers(address: str, namespace: str) -> list[str]:
+    return (await run_ctr(address, namespace, "containers", "ls", "-q")).stdout.split()
+
+
 # --- the fixture object -------------------------------------------------------------
 
 
@@ -339,28 +389,7 @@ class TestContainerd:
 
     async def ctr(self, *args: str, namespace: str | None = None, check: bool = True) -> CtrResult:
         """`ctr -a <socket> -n <namespace> *args`; raises CtrError on failure if `check`."""
-        argv = [CTR, "-a", self.address, "-n", namespace or self.namespace, *args]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            async with asyncio.timeout(CTR_TIMEOUT):
-                out, err = await proc.communicate()
-        except BaseException as exc:
-            # Timed out or cancelled: a stray ctr would keep containerd busy.
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            if isinstance(exc, TimeoutError):
-                raise CtrError(f"{' '.join(argv)}: timed out after {CTR_TIMEOUT:g}s") from None
-            raise
-        result = CtrResult(proc.returncode or 0, out.decode(), err.decode())
-        if check and result.returncode:
-            raise CtrError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}")
-        return result
+        return await run_ctr(self.address, namespace or self.namespace, *args, check=check)
 
     async def import_image(self, tar_path: str | os.PathLike[str], *args: str) -> str:
         """`ctr images import` (unpacked into the default overlayfs snapshotter)."""
@@ -402,9 +431,10 @@ class TestContainerd:
         return [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
 
     async def list_tasks(self, namespace: str | None = None) -> list[TaskRow]:
-        out = (await self.ctr("tasks", "ls", namespace=namespace)).stdout
-        rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
-        return [TaskRow(row[0], int(row[1]), row[2]) for row in rows]
+        return await list_tasks(self.address, namespace or self.namespace)
+
+    async def snapshot_rows(self, namespace: str | None = None) -> list[SnapshotRow]:
+        return await snapshot_rows(self.address, namespace or self.namespace)
 
     async def kill_all_tasks(self) -> None:
         """SIGKILL and delete every task in every namespace (best effort)."""

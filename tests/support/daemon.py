@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,8 +60,14 @@ class RunningDaemon:
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate(stdin)
+        try:
+            async with asyncio.timeout(timeout):
+                out, err = await proc.communicate(stdin)
+        except TimeoutError:
+            # A CLI that hangs is not left behind.
+            proc.kill()
+            await proc.wait()
+            raise
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
@@ -69,6 +76,52 @@ class RunningDaemon:
         code, out, err = await self.docker(*args, stdin=stdin)
         assert code == 0, f"docker {' '.join(args)}: {err}"
         return out
+
+    async def docker_tty(self, *args: str, timeout: float = 60.0) -> tuple[int, bytes]:
+        """Run the CLI with a real pseudo-terminal as its stdin and stdout: (exit code,
+        everything it wrote to the terminal)."""
+        controller, terminal = pty.openpty()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "docker",
+                *args,
+                stdin=terminal,
+                stdout=terminal,
+                stderr=terminal,
+                env=docker_env(self.host),
+            )
+        finally:
+            os.close(terminal)
+        loop = asyncio.get_running_loop()
+        output = bytearray()
+        done = asyncio.Event()
+
+        def readable() -> None:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the CLI, the terminal's last user, has gone
+                chunk = b""
+            if chunk:
+                output.extend(chunk)
+            else:
+                loop.remove_reader(controller)
+                done.set()
+
+        loop.add_reader(controller, readable)
+        try:
+            async with asyncio.timeout(timeout):
+                code = await proc.wait()
+                await done.wait()
+        except TimeoutError:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
+        finally:
+            # Off the loop before closed: the number may be reused at once.
+            loop.remove_reader(controller)
+            os.close(controller)
+        return code, bytes(output)
 
 
 def docker_env(host: str, *, config: Path | None = None) -> dict[str, str]:

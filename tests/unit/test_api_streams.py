@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from api.models.container import WaitResponse
 from api.stdcopy import Stream, encode_frame
 from api.streams import ClientGone, StreamingReply, json_line
 from tests.unit.api_support import dechunk, parse_head, read_response, request_bytes, serve_app
+from wire.container import WaitResponse
 
 
 class Gate:
@@ -39,7 +39,7 @@ def wait_route(gate: Gate) -> Callable[[web.Request], Awaitable[web.StreamRespon
 
         try:
             code = await reply.race(container_exit())
-            await reply.write_json(WaitResponse(StatusCode=code))
+            await reply.write_json(WaitResponse(Error=None, StatusCode=code))
             gate.outcome = "answered"
         except ClientGone:
             gate.outcome = "gone"
@@ -179,4 +179,4 @@ async def test_ordinary_replies_still_keep_the_connection_alive() -> None:
 
 def test_json_line() -> None:
     assert json_line({"a": 1, "b": [1, 2]}) == b'{"a":1,"b":[1,2]}\n'
-    assert json_line(WaitResponse(StatusCode=0)) == b'{"Error":null,"StatusCode":0}\n'
+    assert json_line(WaitResponse(Error=None, StatusCode=0)) == b'{"Error":null,"StatusCode":0}\n'

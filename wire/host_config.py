@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from api.models.base import ApiModel, OmitEmpty, StrSlice, UintPair
+from wire.base import ApiModel, OmitEmpty, StrSlice, UintPair
 
 
 class RestartPolicy(ApiModel):

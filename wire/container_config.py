@@ -1,8 +1,13 @@
-"""Config: the portable part of a container's definition (image, command, env, tty)."""
+"""Config: the portable part of a container's definition (image, command, env, tty).
+
+The one definition of its shape: the create request reads it, and
+`ContainerConfig.encode` writes it for inspect, image inspect and the legacy image
+configs of docker save.
+"""
 
 from typing import Annotated, Any
 
-from api.models.base import ApiModel, OmitEmpty, StrSlice
+from wire.base import ApiModel, OmitEmpty, StrSlice
 
 
 class HealthConfig(ApiModel):

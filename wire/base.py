@@ -16,6 +16,8 @@ attribute is ``config``/``from_`` with ``serialization_alias`` set to the API
 name; input accepts either.
 """
 
+import copy
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import (
@@ -59,11 +61,19 @@ def _pair(value: Any) -> Any:
 UintPair = Annotated[tuple[int, int], BeforeValidator(_pair)]
 
 
+def _json_zero(field: FieldInfo) -> Any:
+    zero = field.get_default(call_default_factory=True)
+    if isinstance(zero, BaseModel):
+        return zero.model_dump(mode="json", by_alias=True)
+    return list(zero) if isinstance(zero, tuple) else zero
+
+
 def _is_nullable(field: FieldInfo) -> bool:
     return field.annotation is Any or type(None) in get_args(field.annotation)
 
 
-def _is_empty(value: Any, pointer: bool) -> bool:
+def is_empty(value: Any, pointer: bool) -> bool:
+    """Go's omitempty test; a pointer is empty only when nil (or an empty list or map)."""
     if value is None:
         return True
     if isinstance(value, list | dict):
@@ -82,12 +92,15 @@ class ApiModel(BaseModel):
     _json_keys: ClassVar[dict[str, tuple[str, bool]]]
     # Per class: (field name, JSON key, pointer) of each OmitEmpty field.
     _omit_empty: ClassVar[tuple[tuple[str, str, bool], ...]]
+    # Per class: (JSON key, zero value as JSON, omitempty, pointer) of each field, in order.
+    _wire_keys: ClassVar[tuple[tuple[str, Any, bool, bool], ...]]
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         keys: dict[str, tuple[str, bool]] = {}
         omit: list[tuple[str, str, bool]] = []
+        wire: list[tuple[str, Any, bool, bool]] = []
         for name, field in cls.model_fields.items():
             # The JSON key differs from the attribute only where the API's name
             # cannot be one; it is then a serialization alias, so that code
@@ -96,10 +109,27 @@ class ApiModel(BaseModel):
             nullable = _is_nullable(field)
             keys[name.lower()] = (name, nullable)
             keys[key.lower()] = (name, nullable)
-            if any(isinstance(m, _OmitEmpty) for m in field.metadata):
+            omit_empty = any(isinstance(m, _OmitEmpty) for m in field.metadata)
+            if omit_empty:
                 omit.append((name, key, nullable))
+            wire.append((key, _json_zero(field), omit_empty, nullable))
         cls._json_keys = keys
         cls._omit_empty = tuple(omit)
+        cls._wire_keys = tuple(wire)
+
+    @classmethod
+    def encode(cls, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``given`` (JSON already, e.g. stored or an image's config) written as Go writes
+        this struct: every field in order, absent ones at their zero value, omitempty ones
+        left out when empty, unknown keys dropped. The values are not validated."""
+        given = given or {}
+        out: dict[str, Any] = {}
+        for key, zero, omit_empty, pointer in cls._wire_keys:
+            value = given[key] if key in given else copy.deepcopy(zero)
+            if omit_empty and is_empty(value, pointer):
+                continue
+            out[key] = value
+        return out
 
     @model_validator(mode="before")
     @classmethod
@@ -124,7 +154,7 @@ class ApiModel(BaseModel):
         if isinstance(data, dict):
             for name, key, pointer in self._omit_empty:
                 for k in (key, name):
-                    if k in data and _is_empty(data[k], pointer):
+                    if k in data and is_empty(data[k], pointer):
                         del data[k]
         return data
 

@@ -1,4 +1,5 @@
-"""Engine API models: what clients send parses, what we send has dockerd's shape."""
+"""The wire models of requests: what clients send parses with Go's rules, and the
+zero-valued shapes written from them (`ApiModel.encode`) are dockerd's."""
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
@@ -8,28 +9,13 @@ import pytest
 from aiohttp import web
 
 from api.body import read_json
-from api.models.container import (
-    ContainerCreateRequest,
-    ContainerCreateResponse,
-    ContainerInspect,
-    ContainerState,
-    ContainerSummary,
-    ContainerUpdateRequest,
-    ContainerUpdateResponse,
-    GraphDriverData,
-    WaitError,
-    WaitResponse,
-)
-from api.models.container_config import ContainerConfig
-from api.models.events import EventActor, EventMessage
-from api.models.exec import ExecCreateRequest, ExecInspect, ExecProcessConfig, ExecStartRequest
-from api.models.host_config import HostConfig, LogConfig, Mount, RestartPolicy
-from api.models.network import EndpointSettings, NetworkSettings, SummaryNetworkSettings
-from api.models.stats import CpuStats, CpuUsage, MemoryStats, PidsStats, StatsResponse
-from api.models.system import ComponentVersion, InfoResponse, PlatformInfo, VersionResponse
-from daemon.timefmt import ZERO_TIME, rfc3339_nano
-from tests.support.dockerd import STATS_KEYS
+from daemon.timefmt import rfc3339_nano
 from tests.unit.api_support import serve_app
+from wire.container import ContainerCreateRequest, ContainerUpdateRequest
+from wire.container_config import ContainerConfig
+from wire.exec import ExecCreateRequest, ExecStartRequest
+from wire.host_config import HostConfig, LogConfig, Mount, RestartPolicy
+from wire.network import EndpointSettings
 
 
 def cli28_host_config() -> dict[str, Any]:
@@ -247,109 +233,33 @@ def test_host_config_mounts_and_resources() -> None:
     assert Mount().to_dict() == {}
 
 
-def fresh_inspect() -> ContainerInspect:
-    hc = ContainerCreateRequest.model_validate(cli28_create_body()).HostConfig
-    return ContainerInspect(
-        Id="a" * 64,
-        Created="2024-05-01T10:00:00.123456789Z",
-        Path="echo",
-        Args=["hi"],
-        State=ContainerState(Status="created"),
-        Image="sha256:" + "b" * 64,
-        Name="/x",
-        Driver="overlayfs",
-        Platform="linux",
-        HostConfig=hc,
-        GraphDriver=GraphDriverData(Name="overlayfs"),
-        Mounts=[],
-        config=ContainerConfig(Hostname="aaaaaaaaaaaa", Image="busybox", Cmd=["echo", "hi"]),
-        NetworkSettings=NetworkSettings(Ports={}, Networks={"none": EndpointSettings()}),
-    )
-
-
-def test_inspect_shape() -> None:
-    out = json.loads(fresh_inspect().to_json())
-    assert list(out) == [
-        "Id",
-        "Created",
-        "Path",
-        "Args",
-        "State",
-        "Image",
-        "ResolvConfPath",
-        "HostnamePath",
-        "HostsPath",
-        "LogPath",
-        "Name",
-        "RestartCount",
-        "Driver",
-        "Platform",
-        "MountLabel",
-        "ProcessLabel",
-        "AppArmorProfile",
-        "ExecIDs",
-        "HostConfig",
-        "GraphDriver",
-        "Mounts",
-        "Config",
-        "NetworkSettings",
-    ]
-    assert out["ExecIDs"] is None
-    assert out["State"] == {
-        "Status": "created",
-        "Running": False,
-        "Paused": False,
-        "Restarting": False,
-        "OOMKilled": False,
-        "Dead": False,
-        "Pid": 0,
-        "ExitCode": 0,
-        "Error": "",
-        "StartedAt": ZERO_TIME,
-        "FinishedAt": ZERO_TIME,
-    }
-    assert out["GraphDriver"] == {"Data": None, "Name": "overlayfs"}
-    assert out["Config"] == {
-        "Hostname": "aaaaaaaaaaaa",
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "Env": None,
-        "Cmd": ["echo", "hi"],
-        "Image": "busybox",
-        "Volumes": None,
-        "WorkingDir": "",
-        "Entrypoint": None,
-        "OnBuild": None,
-        "Labels": None,
-    }
-    assert out["NetworkSettings"]["Networks"]["none"]["IPAMConfig"] is None
-    assert out["NetworkSettings"]["Ports"] == {}
-    assert len(out["HostConfig"]) == 64
-
-
 def test_config_omitempty_fields_appear_when_set() -> None:
-    cfg = ContainerConfig(
-        ExposedPorts={"80/tcp": {}}, StopSignal="SIGINT", StopTimeout=0, Healthcheck=None
-    )
+    cfg = ContainerConfig(ExposedPorts={"80/tcp": {}}, StopSignal="SIGINT", StopTimeout=0)
     out = cfg.to_dict()
     assert out["ExposedPorts"] == {"80/tcp": {}}
     assert out["StopSignal"] == "SIGINT"
     assert out["StopTimeout"] == 0  # a pointer: zero is still written
     assert "Healthcheck" not in out and "MacAddress" not in out and "Shell" not in out
+    # encode (of stored or image JSON) writes what to_dict (of a parsed body) writes.
+    assert ContainerConfig.encode(out) == out
 
 
-def test_create_and_wait_responses() -> None:
-    assert ContainerCreateResponse(Id="abc").to_json() == b'{"Id":"abc","Warnings":[]}'
-    assert WaitResponse(StatusCode=0).to_json() == b'{"Error":null,"StatusCode":0}'
-    failed = WaitResponse(StatusCode=1, Error=WaitError(Message="x"))
-    assert failed.to_json() == b'{"Error":{"Message":"x"},"StatusCode":1}'
-    assert ContainerUpdateResponse().to_json() == b'{"Warnings":null}'
+def test_encode_writes_the_zero_shape_in_order() -> None:
+    zero = ContainerConfig.encode(None)
+    assert zero == ContainerConfig().to_dict()
+    assert list(zero) == [
+        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+        "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir",
+        "Entrypoint", "OnBuild", "Labels",
+    ]  # fmt: skip
+    given = {"Labels": {"a": "b"}, "Cmd": ["sh"], "Hostname": "h", "Unknown": 1, "Shell": []}
+    encoded = ContainerConfig.encode(given)
+    assert list(encoded) == list(zero)  # unknown keys dropped, empty omitempty ones too
+    assert (encoded["Hostname"], encoded["Cmd"], encoded["Labels"]) == ("h", ["sh"], {"a": "b"})
+    host = HostConfig.encode({"Runtime": "runc", "NetworkMode": "none"})
+    assert host == {**HostConfig().to_dict(), "NetworkMode": "none", "Runtime": "runc"}
+    keys = list(host)
+    assert keys[keys.index("ShmSize") + 1 : keys.index("ShmSize") + 3] == ["Runtime", "ConsoleSize"]
 
 
 def test_update_request() -> None:
@@ -364,42 +274,6 @@ def test_update_request() -> None:
     assert req.Memory == 67108864 and req.MemorySwap == 134217728
     assert req.RestartPolicy.Name == "always"
     assert req.PidsLimit is None
-
-
-def test_summary_shape() -> None:
-    summary = ContainerSummary(
-        Id="a" * 64,
-        Names=["/x"],
-        Image="busybox",
-        ImageID="sha256:" + "b" * 64,
-        Command="echo hi",
-        Created=1714557600,
-        Ports=[],
-        Labels={},
-        State="exited",
-        Status="Exited (0) 2 seconds ago",
-        NetworkSettings=SummaryNetworkSettings(Networks={}),
-        Mounts=[],
-    )
-    out = json.loads(summary.to_json())
-    assert list(out) == [
-        "Id",
-        "Names",
-        "Image",
-        "ImageID",
-        "Command",
-        "Created",
-        "Ports",
-        "Labels",
-        "State",
-        "Status",
-        "HostConfig",
-        "NetworkSettings",
-        "Mounts",
-    ]
-    assert out["HostConfig"] == {}
-    summary.HostConfig.NetworkMode = "none"
-    assert summary.to_dict()["HostConfig"] == {"NetworkMode": "none"}
 
 
 def test_exec_bodies() -> None:
@@ -422,114 +296,6 @@ def test_exec_bodies() -> None:
     assert create.Cmd == ["echo", "hi"] and create.ConsoleSize == (30, 100)
     start = ExecStartRequest.model_validate({"Detach": False, "Tty": True})
     assert start.Tty and start.ConsoleSize is None
-    inspect = ExecInspect(
-        ID="e1",
-        Running=True,
-        ProcessConfig=ExecProcessConfig(entrypoint="echo", arguments=["hi"]),
-        OpenStdout=True,
-        OpenStderr=True,
-        ContainerID="c" * 64,
-        DetachKeys=b"\x10\x11",
-        Pid=42,
-    )
-    out = json.loads(inspect.to_json())
-    assert out["ExitCode"] is None
-    assert out["DetachKeys"] == "EBE="
-    assert out["ProcessConfig"] == {"tty": False, "entrypoint": "echo", "arguments": ["hi"]}
-    inspect.ExitCode = 126
-    assert json.loads(inspect.to_json())["ExitCode"] == 126
-
-
-def test_event_message_matches_dockerd() -> None:
-    ident = "c" * 64
-    event = EventMessage(
-        status="die",
-        id=ident,
-        from_="busybox",
-        Type="container",
-        Action="die",
-        Actor=EventActor(ID=ident, Attributes={"exitCode": "137", "image": "busybox", "name": "x"}),
-        scope="local",
-        time=1714557600,
-        timeNano=1714557600123456789,
-    )
-    expected = (
-        '{"status":"die","id":"IDENT","from":"busybox","Type":"container","Action":"die",'
-        '"Actor":{"ID":"IDENT","Attributes":{"exitCode":"137","image":"busybox","name":"x"}},'
-        '"scope":"local","time":1714557600,"timeNano":1714557600123456789}'
-    ).replace("IDENT", ident)
-    assert event.to_json().decode() == expected
-    image_event = EventMessage(
-        Type="image",
-        Action="load",
-        Actor=EventActor(ID="busybox"),
-        scope="local",
-        time=1,
-        timeNano=1,
-    )
-    assert "status" not in image_event.to_dict() and "from" not in image_event.to_dict()
-    assert EventMessage.model_validate(json.loads(expected)).from_ == "busybox"
-
-
-def test_stats_keys_the_cli_reads() -> None:
-    stats = StatsResponse(
-        read=rfc3339_nano(1714557600_000000000),
-        preread=rfc3339_nano(1714557599_000000000),
-        pids_stats=PidsStats(current=3),
-        num_procs=0,
-        cpu_stats=CpuStats(
-            cpu_usage=CpuUsage(total_usage=2000), system_cpu_usage=10**9, online_cpus=4
-        ),
-        precpu_stats=CpuStats(cpu_usage=CpuUsage(total_usage=1000)),
-        memory_stats=MemoryStats(usage=1 << 20, stats={"inactive_file": 4096}, limit=1 << 30),
-        name="/x",
-        id="c" * 64,
-    )
-    out = json.loads(stats.to_json())
-    assert list(out) == list(STATS_KEYS)
-    assert out["read"] == "2024-05-01T10:00:00Z"
-    assert out["pids_stats"] == {"current": 3}
-    assert out["blkio_stats"]["io_service_bytes_recursive"] is None
-    assert out["storage_stats"] == {}
-    assert out["cpu_stats"]["cpu_usage"] == {
-        "total_usage": 2000,
-        "usage_in_kernelmode": 0,
-        "usage_in_usermode": 0,
-    }
-    assert out["precpu_stats"]["throttling_data"] == {
-        "periods": 0,
-        "throttled_periods": 0,
-        "throttled_time": 0,
-    }
-    assert out["memory_stats"] == {
-        "usage": 1048576,
-        "stats": {"inactive_file": 4096},
-        "limit": 1073741824,
-    }
-
-
-def test_version_and_info() -> None:
-    version = VersionResponse(
-        Platform=PlatformInfo(Name="moorage"),
-        Components=[ComponentVersion(Name="Engine", Version="0.1.0")],
-        Version="0.1.0",
-        ApiVersion="1.41",
-        MinAPIVersion="1.24",
-        GitCommit="abc",
-        GoVersion="python3.11",
-        Os="linux",
-        Arch="amd64",
-    )
-    out = json.loads(version.to_json())
-    assert out["Platform"] == {"Name": "moorage"}
-    assert out["Components"] == [{"Name": "Engine", "Version": "0.1.0"}]
-    assert "Experimental" not in out and "BuildTime" not in out and "KernelVersion" not in out
-    info = json.loads(InfoResponse(ServerVersion="0.1.0", OSType="linux").to_json())
-    assert info["Swarm"]["LocalNodeState"] == "inactive"
-    assert info["Swarm"]["RemoteManagers"] is None
-    assert info["ContainerdCommit"] == {"ID": "", "Expected": ""}
-    assert "CgroupVersion" not in info and "DefaultAddressPools" not in info
-    assert info["Warnings"] is None
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """Request bodies of the networks API: ``POST /networks/create``, ``/connect`` and
 ``/disconnect``."""
 
-from api.models.base import ApiModel
-from api.models.network import EndpointSettings
+from wire.base import ApiModel
+from wire.network import EndpointSettings
 
 
 class IPAMConfig(ApiModel):

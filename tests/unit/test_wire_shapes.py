@@ -1,0 +1,109 @@
+"""The replies of inspect and list have dockerd's keys in dockerd's order (docker inspect
+prints them so), built by the real code path: request model, create-time validation and
+merge, presenters. No containerd: the container is only created in memory."""
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wire
+from api.routes.presenters import inspect_container, summarize_container
+from api.streams import json_line
+from daemon.container.live import LiveContainer
+from daemon.container.model import Container, now_rfc3339
+from daemon.container.spec import ContainerSpecs
+from daemon.container.state import StateMachine
+from tests.support import dockerd
+from wire.container import ContainerCreateRequest
+
+IMAGE_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+
+
+@pytest.fixture(scope="module")
+def specs() -> ContainerSpecs:
+    return ContainerSpecs()
+
+
+def created(specs: ContainerSpecs, tmp_path: Path, body: dict[str, Any]) -> LiveContainer:
+    """A container as `Daemon.create` makes it, short of containerd."""
+    request = ContainerCreateRequest.model_validate(body)
+    config, host_config = request.parts()
+    host_config["Runtime"] = "io.containerd.runc.v2"  # the daemon names the runtime
+    model = Container(
+        id="c" * 64,
+        name="/shape",
+        created=now_rfc3339(),
+        path="",
+        args=[],
+        config=config,
+        host_config=host_config,
+        image_id="sha256:" + "b" * 64,
+        runtime="io.containerd.runc.v2",
+        directory=str(tmp_path),
+    )
+    specs.prepare_create(model, IMAGE_CONFIG, request)
+    return LiveContainer(model, StateMachine(model, lambda _: None))
+
+
+def as_sent(obj: Any) -> Any:
+    return json.loads(json_line(obj))
+
+
+def test_inspect_of_a_minimal_create_has_dockerds_keys(
+    specs: ContainerSpecs, tmp_path: Path
+) -> None:
+    # A client that sends no HostConfig (curl, some SDKs) still gets all of it back.
+    out = as_sent(inspect_container(created(specs, tmp_path, {"Image": "busybox", "Cmd": "true"})))
+    assert tuple(out) == dockerd.INSPECT_KEYS
+    assert tuple(out["State"]) == dockerd.STATE_KEYS
+    assert tuple(out["HostConfig"]) == dockerd.HOST_CONFIG_KEYS
+    assert tuple(out["Config"]) == dockerd.CONFIG_KEYS
+    assert tuple(out["NetworkSettings"]) == dockerd.NETWORK_SETTINGS_KEYS
+    assert out["Config"]["Cmd"] == ["true"] and out["Config"]["Hostname"] == "c" * 12
+    assert out["HostConfig"]["Runtime"] == "io.containerd.runc.v2"
+    assert out["ExecIDs"] is None and out["GraphDriver"] == {"Data": None, "Name": "overlayfs"}
+
+
+def test_inspect_keeps_omitempty_fields_in_place(specs: ContainerSpecs, tmp_path: Path) -> None:
+    body = {
+        "Image": "busybox",
+        "Cmd": ["sh"],
+        "ExposedPorts": {"80/tcp": {}},
+        "StopSignal": "SIGINT",
+        "StopTimeout": 3,
+        "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000},
+        "HostConfig": {"Init": True, "Tmpfs": {"/run": "rw"}},
+    }
+    out = as_sent(inspect_container(created(specs, tmp_path, body)))
+    assert tuple(out["Config"]) == dockerd.CONFIG_KEYS_ALL_SET
+    host_keys = list(out["HostConfig"])
+    assert host_keys[host_keys.index("SecurityOpt") + 1] == "Tmpfs"
+    assert host_keys[-1] == "Init" and out["HostConfig"]["Init"] is True
+    assert out["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 1_000_000_000}
+
+
+def test_list_entry_has_dockerds_keys(specs: ContainerSpecs, tmp_path: Path) -> None:
+    live = created(specs, tmp_path, {"Image": "busybox", "Cmd": ["true"]})
+    out = as_sent(summarize_container(live))
+    assert tuple(out) == dockerd.SUMMARY_KEYS
+    assert out["HostConfig"] == {"NetworkMode": "default"} and out["Command"] == "true"
+    sized = list(as_sent(summarize_container(live, size_rw=5, size_root_fs=9)))
+    assert sized[sized.index("Ports") + 1 : sized.index("Ports") + 3] == ["SizeRw", "SizeRootFs"]
+    # omitempty: a zero size is left out.
+    assert "SizeRw" not in as_sent(summarize_container(live, size_rw=0, size_root_fs=9))
+
+
+def test_wire_imports_neither_api_nor_daemon() -> None:
+    # Both layers use the shapes, so the shapes cannot depend on either.
+    package = Path(wire.__file__).parent
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    assert not imported & {"api", "daemon", "libcontainerd", "aiohttp"}
