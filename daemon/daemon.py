@@ -117,6 +117,11 @@ class Daemon:
             specs.network = self.netrt
             # networking hook: --link resolves containers by name or id
             self.netrt.link_target = lambda ref: legacy_links.target_of(self.store.find(ref))
+            self.netrt.link_parents = lambda: [
+                legacy_links.Parent(live.model.hosts_path, live.model.host_config["Links"])
+                for live in self._live.values()
+                if live.model.state.running and live.model.host_config.get("Links")
+            ]
         self._live: dict[str, LiveContainer] = {}
         # Creates under way, name -> id: their containerd objects exist before their record.
         self._creating: dict[str, str] = {}

@@ -2,12 +2,14 @@
 has them: HostConfig.Links kept as "/child:/parent/alias", the child must run on the
 default bridge when the parent starts, and the parent gets an /etc/hosts line for the
 child (alias, the child's hostname, and its name when it differs from the alias) and
-the child's environment variables (<ALIAS>_PORT..., <ALIAS>_NAME, <ALIAS>_ENV_...)."""
+the child's environment variables (<ALIAS>_PORT..., <ALIAS>_NAME, <ALIAS>_ENV_...).
+A child that starts again has its address updated in its running parents' /etc/hosts."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
@@ -46,6 +48,25 @@ def target_of(container: Container | None) -> Target | None:
         network_mode=str(container.host_config.get("NetworkMode") or ""),
         running=container.state.running,
     )
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A running container with links: its /etc/hosts (on the host) and its Links."""
+
+    hosts_path: Path
+    links: Sequence[str]
+
+
+def updated_hosts(content: str, alias: str, ip: str) -> str:
+    """`content` with the address of the line that names `alias` first set to `ip` (a
+    linked container started again, maybe elsewhere); unchanged if there is none."""
+    lines = content.split("\n")
+    for index, line in enumerate(lines):
+        address, tab, names = line.partition("\t")
+        if tab and names.split(" ", 1)[0] == alias and address != ip:
+            lines[index] = f"{ip}\t{names}"
+    return "\n".join(lines)
 
 
 def parse(entry: str) -> tuple[str, str]:

@@ -59,6 +59,8 @@ class NetworkRuntime:
         self.ports = PortHolder()
         # Set by the daemon: a container by name or id as a link target, None if none such.
         self.link_target: Callable[[str], legacy_links.Target | None] = lambda ref: None
+        # Set by the daemon: the running containers that have links.
+        self.link_parents: Callable[[], list[legacy_links.Parent]] = list
         names = NameIndex(manager)
         self.resolver = Resolver(names.lookup, names.reverse, names.external_access)
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
@@ -156,6 +158,23 @@ class NetworkRuntime:
                 continue
             found.append((link_name, alias, child, str(endpoint.address)))
         return found
+
+    async def _update_parents(self, name: str, address: str) -> None:
+        """A container that started on the default bridge: the running containers linked
+        to it get its address in their /etc/hosts (in place: it is bound into them)."""
+        child = name.lstrip("/")
+        for parent in self.link_parents():
+            for entry in parent.links:
+                child_name, alias = legacy_links.parse(entry)
+                if child_name != child:
+                    continue
+                try:
+                    content = await asyncio.to_thread(parent.hosts_path.read_text)
+                    updated = legacy_links.updated_hosts(content, alias, address)
+                    if updated != content:
+                        await asyncio.to_thread(rewrite_in_place, str(parent.hosts_path), updated)
+                except OSError as exc:
+                    log.error("updating %s for link %s: %s", parent.hosts_path, entry, exc)
 
     def legacy_links(self, host_config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         hosts: list[str] = []
@@ -406,6 +425,9 @@ class NetworkRuntime:
                 raise errors.SystemError(f"failed to set up container networking: {exc}") from exc
             raise
         self.timings["setup"].append(time.perf_counter() - started)
+        on_bridge = [e for n, e in self.manager.endpoints_of(container_id) if n.name == BRIDGE]
+        if on_bridge:
+            await self._update_parents(name, str(on_bridge[0].address))
 
     async def _ensure_bridges(self, networks: list[Network]) -> None:
         """The networks' bridges made (or checked) once per daemon run, and the rules

@@ -68,7 +68,20 @@ async def test_a_link_gives_hosts_and_environment(ns_daemon: NetnsDaemon) -> Non
     alone = await ns_daemon.docker_ok("run", "--rm", "--link", "db", "busybox",
                                       "grep", "db", "/etc/hosts")  # fmt: skip
     assert alone == f"{ip}\tdb {hostname}\n"
-    await ns_daemon.docker_ok("rm", "-f", "app", "db")
+
+    # db starts again elsewhere (its address taken meanwhile): app's hosts follows it.
+    await ns_daemon.docker_ok("stop", "-t", "0", "db")
+    await ns_daemon.docker_ok("run", "-d", "--name", "filler", "busybox", "sleep", "300")
+    filler = await _inspect(ns_daemon, "filler")
+    assert filler["NetworkSettings"]["IPAddress"] == ip
+    await ns_daemon.docker_ok("start", "db")
+    moved = (await _inspect(ns_daemon, "db"))["NetworkSettings"]["IPAddress"]
+    assert moved != ip
+    hosts = await ns_daemon.docker_ok("exec", "app", "cat", "/etc/hosts")
+    assert f"{moved}\tstore {hostname} db\n" in hosts
+    ping = await ns_daemon.docker_ok("exec", "app", "sh", "-c", "ping -c 1 -W 2 store")
+    assert f"PING store ({moved})" in ping
+    await ns_daemon.docker_ok("rm", "-f", "app", "db", "filler")
 
 
 async def test_link_errors_are_dockerds(ns_daemon: NetnsDaemon) -> None:
