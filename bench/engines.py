@@ -138,7 +138,11 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "NOTIFY_SOCKET"))}
 
 
-def dockerd(workdir: Path, containerd: str, binary: str = "dockerd") -> Engine:
+def dockerd(
+    workdir: Path, containerd: str, binary: str = "dockerd", *, bridge: bool = False
+) -> Engine:
+    """dockerd on `containerd`; with `bridge` its default networking (docker0, iptables,
+    the userland proxy): only for a private network namespace (bench.netstart)."""
     root = workdir / "dockerd"
     root.mkdir(parents=True)
     config = root / "daemon.json"
@@ -154,19 +158,17 @@ def dockerd(workdir: Path, containerd: str, binary: str = "dockerd") -> Engine:
         "-H", f"unix://{socket}",
         "--config-file", str(config),
         "--pidfile", str(root / "dockerd.pid"),
-        # No networking of the host is touched: no bridge, iptables, NAT, proxy or sysctl.
-        "--bridge", "none",
-        "--iptables=false",
-        "--ip6tables=false",
-        "--ip-masq=false",
-        "--ip-forward=false",
-        "--userland-proxy=false",
     ]  # fmt: skip
+    if not bridge:
+        # No networking of the host is touched: no bridge, iptables, NAT, proxy or sysctl.
+        argv += ["--bridge", "none", "--iptables=false", "--ip6tables=false",
+                 "--ip-masq=false", "--ip-forward=false", "--userland-proxy=false"]  # fmt: skip
     return Engine("dockerd", argv, socket, workdir / "dockerd.log")
 
 
-def moorage(workdir: Path, containerd: str, tree: Path = REPO) -> Engine:
-    """mooraged from the source tree `tree` (another checkout runs with this venv)."""
+def moorage(workdir: Path, containerd: str, tree: Path = REPO, *, bridge: bool = False) -> Engine:
+    """mooraged from the source tree `tree` (another checkout runs with this venv); with
+    `bridge` its networking on (bench.netstart only, in a private network namespace)."""
     root = workdir / "moorage"
     root.mkdir(parents=True)
     config = root / "empty.json"
@@ -181,9 +183,9 @@ def moorage(workdir: Path, containerd: str, tree: Path = REPO) -> Engine:
         "--exec-root", str(root / "exec"),
         "-H", f"unix://{socket}",
         "--config-file", str(config),
-        # As dockerd above: the bench runs in the machine's namespace, so no bridge.
-        "--bridge", "none",
     ]  # fmt: skip
+    if not bridge:
+        argv += ["--bridge", "none"]  # as dockerd above: the machine's namespace is not ours
     return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 
 

@@ -6,9 +6,10 @@ times, for N containers in a row, what a start and an exit cost moorage's networ
 setup = the namespace (unshare + bind mount), the default bridge (made once), a veth
 pair with address, MAC, default route and loopback; teardown = releasing the endpoint
 and unbinding the namespace. Then the same with one published port (held socket and
-an nftables map element added and deleted). No container process is involved (containerd's cost is
-measured by bench.compare). The namespace is deleted at the end; the machine's own
-network is never touched.
+an nftables map element added and deleted), and on a user-defined network (the
+embedded DNS server's sockets bound in the namespace and served). No container process
+is involved (containerd's cost is measured by bench.compare). The namespace is deleted
+at the end; the machine's own network is never touched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.network.manager import NetworkManager
+from daemon.network.manager import CreateRequest, NetworkManager
 from daemon.network.runtime import NetworkRuntime
 from daemon.network.store import NetworkStore
 
@@ -41,7 +42,9 @@ async def _measure(count: int, workdir: Path) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
     plain: dict[str, Any] = {"NetworkMode": "default"}
     published = {**plain, "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}
-    for label, host_config in (("", plain), (" -p :80", published)):
+    manager.create(CreateRequest("benchnet"))  # a user network: embedded DNS sockets too
+    user: dict[str, Any] = {"NetworkMode": "benchnet"}
+    for label, host_config in (("", plain), (" -p :80", published), (" user network", user)):
         setup, teardown = await _cycle(runtime, manager, host_config, count)
         results[f"setup{label}"] = setup
         results[f"teardown{label}"] = teardown

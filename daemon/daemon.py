@@ -53,6 +53,7 @@ from .logs.entry import LogEntry
 from .logs.jsonfile import JsonFileWriter
 from .logs.reader import read_logs
 from .names import generate_name, validate_name
+from .network import legacy_links
 from .network.manager import NetworkManager
 from .network.runtime import NetworkRuntime
 from .network.store import NetworkStore
@@ -114,6 +115,13 @@ class Daemon:
         self.netrt = NetworkRuntime(self.networks, config.exec_root, enabled=config.networking)
         if config.networking:
             specs.network = self.netrt
+            # networking hook: --link resolves containers by name or id
+            self.netrt.link_target = lambda ref: legacy_links.target_of(self.store.find(ref))
+            self.netrt.link_parents = lambda: [
+                legacy_links.Parent(live.model.hosts_path, live.model.host_config["Links"])
+                for live in self._live.values()
+                if live.model.state.running and live.model.host_config.get("Links")
+            ]
         self._live: dict[str, LiveContainer] = {}
         # Creates under way, name -> id: their containerd objects exist before their record.
         self._creating: dict[str, str] = {}
@@ -155,7 +163,8 @@ class Daemon:
         for live in self._live.values():
             if not live.model.state.running:
                 await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
-        await self.netrt.restore()  # networking: ports held again, rules rebuilt
+        # networking: ports held again, rules rebuilt, embedded DNS served again
+        await self.netrt.restore({live.id: live.model.host_config for live in self._live.values()})
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
@@ -390,6 +399,7 @@ class Daemon:
         warnings = self.specs.prepare_create(model, _runtime_config(image), request)
         self.specs.inherit_mounts(model, self.store.get)
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
+        self.netrt.check_links(model.host_config, canonical)  # networking hook: --link
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         # containerd first, the record last: a crash in between leaves only containerd
         # objects with this daemon's owner label and no record, which restore removes.

@@ -21,7 +21,7 @@ def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[
     pool = network.pool
     return {
         "IPAMConfig": {"IPv4Address": member.wanted_address} if member.wanted_address else None,
-        "Links": None,
+        "Links": list(member.links) or None,
         "Aliases": aliases or None,
         "NetworkID": network.id,
         "EndpointID": endpoint.endpoint_id if endpoint else "",

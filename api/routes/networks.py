@@ -118,6 +118,8 @@ async def connect(request: web.Request) -> web.Response:
             running=live.model.state.running,
             aliases=list(endpoint.Aliases or []) if endpoint else [],
             ipv4=ipam.IPv4Address if ipam else "",
+            linked=list(endpoint.Links or []) if endpoint else [],
+            resolv_conf=live.model.dir / "resolv.conf",
         )
     return web.Response(status=200)
 

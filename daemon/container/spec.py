@@ -51,6 +51,12 @@ class NetworkView(Protocol):
     def network_exists(self, ref: str) -> bool:
         """A user-defined network of that name or id exists."""
 
+    def embedded_dns(self, container_id: str) -> bool:
+        """The container is served by the embedded DNS server (it is on a user network)."""
+
+    def legacy_links(self, host_config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(ExtraHosts-style entries, environment variables) of the container's --links."""
+
 
 def join_network_namespace(spec: dict[str, Any], path: str) -> None:
     for namespace in spec.get("linux", {}).get("namespaces", []):
@@ -120,12 +126,20 @@ class ContainerSpecs:
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         network = self.network
         ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
+        linked_hosts, linked_env = (
+            network.legacy_links(container.host_config) if network else ([], [])
+        )
+        host_config = container.host_config
+        if linked_hosts:
+            extra_hosts = [*(host_config.get("ExtraHosts") or []), *linked_hosts]
+            host_config = {**host_config, "ExtraHosts": extra_hosts}
         etc = oci.write_etc_files(
             str(container.dir),
             container.config,
-            container.host_config,
+            host_config,
             ip=ip,
             host_gateway_ip=gateway_ip,
+            embedded_dns=network.embedded_dns(container.id) if network else False,
         )
         spec = oci.build_spec(
             container.id,
@@ -136,6 +150,7 @@ class ContainerSpecs:
             daemon_caps=self.capabilities,
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
             inherited_mounts=inherited_of(container),
+            linked_env=linked_env,
         )
         # Networking hook: the namespace the daemon makes (the same path at every start).
         sandbox = network.sandbox_path(container.id, container.host_config) if network else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -20,16 +21,17 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import netns
+from . import dns, netns
+
+# The embedded DNS server's sockets, bound inside the namespace (None: not wanted).
+Listeners = tuple[socket.socket, socket.socket] | None
 
 
 @dataclass(frozen=True)
 class Plug:
     """One endpoint's links: `host_ifname` on `bridge`, `ifname` in the container."""
 
-    ensure_bridge: bool  # make or check the bridge first (False: known to be there)
-    bridge: str
-    bridge_gateway: IPv4Address
+    bridge: str  # made beforehand (`ensure_bridges`)
     prefix_len: int
     host_ifname: str
     ifname: str
@@ -84,10 +86,12 @@ def _loopback_up(inner: IPRoute) -> None:
         inner.link("set", index=index, state="up")
 
 
-def _ensure_bridges(host: IPRoute, plugs: Sequence[Plug]) -> None:
-    for plug in plugs:
-        if plug.ensure_bridge:
-            ensure_bridge(host, plug.bridge, plug.bridge_gateway, plug.prefix_len)
+def ensure_bridges(bridges: Sequence[tuple[str, IPv4Address, int]]) -> None:
+    """`ensure_bridge` for each (name, gateway, prefix length). Blocking, from a thread
+    in the daemon's namespace."""
+    with IPRoute() as host:
+        for name, gateway, prefix_len in bridges:
+            ensure_bridge(host, name, gateway, prefix_len)
 
 
 def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
@@ -118,26 +122,35 @@ def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
         _tolerate(errno.EEXIST, inner.route, "add", dst="default", gateway=str(plug.gateway))
 
 
-def make_sandbox(path: Path, plugs: Sequence[Plug]) -> None:
-    """A new namespace bound at `path`, `lo` up, and the endpoints plugged in. Changes the
+def make_sandbox(path: Path, plugs: Sequence[Plug], *, listen_dns: bool = False) -> Listeners:
+    """A new namespace bound at `path`, `lo` up, the endpoints plugged in, and the
+    embedded DNS server's sockets bound if asked (the caller owns them). Changes the
     calling thread's namespace: run it in a thread of its own."""
     with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
-        _ensure_bridges(host, plugs)
         netns.unshare_and_bind(path)
         with IPRoute() as inner:
             _loopback_up(inner)
             for plug in plugs:
                 _plug(host, inner, path, plug)
+    return dns.open_listeners() if listen_dns else None
 
 
-def plug_into(path: Path, plug: Plug) -> None:
-    """One more endpoint into an existing sandbox (connect of a running container).
-    Changes the calling thread's namespace: run it in a thread of its own."""
+def plug_into(path: Path, plug: Plug, *, listen_dns: bool = False) -> Listeners:
+    """One more endpoint into an existing sandbox (connect of a running container), and
+    the embedded DNS server's sockets if asked. Changes the calling thread's namespace:
+    run it in a thread of its own."""
     with IPRoute() as host:
-        _ensure_bridges(host, [plug])
         netns.enter(path)
         with IPRoute() as inner:
             _plug(host, inner, path, plug)
+    return dns.open_listeners() if listen_dns else None
+
+
+def listen_in(path: Path) -> tuple[socket.socket, socket.socket]:
+    """The embedded DNS server's sockets bound in an existing sandbox (a restarted
+    daemon serving running containers again). Run it in a thread of its own."""
+    netns.enter(path)
+    return dns.open_listeners()
 
 
 def remove_link(name: str) -> None:

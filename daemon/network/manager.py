@@ -287,6 +287,7 @@ class NetworkManager:
         container_name: str,
         aliases: Sequence[str] = (),
         ipv4: str = "",
+        links: Sequence[str] = (),
     ) -> Network:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
@@ -301,7 +302,9 @@ class NetworkManager:
                 f"endpoint with name {container_name} already exists in network {network.name}"
             )
         self.check_address(network, ipv4)
-        member = Member(container_id, container_name, list(aliases), ipv4, time.time_ns())
+        member = Member(
+            container_id, container_name, list(aliases), ipv4, time.time_ns(), list(links)
+        )
         network.members[container_id] = member
         try:
             self.store.save(network)

@@ -39,6 +39,8 @@ class Member:
     wanted_address: str = ""  # EndpointConfig.IPAMConfig.IPv4Address, if the user gave one
     # When it joined (ns): interfaces are numbered in this order, NetworkMode's first.
     joined: int = 0
+    # Links on a user network, "name:alias": names only this member resolves (alias to name).
+    links: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class Member:
             "Aliases": list(self.aliases),
             "WantedAddress": self.wanted_address,
             "Joined": self.joined,
+            "Links": list(self.links),
         }
 
     @classmethod
@@ -57,6 +60,7 @@ class Member:
             aliases=list(doc.get("Aliases") or []),
             wanted_address=doc.get("WantedAddress", ""),
             joined=int(doc.get("Joined") or 0),
+            links=[str(e) for e in doc.get("Links") or []],
         )
 
 
@@ -119,6 +123,11 @@ class Network:
     @property
     def predefined(self) -> bool:
         return self.name in PREDEFINED
+
+    @property
+    def user_defined(self) -> bool:
+        """Made by a user: its containers resolve each other (the embedded DNS)."""
+        return not self.predefined and self.driver == BRIDGE
 
     @property
     def device(self) -> str:

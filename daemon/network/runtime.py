@@ -12,19 +12,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .. import errors
-from . import links, netns
+from ..oci.etc_files import container_resolv_conf, embedded_forwarding, rewrite_in_place
+from . import legacy_links, links, netns
+from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
 from .links import Plug
 from .manager import NetworkManager
 from .model import BRIDGE, HOST, Endpoint, Member, Network
+from .names import NameIndex
 from .ports import PortHolder, Published, requests_of
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """What a container asks of its endpoint on a network (NetworkingConfig, connect)."""
+
+    aliases: list[str] = field(default_factory=list)
+    ipv4: str = ""
+    links: list[str] = field(default_factory=list)  # "name:alias", on user networks
 
 
 def shares_namespace(host_config: Mapping[str, Any]) -> bool:
@@ -40,8 +54,15 @@ class NetworkRuntime:
         self.root = exec_root / "netns"
         # Bridges made or checked since the daemon started: a start skips the check.
         self._bridges_seen: set[str] = set()
+        self._bridge_lock = asyncio.Lock()
         self.firewall = Firewall()
         self.ports = PortHolder()
+        # Set by the daemon: a container by name or id as a link target, None if none such.
+        self.link_target: Callable[[str], legacy_links.Target | None] = lambda ref: None
+        # Set by the daemon: the running containers that have links.
+        self.link_parents: Callable[[], list[legacy_links.Parent]] = list
+        names = NameIndex(manager)
+        self.resolver = Resolver(names.lookup, names.reverse, names.external_access)
         # Per-container times of the last setup and teardown (seconds), for the benchmark.
         self.timings: dict[str, list[float]] = {"setup": [], "teardown": []}
 
@@ -75,25 +96,120 @@ class NetworkRuntime:
     def network_exists(self, ref: str) -> bool:
         return self.manager.exists(ref)
 
+    def embedded_dns(self, container_id: str) -> bool:
+        """On a user-defined network: served by the embedded DNS server, as in dockerd."""
+        return self.enabled and any(
+            network.user_defined for network, _ in self.manager.memberships(container_id)
+        )
+
+    # -- legacy links ---------------------------------------------------------------------
+
+    def check_links(self, host_config: MutableMapping[str, Any], name: str) -> None:
+        """At create: every --link names an existing container not on the host's network
+        (dockerd's 400s); Links is kept as dockerd keeps it, "/child:/parent/alias".
+        Links matter on the default bridge only."""
+        entries = legacy_links.links_of(host_config)
+        mode = str(host_config.get("NetworkMode") or "default")
+        if not self.enabled or not entries or mode not in ("default", BRIDGE):
+            return
+        kept = []
+        for entry in entries:
+            child_name, alias = legacy_links.parse(entry)
+            child = self.link_target(child_name)
+            if child is None:
+                raise errors.InvalidParameter(
+                    f"could not get container for {child_name}: No such container: {child_name}"
+                )
+            if child.network_mode == HOST:
+                raise errors.InvalidParameter(
+                    "conflicting options: host type networking can't be used with links. "
+                    "This would result in undefined behavior"
+                )
+            kept.append(legacy_links.stored(child.name, name, alias))
+        host_config["Links"] = kept
+
+    def _links(
+        self, host_config: Mapping[str, Any], *, strict: bool
+    ) -> list[tuple[str, str, legacy_links.Target, str]]:
+        """(link name, alias, child, child's address) of each link whose child runs on the
+        default bridge; with `strict` any other is dockerd's start error."""
+        mode = str(host_config.get("NetworkMode") or "default")
+        if not self.enabled or mode not in ("default", BRIDGE):
+            return []
+        found = []
+        for entry in legacy_links.links_of(host_config):
+            child_name, alias = legacy_links.parse(entry)
+            link_name = entry.partition(":")[2] or alias
+            child = self.link_target(child_name)
+            if child is None or not child.running:
+                if strict:
+                    raise errors.SystemError(
+                        f"Cannot link to a non running container: /{child_name} AS {link_name}"
+                    )
+                continue
+            endpoint = next(
+                (e for n, e in self.manager.endpoints_of(child.id) if n.name == BRIDGE), None
+            )
+            if endpoint is None:
+                if strict:
+                    raise errors.InvalidParameter(
+                        f"Cannot link to {child.name}, as it does not belong to the default network"
+                    )
+                continue
+            found.append((link_name, alias, child, str(endpoint.address)))
+        return found
+
+    async def _update_parents(self, name: str, address: str) -> None:
+        """A container that started on the default bridge: the running containers linked
+        to it get its address in their /etc/hosts (in place: it is bound into them)."""
+        child = name.lstrip("/")
+        for parent in self.link_parents():
+            for entry in parent.links:
+                child_name, alias = legacy_links.parse(entry)
+                if child_name != child:
+                    continue
+                try:
+                    content = await asyncio.to_thread(parent.hosts_path.read_text)
+                    updated = legacy_links.updated_hosts(content, alias, address)
+                    if updated != content:
+                        await asyncio.to_thread(rewrite_in_place, str(parent.hosts_path), updated)
+                except OSError as exc:
+                    log.error("updating %s for link %s: %s", parent.hosts_path, entry, exc)
+
+    def legacy_links(self, host_config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        hosts: list[str] = []
+        env: list[str] = []
+        for link_name, alias, child, ip in self._links(host_config, strict=False):
+            hosts.append(legacy_links.hosts_entry(alias, child, ip))
+            env += legacy_links.environment(link_name, alias, ip, child)
+        return hosts, env
+
     # -- create: NetworkingConfig ---------------------------------------------------------
 
     def endpoint_request(
         self, host_config: Mapping[str, Any], endpoints: Mapping[str, Any] | None
-    ) -> tuple[list[str], str]:
-        """The aliases and IPv4 address that NetworkingConfig.EndpointsConfig asks for on
-        the NetworkMode's network, checked before the container is made (dockerd's 400s)."""
-        if not self.enabled or not endpoints:
-            return [], ""
+    ) -> EndpointRequest:
+        """The aliases, IPv4 address and links that NetworkingConfig.EndpointsConfig asks
+        for on the NetworkMode's network, checked before the container is made (dockerd's
+        400s). On a user network HostConfig.Links count too (names the embedded DNS
+        server resolves for this container only)."""
         mode = str(host_config.get("NetworkMode") or "default")
-        entry = endpoints.get(mode) or endpoints.get(BRIDGE if mode == "default" else mode)
-        if not isinstance(entry, Mapping):
-            return [], ""
-        aliases = [str(a) for a in entry.get("Aliases") or []]
-        ipam = entry.get("IPAMConfig") or {}
-        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
         user_network = mode not in ("default", BRIDGE, HOST, "none") and not mode.startswith(
             "container:"
         )
+        if not self.enabled:
+            return EndpointRequest()
+        entry = (endpoints or {}).get(mode) or (endpoints or {}).get(
+            BRIDGE if mode == "default" else mode
+        )
+        if not isinstance(entry, Mapping):
+            entry = {}
+        links = [str(e) for e in entry.get("Links") or legacy_links.links_of(host_config)]
+        for link in links:
+            legacy_links.parse(link)  # dockerd's 400 for a bad format
+        aliases = [str(a) for a in entry.get("Aliases") or []]
+        ipam = entry.get("IPAMConfig") or {}
+        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
         if ipv4 and not user_network:
             raise errors.InvalidParameter(
                 "user specified IP address is supported on user defined networks only"
@@ -104,7 +220,7 @@ class NetworkRuntime:
             )
         if ipv4:
             self.manager.check_address(self.manager.get(mode), ipv4)
-        return aliases, ipv4
+        return EndpointRequest(aliases, ipv4, links if user_network else [])
 
     # -- create and remove ---------------------------------------------------------------
 
@@ -113,16 +229,18 @@ class NetworkRuntime:
         container_id: str,
         name: str,
         host_config: Mapping[str, Any],
-        endpoint: tuple[list[str], str] = ([], ""),
+        endpoint: EndpointRequest | None = None,
     ) -> None:
         """The container becomes a member of the network its NetworkMode names, with the
-        aliases and address `endpoint_request` read from NetworkingConfig."""
+        aliases, address and links `endpoint_request` read."""
         if not self.enabled:
             return
         network = self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
         if network is not None:
-            aliases, ipv4 = endpoint
-            self.manager.connect(network.id, container_id, name, aliases, ipv4)
+            wanted = endpoint or EndpointRequest()
+            self.manager.connect(
+                network.id, container_id, name, wanted.aliases, wanted.ipv4, wanted.links
+            )
 
     # -- the firewall's state ------------------------------------------------------------
 
@@ -148,18 +266,33 @@ class NetworkRuntime:
         ]
         await self.firewall.rebuild(self._bridge_rules(), forwards)
 
-    async def restore(self) -> None:
-        """After the daemon's restore: hold the running containers' ports again and
-        rebuild the rules from the saved state."""
+    async def restore(self, host_configs: Mapping[str, Mapping[str, Any]]) -> None:
+        """After the daemon's restore: hold the running containers' ports again, rebuild
+        the rules from the saved state, and serve the embedded DNS of those on user
+        networks again (its sockets died with the previous daemon). `host_configs`: the
+        HostConfig of every container, by id."""
         if not self.enabled:
             return
+        serve: set[str] = set()
         for network in self.manager.networks():
             for endpoint in network.endpoints.values():
                 self.ports.adopt(endpoint.ports)
+                if network.user_defined:
+                    serve.add(endpoint.container_id)
         try:
             await self.rebuild_rules()
         except errors.DaemonError as exc:
             log.error("cannot set up the firewall rules: %s", exc)
+        for container_id in sorted(serve):
+            path = self.root / container_id
+            host_config = host_configs.get(container_id)
+            if host_config is None or not path.exists():
+                continue
+            try:
+                sockets = await netns.run_in_own_thread(partial(links.listen_in, path))
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
+            except Exception as exc:
+                log.error("embedded DNS of %s not restored: %s", container_id[:12], exc)
 
     async def remove_bridge(self, network: Network) -> None:
         """A removed network's bridge goes (ours: made for it) and the rules follow."""
@@ -184,24 +317,43 @@ class NetworkRuntime:
         running: bool,
         aliases: list[str],
         ipv4: str,
+        linked: list[str] | None = None,
+        resolv_conf: Path | None = None,
     ) -> None:
-        """`docker network connect`: a member now, and plugged in now if it runs."""
+        """`docker network connect`: a member now, and plugged in now if it runs. A running
+        container's first user network starts its embedded DNS server and points its
+        resolv.conf (`resolv_conf`, the file bound into it) there, as dockerd does."""
         if shares_namespace(host_config):
             raise errors.Forbidden(
                 "container sharing network namespace with another container or host cannot "
                 "be connected to any other network"
             )
-        network = self.manager.connect(ref, container_id, name, aliases, ipv4)
+        for link in linked or []:
+            legacy_links.parse(link)  # dockerd's 400 for a bad format
+        network = self.manager.connect(ref, container_id, name, aliases, ipv4, linked or [])
         path = self.sandbox_path(container_id, host_config)
         if not running or path is None:
             return
         member = network.members[container_id]
         taken = {e.ifname for _, e in self.manager.endpoints_of(container_id)}
         ifname = next(f"eth{n}" for n in range(len(taken) + 1) if f"eth{n}" not in taken)
+        listen = network.user_defined and not self.resolver.serving(container_id)
+        started_dns = False
         try:
+            await self._ensure_bridges([network])
             plug = self._join(network, member, ifname)
-            await netns.run_in_own_thread(lambda: links.plug_into(path, plug))
+            sockets = await netns.run_in_own_thread(
+                lambda: links.plug_into(path, plug, listen_dns=listen)
+            )
+            if sockets is not None:
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
+                started_dns = True
+                if resolv_conf is not None:
+                    content = container_resolv_conf(host_config, embedded_dns=True)
+                    await asyncio.to_thread(rewrite_in_place, str(resolv_conf), content)
         except BaseException as exc:
+            if started_dns:  # (one that served before this connect keeps serving)
+                await self.resolver.stop(container_id)
             await self._unplug(network, container_id)
             self.manager.disconnect(network.id, container_id)
             if isinstance(exc, Exception) and not isinstance(exc, errors.DaemonError):
@@ -235,6 +387,7 @@ class NetworkRuntime:
         path = self.sandbox_path(container_id, host_config)
         if path is None:
             return
+        self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()
         await self.teardown(container_id, timed=False)  # what a crash may have left
         members = self.manager.memberships(container_id)
@@ -250,11 +403,13 @@ class NetworkRuntime:
                 assert primary is not None
                 endpoint_id = primary[1].endpoint_id
                 held = self.ports.hold(requests, f"{name.lstrip('/')} ({endpoint_id})")
-            if not self._bridges_seen >= {plug.bridge for plug in plugs}:
-                # A bridge new to this run: the rules must know it before traffic flows.
-                self._bridges_seen.update(plug.bridge for plug in plugs)
-                await self.rebuild_rules()
-            await netns.run_in_own_thread(lambda: links.make_sandbox(path, plugs))
+            await self._ensure_bridges([network for network, _ in members])
+            listen = any(network.user_defined for network, _ in members)
+            sockets = await netns.run_in_own_thread(
+                lambda: links.make_sandbox(path, plugs, listen_dns=listen)
+            )
+            if sockets is not None:
+                await self.resolver.serve(container_id, sockets, embedded_forwarding(host_config))
             if held:
                 primary = self.primary_endpoint(container_id)
                 assert primary is not None
@@ -270,6 +425,29 @@ class NetworkRuntime:
                 raise errors.SystemError(f"failed to set up container networking: {exc}") from exc
             raise
         self.timings["setup"].append(time.perf_counter() - started)
+        on_bridge = [e for n, e in self.manager.endpoints_of(container_id) if n.name == BRIDGE]
+        if on_bridge:
+            await self._update_parents(name, str(on_bridge[0].address))
+
+    async def _ensure_bridges(self, networks: list[Network]) -> None:
+        """The networks' bridges made (or checked) once per daemon run, and the rules
+        rebuilt to know them before any traffic flows. One start at a time does it: a
+        concurrent start on the same new network waits rather than plugging into a
+        bridge not made yet."""
+        if all(network.device in self._bridges_seen for network in networks):
+            return
+        async with self._bridge_lock:
+            missing = [n for n in networks if n.device not in self._bridges_seen]
+            if not missing:
+                return
+            bridges = [(n.device, n.pool.gateway, n.pool.prefix_len) for n in missing if n.pool]
+            await asyncio.to_thread(links.ensure_bridges, bridges)
+            self._bridges_seen.update(network.device for network in missing)
+            try:
+                await self.rebuild_rules()
+            except BaseException:
+                self._bridges_seen.difference_update(network.device for network in missing)
+                raise
 
     def _join(self, network: Network, member: Member, ifname: str) -> Plug:
         """An endpoint (address, MAC, names; saved) and the links that will carry it."""
@@ -278,9 +456,7 @@ class NetworkRuntime:
             raise errors.SystemError(f"network {network.name} has no bridge")
         endpoint = self.manager.join(network, member, ifname)
         return Plug(
-            ensure_bridge=network.device not in self._bridges_seen,
             bridge=network.device,
-            bridge_gateway=pool.gateway,
             prefix_len=pool.prefix_len,
             host_ifname=endpoint.host_ifname,
             ifname=endpoint.ifname,
@@ -295,6 +471,7 @@ class NetworkRuntime:
         Never raises: what cannot be undone now is logged (and retried at next start)."""
         started = time.perf_counter()
         try:
+            await self.resolver.stop(container_id)
             for network, endpoint in self.manager.endpoints_of(container_id):
                 if endpoint.ports:
                     self.ports.release(endpoint.ports)
@@ -311,5 +488,7 @@ class NetworkRuntime:
 
     async def close(self) -> None:
         """Links, bridges, endpoints and rules stay: containers outlive the daemon (live
-        restore); the port sockets close with the process and are held again at start."""
+        restore); the port and DNS sockets close with the process and are made again at
+        start."""
+        await self.resolver.close()
         self.ports.close()

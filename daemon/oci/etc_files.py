@@ -30,6 +30,7 @@ DEFAULT_HOSTS = (
 # Used when filtering the host's file leaves no nameserver (Google Public DNS).
 DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844")
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+EMBEDDED_DNS = "127.0.0.11"  # the embedded DNS server, in every container on a user network
 SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 _SYSTEMD_STUB = "127.0.0.53"
 # A localhost nameserver means nothing inside the container's own network namespace.
@@ -164,6 +165,44 @@ def resolv_conf_content(
     )
 
 
+def embedded_resolv_conf(base: str) -> str:
+    """The resolv.conf of a container served by the embedded DNS server, from the one it
+    would have had (`base`): dockerd's nameserver 127.0.0.11 (and base's IPv6 servers,
+    which the embedded server does not serve), base's search and options, then ndots:0
+    (dockerd 20.10 appends it even after a user's own ndots, which then only changes
+    what the server forwards: see `Forwarding`)."""
+    ipv6 = [ns for ns in nameservers(base) if ":" in ns]
+    options = [*resolver_options(base), "ndots:0"]
+    return build_resolv_conf([EMBEDDED_DNS, *ipv6], search_domains(base), options)
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """What the embedded DNS server does with a container's names that are not its own."""
+
+    upstreams: list[str]  # IPv4 resolvers to forward to
+    # The user set ndots above 0: single-label A/AAAA names are answered empty rather
+    # than forwarded, so that the client goes on with its search domains (dockerd's rule).
+    ndots_set: bool
+
+
+def embedded_forwarding(
+    host_config: Mapping[str, Any], host_resolv_conf: str | None = None
+) -> Forwarding:
+    """From the resolv.conf the container would have had without the embedded server."""
+    base = resolv_conf_content(
+        _read_or_empty(host_resolv_conf or host_resolv_conf_path()),
+        get_strs(host_config, "Dns"),
+        get_strs(host_config, "DnsSearch"),
+        get_strs(host_config, "DnsOptions"),
+    )
+    ndots_set = any(
+        option.startswith("ndots:") and option[6:].isdigit() and int(option[6:]) > 0
+        for option in resolver_options(base)
+    )
+    return Forwarding([ns for ns in nameservers(base) if ":" not in ns], ndots_set)
+
+
 def host_resolv_conf_path(
     default: str = HOST_RESOLV_CONF, alternate: str = SYSTEMD_RESOLV_CONF
 ) -> str:
@@ -204,6 +243,33 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
         raise
 
 
+def container_resolv_conf(
+    host_config: Mapping[str, Any],
+    *,
+    embedded_dns: bool = False,
+    host_resolv_conf: str | None = None,
+) -> str:
+    """A container's resolv.conf: the host's (host network, no Dns options), else built
+    from the host's and Dns, DnsSearch, DnsOptions; with `embedded_dns` naming the
+    embedded DNS server."""
+    dns = get_strs(host_config, "Dns")
+    dns_search = get_strs(host_config, "DnsSearch")
+    dns_options = get_strs(host_config, "DnsOptions")
+    host_resolv = _read_or_empty(host_resolv_conf or host_resolv_conf_path())
+    if get_str(host_config, "NetworkMode") == "host" and not (dns or dns_search or dns_options):
+        return host_resolv
+    resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
+    return embedded_resolv_conf(resolv) if embedded_dns else resolv
+
+
+def rewrite_in_place(path: str, content: str) -> None:
+    """Replace a file's content keeping its inode: a running container sees it through
+    its bind mount (a rename would leave it the old file)."""
+    with open(path, "r+") as f:
+        f.truncate(0)
+        f.write(content)
+
+
 def _read_or_empty(path: str) -> str:
     try:
         with open(path) as f:
@@ -221,11 +287,13 @@ def write_etc_files(
     host_resolv_conf: str | None = None,
     host_gateway_ip: str | None = None,
     ip: str = "",
+    embedded_dns: bool = False,
 ) -> EtcPaths:
     """Write `hostname`, `hosts` and `resolv.conf` into `container_dir`; return their paths.
 
     `config` is the merged Config (Hostname, Domainname), `host_config` gives
-    NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. A container on another
+    NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. With `embedded_dns` (a container
+    on a user-defined network) resolv.conf names the embedded DNS server. A container on another
     container's network (container:<id>) uses that container's files: nothing is
     written and the caller passes the other's EtcPaths to `build_spec`.
     """
@@ -234,10 +302,6 @@ def write_etc_files(
         return EtcPaths()
     on_host = network_mode == "host"
     extra_hosts = get_strs(host_config, "ExtraHosts")
-    dns = get_strs(host_config, "Dns")
-    dns_search = get_strs(host_config, "DnsSearch")
-    dns_options = get_strs(host_config, "DnsOptions")
-    resolv_source = host_resolv_conf or host_resolv_conf_path()
 
     if on_host and not extra_hosts:
         hosts = _read_or_empty(host_hosts)
@@ -249,12 +313,9 @@ def write_etc_files(
             hostname=get_str(config, "Hostname"),
             domainname=get_str(config, "Domainname"),
         )
-    host_resolv = _read_or_empty(resolv_source)
-    if on_host and not (dns or dns_search or dns_options):
-        resolv = host_resolv
-    else:
-        resolv = resolv_conf_content(host_resolv, dns, dns_search, dns_options)
-
+    resolv = container_resolv_conf(
+        host_config, embedded_dns=embedded_dns, host_resolv_conf=host_resolv_conf
+    )
     hostname_path = os.path.join(container_dir, "hostname")
     hosts_path = os.path.join(container_dir, "hosts")
     resolv_path = os.path.join(container_dir, "resolv.conf")

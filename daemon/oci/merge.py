@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,9 +145,11 @@ def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str
     return result
 
 
-def process_env(config: Mapping[str, Any]) -> list[str]:
-    """The init process's environment: PATH, HOSTNAME, TERM for a tty, then Config.Env."""
+def process_env(config: Mapping[str, Any], linked_env: Sequence[str] = ()) -> list[str]:
+    """The init process's environment: PATH, HOSTNAME, TERM for a tty, the variables of
+    legacy links, then Config.Env (which replaces any of those)."""
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={get_str(config, 'Hostname')}"]
     if config.get("Tty"):
         base.append("TERM=xterm")
+    base += linked_env
     return replace_or_append_env(base, get_strs(config, "Env"))

@@ -82,8 +82,9 @@ def build_spec(
     shm_source: Callable[[], str] | None = None,
     list_host_devices: Callable[[], list[dict[str, Any]]] = host_devices,
     inherited_mounts: Sequence[UserMount] = (),
+    linked_env: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The runc spec for the container.
+    """The runc spec for the container (`linked_env`: the variables of legacy links).
 
     `config` is the merged Config (`merge_config(...).config`) and `host_config`
     the normalized one. `read_file` reads the container's rootfs for user and
@@ -104,7 +105,7 @@ def build_spec(
     process = spec["process"]
     process["terminal"] = get_bool(config, "Tty")
     process["user"] = resolve_user(get_str(config, "User"), get_strs(hc, "GroupAdd"), read_file)
-    process["env"] = process_env(config)
+    process["env"] = process_env(config, linked_env)
     process["cwd"] = get_str(config, "WorkingDir") or "/"
     caps = container_capabilities(
         get_strs(hc, "CapAdd"), get_strs(hc, "CapDrop"),

@@ -486,8 +486,8 @@ def validate_host_config(
     for rule in hc.DeviceCgroupRules or []:
         parse_cgroup_rule(rule)
     validate_network_exists(hc, network_known)
-    if hc.Links and not hc.NetworkMode.startswith(CONTAINER_PREFIX):
-        warnings.append("moorage has no container networking yet: Links are ignored")
+    if network_known is None and hc.Links and not hc.NetworkMode.startswith(CONTAINER_PREFIX):
+        warnings.append("bridge networking is off (--bridge=none): Links are ignored")
     if hc.Init:
         warnings.append("moorage has no init process to inject yet: Init is ignored")
     # network_known is given only when the daemon has bridge networking, which publishes.

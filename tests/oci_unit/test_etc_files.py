@@ -11,6 +11,8 @@ import pytest
 from daemon.oci.errors import StartError
 from daemon.oci.etc_files import (
     EtcPaths,
+    embedded_forwarding,
+    embedded_resolv_conf,
     host_resolv_conf_path,
     hosts_content,
     resolv_conf_content,
@@ -153,3 +155,30 @@ def test_rewrite_replaces_atomically(tmp_path: Path, host_files: tuple[str, str]
     assert os.stat(first.hosts).st_ino != hosts_inode
     assert read(first.hosts).endswith("10.9.8.7\tdock\n")
     assert os.stat(first.hostname).st_ino == hostname_inode
+
+
+def test_embedded_resolv_conf_names_127_0_0_11_keeps_search_options_and_ipv6() -> None:
+    base = "search a.test b.test\nnameserver 10.0.0.1\nnameserver fd00::1\noptions rotate\n"
+    assert embedded_resolv_conf(base) == (
+        "search a.test b.test\nnameserver 127.0.0.11\nnameserver fd00::1\noptions rotate ndots:0\n"
+    )
+    # dockerd 20.10 appends its ndots:0 after a user's own ndots too.
+    assert embedded_resolv_conf("nameserver 10.0.0.1\noptions ndots:3\n") == (
+        "nameserver 127.0.0.11\noptions ndots:3 ndots:0\n"
+    )
+    assert embedded_resolv_conf("options ndots:0\n") == (
+        "nameserver 127.0.0.11\noptions ndots:0 ndots:0\n"
+    )
+
+
+def test_upstreams_are_the_dns_option_else_the_hosts_filtered(tmp_path: Path) -> None:
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver fd00::1\n")
+    assert embedded_forwarding({}, str(host)).upstreams == ["10.0.0.1"]
+    dns = {"Dns": ["10.9.9.9"]}
+    assert embedded_forwarding(dns, str(host)).upstreams == ["10.9.9.9"]
+    host.write_text("nameserver 127.0.0.1\noptions ndots:0\n")
+    assert embedded_forwarding({}, str(host)).upstreams == ["8.8.8.8", "8.8.4.4"]
+    # ndots above 0, the host's or the user's, is "set"; ndots:0 is not.
+    assert embedded_forwarding({}, str(host)).ndots_set is False
+    assert embedded_forwarding({"DnsOptions": ["ndots:2"]}, str(host)).ndots_set is True

@@ -17,7 +17,7 @@ import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +189,16 @@ async def stop_netns_daemon(daemon: NetnsDaemon, sig: int = signal.SIGTERM) -> i
     return daemon.process.returncode or 0
 
 
-async def restart_netns_daemon(daemon: NetnsDaemon, sig: int = signal.SIGTERM) -> None:
-    """The same daemon (same directories, same namespace) stopped and started again."""
+async def restart_netns_daemon(
+    daemon: NetnsDaemon,
+    sig: int = signal.SIGTERM,
+    while_down: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The same daemon (same directories, same namespace) stopped and started again;
+    `while_down` runs between the two."""
     await stop_netns_daemon(daemon, sig)
+    if while_down is not None:
+        await while_down()
     daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir)
     await daemon.wait_ready()
 
