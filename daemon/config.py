@@ -43,6 +43,8 @@ class DaemonConfig:
     # namespace with loopback only and the daemon makes no link); anything else keeps
     # the default bridge network on moorage's own device.
     bridge: str = ""
+    # dockerd's --no-new-privileges: containers get no_new_privs unless they opt out.
+    no_new_privileges: bool = False
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -76,6 +78,7 @@ _FILE_KEYS = {
     "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors",
     "bridge": "bridge",
+    "no_new_privileges": "no-new-privileges",
 }
 
 
@@ -97,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("-b", "--bridge", dest="bridge")
+    p.add_argument(
+        "--no-new-privileges",
+        dest="no_new_privileges",
+        action="store_const",
+        const=True,
+        default=None,
+        help="set no_new_privs for new containers",
+    )
     return p
 
 

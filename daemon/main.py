@@ -75,7 +75,13 @@ class Services:
         self.images.set_event_sink(self._image_event)
         # Public: whatever else produces events (images) publishes here too.
         self.events = EventsBus()
-        self.daemon = Daemon(config, self.images, ContainerSpecs(), _open_log, self._emit)
+        self.daemon = Daemon(
+            config,
+            self.images,
+            ContainerSpecs(no_new_privileges=config.no_new_privileges),
+            _open_log,
+            self._emit,
+        )
         self.images.set_usage_checker(self._image_users)
         self.server: Any = None
         self.metrics = Metrics()

@@ -14,6 +14,7 @@ from .merge import MergedConfig, merge_config, stop_signal
 from .mounts import create_missing_bind_sources
 from .resources import linux_resources
 from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
+from .security import apparmor_enabled, info_security_options
 from .spec import build_spec
 from .sysinfo import SysInfo, probe_sysinfo
 from .validate import validate_create, validate_resources
@@ -26,9 +27,11 @@ __all__ = [
     "SpecError",
     "StartError",
     "SysInfo",
+    "apparmor_enabled",
     "bounding_capabilities",
     "build_spec",
     "create_missing_bind_sources",
+    "info_security_options",
     "layered_reader",
     "linux_resources",
     "merge_config",
