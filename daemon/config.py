@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api.server import SOCKET_GROUP, insecure_tcp_hosts
 from runtimes import DEFAULT_RUNTIME, RuntimeTable
 
 DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
@@ -45,6 +46,17 @@ class DaemonConfig:
     bridge: str = ""
     # dockerd's --no-new-privileges: containers get no_new_privs unless they opt out.
     no_new_privileges: bool = False
+    # dockerd's -G/--group: the unix socket's group; group_given: named by the user.
+    group: str = SOCKET_GROUP
+    group_given: bool = False
+    # dockerd's TLS flags, for tcp:// hosts; tlsverify implies tls.
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+    # Plain TCP on an address other machines reach: root for anyone there. Off unless asked.
+    allow_insecure_tcp: bool = False
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -79,7 +91,20 @@ _FILE_KEYS = {
     "registry_mirrors": "registry-mirrors",
     "bridge": "bridge",
     "no_new_privileges": "no-new-privileges",
+    "group": "group",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+    "allow_insecure_tcp": "allow-insecure-tcp",
 }
+
+INSECURE_TCP_MESSAGE = (
+    "refusing to listen on {hosts} without TLS: anyone who can reach it controls this "
+    "machine as root. Use --tlsverify with --tlscacert, --tlscert and --tlskey, listen on "
+    "a loopback address, or pass --allow-insecure-tcp to accept the risk"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,7 +133,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="set no_new_privs for new containers",
     )
+    p.add_argument("-G", "--group", dest="group", help="group of the unix socket")
+    _switch(p, "--tls", "tls", "TLS on tcp:// hosts")
+    _switch(p, "--tlsverify", "tlsverify", "TLS, and require client certificates")
+    p.add_argument("--tlscacert", dest="tlscacert", help="CA that signs client certificates")
+    p.add_argument("--tlscert", dest="tlscert", help="the server's certificate")
+    p.add_argument("--tlskey", dest="tlskey", help="the server's key")
+    _switch(p, "--allow-insecure-tcp", "allow_insecure_tcp", "plain TCP on non-loopback hosts")
     return p
+
+
+def _switch(p: argparse.ArgumentParser, flag: str, dest: str, help: str) -> None:
+    """A flag without value; None when absent, so that daemon.json may set it instead."""
+    p.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=help)
 
 
 def _read_file(path: str, explicit: bool) -> dict[str, Any]:
@@ -166,5 +203,23 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
     config.file_runtimes = runtimes
     if config.debug:
         config.log_level = "debug"
+    config.group_given = args.group is not None or "group" in file_data
+    _check_listeners(config)
     config.runtimes()  # validate now, not at the first container
     return config
+
+
+def _check_listeners(config: DaemonConfig) -> None:
+    try:
+        exposed = insecure_tcp_hosts(config.hosts)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if config.tlsverify:
+        config.tls = True
+    if config.tls:
+        home = Path.home() / ".docker"  # dockerd's defaults
+        config.tlscacert = config.tlscacert or str(home / "ca.pem")
+        config.tlscert = config.tlscert or str(home / "cert.pem")
+        config.tlskey = config.tlskey or str(home / "key.pem")
+    elif exposed and not config.allow_insecure_tcp:
+        raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))

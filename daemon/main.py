@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from api.routes import stats as stats_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
-from api.server import make_app, serve
+from api.server import UnixSocketOwner, make_app, serve, server_tls_context
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
@@ -140,7 +141,12 @@ class Services:
         ):
             routes.add_routes(app.router)
         image_routes.add_routes(app, self.images)
-        self.server = await serve(app, config.hosts)
+        self.server = await serve(
+            app,
+            config.hosts,
+            socket_owner=UnixSocketOwner(config.group, required=config.group_given),
+            tls=_tls_context(config),
+        )
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
         log.info("mooraged listening on %s", ", ".join(config.hosts))
@@ -169,6 +175,17 @@ class Services:
                 await self._supervision
 
 
+def _tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    try:
+        return server_tls_context(
+            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
+
+
 async def run(config: DaemonConfig) -> None:
     services = Services(config)
     stop = asyncio.Event()
@@ -191,5 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1
     logsetup.configure(config.log_level)
-    uvloop.run(run(config))
+    try:
+        uvloop.run(run(config))
+    except (ConfigError, FileExistsError, ValueError) as exc:
+        # Listeners that cannot be set up (certificates, a socket in use, a missing -G group).
+        print(f"mooraged: {exc}", file=sys.stderr)
+        return 1
     return 0
