@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.server import SOCKET_GROUP, insecure_tcp_hosts
+from api.server import SOCKET_GROUP, insecure_tcp_hosts, server_tls_context
 from runtimes import DEFAULT_RUNTIME, RuntimeTable
 
 DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
@@ -209,6 +210,18 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
     return config
 
 
+def tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    """The TCP listeners' TLS (None without --tls/--tlsverify); ConfigError on bad files."""
+    if not config.tls:
+        return None
+    try:
+        return server_tls_context(
+            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
+
+
 def _check_listeners(config: DaemonConfig) -> None:
     try:
         exposed = insecure_tcp_hosts(config.hosts)
@@ -221,5 +234,6 @@ def _check_listeners(config: DaemonConfig) -> None:
         config.tlscacert = config.tlscacert or str(home / "ca.pem")
         config.tlscert = config.tlscert or str(home / "cert.pem")
         config.tlskey = config.tlskey or str(home / "key.pem")
+        tls_context(config)  # unreadable certificates stop the start here, not after containerd
     elif exposed and not config.allow_insecure_tcp:
         raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))

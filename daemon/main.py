@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -28,12 +27,12 @@ from api.routes import stats as stats_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
-from api.server import UnixSocketOwner, make_app, serve, server_tls_context
+from api.server import UnixSocketOwner, make_app, serve
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
 from . import logsetup
-from .config import ConfigError, DaemonConfig, load_config
+from .config import ConfigError, DaemonConfig, load_config, tls_context
 from .container.model import Container
 from .container.spec import ContainerSpecs
 from .daemon import Daemon
@@ -145,7 +144,7 @@ class Services:
             app,
             config.hosts,
             socket_owner=UnixSocketOwner(config.group, required=config.group_given),
-            tls=_tls_context(config),
+            tls=tls_context(config),
         )
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
@@ -173,17 +172,6 @@ class Services:
             self._supervision.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervision
-
-
-def _tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
-    if not config.tls:
-        return None
-    try:
-        return server_tls_context(
-            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
 
 
 async def run(config: DaemonConfig) -> None:

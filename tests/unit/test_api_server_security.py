@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import json
 import logging
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -28,7 +30,7 @@ from api.server import (
     serve,
     server_tls_context,
 )
-from daemon.config import ConfigError, load_config
+from daemon.config import ConfigError, load_config, tls_context
 from tests.support.certs import Issued, issue, make_ca
 from tests.support.daemon import docker_env
 
@@ -227,8 +229,21 @@ def test_plain_tcp_on_a_non_loopback_address_is_refused(tmp_path: Path) -> None:
     for host in ["tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375"]:
         assert load_config([*base, "-H", host]).hosts == [host]
     assert load_config([*base, "-H", "tcp://0.0.0.0:2375", "--allow-insecure-tcp"]).hosts
-    tls = load_config([*base, "-H", "tcp://0.0.0.0:2375", "--tlsverify"])
-    assert tls.tls and tls.tlsverify
+    with pytest.raises(ConfigError, match="could not load the TLS certificates"):
+        load_config([*base, "-H", "tcp://0.0.0.0:2375", "--tlsverify",
+                     "--tlscert", str(tmp_path / "missing.pem")])  # fmt: skip
+
+
+def test_tlsverify_config_loads_the_certificates(pki: dict[str, Issued], tmp_path: Path) -> None:
+    empty = tmp_path / "daemon.json"
+    empty.write_text(
+        json.dumps({"tlscacert": str(pki["ca"].cert), "tlscert": str(pki["server"].cert),
+                    "tlskey": str(pki["server"].key), "tlsverify": True})
+    )  # fmt: skip
+    config = load_config(["--config-file", str(empty), "-H", "tcp://0.0.0.0:2376"])
+    assert config.tls and config.tlsverify
+    context = tls_context(config)
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
 
 
 def test_mooraged_with_exposed_plain_tcp_exits_at_start(tmp_path: Path) -> None:
