@@ -26,6 +26,7 @@ Decisions worth knowing:
   by the configuration (``insecure_tcp_hosts``).
 """
 
+import asyncio
 import contextlib
 import errno
 import grp
@@ -49,6 +50,7 @@ from api.errors import error_middleware
 from api.hijack import use_tcp_upgrade_parser
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
+from api.tls import TlsRelay
 from api.versioning import (
     MIN_API_VERSION,
     ApiVersion,
@@ -105,6 +107,8 @@ class ApiServer:
     unix_sockets: dict[str, int] = field(default_factory=dict)
     # The name each socket was bound to (what getsockname says) -> its path after the rename.
     bound_names: dict[str, str] = field(default_factory=dict)
+    # TLS listeners (api.tls relays in front of the app's server).
+    tls_servers: list[asyncio.Server] = field(default_factory=list)
 
     @property
     def addresses(self) -> list[str]:
@@ -115,9 +119,15 @@ class ApiServer:
                 out.append(f"{addr[0]}:{addr[1]}")
             else:
                 out.append(self.bound_names.get(str(addr), str(addr)))
+        for tls_server in self.tls_servers:
+            for sock in tls_server.sockets:
+                host, port = sock.getsockname()[:2]
+                out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return out
 
     async def close(self) -> None:
+        for tls_server in self.tls_servers:
+            tls_server.close()  # no new connections; open ones end with the app's
         abort_live_streams(self.app)
         await self.runner.cleanup()
         for path, inode in self.unix_sockets.items():
@@ -153,12 +163,29 @@ async def serve(
                 await web.SockSite(runner, sock).start()
             else:
                 hostname, _, port = target.rpartition(":")
-                site = web.TCPSite(runner, hostname.strip("[]") or None, int(port), ssl_context=tls)
-                await site.start()
+                if tls is None:
+                    await web.TCPSite(runner, hostname.strip("[]") or None, int(port)).start()
+                else:
+                    server.tls_servers.append(
+                        await _listen_tls(runner, hostname.strip("[]") or None, int(port), tls)
+                    )
     except BaseException:
         await server.close()
         raise
     return server
+
+
+async def _listen_tls(
+    runner: web.AppRunner, host: str | None, port: int, tls: ssl.SSLContext
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    app_server = runner.server
+    assert app_server is not None
+
+    async def serve_plain(sock: socket.socket) -> None:
+        await loop.connect_accepted_socket(app_server, sock)
+
+    return await loop.create_server(lambda: TlsRelay(tls, serve_plain), host, port)
 
 
 def server_tls_context(
