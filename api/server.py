@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_UNIX_SOCKET = "/run/moorage/moorage.sock"
 DEFAULT_TCP_PORT = 2375
-SOCKET_GROUP = "docker"
+SOCKET_GROUP = "docker"  # as daemon.config's default
 
 
 def make_app(

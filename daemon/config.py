@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.server import SOCKET_GROUP, insecure_tcp_hosts, server_tls_context
 from runtimes import DEFAULT_RUNTIME, RuntimeTable
 
 DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
+SOCKET_GROUP = "docker"  # dockerd's default group of the socket
 DEFAULT_CONFIG_FILE = "/etc/moorage/daemon.json"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -100,12 +99,6 @@ _FILE_KEYS = {
     "tlskey": "tlskey",
     "allow_insecure_tcp": "allow-insecure-tcp",
 }
-
-INSECURE_TCP_MESSAGE = (
-    "refusing to listen on {hosts} without TLS: anyone who can reach it controls this "
-    "machine as root. Use --tlsverify with --tlscacert, --tlscert and --tlskey, listen on "
-    "a loopback address, or pass --allow-insecure-tcp to accept the risk"
-)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -205,28 +198,6 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
     if config.debug:
         config.log_level = "debug"
     config.group_given = args.group is not None or "group" in file_data
-    _check_listeners(config)
-    config.runtimes()  # validate now, not at the first container
-    return config
-
-
-def tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
-    """The TCP listeners' TLS (None without --tls/--tlsverify); ConfigError on bad files."""
-    if not config.tls:
-        return None
-    try:
-        return server_tls_context(
-            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
-
-
-def _check_listeners(config: DaemonConfig) -> None:
-    try:
-        exposed = insecure_tcp_hosts(config.hosts)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
     if config.tlsverify:
         config.tls = True
     if config.tls:
@@ -234,6 +205,5 @@ def _check_listeners(config: DaemonConfig) -> None:
         config.tlscacert = config.tlscacert or str(home / "ca.pem")
         config.tlscert = config.tlscert or str(home / "cert.pem")
         config.tlskey = config.tlskey or str(home / "key.pem")
-        tls_context(config)  # unreadable certificates stop the start here, not after containerd
-    elif exposed and not config.allow_insecure_tcp:
-        raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))
+    config.runtimes()  # validate now, not at the first container
+    return config

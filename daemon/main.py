@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -27,12 +28,18 @@ from api.routes import stats as stats_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
-from api.server import UnixSocketOwner, make_app, serve
+from api.server import (
+    UnixSocketOwner,
+    insecure_tcp_hosts,
+    make_app,
+    serve,
+    server_tls_context,
+)
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
 from . import logsetup
-from .config import ConfigError, DaemonConfig, load_config, tls_context
+from .config import ConfigError, DaemonConfig, load_config
 from .container.model import Container
 from .container.spec import ContainerSpecs
 from .daemon import Daemon
@@ -174,6 +181,38 @@ class Services:
                 await self._supervision
 
 
+INSECURE_TCP_MESSAGE = (
+    "refusing to listen on {hosts} without TLS: anyone who can reach it controls this "
+    "machine as root. Use --tlsverify with --tlscacert, --tlscert and --tlskey, listen on "
+    "a loopback address, or pass --allow-insecure-tcp to accept the risk"
+)
+
+
+def tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    """The TCP listeners' TLS (None without --tls/--tlsverify); ConfigError on bad files."""
+    if not config.tls:
+        return None
+    try:
+        return server_tls_context(
+            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
+
+
+def check_listeners(config: DaemonConfig) -> None:
+    """Refuse, before anything starts, listeners that would expose the API: plain TCP on
+    an address other machines reach, or TLS whose certificates do not load."""
+    try:
+        exposed = insecure_tcp_hosts(config.hosts)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if config.tls:
+        tls_context(config)
+    elif exposed and not config.allow_insecure_tcp:
+        raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))
+
+
 async def run(config: DaemonConfig) -> None:
     services = Services(config)
     stop = asyncio.Event()
@@ -192,6 +231,7 @@ async def run(config: DaemonConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(argv)
+        check_listeners(config)
     except ConfigError as exc:
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1

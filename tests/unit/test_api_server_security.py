@@ -30,7 +30,8 @@ from api.server import (
     serve,
     server_tls_context,
 )
-from daemon.config import ConfigError, load_config, tls_context
+from daemon.config import ConfigError, load_config
+from daemon.main import check_listeners, tls_context
 from tests.support.certs import Issued, issue, make_ca
 from tests.support.daemon import docker_env
 
@@ -223,15 +224,20 @@ def test_plain_tcp_on_a_non_loopback_address_is_refused(tmp_path: Path) -> None:
     empty = tmp_path / "daemon.json"
     empty.write_text("{}")
     base = ["--config-file", str(empty), "--bridge", "none"]
+
+    def checked(*args: str) -> list[str]:
+        config = load_config([*base, *args])
+        check_listeners(config)
+        return config.hosts
+
     for host in ["tcp://0.0.0.0:2375", "tcp://:2375", "tcp://192.0.2.1:2375", "tcp://[::]:2375"]:
         with pytest.raises(ConfigError, match=r"refusing to listen on .* without TLS"):
-            load_config([*base, "-H", host])
+            checked("-H", host)
     for host in ["tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375"]:
-        assert load_config([*base, "-H", host]).hosts == [host]
-    assert load_config([*base, "-H", "tcp://0.0.0.0:2375", "--allow-insecure-tcp"]).hosts
+        assert checked("-H", host) == [host]
+    assert checked("-H", "tcp://0.0.0.0:2375", "--allow-insecure-tcp")
     with pytest.raises(ConfigError, match="could not load the TLS certificates"):
-        load_config([*base, "-H", "tcp://0.0.0.0:2375", "--tlsverify",
-                     "--tlscert", str(tmp_path / "missing.pem")])  # fmt: skip
+        checked("-H", "tcp://0.0.0.0:2375", "--tlsverify", "--tlscert", str(tmp_path / "x.pem"))
 
 
 def test_tlsverify_config_loads_the_certificates(pki: dict[str, Issued], tmp_path: Path) -> None:
@@ -242,6 +248,7 @@ def test_tlsverify_config_loads_the_certificates(pki: dict[str, Issued], tmp_pat
     )  # fmt: skip
     config = load_config(["--config-file", str(empty), "-H", "tcp://0.0.0.0:2376"])
     assert config.tls and config.tlsverify
+    check_listeners(config)
     context = tls_context(config)
     assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
 
