@@ -7,6 +7,7 @@ depend on what the routes do).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import grp
 import json
 import logging
@@ -277,3 +278,37 @@ def test_daemon_json_security_settings(tmp_path: Path) -> None:
     config_file.write_text("{}")
     config = load_config(["--config-file", str(config_file), "--no-new-privileges"])
     assert (config.no_new_privileges, config.group, config.group_given) == (True, "docker", False)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_tls_connections_leave_no_descriptor_behind(
+    tls_server: str, pki: dict[str, Issued]
+) -> None:
+    host, port = tls_server.removeprefix("tcp://").rsplit(":", 1)
+    client = ssl.create_default_context(cafile=str(pki["ca"].cert))
+    client.load_cert_chain(str(pki["client"].cert), str(pki["client"].key))
+    stranger = ssl.create_default_context(cafile=str(pki["ca"].cert))
+    before = _open_fds()
+    for round_no in range(20):
+        # Good clients that ping, and clients refused for their certificate, alternately.
+        good = round_no % 2 == 0
+        reader, writer = await asyncio.open_connection(
+            host, int(port), ssl=client if good else stranger, server_hostname="127.0.0.1"
+        )
+        try:
+            writer.write(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = await asyncio.wait_for(reader.read(4096), 5)
+            assert reply.startswith(b"HTTP/1.1 200") == good
+        except (ssl.SSLError, ConnectionError):
+            assert not good
+        finally:
+            writer.close()
+            with contextlib.suppress(ssl.SSLError, ConnectionError):
+                await writer.wait_closed()
+    # Each side of each relay is closed once its peer is gone (poll with a deadline).
+    async with asyncio.timeout(10):
+        while _open_fds() > before:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
