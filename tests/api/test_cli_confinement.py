@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import RunningDaemon
+from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.probe import build_probe
 
 
@@ -161,6 +162,22 @@ async def test_no_new_privileges(daemon: RunningDaemon) -> None:
         "run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status"
     )
     assert out.split() == ["NoNewPrivs:", "0"]
+
+
+async def test_daemon_wide_no_new_privileges(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    # daemon.json "no-new-privileges": true; a container may still opt out.
+    async with running_daemon(containerd, busybox_image, no_new_privileges=True) as strict:
+        out = await strict.docker_ok(
+            "run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status"
+        )
+        assert out.split() == ["NoNewPrivs:", "1"]
+        out = await strict.docker_ok(
+            "run", "--rm", "--security-opt", "no-new-privileges=false", "busybox", "grep",
+            "NoNewPrivs", "/proc/self/status",
+        )  # fmt: skip
+        assert out.split() == ["NoNewPrivs:", "0"]
 
 
 async def test_masked_paths_and_systempaths_unconfined(daemon: RunningDaemon) -> None:
