@@ -257,11 +257,14 @@ def _refuse_live_socket(path: str) -> None:
     if not stat.S_ISSOCK(mode):
         raise FileExistsError(f"{path} exists and is not a socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2.0)  # a daemon too busy to accept is alive all the same
     try:
         probe.connect(path)
     except OSError as exc:
         if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
             return  # left behind by a daemon that did not stop cleanly: replaced below
+        if isinstance(exc, TimeoutError):
+            raise FileExistsError(f"{path} is in use: another daemon listens on it") from None
         raise
     finally:
         probe.close()
@@ -273,7 +276,9 @@ def _bind_unix(path: str, owner: UnixSocketOwner) -> socket.socket:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     gid = _socket_gid(owner, path)
     _refuse_live_socket(path)
-    temporary = f"{path}.{secrets.token_hex(4)}.tmp"
+    # Short, in the same directory (rename stays atomic): a path near the kernel's
+    # limit for socket names must not fail only because of its temporary name.
+    temporary = os.path.join(os.path.dirname(path), f".{secrets.token_hex(3)}.s")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         # Bound with no permission for anyone but the owner until chmod; the name is
