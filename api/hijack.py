@@ -30,8 +30,9 @@ client that hangs up altogether also sends just an EOF; on a unix socket it is
 told apart by polling for POLLHUP after the EOF (every
 ``HANGUP_PROBE_INTERVAL`` s), over TCP only by the next write failing.
 
-Known limits: over TLS a half-close cannot be kept open (asyncio's SSL layer
-ignores ``eof_received``'s answer), so it ends the connection. A client that
+Known limits. Over TLS the half-close is kept too: ``api.tls`` terminates TLS itself and
+hands the app a socketpair, so this code sees a unix socket (asyncio's SSL
+layer would end the connection at the client's close_notify). A client that
 half-closes before it has read the 101 loses the connection, as aiohttp still
 owns it then; real clients read the 101 before they copy stdin. Without an
 Upgrade header, stdin that arrives before the reply is parsed as HTTP by

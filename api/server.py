@@ -16,12 +16,26 @@ Decisions worth knowing:
   instead of ``request.read()``.
 * On ``close()``, streams and hijacked connections are cut first (their clients
   may wait forever), then other requests get ``shutdown_timeout`` to finish.
+* Whoever reaches the API is root on the machine. The unix socket is 0660,
+  root and the socket group, and appears atomically: it is bound under a
+  temporary name, given its mode and group, and renamed over the final path,
+  so no one ever sees it with other permissions. A socket left by a dead
+  daemon is replaced; one a live daemon answers on is refused. TCP gets TLS
+  from ``server_tls_context`` (with ``--tlsverify``, a client certificate
+  signed by the CA is required); plain TCP on a non-loopback address is refused
+  by the configuration (``insecure_tcp_hosts``).
 """
 
+import asyncio
 import contextlib
+import errno
 import grp
+import ipaddress
 import logging
 import os
+import secrets
+import socket
+import ssl
 import stat
 import weakref
 from collections.abc import Sequence
@@ -36,6 +50,7 @@ from api.errors import error_middleware
 from api.hijack import use_tcp_upgrade_parser
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
+from api.tls import TlsRelay
 from api.versioning import (
     MIN_API_VERSION,
     ApiVersion,
@@ -48,7 +63,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_UNIX_SOCKET = "/run/moorage/moorage.sock"
 DEFAULT_TCP_PORT = 2375
-SOCKET_GROUP = "docker"
+SOCKET_GROUP = "docker"  # as daemon.config's default
 
 
 def make_app(
@@ -73,13 +88,27 @@ def make_app(
     return app
 
 
+@dataclass(frozen=True)
+class UnixSocketOwner:
+    """Who may use the unix socket: root and `group`. A `group` that does not exist is an
+    error when the user named it (`required`), else a warning and root's group, as dockerd."""
+
+    group: str = SOCKET_GROUP
+    required: bool = False
+
+
 @dataclass
 class ApiServer:
     """Running listeners; ``close()`` stops them."""
 
     app: web.Application
     runner: web.AppRunner
-    unix_sockets: list[str] = field(default_factory=list)
+    # Paths of our sockets and their inodes: only a file that is still ours is removed.
+    unix_sockets: dict[str, int] = field(default_factory=dict)
+    # The name each socket was bound to (what getsockname says) -> its path after the rename.
+    bound_names: dict[str, str] = field(default_factory=dict)
+    # TLS listeners (api.tls relays in front of the app's server).
+    tls_servers: list[asyncio.Server] = field(default_factory=list)
 
     @property
     def addresses(self) -> list[str]:
@@ -89,15 +118,22 @@ class ApiServer:
             if isinstance(addr, tuple):
                 out.append(f"{addr[0]}:{addr[1]}")
             else:
-                out.append(str(addr))
+                out.append(self.bound_names.get(str(addr), str(addr)))
+        for tls_server in self.tls_servers:
+            for sock in tls_server.sockets:
+                host, port = sock.getsockname()[:2]
+                out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return out
 
     async def close(self) -> None:
+        for tls_server in self.tls_servers:
+            tls_server.close()  # no new connections; open ones end with the app's
         abort_live_streams(self.app)
         await self.runner.cleanup()
-        for path in self.unix_sockets:
+        for path, inode in self.unix_sockets.items():
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                if os.lstat(path).st_ino == inode:
+                    os.unlink(path)
 
 
 async def serve(
@@ -105,9 +141,10 @@ async def serve(
     hosts: list[str],
     *,
     shutdown_timeout: float = 10.0,
-    socket_group: str = SOCKET_GROUP,
+    socket_owner: UnixSocketOwner | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> ApiServer:
-    """Listen on every ``unix:///path`` and ``tcp://host:port`` of ``hosts``."""
+    """Listen on every ``unix:///path`` and ``tcp://host:port`` of ``hosts``; TCP with `tls`."""
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -120,16 +157,69 @@ async def serve(
         for host in hosts:
             scheme, target = _parse_host(host)
             if scheme == "unix":
-                await _listen_unix(runner, target, socket_group)
-                server.unix_sockets.append(target)
+                sock = _bind_unix(target, socket_owner or UnixSocketOwner())
+                server.unix_sockets[target] = os.lstat(target).st_ino
+                server.bound_names[str(sock.getsockname())] = target
+                await web.SockSite(runner, sock).start()
             else:
                 hostname, _, port = target.rpartition(":")
-                site = web.TCPSite(runner, hostname.strip("[]") or None, int(port))
-                await site.start()
+                if tls is None:
+                    await web.TCPSite(runner, hostname.strip("[]") or None, int(port)).start()
+                else:
+                    server.tls_servers.append(
+                        await _listen_tls(runner, hostname.strip("[]") or None, int(port), tls)
+                    )
     except BaseException:
         await server.close()
         raise
     return server
+
+
+async def _listen_tls(
+    runner: web.AppRunner, host: str | None, port: int, tls: ssl.SSLContext
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    app_server = runner.server
+    assert app_server is not None
+
+    async def serve_plain(sock: socket.socket) -> None:
+        await loop.connect_accepted_socket(app_server, sock)
+
+    return await loop.create_server(lambda: TlsRelay(tls, serve_plain), host, port)
+
+
+def server_tls_context(
+    cert: str, key: str, ca: str = "", *, verify: bool = False
+) -> ssl.SSLContext:
+    """The TLS side of a TCP listener: dockerd's --tlscert/--tlskey, and with --tlsverify a
+    client certificate signed by --tlscacert is required. OSError/SSLError on bad files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if verify:
+        context.load_verify_locations(cafile=ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def is_loopback_host(hostname: str) -> bool:
+    """Only these addresses are unreachable from other machines; "" (all interfaces) is not."""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name may resolve to anything
+
+
+def insecure_tcp_hosts(hosts: Sequence[str]) -> list[str]:
+    """The ``tcp://`` hosts of `hosts` that other machines could reach (for plain TCP)."""
+    out = []
+    for host in hosts:
+        scheme, target = _parse_host(host)
+        if scheme == "tcp" and not is_loopback_host(target.rpartition(":")[0]):
+            out.append(host)
+    return out
 
 
 def _parse_host(host: str) -> tuple[str, str]:
@@ -148,26 +238,70 @@ def _parse_host(host: str) -> tuple[str, str]:
     raise ValueError(f"unsupported host address: {host} (use unix:// or tcp://)")
 
 
-async def _listen_unix(runner: web.AppRunner, path: str, group: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise FileExistsError(f"{path} exists and is not a socket")
-        # Left behind by a daemon that did not stop cleanly.
-        os.unlink(path)
-    # The socket is created with the umask's mode; narrow it for the moment of
-    # the bind so that it is never, even briefly, open to everyone.
-    old_umask = os.umask(0o117)
+def _socket_gid(owner: UnixSocketOwner, path: str) -> int:
     try:
-        await web.UnixSite(runner, path).start()
-    finally:
-        os.umask(old_umask)
-    os.chmod(path, 0o660)
-    try:
-        gid = grp.getgrnam(group).gr_gid
+        return grp.getgrnam(owner.group).gr_gid
     except KeyError:
-        return
+        if owner.required:
+            raise ValueError(f"group {owner.group} not found for the socket {path}") from None
+        log.warning("group %s not found: %s is left to root's group", owner.group, path)
+        return 0
+
+
+def _refuse_live_socket(path: str) -> None:
+    """A file in the way: a live daemon's socket is refused, anything but a socket too."""
     try:
-        os.chown(path, -1, gid)
-    except PermissionError:
-        log.warning("cannot give %s to group %s", path, group)
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2.0)  # a daemon too busy to accept is alive all the same
+    try:
+        probe.connect(path)
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return  # left behind by a daemon that did not stop cleanly: replaced below
+        if isinstance(exc, TimeoutError):
+            raise FileExistsError(f"{path} is in use: another daemon listens on it") from None
+        raise
+    finally:
+        probe.close()
+    raise FileExistsError(f"{path} is in use: another daemon answers on it")
+
+
+def _bind_unix(path: str, owner: UnixSocketOwner) -> socket.socket:
+    """A listening socket at `path`, already 0660 and root:group when the path appears."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    gid = _socket_gid(owner, path)
+    _refuse_live_socket(path)
+    # Short, in the same directory (rename stays atomic): a path near the kernel's
+    # limit for socket names must not fail only because of its temporary name.
+    temporary = os.path.join(os.path.dirname(path), f".{secrets.token_hex(3)}.s")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        # Bound with no permission for anyone but the owner until chmod; the name is
+        # private until the rename anyway.
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(temporary)
+        finally:
+            os.umask(old_umask)
+        try:
+            try:
+                os.chown(temporary, -1, gid)
+            except PermissionError:
+                log.warning("cannot give %s to group %s", path, owner.group)
+            os.chmod(temporary, 0o660)
+            sock.listen(128)
+            os.rename(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

@@ -15,6 +15,7 @@ from typing import Any
 from runtimes import DEFAULT_RUNTIME, RuntimeTable
 
 DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
+SOCKET_GROUP = "docker"  # dockerd's default group of the socket
 DEFAULT_CONFIG_FILE = "/etc/moorage/daemon.json"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -43,6 +44,19 @@ class DaemonConfig:
     # namespace with loopback only and the daemon makes no link); anything else keeps
     # the default bridge network on moorage's own device.
     bridge: str = ""
+    # dockerd's --no-new-privileges: containers get no_new_privs unless they opt out.
+    no_new_privileges: bool = False
+    # dockerd's -G/--group: the unix socket's group; group_given: named by the user.
+    group: str = SOCKET_GROUP
+    group_given: bool = False
+    # dockerd's TLS flags, for tcp:// hosts; tlsverify implies tls.
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+    # Plain TCP on an address other machines reach: root for anyone there. Off unless asked.
+    allow_insecure_tcp: bool = False
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -76,6 +90,14 @@ _FILE_KEYS = {
     "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors",
     "bridge": "bridge",
+    "no_new_privileges": "no-new-privileges",
+    "group": "group",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+    "allow_insecure_tcp": "allow-insecure-tcp",
 }
 
 
@@ -97,7 +119,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("-b", "--bridge", dest="bridge")
+    p.add_argument(
+        "--no-new-privileges",
+        dest="no_new_privileges",
+        action="store_const",
+        const=True,
+        default=None,
+        help="set no_new_privs for new containers",
+    )
+    p.add_argument("-G", "--group", dest="group", help="group of the unix socket")
+    _switch(p, "--tls", "tls", "TLS on tcp:// hosts")
+    _switch(p, "--tlsverify", "tlsverify", "TLS, and require client certificates")
+    p.add_argument("--tlscacert", dest="tlscacert", help="CA that signs client certificates")
+    p.add_argument("--tlscert", dest="tlscert", help="the server's certificate")
+    p.add_argument("--tlskey", dest="tlskey", help="the server's key")
+    _switch(p, "--allow-insecure-tcp", "allow_insecure_tcp", "plain TCP on non-loopback hosts")
     return p
+
+
+def _switch(p: argparse.ArgumentParser, flag: str, dest: str, help: str) -> None:
+    """A flag without value; None when absent, so that daemon.json may set it instead."""
+    p.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=help)
 
 
 def _read_file(path: str, explicit: bool) -> dict[str, Any]:
@@ -155,5 +197,13 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
     config.file_runtimes = runtimes
     if config.debug:
         config.log_level = "debug"
+    config.group_given = args.group is not None or "group" in file_data
+    if config.tlsverify:
+        config.tls = True
+    if config.tls:
+        home = Path.home() / ".docker"  # dockerd's defaults
+        config.tlscacert = config.tlscacert or str(home / "ca.pem")
+        config.tlscert = config.tlscert or str(home / "cert.pem")
+        config.tlskey = config.tlskey or str(home / "key.pem")
     config.runtimes()  # validate now, not at the first container
     return config

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,13 @@ from api.routes import stats as stats_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
-from api.server import make_app, serve
+from api.server import (
+    UnixSocketOwner,
+    insecure_tcp_hosts,
+    make_app,
+    serve,
+    server_tls_context,
+)
 from daemon import logsetup
 from daemon.config import ConfigError, DaemonConfig, load_config
 from daemon.container.model import Container
@@ -74,7 +81,13 @@ class Services:
         self.images.set_event_sink(self._image_event)
         # Public: whatever else produces events (images) publishes here too.
         self.events = EventsBus()
-        self.daemon = Daemon(config, self.images, ContainerSpecs(), _open_log, self._emit)
+        self.daemon = Daemon(
+            config,
+            self.images,
+            ContainerSpecs(no_new_privileges=config.no_new_privileges),
+            _open_log,
+            self._emit,
+        )
         self.images.set_usage_checker(self._image_users)
         self.server: Any = None
         self.metrics = Metrics()
@@ -133,7 +146,12 @@ class Services:
         ):
             routes.add_routes(app.router)
         image_routes.add_routes(app, self.images)
-        self.server = await serve(app, config.hosts)
+        self.server = await serve(
+            app,
+            config.hosts,
+            socket_owner=UnixSocketOwner(config.group, required=config.group_given),
+            tls=tls_context(config),
+        )
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
         log.info("mooraged listening on %s", ", ".join(config.hosts))
@@ -162,6 +180,38 @@ class Services:
                 await self._supervision
 
 
+INSECURE_TCP_MESSAGE = (
+    "refusing to listen on {hosts} without TLS: anyone who can reach it controls this "
+    "machine as root. Use --tlsverify with --tlscacert, --tlscert and --tlskey, listen on "
+    "a loopback address, or pass --allow-insecure-tcp to accept the risk"
+)
+
+
+def tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    """The TCP listeners' TLS (None without --tls/--tlsverify); ConfigError on bad files."""
+    if not config.tls:
+        return None
+    try:
+        return server_tls_context(
+            config.tlscert, config.tlskey, config.tlscacert, verify=config.tlsverify
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"could not load the TLS certificates: {exc}") from exc
+
+
+def check_listeners(config: DaemonConfig) -> None:
+    """Refuse, before anything starts, listeners that would expose the API: plain TCP on
+    an address other machines reach, or TLS whose certificates do not load."""
+    try:
+        exposed = insecure_tcp_hosts(config.hosts)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if config.tls:
+        tls_context(config)
+    elif exposed and not config.allow_insecure_tcp:
+        raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))
+
+
 async def run(config: DaemonConfig) -> None:
     services = Services(config)
     stop = asyncio.Event()
@@ -180,9 +230,15 @@ async def run(config: DaemonConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(argv)
+        check_listeners(config)
     except ConfigError as exc:
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1
     logsetup.configure(config.log_level)
-    uvloop.run(run(config))
+    try:
+        uvloop.run(run(config))
+    except (ConfigError, FileExistsError, ValueError) as exc:
+        # Listeners that cannot be set up (certificates, a socket in use, a missing -G group).
+        print(f"mooraged: {exc}", file=sys.stderr)
+        return 1
     return 0

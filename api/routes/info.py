@@ -8,6 +8,7 @@ import platform
 from aiohttp import web
 
 from daemon.container.model import Status
+from daemon.oci import apparmor_enabled, info_security_options
 from wire.system import InfoResponse, VersionResponse
 
 from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION
@@ -112,7 +113,7 @@ async def info(request: web.Request) -> web.Response:
         "LiveRestoreEnabled": False,
         "Isolation": "",
         "InitBinary": "",
-        "SecurityOptions": [],
+        "SecurityOptions": _SECURITY_OPTIONS,
         "Warnings": None,
     }
     return json_reply(body)
@@ -131,6 +132,7 @@ def _os_name() -> str:
 
 _CGROUP_VERSION = "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 _OS_NAME = _os_name()
+_SECURITY_OPTIONS = info_security_options(apparmor_enabled())
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -65,7 +65,10 @@ def join_network_namespace(spec: dict[str, Any], path: str) -> None:
 
 
 class ContainerSpecs:
-    def __init__(self, cgroup_parent: str = CGROUP_PARENT) -> None:
+    def __init__(
+        self, cgroup_parent: str = CGROUP_PARENT, *, no_new_privileges: bool = False
+    ) -> None:
+        self.no_new_privileges = no_new_privileges  # daemon.json's default for every container
         self.sysinfo = oci.probe_sysinfo()
         self.capabilities = oci.bounding_capabilities()
         self.cgroup_parent = cgroup_parent
@@ -148,6 +151,7 @@ class ContainerSpecs:
             cgroup_parent=self.cgroup_parent,
             etc_paths=etc,
             daemon_caps=self.capabilities,
+            no_new_privileges=self.no_new_privileges,
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
             inherited_mounts=inherited_of(container),
             linked_env=linked_env,

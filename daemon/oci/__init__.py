@@ -21,6 +21,7 @@ from .mounts import (
 )
 from .resources import linux_resources
 from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
+from .security import apparmor_enabled, info_security_options
 from .spec import build_spec
 from .sysinfo import SysInfo, probe_sysinfo
 from .validate import validate_create, validate_resources
@@ -34,9 +35,11 @@ __all__ = [
     "StartError",
     "SysInfo",
     "UserMount",
+    "apparmor_enabled",
     "bounding_capabilities",
     "build_spec",
     "create_missing_bind_sources",
+    "info_security_options",
     "inherit_mounts",
     "layered_reader",
     "linux_resources",

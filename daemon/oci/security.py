@@ -1,9 +1,11 @@
 """HostConfig.SecurityOpt, parsed with dockerd's rules.
 
-moorage ships no seccomp or AppArmor profile yet, and no SELinux labelling:
-containers run without a seccomp filter (as with `seccomp=unconfined`).
-`label=` and `apparmor=` options are accepted and have no effect; a custom
-seccomp profile is refused rather than silently not applied.
+`seccomp=` is "unconfined" or a profile's JSON (the CLI sends a file's content);
+the filter itself comes from `seccomp`. `systempaths=unconfined` lifts the
+masked and read-only paths (the CLI usually turns it into empty MaskedPaths and
+ReadonlyPaths itself; an API client may send the option). moorage does no
+SELinux labelling and this host has no AppArmor: `label=` and `apparmor=` are
+accepted and have no effect.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import SpecError
+from .seccomp import parse_docker_profile
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -19,10 +22,12 @@ _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 @dataclass(frozen=True)
 class SecurityOptions:
-    no_new_privileges: bool = False
+    # None: not given, the daemon's default (daemon.json "no-new-privileges") applies.
+    no_new_privileges: bool | None = None
     seccomp: str = ""
     apparmor: str = ""
     labels: tuple[str, ...] = ()
+    unconfined_systempaths: bool = False
 
 
 def _go_quote(text: str) -> str:
@@ -30,7 +35,8 @@ def _go_quote(text: str) -> str:
 
 
 def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
-    no_new_privileges = False
+    no_new_privileges: bool | None = None
+    unconfined_systempaths = False
     seccomp = apparmor = ""
     labels: list[str] = []
     for option in options:
@@ -51,15 +57,41 @@ def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
             apparmor = value
         elif key == "seccomp":
             if value != "unconfined":
-                raise SpecError(
-                    "seccomp profiles are not supported yet: moorage runs containers "
-                    "without seccomp (as seccomp=unconfined)"
-                )
+                parse_docker_profile(value)
             seccomp = value
+        elif key == "systempaths":
+            if value != "unconfined":
+                raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
+            unconfined_systempaths = True
         elif key == "no-new-privileges":
             if value not in _TRUE | _FALSE:
                 raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
             no_new_privileges = value in _TRUE
         else:
             raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
-    return SecurityOptions(no_new_privileges, seccomp, apparmor, tuple(labels))
+    return SecurityOptions(
+        no_new_privileges, seccomp, apparmor, tuple(labels), unconfined_systempaths
+    )
+
+
+APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
+
+
+def apparmor_enabled(path: str = APPARMOR_ENABLED) -> bool:
+    """The host's AppArmor is on (the module is loaded and says "Y")."""
+    try:
+        with open(path) as flag:
+            return flag.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def info_security_options(apparmor: bool) -> list[str]:
+    """`docker info`'s SecurityOptions, in dockerd's order.
+
+    moorage confines with seccomp (its default profile) and loads no AppArmor
+    profile of its own; AppArmor is listed when the host has it, as dockerd does.
+    """
+    options = ["name=apparmor"] if apparmor else []
+    options.append("name=seccomp,profile=default")
+    return options

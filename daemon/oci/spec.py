@@ -3,11 +3,13 @@
 At create the daemon calls `merge.merge_config`, `validate.validate_create` and
 `hostconfig.normalize_host_config`; at start (or at create, if it can read the
 rootfs then) `mounts.create_missing_bind_sources`, `etc_files.write_etc_files`
-and `build_spec`. No seccomp profile is applied yet (see `security`).
+and `build_spec`. The seccomp filter comes from `seccomp` (Docker's default
+unless the container is privileged or asks for another).
 """
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +24,7 @@ from .mounts import UserMount, plan_mounts, user_mounts
 from .namespaces import NamespaceResolver, namespaces
 from .resources import linux_resources
 from .rootfs import FileReader
+from .seccomp import container_seccomp
 from .security import parse_security_opts
 from .users import resolve_user
 
@@ -33,15 +36,36 @@ def _rlimit_value(value: int) -> int:
     return value if value >= 0 else _RLIMIT_INFINITY
 
 
-def rlimits(host_config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "RLIMIT_" + get_str(u, "Name").upper(),
-            "hard": _rlimit_value(get_int(u, "Hard")),
-            "soft": _rlimit_value(get_int(u, "Soft")),
-        }
-        for u in get_list(host_config, "Ulimits")
-    ]
+def _check_raise(name: str, hard: int, daemon_caps: frozenset[str] | None) -> None:
+    """Only CAP_SYS_RESOURCE lets the runtime raise a hard limit above its own (the
+    daemon's, which it inherits); without it runc fails the start with a cryptic
+    "error setting rlimit type 7", so say what is wrong before."""
+    if daemon_caps is None or "CAP_SYS_RESOURCE" in daemon_caps:
+        return
+    which = getattr(resource, "RLIMIT_" + name.upper(), None)
+    if which is None:
+        return
+    own = resource.getrlimit(which)[1]
+    if own == resource.RLIM_INFINITY or (hard != _RLIMIT_INFINITY and hard <= own):
+        return
+    wanted = "unlimited" if hard == _RLIMIT_INFINITY else str(hard)
+    raise SpecError(
+        f"ulimit {name}: the hard limit {wanted} is above the daemon's own ({own}), "
+        "and the daemon lacks CAP_SYS_RESOURCE to raise it"
+    )
+
+
+def rlimits(
+    host_config: Mapping[str, Any], daemon_caps: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """process.rlimits; SpecError for a hard limit the runtime could not set."""
+    out = []
+    for u in get_list(host_config, "Ulimits"):
+        name, hard = get_str(u, "Name"), _rlimit_value(get_int(u, "Hard"))
+        _check_raise(name, hard, daemon_caps)
+        soft = _rlimit_value(get_int(u, "Soft"))
+        out.append({"type": "RLIMIT_" + name.upper(), "hard": hard, "soft": soft})
+    return out
 
 
 def _devices(
@@ -77,6 +101,7 @@ def build_spec(
     cgroup_parent: str,
     etc_paths: EtcPaths | None = None,
     daemon_caps: frozenset[str] | None = None,
+    no_new_privileges: bool = False,
     read_file: FileReader | None = None,
     resolve_namespace: NamespaceResolver | None = None,
     shm_source: Callable[[], str] | None = None,
@@ -90,7 +115,8 @@ def build_spec(
     the normalized one. `read_file` reads the container's rootfs for user and
     group names (see `rootfs`); `daemon_caps` is `bounding_capabilities()`;
     `resolve_namespace` answers container:<id> modes; `shm_source` is the
-    /dev/shm to share for IpcMode container:<id>.
+    /dev/shm to share for IpcMode container:<id>; `no_new_privileges` is the
+    daemon's default (daemon.json), which a security option overrides.
     Raises SpecError (400) and StartError (500, e.g. an unknown user).
     """
     hc = host_config
@@ -112,8 +138,10 @@ def build_spec(
         privileged=privileged, daemon_caps=daemon_caps,
     )  # fmt: skip
     process["capabilities"] = {"bounding": caps, "effective": list(caps), "permitted": list(caps)}
-    process["rlimits"] = rlimits(hc)
-    process["noNewPrivileges"] = security.no_new_privileges
+    process["rlimits"] = rlimits(hc, daemon_caps)
+    process["noNewPrivileges"] = (
+        no_new_privileges if security.no_new_privileges is None else security.no_new_privileges
+    )
     process["oomScoreAdj"] = get_int(hc, "OomScoreAdj")
     console = get_list(hc, "ConsoleSize")
     if len(console) == 2 and all(isinstance(n, int) and n > 0 for n in console):
@@ -148,6 +176,8 @@ def build_spec(
         linux["sysctl"] = sysctl
     if plan.rootfs_propagation:
         linux["rootfsPropagation"] = plan.rootfs_propagation
+    if (seccomp := container_seccomp(security.seccomp, privileged, caps)) is not None:
+        linux["seccomp"] = seccomp
     if privileged:
         del linux["maskedPaths"], linux["readonlyPaths"]
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,7 @@ def test_plain_container() -> None:
     assert spec["root"] == {"path": "rootfs", "readonly": False}
     assert spec["linux"]["cgroupsPath"] == f"/moorage/{CID}"
     assert spec["linux"]["maskedPaths"] == MASKED_PATHS
-    assert "seccomp" not in spec["linux"]
+    assert spec["linux"]["seccomp"]["defaultErrnoRet"] == 1  # the default profile
     assert "devices" not in spec["linux"]
     assert ns_types(spec) == ["mount", "network", "uts", "pid", "ipc"]
     assert mounts(spec)["/dev/shm"]["options"][-1] == f"size={64 * MB}"
@@ -90,7 +92,8 @@ def test_process_settings() -> None:
                 "ConsoleSize": [30, 100],
                 "Sysctls": {"net.ipv4.ip_forward": "1"},
             },
-        }
+        },
+        daemon_caps=caps_from_mask(0x1FFFFFFFFFF),  # with CAP_SYS_RESOURCE: any limit goes
     )
     process = spec["process"]
     assert process["args"] == ["/bin/sh", "-c", "exec app"]
@@ -136,10 +139,57 @@ def test_privileged() -> None:
     assert caps == [c for c in CAPABILITY_NAMES if c != "CAP_SYS_RESOURCE"]
     linux = spec["linux"]
     assert "maskedPaths" not in linux and "readonlyPaths" not in linux
+    assert "seccomp" not in linux  # privileged means unconfined, as with dockerd
     assert linux["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
     assert linux["devices"] == FAKE_DEVICES
     assert "ro" not in mounts(spec)["/sys"]["options"]
     assert spec["root"]["readonly"] is True
+
+
+def test_systempaths_unconfined_lifts_masked_and_readonly_paths() -> None:
+    spec = spec_for({"HostConfig": {"SecurityOpt": ["systempaths=unconfined"]}})
+    assert (spec["linux"]["maskedPaths"], spec["linux"]["readonlyPaths"]) == ([], [])
+    with pytest.raises(SpecError, match='invalid --security-opt 2: "systempaths=strict"'):
+        spec_for({"HostConfig": {"SecurityOpt": ["systempaths=strict"]}})
+
+
+def test_daemon_no_new_privileges_default_and_override() -> None:
+    assert spec_for({}, no_new_privileges=True)["process"]["noNewPrivileges"] is True
+    opted_out = {"HostConfig": {"SecurityOpt": ["no-new-privileges=false"]}}
+    assert spec_for(opted_out, no_new_privileges=True)["process"]["noNewPrivileges"] is False
+
+
+def test_seccomp_follows_the_capabilities_and_options() -> None:
+    admin = spec_for({"HostConfig": {"CapAdd": ["SYS_ADMIN"]}})["linux"]["seccomp"]
+    assert any("mount" in r["names"] for r in admin["syscalls"])
+    plain = spec_for({})["linux"]["seccomp"]
+    assert not any("mount" in r["names"] for r in plain["syscalls"])
+    unconfined = spec_for({"HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}})
+    assert "seccomp" not in unconfined["linux"]
+    custom = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}'
+    spec = spec_for({"HostConfig": {"SecurityOpt": [f"seccomp={custom}"]}})
+    assert spec["linux"]["seccomp"] == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": [],
+        "syscalls": [],
+    }
+
+
+def test_ulimit_above_the_daemons_own_hard_limit_is_a_clear_error() -> None:
+    own = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if own == resource.RLIM_INFINITY:
+        pytest.skip("the daemon's nofile hard limit is unlimited here")
+    at_own = {"HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": own}]}}
+    assert spec_for(at_own)["process"]["rlimits"][0]["hard"] == own
+    for hard, shown in [(own + 1, str(own + 1)), (-1, "unlimited")]:
+        above = {"HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": hard}]}}
+        message = (
+            f"ulimit nofile: the hard limit {shown} is above the daemon's own ({own}), "
+            "and the daemon lacks CAP_SYS_RESOURCE to raise it"
+        )
+        with pytest.raises(SpecError, match=re.escape(message)) as caught:
+            spec_for(above)  # DAEMON_CAPS: this machine's bounding set, no CAP_SYS_RESOURCE
+        assert caught.value.http_status == 400
 
 
 def test_user_masked_paths_win() -> None:

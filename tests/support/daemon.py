@@ -78,6 +78,7 @@ async def running_daemon(
     metrics_addr: str = "",
     data_root: Path | None = None,
     namespace: str | None = None,
+    no_new_privileges: bool = False,
 ) -> AsyncIterator[RunningDaemon]:
     """`data_root` of an earlier daemon makes this one its restart; a `namespace` of its
     own gives it an empty image store."""
@@ -92,6 +93,7 @@ async def running_daemon(
         metrics_addr=metrics_addr,
         # In-process daemons run in the machine's own network namespace: no bridge there.
         bridge="none",
+        no_new_privileges=no_new_privileges,
     )
     services = Services(config)
     await services.start()

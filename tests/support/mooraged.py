@@ -31,6 +31,7 @@ class Mooraged:
     namespace: str = "moorage"
     proc: asyncio.subprocess.Process | None = None
     starts: int = field(default=0)
+    extra_args: tuple[str, ...] = ()  # more mooraged flags, e.g. a TLS listener
 
     @property
     def socket(self) -> Path:
@@ -62,6 +63,7 @@ class Mooraged:
         ]  # fmt: skip
         if self.containerd:
             argv += ["--containerd", self.containerd]
+        argv += self.extra_args
         log = self.log_path.open("ab")  # the child keeps its own copy of the fd
         try:
             self.proc = await asyncio.create_subprocess_exec(
