@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MOORAGE_SOAK_OPS="${1:-1000}"
-exec .venv/bin/python -m pytest tests/api/test_soak.py -q -s -p no:cacheprovider
+exec .venv/bin/python -m pytest tests/integration/daemon/test_soak.py -q -s -p no:cacheprovider

@@ -18,6 +18,16 @@ from tests.support.registry import auth_registry, registry
 __all__ = ["auth_registry", "registry"]
 
 
+_ROOT = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # One axis: where a test lives says what it needs (`pytest -m unit` runs the fast ones).
+    for item in items:
+        kind = "unit" if (_ROOT / "unit") in item.path.parents else "integration"
+        item.add_marker(kind)
+
+
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
