@@ -66,22 +66,23 @@ API_VERSION = API.removeprefix("/v")
 # name `alpine` / `alpine:latest` in the model tests; one local image carries all three.
 TEST_IMAGE_TAGS = ("alpine:3.10", "alpine:latest")
 
-# The test files, by docker-py's names: the container, exec, image, volume and system
-# API tests and their model counterparts. Not run: build (moorage has no /build), networks
-# (moorage has no /networks; dockerd runs here without a bridge), swarm, services, nodes,
-# secrets, configs and plugins (swarm mode and plugins are not moorage's), and the
-# client-only context tests.
+# The test files, by docker-py's names: the container, exec, image, network, volume and
+# system API tests and their model counterparts. Not run: build (moorage has no /build),
+# swarm, services, nodes, secrets, configs and plugins (swarm mode and plugins are not
+# moorage's), and the client-only context tests.
 FULL_FILES = (
     "api_client_test.py",
     "api_container_test.py",
     "api_exec_test.py",
     "api_healthcheck_test.py",
     "api_image_test.py",
+    "api_network_test.py",
     "api_volume_test.py",
     "client_test.py",
     "errors_test.py",
     "models_containers_test.py",
     "models_images_test.py",
+    "models_networks_test.py",
     "models_resources_test.py",
     "models_volumes_test.py",
     "regression_test.py",
@@ -408,9 +409,10 @@ async def run_suite(engine: Engine, args: argparse.Namespace, workdir: Path,
 async def run_engine(name: str, args: argparse.Namespace, workdir: Path, containerd: str,
                      image: Path, tests_root: Path) -> EngineResult:  # fmt: skip
     engine = (
-        dockerd(workdir, containerd, args.dockerd)
+        # Both with their networking on: each runs in a network namespace of its own.
+        dockerd(workdir, containerd, args.dockerd, bridge=True)
         if name == "dockerd"
-        else moorage(workdir, containerd)
+        else moorage(workdir, containerd, bridge=True)
     )
     engine.argv = in_private_netns(engine.argv)
     try:
