@@ -10,6 +10,7 @@ from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 from daemon.timefmt import parse_rfc3339
+from daemon.volumes.mounts import mount_point, mounts_of
 from wire.container import (
     ContainerInspect,
     ContainerSummary,
@@ -45,7 +46,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
     mounts: list[MountPoint] = []
     for bind in host_config.get("Binds") or []:
         parts = bind.split(":")
-        if len(parts) >= 2:
+        if len(parts) >= 2 and parts[0].startswith("/"):  # volumes are added below
             mode = parts[2] if len(parts) > 2 else ""
             mounts.append(
                 {
@@ -59,6 +60,8 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
             )
     for mount in host_config.get("Mounts") or []:
         kind = mount.get("Type", "")
+        if kind == "volume":
+            continue
         mounts.append(
             {
                 "Type": kind,
@@ -69,6 +72,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
                 "Propagation": "rprivate" if kind == "bind" else "",
             }
         )
+    mounts += [mount_point(m) for m in mounts_of(live.model.volume_mounts)]
     return mounts
 
 

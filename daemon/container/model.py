@@ -83,6 +83,8 @@ class Container:
     manually_stopped: bool = False
     directory: str = ""
     exec_ids: list[str] = field(default_factory=list)
+    # Its volumes, resolved at create (daemon/volumes/mounts.py VolumeMount's JSON form).
+    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

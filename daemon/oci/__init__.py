@@ -11,7 +11,7 @@ from .errors import NetworkNotFoundError, SpecError, StartError
 from .etc_files import EtcPaths, write_etc_files
 from .hostconfig import normalize_host_config
 from .merge import MergedConfig, merge_config, stop_signal
-from .mounts import create_missing_bind_sources
+from .mounts import UserMount, create_missing_bind_sources, user_mounts
 from .resources import linux_resources
 from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
 from .spec import build_spec
@@ -26,6 +26,7 @@ __all__ = [
     "SpecError",
     "StartError",
     "SysInfo",
+    "UserMount",
     "bounding_capabilities",
     "build_spec",
     "create_missing_bind_sources",
@@ -37,6 +38,7 @@ __all__ = [
     "reader_for_mounts",
     "rootfs_reader",
     "stop_signal",
+    "user_mounts",
     "validate_create",
     "validate_resources",
     "write_etc_files",

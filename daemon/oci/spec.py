@@ -8,7 +8,7 @@ and `build_spec`. No seccomp profile is applied yet (see `security`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .capabilities import container_capabilities
@@ -18,7 +18,7 @@ from .errors import SpecError
 from .etc_files import EtcPaths
 from .fields import get_bool, get_int, get_list, get_map, get_str, get_strs
 from .merge import process_env
-from .mounts import plan_mounts, user_mounts
+from .mounts import UserMount, plan_mounts, user_mounts
 from .namespaces import NamespaceResolver, namespaces
 from .resources import linux_resources
 from .rootfs import FileReader
@@ -81,6 +81,7 @@ def build_spec(
     resolve_namespace: NamespaceResolver | None = None,
     shm_source: Callable[[], str] | None = None,
     list_host_devices: Callable[[], list[dict[str, Any]]] = host_devices,
+    volume_mounts: Sequence[UserMount] = (),
 ) -> dict[str, Any]:
     """The runc spec for the container.
 
@@ -88,7 +89,9 @@ def build_spec(
     the normalized one. `read_file` reads the container's rootfs for user and
     group names (see `rootfs`); `daemon_caps` is `bounding_capabilities()`;
     `resolve_namespace` answers container:<id> modes; `shm_source` is the
-    /dev/shm to share for IpcMode container:<id>.
+    /dev/shm to share for IpcMode container:<id>. `volume_mounts` are the container's
+    volumes as binds of their directories (the volume service resolves them at create);
+    they stand for the volume entries of Binds and Mounts and the image's VOLUMEs.
     Raises SpecError (400) and StartError (500, e.g. an unknown user).
     """
     hc = host_config
@@ -125,7 +128,8 @@ def build_spec(
 
     plan = plan_mounts(
         spec["mounts"],
-        user_mounts(hc, check_sources=False),
+        [m for m in user_mounts(hc, check_sources=False) if m.type != "volume"]
+        + list(volume_mounts),
         etc_paths=etc_paths,
         readonly_root=get_bool(hc, "ReadonlyRootfs"),
         privileged=privileged,

@@ -1,0 +1,65 @@
+"""The `local` volume driver: a directory under the data root, and, for a volume made
+with DriverOpts (`type`, `device`, `o`), the mount(2) that puts the filesystem named
+there on that directory while a container uses it (tmpfs, a bind with o=bind, a
+block device...). As in dockerd, the options are checked at create and used at the
+first mount; the mount goes when the last container using the volume stops.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from libcontainerd.types import Mount
+
+from .. import errors
+from ..containerfs.mounts import mount_all, unmount
+
+DRIVER = "local"
+_NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
+_NAME = re.compile(f"^{_NAME_CHARS}+$")
+_OPTION_KEYS = ("type", "device", "o")
+
+
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise errors.InvalidParameter(
+            f'create {name}: "{name}" includes invalid characters for a local volume name, '
+            f'only "{_NAME_CHARS}" are allowed. If you intended to pass a host directory, '
+            "use absolute path"
+        )
+
+
+def check_options(name: str, options: Mapping[str, str]) -> None:
+    for key in options:
+        if key == "size":
+            raise errors.InvalidParameter(
+                f"create {name}: quota size requested but no quota support"
+            )
+        if key not in _OPTION_KEYS:
+            raise errors.InvalidParameter(f'create {name}: invalid option key: "{key}"')
+
+
+def needs_mount(options: Mapping[str, str] | None) -> bool:
+    return options is not None and bool(options.get("type") or options.get("device"))
+
+
+def mount_volume(options: Mapping[str, str], path: str) -> None:
+    """Mount what `options` name on `path`, unless it is mounted already (a run that
+    started before a daemon restart). Blocking: run it in a thread."""
+    if os.path.ismount(path):
+        return
+    extra = tuple(o for o in (options.get("o") or "").split(",") if o)
+    spec = Mount(options.get("type") or "none", options.get("device") or "none", extra)
+    try:
+        mount_all([spec], path)
+    except OSError as exc:
+        raise errors.SystemError(
+            f"error while mounting volume '{os.path.dirname(path)}': {exc.strerror}"
+        ) from None
+
+
+def unmount_volume(path: str) -> None:
+    if os.path.ismount(path):
+        unmount(path)

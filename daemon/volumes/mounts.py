@@ -1,0 +1,254 @@
+"""A container's volumes: resolved at create from its Binds and Mounts (named and
+anonymous volumes) and its Config.Volumes (the image's VOLUMEs and `-v /path`), as
+dockerd does; kept in the container's record as `VolumeMount`s.
+
+A new, empty volume gets the image's content at its destination copied in (with the
+directory's owner and mode) unless the mount says nocopy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from libcontainerd.types import MountLike
+from wire.container import MountPoint
+
+from .. import errors, oci
+from ..containerfs import scope
+from ..containerfs.mounts import mount_in_private_dir, unmount_private_dir
+from ..containerfs.overlay import UnsupportedRootfs, read_only_view
+from ..oci import paths
+from .service import VolumeService
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    destination: str
+    rw: bool = True
+    mode: str = ""  # as inspect shows it: a Binds entry's mode ("z" if none), else ""
+    named: bool = False  # the user named it: `docker rm -v` keeps it
+    copy_data: bool = True
+    source: str = ""  # the volume's directory
+    driver: str = "local"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VolumeMount:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def mounts_of(records: Sequence[Mapping[str, Any]]) -> list[VolumeMount]:
+    return [VolumeMount.from_json(r) for r in records]
+
+
+def inherited_volumes(records: Sequence[Mapping[str, Any]], mode: str) -> list[VolumeMount]:
+    """The volume mounts VolumesFrom copies from a container (its `volume_mounts`): the same
+    volumes, read-only if `mode` says ro, never copied into, shown without a mode."""
+    read_only = "ro" in mode.split(",")
+    return [
+        replace(m, rw=m.rw and not read_only, mode="", copy_data=False) for m in mounts_of(records)
+    ]
+
+
+def _driver_of(request: oci.UserMount, host_config: Mapping[str, Any]) -> str:
+    config = (request.volume_options or {}).get("DriverConfig") or {}
+    return str(config.get("Name") or host_config.get("VolumeDriver") or "")
+
+
+def _volume_of(
+    service: VolumeService, request: oci.UserMount, host_config: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """(the volume's name, whether it was made now) for a volume mount request."""
+    options = request.volume_options or {}
+    driver_config = options.get("DriverConfig") or {}
+    name = request.source
+    made = not (name and service.exists(name))
+    record = service.create(
+        name,
+        _driver_of(request, host_config),
+        driver_config.get("Options") if made else None,
+        options.get("Labels") if made else None,
+        anonymous=not name,
+    )
+    return record.name, made
+
+
+def plan_volumes(
+    service: VolumeService,
+    container_id: str,
+    host_config: Mapping[str, Any],
+    config_volumes: Mapping[str, Any],
+    inherited: Sequence[VolumeMount] = (),
+) -> list[VolumeMount]:
+    """Create (or find) every volume the container asks for and take a reference on each.
+    On an error, the volumes made here are removed again and nothing stays referenced."""
+    made: list[str] = []
+    planned: list[VolumeMount] = []
+    try:
+        with _spec_errors():
+            requested = oci.user_mounts(host_config, check_sources=False)
+        taken = {m.destination for m in requested}
+        for mount in inherited:
+            if mount.destination not in taken:
+                planned.append(mount)
+                taken.add(mount.destination)
+        for request in requested:
+            if request.type != "volume":
+                continue
+            name, new = _volume_of(service, request, host_config)
+            if new:
+                made.append(name)
+            from_binds = request.volume_options is None
+            planned.append(
+                VolumeMount(
+                    name=name,
+                    destination=request.destination,
+                    rw=request.writable,
+                    mode=(request.mode or "z") if from_binds else "",
+                    named=bool(request.source),
+                    copy_data=request.copy_data,
+                    source=service.mountpoint(name),
+                )
+            )
+        for destination in sorted(config_volumes):
+            target = paths.clean(destination)
+            if target in taken:
+                continue
+            record = service.create(anonymous=True)
+            made.append(record.name)
+            planned.append(
+                VolumeMount(
+                    name=record.name, destination=target, source=service.mountpoint(record.name)
+                )
+            )
+            taken.add(target)
+        for mount in planned:
+            service.add_ref(mount.name, container_id)
+    except BaseException:
+        service.drop_refs(container_id)
+        for name in made:
+            with contextlib.suppress(errors.DaemonError):
+                service.remove(name, force=True)
+        raise
+    return planned
+
+
+@contextlib.contextmanager
+def _spec_errors() -> Any:
+    try:
+        yield
+    except oci.SpecError as exc:
+        raise errors.InvalidParameter(str(exc)) from None
+
+
+def as_binds(service: VolumeService, mounts: Sequence[VolumeMount]) -> list[oci.UserMount]:
+    """The volumes as the spec mounts them: binds of their directories."""
+    return [
+        oci.UserMount(
+            destination=m.destination,
+            type="bind",
+            source=service.mountpoint(m.name),
+            writable=m.rw,
+        )
+        for m in mounts
+    ]
+
+
+def mount_point(mount: VolumeMount) -> MountPoint:
+    """The volume as inspect's Mounts shows it."""
+    return {
+        "Type": "volume",
+        "Name": mount.name,
+        "Source": mount.source,
+        "Destination": mount.destination,
+        "Driver": mount.driver,
+        "Mode": mount.mode,
+        "RW": mount.rw,
+        "Propagation": "",
+    }
+
+
+# -- copy-up -------------------------------------------------------------------------------
+
+
+def _copy_tree(root_fd: int, destination: str, target: str) -> None:
+    """The image's tree at `destination` into `target` (an empty volume), with the owner
+    and mode of the directory it came from. Nothing to copy when the path is missing or
+    is not a directory."""
+    try:
+        fd = scope.open_dir(root_fd, destination)
+    except OSError:
+        return
+    try:
+        if os.listdir(target):
+            return  # a volume that has content keeps it
+        source = f"/proc/self/fd/{fd}/."
+        result = subprocess.run(
+            ["cp", "-a", "--", source, target],
+            pass_fds=(fd,),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise errors.SystemError(
+                f"copying the image's {destination} into the volume: {result.stderr.strip()}"
+            )
+        st = os.fstat(fd)
+        os.chown(target, st.st_uid, st.st_gid)
+        os.chmod(target, st.st_mode & 0o7777)
+    finally:
+        os.close(fd)
+
+
+def _copy_all(view: list[Any], base: Path, jobs: list[tuple[str, str]], tag: str) -> None:
+    root = mount_in_private_dir(view, base, f"copyup-{tag}-")
+    try:
+        root_fd = os.open(root, scope.DIR_FLAGS)
+        try:
+            for destination, target in jobs:
+                _copy_tree(root_fd, destination, target)
+        finally:
+            os.close(root_fd)
+    finally:
+        unmount_private_dir(root)
+
+
+async def copy_image_content(
+    service: VolumeService,
+    container_id: str,
+    mounts: Sequence[VolumeMount],
+    rootfs: Sequence[MountLike],
+    base: Path,
+) -> None:
+    """dockerd's copy-up at create: each volume mount that copies gets the image's
+    content at its destination, if the volume is empty. The rootfs is mounted read-only
+    on a private directory under `base` for the length of the copy."""
+    wanted = [m for m in mounts if m.copy_data]
+    if not wanted or not rootfs:
+        return
+    try:
+        view = read_only_view(rootfs)
+    except UnsupportedRootfs as exc:
+        raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
+    holder = f"copyup-{container_id}"
+    jobs = []
+    try:
+        for mount in wanted:
+            jobs.append((mount.destination, await service.mount(mount.name, holder)))
+        await asyncio.to_thread(_copy_all, list(view), base, jobs, container_id[:12])
+    except OSError as exc:
+        raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
+    finally:
+        for mount in wanted:
+            await service.unmount(mount.name, holder)
