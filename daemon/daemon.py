@@ -552,8 +552,12 @@ class Daemon:
                 )
 
     async def _unmount_volumes(self, live: LiveContainer) -> None:
+        """The run's use of its volumes ends (once: an "unmount" event each)."""
         for mount in mounts_of(live.model.volume_mounts):
-            await self.volumes.unmount(mount.name, live.id)
+            if await self.volumes.unmount(mount.name, live.id):
+                self._emit(
+                    "volume", "unmount", mount.name, {"container": live.id, "driver": "local"}
+                )
 
     def _release_volumes(self, model: Container, remove_anonymous: bool) -> None:
         """The container no longer uses its volumes; with `remove_anonymous` the ones made

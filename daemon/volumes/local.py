@@ -23,6 +23,11 @@ _OPTION_KEYS = ("type", "device", "o")
 
 
 def check_name(name: str) -> None:
+    if len(name) == 1:
+        raise errors.InvalidParameter(
+            f"create {name}: volume name is too short, names should be at least two "
+            "alphanumeric characters"
+        )
     if not _NAME.match(name):
         raise errors.InvalidParameter(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
@@ -38,7 +43,7 @@ def check_options(name: str, options: Mapping[str, str]) -> None:
                 f"create {name}: quota size requested but no quota support"
             )
         if key not in _OPTION_KEYS:
-            raise errors.InvalidParameter(f'create {name}: invalid option key: "{key}"')
+            raise errors.InvalidParameter(f'create {name}: invalid option: "{key}"')
 
 
 def needs_mount(options: Mapping[str, str] | None) -> bool:

@@ -33,7 +33,9 @@ class VolumeMount:
     name: str
     destination: str
     rw: bool = True
-    mode: str = ""  # as inspect shows it: a Binds entry's mode ("z" if none), else ""
+    # As inspect shows it: for a Binds or Mounts volume its mode ("z" if none, as
+    # dockerd 20.10 gives every local volume the user asked for), else "".
+    mode: str = ""
     named: bool = False  # the user named it: `docker rm -v` keeps it
     copy_data: bool = True
     source: str = ""  # the volume's directory
@@ -108,13 +110,12 @@ def plan_volumes(
             name, new = _volume_of(service, request, host_config)
             if new:
                 made.append(name)
-            from_binds = request.volume_options is None
             planned.append(
                 VolumeMount(
                     name=name,
                     destination=request.destination,
                     rw=request.writable,
-                    mode=(request.mode or "z") if from_binds else "",
+                    mode=request.mode or "z",
                     named=bool(request.source),
                     copy_data=request.copy_data,
                     source=service.mountpoint(name),

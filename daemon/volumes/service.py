@@ -98,8 +98,9 @@ class VolumeService:
         record = VolumeRecord(
             name=name,
             driver=driver,
-            labels=dict(labels) if labels is not None else None,
-            options=dict(options) if options is not None else None,
+            # An empty map (what the CLI sends) is shown as null, as dockerd does.
+            labels=dict(labels) if labels else None,
+            options=dict(options) if options else None,
             anonymous=anonymous,
         )
         try:
@@ -124,7 +125,7 @@ class VolumeService:
     def list_volumes(self, filters: Filters) -> list[Volume]:
         """Filters: name and driver match as dockerd's (equal, or a regular expression
         found in it), label as k or k=v, dangling: used by no container."""
-        dangling = filters.get_bool("dangling", False) if filters.contains("dangling") else None
+        dangling = _dangling(filters)
         found = []
         for record in sorted(self._volumes.values(), key=lambda r: r.name):
             if not filters.match("name", record.name) or not filters.match("driver", record.driver):
@@ -168,10 +169,14 @@ class VolumeService:
         self._emit("destroy", record.name, {"driver": record.driver})
 
     async def prune(self, filters: Filters, *, anonymous_only: bool) -> VolumePruneResponse:
+        """Unused volumes matching the label filters. As dockerd, a volume made with
+        DriverOpts is never pruned: it may stand for storage outside the daemon."""
         deleted: list[str] = []
         reclaimed = 0
         for record in sorted(self._volumes.values(), key=lambda r: r.name):
             if self.in_use(record.name) or (anonymous_only and not record.anonymous):
+                continue
+            if record.options:
                 continue
             if not prune_labels_match(filters.as_dict(), record.labels or {}):
                 continue
@@ -187,9 +192,12 @@ class VolumeService:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     async def usage(self) -> list[Volume]:
-        """Every volume with UsageData (`docker system df`)."""
+        """The volumes with UsageData (`docker system df`): as dockerd, those without
+        DriverOpts only (the others may be mounts of storage elsewhere)."""
         found = []
         for record in sorted(self._volumes.values(), key=lambda r: r.name):
+            if record.options:
+                continue
             volume = self.inspect(record)
             size = await asyncio.to_thread(tree_size, self.mountpoint(record.name))
             volume["UsageData"] = {"Size": size, "RefCount": len(self._refs.get(record.name, ()))}
@@ -217,13 +225,14 @@ class VolumeService:
         users.add(container_id)
         return path
 
-    async def unmount(self, name: str, container_id: str) -> None:
+    async def unmount(self, name: str, container_id: str) -> bool:
+        """The container's use of the volume ends; False if it was not using it."""
         users = self._active.get(name)
-        if users is None:
-            return
+        if users is None or container_id not in users:
+            return False
         users.discard(container_id)
         if users:
-            return
+            return True
         del self._active[name]
         record = self._volumes.get(name)
         if record is not None and local.needs_mount(record.options):
@@ -231,3 +240,16 @@ class VolumeService:
                 await asyncio.to_thread(local.unmount_volume, self.mountpoint(name))
             except OSError as exc:
                 log.warning("unmount of volume %s: %s", name, exc)
+        return True
+
+
+def _dangling(filters: Filters) -> bool | None:
+    """The dangling filter: true/1 wins over false/0, as in dockerd; None if not given."""
+    values = filters.get("dangling")
+    if not values:
+        return None
+    if {"true", "1"} & set(values):
+        return True
+    if {"false", "0"} & set(values):
+        return False
+    raise errors.InvalidParameter(f"Invalid filter 'dangling=[{' '.join(values)}]'")
