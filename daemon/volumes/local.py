@@ -19,7 +19,9 @@ from ..containerfs.mounts import mount_all, unmount
 DRIVER = "local"
 _NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 _NAME = re.compile(f"^{_NAME_CHARS}+$")
-_OPTION_KEYS = ("type", "device", "o")
+_OPTION_KEYS = ("type", "device", "o", "size")
+# An option that needs others beside it.
+_REQUIRES = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
 
 
 def check_name(name: str) -> None:
@@ -37,13 +39,17 @@ def check_name(name: str) -> None:
 
 
 def check_options(name: str, options: Mapping[str, str]) -> None:
+    """dockerd's checks of the local driver's options (no quota support: this daemon's
+    data root is not on a filesystem with project quotas)."""
     for key in options:
-        if key == "size":
-            raise errors.InvalidParameter(
-                f"create {name}: quota size requested but no quota support"
-            )
         if key not in _OPTION_KEYS:
             raise errors.InvalidParameter(f'create {name}: invalid option: "{key}"')
+    for key, required in _REQUIRES.items():
+        for other in required if key in options else ():
+            if other not in options:
+                raise errors.InvalidParameter(f'create {name}: missing required option: "{other}"')
+    if options.get("size", "0").strip() not in ("0", ""):
+        raise errors.InvalidParameter(f"create {name}: quota size requested but no quota support")
 
 
 def needs_mount(options: Mapping[str, str] | None) -> bool:
@@ -55,13 +61,19 @@ def mount_volume(options: Mapping[str, str], path: str) -> None:
     started before a daemon restart). Blocking: run it in a thread."""
     if os.path.ismount(path):
         return
-    extra = tuple(o for o in (options.get("o") or "").split(",") if o)
-    spec = Mount(options.get("type") or "none", options.get("device") or "none", extra)
+    device, kind, data = options.get("device", ""), options.get("type", ""), options.get("o", "")
+    if not device:
+        raise errors.SystemError("missing device in volume options")
+    spec = Mount(kind, device, tuple(o for o in data.split(",") if o))
     try:
         mount_all([spec], path)
     except OSError as exc:
+        shown = f", data: {data}" if data else ""
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        reason = reason[:1].lower() + reason[1:]  # Go's errno texts start in lower case
         raise errors.SystemError(
-            f"error while mounting volume '{os.path.dirname(path)}': {exc.strerror}"
+            f"error while mounting volume '{path}': failed to mount local volume: "
+            f"mount {device}:{path}{shown}: {reason}"
         ) from None
 
 

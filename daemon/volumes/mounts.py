@@ -182,47 +182,33 @@ def mount_point(mount: VolumeMount) -> MountPoint:
 # -- copy-up -------------------------------------------------------------------------------
 
 
-def _copy_tree(root_fd: int, destination: str, target: str) -> None:
-    """The image's tree at `destination` into `target` (an empty volume), with the owner
-    and mode of the directory it came from. Nothing to copy when the path is missing or
-    is not a directory."""
+def _open_image_dir(root_fd: int, destination: str) -> int | None:
+    """The image's directory at `destination`; None when it is missing or no directory."""
     try:
-        fd = scope.open_dir(root_fd, destination)
+        return scope.open_dir(root_fd, destination)
     except OSError:
+        return None
+
+
+def _copy_tree(fd: int, destination: str, target: str) -> None:
+    """The tree open at `fd` into `target` (the volume), with the owner and mode of the
+    directory, if the volume is empty (a volume that has content keeps it)."""
+    if os.listdir(target):
         return
-    try:
-        if os.listdir(target):
-            return  # a volume that has content keeps it
-        source = f"/proc/self/fd/{fd}/."
-        result = subprocess.run(
-            ["cp", "-a", "--", source, target],
-            pass_fds=(fd,),
-            capture_output=True,
-            text=True,
-            check=False,
+    result = subprocess.run(
+        ["cp", "-a", "--", f"/proc/self/fd/{fd}/.", target],
+        pass_fds=(fd,),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise errors.SystemError(
+            f"copying the image's {destination} into the volume: {result.stderr.strip()}"
         )
-        if result.returncode != 0:
-            raise errors.SystemError(
-                f"copying the image's {destination} into the volume: {result.stderr.strip()}"
-            )
-        st = os.fstat(fd)
-        os.chown(target, st.st_uid, st.st_gid)
-        os.chmod(target, st.st_mode & 0o7777)
-    finally:
-        os.close(fd)
-
-
-def _copy_all(view: list[Any], base: Path, jobs: list[tuple[str, str]], tag: str) -> None:
-    root = mount_in_private_dir(view, base, f"copyup-{tag}-")
-    try:
-        root_fd = os.open(root, scope.DIR_FLAGS)
-        try:
-            for destination, target in jobs:
-                _copy_tree(root_fd, destination, target)
-        finally:
-            os.close(root_fd)
-    finally:
-        unmount_private_dir(root)
+    st = os.fstat(fd)
+    os.chown(target, st.st_uid, st.st_gid)
+    os.chmod(target, st.st_mode & 0o7777)
 
 
 async def copy_image_content(
@@ -232,9 +218,10 @@ async def copy_image_content(
     rootfs: Sequence[MountLike],
     base: Path,
 ) -> None:
-    """dockerd's copy-up at create: each volume mount that copies gets the image's
-    content at its destination, if the volume is empty. The rootfs is mounted read-only
-    on a private directory under `base` for the length of the copy."""
+    """dockerd's copy-up at create: each volume mount that copies, where the image has a
+    directory, gets the image's content there if the volume is empty. The rootfs is
+    mounted read-only on a private directory under `base` for the length of the copy;
+    a volume with DriverOpts is mounted only if there is something to copy."""
     wanted = [m for m in mounts if m.copy_data]
     if not wanted or not rootfs:
         return
@@ -243,13 +230,30 @@ async def copy_image_content(
     except UnsupportedRootfs as exc:
         raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
     holder = f"copyup-{container_id}"
-    jobs = []
     try:
-        for mount in wanted:
-            jobs.append((mount.destination, await service.mount(mount.name, holder)))
-        await asyncio.to_thread(_copy_all, list(view), base, jobs, container_id[:12])
+        root = await asyncio.to_thread(
+            mount_in_private_dir, view, base, f"copyup-{container_id[:12]}-"
+        )
+    except OSError as exc:
+        raise errors.SystemError(f"cannot mount the rootfs of {container_id}: {exc}") from None
+    try:
+        root_fd = os.open(root, scope.DIR_FLAGS)
+        try:
+            for mount in wanted:
+                fd = await asyncio.to_thread(_open_image_dir, root_fd, mount.destination)
+                if fd is None:
+                    continue
+                try:
+                    target = await service.mount(mount.name, holder)
+                    try:
+                        await asyncio.to_thread(_copy_tree, fd, mount.destination, target)
+                    finally:
+                        await service.unmount(mount.name, holder)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(root_fd)
     except OSError as exc:
         raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
     finally:
-        for mount in wanted:
-            await service.unmount(mount.name, holder)
+        await asyncio.to_thread(unmount_private_dir, root)

@@ -132,6 +132,10 @@ async def test_create_inspect_and_list_with_filters(daemon: RunningDaemon) -> No
     assert code == 1 and "create a: volume name is too short" in err
     code, _, err = await daemon.docker("volume", "create", "--opt", "colour=red", "xy")
     assert code == 1 and 'create xy: invalid option: "colour"' in err
+    code, _, err = await daemon.docker("volume", "create", "--opt", "o=size=1m", "xy")
+    assert code == 1 and 'create xy: missing required option: "device"' in err
+    code, _, err = await daemon.docker("volume", "create", "--opt", "device=tmpfs", "xy")
+    assert code == 1 and 'create xy: missing required option: "type"' in err
     code, _, err = await daemon.docker("volume", "ls", "--filter", "dangling=maybe")
     assert code == 1 and "Invalid filter 'dangling=[maybe]'" in err
     code, _, err = await daemon.docker("volume", "create", "-d", "nfsplugin", _name("x"))
@@ -258,6 +262,22 @@ async def test_tmpfs_volume_from_driver_opts(daemon: RunningDaemon) -> None:
     mount = json.loads(events.splitlines()[1].split(" ", 1)[1])
     assert mount["destination"] == "/scratch" and mount["read/write"] == "true"
     assert set(mount) == {"container", "destination", "driver", "propagation", "read/write"}
+    await daemon.docker_ok("volume", "rm", name)
+
+
+async def test_a_volume_whose_mount_fails_fails_the_start(daemon: RunningDaemon) -> None:
+    name, user = _name("nodev"), _name("nodev-user")
+    await daemon.docker_ok("volume", "create", "--opt", "type=nosuchfs", "--opt", "device=x", name)
+    code, _, err = await daemon.docker("run", "--name", user, "-v", f"{name}:/x", "busybox", "true")
+    data = _volumes_dir(daemon) / name / "_data"
+    assert code != 0
+    assert (
+        f"error while mounting volume '{data}': failed to mount local volume: "
+        f"mount x:{data}: no such device"
+    ) in err
+    state = (await _inspect(daemon, "inspect", user))["State"]
+    assert state["ExitCode"] == 128 and "no such device" in state["Error"]
+    await daemon.docker_ok("rm", user)
     await daemon.docker_ok("volume", "rm", name)
 
 
