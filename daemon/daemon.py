@@ -58,7 +58,14 @@ from .network.runtime import NetworkRuntime
 from .network.store import NetworkStore
 from .signals import parse_signal
 from .volumes import VolumeService
-from .volumes.mounts import as_binds, copy_image_content, mounts_of, plan_volumes
+from .volumes.mounts import (
+    VolumeMount,
+    as_binds,
+    copy_image_content,
+    inherited_volumes,
+    mounts_of,
+    plan_volumes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +410,11 @@ class Daemon:
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         volume_mounts = plan_volumes(
-            self.volumes, container_id, model.host_config, model.config.get("Volumes") or {}
+            self.volumes,
+            container_id,
+            model.host_config,
+            model.config.get("Volumes") or {},
+            self._volumes_from(model.host_config),
         )
         model.volume_mounts = [m.as_json() for m in volume_mounts]
         # containerd first, the record last: a crash in between leaves only containerd
@@ -550,6 +561,21 @@ class Daemon:
                         "read/write": str(mount.rw).lower(),
                     },
                 )
+
+    def _volumes_from(self, host_config: dict[str, Any]) -> list[VolumeMount]:
+        """The volumes HostConfig.VolumesFrom takes from other containers ("name[:mode]";
+        later entries win at a destination). The entries' syntax and the sources'
+        existence are checked with the bind and tmpfs copies (daemon/oci)."""
+        found: dict[str, VolumeMount] = {}
+        for raw in host_config.get("VolumesFrom") or []:
+            ref, _, mode = str(raw).partition(":")
+            try:
+                source = self.get(ref)
+            except errors.NotFound:
+                continue
+            for mount in inherited_volumes(source.model.volume_mounts, mode):
+                found[mount.destination] = mount
+        return list(found.values())
 
     async def _unmount_volumes(self, live: LiveContainer) -> None:
         """The run's use of its volumes ends (once: an "unmount" event each)."""
