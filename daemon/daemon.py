@@ -176,6 +176,7 @@ class Daemon:
         for live in self._live.values():
             if live.model.state.running:
                 await self._mount_volumes(live, announce=False)  # volumes: counted again
+        await self.volumes.unmount_idle()
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)

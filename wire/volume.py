@@ -36,5 +36,5 @@ class VolumeListResponse(TypedDict):
 
 
 class VolumePruneResponse(TypedDict):
-    VolumesDeleted: list[str] | None
+    VolumesDeleted: list[str]
     SpaceReclaimed: int

@@ -181,6 +181,8 @@ class VolumeService:
             if not prune_labels_match(filters.as_dict(), record.labels or {}):
                 continue
             size = await asyncio.to_thread(tree_size, self.mountpoint(record.name))
+            if self.in_use(record.name) or record.name not in self._volumes:
+                continue  # taken by a container, or removed, while its size was counted
             try:
                 self._remove(record)
             except errors.DaemonError as exc:
@@ -189,7 +191,8 @@ class VolumeService:
             deleted.append(record.name)
             reclaimed += size
         self._emit("prune", "", {"reclaimed": str(reclaimed)})
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        # dockerd 20.10 answers an empty list, not null, when nothing went.
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     async def usage(self) -> list[Volume]:
         """The volumes with UsageData (`docker system df`): as dockerd, those without
@@ -224,6 +227,17 @@ class VolumeService:
             await asyncio.to_thread(local.mount_volume, record.options or {}, path)
         users.add(container_id)
         return path
+
+    async def unmount_idle(self) -> None:
+        """At restore, once running containers took their volumes again: a volume still
+        mounted for a run that ended while the daemon was away is unmounted."""
+        for record in list(self._volumes.values()):
+            if record.name in self._active or not local.needs_mount(record.options):
+                continue
+            try:
+                await asyncio.to_thread(local.unmount_volume, self.mountpoint(record.name))
+            except OSError as exc:
+                log.warning("unmount of volume %s: %s", record.name, exc)
 
     async def unmount(self, name: str, container_id: str) -> bool:
         """The container's use of the volume ends; False if it was not using it."""

@@ -386,6 +386,14 @@ async def test_volumes_and_their_users_survive_a_daemon_restart(
             "sh", "-c", "echo before > /data/f",
         )  # fmt: skip
         await first.docker_ok("volume", "create", "--label", "a=b", "spare")
+        await first.docker_ok(
+            "volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "memory"
+        )
+        # Running across the restart, its tmpfs volume mounted.
+        await first.docker_ok(
+            "run", "-d", "--name", "runner", "-v", "memory:/m", "busybox",
+            "sh", "-c", "echo live > /m/f; exec sleep 300",
+        )  # fmt: skip
         keeper = (await _inspect(first, "inspect", "keeper"))["Id"]
         data_root = first.services.config.data_root
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
@@ -395,6 +403,15 @@ async def test_volumes_and_their_users_survive_a_daemon_restart(
         code, _, err = await second.docker("volume", "rm", "kept")
         assert code == 1 and f"remove kept: volume is in use - [{keeper}]" in err
         assert await _volume_names(second, "--filter", "dangling=true") == {"spare"}
+        memory = data_root / "volumes" / "memory" / "_data"
+        assert _is_mount(memory)
+        out = await second.docker_ok("run", "--rm", "-v", "memory:/m", "busybox", "cat", "/m/f")
+        assert out == "live\n"
+        # Still counted as the runner's: the other container's end left it mounted.
+        assert _is_mount(memory)
+        await second.docker_ok("rm", "-f", "runner")
+        assert not _is_mount(memory)
+        await second.docker_ok("volume", "rm", "memory")
         out = await second.docker_ok("start", "-a", "keeper")
         out = await second.docker_ok("run", "--rm", "-v", "kept:/d", "busybox", "cat", "/d/f")
         assert out == "before\n"

@@ -31,7 +31,7 @@ async def test_prune_of_api_1_42_takes_anonymous_volumes_unless_all(tmp_path: Pa
     report = await service.prune(Filters(), anonymous_only=False)  # all=true, or API < 1.42
     assert report["VolumesDeleted"] == ["named"]
     assert await service.prune(Filters(), anonymous_only=False) == {
-        "VolumesDeleted": None,
+        "VolumesDeleted": [],
         "SpaceReclaimed": 0,
     }
 
