@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.containerd import ImportedImage, TestContainerd
+from tests.support.containerd import ImportedImage, TestContainerd, count_delta
 from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.images import build_busybox_layer, build_image, write_docker_save
 
@@ -330,6 +330,27 @@ async def test_image_content_is_copied_into_new_volumes_unless_nocopy(
     assert volume["Options"] == {"type": "tmpfs", "device": "tmpfs"}
     assert volume["Labels"] == {"made": "by-run"}
     await daemon.docker_ok("rm", "-v", anon)
+
+
+async def test_volumes_and_copy_up_cost_no_containerd_rpc(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """create and rm keep their budget (2 RPCs each) with volumes and a copy-up."""
+    image = await _load_volume_image(daemon, tmp_path)
+    client = daemon.services.client
+    assert client is not None
+    before = dict(client.rpc_counts())
+    cid = (await daemon.docker_ok("create", "-v", f"{_name('b')}:/b", image, "true")).strip()
+    assert count_delta(before, dict(client.rpc_counts())) == {
+        "Snapshots.Prepare": 1,
+        "Containers.Create": 1,
+    }
+    before = dict(client.rpc_counts())
+    await daemon.docker_ok("rm", "-v", cid)
+    assert count_delta(before, dict(client.rpc_counts())) == {
+        "Containers.Delete": 1,
+        "Snapshots.Remove": 1,
+    }
 
 
 async def test_rm_v_removes_anonymous_volumes_only(daemon: RunningDaemon) -> None:
