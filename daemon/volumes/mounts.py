@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from libcontainerd.types import MountLike
+from libcontainerd.types import Mount, MountLike
 from wire.container import MountPoint
 
 from .. import errors, oci
 from ..containerfs import scope
-from ..containerfs.mounts import mount_in_private_dir, unmount_private_dir
+from ..containerfs.mounts import mount_all, mount_in_private_dir, unmount, unmount_private_dir
 from ..containerfs.overlay import UnsupportedRootfs, read_only_view
 from ..oci import paths
 from .service import VolumeService
@@ -177,6 +177,38 @@ def mount_point(mount: VolumeMount) -> MountPoint:
         "RW": mount.rw,
         "Propagation": "",
     }
+
+
+def bind_volumes(root_fd: int, mounts: Sequence[VolumeMount]) -> list[str]:
+    """Bind each volume's directory at its destination under the root open at `root_fd`
+    (a stopped container's rootfs, mounted for `docker cp`), parents first; where the
+    destination is not a directory there, nothing. The paths to unmount, last first.
+    Blocking: run it in a thread."""
+    done: list[str] = []
+    try:
+        for mount in sorted(mounts, key=lambda m: paths.depth(m.destination)):
+            try:
+                fd = scope.open_dir(root_fd, mount.destination)
+            except OSError:
+                continue
+            try:
+                # Resolved in scope; the path is then safe to mount on: the rootfs is a
+                # stopped container's, mounted privately, and held under its lock.
+                target = os.readlink(f"/proc/self/fd/{fd}")
+                options = ("rbind",) if mount.rw else ("rbind", "ro")
+                mount_all([Mount("bind", mount.source, options)], target)
+                done.append(target)
+            finally:
+                os.close(fd)
+    except BaseException:
+        unbind_volumes(done[::-1])
+        raise
+    return done[::-1]
+
+
+def unbind_volumes(targets: Sequence[str]) -> None:
+    for target in targets:
+        unmount(target)
 
 
 # -- copy-up -------------------------------------------------------------------------------

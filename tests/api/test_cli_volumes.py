@@ -353,6 +353,24 @@ async def test_volumes_and_copy_up_cost_no_containerd_rpc(
     }
 
 
+async def test_cp_of_a_stopped_container_reaches_its_volumes(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    name, user = _name("cp"), _name("cp-user")
+    await daemon.docker_ok(
+        "run", "--name", user, "-v", f"{name}:/data", "busybox",
+        "sh", "-c", "echo in-volume > /data/f",
+    )  # fmt: skip
+    await daemon.docker_ok("cp", f"{user}:/data/f", str(tmp_path / "out"))
+    assert _read(tmp_path / "out") == "in-volume\n"
+    _write(tmp_path / "in", b"copied in\n")
+    await daemon.docker_ok("cp", str(tmp_path / "in"), f"{user}:/data/in")
+    assert _read(_volumes_dir(daemon) / name / "_data" / "in") == "copied in\n"
+    # Nothing left mounted: the volume goes, and so does the container.
+    await daemon.docker_ok("rm", user)
+    await daemon.docker_ok("volume", "rm", name)
+
+
 async def test_rm_v_removes_anonymous_volumes_only(daemon: RunningDaemon) -> None:
     name, named = _name("anon"), _name("named")
     await daemon.docker_ok(
