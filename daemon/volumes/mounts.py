@@ -181,14 +181,15 @@ def mount_point(mount: VolumeMount) -> MountPoint:
 
 def bind_volumes(root_fd: int, mounts: Sequence[VolumeMount]) -> list[str]:
     """Bind each volume's directory at its destination under the root open at `root_fd`
-    (a stopped container's rootfs, mounted for `docker cp`), parents first; where the
-    destination is not a directory there, nothing. The paths to unmount, last first.
+    (a stopped container's rootfs, mounted for `docker cp`), parents first. A missing
+    destination is made (as runc makes it at start; a container never started has none
+    yet); where it is no directory, nothing. The paths to unmount, last first.
     Blocking: run it in a thread."""
     done: list[str] = []
     try:
         for mount in sorted(mounts, key=lambda m: paths.depth(m.destination)):
             try:
-                fd = scope.open_dir(root_fd, mount.destination)
+                fd = scope.open_dir(root_fd, mount.destination, create=True)
             except OSError:
                 continue
             try:

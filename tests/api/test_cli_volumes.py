@@ -369,6 +369,12 @@ async def test_cp_of_a_stopped_container_reaches_its_volumes(
     # Nothing left mounted: the volume goes, and so does the container.
     await daemon.docker_ok("rm", user)
     await daemon.docker_ok("volume", "rm", name)
+    # Into the anonymous volume of a container never started (its mount point is made).
+    fresh = _name("cp-fresh")
+    await daemon.docker_ok("create", "--name", fresh, "-v", "/vol1", "busybox", "cat", "/vol1/in")
+    await daemon.docker_ok("cp", str(tmp_path / "in"), f"{fresh}:/vol1/in")
+    assert await daemon.docker_ok("start", "-a", fresh) == "copied in\n"
+    await daemon.docker_ok("rm", "-v", fresh)
 
 
 async def test_rm_v_removes_anonymous_volumes_only(daemon: RunningDaemon) -> None:
