@@ -45,6 +45,7 @@ from .containerfs.unpack import ArchiveError, ExtractOptions, extract
 from .layers import check_usable, rootfs_mounts
 from .oci.errors import SpecError
 from .oci.users import resolve_user
+from .volumes.mounts import bind_volumes, mounts_of, unbind_volumes
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -90,7 +91,13 @@ async def _mounted_rootfs(daemon: Daemon, live: LiveContainer) -> AsyncIterator[
     try:
         fd = os.open(target, scope.DIR_FLAGS)
         try:
-            yield fd
+            # Its volumes too, as in the container: a path in one is the volume's.
+            volumes = mounts_of(live.model.volume_mounts)
+            binds = await asyncio.to_thread(bind_volumes, fd, volumes)
+            try:
+                yield fd
+            finally:
+                await asyncio.to_thread(unbind_volumes, binds)
         finally:
             os.close(fd)
     finally:

@@ -58,6 +58,15 @@ from .network.manager import NetworkManager
 from .network.runtime import NetworkRuntime
 from .network.store import NetworkStore
 from .signals import parse_signal
+from .volumes import VolumeService
+from .volumes.mounts import (
+    VolumeMount,
+    as_binds,
+    copy_image_content,
+    inherited_volumes,
+    mounts_of,
+    plan_volumes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +131,11 @@ class Daemon:
                 for live in self._live.values()
                 if live.model.state.running and live.model.host_config.get("Links")
             ]
+        self.volumes = VolumeService(
+            config.data_root / "volumes",
+            lambda action, name, attributes: emit("volume", action, name, attributes),
+        )
+        specs.volume_binds = lambda model: as_binds(self.volumes, mounts_of(model.volume_mounts))
         self._live: dict[str, LiveContainer] = {}
         # Creates under way, name -> id: their containerd objects exist before their record.
         self._creating: dict[str, str] = {}
@@ -152,8 +166,11 @@ class Daemon:
 
     def load(self) -> None:
         self.networks.load()
+        self.volumes.load()
         for model in self.store.load():
             self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
+            for mount in mounts_of(model.volume_mounts):  # volumes: references rebuilt
+                self.volumes.add_ref(mount.name, model.id)
 
     async def restore(self) -> None:
         """Make containerd and the store agree after a daemon restart (see reconcile.py),
@@ -165,6 +182,10 @@ class Daemon:
                 await self.netrt.teardown(live.id, timed=False)  # networking: left by a crash
         # networking: ports held again, rules rebuilt, embedded DNS served again
         await self.netrt.restore({live.id: live.model.host_config for live in self._live.values()})
+        for live in self._live.values():
+            if live.model.state.running:
+                await self._mount_volumes(live, announce=False)  # volumes: counted again
+        await self.volumes.unmount_idle()
         for live in self._live.values():
             model = live.model
             policy = RestartPolicy.of(model.host_config)
@@ -401,6 +422,14 @@ class Daemon:
         endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
         self.netrt.check_links(model.host_config, canonical)  # networking hook: --link
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
+        volume_mounts = plan_volumes(
+            self.volumes,
+            container_id,
+            model.host_config,
+            model.config.get("Volumes") or {},
+            self._volumes_from(model.host_config),
+        )
+        model.volume_mounts = [m.as_json() for m in volume_mounts]
         # containerd first, the record last: a crash in between leaves only containerd
         # objects with this daemon's owner label and no record, which restore removes.
         self._creating[canonical] = container_id
@@ -412,6 +441,13 @@ class Daemon:
             except lcd_errors.LibcontainerdError as exc:
                 raise errors.SystemError(str(exc)) from None
             try:
+                await copy_image_content(
+                    self.volumes,
+                    container_id,
+                    volume_mounts,
+                    await live.lcd.rootfs_mounts(),
+                    self.config.exec_root / "rootfs",
+                )
                 self.store.add(model)
             except BaseException:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
@@ -419,6 +455,7 @@ class Daemon:
                 raise
         except BaseException:
             self.store.remove(model)
+            self._release_volumes(model, remove_anonymous=True)
             raise
         finally:
             del self._creating[canonical]
@@ -484,6 +521,7 @@ class Daemon:
         try:
             model = live.model
             await self.netrt.setup(model.id, model.name, model.config, model.host_config)
+            await self._mount_volumes(live)
             await self._refresh_spec(live)
             task = await live.lcd.new_task(stdio)
             self._start_copying(live, task)
@@ -497,6 +535,7 @@ class Daemon:
                 with contextlib.suppress(lcd_errors.LibcontainerdError):
                     await live.lcd.delete_task()
             await self.netrt.teardown(live.id, timed=False)  # networking: nothing half set up
+            await self._unmount_volumes(live)
             live.machine.apply(
                 Input.START_FAILED, error=message, exit_code=start_exit_code(message)
             )
@@ -515,6 +554,64 @@ class Daemon:
         spec = self.specs.for_start(live.model, await live.lcd.rootfs_mounts())
         if _as_json(spec) != _as_json(live.lcd.record.spec):
             await live.lcd.update_spec(spec)
+
+    # -- volumes -------------------------------------------------------------------------
+
+    async def _mount_volumes(self, live: LiveContainer, announce: bool = True) -> None:
+        """Each volume's filesystem mounted for the run (those with DriverOpts); a
+        "mount" event per volume, as dockerd sends at start."""
+        for mount in mounts_of(live.model.volume_mounts):
+            await self.volumes.mount(mount.name, live.id)
+            if announce:
+                self._emit(
+                    "volume",
+                    "mount",
+                    mount.name,
+                    {
+                        "container": live.id,
+                        "destination": mount.destination,
+                        "driver": "local",
+                        "propagation": "",
+                        "read/write": str(mount.rw).lower(),
+                    },
+                )
+
+    def _volumes_from(self, host_config: dict[str, Any]) -> list[VolumeMount]:
+        """The volumes HostConfig.VolumesFrom takes from other containers ("name[:mode]";
+        later entries win at a destination). The entries' syntax and the sources'
+        existence are checked with the bind and tmpfs copies (daemon/oci)."""
+        found: dict[str, VolumeMount] = {}
+        for raw in host_config.get("VolumesFrom") or []:
+            ref, _, mode = str(raw).partition(":")
+            try:
+                source = self.get(ref)
+            except errors.NotFound:
+                continue
+            for mount in inherited_volumes(source.model.volume_mounts, mode):
+                found[mount.destination] = mount
+        return list(found.values())
+
+    async def _unmount_volumes(self, live: LiveContainer) -> None:
+        """The run's use of its volumes ends (once: an "unmount" event each)."""
+        for mount in mounts_of(live.model.volume_mounts):
+            if await self.volumes.unmount(mount.name, live.id):
+                self._emit(
+                    "volume", "unmount", mount.name, {"container": live.id, "driver": "local"}
+                )
+
+    def _release_volumes(self, model: Container, remove_anonymous: bool) -> None:
+        """The container no longer uses its volumes; with `remove_anonymous` the ones made
+        for it go too (unless another container uses one, as with VolumesFrom)."""
+        self.volumes.drop_refs(model.id)
+        if not remove_anonymous:
+            return
+        for mount in mounts_of(model.volume_mounts):
+            if mount.named:
+                continue
+            try:
+                self.volumes.remove(mount.name, force=True)
+            except errors.DaemonError as exc:
+                log.info("keeping volume %s of %s: %s", mount.name, model.id[:12], exc)
 
     def _start_copying(self, live: LiveContainer, task: Task) -> None:
         live.hub.start_run(task.stdio, self._open_log(live.model), task.close_stdin)
@@ -586,6 +683,7 @@ class Daemon:
                 log.warning("exit of %s not confirmed: %s", live.id[:12], exc)
                 return
         await self.netrt.teardown(live.id)  # networking: endpoints and sandbox go
+        await self._unmount_volumes(live)
         # After the delete: the shim has then closed its ends of the FIFOs.
         await live.hub.drain()
         for record in list(live.execs.values()):
@@ -639,7 +737,7 @@ class Daemon:
 
     async def _auto_remove(self, live: LiveContainer) -> None:
         try:
-            await self.remove(live.id, force=True)
+            await self.remove(live.id, force=True, volumes=True)  # as dockerd's AutoRemove
         except errors.DaemonError as exc:
             log.error("auto-remove of %s failed: %s", live.id[:12], exc)
 
@@ -824,6 +922,7 @@ class Daemon:
         live.machine.forget_waiter(waiter)
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """`volumes` (``docker rm -v``): the container's anonymous volumes go with it."""
         live = self.get(ref)
         if live.model.state.status is Status.REMOVING:
             raise errors.Conflict(f"removal of container {live.id} is already in progress")
@@ -847,12 +946,12 @@ class Daemon:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")
             try:
-                await self._finish_removal(live)
+                await self._finish_removal(live, remove_volumes=volumes)
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
 
-    async def _finish_removal(self, live: LiveContainer) -> None:
+    async def _finish_removal(self, live: LiveContainer, remove_volumes: bool = False) -> None:
         """Task, containerd container, snapshot, then the record: each step can be redone,
         and the record (status `removing`) stays until the rest is gone."""
         if live.lcd is not None:
@@ -865,8 +964,10 @@ class Daemon:
         self.health.stop(live)
         self.execs.forget(live)
         self.networks.container_removed(live.id)  # networking hook: endpoints go
+        await self._unmount_volumes(live)
         self.store.remove(live.model)
         self._live.pop(live.id, None)
+        self._release_volumes(live.model, remove_anonymous=remove_volumes)
         live.machine.apply(Input.REMOVED)
         self.container_event(live, "destroy")
 

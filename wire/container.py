@@ -93,8 +93,10 @@ class MountPoint(TypedDict):
     """A mount as inspect and list report it."""
 
     Type: str
+    Name: NotRequired[str]  # volumes only
     Source: str
     Destination: str
+    Driver: NotRequired[str]  # volumes only
     Mode: str
     RW: bool
     Propagation: str

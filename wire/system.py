@@ -9,6 +9,7 @@ from typing import Any, NotRequired, TypedDict
 
 from wire.container import ContainerSummary
 from wire.image import ImageSummary
+from wire.volume import Volume
 
 
 class PlatformInfo(TypedDict):
@@ -101,5 +102,5 @@ class DiskUsage(TypedDict):
     LayersSize: int
     Images: list[ImageSummary]
     Containers: list[ContainerSummary]
-    Volumes: list[dict[str, Any]]
+    Volumes: list[Volume]
     BuildCache: list[dict[str, Any]]

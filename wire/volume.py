@@ -1,7 +1,6 @@
-"""Volume bodies: the create request (pydantic); list and prune replies (moorage has no
-volumes yet, so nothing shapes a volume itself)."""
+"""Volume bodies: the create request (pydantic); a volume, the list and prune replies."""
 
-from typing import Any, TypedDict
+from typing import NotRequired, TypedDict
 
 from wire.base import ApiModel
 
@@ -13,11 +12,29 @@ class VolumeCreateRequest(ApiModel):
     Labels: dict[str, str] | None = None
 
 
+class VolumeUsageData(TypedDict):
+    Size: int  # bytes; -1 when not computed
+    RefCount: int  # containers referencing the volume
+
+
+class Volume(TypedDict):
+    """A volume as inspect and list show it (UsageData in `system df` only)."""
+
+    CreatedAt: str
+    Driver: str
+    Labels: dict[str, str] | None
+    Mountpoint: str
+    Name: str
+    Options: dict[str, str] | None
+    Scope: str
+    UsageData: NotRequired[VolumeUsageData]
+
+
 class VolumeListResponse(TypedDict):
-    Volumes: list[dict[str, Any]]
+    Volumes: list[Volume]
     Warnings: list[str] | None
 
 
 class VolumePruneResponse(TypedDict):
-    VolumesDeleted: list[str] | None
+    VolumesDeleted: list[str]
     SpaceReclaimed: int

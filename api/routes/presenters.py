@@ -12,6 +12,7 @@ from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 from daemon.container.spec import inherited_of
 from daemon.timefmt import parse_rfc3339
+from daemon.volumes.mounts import mount_point, mounts_of
 from wire.container import (
     ContainerInspect,
     ContainerSummary,
@@ -47,7 +48,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
     mounts = _inherited_mounts(live)
     for bind in host_config.get("Binds") or []:
         parts = bind.split(":")
-        if len(parts) >= 2:
+        if len(parts) >= 2 and parts[0].startswith("/"):  # volumes are added below
             mode = parts[2] if len(parts) > 2 else ""
             mounts.append(
                 {
@@ -61,6 +62,8 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
             )
     for mount in host_config.get("Mounts") or []:
         kind = mount.get("Type", "")
+        if kind == "volume":
+            continue
         mounts.append(
             {
                 "Type": kind,
@@ -71,6 +74,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
                 "Propagation": "rprivate" if kind == "bind" else "",
             }
         )
+    mounts += [mount_point(m) for m in mounts_of(live.model.volume_mounts)]
     return mounts
 
 
@@ -88,7 +92,8 @@ def _inherited_mounts(live: LiveContainer) -> list[MountPoint]:
             "Propagation": mount.propagation if mount.type == "bind" else "",
         }
         for mount in inherited_of(live.model)
-        if mount.destination not in own
+        # Inherited volumes are the container's own volumes now: shown with them.
+        if mount.destination not in own and mount.type != "volume"
     ]
 
 

@@ -35,7 +35,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         "LayersSize": usage.layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": await daemon.volumes.usage(),
         "BuildCache": [],
     }
     return json_reply(reply)

@@ -1,19 +1,21 @@
-"""Volume endpoints: list, inspect, create, remove, prune (moorage has no volumes yet;
-see ``daemon/volumes.py``)."""
+"""Volume endpoints: list, inspect, create, remove, prune (the service is
+``daemon/volumes/``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from daemon import volumes
 from daemon.filters import Filters
 from wire.volume import VolumeCreateRequest, VolumeListResponse
 
 from ..body import read_json
-from .common import json_reply
+from ..versioning import ApiVersion, api_version
+from .common import DAEMON, bool_param, json_reply
 
 _LIST_FILTERS = {"dangling", "driver", "label", "name"}
-_PRUNE_FILTERS = {"label", "label!", "all"}
+_PRUNE_FILTERS = {"label", "label!"}
+# From this API version on, prune takes only anonymous volumes unless all=true.
+_PRUNE_ANONYMOUS_ONLY = ApiVersion(1, 42)
 
 
 def _name(request: web.Request) -> str:
@@ -21,28 +23,40 @@ def _name(request: web.Request) -> str:
 
 
 async def list_volumes(request: web.Request) -> web.Response:
-    Filters.from_query(request.query).validate(_LIST_FILTERS)
-    reply: VolumeListResponse = {"Volumes": volumes.list_volumes(), "Warnings": None}
+    filters = Filters.from_query(request.query)
+    filters.validate(_LIST_FILTERS)
+    volumes = request.app[DAEMON].volumes.list_volumes(filters)
+    reply: VolumeListResponse = {"Volumes": volumes, "Warnings": None}
     return json_reply(reply)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_reply(volumes.get_volume(_name(request)))
+    service = request.app[DAEMON].volumes
+    return json_reply(service.inspect(service.get(_name(request))))
 
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, VolumeCreateRequest, empty_ok=True)
-    return json_reply(volumes.create_volume(body.Name, body.Driver or "local"), status=201)
+    service = request.app[DAEMON].volumes
+    record = service.create(body.Name, body.Driver, body.DriverOpts, body.Labels)
+    return json_reply(service.inspect(record), status=201)
 
 
 async def remove(request: web.Request) -> web.Response:
-    volumes.remove_volume(_name(request))
+    request.app[DAEMON].volumes.remove(_name(request), force=bool_param(request, "force"))
     return web.Response(status=204)
 
 
 async def prune(request: web.Request) -> web.Response:
-    Filters.from_query(request.query).validate(_PRUNE_FILTERS)
-    return json_reply(volumes.prune_volumes())
+    filters = Filters.from_query(request.query)
+    anonymous_only = False
+    if api_version(request) >= _PRUNE_ANONYMOUS_ONLY:
+        filters.validate(_PRUNE_FILTERS | {"all"})
+        anonymous_only = not filters.get_bool("all", False)
+    else:
+        filters.validate(_PRUNE_FILTERS)
+    service = request.app[DAEMON].volumes
+    return json_reply(await service.prune(filters, anonymous_only=anonymous_only))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -86,6 +86,8 @@ class Container:
     # VolumesFrom, resolved at create (as dockerd does): copies of the named
     # containers' mounts, in oci.mounts.UserMount's JSON form.
     inherited_mounts: list[dict[str, Any]] = field(default_factory=list)
+    # Its volumes, resolved at create (daemon/volumes/mounts.py VolumeMount's JSON form).
+    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

@@ -73,6 +73,8 @@ class ContainerSpecs:
         self.capabilities = oci.bounding_capabilities()
         self.cgroup_parent = cgroup_parent
         self.network: NetworkView | None = None  # set by the daemon when networking is on
+        # The container's volumes as binds of their directories (set by the daemon).
+        self.volume_binds: Callable[[Container], list[oci.UserMount]] = lambda _: []
 
     def prepare_create(
         self,
@@ -155,6 +157,7 @@ class ContainerSpecs:
             read_file=oci.reader_for_mounts(mounts) if mounts else None,
             inherited_mounts=inherited_of(container),
             linked_env=linked_env,
+            volume_mounts=self.volume_binds(container),
         )
         # Networking hook: the namespace the daemon makes (the same path at every start).
         sandbox = network.sandbox_path(container.id, container.host_config) if network else None

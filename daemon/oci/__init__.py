@@ -17,6 +17,7 @@ from .mounts import (
     inherit_mounts,
     mount_points,
     parse_volumes_from,
+    user_mounts,
     volumes_from,
 )
 from .resources import linux_resources
@@ -51,6 +52,7 @@ __all__ = [
     "reader_for_mounts",
     "rootfs_reader",
     "stop_signal",
+    "user_mounts",
     "validate_create",
     "validate_resources",
     "volumes_from",

@@ -23,7 +23,6 @@ _LABEL_MODES = frozenset({"z", "Z"})
 _COPY_MODES = frozenset({"nocopy"})
 # Kernel-managed mounts that stay writable under ReadonlyRootfs.
 _WRITABLE_UNDER_READONLY_ROOT = frozenset({"/proc", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev"})
-_VOLUMES_UNSUPPORTED = "volumes are not supported yet; bind an absolute host path instead"
 
 
 @dataclass(frozen=True)
@@ -31,13 +30,23 @@ class UserMount:
     """One mount the user asked for, whichever field it came from."""
 
     destination: str
-    type: str  # "bind" or "tmpfs"
-    source: str = ""
+    type: str  # "bind", "tmpfs" or "volume"
+    source: str = ""  # a volume's name ("" for an anonymous one)
     writable: bool = True
     propagation: str = DEFAULT_PROPAGATION
     recursive: bool = True
     data: str = ""  # tmpfs options, as in HostConfig.Tmpfs values
     create_source: bool = False  # Binds sources are made at start when missing
+    # Volumes: the Binds mode as given (dockerd shows it), and --mount's VolumeOptions.
+    mode: str = ""
+    volume_options: Mapping[str, Any] | None = None
+
+    @property
+    def copy_data(self) -> bool:
+        """A new, empty volume gets the image's content at its destination."""
+        if self.volume_options is not None:
+            return not get_bool(self.volume_options, "NoCopy")
+        return "nocopy" not in self.mode.split(",")
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,23 +87,33 @@ def parse_bind(raw: str) -> UserMount:
         raise _invalid_spec(raw)
     mode = ""
     if len(parts) == 1:
-        raise SpecError(f"invalid volume specification: '{raw}': {_VOLUMES_UNSUPPORTED}")
-    if len(parts) == 2 and valid_bind_mode(parts[1]):
+        target, source = parts[0], ""  # an anonymous volume
+    elif len(parts) == 2 and valid_bind_mode(parts[1]):
         raise _invalid_spec(raw)  # "/dst:ro" names no source
-    source, target = parts[0], parts[1]
+    else:
+        source, target = parts[0], parts[1]
     if len(parts) == 3:
         mode = parts[2]
     if not valid_bind_mode(mode):
         raise SpecError(f"invalid mode: {mode}")
-    if not source.startswith("/"):
-        raise SpecError(f"invalid volume specification: '{raw}': {_VOLUMES_UNSUPPORTED}")
+    kind = "bind" if source.startswith("/") else "volume"
     try:
         _check_target(target)
     except SpecError as exc:
         raise SpecError(
-            f"invalid volume specification: '{raw}': invalid mount config for type \"bind\": {exc}"
+            f"invalid volume specification: '{raw}': "
+            f'invalid mount config for type "{kind}": {exc}'
         ) from None
     options = mode.split(",") if mode else []
+    if kind == "volume":
+        return UserMount(
+            destination=paths.clean(target),
+            type="volume",
+            source=source,
+            writable="ro" not in options,
+            propagation="",
+            mode=mode,
+        )
     propagation = next((o for o in options if o in PROPAGATIONS), DEFAULT_PROPAGATION)
     return UserMount(
         destination=paths.clean(target),
@@ -133,7 +152,11 @@ def _check_mount(spec: Mapping[str, Any], kind: str, check_source: bool) -> None
         if source:
             raise SpecError("field Source must not be specified")
     elif kind == "volume":
-        raise SpecError(_VOLUMES_UNSUPPORTED)
+        for field in ("BindOptions", "TmpfsOptions"):
+            if spec.get(field) is not None:
+                raise SpecError(f"field {field} must not be specified")
+        if not source and get_bool(spec, "ReadOnly"):
+            raise SpecError("must not set ReadOnly mode when using anonymous volumes")
     else:
         raise SpecError("mount type unknown")
 
@@ -150,6 +173,15 @@ def parse_mount(spec: Mapping[str, Any], *, check_source: bool = True) -> UserMo
     if kind == "tmpfs":
         data = tmpfs_data(get_map(spec, "TmpfsOptions") or None, read_only)
         return UserMount(destination=target, type="tmpfs", writable=not read_only, data=data)
+    if kind == "volume":
+        return UserMount(
+            destination=target,
+            type="volume",
+            source=get_str(spec, "Source"),
+            writable=not read_only,
+            propagation="",
+            volume_options=get_map(spec, "VolumeOptions"),
+        )
     bind_options = get_map(spec, "BindOptions")
     return UserMount(
         destination=target,

@@ -108,6 +108,7 @@ def build_spec(
     list_host_devices: Callable[[], list[dict[str, Any]]] = host_devices,
     inherited_mounts: Sequence[UserMount] = (),
     linked_env: Sequence[str] = (),
+    volume_mounts: Sequence[UserMount] = (),
 ) -> dict[str, Any]:
     """The runc spec for the container (`linked_env`: the variables of legacy links).
 
@@ -116,7 +117,9 @@ def build_spec(
     group names (see `rootfs`); `daemon_caps` is `bounding_capabilities()`;
     `resolve_namespace` answers container:<id> modes; `shm_source` is the
     /dev/shm to share for IpcMode container:<id>; `no_new_privileges` is the
-    daemon's default (daemon.json), which a security option overrides.
+    daemon's default (daemon.json), which a security option overrides. `volume_mounts` are the
+    container's volumes as binds of their directories (the volume service resolves them at
+    create); they stand for the volume entries of Binds and Mounts and the image's VOLUMEs.
     Raises SpecError (400) and StartError (500, e.g. an unknown user).
     """
     hc = host_config
@@ -155,7 +158,12 @@ def build_spec(
 
     plan = plan_mounts(
         spec["mounts"],
-        user_mounts(hc, check_sources=False, inherited=inherited_mounts),
+        [
+            m
+            for m in user_mounts(hc, check_sources=False, inherited=inherited_mounts)
+            if m.type != "volume"
+        ]
+        + list(volume_mounts),
         etc_paths=etc_paths,
         readonly_root=get_bool(hc, "ReadonlyRootfs"),
         privileged=privileged,

@@ -84,26 +84,15 @@ async def test_system_df_counts_images_and_container_changes(daemon: RunningDaem
 # -- docker volume ------------------------------------------------------------------------
 
 
-async def test_volume_ls_is_empty_and_inspect_says_no_such_volume(daemon: RunningDaemon) -> None:
+async def test_volume_ls_is_empty_and_prune_reclaims_nothing(daemon: RunningDaemon) -> None:
     out = await daemon.docker_ok("volume", "ls")
     assert out.split() == ["DRIVER", "VOLUME", "NAME"]
     assert await daemon.request("GET", "/volumes") == (200, {"Volumes": [], "Warnings": None})
-
-    code, _, err = await daemon.docker("volume", "inspect", "nosuch")
-    assert code == 1
-    assert "get nosuch: no such volume" in err
-    code, _, err = await daemon.docker("volume", "rm", "nosuch")
-    assert code == 1
-    assert "get nosuch: no such volume" in err
-
-    code, _, err = await daemon.docker("volume", "create", "data")
-    assert code == 1
-    assert "create data: named volumes are not supported" in err
-    status, body = await daemon.request("POST", "/volumes/create", {"Name": "data"})
-    assert status == 500 and "no volume driver" in body["message"]
-
     out = await daemon.docker_ok("volume", "prune", "-f")
     assert "Total reclaimed space: 0B" in out
+    # dockerd 20.10 answers an empty list when nothing went.
+    status, body = await daemon.request("POST", "/volumes/prune")
+    assert (status, body) == (200, {"VolumesDeleted": [], "SpaceReclaimed": 0})
 
 
 # -- docker export ------------------------------------------------------------------------

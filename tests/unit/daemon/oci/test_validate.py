@@ -182,8 +182,8 @@ def test_binds_with_missing_source_are_fine_at_create() -> None:
 @pytest.mark.parametrize(
     ("binds", "message"),
     [
-        (["rel/path:/x"], "invalid volume specification: 'rel/path:/x': volumes are not "
-         "supported yet; bind an absolute host path instead"),
+        (["vol:rel"], "invalid volume specification: 'vol:rel': invalid mount config for "
+         "type \"volume\": invalid mount path: 'rel' mount path must be absolute"),
         (["/src:dst"], "invalid volume specification: '/src:dst': invalid mount config for "
          "type \"bind\": invalid mount path: 'dst' mount path must be absolute"),
         (["/src:/"], "invalid volume specification: '/src:/': invalid mount config for "
@@ -211,9 +211,12 @@ def test_duplicate_mount_points(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mount", "message"),
     [
-        ({"Type": "volume", "Source": "v", "Target": "/v"},
-         'invalid mount config for type "volume": volumes are not supported yet; '
-         "bind an absolute host path instead"),
+        ({"Type": "volume", "Target": "/v", "ReadOnly": True},
+         'invalid mount config for type "volume": must not set ReadOnly mode when using '
+         "anonymous volumes"),
+        ({"Type": "volume", "Source": "v", "Target": "/v",
+          "BindOptions": {"Propagation": "shared"}},
+         'invalid mount config for type "volume": field BindOptions must not be specified'),
         ({"Type": "npipe", "Source": "p", "Target": "/p"},
          'invalid mount config for type "npipe": mount type unknown'),
         ({"Type": "bind", "Source": "/tmp", "Target": ""},
