@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from tests.support.daemon import RunningDaemon
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 README_SOCKET = "/run/moorage/moorage.sock"
 STATUS_MARK = "\n--status:"
 
