@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(containerd runc busybox-static docker-registry apache2-utils procps curl iproute2 nftables docker-compose)
+apt_packages=(containerd runc busybox-static docker-registry apache2-utils procps curl iproute2 nftables docker-compose gcc libc6-dev openssl util-linux)
 command -v docker >/dev/null 2>&1 || apt_packages+=(docker.io)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 
