@@ -22,12 +22,8 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
-from . import errors
-from .containerfs import scope
-from .containerfs.mounts import mount_in_private_dir, unmount_private_dir
-from .containerfs.overlay import UnsupportedRootfs, read_only_view
 from .containerfs.pack import pack
-from .layers import check_usable, rootfs_mounts
+from .layers import check_usable, read_only_rootfs, rootfs_mounts
 from .tario import END_OF_ARCHIVE
 
 if TYPE_CHECKING:
@@ -63,19 +59,9 @@ async def export_container(daemon: Daemon, ref: str) -> AsyncIterator[AsyncItera
     """The export's chunks, for the length of the block; errors are raised on entry."""
     live = daemon.get(ref)
     check_usable(live, ref)
-    try:
-        view = read_only_view(await rootfs_mounts(live))
-    except UnsupportedRootfs as exc:
-        raise errors.SystemError(f"cannot export {live.id}: {exc}") from None
     base = daemon.config.exec_root / "rootfs"
-    try:
-        target = await asyncio.to_thread(
-            mount_in_private_dir, view, base, f"export-{live.id[:12]}-"
-        )
-    except OSError as exc:
-        raise errors.SystemError(f"cannot mount the rootfs of {live.id}: {exc}") from None
-    try:
-        root_fd = os.open(target, scope.DIR_FLAGS)
+    rootfs = await rootfs_mounts(live)
+    async with read_only_rootfs(rootfs, base, live.id, f"export {live.id}") as root_fd:
         stream = rootfs_tar(root_fd)
         try:
             daemon.container_event(live, "export")
@@ -85,9 +71,6 @@ async def export_container(daemon: Daemon, ref: str) -> AsyncIterator[AsyncItera
             # closes it (and its descriptors) then; the mount goes lazily.
             with suppress(ValueError):
                 await asyncio.to_thread(stream.close)
-            os.close(root_fd)
-    finally:
-        await asyncio.to_thread(unmount_private_dir, target)
 
 
 async def _chunks(stream: Iterator[bytes]) -> AsyncIterator[bytes]:

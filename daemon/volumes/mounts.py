@@ -22,8 +22,8 @@ from wire.container import MountPoint
 
 from .. import errors, oci
 from ..containerfs import scope
-from ..containerfs.mounts import mount_all, mount_in_private_dir, unmount, unmount_private_dir
-from ..containerfs.overlay import UnsupportedRootfs, read_only_view
+from ..containerfs.mounts import mount_all, unmount
+from ..layers import read_only_rootfs
 from ..oci import paths
 from .service import VolumeService
 
@@ -258,19 +258,9 @@ async def copy_image_content(
     wanted = [m for m in mounts if m.copy_data]
     if not wanted or not rootfs:
         return
-    try:
-        view = read_only_view(rootfs)
-    except UnsupportedRootfs as exc:
-        raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
     holder = f"copyup-{container_id}"
-    try:
-        root = await asyncio.to_thread(
-            mount_in_private_dir, view, base, f"copyup-{container_id[:12]}-"
-        )
-    except OSError as exc:
-        raise errors.SystemError(f"cannot mount the rootfs of {container_id}: {exc}") from None
-    try:
-        root_fd = os.open(root, scope.DIR_FLAGS)
+    purpose = "copy image content into volumes"
+    async with read_only_rootfs(rootfs, base, container_id, purpose) as root_fd:
         try:
             for mount in wanted:
                 fd = await asyncio.to_thread(_open_image_dir, root_fd, mount.destination)
@@ -284,9 +274,5 @@ async def copy_image_content(
                         await service.unmount(mount.name, holder)
                 finally:
                     os.close(fd)
-        finally:
-            os.close(root_fd)
-    except OSError as exc:
-        raise errors.SystemError(f"cannot copy image content into volumes: {exc}") from None
-    finally:
-        await asyncio.to_thread(unmount_private_dir, root)
+        except OSError as exc:
+            raise errors.SystemError(f"cannot {purpose}: {exc}") from None
