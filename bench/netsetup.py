@@ -15,16 +15,15 @@ at the end; the machine's own network is never touched.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.engines import rerun_in_private_netns
 from daemon.network.manager import CreateRequest, NetworkManager
 from daemon.network.runtime import NetworkRuntime
 from daemon.network.store import NetworkStore
@@ -97,16 +96,7 @@ def main() -> int:
     if args.inside:
         _inside(args.n)
         return 0
-    name = "moorage-bench-" + secrets.token_hex(4)
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        argv = [sys.executable, "-m", "bench.netsetup", "-n", str(args.n), "--inside"]
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        return subprocess.run(
-            ["nsenter", f"--net=/run/netns/{name}", "--", *argv], env=env
-        ).returncode
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+    return rerun_in_private_netns("bench.netsetup", ["-n", str(args.n)])
 
 
 if __name__ == "__main__":

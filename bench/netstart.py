@@ -18,15 +18,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.engines import Engine, HostFootprint, dockerd, moorage
+from bench.engines import Engine, HostFootprint, dockerd, moorage, rerun_in_private_netns
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.daemon import docker_env
 from tests.support.images import write_docker_save
@@ -127,18 +125,9 @@ def main() -> int:
         results = asyncio.run(_inside(args.n, args.docker, args.dockerd))
         print(_report(results, args.n))
         return 0
-    name = "moorage-bench-" + secrets.token_hex(4)
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        argv = [sys.executable, "-m", "bench.netstart", "-n", str(args.n), "--docker",
-                args.docker, "--dockerd", args.dockerd, "--inside"]  # fmt: skip
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        return subprocess.run(
-            ["nsenter", f"--net=/run/netns/{name}", "--", *argv], env=env
-        ).returncode
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+    return rerun_in_private_netns(
+        "bench.netstart", ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd]
+    )
 
 
 if __name__ == "__main__":
