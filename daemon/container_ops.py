@@ -10,7 +10,6 @@ from wire.container import ContainerPruneResponse, ContainerTopResponse
 from . import errors
 from .container.model import Status
 from .daemon import Daemon
-from .events import EventsBus
 from .filters import FilterMap, prune_labels_match, prune_until
 from .system_df import container_sizes
 from .timefmt import parse_rfc3339
@@ -24,7 +23,7 @@ PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 _pruning: weakref.WeakSet[Daemon] = weakref.WeakSet()
 
 
-async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> ContainerTopResponse:
+async def top(daemon: Daemon, ref: str, ps_args: str) -> ContainerTopResponse:
     """The container's processes as ``ps`` shows them; one Tasks.ListPids RPC."""
     validate_ps_args(ps_args)
     live = daemon.get(ref)
@@ -38,11 +37,11 @@ async def top(daemon: Daemon, ref: str, ps_args: str, events: EventsBus) -> Cont
         )
     pids = [process.pid for process in await task.pids()]
     body = await container_top(pids, ps_args)
-    events.publish_container("top", live.model)
+    daemon.container_event(live, "top")
     return body
 
 
-async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> ContainerPruneResponse:
+async def prune(daemon: Daemon, filters: FilterMap) -> ContainerPruneResponse:
     """Remove every container that is not running and matches `filters` (label, label!,
     until); the reply body of ``POST /containers/prune``."""
     for key in sorted(filters):
@@ -75,7 +74,7 @@ async def prune(daemon: Daemon, filters: FilterMap, events: EventsBus) -> Contai
             reclaimed += sizes[live.id]
     finally:
         _pruning.discard(daemon)
-    events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+    daemon.event("container", "prune", "", {"reclaimed": str(reclaimed)})
     return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 

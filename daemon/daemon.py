@@ -355,6 +355,10 @@ class Daemon:
     def containers(self) -> list[LiveContainer]:
         return list(self._live.values())
 
+    def event(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
+        """Publish an event; the daemon is the one way events leave the domain."""
+        self._emit(kind, action, actor, attributes)
+
     def container_event(self, live: LiveContainer, action: str, **extra: str) -> None:
         model = live.model
         attributes = container_attributes(model.name, model.image_name, model.labels, extra)

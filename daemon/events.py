@@ -27,7 +27,7 @@ from daemon.timefmt import parse_event_time
 from wire.events import EventMessage
 
 if TYPE_CHECKING:
-    from daemon.container.model import Container
+    pass
 
 EVENTS_LIMIT = 256
 QUEUE_LIMIT = 1024
@@ -196,11 +196,6 @@ class EventsBus:
         for subscriber in list(self._subscribers):
             subscriber._offer(event)
         return event
-
-    def publish_container(self, action: str, container: Container) -> Event:
-        """A container event with `container_attributes` of `container`."""
-        attributes = container_attributes(container.name, container.image_name, container.labels)
-        return self.publish("container", action, container.id, attributes)
 
     def subscribe(
         self,

@@ -21,7 +21,6 @@ from . import errors, oci
 from .container.live import LiveContainer
 from .container.model import Status
 from .daemon import Daemon
-from .events import EventsBus
 from .oci.fields import get_int, get_map, get_str
 from .oci.hostconfig import discard_unsupported
 from .oci.validate import validate_restart_policy
@@ -44,9 +43,7 @@ _UPDATABLE = (
 )
 
 
-async def update_container(
-    daemon: Daemon, ref: str, request: ContainerUpdateRequest, events: EventsBus
-) -> list[str]:
+async def update_container(daemon: Daemon, ref: str, request: ContainerUpdateRequest) -> list[str]:
     """Apply `request` (the parsed update body) to `ref`; the warnings."""
     sysinfo = daemon.specs.sysinfo
     try:
@@ -61,7 +58,7 @@ async def update_container(
     live = daemon.get(ref)
     async with live.lock:
         await _update_locked(daemon, live, resources)
-    events.publish_container("update", live.model)
+    daemon.container_event(live, "update")
     return warnings
 
 

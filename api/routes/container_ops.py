@@ -12,7 +12,6 @@ from wire.container import ContainerUpdateRequest, ContainerUpdateResponse
 from ..body import read_json
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, json_reply
-from .events import EVENTS
 
 # Older clients' PidsLimit is not theirs to update (dockerd ignores it below 1.40).
 _PIDS_LIMIT_VERSION = ApiVersion(1, 40)
@@ -23,7 +22,6 @@ async def top_handler(request: web.Request) -> web.Response:
         request.app[DAEMON],
         request.match_info["name"],
         request.query.get("ps_args", ""),
-        request.app[EVENTS],
     )
     return json_reply(body)
 
@@ -34,9 +32,7 @@ async def update(request: web.Request) -> web.Response:
         body.PidsLimit = None
     elif body.PidsLimit is not None and body.PidsLimit <= 0:
         body.PidsLimit = 0  # 0 and any negative mean unlimited
-    warnings = await update_container(
-        request.app[DAEMON], request.match_info["name"], body, request.app[EVENTS]
-    )
+    warnings = await update_container(request.app[DAEMON], request.match_info["name"], body)
     # Go's nil slice: null when there is nothing to warn about.
     reply: ContainerUpdateResponse = {"Warnings": warnings or None}
     return json_reply(reply)
@@ -47,7 +43,6 @@ async def prune_handler(request: web.Request) -> web.Response:
     report = await prune(
         request.app[DAEMON],
         filters.as_dict(),
-        request.app[EVENTS],
     )
     return json_reply(report)
 
