@@ -168,7 +168,7 @@ class Daemon:
         self.networks.load()
         self.volumes.load()
         for model in self.store.load():
-            self._live[model.id] = LiveContainer(model, StateMachine(model, self.store.save))
+            self._live[model.id] = self._new_live(model)
             for mount in mounts_of(model.volume_mounts):  # volumes: references rebuilt
                 self.volumes.add_ref(mount.name, model.id)
 
@@ -291,10 +291,7 @@ class Daemon:
             await self.netrt.teardown(live.id, timed=False)
             # A run whose start the store never heard of ran and ended: it shows as such.
             machine.apply(Input.STARTED, pid=step.pid)
-            if machine.apply(
-                Input.EXITED, exit_code=exit_status.exit_code, at=exit_status.exited_at
-            ):
-                self.container_event(live, "die", exitCode=str(exit_status.exit_code))
+            machine.apply(Input.EXITED, exit_code=exit_status.exit_code, at=exit_status.exited_at)
             return
         # REATTACH or ADOPT: the task runs, and so does the container.
         if not live.hub.running:
@@ -302,7 +299,6 @@ class Daemon:
             live.hub.open_stdin()  # it runs already
         if machine.apply(Input.STARTED, pid=step.pid):
             live.started_monotonic = time.monotonic()
-            self.container_event(live, "start")
         elif live.model.state.pid != step.pid and live.model.state.running:
             live.model.state.pid = step.pid
             self.store.save(live.model)
@@ -354,6 +350,18 @@ class Daemon:
 
     def containers(self) -> list[LiveContainer]:
         return list(self._live.values())
+
+    def _new_live(self, model: Container) -> LiveContainer:
+        return LiveContainer(model, StateMachine(model, self.store.save, self._state_event))
+
+    def _state_event(self, model: Container, applied: Input, before: Status) -> None:
+        """The event of a state transition: each comes from here, once per transition."""
+        action = _TRANSITION_EVENTS.get(applied)
+        if action is None or (applied is Input.EXITED and before is Status.RESTARTING):
+            return  # a pending restart called off: its run died (and said so) already
+        extra = {"exitCode": str(model.state.exit_code)} if applied is Input.EXITED else {}
+        attributes = container_attributes(model.name, model.image_name, model.labels, extra)
+        self._emit("container", action, model.id, attributes)
 
     def event(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         """Publish an event; the daemon is the one way events leave the domain."""
@@ -439,7 +447,7 @@ class Daemon:
         self._creating[canonical] = container_id
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            live = LiveContainer(model, StateMachine(model, self.store.save))
+            live = self._new_live(model)
             try:
                 live.lcd = await self._new_lcd(model, image)
             except lcd_errors.LibcontainerdError as exc:
@@ -549,7 +557,6 @@ class Daemon:
             raise errors.SystemError(message) from None
         live.started_monotonic = time.monotonic()
         live.machine.apply(Input.STARTED, pid=pid)
-        self.container_event(live, "start")
         self.health.start(live)
 
     async def _refresh_spec(self, live: LiveContainer) -> None:
@@ -638,7 +645,6 @@ class Daemon:
                 await self._task_exited(live, info)
             elif event_type is EventType.OOM:
                 live.machine.apply(Input.OOM)
-                self.container_event(live, "oom")
             elif event_type is EventType.PAUSED:
                 live.machine.apply(Input.PAUSED)
             elif event_type is EventType.RESUMED:
@@ -673,7 +679,6 @@ class Daemon:
             cgroup = live.lcd.record.spec.get("linux", {}).get("cgroupsPath", "")
             if oom_killed(cgroup):
                 live.machine.apply(Input.OOM)
-                self.container_event(live, "oom")
         if task is not None:
             # Tasks.Delete makes containerd forget the exit code: written down first.
             live.machine.apply(Input.EXIT_SEEN, exit_code=info.exit_code)
@@ -694,7 +699,6 @@ class Daemon:
             self.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
         if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
             return
-        self.container_event(live, "die", exitCode=str(info.exit_code))
         if live.model.host_config.get("AutoRemove"):
             self._background.spawn(self._auto_remove(live), name=f"autoremove-{live.id[:12]}")
             return
@@ -867,8 +871,7 @@ class Daemon:
                 if found is not None and live.lcd is not None:
                     code = found.exit_code  # its exit event was lost, not its exit
                     await live.lcd.delete_task()
-                if live.machine.apply(Input.EXITED, exit_code=code):
-                    self.container_event(live, "die", exitCode=str(code))
+                live.machine.apply(Input.EXITED, exit_code=code)
         finally:
             live.machine.forget_waiter(exited)
 
@@ -888,7 +891,6 @@ class Daemon:
             raise errors.Conflict(f"Container {live.id} is already paused")
         await task.pause()
         live.machine.apply(Input.PAUSED)
-        self.container_event(live, "pause")
 
     async def unpause(self, ref: str) -> None:
         live = self.get(ref)
@@ -897,7 +899,6 @@ class Daemon:
             raise errors.SystemError(f"Container {live.id} is not paused")
         await task.resume()
         live.machine.apply(Input.RESUMED)
-        self.container_event(live, "unpause")
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         live = self.get(ref)
@@ -973,7 +974,6 @@ class Daemon:
         self._live.pop(live.id, None)
         self._release_volumes(live.model, remove_anonymous=remove_volumes)
         live.machine.apply(Input.REMOVED)
-        self.container_event(live, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:
         live = self.get(ref)
@@ -1039,3 +1039,14 @@ def _runtime_config(image: Image) -> dict[str, Any]:
     document = image.config
     runtime = document.get("config", document) if isinstance(document, dict) else {}
     return runtime or {}
+
+
+# The container event each state transition makes, as dockerd names them.
+_TRANSITION_EVENTS = {
+    Input.STARTED: "start",
+    Input.EXITED: "die",
+    Input.OOM: "oom",
+    Input.PAUSED: "pause",
+    Input.RESUMED: "unpause",
+    Input.REMOVED: "destroy",
+}

@@ -48,10 +48,21 @@ _ALLOWED: dict[Input, set[Status]] = {
 }
 
 
+# Told of every transition (the container, the input, the status before) once it is
+# applied and persisted: where state-change events (start, die, ...) come from.
+TransitionHook = Callable[[Container, Input, Status], None]
+
+
 class StateMachine:
-    def __init__(self, container: Container, persist: Callable[[Container], None]) -> None:
+    def __init__(
+        self,
+        container: Container,
+        persist: Callable[[Container], None],
+        on_transition: TransitionHook | None = None,
+    ) -> None:
         self.container = container
         self._persist = persist
+        self._on_transition = on_transition
         self._exit_waiters: list[asyncio.Future[int]] = []
         self._removed_waiters: list[asyncio.Future[int]] = []
         self.removed = False
@@ -73,6 +84,7 @@ class StateMachine:
         state = self.container.state
         if state.status not in _ALLOWED[event]:
             return False
+        before = state.status
         match event:
             case Input.STARTED:
                 state.status = Status.RUNNING
@@ -114,6 +126,8 @@ class StateMachine:
                 self.removed = True
         if event is not Input.REMOVED:
             self._persist(self.container)
+        if self._on_transition is not None:
+            self._on_transition(self.container, event, before)
         if event is Input.EXITED:
             self._wake(self._exit_waiters, state.exit_code)
         if event is Input.REMOVED:

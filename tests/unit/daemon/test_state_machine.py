@@ -27,30 +27,36 @@ TRANSITIONS: dict[tuple[Input, Status], Status] = {
 }
 
 
-def _machine(status: Status) -> tuple[StateMachine, list[Status]]:
+def _machine(
+    status: Status, told: list[tuple[Input, Status]] | None = None
+) -> tuple[StateMachine, list[Status]]:
     model = Container(
         id="c" * 64, name="/c", created="", path="", args=[], config={}, host_config={},
         image_id="", runtime="runc",
     )  # fmt: skip
     model.state.status = status
     saved: list[Status] = []
-    return StateMachine(model, lambda c: saved.append(c.state.status)), saved
+    hook = None if told is None else lambda _c, event, before: told.append((event, before))
+    return StateMachine(model, lambda c: saved.append(c.state.status), hook), saved
 
 
 @pytest.mark.parametrize("status", list(Status))
 @pytest.mark.parametrize("event", list(Input))
 def test_every_input_in_every_state(event: Input, status: Status) -> None:
-    machine, saved = _machine(status)
+    told: list[tuple[Input, Status]] = []
+    machine, saved = _machine(status, told)
     before = machine.container.state.as_json()
     accepted = machine.apply(event, pid=42, exit_code=3, error="why")
     expected = TRANSITIONS.get((event, status))
     assert accepted is (expected is not None)
     if expected is None:
-        assert machine.container.state.as_json() == before and saved == []
+        assert machine.container.state.as_json() == before and saved == [] and told == []
         return
     assert machine.status is expected
     # Every accepted change is persisted, but the removal (the record goes with it).
     assert saved == ([] if event is Input.REMOVED else [expected])
+    # The transition hook (where its event comes from) hears of it once, with the status before.
+    assert told == [(event, status)]
 
 
 def test_start_clears_the_last_run_and_exit_records_it() -> None:
