@@ -25,6 +25,7 @@ from api.routes import images as image_routes
 from api.routes import info as info_routes
 from api.routes import networks as network_routes
 from api.routes import stats as stats_routes
+from api.routes import swarm as swarm_routes
 from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
@@ -142,6 +143,7 @@ class Services:
             container_fs_routes,
             system_df_routes,
             volume_routes,
+            swarm_routes,
             network_routes,
         ):
             routes.add_routes(app.router)

@@ -51,6 +51,17 @@ class RuntimeInfo(TypedDict):
     runtimeArgs: NotRequired[list[str]]
 
 
+class SwarmInfo(TypedDict):
+    """A node's part in a swarm; moorage's is always "inactive"."""
+
+    NodeID: str
+    NodeAddr: str
+    LocalNodeState: str
+    ControlAvailable: bool
+    Error: str
+    RemoteManagers: None
+
+
 class InfoResponse(TypedDict):
     ID: str
     Containers: int
@@ -89,6 +100,7 @@ class InfoResponse(TypedDict):
     ServerVersion: str
     Runtimes: dict[str, RuntimeInfo]
     DefaultRuntime: str
+    Swarm: SwarmInfo
     LiveRestoreEnabled: bool
     Isolation: str
     InitBinary: str
