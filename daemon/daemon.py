@@ -431,7 +431,9 @@ class Daemon:
         )
         warnings = self.specs.prepare_create(model, _runtime_config(image), request)
         self.specs.inherit_mounts(model, self.store.get)
-        endpoint = self.netrt.endpoint_request(model.host_config, endpoints_config)
+        endpoint = self.netrt.endpoint_request(
+            model.host_config, endpoints_config, str(model.config.get("MacAddress") or "")
+        )
         self.netrt.check_links(model.host_config, canonical)  # networking hook: --link
         self._check_name_free(canonical)  # again: the image lookup did not hold a lock
         volume_mounts = plan_volumes(

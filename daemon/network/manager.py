@@ -288,6 +288,7 @@ class NetworkManager:
         aliases: Sequence[str] = (),
         ipv4: str = "",
         links: Sequence[str] = (),
+        mac: str = "",
     ) -> Network:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
@@ -303,7 +304,7 @@ class NetworkManager:
             )
         self.check_address(network, ipv4)
         member = Member(
-            container_id, container_name, list(aliases), ipv4, time.time_ns(), list(links)
+            container_id, container_name, list(aliases), ipv4, time.time_ns(), list(links), mac
         )
         network.members[container_id] = member
         try:
@@ -364,7 +365,7 @@ class NetworkManager:
             container_id=member.container_id,
             endpoint_id=_new_id(),
             address=address,
-            mac=mac_for(address),
+            mac=member.wanted_mac or mac_for(address),
             ifname=ifname,
             host_ifname="veth" + secrets.token_hex(4)[:7],
         )

@@ -41,6 +41,7 @@ class Member:
     joined: int = 0
     # Links on a user network, "name:alias": names only this member resolves (alias to name).
     links: list[str] = field(default_factory=list)
+    wanted_mac: str = ""  # Config.MacAddress (or the endpoint's), if the user gave one
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Member:
             "WantedAddress": self.wanted_address,
             "Joined": self.joined,
             "Links": list(self.links),
+            "WantedMac": self.wanted_mac,
         }
 
     @classmethod
@@ -61,6 +63,7 @@ class Member:
             wanted_address=doc.get("WantedAddress", ""),
             joined=int(doc.get("Joined") or 0),
             links=[str(e) for e in doc.get("Links") or []],
+            wanted_mac=str(doc.get("WantedMac") or ""),
         )
 
 

@@ -39,6 +39,7 @@ class EndpointRequest:
     aliases: list[str] = field(default_factory=list)
     ipv4: str = ""
     links: list[str] = field(default_factory=list)  # "name:alias", on user networks
+    mac: str = ""
 
 
 def shares_namespace(host_config: Mapping[str, Any]) -> bool:
@@ -187,7 +188,10 @@ class NetworkRuntime:
     # -- create: NetworkingConfig ---------------------------------------------------------
 
     def endpoint_request(
-        self, host_config: Mapping[str, Any], endpoints: Mapping[str, Any] | None
+        self,
+        host_config: Mapping[str, Any],
+        endpoints: Mapping[str, Any] | None,
+        mac_address: str = "",
     ) -> EndpointRequest:
         """The aliases, IPv4 address and links that NetworkingConfig.EndpointsConfig asks
         for on the NetworkMode's network, checked before the container is made (dockerd's
@@ -220,7 +224,9 @@ class NetworkRuntime:
             )
         if ipv4:
             self.manager.check_address(self.manager.get(mode), ipv4)
-        return EndpointRequest(aliases, ipv4, links if user_network else [])
+        # Config.MacAddress is for the NetworkMode's network, as the endpoint's own.
+        mac = str(entry.get("MacAddress") or mac_address or "")
+        return EndpointRequest(aliases, ipv4, links if user_network else [], mac)
 
     # -- create and remove ---------------------------------------------------------------
 
@@ -239,7 +245,13 @@ class NetworkRuntime:
         if network is not None:
             wanted = endpoint or EndpointRequest()
             self.manager.connect(
-                network.id, container_id, name, wanted.aliases, wanted.ipv4, wanted.links
+                network.id,
+                container_id,
+                name,
+                wanted.aliases,
+                wanted.ipv4,
+                wanted.links,
+                wanted.mac,
             )
 
     # -- the firewall's state ------------------------------------------------------------

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.support.netns import NetnsDaemon
 
 DEADLINE = 10.0
@@ -87,6 +89,24 @@ async def test_a_default_run_is_on_the_bridge_and_reachable(ns_daemon: NetnsDaem
     )
     assert other == page
     await ns_daemon.docker_ok("rm", "-f", "web")
+
+
+async def test_a_mac_address_asked_for_is_the_interfaces(ns_daemon: NetnsDaemon) -> None:
+    # The CLI sends --mac-address per network only from API 1.44: Config.MacAddress, as the
+    # SDK sends it, is the 1.41 way.
+    mac = "02:42:ac:11:00:0a"
+    body = {"Image": "busybox", "Cmd": ["cat", "/sys/class/net/eth0/address"], "MacAddress": mac}
+    async with (
+        aiohttp.ClientSession(
+            connector=aiohttp.UnixConnector(path=str(ns_daemon.socket))
+        ) as session,
+        session.post("http://d/v1.41/containers/create?name=mac", json=body) as reply,
+    ):
+        assert reply.status == 201, await reply.text()
+    out = await ns_daemon.docker_ok("start", "-a", "mac")
+    assert out == f"{mac}\n"
+    assert (await _inspect(ns_daemon, "mac"))["Config"]["MacAddress"] == mac
+    await ns_daemon.docker_ok("rm", "mac")
 
 
 async def test_exit_undoes_the_links_and_frees_the_address(ns_daemon: NetnsDaemon) -> None:
