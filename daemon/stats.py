@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from daemon.timefmt import ZERO_TIME, rfc3339_nano
 from libcontainerd.types import Metrics
@@ -25,6 +25,7 @@ from wire.stats import (
     CpuStats,
     CpuUsage,
     MemoryStats,
+    NetworkStats,
     PidsStats,
     StatsJSON,
 )
@@ -331,3 +332,31 @@ def _limit(limit: int, machine_memory: int) -> int:
     if machine_memory > 0 and limit > machine_memory:
         return machine_memory
     return limit
+
+
+# /proc/net/dev's columns after the interface name, in order; the ones dockerd reports.
+_NET_DEV_COLUMNS = {0: "rx_bytes", 1: "rx_packets", 2: "rx_errors", 3: "rx_dropped",
+                    8: "tx_bytes", 9: "tx_packets", 10: "tx_errors", 11: "tx_dropped"}  # fmt: skip
+
+
+def parse_net_dev(text: str) -> dict[str, NetworkStats]:
+    """The counters of each interface in a /proc/net/dev table, but the loopback."""
+    interfaces: dict[str, NetworkStats] = {}
+    for line in text.splitlines()[2:]:  # two header lines
+        name, sep, rest = line.partition(":")
+        name = name.strip()
+        fields = rest.split()
+        if not sep or name == "lo" or len(fields) < 16:
+            continue
+        counters = {key: int(fields[index]) for index, key in _NET_DEV_COLUMNS.items()}
+        interfaces[name] = cast(NetworkStats, counters)
+    return interfaces
+
+
+def read_network_stats(pid: int) -> dict[str, NetworkStats] | None:
+    """The interfaces of the network namespace process `pid` is in; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/net/dev") as table:
+            return parse_net_dev(table.read())
+    except OSError:
+        return None

@@ -23,7 +23,13 @@ from . import errors
 from .container.live import LiveContainer
 from .container.model import Status
 from .daemon import Daemon
-from .stats import empty_stats_json, host_memory_total, read_host_cpu, stats_json
+from .stats import (
+    empty_stats_json,
+    host_memory_total,
+    read_host_cpu,
+    read_network_stats,
+    stats_json,
+)
 
 SAMPLE_INTERVAL = 1.0
 
@@ -70,6 +76,10 @@ class StatsSampler:
                     machine_memory=_machine_memory(),
                     previous=self._previous,
                 )
+                if self._daemon.netrt.has_endpoints(model.id):
+                    networks = read_network_stats(model.state.pid)
+                    if networks:
+                        current["networks"] = networks
         if current is None:
             current = empty_stats_json(
                 name=model.name, container_id=model.id, previous=self._previous

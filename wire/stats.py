@@ -75,6 +75,19 @@ class MemoryStats(TypedDict, total=False):
     limit: int
 
 
+class NetworkStats(TypedDict):
+    """One interface's counters, from the container's network namespace."""
+
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_dropped: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_dropped: int
+
+
 class StatsJSON(TypedDict):
     """One sample. ``read``/``preread`` are RFC3339Nano; preread is the zero time on the
     first sample of a stream."""
@@ -90,3 +103,5 @@ class StatsJSON(TypedDict):
     memory_stats: MemoryStats
     name: str
     id: str
+    # A container with a network of its own (bridge networks): its interfaces but lo.
+    networks: NotRequired[dict[str, NetworkStats]]

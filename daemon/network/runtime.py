@@ -76,6 +76,10 @@ class NetworkRuntime:
             return None
         return self.root / container_id
 
+    def has_endpoints(self, container_id: str) -> bool:
+        """Whether the container runs with interfaces of the daemon's (stats show them)."""
+        return self.enabled and bool(self.manager.endpoints_of(container_id))
+
     def primary_endpoint(self, container_id: str) -> tuple[Network, Endpoint] | None:
         found = self.manager.endpoints_of(container_id)
         found.sort(key=lambda pair: pair[1].ifname)

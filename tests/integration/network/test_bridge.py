@@ -88,6 +88,9 @@ async def test_a_default_run_is_on_the_bridge_and_reachable(ns_daemon: NetnsDaem
         "run", "--rm", "busybox", "sh", "-c", "wget -qO- http://172.17.0.2/"
     )
     assert other == page
+    # Its interface's traffic is in its stats, as dockerd's `networks`.
+    net_io = await ns_daemon.docker_ok("stats", "--no-stream", "--format", "{{.NetIO}}", "web")
+    assert net_io.strip() != "0B / 0B" and "--" not in net_io, net_io
     await ns_daemon.docker_ok("rm", "-f", "web")
 
 

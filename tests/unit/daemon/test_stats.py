@@ -13,6 +13,7 @@ from daemon.stats import (
     HostCPU,
     empty_stats_json,
     host_memory_total,
+    parse_net_dev,
     read_host_cpu,
     stats_json,
 )
@@ -274,3 +275,30 @@ def test_empty_stats_are_go_zero_values_with_name_and_id() -> None:
     # While streaming, the sample before still becomes the "pre" figures.
     later = empty_stats_json(name="/x", container_id="abc", previous={"read": "t", "cpu_stats": 1})
     assert (later["preread"], later["precpu_stats"]) == ("t", 1)
+
+
+# /proc/net/dev as the kernel writes it (lines joined here to stay within the width).
+NET_DEV = "\n".join(
+    [
+        "Inter-|   Receive                                 |  Transmit",
+        " face |bytes packets errs drop fifo frame compressed multicast|bytes packets ...",
+        "    lo: 140 2 0 0 0 0 0 0 140 2 0 0 0 0 0 0",
+        "  eth0: 1296 16 1 2 0 0 0 0 656 8 3 4 0 0 0 0",
+    ]
+)
+
+
+def test_network_counters_of_every_interface_but_loopback() -> None:
+    assert parse_net_dev(NET_DEV) == {
+        "eth0": {
+            "rx_bytes": 1296,
+            "rx_packets": 16,
+            "rx_errors": 1,
+            "rx_dropped": 2,
+            "tx_bytes": 656,
+            "tx_packets": 8,
+            "tx_errors": 3,
+            "tx_dropped": 4,
+        }
+    }
+    assert parse_net_dev("") == {}
