@@ -1,0 +1,130 @@
+"""`POST /commit` (`docker commit`): a container's changes as a new image.
+
+The new layer is what `docker diff` lists, read straight from the container's
+upper directory (everything added or modified is there, whole), deletions
+written as whiteout files. A running container is paused while its layer is
+written, when the client asks (the default), and resumed right after. The
+image's config is the container's config with the `changes` applied, merged
+as dockerd merges them; the rest is `images.commit.create_image`.
+
+RPCs: Tasks.Pause and Tasks.Resume when pausing, then create_image's (see there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .containerfs.changes import upper_changes
+from .containerfs.overlay import Layers
+from .containerfs.pack import pack_changes
+from .containerfs.scope import DIR_FLAGS
+from .images import commit as image_commit
+from .images.changes import apply_changes, merge
+from .images.reference import Reference
+from .images.service import ImageService, parse_new_tag
+from .layers import check_usable, rootfs_layers
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    repo: str = ""
+    tag: str = ""
+    comment: str = ""
+    author: str = ""
+    changes: Sequence[str] = ()
+    pause: bool = True
+    config: dict[str, Any] | None = None  # the request body: a container config, or none
+
+
+async def commit_container(
+    daemon: Daemon, images: ImageService, ref: str, options: CommitOptions
+) -> str:
+    """Returns the new image's ID; bad input is refused before anything changes."""
+    live = daemon.get(ref)
+    check_usable(live, ref)
+    new_ref: Reference | None = parse_new_tag(options.repo, options.tag) if options.repo else None
+    user_config = apply_changes(options.config, options.changes)
+    container_config = dict(live.model.config)
+    config = image_commit.ordered_config(merge(user_config, container_config))
+    parent = images.resolve(live.model.image_id).content if live.model.image_id else None
+
+    spool = Path(tempfile.mkdtemp(prefix="commit-", dir=images.tmp_dir))
+    try:
+        layer = await _layer(daemon, ref, options.pause, spool / "layer.tar")
+        created = image_commit.now()
+        document = image_commit.image_document(
+            parent=parent,
+            layer=layer,
+            config=config,
+            history={
+                "created_by": " ".join(container_config.get("Cmd") or []),
+                **({"author": options.author} if options.author else {}),
+                **({"comment": options.comment} if options.comment else {}),
+            },
+            fields={
+                "comment": options.comment,
+                "container": live.id,
+                "container_config": container_config,
+                "author": options.author,
+            },
+            created=created,
+        )
+        content = await image_commit.create_image(
+            images,
+            parent=parent,
+            layer=layer,
+            document=document,
+            refs=[new_ref] if new_ref is not None else [],
+        )
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    daemon.container_event(
+        live,
+        "commit",
+        **{
+            "comment": options.comment,
+            "imageID": content.id,
+            "imageRef": new_ref.familiar() if new_ref is not None else "",
+        },
+    )
+    return content.id
+
+
+async def _layer(
+    daemon: Daemon, ref: str, pause: bool, path: Path
+) -> image_commit.LayerFile | None:
+    """The container's changes as a layer file; None when it changed nothing."""
+    live = daemon.get(ref)
+    paused = False
+    if pause and live.model.state.running and not live.model.state.paused:
+        await daemon.pause(ref)
+        paused = True
+    try:
+        layers = await rootfs_layers(live)
+        layer = await asyncio.to_thread(_write, layers, path)
+    except OSError as exc:
+        raise errors.SystemError(f"cannot read the changes of {live.id}: {exc}") from None
+    finally:
+        if paused:
+            await daemon.unpause(ref)
+    return None if layer.empty else layer
+
+
+def _write(layers: Layers, path: Path) -> image_commit.LayerFile:
+    found = upper_changes(layers)
+    root_fd = os.open(layers.upper, DIR_FLAGS)
+    try:
+        return image_commit.write_layer(pack_changes(root_fd, found), path)
+    finally:
+        os.close(root_fd)
