@@ -17,12 +17,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from daemon import errors
 from daemon.errors import InvalidParameter
 from daemon.images import commit as image_commit
 from daemon.images import progress
 from daemon.images.changes import apply_changes
 from daemon.images.compression import DecompressionError, auto_decompress
 from daemon.images.streaming import run_streaming
+from libcontainerd.errors import LibcontainerdError
 
 if TYPE_CHECKING:
     from daemon.images.service import ImageService
@@ -64,13 +66,16 @@ async def import_image(
                 fields={"comment": comment},
                 created=created,
             )
-            content = await image_commit.create_image(
-                svc,
-                parent=None,
-                layer=layer,
-                document=document,
-                refs=[new_ref] if new_ref is not None else [],
-            )
+            try:
+                content = await image_commit.create_image(
+                    svc,
+                    parent=None,
+                    layer=layer,
+                    document=document,
+                    refs=[new_ref] if new_ref is not None else [],
+                )
+            except LibcontainerdError as exc:
+                raise errors.SystemError(_tar_error(str(exc))) from None
         finally:
             shutil.rmtree(spool, ignore_errors=True)
         svc.event("import", content.id, content.id)
@@ -78,3 +83,10 @@ async def import_image(
 
     async for message_ in run_streaming(work):
         yield message_
+
+
+def _tar_error(text: str) -> str:
+    """What containerd says of a body that is no tar, without its mount path (dockerd's
+    text is Go's tar error alone)."""
+    found = text.find("archive/tar:")
+    return text[found:] if found >= 0 else text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 
+from tests.support.containerd import count_delta
 from tests.support.daemon import RunningDaemon
 
 
@@ -207,9 +208,46 @@ async def test_import_refuses_a_url_and_garbage(daemon: RunningDaemon) -> None:
     )
     assert status == 400
     assert "not supported" in body["message"]
-    code, _, _ = await daemon.docker(
+    code, _, err = await daemon.docker(
         "import", "-", "moorage-test/garbage:1", stdin=b"not a tar at all" * 100
     )
-    assert code != 0
+    assert (code, err) == (1, "Error response from daemon: archive/tar: invalid tar header\n")
     code, _, _ = await daemon.docker("image", "inspect", "moorage-test/garbage:1")
     assert code != 0
+
+
+async def test_rpc_cost_of_commit_and_import(daemon: RunningDaemon, tmp_path: Path) -> None:
+    """Commit: pause/resume, one lease, three content writes (layer, config, manifest), one
+    unpack (prepare, apply, commit) and the record. Import: the same without the pause."""
+    client = daemon.services.client
+    assert client is not None
+    image_calls = {
+        "Content.Write": 3,
+        "Diff.Apply": 1,
+        "Images.Create": 1,
+        "Leases.Create": 1,
+        "Leases.Delete": 1,
+        "Snapshots.Commit": 1,
+        "Snapshots.Prepare": 1,
+    }
+    cid = (
+        await daemon.docker_ok("run", "-d", "busybox", "sh", "-c", "echo 1 > /f; sleep 300")
+    ).strip()
+    try:
+        await _wait_for_file(daemon, cid, "/f")
+        before = dict(client.rpc_counts())
+        await daemon.docker_ok("commit", cid, "moorage-test/cost:1")
+        assert count_delta(before, dict(client.rpc_counts())) == {
+            **image_calls,
+            "Tasks.Pause": 1,
+            "Tasks.Resume": 1,
+        }
+        await daemon.docker_ok("export", "-o", str(tmp_path / "rootfs.tar"), cid)
+        before = dict(client.rpc_counts())
+        await daemon.docker_ok(
+            "import", "-", "moorage-test/cost:2", stdin=(tmp_path / "rootfs.tar").read_bytes()
+        )
+        assert count_delta(before, dict(client.rpc_counts())) == image_calls
+    finally:
+        await daemon.docker("rm", "-f", cid)
+        await daemon.docker("rmi", "moorage-test/cost:1", "moorage-test/cost:2")
