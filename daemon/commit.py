@@ -2,8 +2,8 @@
 
 The new layer is what `docker diff` lists, read straight from the container's
 upper directory (everything added or modified is there, whole), deletions
-written as whiteout files. A running container is paused while its layer is
-written, when the client asks (the default), and resumed right after. The
+written as whiteout files. A running container is paused for the length of the
+commit, when the client asks (the default), as dockerd pauses it. The
 image's config is the container's config with the `changes` applied, merged
 as dockerd merges them; the rest is `images.commit.create_image`.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .container.live import LiveContainer
 from .containerfs.changes import upper_changes
 from .containerfs.overlay import Layers
 from .containerfs.pack import pack_changes
@@ -59,10 +60,14 @@ async def commit_container(
     config = image_commit.ordered_config(merge(user_config, container_config))
     parent = images.resolve(live.model.image_id).content if live.model.image_id else None
 
+    # Paused (when asked and running) until the commit event is out, as dockerd does.
+    paused = False
+    if options.pause and live.model.state.running and not live.model.state.paused:
+        await daemon.pause(ref)
+        paused = True
     spool = Path(tempfile.mkdtemp(prefix="commit-", dir=images.tmp_dir))
     try:
-        layer = await _layer(daemon, ref, options.pause, spool / "layer.tar")
-        created = image_commit.now()
+        layer = await _layer(live, spool / "layer.tar")
         document = image_commit.image_document(
             parent=parent,
             layer=layer,
@@ -78,7 +83,7 @@ async def commit_container(
                 "container_config": container_config,
                 "author": options.author,
             },
-            created=created,
+            created=image_commit.now(),
         )
         content = await image_commit.create_image(
             images,
@@ -87,37 +92,29 @@ async def commit_container(
             document=document,
             refs=[new_ref] if new_ref is not None else [],
         )
+        daemon.container_event(
+            live,
+            "commit",
+            **{
+                "comment": options.comment,
+                "imageID": content.id,
+                "imageRef": new_ref.familiar() if new_ref is not None else "",
+            },
+        )
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-    daemon.container_event(
-        live,
-        "commit",
-        **{
-            "comment": options.comment,
-            "imageID": content.id,
-            "imageRef": new_ref.familiar() if new_ref is not None else "",
-        },
-    )
+        if paused:
+            await daemon.unpause(ref)
     return content.id
 
 
-async def _layer(
-    daemon: Daemon, ref: str, pause: bool, path: Path
-) -> image_commit.LayerFile | None:
+async def _layer(live: LiveContainer, path: Path) -> image_commit.LayerFile | None:
     """The container's changes as a layer file; None when it changed nothing."""
-    live = daemon.get(ref)
-    paused = False
-    if pause and live.model.state.running and not live.model.state.paused:
-        await daemon.pause(ref)
-        paused = True
     try:
         layers = await rootfs_layers(live)
         layer = await asyncio.to_thread(_write, layers, path)
     except OSError as exc:
         raise errors.SystemError(f"cannot read the changes of {live.id}: {exc}") from None
-    finally:
-        if paused:
-            await daemon.unpause(ref)
     return None if layer.empty else layer
 
 

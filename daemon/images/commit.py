@@ -201,13 +201,14 @@ async def create_image(
         parsed = parse_manifest(manifest_bytes, manifest.media_type)
         assert isinstance(parsed, Manifest)
         content = build_content(manifest, manifest, manifest_bytes, parsed, config_bytes)
+        names = list(refs)
         async with svc.lock:
-            named = False
-            for ref in refs:
+            for ref in names:
                 await svc.name_image(ref, content)
-                named = True
-            if not named:
+            if not names:
                 await svc.add_content(content)
+    for ref in names:
+        svc.event("tag", content.id, ref.familiar())
     return content
 
 

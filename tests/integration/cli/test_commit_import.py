@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import docker
@@ -24,6 +25,7 @@ async def test_commit_with_changes_runs_the_new_cmd_and_sees_the_file(
     ).strip()
     try:
         await _wait_for_file(daemon, cid, "/greeting")
+        since = f"{time.time() - 1:.3f}"
         out = await daemon.docker_ok(
             "commit",
             "-c",
@@ -39,9 +41,25 @@ async def test_commit_with_changes_runs_the_new_cmd_and_sees_the_file(
         )
         image_id = out.strip()
         assert image_id.startswith("sha256:")
-        # The container went on running (paused and resumed around the commit).
+        # The container went on running: paused for the commit, then resumed, as dockerd.
         state = await daemon.docker_ok("inspect", "-f", "{{.State.Status}}", cid)
         assert state.strip() == "running"
+        events = await daemon.docker_ok(
+            "events",
+            "--since",
+            since,
+            "--until",
+            f"{time.time():.3f}",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.ID}}",
+        )
+        mine = [
+            line.rsplit(" ", 1)[0]
+            for line in events.splitlines()
+            if line.endswith((cid, image_id))
+            and line.split()[1] in ("pause", "unpause", "commit", "tag")
+        ]
+        assert mine == ["container pause", "image tag", "container commit", "container unpause"]
         run = await daemon.docker_ok("run", "--rm", "moorage-test/committed:1")
         assert run == "hello\n"
         gone = await daemon.docker(
