@@ -13,6 +13,7 @@ RPCs: Tasks.Pause and Tasks.Resume when pausing, then create_image's (see there)
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from libcontainerd.errors import LibcontainerdError
 
 from . import errors
 from .container.live import LiveContainer
@@ -35,6 +38,8 @@ from .layers import check_usable, rootfs_layers
 
 if TYPE_CHECKING:
     from .daemon import Daemon
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,7 @@ async def commit_container(
     parent = images.resolve(live.model.image_id).content if live.model.image_id else None
 
     # Paused (when asked and running) until the commit event is out, as dockerd does.
-    paused = False
-    if options.pause and live.model.state.running and not live.model.state.paused:
-        await daemon.pause(ref)
-        paused = True
+    paused = options.pause and await _pause(daemon, live)
     spool = Path(tempfile.mkdtemp(prefix="commit-", dir=images.tmp_dir))
     try:
         layer = await _layer(live, spool / "layer.tar")
@@ -104,8 +106,24 @@ async def commit_container(
     finally:
         shutil.rmtree(spool, ignore_errors=True)
         if paused:
-            await daemon.unpause(ref)
+            await daemon.unpause(live.id)
     return content.id
+
+
+async def _pause(daemon: Daemon, live: LiveContainer) -> bool:
+    """Pauses a running container; False when it was not running or paused already.
+
+    A container whose process is exiting cannot be paused ("cannot pause a deleted
+    process"); its files no longer change either, so the commit goes on unpaused.
+    """
+    if not live.model.state.running or live.model.state.paused:
+        return False
+    try:
+        await daemon.pause(live.id)
+    except (errors.DaemonError, LibcontainerdError) as exc:
+        log.debug("commit of %s goes on unpaused: %s", live.id, exc)
+        return False
+    return True
 
 
 async def _layer(live: LiveContainer, path: Path) -> image_commit.LayerFile | None:
