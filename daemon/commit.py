@@ -75,8 +75,8 @@ async def commit_container(
             layer=layer,
             config=config,
             history={
-                "created_by": " ".join(container_config.get("Cmd") or []),
                 **({"author": options.author} if options.author else {}),
+                "created_by": " ".join(container_config.get("Cmd") or []),
                 **({"comment": options.comment} if options.comment else {}),
             },
             fields={
@@ -106,7 +106,7 @@ async def commit_container(
     finally:
         shutil.rmtree(spool, ignore_errors=True)
         if paused:
-            await daemon.unpause(live.id)
+            await _unpause(daemon, live)
     return content.id
 
 
@@ -124,6 +124,14 @@ async def _pause(daemon: Daemon, live: LiveContainer) -> bool:
         log.debug("commit of %s goes on unpaused: %s", live.id, exc)
         return False
     return True
+
+
+async def _unpause(daemon: Daemon, live: LiveContainer) -> None:
+    # The commit's outcome stands whatever happened to the container meanwhile.
+    try:
+        await daemon.unpause(live.id)
+    except (errors.DaemonError, LibcontainerdError) as exc:
+        log.warning("could not resume %s after its commit: %s", live.id, exc)
 
 
 async def _layer(live: LiveContainer, path: Path) -> image_commit.LayerFile | None:

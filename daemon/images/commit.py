@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,7 @@ from daemon.images.reference import Reference
 from daemon.timefmt import now_rfc3339_nano
 from libcontainerd import gclabels
 from libcontainerd.digests import chain_ids
-from libcontainerd.types import Descriptor, LayerSpec
+from libcontainerd.types import Descriptor, LayerSpec, Opener
 
 if TYPE_CHECKING:
     from daemon.images.service import ImageService
@@ -216,8 +216,8 @@ def _plain(desc: Descriptor) -> ManifestDescriptor:
     return ManifestDescriptor(mediaType=desc.media_type, digest=desc.digest, size=desc.size)
 
 
-def _bytes(data: bytes) -> Any:
-    async def chunks(offset: int) -> Any:
+def _bytes(data: bytes) -> Opener:
+    async def chunks(offset: int) -> AsyncIterator[bytes]:
         yield data[offset:]
 
     return chunks
