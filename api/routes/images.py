@@ -1,4 +1,5 @@
-"""Image endpoints: load, save, list, inspect, history, tag, remove, prune, pull, push, auth.
+"""Image endpoints: load, save, list, inspect, history, tag, remove, prune, pull, push, auth,
+import and commit.
 
 Names may hold slashes and a registry port (`localhost:5000/x/y:tag`), so the
 `{name}` of these routes is greedy, as dockerd's router pattern is. Streamed
@@ -17,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
+from daemon.commit import CommitOptions, commit_container
 from daemon.filters import FilterMap, Filters
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decode_registry_auth
@@ -24,7 +26,7 @@ from daemon.images.service import ImageService
 from wire.image import AuthResponse
 
 from ..streams import ClientGone, StreamingReply
-from .common import bool_param, json_reply
+from .common import DAEMON, bool_param, json_reply
 
 IMAGES = web.AppKey("images", ImageService)
 _NAME = "{name:.+}"
@@ -40,6 +42,7 @@ def add_routes(app: web.Application, image_service: ImageService) -> None:
     router.add_post("/images/prune", prune)
     router.add_post("/images/create", create)
     router.add_post("/auth", auth)
+    router.add_post("/commit", commit)
     router.add_get(f"/images/{_NAME}/get", save_one)
     router.add_get(f"/images/{_NAME}/json", inspect)
     router.add_get(f"/images/{_NAME}/history", history)
@@ -192,16 +195,55 @@ async def prune(request: web.Request) -> web.Response:
     return json_reply(await _service(request).prune(_filters(request)))
 
 
+# -- commit ---------------------------------------------------------------------------------
+
+
+async def commit(request: web.Request) -> web.Response:
+    """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` -> 201 {"Id"}."""
+    raw = await request.read()
+    try:
+        config = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise errors.InvalidParameter(f"invalid JSON: {exc}") from None
+    if config is not None and not isinstance(config, dict):
+        raise errors.InvalidParameter("invalid JSON: the config is not an object")
+    query = request.query
+    options = CommitOptions(
+        repo=query.get("repo", ""),
+        tag=query.get("tag", ""),
+        comment=query.get("comment", ""),
+        author=query.get("author", ""),
+        changes=query.getall("changes", []),
+        # Paused unless asked not to (API 1.13 on).
+        pause=bool_param(request, "pause") if query.get("pause", "") else True,
+        config=config,
+    )
+    image_id = await commit_container(
+        request.app[DAEMON], _service(request), query.get("container", ""), options
+    )
+    return json_reply({"Id": image_id}, status=201)
+
+
 # -- registry -------------------------------------------------------------------------------
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    """`POST /images/create?fromImage=&tag=&platform=`: a pull (imports are not supported)."""
+    """`POST /images/create?fromImage=&tag=&platform=`: a pull; with `fromSrc=-` (and
+    `repo`, `tag`, `message`, `changes`) an import of the body."""
     from_image = request.query.get("fromImage", "")
     if not from_image:
-        if request.query.get("fromSrc"):
-            raise errors.InvalidParameter("importing a root filesystem (fromSrc) is not supported")
-        raise errors.InvalidParameter("fromImage or fromSrc is required")
+        src = request.query.get("fromSrc", "")
+        if not src:
+            raise errors.InvalidParameter("fromImage or fromSrc is required")
+        messages = _service(request).import_image(
+            _body(request),
+            src=src,
+            repo=request.query.get("repo", ""),
+            tag=request.query.get("tag", ""),
+            message=request.query.get("message", ""),
+            changes=request.query.getall("changes", []),
+        )
+        return await _stream_progress(request, messages)
     messages = _service(request).pull(
         from_image,
         request.query.get("tag", ""),

@@ -19,10 +19,11 @@ import logging
 import os
 import stat
 import tarfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from .. import tario
+from .changes import Change, Kind
 from .mounts import PSEUDO_FS_MAGIC, fs_magic
 from .scope import DIR_FLAGS
 
@@ -218,3 +219,35 @@ def _walk_child(
         os.close(fd)
     else:
         stack.append(opened)
+
+
+def pack_changes(root_fd: int, changes: Iterable[Change]) -> Generator[bytes, None, None]:
+    """A layer tar of ``changes`` (parents before children), read from the merged tree at
+    ``root_fd``: each added or modified entry by itself (a directory without its
+    content, which has changes of its own when it changed), each deletion a whiteout
+    file ``.wh.<name>``, as dockerd exports a container's changes for a commit."""
+    packer = _Packer()
+    for change in changes:
+        path = change.path.lstrip("/")
+        parent, _, name = path.rpartition("/")
+        if change.kind == Kind.DELETED:
+            whiteout = f"{parent}/.wh.{name}" if parent else f".wh.{name}"
+            yield from packer.emit(tario.header(whiteout, tarfile.REGTYPE, mode=0, mtime=0))
+            continue
+        try:
+            parent_fd = os.open(parent or ".", DIR_FLAGS, dir_fd=root_fd)
+        except OSError as exc:
+            log.debug("commit: skipping %s: %s", path, exc)
+            continue
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                yield from packer.emit(_header(path, st, tarfile.DIRTYPE))
+            else:
+                yield from packer.entry(parent_fd, name, st, path)
+        except FileNotFoundError:
+            log.debug("commit: %s is gone", path)
+        finally:
+            os.close(parent_fd)
+    yield from packer.emit(tario.END_OF_ARCHIVE)
+    yield from packer.flush()

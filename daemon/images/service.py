@@ -39,6 +39,7 @@ from daemon.images.errors import (
 )
 from daemon.images.filters import list_images
 from daemon.images.image import Image, ImageContent, ImageUse
+from daemon.images.importer import import_image
 from daemon.images.load import load_images
 from daemon.images.names import (
     MANIFEST_LABEL,
@@ -288,6 +289,21 @@ class ImageService:
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/load`: a docker-save or OCI-layout archive, maybe compressed."""
         return load_images(self, chunks, quiet=quiet)
+
+    def import_image(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        src: str,
+        repo: str = "",
+        tag: str = "",
+        message: str = "",
+        changes: Sequence[str] = (),
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`POST /images/create?fromSrc=-`: a root filesystem tar as a one-layer image."""
+        return import_image(
+            self, chunks, src=src, repo=repo, tag=tag, message=message, changes=changes
+        )
 
     def save(self, names: Sequence[str]) -> AsyncIterator[bytes]:
         """`GET /images/get`: a docker-save archive of the named images."""

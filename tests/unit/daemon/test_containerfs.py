@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from daemon.containerfs import scope
-from daemon.containerfs.pack import pack
+from daemon.containerfs.changes import Change, Kind
+from daemon.containerfs.pack import pack, pack_changes
 from daemon.containerfs.pathstat import GO_MODE_DIR, GO_MODE_SYMLINK, go_file_mode
 from daemon.containerfs.unpack import ArchiveError, ExtractOptions, extract, member_path
 from daemon.timefmt import rfc3339_nano
@@ -161,3 +162,36 @@ def test_extract_refuses_escaping_names_and_conflicts(root_fd: int) -> None:
         extract(root_fd, "/", _tar(("etc", tarfile.REGTYPE, "")), options)
     assert member_path("/abs/name") == "abs/name" and member_path("./") == ""
     extract(root_fd, "/tmp", io.BytesIO(b""), ExtractOptions())  # empty: nothing to do
+
+
+def test_pack_changes_writes_entries_alone_and_deletions_as_whiteouts(tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    (upper / "etc" / "conf.d").mkdir(parents=True)
+    (upper / "etc" / "conf.d" / "new").write_bytes(b"data")
+    (upper / "etc" / "untouched-but-present").write_bytes(b"not listed")
+    os.symlink("new", upper / "etc" / "conf.d" / "link")
+    changes = [
+        Change("/etc", Kind.MODIFIED),
+        Change("/etc/conf.d", Kind.ADDED),
+        Change("/etc/conf.d/link", Kind.ADDED),
+        Change("/etc/conf.d/new", Kind.ADDED),
+        Change("/etc/group", Kind.DELETED),
+        Change("/gone-meanwhile", Kind.ADDED),
+    ]
+    fd = os.open(upper, scope.DIR_FLAGS)
+    try:
+        data = b"".join(pack_changes(fd, changes))
+    finally:
+        os.close(fd)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        assert [(m.name, m.type) for m in members] == [
+            ("etc", tarfile.DIRTYPE),
+            ("etc/conf.d", tarfile.DIRTYPE),
+            ("etc/conf.d/link", tarfile.SYMTYPE),
+            ("etc/conf.d/new", tarfile.REGTYPE),
+            ("etc/.wh.group", tarfile.REGTYPE),
+        ]
+        new = tar.extractfile("etc/conf.d/new")
+        assert new is not None and new.read() == b"data"
+        assert members[2].linkname == "new"
