@@ -32,7 +32,7 @@ def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
         "MacAddress": endpoint.mac if endpoint else "",
-        "DriverOpts": None,
+        "DriverOpts": dict(member.driver_opts) or None,
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -289,6 +289,7 @@ class NetworkManager:
         ipv4: str = "",
         links: Sequence[str] = (),
         mac: str = "",
+        driver_opts: Mapping[str, str] | None = None,
     ) -> Network:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
@@ -304,7 +305,14 @@ class NetworkManager:
             )
         self.check_address(network, ipv4)
         member = Member(
-            container_id, container_name, list(aliases), ipv4, time.time_ns(), list(links), mac
+            container_id,
+            container_name,
+            list(aliases),
+            ipv4,
+            time.time_ns(),
+            list(links),
+            mac,
+            dict(driver_opts or {}),
         )
         network.members[container_id] = member
         try:

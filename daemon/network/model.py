@@ -42,6 +42,7 @@ class Member:
     # Links on a user network, "name:alias": names only this member resolves (alias to name).
     links: list[str] = field(default_factory=list)
     wanted_mac: str = ""  # Config.MacAddress (or the endpoint's), if the user gave one
+    driver_opts: dict[str, str] = field(default_factory=dict)  # EndpointConfig.DriverOpts
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class Member:
             "Joined": self.joined,
             "Links": list(self.links),
             "WantedMac": self.wanted_mac,
+            "DriverOpts": dict(self.driver_opts),
         }
 
     @classmethod
@@ -64,6 +66,7 @@ class Member:
             joined=int(doc.get("Joined") or 0),
             links=[str(e) for e in doc.get("Links") or []],
             wanted_mac=str(doc.get("WantedMac") or ""),
+            driver_opts={str(k): str(v) for k, v in (doc.get("DriverOpts") or {}).items()},
         )
 
 

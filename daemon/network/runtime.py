@@ -40,6 +40,7 @@ class EndpointRequest:
     ipv4: str = ""
     links: list[str] = field(default_factory=list)  # "name:alias", on user networks
     mac: str = ""
+    driver_opts: dict[str, str] = field(default_factory=dict)
 
 
 def shares_namespace(host_config: Mapping[str, Any]) -> bool:
@@ -207,6 +208,12 @@ class NetworkRuntime:
         )
         if not self.enabled:
             return EndpointRequest()
+        if endpoints and len(endpoints) > 1:
+            # Before API 1.44 a container is made on one network; connect adds the others.
+            names = ", ".join(endpoints)
+            raise errors.InvalidParameter(
+                f"Container cannot be connected to network endpoints: {names}"
+            )
         entry = (endpoints or {}).get(mode) or (endpoints or {}).get(
             BRIDGE if mode == "default" else mode
         )
@@ -230,7 +237,11 @@ class NetworkRuntime:
             self.manager.check_address(self.manager.get(mode), ipv4)
         # Config.MacAddress is for the NetworkMode's network, as the endpoint's own.
         mac = str(entry.get("MacAddress") or mac_address or "")
-        return EndpointRequest(aliases, ipv4, links if user_network else [], mac)
+        options = entry.get("DriverOpts") or {}
+        driver_opts = (
+            {str(k): str(v) for k, v in options.items()} if isinstance(options, Mapping) else {}
+        )
+        return EndpointRequest(aliases, ipv4, links if user_network else [], mac, driver_opts)
 
     # -- create and remove ---------------------------------------------------------------
 
@@ -256,6 +267,7 @@ class NetworkRuntime:
                 wanted.ipv4,
                 wanted.links,
                 wanted.mac,
+                wanted.driver_opts,
             )
 
     # -- the firewall's state ------------------------------------------------------------

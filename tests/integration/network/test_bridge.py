@@ -188,3 +188,33 @@ async def test_none_and_host_modes_make_no_links(ns_daemon: NetnsDaemon) -> None
     )
     assert set(out.split()) == before  # the daemon's own namespace
     assert await _links(ns_daemon) == before
+
+
+async def test_networking_config_of_create_as_dockerd_takes_it(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("network", "create", "opts-net")
+    before = set((await ns_daemon.docker_ok("ps", "-aq")).split())
+    one = {"Aliases": ["hello"], "DriverOpts": {"key1": "a"}}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(ns_daemon.socket))
+    ) as session:
+        two = {"opts-net": one, "bar": {"Aliases": ["x"]}}
+        body = {
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "HostConfig": {"NetworkMode": "opts-net"},
+            "NetworkingConfig": {"EndpointsConfig": two},
+        }
+        async with session.post("http://d/v1.41/containers/create", json=body) as reply:
+            # Before API 1.44 a container is made on one network only: nothing is made.
+            assert reply.status == 400
+            message = (await reply.json())["message"]
+            assert message.startswith("Container cannot be connected to network endpoints: ")
+        body["NetworkingConfig"] = {"EndpointsConfig": {"opts-net": one}}
+        async with session.post("http://d/v1.41/containers/create?name=opts", json=body) as reply:
+            assert reply.status == 201, await reply.text()
+    made = set((await ns_daemon.docker_ok("ps", "-aq")).split()) - before
+    assert len(made) == 1  # the refused create left nothing
+    entry = (await _inspect(ns_daemon, "opts"))["NetworkSettings"]["Networks"]["opts-net"]
+    assert (entry["Aliases"], entry["DriverOpts"]) == (["hello"], {"key1": "a"})
+    await ns_daemon.docker_ok("rm", "opts")
+    await ns_daemon.docker_ok("network", "rm", "opts-net")
