@@ -977,6 +977,20 @@ class Daemon:
         self._release_volumes(live.model, remove_anonymous=remove_volumes)
         live.machine.apply(Input.REMOVED)
 
+    def remove_link(self, parent_ref: str, alias: str) -> None:
+        """`docker rm --link parent/alias`: the parent keeps running, without that link."""
+        name = f"{parent_ref}/{alias}"
+        try:
+            live = self.get(parent_ref)
+        except errors.NotFound:
+            raise errors.NotFound(f"No such container: {name}") from None
+        links = [str(entry) for entry in live.model.host_config.get("Links") or []]
+        kept = [entry for entry in links if legacy_links.parse(entry)[1] != alias]
+        if len(kept) == len(links):
+            raise errors.NotFound(f"No such container: {name}")
+        live.model.host_config["Links"] = kept or None
+        self.store.save(live.model)
+
     def rename(self, ref: str, new_name: str) -> None:
         live = self.get(ref)
         canonical = validate_name(new_name)

@@ -125,6 +125,15 @@ async def remove(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def remove_link(request: web.Request) -> web.Response:
+    """DELETE /containers/{parent}/{alias}?link=1: a legacy link's name is a path."""
+    parent, alias = request.match_info["parent"], request.match_info["alias"]
+    if not bool_param(request, "link"):
+        raise errors.NotFound(f"No such container: {parent}/{alias}")
+    request.app[DAEMON].remove_link(parent, alias)
+    return web.Response(status=204)
+
+
 async def wait(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     ref = _ref(request)
@@ -217,6 +226,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/containers/{name}/wait", wait)
     router.add_post("/containers/{name}/attach", attach)
     router.add_delete("/containers/{name}", remove)
+    router.add_delete("/containers/{parent}/{alias}", remove_link)
     router.add_get("/containers/{name}/logs", logs)
 
 

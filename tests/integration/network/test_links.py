@@ -95,6 +95,20 @@ async def test_link_errors_are_dockerds(ns_daemon: NetnsDaemon) -> None:
     await ns_daemon.docker_ok("rm", "-f", "sleeper", "linker")
 
 
+async def test_rm_link_drops_the_link_and_keeps_both_containers(ns_daemon: NetnsDaemon) -> None:
+    await ns_daemon.docker_ok("run", "-d", "--name", "rl-child", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok(
+        "run", "-d", "--name", "rl-parent", "--link", "rl-child:mylink", "busybox", "sleep", "300"
+    )
+    await ns_daemon.docker_ok("rm", "--link", "rl-parent/mylink")
+    parent = await _inspect(ns_daemon, "rl-parent")
+    assert parent["HostConfig"]["Links"] is None and parent["State"]["Running"]
+    assert (await _inspect(ns_daemon, "rl-child"))["State"]["Running"]
+    again = await ns_daemon.docker("rm", "--link", "rl-parent/mylink")
+    assert again.returncode == 1 and "No such container: rl-parent/mylink" in again.stderr
+    await ns_daemon.docker_ok("rm", "-f", "rl-parent", "rl-child")
+
+
 def test_ports_sort_by_number_with_tcp_first() -> None:
     child = Target("id", "/c", "h", ["53/udp", "53/tcp", "22"], ["HOME=/root", "A=1"], "", True)
     assert environment("/p/c", "my-db", "10.0.0.2", child) == [
