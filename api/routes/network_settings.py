@@ -31,7 +31,8 @@ def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[
         "IPv6Gateway": "",
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "MacAddress": endpoint.mac if endpoint else "",
+        # Before its start, the MAC the user asked for, as dockerd shows it.
+        "MacAddress": endpoint.mac if endpoint else member.wanted_mac,
         "DriverOpts": dict(member.driver_opts) or None,
     }
 

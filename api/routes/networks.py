@@ -120,6 +120,8 @@ async def connect(request: web.Request) -> web.Response:
             ipv4=ipam.IPv4Address if ipam else "",
             linked=list(endpoint.Links or []) if endpoint else [],
             resolv_conf=live.model.dir / "resolv.conf",
+            mac=endpoint.MacAddress if endpoint else "",
+            driver_opts=endpoint.DriverOpts if endpoint else None,
         )
     return web.Response(status=200)
 

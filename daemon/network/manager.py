@@ -206,7 +206,7 @@ class NetworkManager:
             options=dict(request.options),
             labels=dict(request.labels),
             ipam_driver=request.ipam_driver or "default",
-            ipam_options=dict(request.ipam_options or {}),
+            ipam_options=dict(request.ipam_options) if request.ipam_options else None,
             ipam_configured=bool(request.ipam),
         )
         self._add(network)

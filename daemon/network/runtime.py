@@ -347,6 +347,8 @@ class NetworkRuntime:
         ipv4: str,
         linked: list[str] | None = None,
         resolv_conf: Path | None = None,
+        mac: str = "",
+        driver_opts: Mapping[str, str] | None = None,
     ) -> None:
         """`docker network connect`: a member now, and plugged in now if it runs. A running
         container's first user network starts its embedded DNS server and points its
@@ -358,7 +360,9 @@ class NetworkRuntime:
             )
         for link in linked or []:
             legacy_links.parse(link)  # dockerd's 400 for a bad format
-        network = self.manager.connect(ref, container_id, name, aliases, ipv4, linked or [])
+        network = self.manager.connect(
+            ref, container_id, name, aliases, ipv4, linked or [], mac, driver_opts
+        )
         path = self.sandbox_path(container_id, host_config)
         if not running or path is None:
             return

@@ -216,5 +216,17 @@ async def test_networking_config_of_create_as_dockerd_takes_it(ns_daemon: NetnsD
     assert len(made) == 1  # the refused create left nothing
     entry = (await _inspect(ns_daemon, "opts"))["NetworkSettings"]["Networks"]["opts-net"]
     assert (entry["Aliases"], entry["DriverOpts"]) == (["hello"], {"key1": "a"})
+    # A connect's MAC shows at once, before the container runs (as dockerd shows it).
+    await ns_daemon.docker_ok("network", "create", "mac-net")
+    async with aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(ns_daemon.socket))
+    ) as session:
+        connect = {"Container": "opts", "EndpointConfig": {"MacAddress": "02:42:ac:11:00:02"}}
+        async with session.post("http://d/v1.41/networks/mac-net/connect", json=connect) as reply:
+            assert reply.status == 200, await reply.text()
+    networks = (await _inspect(ns_daemon, "opts"))["NetworkSettings"]["Networks"]
+    assert networks["mac-net"]["MacAddress"] == "02:42:ac:11:00:02"
+    ipam = json.loads(await ns_daemon.docker_ok("network", "inspect", "mac-net"))[0]["IPAM"]
+    assert ipam["Options"] is None  # none given: null, as dockerd
     await ns_daemon.docker_ok("rm", "opts")
-    await ns_daemon.docker_ok("network", "rm", "opts-net")
+    await ns_daemon.docker_ok("network", "rm", "opts-net", "mac-net")
