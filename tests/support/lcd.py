@@ -12,7 +12,8 @@ from typing import Any
 from daemon.oci.defaults import default_spec
 from libcontainerd.remote import RemoteClient
 from libcontainerd.remote.container import RemoteContainer
-from libcontainerd.types import EventInfo, EventType, RuntimeSpec, SnapshotSpec
+from libcontainerd.remote.task import RemoteTask
+from libcontainerd.types import EventInfo, EventType, RuntimeSpec, SnapshotSpec, StdioSpec
 from tests.support.containerd import ImportedImage, TestContainerd
 
 SHIM_V2 = "io.containerd.runc.v2"
@@ -97,6 +98,22 @@ async def new_container_on(
         runtime_for(containerd, shim),
         SnapshotSpec(key=cid, parent=image.info.chain_ids[-1]),
     )
+
+
+async def started_task(
+    client: RemoteClient,
+    containerd: TestContainerd,
+    image: ImportedImage,
+    cid: str,
+    argv: list[str],
+) -> tuple[RemoteContainer, RemoteTask]:
+    """Container `cid` running `argv` with stdout and stderr, its task started."""
+    container = await new_container_on(
+        client, containerd, image, cid, spec_for(containerd, cid, argv)
+    )
+    task = await container.new_task(StdioSpec(stdout=True, stderr=True))
+    await task.start()
+    return container, task
 
 
 @asynccontextmanager

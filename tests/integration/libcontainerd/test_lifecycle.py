@@ -16,6 +16,7 @@ from tests.support.lcd import (
     read_all,
     runtime_for,
     spec_for,
+    started_task,
     unique_id,
 )
 
@@ -143,15 +144,9 @@ async def test_oom_event_then_exit(
 async def test_stdin_and_tty(containerd: TestContainerd, busybox_image: ImportedImage) -> None:
     cid = unique_id("stdio")
     async with connected(containerd) as (client, backend):
-        container = await new_container_on(
-            client,
-            containerd,
-            busybox_image,
-            cid,
-            spec_for(containerd, cid, ["sh", "-c", "sleep 300"]),
+        container, task = await started_task(
+            client, containerd, busybox_image, cid, ["sh", "-c", "sleep 300"]
         )
-        task = await container.new_task(StdioSpec(stdout=True, stderr=True))
-        await task.start()
 
         cat = await task.exec(
             "cat",
@@ -198,15 +193,9 @@ async def test_a_task_seen_to_exit_reports_its_exit_code_until_deleted(
 ) -> None:
     cid = unique_id("probe")
     async with connected(containerd) as (client, backend):
-        container = await new_container_on(
-            client,
-            containerd,
-            busybox_image,
-            cid,
-            spec_for(containerd, cid, ["sh", "-c", "exit 7"]),
+        container, task = await started_task(
+            client, containerd, busybox_image, cid, ["sh", "-c", "exit 7"]
         )
-        task = await container.new_task(StdioSpec(stdout=True, stderr=True))
-        await task.start()
         await backend.wait_for(cid, EventType.EXIT)
         # Known from the exit event: no RPC, and the real code, not a zero.
         found = await container.probe_task()
