@@ -62,7 +62,6 @@ class TlsRelay(asyncio.Protocol):
     def __init__(
         self, context: ssl.SSLContext, serve_plain: Callable[[socket.socket], Awaitable[object]]
     ) -> None:
-        self._context = context
         self._serve_plain = serve_plain
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()

@@ -360,17 +360,18 @@ class Daemon:
         if action is None or (applied is Input.EXITED and before is Status.RESTARTING):
             return  # a pending restart called off: its run died (and said so) already
         extra = {"exitCode": str(model.state.exit_code)} if applied is Input.EXITED else {}
-        attributes = container_attributes(model.name, model.image_name, model.labels, extra)
-        self._emit("container", action, model.id, attributes)
+        self._model_event(model, action, extra)
 
     def event(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         """Publish an event; the daemon is the one way events leave the domain."""
         self._emit(kind, action, actor, attributes)
 
     def container_event(self, live: LiveContainer, action: str, **extra: str) -> None:
-        model = live.model
+        self._model_event(live.model, action, extra)
+
+    def _model_event(self, model: Container, action: str, extra: dict[str, str]) -> None:
         attributes = container_attributes(model.name, model.image_name, model.labels, extra)
-        self._emit("container", action, live.id, attributes)
+        self._emit("container", action, model.id, attributes)
 
     # -- create ------------------------------------------------------------------------
 

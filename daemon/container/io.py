@@ -79,7 +79,6 @@ class StdioHub:
 
     def __init__(self) -> None:
         self._clients: set[Attachment] = set()
-        self._copiers: list[asyncio.Task[None]] = []
         # Where input goes once the run's process has started (see open_stdin).
         self._stdin: StdinTarget | None = None
         self._stdin_closer: Callable[[], Awaitable[None]] | None = None

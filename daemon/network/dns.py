@@ -65,10 +65,6 @@ def open_listeners() -> tuple[socket.socket, socket.socket]:
     return udp, tcp
 
 
-def reverse_name(address: IPv4Address) -> str:
-    return ".".join(reversed(str(address).split("."))) + ".in-addr.arpa"
-
-
 def _address_of_reverse(name: str) -> IPv4Address | None:
     if not name.endswith(".in-addr.arpa"):
         return None
