@@ -12,7 +12,7 @@ import docker
 import docker.errors
 import pytest
 
-from daemon import daemon as daemon_module
+from daemon.container import stop as stop_module
 from libcontainerd.remote.client import RemoteClient
 from libcontainerd.types import EventInfo, EventType
 from tests.integration.sdk.test_sdk import off_loop, removed_at_end, sdk
@@ -72,7 +72,7 @@ async def test_sigkill_whose_exit_never_comes_fails_in_bounded_time(
                 deliver(event_type, info)
 
         monkeypatch.setattr(client, "_deliver", holding)
-        monkeypatch.setattr(daemon_module, "KILL_EXIT_TIMEOUT", 0.5)
+        monkeypatch.setattr(stop_module, "KILL_EXIT_TIMEOUT", 0.5)
         loop = asyncio.get_running_loop()
         began = loop.time()
         with pytest.raises(docker.errors.APIError) as caught:

@@ -1,0 +1,150 @@
+"""containerd's task events turned into state machine inputs, and the restart scheduler.
+
+Events for one container are handled in order under its lock; an exit ends the run
+(task deleted, network and volumes let go, output drained) and then the restart policy
+decides whether it goes again, after its backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from libcontainerd import errors as lcd_errors
+from libcontainerd.types import INIT_PROCESS_ID, EventInfo, EventType
+
+from .. import errors
+from . import remove, restore, start, volumes
+from .live import LiveContainer
+from .model import Status
+from .oom import oom_killed
+from .reconcile import RecordView, task_steps
+from .restart import RestartPolicy
+from .state import Input
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+async def process_event(
+    daemon: Daemon, container_id: str, event_type: EventType, info: EventInfo
+) -> None:
+    live = daemon.find(container_id)
+    if live is None:
+        return
+    if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
+        await daemon.execs.exited(live, info)
+        return
+    # A start holds the lock until its STARTED input is applied: a process that dies
+    # (or is OOM-killed) at once must not have its events applied before that.
+    async with live.lock:
+        if event_type is EventType.EXIT:
+            await _task_exited(daemon, live, info)
+        elif event_type is EventType.OOM:
+            live.machine.apply(Input.OOM)
+        elif event_type is EventType.PAUSED:
+            live.machine.apply(Input.PAUSED)
+        elif event_type is EventType.RESUMED:
+            live.machine.apply(Input.RESUMED)
+        elif event_type is EventType.START:
+            await _task_started(daemon, live)
+
+
+async def _task_started(daemon: Daemon, live: LiveContainer) -> None:
+    """A task started that no start of the daemon's finished (one that failed as
+    containerd went away, or one started behind the daemon's back): adopted, as
+    restore would. A start of the daemon's own has applied STARTED before this runs
+    (it holds the lock), so this costs nothing on the normal path."""
+    state = live.model.state
+    if state.running or state.status in (Status.REMOVING, Status.DEAD) or live.lcd is None:
+        return
+    try:
+        found = await live.lcd.probe_task()  # a Tasks.Get unless the task is known
+    except lcd_errors.LibcontainerdError as exc:
+        log.warning("task of %s started, state unknown: %s", live.id[:12], exc)
+        return
+    if found is not None:
+        record = RecordView(live.id, state.status, state.recorded_exit)
+        for step in task_steps(record, found):
+            log.warning("%s %s: %s", step.kind.value, live.id[:12], step.describe())
+            await restore.apply_to(daemon, live, step)
+
+
+async def _task_exited(daemon: Daemon, live: LiveContainer, info: EventInfo) -> None:
+    daemon.health.stop(live)
+    task = live.task
+    # Read before Tasks.Delete, which removes the cgroup with its OOM count.
+    if info.exit_code == 137 and not live.model.state.oom_killed and live.lcd is not None:
+        cgroup = live.lcd.record.spec.get("linux", {}).get("cgroupsPath", "")
+        if oom_killed(cgroup):
+            live.machine.apply(Input.OOM)
+    if task is not None:
+        # Tasks.Delete makes containerd forget the exit code: written down first.
+        live.machine.apply(Input.EXIT_SEEN, exit_code=info.exit_code)
+        try:
+            await task.delete()
+        except lcd_errors.NotFoundError:
+            pass
+        except lcd_errors.LibcontainerdError as exc:
+            # Still there and not deletable: the exit was not real (or containerd went
+            # away); the reconcile when it is back settles it.
+            log.warning("exit of %s not confirmed: %s", live.id[:12], exc)
+            return
+    await daemon.netrt.teardown(live.id)  # networking: endpoints and sandbox go
+    await volumes.unmount(daemon, live)
+    # After the delete: the shim has then closed its ends of the FIFOs.
+    await live.hub.drain()
+    for record in list(live.execs.values()):
+        daemon.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
+    if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
+        return
+    if live.model.host_config.get("AutoRemove"):
+        remove.spawn_auto_remove(daemon, live)
+        return
+    model = live.model
+    policy = RestartPolicy.of(model.host_config)
+    if policy.after_exit(info.exit_code, model.manually_stopped, model.restart_count):
+        ran_for = time.monotonic() - live.started_monotonic
+        schedule_restart(daemon, live, live.backoff.next(ran_for))
+
+
+def schedule_restart(daemon: Daemon, live: LiveContainer, delay: float) -> None:
+    live.machine.apply(Input.RESTARTING)
+    live.restart_timer = daemon._background.spawn(
+        _restart_after(daemon, live, delay), name=f"restart-{live.id[:12]}"
+    )
+
+
+async def _restart_after(daemon: Daemon, live: LiveContainer, delay: float) -> None:
+    await asyncio.sleep(delay)  # the policy's backoff, not a wait for some state
+    async with live.lock:
+        if live.restart_timer is not asyncio.current_task():
+            return
+        live.restart_timer = None
+        if live.model.state.status is not Status.RESTARTING or live.model.manually_stopped:
+            return
+        live.model.restart_count += 1
+        try:
+            await start.start_locked(daemon, live)
+        except errors.DaemonError as exc:
+            log.warning("restart of %s failed: %s", live.id[:12], exc)
+
+
+async def cancel_restart(live: LiveContainer) -> bool:
+    """Stop a pending restart; True if the container was waiting for one.
+
+    Under the lock, so that a restart already under way finishes first (and the
+    caller then stops a running container instead).
+    """
+    if live.model.state.status is not Status.RESTARTING:
+        return False
+    async with live.lock:
+        live.cancel_restart()
+        if live.model.state.status is not Status.RESTARTING:
+            return False
+        live.machine.apply(Input.EXITED, exit_code=live.model.state.exit_code)
+        return True

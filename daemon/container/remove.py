@@ -1,0 +1,102 @@
+"""`docker rm` (and AutoRemove): task, containerd container, snapshot, then the record.
+
+Each step can be redone, and the record (status `removing`) stays until the rest is
+gone, so a removal cut short is finished by the next restore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from libcontainerd import errors as lcd_errors
+
+from .. import errors
+from ..network import legacy_links
+from . import monitor, stop, volumes
+from .live import LiveContainer
+from .model import Status
+from .state import Input
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: bool = False) -> None:
+    """`volumes_too` (``docker rm -v``): the container's anonymous volumes go with it."""
+    live = daemon.get(ref)
+    if live.model.state.status is Status.REMOVING:
+        raise errors.Conflict(f"removal of container {live.id} is already in progress")
+    if force:
+        # The container is going away: no restart policy may bring it back.
+        live.model.manually_stopped = True
+        await monitor.cancel_restart(live)
+    if live.model.state.running:
+        if not force:
+            raise errors.Conflict(
+                f"You cannot remove a running container {live.id}. Stop the container "
+                "before attempting removal or force remove"
+            )
+        try:
+            await stop.kill_and_wait(live)
+        except lcd_errors.LibcontainerdError as exc:
+            raise errors.SystemError(
+                f"Could not kill running container {live.id}, cannot remove - {exc}"
+            ) from None
+    async with live.lock:
+        if not live.machine.apply(Input.REMOVING):
+            raise errors.Conflict(f"removal of container {live.id} is already in progress")
+        try:
+            await finish_removal(daemon, live, remove_volumes=volumes_too)
+        except lcd_errors.LibcontainerdError as exc:
+            live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
+            raise errors.SystemError(f"unable to remove container: {exc}") from None
+
+
+async def finish_removal(daemon: Daemon, live: LiveContainer, remove_volumes: bool = False) -> None:
+    """Task, containerd container, snapshot, then the record."""
+    if live.lcd is not None:
+        with contextlib.suppress(lcd_errors.NotFoundError):
+            await live.lcd.delete()
+    else:
+        # Its containerd container went first (a removal cut short): the snapshot may not.
+        await daemon._client().remove_snapshot(live.id)
+    await daemon.netrt.teardown(live.id, timed=False)  # networking: a stop cut short
+    daemon.health.stop(live)
+    daemon.execs.forget(live)
+    daemon.networks.container_removed(live.id)  # networking hook: endpoints go
+    await volumes.unmount(daemon, live)
+    daemon.store.remove(live.model)
+    daemon._live.pop(live.id, None)
+    volumes.release(daemon, live.model, remove_anonymous=remove_volumes)
+    live.machine.apply(Input.REMOVED)
+
+
+def spawn_auto_remove(daemon: Daemon, live: LiveContainer) -> None:
+    """HostConfig.AutoRemove: the container goes once its run ended (or failed to start)."""
+    daemon._background.spawn(_auto_remove(daemon, live), name=f"autoremove-{live.id[:12]}")
+
+
+async def _auto_remove(daemon: Daemon, live: LiveContainer) -> None:
+    try:
+        await remove(daemon, live.id, force=True, volumes_too=True)  # as dockerd's AutoRemove
+    except errors.DaemonError as exc:
+        log.error("auto-remove of %s failed: %s", live.id[:12], exc)
+
+
+def remove_link(daemon: Daemon, parent_ref: str, alias: str) -> None:
+    """`docker rm --link parent/alias`: the parent keeps running, without that link."""
+    name = f"{parent_ref}/{alias}"
+    try:
+        live = daemon.get(parent_ref)
+    except errors.NotFound:
+        raise errors.NotFound(f"No such container: {name}") from None
+    links = [str(entry) for entry in live.model.host_config.get("Links") or []]
+    kept = [entry for entry in links if legacy_links.parse(entry)[1] != alias]
+    if len(kept) == len(links):
+        raise errors.NotFound(f"No such container: {name}")
+    live.model.host_config["Links"] = kept or None
+    daemon.store.save(live.model)
