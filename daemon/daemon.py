@@ -40,7 +40,7 @@ from .container.io import Attachment, LogSink
 from .container.live import LiveContainer
 from .container.model import Container, Status
 from .container.spec import ContainerSpecs
-from .container.state import Input, StateMachine
+from .container.state import Input, StateMachine, transition_event
 from .container.store import ContainerStore
 from .events import container_attributes
 from .execs import ExecManager
@@ -112,7 +112,7 @@ class Daemon:
         self.owner = os.path.abspath(config.data_root)
         self._reconciling = asyncio.Lock()
         self.execs = ExecManager(self, specs.capabilities)
-        self.health = HealthMonitor(self.execs, self.store.save, self.container_event)
+        self.health = HealthMonitor(self.execs)
         self._background = BackgroundTasks()
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")
@@ -172,11 +172,9 @@ class Daemon:
 
     def _state_event(self, model: Container, applied: Input, before: Status) -> None:
         """The event of a state transition: each comes from here, once per transition."""
-        action = _TRANSITION_EVENTS.get(applied)
-        if action is None or (applied is Input.EXITED and before is Status.RESTARTING):
-            return  # a pending restart called off: its run died (and said so) already
-        extra = {"exitCode": str(model.state.exit_code)} if applied is Input.EXITED else {}
-        self._model_event(model, action, extra)
+        event = transition_event(model, applied, before)
+        if event is not None:
+            self._model_event(model, *event)
 
     def event(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         """Publish an event; the daemon is the one way events leave the domain."""
@@ -264,14 +262,3 @@ class Daemon:
         self, container_id: str, event_type: EventType, info: EventInfo
     ) -> None:
         await monitor.process_event(self, container_id, event_type, info)
-
-
-# The container event each state transition makes, as dockerd names them.
-_TRANSITION_EVENTS = {
-    Input.STARTED: "start",
-    Input.EXITED: "die",
-    Input.OOM: "oom",
-    Input.PAUSED: "pause",
-    Input.RESUMED: "unpause",
-    Input.REMOVED: "destroy",
-}

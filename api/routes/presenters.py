@@ -16,7 +16,6 @@ from daemon.volumes.mounts import mount_point, mounts_of
 from wire.container import (
     ContainerInspect,
     ContainerSummary,
-    Health,
     MountPoint,
     NetworkSettings,
 )
@@ -138,8 +137,8 @@ def inspect_container(live: LiveContainer) -> ContainerInspect:
         "NetworkSettings": _EMPTY_NETWORK.copy(),
     }
     if state.health is not None:
-        # The health monitor keeps State.Health in its wire shape.
-        inspect["State"]["Health"] = cast(Health, copy.deepcopy(state.health))
+        # The state machine keeps State.Health in its wire shape.
+        inspect["State"]["Health"] = copy.deepcopy(state.health)
     return inspect
 
 

@@ -14,28 +14,23 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from libcontainerd import errors as lcd_errors
+from wire.container import Health, HealthcheckResult
 
 from .. import errors
 from ..timefmt import format_go_duration, now_rfc3339_nano
 from .io import Attachment
 from .live import ExecRecord, LiveContainer
-from .model import Container
+from .state import STARTING, UNHEALTHY, Input, ProbeResult
 
 log = logging.getLogger(__name__)
-
-STARTING = "starting"
-HEALTHY = "healthy"
-UNHEALTHY = "unhealthy"
 
 DEFAULT_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_START_PERIOD = 0.0
 DEFAULT_RETRIES = 3
-MAX_LOG_ENTRIES = 5
 MAX_OUTPUT_LEN = 4096
 # How long a killed probe may take to be reported gone before the monitor moves on.
 _KILL_GRACE = 10.0
@@ -62,7 +57,7 @@ def probe_command(model_config: dict[str, Any]) -> list[str] | None:
     return None  # NONE, or a type dockerd does not know
 
 
-def status_suffix(health: dict[str, Any] | None) -> str:
+def status_suffix(health: Health | None) -> str:
     """What `docker ps` adds to a running container's Status."""
     if health is None:
         return ""
@@ -83,17 +78,11 @@ class ProbeRunner(Protocol):
 
 
 class HealthMonitor:
-    """Starts and stops each container's monitor task; the results land in State.health."""
+    """Starts and stops each container's monitor task: the schedule. The results go to the
+    container's state machine as inputs, which keeps State.Health (and emits its events)."""
 
-    def __init__(
-        self,
-        execs: ProbeRunner,
-        save: Callable[[Container], None],
-        emit: Callable[[LiveContainer, str], None],
-    ) -> None:
+    def __init__(self, execs: ProbeRunner) -> None:
         self._execs = execs
-        self._save_model = save
-        self._emit = emit
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, live: LiveContainer) -> None:
@@ -102,13 +91,7 @@ class HealthMonitor:
         command = probe_command(live.model.config)
         if command is None:
             return
-        health = live.model.state.health
-        if health is None:
-            health = live.model.state.health = {"Status": STARTING, "FailingStreak": 0, "Log": []}
-        else:
-            health["Status"] = STARTING
-            health["FailingStreak"] = 0
-        self._save(live)
+        self._apply(live, Input.HEALTH_STARTING)
         self._tasks[live.id] = asyncio.get_running_loop().create_task(
             self._monitor(live, command), name=f"health-{live.id[:12]}"
         )
@@ -137,18 +120,19 @@ class HealthMonitor:
             if live.model.state.paused:
                 continue
             try:
-                result = await self._probe(live, command, timeout)
+                result, began = await self._probe(live, command, timeout)
             except errors.DaemonError as exc:
                 log.debug("health probe of %s not run: %s", live.id[:12], exc)
                 continue
             except Exception:
                 log.exception("health probe of %s failed", live.id[:12])
                 continue
-            self._record(live, healthcheck, result)
+            self._record(live, healthcheck, result, began)
 
     async def _probe(
         self, live: LiveContainer, command: list[str], timeout: float
-    ) -> dict[str, Any]:
+    ) -> tuple[HealthcheckResult, float]:
+        """The probe's result, and when (monotonic) it began."""
         execs = self._execs
         config = live.model.config
         exec_id = execs.create(
@@ -187,8 +171,7 @@ class HealthMonitor:
                 "End": now_rfc3339_nano(),
                 "ExitCode": -1,
                 "Output": f"Health check exceeded timeout ({format_go_duration(timeout)})",
-                "_began": began,
-            }
+            }, began
         finally:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
@@ -204,8 +187,7 @@ class HealthMonitor:
             "End": now_rfc3339_nano(),
             "ExitCode": exit_code,
             "Output": text,
-            "_began": began,
-        }
+        }, began
 
     async def _kill(self, record: ExecRecord) -> None:
         if record.process is not None:
@@ -217,37 +199,23 @@ class HealthMonitor:
                 await record.exited.wait()
 
     def _record(
-        self, live: LiveContainer, healthcheck: dict[str, Any], result: dict[str, Any]
+        self,
+        live: LiveContainer,
+        healthcheck: dict[str, Any],
+        result: HealthcheckResult,
+        began: float,
     ) -> None:
-        health = live.model.state.health
-        if health is None or not live.model.state.running:
-            return
-        began = result.pop("_began")
-        old = health.get("Status")
-        if result["ExitCode"] == 0:
-            health["FailingStreak"] = 0
-            health["Status"] = HEALTHY
-        else:
-            start_period = _seconds(healthcheck, "StartPeriod", DEFAULT_START_PERIOD)
-            in_start_period = (
-                old == STARTING
-                and live.started_monotonic > 0
-                and began - live.started_monotonic < start_period
-            )
-            if not in_start_period:
-                health["FailingStreak"] = int(health.get("FailingStreak") or 0) + 1
-                retries = healthcheck.get("Retries")
-                if not isinstance(retries, int) or retries <= 0:
-                    retries = DEFAULT_RETRIES
-                if health["FailingStreak"] >= retries:
-                    health["Status"] = UNHEALTHY
-        health["Log"] = [*(health.get("Log") or []), result][-MAX_LOG_ENTRIES:]
-        self._save(live)
-        if health["Status"] != old:
-            self._emit(live, f"health_status: {health['Status']}")
+        start_period = _seconds(healthcheck, "StartPeriod", DEFAULT_START_PERIOD)
+        retries = healthcheck.get("Retries")
+        if not isinstance(retries, int) or retries <= 0:
+            retries = DEFAULT_RETRIES
+        in_start_period = (
+            live.started_monotonic > 0 and began - live.started_monotonic < start_period
+        )
+        self._apply(live, Input.HEALTH_PROBED, ProbeResult(result, retries, in_start_period))
 
-    def _save(self, live: LiveContainer) -> None:
+    def _apply(self, live: LiveContainer, event: Input, probe: ProbeResult | None = None) -> None:
         try:
-            self._save_model(live.model)
+            live.machine.apply(event, probe=probe)
         except OSError as exc:
             log.warning("saving the health of %s failed: %s", live.id[:12], exc)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.timefmt import ZERO_TIME, now_rfc3339_nano, rfc3339_nano
+from wire.container import Health
 
 # A container's own times (Created, StartedAt, FinishedAt) keep all nine digits.
 
@@ -43,8 +44,8 @@ class State:
     # A run's exit code, kept from the exit event until the exit is applied (restore's
     # fallback if the daemon dies in between, after containerd forgot the task).
     recorded_exit: int | None = None
-    # Docker's State.Health ({Status, FailingStreak, Log}), for a container with a healthcheck.
-    health: dict[str, Any] | None = None
+    # Docker's State.Health, for a container with a healthcheck (kept by the state machine).
+    health: Health | None = None
 
     @property
     def running(self) -> bool:

@@ -32,7 +32,7 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
         raise errors.Conflict(f"removal of container {live.id} is already in progress")
     if force:
         # The container is going away: no restart policy may bring it back.
-        live.model.manually_stopped = True
+        live.machine.apply(Input.STOP_REQUESTED)
         await monitor.cancel_restart(live)
     if live.model.state.running:
         if not force:

@@ -159,9 +159,8 @@ async def apply_to(daemon: Daemon, live: LiveContainer, step: Step) -> None:
         live.hub.open_stdin()  # it runs already
     if machine.apply(Input.STARTED, pid=step.pid):
         live.started_monotonic = time.monotonic()
-    elif live.model.state.pid != step.pid and live.model.state.running:
-        live.model.state.pid = step.pid
-        daemon.store.save(live.model)
+    else:
+        machine.apply(Input.REATTACHED, pid=step.pid)
     if step.task_status is TaskStatus.PAUSED:
         machine.apply(Input.PAUSED)
     else:

@@ -47,7 +47,7 @@ async def start(daemon: Daemon, ref: str) -> None:
                 f"container {live.id} is marked for removal and cannot be started"
             )
         # A start by the user starts the restart policy's count and backoff over.
-        live.model.restart_count = 0
+        live.machine.apply(Input.START_REQUESTED)
         live.backoff.reset()
         await start_locked(daemon, live)
 

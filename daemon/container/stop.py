@@ -78,7 +78,7 @@ async def stop(
 
 
 async def _stop(daemon: Daemon, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
-    live.model.manually_stopped = True
+    live.machine.apply(Input.STOP_REQUESTED)
     if await monitor.cancel_restart(live):
         return
     config = live.model.config
@@ -86,7 +86,8 @@ async def _stop(daemon: Daemon, live: LiveContainer, timeout: int | None, sig: s
     if timeout is None:
         stop_timeout = config.get("StopTimeout")
         timeout = int(stop_timeout) if stop_timeout is not None else DEFAULT_STOP_TIMEOUT
-    live.model.manually_stopped = True
+    # Again: a restart under way (which cancel_restart let finish) started it afresh.
+    live.machine.apply(Input.STOP_REQUESTED)
     exited = live.machine.next_exit()
     task = live.task
     if task is None:

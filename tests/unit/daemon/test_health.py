@@ -1,18 +1,19 @@
 """The healthcheck schedule without a containerd: probes by a scripted runner, on Docker's rules
-for retries, the start period, the log of the last five results and status events."""
+for retries, the start period, the log of the last five results and status events (which the
+container's state machine keeps and emits: its rules are unit-tested in test_state_machine.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from daemon.container.health import HealthMonitor
 from daemon.container.io import Attachment
 from daemon.container.live import ExecRecord, LiveContainer
 from daemon.container.model import Container, Status
-from daemon.container.state import StateMachine
+from daemon.container.state import Input, StateMachine, transition_event
 
 MS = 1_000_000  # Docker's durations are in nanoseconds
 
@@ -47,14 +48,22 @@ class ScriptedProbes:
         self.discarded += 1
 
 
-def _container(healthcheck: dict[str, Any]) -> LiveContainer:
+def _container(
+    healthcheck: dict[str, Any], save: Callable[[Container], None], events: list[str]
+) -> LiveContainer:
     model = Container(
         id="c" * 64, name="/c", created="", path="", args=[], host_config={},
         config={"Healthcheck": {"Test": ["CMD-SHELL", "check"], **healthcheck}},
         image_id="", runtime="runc",
     )  # fmt: skip
     model.state.status = Status.RUNNING
-    live = LiveContainer(model, StateMachine(model, lambda _: None))
+
+    def told(container: Container, applied: Input, before: Status) -> None:
+        event = transition_event(container, applied, before)
+        if event is not None:
+            events.append(event[0])
+
+    live = LiveContainer(model, StateMachine(model, save, told))
     live.started_monotonic = time.monotonic()
     return live
 
@@ -62,7 +71,6 @@ def _container(healthcheck: dict[str, Any]) -> LiveContainer:
 async def _monitor(
     healthcheck: dict[str, Any], codes: list[int]
 ) -> tuple[LiveContainer, list[str], int]:
-    live = _container({"Interval": 5 * MS, **healthcheck})
     probes = ScriptedProbes(codes)
     events: list[str] = []
     saves = 0
@@ -71,7 +79,8 @@ async def _monitor(
         nonlocal saves
         saves += 1
 
-    monitor = HealthMonitor(probes, save, lambda _live, action: events.append(action))
+    live = _container({"Interval": 5 * MS, **healthcheck}, save, events)
+    monitor = HealthMonitor(probes)
     monitor.start(live)
     assert live.model.state.health is not None
     assert live.model.state.health["Status"] == "starting"
@@ -91,8 +100,8 @@ async def test_failures_up_to_retries_make_it_unhealthy_and_a_success_healthy() 
     assert health is not None
     assert events == ["health_status: unhealthy", "health_status: healthy"]
     assert (health["Status"], health["FailingStreak"]) == ("healthy", 0)
-    assert [entry["ExitCode"] for entry in health["Log"]] == [1, 1, 0]
-    assert [entry["Output"] for entry in health["Log"]] == ["probe 1", "probe 2", "probe 3"]
+    assert [entry["ExitCode"] for entry in health["Log"] or []] == [1, 1, 0]
+    assert [entry["Output"] for entry in health["Log"] or []] == ["probe 1", "probe 2", "probe 3"]
 
 
 async def test_failures_in_the_start_period_do_not_count() -> None:
@@ -100,7 +109,7 @@ async def test_failures_in_the_start_period_do_not_count() -> None:
     health = live.model.state.health
     assert health is not None
     assert events == ["health_status: healthy"]
-    assert [entry["ExitCode"] for entry in health["Log"]] == [1, 1, 0]
+    assert [entry["ExitCode"] for entry in health["Log"] or []] == [1, 1, 0]
 
 
 async def test_the_log_keeps_the_last_five_results_and_each_is_saved() -> None:
@@ -108,6 +117,6 @@ async def test_the_log_keeps_the_last_five_results_and_each_is_saved() -> None:
     live, _, saves = await _monitor({"Retries": 3}, codes)
     health = live.model.state.health
     assert health is not None
-    assert [entry["ExitCode"] for entry in health["Log"]] == codes[-5:]
+    assert [entry["ExitCode"] for entry in health["Log"] or []] == codes[-5:]
     assert health["FailingStreak"] == 0
     assert saves == 1 + len(codes)  # the start, then every result

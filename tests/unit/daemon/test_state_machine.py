@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from daemon.container.model import Container, Status
-from daemon.container.state import Input, StateMachine
+from daemon.container.state import Input, ProbeResult, StateMachine, transition_event
+from wire.container import HealthcheckResult
 
 S = Status
 # (input, status before) -> status after; every pair not listed is refused and changes nothing.
@@ -24,7 +25,22 @@ TRANSITIONS: dict[tuple[Input, Status], Status] = {
     (Input.REMOVE_FAILED, S.REMOVING): S.DEAD,
     (Input.REMOVED, S.REMOVING): S.REMOVING,
     **{(Input.BROKEN, s): S.DEAD for s in (S.CREATED, S.EXITED)},
+    # Bookkeeping beside the status (the fixture makes each change something).
+    **{(Input.START_REQUESTED, s): s for s in (S.CREATED, S.EXITED)},
+    (Input.POLICY_RESTART, S.RESTARTING): S.RESTARTING,
+    **{(Input.STOP_REQUESTED, s): s for s in (S.RUNNING, S.PAUSED, S.RESTARTING)},
+    **{(Input.REATTACHED, s): s for s in (S.RUNNING, S.PAUSED)},
+    **{(Input.HEALTH_STARTING, s): s for s in (S.RUNNING, S.PAUSED)},
+    **{(Input.HEALTH_PROBED, s): s for s in (S.RUNNING, S.PAUSED)},
 }
+
+
+def _result(exit_code: int) -> HealthcheckResult:
+    return {"Start": "s", "End": "e", "ExitCode": exit_code, "Output": f"exit {exit_code}"}
+
+
+def _probe(exit_code: int, retries: int = 3, in_start_period: bool = False) -> ProbeResult:
+    return ProbeResult(_result(exit_code), retries, in_start_period)
 
 
 def _machine(
@@ -35,6 +51,9 @@ def _machine(
         image_id="", runtime="runc",
     )  # fmt: skip
     model.state.status = status
+    # So that every bookkeeping input has something to change.
+    model.restart_count = 2
+    model.state.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
     saved: list[Status] = []
     hook = None if told is None else lambda _c, event, before: told.append((event, before))
     return StateMachine(model, lambda c: saved.append(c.state.status), hook), saved
@@ -45,12 +64,12 @@ def _machine(
 def test_every_input_in_every_state(event: Input, status: Status) -> None:
     told: list[tuple[Input, Status]] = []
     machine, saved = _machine(status, told)
-    before = machine.container.state.as_json()
-    accepted = machine.apply(event, pid=42, exit_code=3, error="why")
+    before = machine.container.as_json()
+    accepted = machine.apply(event, pid=42, exit_code=3, error="why", probe=_probe(0))
     expected = TRANSITIONS.get((event, status))
     assert accepted is (expected is not None)
     if expected is None:
-        assert machine.container.state.as_json() == before and saved == [] and told == []
+        assert machine.container.as_json() == before and saved == [] and told == []
         return
     assert machine.status is expected
     # Every accepted change is persisted, but the removal (the record goes with it).
@@ -85,3 +104,105 @@ async def test_waiters_are_woken_by_exit_and_removal() -> None:
     machine.apply(Input.REMOVED)
     assert removal.result() == 5 and machine.removed
     assert machine.removal().result() == 5
+
+
+def test_restart_count_starts_over_at_a_user_start_and_counts_policy_restarts() -> None:
+    machine, saved = _machine(S.EXITED)
+    container = machine.container
+    assert machine.apply(Input.START_REQUESTED) and container.restart_count == 0
+    # Already zero: nothing to change, nothing written (a start's usual case).
+    assert not machine.apply(Input.START_REQUESTED) and len(saved) == 1
+    assert not machine.apply(Input.POLICY_RESTART)  # only while a restart is pending
+    machine.apply(Input.RESTARTING)
+    assert machine.apply(Input.POLICY_RESTART) and machine.apply(Input.POLICY_RESTART)
+    assert container.restart_count == 2 and len(saved) == 4
+
+
+def test_a_manual_stop_holds_until_the_next_start() -> None:
+    machine, saved = _machine(S.RUNNING)
+    container = machine.container
+    assert machine.apply(Input.STOP_REQUESTED) and container.manually_stopped
+    assert not machine.apply(Input.STOP_REQUESTED) and len(saved) == 1  # said once
+    machine.apply(Input.EXITED, exit_code=0)
+    assert container.manually_stopped  # what the restart policy reads after the exit
+    assert not machine.apply(Input.STOP_REQUESTED)  # not running: nothing to stop
+    machine.apply(Input.STARTED, pid=9)
+    assert not container.manually_stopped
+
+
+def test_reattach_keeps_the_pid_restore_found() -> None:
+    machine, saved = _machine(S.RUNNING)
+    assert machine.apply(Input.REATTACHED, pid=77) and machine.container.state.pid == 77
+    assert not machine.apply(Input.REATTACHED, pid=77) and len(saved) == 1
+
+
+def test_health_starts_over_each_run_and_keeps_its_log() -> None:
+    machine, _ = _machine(S.RUNNING)
+    state = machine.container.state
+    state.health = None
+    assert not machine.apply(Input.HEALTH_PROBED, probe=_probe(0))  # no healthcheck
+    machine.apply(Input.HEALTH_STARTING)
+    health = machine.container.state.health
+    assert health == {"Status": "starting", "FailingStreak": 0, "Log": []}
+    machine.apply(Input.HEALTH_PROBED, probe=_probe(1, retries=1))
+    assert health["Status"] == "unhealthy"
+    machine.apply(Input.HEALTH_STARTING)
+    assert (health["Status"], health["FailingStreak"]) == ("starting", 0)
+    assert [entry["ExitCode"] for entry in health["Log"] or []] == [1]
+
+
+def test_health_follows_dockers_rules_and_only_a_new_status_is_an_event() -> None:
+    told: list[tuple[Input, Status]] = []
+    machine, saved = _machine(S.RUNNING, told)
+    health = machine.container.state.health
+    assert health is not None
+    statuses = []
+    for probe in (
+        _probe(1, retries=2, in_start_period=True),  # starting: does not count
+        _probe(1, retries=2),
+        _probe(1, retries=2),  # the second in a row: unhealthy
+        _probe(1, retries=2),
+        _probe(0, retries=2),  # a success: healthy, and the streak starts over
+        _probe(1, retries=2, in_start_period=True),  # no longer starting: counts
+    ):
+        assert machine.apply(Input.HEALTH_PROBED, probe=probe)
+        statuses.append((health["Status"], health["FailingStreak"]))
+    assert statuses == [
+        ("starting", 0),
+        ("starting", 1),
+        ("unhealthy", 2),
+        ("unhealthy", 3),
+        ("healthy", 0),
+        ("healthy", 1),
+    ]
+    assert len(saved) == 6  # every result is kept
+    assert [entry["ExitCode"] for entry in health["Log"] or []] == [1, 1, 1, 0, 1]  # the last 5
+    # Only the probes that changed the status are transitions, each with its event.
+    assert told == [(Input.HEALTH_PROBED, S.RUNNING)] * 2
+    assert transition_event(machine.container, Input.HEALTH_PROBED, S.RUNNING) == (
+        "health_status: healthy",
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "before", "expected"),
+    [
+        (Input.STARTED, S.CREATED, ("start", {})),
+        (Input.EXITED, S.RUNNING, ("die", {"exitCode": "0"})),
+        (Input.EXITED, S.RESTARTING, None),  # a pending restart called off: said already
+        (Input.OOM, S.RUNNING, ("oom", {})),
+        (Input.PAUSED, S.RUNNING, ("pause", {})),
+        (Input.RESUMED, S.PAUSED, ("unpause", {})),
+        (Input.REMOVED, S.REMOVING, ("destroy", {})),
+        (Input.STOP_REQUESTED, S.RUNNING, None),
+        (Input.POLICY_RESTART, S.RESTARTING, None),
+        (Input.HEALTH_STARTING, S.RUNNING, None),
+    ],
+)
+def test_transition_events_are_named_as_dockerd_names_them(
+    event: Input, before: Status, expected: tuple[str, dict[str, str]] | None
+) -> None:
+    machine, _ = _machine(S.RUNNING)
+    machine.container.state.health = None
+    assert transition_event(machine.container, event, before) == expected
