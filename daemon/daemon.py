@@ -5,7 +5,9 @@ are turned into inputs of that container's state machine, like API calls are.
 
 This class is the wiring, the lookups and the events; the operations live in modules
 named for them under daemon/container/ (create, start, stop, pause, remove, rename,
-attach, wait, restore, monitor), each a set of functions that take the Daemon.
+attach, wait, restore, monitor), each a set of functions that take the Daemon. Those
+modules are the Daemon's own code, as Go's files of one package are: they, and only
+they, use its underscored state (`_live`, `_creating`, `_background`, `_client()`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from . import remove, restore, start, volumes
 from .live import LiveContainer
 from .model import Status
 from .oom import oom_killed
-from .reconcile import RecordView, task_steps
 from .restart import RestartPolicy
 from .state import Input
 
@@ -68,10 +67,7 @@ async def _task_started(daemon: Daemon, live: LiveContainer) -> None:
         log.warning("task of %s started, state unknown: %s", live.id[:12], exc)
         return
     if found is not None:
-        record = RecordView(live.id, state.status, state.recorded_exit)
-        for step in task_steps(record, found):
-            log.warning("%s %s: %s", step.kind.value, live.id[:12], step.describe())
-            await restore.apply_to(daemon, live, step)
+        await restore.apply_task_steps(daemon, live, found, announce=True)
 
 
 async def _task_exited(daemon: Daemon, live: LiveContainer, info: EventInfo) -> None:

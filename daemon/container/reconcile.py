@@ -53,7 +53,7 @@ class RecordView:
 
     id: str
     status: Status
-    # An exit the daemon wrote down before deleting its task (see Daemon._task_exited).
+    # An exit the daemon wrote down before deleting its task (see monitor.py, _task_exited).
     recorded_exit: int | None = None
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from libcontainerd import errors as lcd_errors
 from libcontainerd.types import Container as LcdContainer
-from libcontainerd.types import TaskStatus
+from libcontainerd.types import TaskInfo, TaskStatus
 
 from .. import errors
 from . import create, monitor, remove, start, volumes
@@ -133,9 +133,7 @@ async def apply_to(daemon: Daemon, live: LiveContainer, step: Step) -> None:
             await daemon.netrt.teardown(live.id, timed=False)
             machine.apply(Input.EXITED, exit_code=step.exit_code)
             return
-        record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
-        for again in task_steps(record, found):
-            await apply_to(daemon, live, again)
+        await apply_task_steps(daemon, live, found)
         return
     if step.kind is Kind.DISCARD_TASK:
         await live.lcd.delete_task()
@@ -185,6 +183,16 @@ async def _recreate(daemon: Daemon, live: LiveContainer, snapshot_exists: bool) 
     if found is None:
         live.machine.apply(Input.EXITED, exit_code=255)
         return
-    record = RecordView(live.id, live.model.state.status, live.model.state.recorded_exit)
-    for step in task_steps(record, found):
+    await apply_task_steps(daemon, live, found)
+
+
+async def apply_task_steps(
+    daemon: Daemon, live: LiveContainer, found: TaskInfo, announce: bool = False
+) -> None:
+    """What a task found for `live` (by a Tasks.Get) asks for, applied; `announce` logs
+    each step, for a task that appeared outside a restore."""
+    state = live.model.state
+    for step in task_steps(RecordView(live.id, state.status, state.recorded_exit), found):
+        if announce:
+            log.warning("%s %s: %s", step.kind.value, live.id[:12], step.describe())
         await apply_to(daemon, live, step)
