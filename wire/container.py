@@ -5,12 +5,34 @@ The order of a TypedDict's keys is dockerd's: a builder writes them in that orde
 because ``docker inspect`` prints keys in the order they come.
 """
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 from pydantic import Field
 
+from wire.api_versions import (
+    ALIASES_WITHOUT_SHORT_ID,
+    CONSOLE_SIZE_AT_CREATE,
+    CONTAINER_LIST_HEALTH,
+    CONTAINER_MAC_REFUSED,
+    CONTAINER_ONBUILD_OMITTED,
+    DNS_NAMES,
+    ENDPOINT_MAC_ADDRESS,
+    HEALTH_START_INTERVAL,
+    IMAGE_MOUNTS,
+    KERNEL_MEMORY_IGNORED,
+    KERNEL_MEMORY_TCP_REMOVED,
+    MOUNT_OPTIONS_MATCH_TYPE,
+    MULTIPLE_ENDPOINTS,
+    NETWORK_SETTINGS_NO_LEGACY,
+    READ_ONLY_FORCE_RECURSIVE,
+    UPDATE_BLKIO_DEVICES,
+    VOLUME_DRIVER_WARNING,
+    VOLUME_SUBPATH,
+    ApiVersion,
+    VersionRefusal,
+)
 from wire.container_config import ContainerConfig
-from wire.host_config import HostConfig, Resources, RestartPolicy
+from wire.host_config import HostConfig, Mount, Resources, RestartPolicy
 from wire.network import NetworkingConfig
 
 # Aliases for fields named like their type (a class-body default would shadow it).
@@ -182,6 +204,12 @@ class ContainerSummary(TypedDict):
     HostConfig: SummaryHostConfig
     NetworkSettings: SummaryNetworkSettings
     Mounts: list[MountPoint]
+    Health: NotRequired["HealthSummary"]  # API 1.52, containers with a healthcheck
+
+
+class HealthSummary(TypedDict):
+    Status: str
+    FailingStreak: int
 
 
 class WaitError(TypedDict):
@@ -207,3 +235,174 @@ class ContainerTopResponse(TypedDict):
 class ContainerPruneResponse(TypedDict):
     ContainersDeleted: list[str] | None
     SpaceReclaimed: int
+
+
+# --- API versions ----------------------------------------------------------------------
+# A request is read and a reply built at the newest version; these give the older
+# shapes, each switch named by its row of wire.api_versions.
+
+_NETWORK_SETTINGS_KEPT = ("SandboxID", "SandboxKey", "Ports", "Networks")
+_NOT_USER_NETWORKS = ("bridge", "host", "none", "default")
+
+
+def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
+    """Adapt a create request to what `version` means by it; dockerd's version-specific
+    warnings. Raises ``VersionRefusal`` for what this version refuses."""
+    warnings: list[str] = []
+    host = body.HostConfig
+    mounts = host.Mounts or [] if host is not None else []
+    if host is not None:
+        if KERNEL_MEMORY_IGNORED.applies(version):
+            host.KernelMemory = 0
+        if not CONSOLE_SIZE_AT_CREATE.applies(version):
+            host.ConsoleSize = (0, 0)
+    for mount in mounts:
+        _mount_at(mount, version)
+    if body.Healthcheck is not None and not HEALTH_START_INTERVAL.applies(version):
+        body.Healthcheck.StartInterval = 0
+    endpoints = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
+    if endpoints and len(endpoints) > 1 and not MULTIPLE_ENDPOINTS.applies(version):
+        raise VersionRefusal(
+            "Container cannot be created with multiple network endpoints: " + ", ".join(endpoints)
+        )
+    if body.MacAddress:
+        if CONTAINER_MAC_REFUSED.applies(version):
+            raise VersionRefusal(
+                "container-wide MAC address no longer supported; "
+                "use endpoint-specific MAC address instead"
+            )
+        if ENDPOINT_MAC_ADDRESS.applies(version):
+            warnings.append(
+                "The container-wide MacAddress field is now deprecated. "
+                "It should be specified in EndpointsConfig instead."
+            )
+    elif endpoints and not ENDPOINT_MAC_ADDRESS.applies(version):
+        for endpoint in endpoints.values():  # the old API had no such field
+            if endpoint is not None:
+                endpoint.MacAddress = ""
+    if (
+        host is not None
+        and host.VolumeDriver
+        and VOLUME_DRIVER_WARNING.applies(version)
+        and any(
+            m.Type == "volume"
+            and not (
+                m.VolumeOptions
+                and m.VolumeOptions.DriverConfig
+                and m.VolumeOptions.DriverConfig.Name
+            )
+            for m in mounts
+        )
+    ):
+        warnings.append(
+            "WARNING: the container-wide volume-driver configuration is ignored for volumes "
+            "specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead"
+        )
+    return warnings
+
+
+def _mount_at(mount: Mount, version: ApiVersion) -> None:
+    if MOUNT_OPTIONS_MATCH_TYPE.applies(version):
+        for field, kind in (
+            ("VolumeOptions", "volume"), ("BindOptions", "bind"), ("TmpfsOptions", "tmpfs"),
+        ):  # fmt: skip
+            if getattr(mount, field) is not None and mount.Type != kind:
+                raise VersionRefusal(f'{field} must not be specified on mount type "{mount.Type}"')
+    else:
+        # Not validated before 1.42: dropped so that later checks do not refuse them.
+        if mount.VolumeOptions is not None and mount.Type != "volume":
+            mount.VolumeOptions = None
+        if mount.TmpfsOptions is not None and mount.Type != "tmpfs":
+            mount.TmpfsOptions = None
+        if mount.BindOptions is not None:
+            mount.BindOptions.CreateMountpoint = False
+    bind = mount.BindOptions
+    if (
+        mount.Type == "bind"
+        and bind is not None
+        and bind.ReadOnlyForceRecursive
+        and not READ_ONLY_FORCE_RECURSIVE.applies(version)
+    ):
+        raise VersionRefusal("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+    if mount.VolumeOptions is not None and mount.VolumeOptions.Subpath:
+        if not VOLUME_SUBPATH.applies(version):
+            raise VersionRefusal("VolumeOptions.Subpath needs API v1.45 or newer")
+        raise VersionRefusal("VolumeOptions.Subpath is not supported by this daemon")
+    if mount.Type == "image" and not IMAGE_MOUNTS.applies(version):
+        raise VersionRefusal('Mount type "Image" needs API v1.48 or newer')
+
+
+def update_at(body: ContainerUpdateRequest, version: ApiVersion) -> None:
+    """Drop what `version` did not have, or no longer has, from an update request."""
+    if KERNEL_MEMORY_IGNORED.applies(version):
+        body.KernelMemory = 0
+    if KERNEL_MEMORY_TCP_REMOVED.applies(version):
+        body.KernelMemoryTCP = 0
+    if not UPDATE_BLKIO_DEVICES.applies(version):
+        body.BlkioWeightDevice = None
+        body.BlkioDeviceReadBps = body.BlkioDeviceWriteBps = None
+        body.BlkioDeviceReadIOps = body.BlkioDeviceWriteIOps = None
+
+
+def endpoints_at(
+    networks: dict[str, Any], container_id: str, version: ApiVersion
+) -> dict[str, Any]:
+    """EndpointSettings by network (built at the newest version) as `version` shows them."""
+    if ALIASES_WITHOUT_SHORT_ID.applies(version) and DNS_NAMES.applies(version):
+        return networks
+    out: dict[str, Any] = {}
+    for name, settings in networks.items():
+        settings = dict(settings)
+        if not DNS_NAMES.applies(version):
+            settings.pop("DNSNames", None)
+        if (
+            not ALIASES_WITHOUT_SHORT_ID.applies(version)
+            and name not in _NOT_USER_NETWORKS
+            and settings.get("EndpointID")
+        ):
+            # Before 1.45 a running container's user-network aliases held its short ID.
+            aliases = list(settings.get("Aliases") or [])
+            if container_id[:12] not in aliases:
+                aliases.append(container_id[:12])
+            settings["Aliases"] = aliases
+        out[name] = settings
+    return out
+
+
+def inspect_at(body: ContainerInspect, version: ApiVersion) -> ContainerInspect:
+    """A ``ContainerInspect`` (NetworkSettings in 1.41's shape) as `version` shows it."""
+    out = body.copy()
+    settings: dict[str, Any] = dict(out["NetworkSettings"])
+    settings["Networks"] = endpoints_at(out["NetworkSettings"]["Networks"], out["Id"], version)
+    if NETWORK_SETTINGS_NO_LEGACY.applies(version):
+        settings = {k: settings[k] for k in _NETWORK_SETTINGS_KEPT if k in settings}
+    out["NetworkSettings"] = cast(NetworkSettings, settings)
+    if CONTAINER_ONBUILD_OMITTED.applies(version) and not out["Config"].get("OnBuild"):
+        out["Config"] = {k: v for k, v in out["Config"].items() if k != "OnBuild"}
+    host_config = out["HostConfig"]
+    drop = set()
+    if KERNEL_MEMORY_IGNORED.applies(version) and not host_config.get("KernelMemory"):
+        drop.add("KernelMemory")
+    unset_tcp = not host_config.get("KernelMemoryTCP")
+    if KERNEL_MEMORY_TCP_REMOVED.applies(version) or (
+        KERNEL_MEMORY_IGNORED.applies(version) and unset_tcp
+    ):
+        drop.add("KernelMemoryTCP")
+    if drop:
+        out["HostConfig"] = {k: v for k, v in host_config.items() if k not in drop}
+    return out
+
+
+def summary_at(
+    summary: ContainerSummary, version: ApiVersion, health: dict[str, Any] | None
+) -> ContainerSummary:
+    """A ``ContainerSummary`` as `version` shows it; `health` is State.Health, if any."""
+    out = summary.copy()
+    networks: dict[str, Any] = out["NetworkSettings"]["Networks"]
+    out["NetworkSettings"] = {"Networks": endpoints_at(networks, out["Id"], version)}
+    if health is not None and CONTAINER_LIST_HEALTH.applies(version):
+        out["Health"] = {
+            "Status": str(health.get("Status", "")),
+            "FailingStreak": int(health.get("FailingStreak") or 0),
+        }
+    return out

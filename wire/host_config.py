@@ -64,6 +64,9 @@ PortMap = dict[str, list[PortBinding] | None]
 class BindOptions(ApiModel):
     Propagation: Annotated[str, OmitEmpty] = ""
     NonRecursive: Annotated[bool, OmitEmpty] = False
+    CreateMountpoint: Annotated[bool, OmitEmpty] = False  # API 1.42
+    ReadOnlyNonRecursive: Annotated[bool, OmitEmpty] = False  # API 1.44
+    ReadOnlyForceRecursive: Annotated[bool, OmitEmpty] = False  # API 1.44
 
 
 class VolumeDriverConfig(ApiModel):
@@ -75,6 +78,7 @@ class VolumeOptions(ApiModel):
     NoCopy: Annotated[bool, OmitEmpty] = False
     Labels: Annotated[dict[str, str] | None, OmitEmpty] = None
     DriverConfig: Annotated[VolumeDriverConfig | None, OmitEmpty] = None
+    Subpath: Annotated[str, OmitEmpty] = ""  # API 1.45
 
 
 class TmpfsOptions(ApiModel):

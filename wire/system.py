@@ -7,8 +7,9 @@ which clients here do not need.
 
 from typing import Any, NotRequired, TypedDict
 
+from wire.api_versions import INFO_CONTAINERD, INFO_FIREWALL_BACKEND, ApiVersion
 from wire.container import ContainerSummary
-from wire.image import ImageSummary
+from wire.image import ImageSummary, summary_at
 from wire.volume import Volume
 
 
@@ -106,6 +107,39 @@ class InfoResponse(TypedDict):
     InitBinary: str
     SecurityOptions: list[str]
     Warnings: list[str] | None
+    FirewallBackend: NotRequired["FirewallInfo"]  # API 1.49, with bridge networking
+    Containerd: NotRequired["ContainerdInfo"]  # API 1.46
+
+
+class FirewallInfo(TypedDict):
+    Driver: str
+
+
+class ContainerdNamespaces(TypedDict):
+    Containers: str
+    Plugins: str
+
+
+class ContainerdInfo(TypedDict):
+    Address: str
+    Namespaces: ContainerdNamespaces
+
+
+def info_at(info: InfoResponse, version: ApiVersion) -> InfoResponse:
+    """``/info`` (built at the newest version) as `version` shows it."""
+    out = info.copy()
+    if not INFO_CONTAINERD.applies(version):
+        out.pop("Containerd", None)
+    if not INFO_FIREWALL_BACKEND.applies(version):
+        out.pop("FirewallBackend", None)
+    return out
+
+
+def disk_usage_at(usage: "DiskUsage", version: ApiVersion) -> "DiskUsage":
+    """``/system/df`` as `version` shows it (its images as ``summary_at`` shows them)."""
+    out = usage.copy()
+    out["Images"] = [summary_at(i, version, containers=i["Containers"]) for i in usage["Images"]]
+    return out
 
 
 class DiskUsage(TypedDict):

@@ -7,7 +7,7 @@ from aiohttp import web
 from daemon.container_ops import prune, top
 from daemon.filters import Filters
 from daemon.update import update_container
-from wire.container import ContainerUpdateRequest, ContainerUpdateResponse
+from wire.container import ContainerUpdateRequest, ContainerUpdateResponse, update_at
 
 from ..body import read_json
 from ..versioning import ApiVersion, api_version
@@ -28,6 +28,7 @@ async def top_handler(request: web.Request) -> web.Response:
 
 async def update(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerUpdateRequest)
+    update_at(body, api_version(request))
     if api_version(request) < _PIDS_LIMIT_VERSION:
         body.PidsLimit = None
     elif body.PidsLimit is not None and body.PidsLimit <= 0:

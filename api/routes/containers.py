@@ -11,7 +11,15 @@ from daemon.container.detach import parse_detach_keys
 from daemon.filters import Filters
 from daemon.images.service import ImageService
 from daemon.system_df import container_sizes
-from wire.container import ContainerCreateRequest, ContainerCreateResponse, WaitResponse
+from wire.api_versions import LOGS_MULTIPLEXED_TYPE, STOP_SIGNAL_PARAM, VersionRefusal
+from wire.container import (
+    ContainerCreateRequest,
+    ContainerCreateResponse,
+    WaitResponse,
+    create_at,
+    inspect_at,
+    summary_at,
+)
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
@@ -30,9 +38,13 @@ def _ref(request: web.Request) -> str:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
+    try:
+        version_warnings = create_at(body, api_version(request))
+    except VersionRefusal as exc:
+        raise errors.InvalidParameter(str(exc)) from None
     name = request.query.get("name") or None
     model, warnings = await request.app[DAEMON].create(name, body)
-    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings}
+    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings + version_warnings}
     return json_reply(reply, status=201)
 
 
@@ -41,7 +53,7 @@ async def inspect(request: web.Request) -> web.Response:
     live = daemon.get(_ref(request))
     body = inspect_container(live)
     apply_network_settings(daemon, live, body)  # networking hook
-    return json_reply(body)
+    return json_reply(inspect_at(body, api_version(request)))
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -55,6 +67,7 @@ async def list_containers(request: web.Request) -> web.Response:
         limit=int_param(request, "limit", 0) or 0,
     )
     sizes: dict[str, int] = {}
+    version = api_version(request)
     images = request.app[IMAGES]
     if bool_param(request, "size"):
         # Only on request: it walks each container's writable layer.
@@ -65,7 +78,7 @@ async def list_containers(request: web.Request) -> web.Response:
         size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
         entry = summarize_container(live, size_rw=size_rw, size_root_fs=size_root_fs)
         apply_summary_networks(daemon, live, entry)  # networking hook
-        result.append(entry)
+        result.append(summary_at(entry, version, live.model.state.health))
     return json_reply(result)
 
 
@@ -83,7 +96,10 @@ async def start(request: web.Request) -> web.Response:
 
 async def stop(request: web.Request) -> web.Response:
     timeout = int_param(request, "t", None)
-    await request.app[DAEMON].stop(_ref(request), timeout, request.query.get("signal") or None)
+    signal = (
+        request.query.get("signal") if STOP_SIGNAL_PARAM.applies(api_version(request)) else None
+    )
+    await request.app[DAEMON].stop(_ref(request), timeout, signal or None)
     return web.Response(status=204)
 
 
@@ -254,7 +270,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
     )
     timestamps = bool_param(request, "timestamps")
     tty = live.model.tty
-    reply = StreamingReply(request, content_type=None)
+    version = api_version(request)
+    # dockerd 20.10 labelled log streams not at all; from 1.42 like hijacked streams.
+    content_type = (
+        stream_content_type(version, tty) if LOGS_MULTIPLEXED_TYPE.applies(version) else None
+    )
+    reply = StreamingReply(request, content_type=content_type)
 
     async def copy() -> None:
         async for entry in entries:

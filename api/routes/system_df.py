@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon import system_df
-from wire.system import DiskUsage
+from wire.system import DiskUsage, disk_usage_at
 
+from ..versioning import api_version
 from .common import DAEMON, json_reply
 from .images import IMAGES
 from .presenters import summarize_container
@@ -38,7 +39,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         "Volumes": await daemon.volumes.usage(),
         "BuildCache": [],
     }
-    return json_reply(reply)
+    return json_reply(disk_usage_at(reply, api_version(request)))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -161,8 +161,8 @@ class ImageService:
         ):
             entry = views.summary(image)
             if not image.dangling:
-                entry["RepoTags"] = tags or None
-                entry["RepoDigests"] = digests or None
+                entry["RepoTags"] = list(tags)
+                entry["RepoDigests"] = list(digests)
             entries.append(entry)
         return entries
 

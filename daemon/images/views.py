@@ -21,27 +21,24 @@ def container_config(raw: object) -> dict[str, Any]:
 
 
 def summary(image: Image) -> ImageSummary:
-    """One entry of `GET /images/json`."""
-    tags: list[str] | None = list(image.repo_tags) or None
-    digests: list[str] | None = list(image.repo_digests) or None
-    if image.dangling:
-        tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+    """One entry of `GET /images/json`, at the newest API version (`wire.image.summary_at`)."""
+    tags = [] if image.dangling else list(image.repo_tags)
     return {
         "Containers": -1,
         "Created": image.created_unix,
         "Id": image.id,
         "Labels": dict(image.labels) if image.labels is not None else None,
         "ParentId": str(image.config.get("parent") or ""),
-        "RepoDigests": digests,
+        "RepoDigests": list(image.repo_digests),
         "RepoTags": tags,
         "SharedSize": -1,
         "Size": image.size,
-        "VirtualSize": image.size,
     }
 
 
 def inspect(image: Image, graph_driver: str) -> ImageInspect:
-    """`GET /images/{name}/json`."""
+    """`GET /images/{name}/json` in API 1.41's shape (`wire.image.inspect_at`); Created is
+    "" when the config has none."""
     config = image.config
     history = config.get("history") if isinstance(config.get("history"), list) else []
     comment = str(config.get("comment") or "")
@@ -53,7 +50,7 @@ def inspect(image: Image, graph_driver: str) -> ImageInspect:
         "RepoDigests": list(image.repo_digests),
         "Parent": str(config.get("parent") or ""),
         "Comment": comment,
-        "Created": image.created,
+        "Created": image.created if config.get("created") else "",
         "Container": str(config.get("container") or ""),
         "ContainerConfig": container_config(config.get("container_config")),
         "DockerVersion": str(config.get("docker_version") or ""),
