@@ -345,12 +345,6 @@ IMAGE_PLATFORM_SAVE = _change(
     "`platform` parameter",
     _I, "decoded from 1.48 (400 if malformed; several before 1.52 is dockerd's 400)",
 )  # fmt: skip
-MULTI_PLATFORM_PARAMS = _change(
-    "multi-platform-params", "1.52", "GET /images/{name}/get, POST /images/load",
-    "several `platform` parameters",
-    _R, "before 1.52 dockerd's 400 for the version; from 1.52 the 400 of a "
-    "single-platform image store",
-)  # fmt: skip
 VOLUME_DRIVER_WARNING = _change(
     "volume-driver-warning", "1.48", "POST /containers/create",
     "warning for VolumeDriver with volume Mounts",
@@ -435,6 +429,12 @@ IMAGES_CONTAINERS_COUNT = _change(
 
 # --- 1.52 -----------------------------------------------------------------------------
 
+MULTI_PLATFORM_PARAMS = _change(
+    "multi-platform-params", "1.52", "GET /images/{name}/get, POST /images/load",
+    "several `platform` parameters",
+    _R, "before 1.52 dockerd's 400 for the version; from 1.52 the 400 of a "
+    "single-platform image store",
+)  # fmt: skip
 EVENTS_NO_LEGACY_FIELDS = _change(
     "events-legacy", "1.52", "GET /events", "status, id and from removed",
     _I, "sent before 1.52 only",
