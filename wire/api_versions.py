@@ -229,8 +229,8 @@ _change(
 READ_ONLY_FORCE_RECURSIVE = _change(
     "ro-force-recursive", "1.44", "POST /containers/create",
     "BindOptions.ReadOnlyNonRecursive/ReadOnlyForceRecursive",
-    _R, "ReadOnlyForceRecursive before 1.44 gets dockerd's 400; read-only binds stay "
-    "non-recursive at every version (the fields are not modelled)",
+    _R, "before 1.44 dockerd's 400 for the version; from 1.44 dockerd's 400 for a runtime "
+    "without rro: read-only binds stay non-recursive at every version",
 )  # fmt: skip
 HEALTH_START_INTERVAL = _change(
     "health-start-interval", "1.44", "POST /containers/create",

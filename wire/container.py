@@ -257,7 +257,7 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
         if not CONSOLE_SIZE_AT_CREATE.applies(version):
             host.ConsoleSize = (0, 0)
     for mount in mounts:
-        _mount_at(mount, version)
+        _mount_at(mount, version, host.Runtime if host is not None else "")
     if body.Healthcheck is not None and not HEALTH_START_INTERVAL.applies(version):
         body.Healthcheck.StartInterval = 0
     endpoints = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
@@ -301,7 +301,7 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
     return warnings
 
 
-def _mount_at(mount: Mount, version: ApiVersion) -> None:
+def _mount_at(mount: Mount, version: ApiVersion, runtime: str) -> None:
     if MOUNT_OPTIONS_MATCH_TYPE.applies(version):
         for field, kind in (
             ("VolumeOptions", "volume"), ("BindOptions", "bind"), ("TmpfsOptions", "tmpfs"),
@@ -317,13 +317,11 @@ def _mount_at(mount: Mount, version: ApiVersion) -> None:
         if mount.BindOptions is not None:
             mount.BindOptions.CreateMountpoint = False
     bind = mount.BindOptions
-    if (
-        mount.Type == "bind"
-        and bind is not None
-        and bind.ReadOnlyForceRecursive
-        and not READ_ONLY_FORCE_RECURSIVE.applies(version)
-    ):
-        raise VersionRefusal("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+    if mount.Type == "bind" and bind is not None and bind.ReadOnlyForceRecursive:
+        if not READ_ONLY_FORCE_RECURSIVE.applies(version):
+            raise VersionRefusal("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+        # Read-only binds stay non-recursive here, as with a runtime without "rro".
+        raise VersionRefusal(f'rro is not supported by runtime "{runtime or "runc"}"')
     if mount.VolumeOptions is not None and mount.VolumeOptions.Subpath:
         if not VOLUME_SUBPATH.applies(version):
             raise VersionRefusal("VolumeOptions.Subpath needs API v1.45 or newer")
