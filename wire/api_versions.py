@@ -272,8 +272,8 @@ IMAGE_CREATED_OMITTED = _change(
 )  # fmt: skip
 _change(
     "endpoint-validation", "1.44", "POST /containers/create, POST /networks/{id}/connect",
-    "endpoint validation at create/connect (unversioned)",
-    _I, "endpoint settings are checked at create and connect",
+    "endpoint validation at create/connect, all errors at once (unversioned)",
+    _NA, "unversioned: moorage checks what it models when it connects; no switch",
 )  # fmt: skip
 
 # --- 1.45 -----------------------------------------------------------------------------
@@ -471,7 +471,8 @@ NETWORK_SETTINGS_NO_LEGACY = _change(
 KERNEL_MEMORY_TCP_REMOVED = _change(
     "kernel-memory-tcp", "1.52", "POST /containers/{id}/update, GET /containers/{id}/json",
     "KernelMemoryTCP removed",
-    _I, "dropped from requests and HostConfig from 1.52",
+    _I, "dropped from create requests and from inspect's HostConfig from 1.52 "
+    "(update never applied it)",
 )  # fmt: skip
 CONTAINER_MAC_REFUSED = _change(
     "container-mac", "1.52", "POST /containers/create", "Config.MacAddress refused",
@@ -520,7 +521,8 @@ _change(
 UPDATE_BLKIO_DEVICES = _change(
     "update-blkio-devices", "1.55", "POST /containers/{id}/update",
     "BlkioWeightDevice and the Blkio throttle lists applied",
-    _I, "dropped from the request before 1.55",
+    _I, "ignored before 1.55; from 1.55 a list replaces the stored one ([] clears, null "
+    "leaves it), a running container gets a non-empty one by Tasks.Update",
 )  # fmt: skip
 
 

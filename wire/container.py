@@ -254,6 +254,8 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
     if host is not None:
         if KERNEL_MEMORY_IGNORED.applies(version):
             host.KernelMemory = 0
+        if KERNEL_MEMORY_TCP_REMOVED.applies(version):
+            host.KernelMemoryTCP = 0
         if not CONSOLE_SIZE_AT_CREATE.applies(version):
             host.ConsoleSize = (0, 0)
     for mount in mounts:

@@ -144,6 +144,7 @@ async def _errors_as_messages(
 
 async def save_all(request: web.Request) -> web.StreamResponse:
     """`GET /images/get?names=a&names=b`."""
+    platform_params(request, IMAGE_PLATFORM_SAVE)  # checked: several are refused
     return await _save(request, request.query.getall("names", []))
 
 
@@ -176,21 +177,19 @@ async def list_images(request: web.Request) -> web.Response:
     service = _service(request)
     version = api_version(request)
     entries = service.list(all=bool_param(request, "all"), filters=_filters(request))
-    _, usage = image_usage(service.images(), request.app[DAEMON].containers())
-    want_shared = IMAGES_SHARED_SIZE.applies(version) and bool_param(request, "shared-size")
-    shown = []
-    for entry in entries:
-        found = usage.get(entry["Id"])
-        shown.append(
-            summary_at(
-                entry,
-                version,
-                containers=found.containers if found is not None else 0,
-                shared_size=(found.shared_size if found is not None else 0)
-                if want_shared
-                else None,
-            )
+    shared: dict[str, int] | None = None
+    if IMAGES_SHARED_SIZE.applies(version) and bool_param(request, "shared-size"):
+        _, usage = image_usage(service.images(), [])
+        shared = {image_id: found.shared_size for image_id, found in usage.items()}
+    shown = [
+        summary_at(
+            entry,
+            version,
+            containers=len(service.users(entry["Id"])),
+            shared_size=shared.get(entry["Id"], 0) if shared is not None else None,
         )
+        for entry in entries
+    ]
     return json_reply(shown)
 
 
