@@ -878,10 +878,12 @@ class Daemon:
         finally:
             live.machine.forget_waiter(exited)
 
-    async def restart(self, ref: str, timeout: int | None = None) -> None:
+    async def restart(
+        self, ref: str, timeout: int | None = None, signal: str | None = None
+    ) -> None:
         live = self.get(ref)
         if live.model.state.running:
-            await self._stop(live, timeout, None)
+            await self._stop(live, timeout, signal)
         async with live.lock:
             if not live.model.state.running:
                 await self._start_locked(live)

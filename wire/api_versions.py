@@ -92,15 +92,9 @@ LOGS_MULTIPLEXED_TYPE = _change(
     _I, "raw-stream before 1.42, multiplexed-stream from 1.42",
 )  # fmt: skip
 STOP_SIGNAL_PARAM = _change(
-    "stop-signal", "1.42", "POST /containers/{id}/stop",
+    "stop-signal", "1.42", "POST /containers/{id}/stop, POST /containers/{id}/restart",
     "`signal` query parameter overrides the stop signal",
-    _I, "`signal` read from 1.42, ignored before",
-)  # fmt: skip
-_change(
-    "restart-signal", "1.42", "POST /containers/{id}/restart",
-    "`signal` query parameter overrides the stop signal",
-    _NA, "restart stops with the container's stop signal at every version; "
-    "the CLI sends no signal on restart",
+    _I, "`signal` read from 1.42 (stop and restart), ignored before",
 )  # fmt: skip
 IMAGES_SHARED_SIZE = _change(
     "images-shared-size", "1.42", "GET /images/json",

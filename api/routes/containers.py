@@ -104,7 +104,10 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def restart(request: web.Request) -> web.Response:
-    await request.app[DAEMON].restart(_ref(request), int_param(request, "t", None))
+    signal = (
+        request.query.get("signal") if STOP_SIGNAL_PARAM.applies(api_version(request)) else None
+    )
+    await request.app[DAEMON].restart(_ref(request), int_param(request, "t", None), signal or None)
     return web.Response(status=204)
 
 
