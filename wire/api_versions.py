@@ -101,11 +101,10 @@ IMAGES_SHARED_SIZE = _change(
     "`shared-size` query parameter fills SharedSize",
     _I, "SharedSize is -1 unless `shared-size=1` at 1.42 or newer",
 )  # fmt: skip
-_change(
+DF_TYPE = _change(
     "df-type", "1.42", "GET /system/df",
     "`type` query parameter selects the object types",
-    _NA, "all types are always computed and returned (a superset of the answer); "
-    "the CLI sends no `type`",
+    _I, "from 1.42 only the types asked for are returned (an unknown one is dockerd's 400)",
 )  # fmt: skip
 _change(
     "df-builder-size", "1.42", "GET /system/df", "BuilderSize removed",
@@ -476,9 +475,11 @@ STATS_OS_TYPE = _change(
     "stats-os-type", "1.52", "GET /containers/{id}/stats", "os_type",
     _I, "\"linux\" from 1.52",
 )  # fmt: skip
-_change(
-    "df-usage", "1.52", "GET /system/df", "*Usage fields, `verbose`; legacy fields gone 1.53",
-    _NA, "not done: the legacy fields are returned at every version",
+DF_USAGE = _change(
+    "df-usage", "1.52", "GET /system/df",
+    "ImageUsage, ContainerUsage, VolumeUsage, BuildCacheUsage; `verbose`",
+    _I, "the usage totals from 1.52, next to the legacy fields as dockerd still sends "
+    "them; with verbose=1 the items move into the totals and the legacy fields go",
 )  # fmt: skip
 CONTAINER_LIST_HEALTH = _change(
     "list-health", "1.52", "GET /containers/json", "Health in the summary",

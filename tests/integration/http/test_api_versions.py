@@ -179,6 +179,13 @@ async def _stop_signal(ctx: Ctx, version: str) -> object:
     ]
 
 
+@probe("df-type", ["BuildCache", "Containers", "Images", "LayersSize", "Volumes"], ["Volumes"])
+async def _df_type(ctx: Ctx, version: str) -> object:
+    reply = await ctx.daemon.call("GET", "/system/df", version=version, params=[("type", "volume")])
+    assert reply.status == 200, reply.body
+    return sorted(reply.json())
+
+
 @probe("images-shared-size", False, True)
 async def _images_shared_size(ctx: Ctx, version: str) -> object:
     reply = await ctx.daemon.call(
@@ -546,6 +553,20 @@ async def _stats_os_type(ctx: Ctx, version: str) -> object:
         params=[("stream", "0"), ("one-shot", "1")],
     )  # fmt: skip
     return reply.json().get("os_type")
+
+
+@probe("df-usage", (False, True), (True, False))
+async def _df_usage(ctx: Ctx, version: str) -> object:
+    """Whether the usage totals come, and whether verbose still sends the legacy fields."""
+    plain = (await ctx.daemon.call("GET", "/system/df", version=version)).json()
+    verbose = await ctx.daemon.call("GET", "/system/df", version=version, params=[("verbose", "1")])
+    images = plain.get("ImageUsage")
+    if images is not None:
+        # Counted from the same records as the legacy list, which 1.52 still sends.
+        assert images["TotalCount"] == len(plain["Images"])
+        assert images["TotalSize"] == plain["LayersSize"]
+        assert len(verbose.json()["ImageUsage"]["Items"]) == images["TotalCount"]
+    return images is not None, "Images" in verbose.json()
 
 
 @probe("list-health", None, "starting")

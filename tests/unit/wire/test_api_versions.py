@@ -27,7 +27,7 @@ from wire.image import ImageInspect, ImageSummary
 from wire.image import inspect_at as image_inspect_at
 from wire.image import summary_at as image_summary_at
 from wire.stats import StatsJSON, stats_at
-from wire.system import InfoResponse, info_at
+from wire.system import DiskUsage, InfoResponse, disk_usage_at, info_at
 
 DOC = Path(__file__).parents[3] / "docs" / "API_VERSIONS.md"
 CID = "0123456789ab" + "c" * 52
@@ -384,3 +384,48 @@ def test_info_fields(change: Change, key: str) -> None:
     info = cast(InfoResponse, {"ID": "x", "Containerd": {}, "FirewallBackend": {}})
     assert key not in info_at(info, before(change))
     assert key in info_at(info, at(change))
+
+
+# --- system df -----------------------------------------------------------------------------
+
+
+def _df() -> DiskUsage:
+    image = _summary(Containers=1, SharedSize=0)
+    idle_image = _summary(Id="sha256:" + "b" * 64, Containers=0, SharedSize=40)
+    running = {"Id": CID, "State": "running", "SizeRw": 5}
+    exited = {"Id": "e" * 64, "State": "exited", "SizeRw": 7}
+    volume = {"Name": "v", "UsageData": {"Size": 9, "RefCount": 0}}
+    return cast(DiskUsage, {
+        "LayersSize": 160, "Images": [image, idle_image], "Containers": [running, exited],
+        "Volumes": [volume], "BuildCache": [],
+    })  # fmt: skip
+
+
+def test_df_types() -> None:
+    change = av.DF_TYPE
+    assert set(disk_usage_at(_df(), before(change), types=["volume"])) == {
+        "LayersSize", "Images", "Containers", "Volumes", "BuildCache",
+    }  # fmt: skip
+    assert set(disk_usage_at(_df(), at(change), types=["volume", "image"])) == {
+        "LayersSize", "Images", "Volumes",
+    }  # fmt: skip
+    with pytest.raises(av.VersionRefusal, match="unknown object type: nope"):
+        disk_usage_at(_df(), at(change), types=["nope"])
+
+
+def test_df_usage_totals() -> None:
+    change = av.DF_USAGE
+    assert "ImageUsage" not in disk_usage_at(_df(), before(change))
+    usage = disk_usage_at(_df(), at(change))
+    assert usage["LayersSize"] == 160  # the legacy fields stay, as dockerd sends them
+    assert usage["ImageUsage"] == {
+        "ActiveCount": 1, "Reclaimable": 60, "TotalCount": 2, "TotalSize": 160,
+    }  # fmt: skip
+    assert usage["ContainerUsage"] == {
+        "ActiveCount": 1, "Reclaimable": 7, "TotalCount": 2, "TotalSize": 12,
+    }  # fmt: skip
+    assert usage["VolumeUsage"] == {"Reclaimable": 9, "TotalCount": 1, "TotalSize": 9}
+    assert usage["BuildCacheUsage"] == {}
+    verbose = disk_usage_at(_df(), at(change), types=["container"], verbose=True)
+    assert list(verbose) == ["ContainerUsage"]
+    assert [c["Id"] for c in verbose["ContainerUsage"]["Items"]] == [CID, "e" * 64]
