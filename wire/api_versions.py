@@ -352,10 +352,11 @@ _change(
     "Descriptor and Manifests",
     _NA, "only a multi-platform store fills them; moorage's keeps one platform",
 )  # fmt: skip
-_change(
+IMAGE_MANIFEST_DESCRIPTOR = _change(
     "image-manifest-descriptor", "1.48", "GET /containers/json, GET /containers/{id}/json",
     "ImageManifestDescriptor",
-    _NA, "only a multi-platform store fills it; omitted as dockerd's graphdriver store",
+    _I, "the image's platform manifest (moorage keeps it) from 1.48; absent when the image "
+    "is gone; not in /system/df, as dockerd",
 )  # fmt: skip
 GW_PRIORITY = _change(
     "gw-priority", "1.48", "POST /containers/create, POST /networks/{id}/connect",

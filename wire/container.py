@@ -18,6 +18,7 @@ from wire.api_versions import (
     DNS_NAMES,
     ENDPOINT_MAC_ADDRESS,
     HEALTH_START_INTERVAL,
+    IMAGE_MANIFEST_DESCRIPTOR,
     IMAGE_MOUNTS,
     KERNEL_MEMORY_IGNORED,
     KERNEL_MEMORY_TCP_REMOVED,
@@ -147,6 +148,21 @@ class NetworkSettings(TypedDict):
     Networks: dict[str, Any]
 
 
+class OCIPlatform(TypedDict):
+    architecture: str
+    os: str
+    variant: NotRequired[str]
+
+
+class OCIDescriptor(TypedDict):
+    """The image manifest a container was created from (API 1.48)."""
+
+    mediaType: str
+    digest: str
+    size: int
+    platform: NotRequired[OCIPlatform]
+
+
 class ContainerInspect(TypedDict):
     """``GET /containers/{id}/json``. HostConfig and Config are the stored dumps of
     the request models (``HostConfig``, ``ContainerConfig``), which give their shape."""
@@ -165,6 +181,7 @@ class ContainerInspect(TypedDict):
     RestartCount: int
     Driver: str
     Platform: str
+    ImageManifestDescriptor: NotRequired[OCIDescriptor]  # API 1.48
     MountLabel: str
     ProcessLabel: str
     AppArmorProfile: str
@@ -193,6 +210,7 @@ class ContainerSummary(TypedDict):
     Names: list[str]
     Image: str
     ImageID: str
+    ImageManifestDescriptor: NotRequired[OCIDescriptor]  # API 1.48
     Command: str
     Created: int  # unix seconds
     Ports: list[dict[str, Any]]
@@ -372,6 +390,8 @@ def endpoints_at(
 def inspect_at(body: ContainerInspect, version: ApiVersion) -> ContainerInspect:
     """A ``ContainerInspect`` (NetworkSettings in 1.41's shape) as `version` shows it."""
     out = body.copy()
+    if not IMAGE_MANIFEST_DESCRIPTOR.applies(version):
+        out.pop("ImageManifestDescriptor", None)
     settings: dict[str, Any] = dict(out["NetworkSettings"])
     settings["Networks"] = endpoints_at(out["NetworkSettings"]["Networks"], out["Id"], version)
     if NETWORK_SETTINGS_NO_LEGACY.applies(version):
@@ -398,6 +418,8 @@ def summary_at(
 ) -> ContainerSummary:
     """A ``ContainerSummary`` as `version` shows it; `health` is State.Health, if any."""
     out = summary.copy()
+    if not IMAGE_MANIFEST_DESCRIPTOR.applies(version):
+        out.pop("ImageManifestDescriptor", None)
     networks: dict[str, Any] = out["NetworkSettings"]["Networks"]
     out["NetworkSettings"] = {"Networks": endpoints_at(networks, out["Id"], version)}
     if health is not None and CONTAINER_LIST_HEALTH.applies(version):

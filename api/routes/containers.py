@@ -10,11 +10,13 @@ from daemon import container_list, errors
 from daemon.container.detach import parse_detach_keys
 from daemon.filters import Filters
 from daemon.images.service import ImageService
+from daemon.images.views import manifest_descriptor
 from daemon.system_df import container_sizes
 from wire.api_versions import LOGS_MULTIPLEXED_TYPE, STOP_SIGNAL_PARAM, VersionRefusal
 from wire.container import (
     ContainerCreateRequest,
     ContainerCreateResponse,
+    OCIDescriptor,
     WaitResponse,
     create_at,
     inspect_at,
@@ -51,7 +53,7 @@ async def create(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     live = daemon.get(_ref(request))
-    body = inspect_container(live)
+    body = inspect_container(live, _manifest(request.app[IMAGES], live.model.image_id))
     apply_network_settings(daemon, live, body)  # networking hook
     return json_reply(inspect_at(body, api_version(request)))
 
@@ -76,10 +78,22 @@ async def list_containers(request: web.Request) -> web.Response:
     for live in shown:
         size_rw = sizes.get(live.id, 0)
         size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
-        entry = summarize_container(live, size_rw=size_rw, size_root_fs=size_root_fs)
+        entry = summarize_container(
+            live,
+            size_rw=size_rw,
+            size_root_fs=size_root_fs,
+            manifest=_manifest(images, live.model.image_id),
+        )
         apply_summary_networks(daemon, live, entry)  # networking hook
         result.append(summary_at(entry, version, live.model.state.health))
     return json_reply(result)
+
+
+def _manifest(images: ImageService, image_id: str) -> OCIDescriptor | None:
+    try:
+        return manifest_descriptor(images.resolve(image_id))
+    except errors.NotFound:
+        return None  # the image was removed (forced) after the container's creation
 
 
 def _image_size(images: ImageService, image_id: str) -> int:

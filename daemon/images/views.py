@@ -11,6 +11,7 @@ from typing import Any
 
 from daemon.images.image import Image
 from daemon.timefmt import created_unix
+from wire.container import OCIDescriptor
 from wire.container_config import ContainerConfig
 from wire.image import HistoryResponseItem, ImageInspect, ImageSummary, RootFS
 
@@ -103,3 +104,17 @@ def history(image: Image) -> list[HistoryResponseItem]:
         entries[0]["Id"] = image.id
         entries[0]["Tags"] = list(image.repo_tags) or None
     return entries
+
+
+def manifest_descriptor(image: Image) -> OCIDescriptor:
+    """The platform manifest of `image`, as ImageManifestDescriptor shows it."""
+    manifest = image.content.manifest
+    descriptor: OCIDescriptor = {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": manifest.size,
+        "platform": {"architecture": image.architecture, "os": image.os},
+    }
+    if image.variant:
+        descriptor["platform"]["variant"] = image.variant
+    return descriptor

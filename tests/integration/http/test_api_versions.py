@@ -423,6 +423,21 @@ async def _image_mounts(ctx: Ctx, version: str) -> object:
     return str(reply["message"]).rsplit(": ", 1)[-1]
 
 
+@probe("image-manifest-descriptor", (None, None), ("linux", "linux"))
+async def _image_manifest_descriptor(ctx: Ctx, version: str) -> object:
+    inspected = (await ctx.inspect(ctx.running, version)).get("ImageManifestDescriptor")
+    listed = await ctx.daemon.call(
+        "GET", "/containers/json", version=version,
+        params=[("filters", json.dumps({"id": [ctx.running]}))],
+    )  # fmt: skip
+    summary = listed.json()[0].get("ImageManifestDescriptor")
+    if inspected is None or summary is None:
+        return inspected, summary
+    assert inspected == summary and inspected["digest"].startswith("sha256:"), inspected
+    assert inspected["mediaType"].endswith("manifest.v2+json"), inspected
+    return inspected["platform"]["os"], summary["platform"]["os"]
+
+
 # --- 1.49 ----------------------------------------------------------------------------------
 
 

@@ -337,6 +337,18 @@ def test_container_inspect_on_build_and_kernel_memory() -> None:
     assert "KernelMemoryTCP" not in inspect_at(body, at(tcp))["HostConfig"]
 
 
+def test_image_manifest_descriptor() -> None:
+    change = av.IMAGE_MANIFEST_DESCRIPTOR
+    descriptor = {"mediaType": "m", "digest": "sha256:1", "size": 1}
+    body = cast(ContainerInspect, {**_inspect(), "ImageManifestDescriptor": descriptor})
+    assert "ImageManifestDescriptor" not in inspect_at(body, before(change))
+    assert inspect_at(body, at(change))["ImageManifestDescriptor"] == descriptor
+    summary = cast(ContainerSummary, {"Id": CID, "NetworkSettings": {"Networks": {}},
+                                      "ImageManifestDescriptor": descriptor})  # fmt: skip
+    assert "ImageManifestDescriptor" not in summary_at(summary, before(change), None)
+    assert "ImageManifestDescriptor" in summary_at(summary, at(change), None)
+
+
 def test_container_summary_health() -> None:
     change = av.CONTAINER_LIST_HEALTH
     summary = cast(ContainerSummary, {"Id": CID, "NetworkSettings": {"Networks": {}}})
