@@ -363,10 +363,11 @@ GW_PRIORITY = _change(
     "EndpointSettings.GwPriority",
     _NA, "not modelled: ignored, as dockerd does before 1.48",
 )  # fmt: skip
-_change(
+NETWORK_ENABLE_IPV4 = _change(
     "network-enable-ipv4", "1.48", "POST /networks/create, GET /networks/{id}",
     "EnableIPv4",
-    _NA, "not modelled: IPv4 is always on, as before 1.48",
+    _R, "shown (always true) from 1.48; EnableIPv4=false is refused with a 400: moorage's "
+    "networks always have IPv4 (ignored before 1.48, as dockerd)",
 )  # fmt: skip
 _change(
     "debug-versioned", "1.48", "/debug/*", "debug endpoints under /v<version>/",
@@ -439,9 +440,10 @@ EVENTS_CONTENT_NEGOTIATION = _change(
     _I, "application/json before 1.52, application/jsonl from 1.52; an Accept naming "
     "one of the three types gets it (json-seq: RS before each record)",
 )  # fmt: skip
-_change(
-    "network-status", "1.52", "GET /networks/{id}", "Status (IPAM usage)",
-    _NA, "not computed; the field is left out",
+NETWORK_STATUS = _change(
+    "network-status", "1.52", "GET /networks/{id}", "Status (IPAM usage per subnet)",
+    _I, "IPsInUse (network, broadcast, gateway and endpoints) and DynamicIPsAvailable of "
+    "the IP range, from 1.52, for networks with an address pool",
 )  # fmt: skip
 _change(
     "port-bindings-backfill", "1.52", "POST /containers/create",

@@ -9,15 +9,19 @@ from aiohttp import web
 
 from daemon import errors
 from daemon.filters import Filters
+from daemon.network.ipam import Pool
 from daemon.network.manager import CreateRequest, IPAMRequest
 from daemon.network.model import Network
+from wire.api_versions import NETWORK_ENABLE_IPV4
 from wire.networks import (
     NetworkConnectRequest,
     NetworkCreateRequest,
     NetworkDisconnectRequest,
+    network_at,
 )
 
 from ..body import read_json
+from ..versioning import api_version
 from .common import DAEMON, json_reply
 
 
@@ -44,12 +48,13 @@ def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
                 "IPv4Address": f"{endpoint.address}/{pool.prefix_len}" if pool else "",
                 "IPv6Address": "",
             }
-    return {
+    doc: dict[str, Any] = {
         "Name": network.name,
         "Id": network.id,
         "Created": network.created,
         "Scope": "local",
         "Driver": network.driver,
+        "EnableIPv4": True,
         "EnableIPv6": network.enable_ipv6,
         "IPAM": {
             "Driver": network.ipam_driver,
@@ -65,21 +70,39 @@ def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
         "Options": dict(network.options),
         "Labels": dict(network.labels),
     }
+    if containers and pool is not None:
+        doc["Status"] = {"IPAM": {"Subnets": {str(pool.subnet): _subnet_status(pool)}}}
+    return doc
+
+
+def _subnet_status(pool: Pool) -> dict[str, int]:
+    """dockerd's SubnetStatus: the subnet's reserved and allocated addresses, and how many
+    the IP range has left."""
+    subnet = pool.subnet
+    taken = {subnet.network_address, subnet.broadcast_address, pool.gateway, *pool.allocated}
+    addresses = pool.ip_range or subnet
+    return {
+        "IPsInUse": len(taken),
+        "DynamicIPsAvailable": addresses.num_addresses - sum(1 for a in taken if a in addresses),
+    }
 
 
 async def list_networks(request: web.Request) -> web.Response:
     filters = Filters.from_query(request.query).as_dict()
     found = request.app[DAEMON].networks.listing(filters)
-    return json_reply([network_json(n, containers=False) for n in found])
+    version = api_version(request)
+    return json_reply([network_at(network_json(n, containers=False), version) for n in found])
 
 
 async def inspect(request: web.Request) -> web.Response:
     network = request.app[DAEMON].networks.get(request.match_info["id"])
-    return json_reply(network_json(network, containers=True))
+    return json_reply(network_at(network_json(network, containers=True), api_version(request)))
 
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkCreateRequest)
+    if body.EnableIPv4 is False and NETWORK_ENABLE_IPV4.applies(api_version(request)):
+        raise errors.InvalidParameter("IPv4 cannot be disabled on this daemon's networks")
     ipam = body.IPAM
     network = request.app[DAEMON].networks.create(
         CreateRequest(

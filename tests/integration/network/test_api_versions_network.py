@@ -86,6 +86,35 @@ async def _network_duplicate(daemon: NetnsDaemon, version: str) -> object:
     return again.status, again.message
 
 
+@probe("network-enable-ipv4", (201, None), (400, True))
+async def _enable_ipv4(daemon: NetnsDaemon, version: str) -> object:
+    """Creating with EnableIPv4=false (ignored before 1.48), and what inspect says then."""
+    name = f"probe-v4-{version}"
+    made = await api_call(
+        daemon.socket, "POST", "/networks/create", version=version,
+        body={"Name": name, "EnableIPv4": False},
+    )  # fmt: skip
+    if made.status == 400:
+        assert made.message == "IPv4 cannot be disabled on this daemon's networks"
+    shown = await api_call(daemon.socket, "GET", "/networks/bridge", version=version)
+    await api_call(daemon.socket, "DELETE", f"/networks/{name}")
+    return made.status, shown.json().get("EnableIPv4")
+
+
+@probe("network-status", None, {"IPsInUse": 4, "DynamicIPsAvailable": 65532})
+async def _network_status(daemon: NetnsDaemon, version: str) -> object:
+    ref = await _running_on(daemon, "probe-net", "probe-dns")  # one endpoint on it
+    inspected = await api_call(daemon.socket, "GET", "/networks/probe-net", version=version)
+    network = inspected.json()
+    assert ref in network["Containers"]
+    status = network.get("Status")
+    if status is None:
+        return None
+    subnet = network["IPAM"]["Config"][0]["Subnet"]
+    assert subnet.endswith("/16"), subnet
+    return status["IPAM"]["Subnets"][subnet]
+
+
 def _before(change: Change) -> str:
     return f"{change.version.major}.{change.version.minor - 1}"
 

@@ -26,6 +26,7 @@ from wire.events import EventMessage, event_at, events_content_type
 from wire.image import ImageInspect, ImageSummary
 from wire.image import inspect_at as image_inspect_at
 from wire.image import summary_at as image_summary_at
+from wire.networks import network_at
 from wire.stats import StatsJSON, stats_at
 from wire.system import DiskUsage, InfoResponse, disk_usage_at, info_at
 
@@ -441,3 +442,11 @@ def test_df_usage_totals() -> None:
     verbose = disk_usage_at(_df(), at(change), types=["container"], verbose=True)
     assert list(verbose) == ["ContainerUsage"]
     assert [c["Id"] for c in verbose["ContainerUsage"]["Items"]] == [CID, "e" * 64]
+
+
+def test_network_fields() -> None:
+    network = {"Name": "n", "EnableIPv4": True, "EnableIPv6": False, "Status": {"IPAM": {}}}
+    assert list(network_at(network, before(av.NETWORK_ENABLE_IPV4))) == ["Name", "EnableIPv6"]
+    assert "EnableIPv4" in network_at(network, at(av.NETWORK_ENABLE_IPV4))
+    assert "Status" not in network_at(network, before(av.NETWORK_STATUS))
+    assert network_at(network, at(av.NETWORK_STATUS)) == network
