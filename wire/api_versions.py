@@ -189,9 +189,10 @@ VOLUME_PRUNE_ANONYMOUS = _change(
 
 # --- 1.43 -----------------------------------------------------------------------------
 
-_change(
+ANNOTATIONS = _change(
     "annotations", "1.43", "POST /containers/create", "HostConfig.Annotations",
-    _NA, "not modelled: the field is ignored at every version, as before 1.43",
+    _I, "kept, shown in inspect and put in the OCI spec's annotations from 1.43; "
+    "dropped from the request before",
 )  # fmt: skip
 IMAGES_NO_NONE_TAGS = _change(
     "images-none-tags", "1.43", "GET /images/json",
@@ -297,9 +298,9 @@ _change(
     "DriverOpts com.docker.network.endpoint.sysctls",
     _NA, "endpoint DriverOpts are stored and shown, not applied as sysctls",
 )  # fmt: skip
-_change(
+LIST_ANNOTATIONS = _change(
     "list-annotations", "1.46", "GET /containers/json", "HostConfig.Annotations",
-    _NA, "annotations are not modelled (see 1.43)",
+    _I, "the container's annotations in the summary's HostConfig from 1.46",
 )  # fmt: skip
 IMAGE_PLATFORM_PUSH = _change(
     "push-platform", "1.46", "POST /images/{name}/push", "`platform` (JSON OCI platform)",

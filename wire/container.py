@@ -11,6 +11,7 @@ from pydantic import Field
 
 from wire.api_versions import (
     ALIASES_WITHOUT_SHORT_ID,
+    ANNOTATIONS,
     CONSOLE_SIZE_AT_CREATE,
     CONTAINER_LIST_HEALTH,
     CONTAINER_MAC_REFUSED,
@@ -22,6 +23,7 @@ from wire.api_versions import (
     IMAGE_MOUNTS,
     KERNEL_MEMORY_IGNORED,
     KERNEL_MEMORY_TCP_REMOVED,
+    LIST_ANNOTATIONS,
     MOUNT_OPTIONS_MATCH_TYPE,
     MULTIPLE_ENDPOINTS,
     NETWORK_SETTINGS_NO_LEGACY,
@@ -197,6 +199,7 @@ class ContainerInspect(TypedDict):
 
 class SummaryHostConfig(TypedDict):
     NetworkMode: str
+    Annotations: NotRequired[dict[str, str]]  # API 1.46, when there are any
 
 
 class SummaryNetworkSettings(TypedDict):
@@ -276,6 +279,8 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
             host.KernelMemoryTCP = 0
         if not CONSOLE_SIZE_AT_CREATE.applies(version):
             host.ConsoleSize = (0, 0)
+        if not ANNOTATIONS.applies(version):
+            host.Annotations = None
     for mount in mounts:
         _mount_at(mount, version, host.Runtime if host is not None else "")
     if body.Healthcheck is not None and not HEALTH_START_INTERVAL.applies(version):
@@ -420,6 +425,8 @@ def summary_at(
     out = summary.copy()
     if not IMAGE_MANIFEST_DESCRIPTOR.applies(version):
         out.pop("ImageManifestDescriptor", None)
+    if not LIST_ANNOTATIONS.applies(version) and "Annotations" in out["HostConfig"]:
+        out["HostConfig"] = {"NetworkMode": out["HostConfig"]["NetworkMode"]}
     networks: dict[str, Any] = out["NetworkSettings"]["Networks"]
     out["NetworkSettings"] = {"Networks": endpoints_at(networks, out["Id"], version)}
     if health is not None and CONTAINER_LIST_HEALTH.applies(version):

@@ -183,6 +183,7 @@ class _HostConfigHead(ApiModel):
     Sysctls: Annotated[dict[str, str] | None, OmitEmpty] = None
     Runtime: Annotated[str, OmitEmpty] = ""
     ConsoleSize: UintPair = (0, 0)
+    Annotations: Annotated[dict[str, str] | None, OmitEmpty] = None  # API 1.43
     Isolation: str = ""
 
 

@@ -21,6 +21,7 @@ from wire.container import (
     MountPoint,
     NetworkSettings,
     OCIDescriptor,
+    SummaryHostConfig,
 )
 
 _EMPTY_NETWORK: NetworkSettings = {
@@ -219,7 +220,7 @@ def summarize_container(
         "Labels": model.labels,
         "State": str(model.state.status),
         "Status": _status_text(live),
-        "HostConfig": {"NetworkMode": model.host_config.get("NetworkMode") or "default"},
+        "HostConfig": _summary_host_config(model.host_config),
         "NetworkSettings": {"Networks": {}},
         "Mounts": _mounts(live),
     }
@@ -228,6 +229,13 @@ def summarize_container(
     if size_rw or size_root_fs:
         return _with_sizes(summary, size_rw, size_root_fs)
     return summary
+
+
+def _summary_host_config(host_config: Mapping[str, Any]) -> SummaryHostConfig:
+    shown: SummaryHostConfig = {"NetworkMode": host_config.get("NetworkMode") or "default"}
+    if annotations := host_config.get("Annotations"):
+        shown["Annotations"] = dict(annotations)
+    return shown
 
 
 def _with_sizes(summary: ContainerSummary, size_rw: int, size_root_fs: int) -> ContainerSummary:

@@ -271,6 +271,25 @@ async def _images_none_tags(ctx: Ctx, version: str) -> object:
     return entries[0]["RepoTags"]
 
 
+ANNOTATED = {"org.example.probe": "yes"}
+
+
+@probe("annotations", None, ANNOTATED)
+async def _annotations(ctx: Ctx, version: str) -> object:
+    ref = await ctx.created(version, {"HostConfig": {"Annotations": ANNOTATED}})
+    return (await ctx.inspect(ref, "1.56"))["HostConfig"].get("Annotations")
+
+
+@probe("list-annotations", None, ANNOTATED)
+async def _list_annotations(ctx: Ctx, version: str) -> object:
+    ref = await ctx.created("1.56", {"HostConfig": {"Annotations": ANNOTATED}})
+    listed = await ctx.daemon.call(
+        "GET", "/containers/json", version=version,
+        params=[("all", "1"), ("filters", json.dumps({"id": [ref]}))],
+    )  # fmt: skip
+    return listed.json()[0]["HostConfig"].get("Annotations")
+
+
 # --- 1.44 ----------------------------------------------------------------------------------
 
 
