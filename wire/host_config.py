@@ -84,6 +84,8 @@ class VolumeOptions(ApiModel):
 class TmpfsOptions(ApiModel):
     SizeBytes: Annotated[int, OmitEmpty] = 0
     Mode: Annotated[int, OmitEmpty] = 0
+    # API 1.46: [["noexec"]]: flags as one-element lists, key and value as two.
+    Options: Annotated[list[list[str]] | None, OmitEmpty] = None
 
 
 # Aliases for annotating fields that carry the name of their own type: in a

@@ -151,6 +151,7 @@ def _check_mount(spec: Mapping[str, Any], kind: str, check_source: bool) -> None
             raise SpecError("field BindOptions must not be specified")
         if source:
             raise SpecError("field Source must not be specified")
+        tmpfs_data(get_map(spec, "TmpfsOptions") or None, False)  # for its errors
     elif kind == "volume":
         for field in ("BindOptions", "TmpfsOptions"):
             if spec.get(field) is not None:

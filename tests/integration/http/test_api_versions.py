@@ -399,6 +399,35 @@ async def _push_platform(ctx: Ctx, version: str) -> object:
         await ctx.daemon.call("DELETE", f"/images/{name}:v1")
 
 
+async def _run_to_end(ctx: Ctx, version: str, body: dict[str, Any]) -> bytes:
+    """Create at `version`, start, wait: its stdout."""
+    ref = await ctx.created(version, body)
+    assert (await ctx.daemon.call("POST", f"/containers/{ref}/start")).status == 204
+    waited = await ctx.daemon.call("POST", f"/containers/{ref}/wait")
+    assert waited.status == 200, waited.body
+    logs = await ctx.daemon.call(
+        "GET", f"/containers/{ref}/logs", params=[("stdout", "1"), ("stderr", "1")]
+    )
+    return logs.body[8:]  # one frame: the header, then the line
+
+
+TMPFS_EXEC = {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Options": [["exec"]]}}
+_COPY_AND_RUN = ["sh", "-c", "cp /bin/busybox /t/busybox && /t/busybox echo ran"]
+
+
+@probe("tmpfs-options", (b"ran\n", 'invalid mount config for type "tmpfs": invalid option: suid'),
+       (b"ran\n", 'invalid mount config for type "tmpfs": invalid option: suid'))  # fmt: skip
+async def _tmpfs_options(ctx: Ctx, version: str) -> object:
+    """A tmpfs is noexec unless its Options say exec; only exec and noexec are allowed."""
+    output = await _run_to_end(
+        ctx, version, {"Cmd": _COPY_AND_RUN, "HostConfig": {"Mounts": [TMPFS_EXEC]}}
+    )
+    bad = {**TMPFS_EXEC, "TmpfsOptions": {"Options": [["suid"]]}}
+    status, reply = await ctx.create(version, {"HostConfig": {"Mounts": [bad]}})
+    assert status == 400, reply
+    return output, reply["message"]
+
+
 # --- 1.48 ----------------------------------------------------------------------------------
 
 
