@@ -36,7 +36,7 @@ from wire.api_versions import (
 )
 from wire.container_config import ContainerConfig
 from wire.host_config import HostConfig, Mount, Resources, RestartPolicy
-from wire.network import NetworkingConfig
+from wire.network import EndpointSettings, NetworkingConfig
 
 # Aliases for fields named like their type (a class-body default would shadow it).
 _HostConfig = HostConfig
@@ -58,6 +58,19 @@ class ContainerCreateRequest(ContainerConfig):
         config = self.model_dump(mode="json", exclude={"HostConfig", "NetworkingConfig"})
         host_config = self.HostConfig.to_dict() if self.HostConfig is not None else {}
         return config, host_config
+
+    def take_extra_endpoints(self) -> dict[str, EndpointSettings | None]:
+        """Remove and return the endpoints beyond the NetworkMode's network (API 1.44
+        creates a container on several networks; they are connected after the create)."""
+        endpoints = self.NetworkingConfig.EndpointsConfig if self.NetworkingConfig else None
+        if not endpoints or len(endpoints) < 2:
+            return {}
+        mode = self.HostConfig.NetworkMode if self.HostConfig is not None else ""
+        main = mode if mode not in ("", "default") else "bridge"
+        extra = {name: e for name, e in endpoints.items() if name != main}
+        for name in extra:
+            del endpoints[name]
+        return extra
 
     def endpoints_config(self) -> dict[str, Any] | None:
         """NetworkingConfig.EndpointsConfig as JSON: network name -> endpoint settings."""
@@ -287,8 +300,9 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
         body.Healthcheck.StartInterval = 0
     endpoints = body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None
     if endpoints and len(endpoints) > 1 and not MULTIPLE_ENDPOINTS.applies(version):
+        # dockerd 20.10's words (newer ones say "cannot be created with multiple").
         raise VersionRefusal(
-            "Container cannot be created with multiple network endpoints: " + ", ".join(endpoints)
+            "Container cannot be connected to network endpoints: " + ", ".join(endpoints)
         )
     if body.MacAddress:
         if CONTAINER_MAC_REFUSED.applies(version):

@@ -8,9 +8,11 @@ from aiohttp import web
 
 from daemon import container_list, errors
 from daemon.container.detach import parse_detach_keys
+from daemon.daemon import Daemon
 from daemon.filters import Filters
 from daemon.images.service import ImageService
 from daemon.images.views import manifest_descriptor
+from daemon.network.model import Network
 from daemon.system_df import container_sizes
 from wire.api_versions import LOGS_MULTIPLEXED_TYPE, STOP_SIGNAL_PARAM, VersionRefusal
 from wire.container import (
@@ -22,6 +24,7 @@ from wire.container import (
     inspect_at,
     summary_at,
 )
+from wire.network import EndpointSettings
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
@@ -31,6 +34,7 @@ from ..versioning import api_version
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
 from .network_settings import apply_network_settings, apply_summary_networks
+from .networks import connect_endpoint
 from .presenters import inspect_container, summarize_container
 
 
@@ -45,9 +49,29 @@ async def create(request: web.Request) -> web.Response:
     except VersionRefusal as exc:
         raise errors.InvalidParameter(str(exc)) from None
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, body)
+    daemon = request.app[DAEMON]
+    extra = body.take_extra_endpoints() if daemon.netrt.enabled else {}
+    networks = [daemon.networks.get(n) for n in extra]  # dockerd's 404 before the create
+    model, warnings = await daemon.create(name, body)
+    if extra:
+        await _connect_extra(daemon, model.id, list(zip(networks, extra.values(), strict=True)))
     reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings + version_warnings}
     return json_reply(reply, status=201)
+
+
+async def _connect_extra(
+    daemon: Daemon, container_id: str, endpoints: list[tuple[Network, EndpointSettings | None]]
+) -> None:
+    """The networks of a create beyond its NetworkMode's (API 1.44), as a connect each; a
+    failure removes the new container, so that a refused create leaves nothing."""
+    live = daemon.get(container_id)
+    try:
+        async with live.lock:
+            for network, endpoint in endpoints:
+                await connect_endpoint(daemon, network, live, endpoint)
+    except BaseException:
+        await daemon.remove(container_id, force=True, volumes=True)
+        raise
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -8,11 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
+from daemon.container.live import LiveContainer
+from daemon.daemon import Daemon
 from daemon.filters import Filters
 from daemon.network.ipam import Pool
 from daemon.network.manager import CreateRequest, IPAMRequest
 from daemon.network.model import Network
 from wire.api_versions import NETWORK_ENABLE_IPV4
+from wire.network import EndpointSettings
 from wire.networks import (
     NetworkConnectRequest,
     NetworkCreateRequest,
@@ -130,23 +133,30 @@ async def connect(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     network = daemon.networks.get(request.match_info["id"])
     live = daemon.get(body.Container)
-    endpoint = body.EndpointConfig
-    ipam = endpoint.IPAMConfig if endpoint else None
     async with live.lock:  # not while the container starts or exits
-        await daemon.netrt.connect(
-            network.id,
-            live.id,
-            live.model.name,
-            live.model.host_config,
-            running=live.model.state.running,
-            aliases=list(endpoint.Aliases or []) if endpoint else [],
-            ipv4=ipam.IPv4Address if ipam else "",
-            linked=list(endpoint.Links or []) if endpoint else [],
-            resolv_conf=live.model.dir / "resolv.conf",
-            mac=endpoint.MacAddress if endpoint else "",
-            driver_opts=endpoint.DriverOpts if endpoint else None,
-        )
+        await connect_endpoint(daemon, network, live, body.EndpointConfig)
     return web.Response(status=200)
+
+
+async def connect_endpoint(
+    daemon: Daemon, network: Network, live: LiveContainer, endpoint: EndpointSettings | None
+) -> None:
+    """Make `live` a member of `network` with `endpoint`'s settings (the caller holds its
+    lock): `docker network connect`, and the extra networks of a create (API 1.44)."""
+    ipam = endpoint.IPAMConfig if endpoint else None
+    await daemon.netrt.connect(
+        network.id,
+        live.id,
+        live.model.name,
+        live.model.host_config,
+        running=live.model.state.running,
+        aliases=list(endpoint.Aliases or []) if endpoint else [],
+        ipv4=ipam.IPv4Address if ipam else "",
+        linked=list(endpoint.Links or []) if endpoint else [],
+        resolv_conf=live.model.dir / "resolv.conf",
+        mac=endpoint.MacAddress if endpoint else "",
+        driver_opts=endpoint.DriverOpts if endpoint else None,
+    )
 
 
 async def disconnect(request: web.Request) -> web.Response:

@@ -319,15 +319,6 @@ async def _health_start_interval(ctx: Ctx, version: str) -> object:
     return (await ctx.inspect(ref))["Config"]["Healthcheck"].get("StartInterval")
 
 
-@probe("create-multiple-endpoints", True, False)
-async def _multiple_endpoints(ctx: Ctx, version: str) -> object:
-    endpoints: dict[str, Any] = {"EndpointsConfig": {"net-a": {}, "net-b": {}}}
-    status, reply = await ctx.create(version, {"NetworkingConfig": endpoints})
-    return status == 400 and reply["message"] == (
-        "Container cannot be created with multiple network endpoints: net-a, net-b"
-    )
-
-
 DEPRECATED_MAC = (
     "The container-wide MacAddress field is now deprecated. "
     "It should be specified in EndpointsConfig instead."

@@ -70,6 +70,38 @@ async def _aliases_short_id(daemon: NetnsDaemon, version: str) -> object:
     return [a if a != ref[:12] else "<short id>" for a in aliases]
 
 
+@probe(
+    "create-multiple-endpoints",
+    (400, "Container cannot be connected to network endpoints: probe-net, probe-net2"),
+    (201, ["probe-net", "probe-net2"]),
+)
+async def _multiple_endpoints(daemon: NetnsDaemon, version: str) -> object:
+    """A create naming two networks: refused before 1.44, a member of both from 1.44."""
+    await _running_on(daemon, "probe-net", "probe-dns")  # makes probe-net
+    made = await api_call(daemon.socket, "POST", "/networks/create", body={"Name": "probe-net2"})
+    assert made.status in (201, 409), made.body
+    created = await api_call(
+        daemon.socket, "POST", "/containers/create", version=version,
+        body={"Image": "busybox", "Cmd": ["sleep", "600"],
+              "HostConfig": {"NetworkMode": "probe-net"},
+              "NetworkingConfig": {"EndpointsConfig": {
+                  "probe-net": {"Aliases": ["one"]}, "probe-net2": {"Aliases": ["two"]}}}},
+    )  # fmt: skip
+    if created.status != 201:
+        return created.status, created.message
+    ref = created.json()["Id"]
+    inspected = await api_call(daemon.socket, "GET", f"/containers/{ref}/json", version=version)
+    networks = inspected.json()["NetworkSettings"]["Networks"]
+    assert networks["probe-net2"]["Aliases"] == ["two"], networks
+    started = await api_call(daemon.socket, "POST", f"/containers/{ref}/start")
+    assert started.status == 204, started.body
+    running = await api_call(daemon.socket, "GET", f"/containers/{ref}/json", version=version)
+    addresses = [n["IPAddress"] for n in running.json()["NetworkSettings"]["Networks"].values()]
+    assert all(addresses) and len(set(addresses)) == 2, addresses
+    await api_call(daemon.socket, "DELETE", f"/containers/{ref}", params=[("force", "1")])
+    return created.status, sorted(networks)
+
+
 @probe("info-firewall", None, {"Driver": "nftables"})
 async def _info_firewall(daemon: NetnsDaemon, version: str) -> object:
     info = await api_call(daemon.socket, "GET", "/info", version=version)
