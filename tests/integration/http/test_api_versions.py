@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,6 +235,24 @@ async def _mount_options_type(ctx: Ctx, version: str) -> object:
 
 
 # A terminal of no size: busybox's stty cannot tell it and says so instead.
+@probe("create-mountpoint", (400, False), (201, True))
+async def _create_mountpoint(ctx: Ctx, version: str) -> object:
+    """A bind Mount whose host path is missing: made at start with CreateMountpoint."""
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "made" / "here"
+        mount = {"Type": "bind", "Source": str(source), "Target": "/x",
+                 "BindOptions": {"CreateMountpoint": True}}  # fmt: skip
+        status, reply = await ctx.create(
+            version, {"Cmd": ["true"], "HostConfig": {"Mounts": [mount]}}
+        )
+        if status == 201:
+            started = await ctx.daemon.call("POST", f"/containers/{reply['Id']}/start")
+            assert started.status == 204, started.body
+        else:
+            assert reply["message"].endswith(f"bind source path does not exist: {source}")
+        return status, source.is_dir()
+
+
 @probe("exec-console-size", False, True)
 async def _exec_console_size(ctx: Ctx, version: str) -> object:
     body = {"Cmd": ["busybox", "stty", "size"], "Tty": True, "AttachStdin": True,
