@@ -187,6 +187,13 @@ VOLUME_PRUNE_ANONYMOUS = _change(
     _I, "anonymous only from 1.42 (unless all=true); every unused volume before",
 )  # fmt: skip
 
+_change(
+    "swarm-services", "1.42", "/services, /tasks, /nodes (all versions listed below too)",
+    "every services/tasks/nodes change from 1.42 to 1.52 (CapAdd, Ulimits, Seccomp, "
+    "OomScoreAdj, SwapBytes, tmpfs Options, Networks...)",
+    _NA, "no swarm: these endpoints answer dockerd's 503 for a node that is not a manager",
+)  # fmt: skip
+
 # --- 1.43 -----------------------------------------------------------------------------
 
 ANNOTATIONS = _change(
@@ -324,12 +331,22 @@ _change(
     _NA, "single-platform image store: not populated, as dockerd's graphdriver store",
 )  # fmt: skip
 
+_change(
+    "info-bridge-nf-warnings", "1.47", "GET /info", "no bridge-nf-call warnings (unversioned)",
+    _NA, "moorage never sent them",
+)  # fmt: skip
+
 # --- 1.48 -----------------------------------------------------------------------------
 
 _change(
     "progress-deprecated", "1.48", "POST /images/create, POST /images/{name}/push",
     "`error`/`progress` progress fields deprecated",
     _NA, "still sent next to errorDetail/progressDetail, as dockerd does",
+)  # fmt: skip
+_change(
+    "sysctl-eth0-migration", "1.48", "POST /containers/create",
+    "eth0 sysctls no longer moved to endpoint DriverOpts",
+    _NA, "moorage never moved them",
 )  # fmt: skip
 IMAGE_PLATFORM_HISTORY = _change(
     "history-platform", "1.48", "GET /images/{name}/history", "`platform` parameter",
@@ -424,6 +441,12 @@ IMAGES_CONTAINERS_COUNT = _change(
     _I, "-1 before 1.51, the number of containers using the image from 1.51",
 )  # fmt: skip
 
+_change(
+    "deprecations-1.51", "1.51", "GET /containers/{id}/json, GET /images/{name}/json, GET /info",
+    "NetworkSettings.Bridge, KernelMemoryTCP, Parent, DockerVersion deprecated",
+    _NA, "deprecations only; their removals are the 1.52 rows",
+)  # fmt: skip
+
 # --- 1.52 -----------------------------------------------------------------------------
 
 MULTI_PLATFORM_PARAMS = _change(
@@ -499,6 +522,11 @@ _change(
 _change(
     "image-identity", "1.53", "GET /images/{name}/json", "Identity",
     _NA, "no trust data: omitted, as dockerd when there is none",
+)  # fmt: skip
+
+_change(
+    "grpc-session", "1.53", "POST /grpc, POST /session", "deprecated",
+    _NA, "not served by this layer",
 )  # fmt: skip
 
 # --- 1.54 -----------------------------------------------------------------------------
