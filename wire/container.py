@@ -311,6 +311,14 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
                 "use endpoint-specific MAC address instead"
             )
         if ENDPOINT_MAC_ADDRESS.applies(version):
+            mode = host.NetworkMode if host is not None else ""
+            main = (endpoints or {}).get(mode if mode not in ("", "default") else "bridge")
+            wanted = main.MacAddress if main is not None else ""
+            if wanted and wanted.lower() != body.MacAddress.lower():
+                raise VersionRefusal(
+                    "the container-wide MAC address must match the endpoint-specific MAC "
+                    "address for the main network, or be left empty"
+                )
             warnings.append(
                 "The container-wide MacAddress field is now deprecated. "
                 "It should be specified in EndpointsConfig instead."

@@ -236,6 +236,12 @@ def test_create_container_wide_mac() -> None:
     )
     with pytest.raises(av.VersionRefusal, match="container-wide MAC address no longer"):
         _create(body, at(av.CONTAINER_MAC_REFUSED))
+    clash = {
+        **body,
+        "NetworkingConfig": {"EndpointsConfig": {"bridge": {"MacAddress": "02:00:00:00:00:01"}}},
+    }
+    with pytest.raises(av.VersionRefusal, match="must match the endpoint-specific MAC"):
+        _create(clash, at(av.ENDPOINT_MAC_ADDRESS))
     endpoint = {"NetworkingConfig": {"EndpointsConfig": {"n": {"MacAddress": "02:42:ac:11:00:0a"}}}}
     old, _ = _create(endpoint, before(av.ENDPOINT_MAC_ADDRESS))
     assert old.endpoints_config() == {"n": {**old.endpoints_config()["n"], "MacAddress": ""}}  # type: ignore[index]
