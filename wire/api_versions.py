@@ -216,7 +216,8 @@ _change(
 
 _change(
     "images-until", "1.44", "GET /images/json", "`until` filter (unversioned)",
-    _NA, "moorage's image filters are dangling, label, before, since and reference",
+    _I, "images created before the time (seconds, a date or a Go duration ago), at every "
+    "version as dockerd",
 )  # fmt: skip
 NO_VIRTUAL_SIZE = _change(
     "virtual-size", "1.44", "GET /images/json, GET /images/{name}/json, GET /system/df",

@@ -313,6 +313,20 @@ async def _list_annotations(ctx: Ctx, version: str) -> object:
 # --- 1.44 ----------------------------------------------------------------------------------
 
 
+@probe("images-until", (["busybox:latest"], []), (["busybox:latest"], []))
+async def _images_until(ctx: Ctx, version: str) -> object:
+    """busybox was made long ago: listed with until=now, not with until=2000-01-01."""
+    shown = []
+    for until in (str(int(time.time()) + 60), "2000-01-01"):
+        listed = await ctx.daemon.call(
+            "GET", "/images/json", version=version,
+            params=[("filters", json.dumps({"until": [until], "reference": ["busybox"]}))],
+        )  # fmt: skip
+        assert listed.status == 200, listed.body
+        shown.append([tag for entry in listed.json() for tag in entry["RepoTags"] or []])
+    return tuple(shown)
+
+
 @probe("virtual-size", (True, True), (False, False))
 async def _virtual_size(ctx: Ctx, version: str) -> object:
     _, inspected = await ctx.image("busybox", version)
