@@ -367,10 +367,14 @@ IMAGE_MOUNTS = _change(
     "image-mounts", "1.48", "POST /containers/create", "Mount Type image",
     _R, "dockerd's 400 before 1.48; from 1.48 refused as an unsupported mount type",
 )  # fmt: skip
+IMAGE_DESCRIPTOR = _change(
+    "image-descriptor", "1.48", "GET /images/json, GET /images/{name}/json", "Descriptor",
+    _I, "the descriptor the image's name points at (its manifest, or the index above it) "
+    "from 1.48",
+)  # fmt: skip
 _change(
-    "image-descriptor", "1.48", "GET /images/json, GET /images/{name}/json",
-    "Descriptor and Manifests",
-    _NA, "only a multi-platform store fills them; moorage's keeps one platform",
+    "image-manifests", "1.48", "GET /images/{name}/json", "`manifests` parameter, Manifests",
+    _NA, "one platform kept per image: not populated, as dockerd's graphdriver store",
 )  # fmt: skip
 IMAGE_MANIFEST_DESCRIPTOR = _change(
     "image-manifest-descriptor", "1.48", "GET /containers/json, GET /containers/{id}/json",

@@ -7,6 +7,7 @@ from typing import Any, NotRequired, TypedDict, cast
 from wire.api_versions import (
     IMAGE_CONFIG_OCI_ONLY,
     IMAGE_CREATED_OMITTED,
+    IMAGE_DESCRIPTOR,
     IMAGE_INSPECT_NO_CONTAINER,
     IMAGE_INSPECT_OMIT_EMPTY,
     IMAGES_CONTAINERS_COUNT,
@@ -15,6 +16,7 @@ from wire.api_versions import (
     NO_VIRTUAL_SIZE,
     ApiVersion,
 )
+from wire.container import OCIDescriptor
 
 
 class ImageSummary(TypedDict):
@@ -25,6 +27,7 @@ class ImageSummary(TypedDict):
     Id: str
     Labels: dict[str, str] | None
     ParentId: str
+    Descriptor: NotRequired[OCIDescriptor]  # API 1.48
     RepoDigests: list[str]
     RepoTags: list[str]
     SharedSize: int
@@ -55,6 +58,8 @@ def summary_at(
             out["RepoDigests"] = out["RepoDigests"] or cast(list[str], None)
     if not NO_VIRTUAL_SIZE.applies(version):
         out["VirtualSize"] = out["Size"]
+    if not IMAGE_DESCRIPTOR.applies(version):
+        out.pop("Descriptor", None)
     return out
 
 
@@ -95,6 +100,7 @@ class ImageInspect(TypedDict):
     GraphDriver: GraphDriverData
     RootFS: RootFS
     Metadata: ImageMetadata
+    Descriptor: NotRequired[OCIDescriptor]  # API 1.48
 
 
 # Go's zero time, what dockerd showed for an image config without "created".
@@ -124,6 +130,8 @@ def inspect_at(inspect: ImageInspect, version: ApiVersion) -> ImageInspect:
         out.pop("ContainerConfig", None)
     if NO_VIRTUAL_SIZE.applies(version):
         out.pop("VirtualSize", None)
+    if not IMAGE_DESCRIPTOR.applies(version):
+        out.pop("Descriptor", None)
     config = out.get("Config")
     if config is not None and IMAGE_CONFIG_OCI_ONLY.applies(version):
         config = {k: v for k, v in config.items() if k not in _CONTAINER_ONLY_CONFIG}

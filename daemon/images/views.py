@@ -30,6 +30,7 @@ def summary(image: Image) -> ImageSummary:
         "Id": image.id,
         "Labels": dict(image.labels) if image.labels is not None else None,
         "ParentId": str(image.config.get("parent") or ""),
+        "Descriptor": target_descriptor(image),
         "RepoDigests": list(image.repo_digests),
         "RepoTags": tags,
         "SharedSize": -1,
@@ -73,7 +74,15 @@ def inspect(image: Image, graph_driver: str) -> ImageInspect:
     document["GraphDriver"] = {"Data": None, "Name": graph_driver}
     document["RootFS"] = rootfs
     document["Metadata"] = {"LastTagTime": image.last_tag_time}
+    document["Descriptor"] = target_descriptor(image)
     return document
+
+
+def target_descriptor(image: Image) -> OCIDescriptor:
+    """What the image's name points at in the content store: its manifest, or the index
+    above it (API 1.48's Descriptor)."""
+    target = image.content.target
+    return {"mediaType": target.media_type, "digest": target.digest, "size": target.size}
 
 
 def history(image: Image) -> list[HistoryResponseItem]:

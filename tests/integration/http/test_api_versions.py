@@ -496,6 +496,17 @@ async def _image_mounts(ctx: Ctx, version: str) -> object:
     return str(reply["message"]).rsplit(": ", 1)[-1]
 
 
+@probe("image-descriptor", (False, False), (True, True))
+async def _image_descriptor(ctx: Ctx, version: str) -> object:
+    _, inspected = await ctx.image("busybox", version)
+    listed = (await ctx.daemon.call("GET", "/images/json", version=version)).json()
+    entry = next(e for e in listed if e["Id"] == inspected["Id"])
+    if "Descriptor" in inspected:
+        assert inspected["Descriptor"] == entry["Descriptor"], entry
+        assert inspected["Descriptor"]["digest"].startswith("sha256:")
+    return "Descriptor" in inspected, "Descriptor" in entry
+
+
 @probe("image-manifest-descriptor", (None, None), ("linux", "linux"))
 async def _image_manifest_descriptor(ctx: Ctx, version: str) -> object:
     inspected = (await ctx.inspect(ctx.running, version)).get("ImageManifestDescriptor")

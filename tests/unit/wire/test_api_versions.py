@@ -156,6 +156,16 @@ def test_image_inspect_config_fields() -> None:
     assert newest == {"Env": ["PATH=/bin"], "Cmd": ["sh"]}
 
 
+def test_image_descriptor() -> None:
+    change = av.IMAGE_DESCRIPTOR
+    descriptor = {"mediaType": "m", "digest": "sha256:1", "size": 1}
+    assert "Descriptor" not in image_summary_at(_summary(Descriptor=descriptor), before(change))
+    assert image_summary_at(_summary(Descriptor=descriptor), at(change))["Descriptor"] == descriptor
+    inspect = _image_inspect(Descriptor=descriptor)
+    assert "Descriptor" not in image_inspect_at(inspect, before(change))
+    assert image_inspect_at(inspect, at(change))["Descriptor"] == descriptor
+
+
 def test_image_inspect_created_without_one() -> None:
     change = av.IMAGE_CREATED_OMITTED
     assert image_inspect_at(_image_inspect(Created=""), before(change))["Created"] == (
