@@ -475,10 +475,10 @@ NETWORK_STATUS = _change(
     _I, "IPsInUse (network, broadcast, gateway and endpoints) and DynamicIPsAvailable of "
     "the IP range, from 1.52, for networks with an address pool",
 )  # fmt: skip
-_change(
+EMPTY_PORT_BINDINGS_WARNING = _change(
     "port-bindings-backfill", "1.52", "POST /containers/create",
-    "warning for empty PortBindings lists",
-    _NA, "moorage does not backfill empty PortBindings lists",
+    "warning for empty PortBindings lists (still backfilled)",
+    _I, "an empty list still publishes a random port; dockerd's warning from 1.52",
 )  # fmt: skip
 IMAGE_INSPECT_OMIT_EMPTY = _change(
     "image-omit-empty", "1.52", "GET /images/{name}/json",

@@ -17,6 +17,7 @@ from wire.api_versions import (
     CONTAINER_MAC_REFUSED,
     CONTAINER_ONBUILD_OMITTED,
     DNS_NAMES,
+    EMPTY_PORT_BINDINGS_WARNING,
     ENDPOINT_MAC_ADDRESS,
     HEALTH_START_INTERVAL,
     IMAGE_MANIFEST_DESCRIPTOR,
@@ -327,6 +328,14 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
         for endpoint in endpoints.values():  # the old API had no such field
             if endpoint is not None:
                 endpoint.MacAddress = ""
+    if host is not None and host.PortBindings and EMPTY_PORT_BINDINGS_WARNING.applies(version):
+        # Still published on a random port (the daemon backfills), but deprecated.
+        empty = sorted(port for port, bindings in host.PortBindings.items() if not bindings)
+        if empty:
+            warnings.append(
+                "Following container port(s) have an empty list of port-bindings: "
+                f"{', '.join(empty)}. Such bindings will be discarded in a future version."
+            )
     if (
         host is not None
         and host.VolumeDriver

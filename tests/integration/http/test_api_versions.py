@@ -611,6 +611,20 @@ async def _events_content_type(ctx: Ctx, version: str) -> object:
     return content_type, body.startswith(b"\x1e{")
 
 
+EMPTY_BINDINGS = (
+    "Following container port(s) have an empty list of port-bindings: 80/tcp. "
+    "Such bindings will be discarded in a future version."
+)
+
+
+@probe("port-bindings-backfill", [], [EMPTY_BINDINGS])
+async def _port_bindings_backfill(ctx: Ctx, version: str) -> object:
+    body = {"ExposedPorts": {"80/tcp": {}}, "HostConfig": {"PortBindings": {"80/tcp": []}}}
+    status, reply = await ctx.create(version, body)
+    assert status == 201, reply
+    return [w for w in reply["Warnings"] or [] if "port-bindings" in w]
+
+
 @probe("image-omit-empty", True, False)
 async def _image_omit_empty(ctx: Ctx, version: str) -> object:
     _, inspected = await ctx.image("busybox", version)

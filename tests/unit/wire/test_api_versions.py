@@ -466,3 +466,13 @@ def test_network_fields() -> None:
     assert "EnableIPv4" in network_at(network, at(av.NETWORK_ENABLE_IPV4))
     assert "Status" not in network_at(network, before(av.NETWORK_STATUS))
     assert network_at(network, at(av.NETWORK_STATUS)) == network
+
+
+def test_create_empty_port_bindings_warning() -> None:
+    change = av.EMPTY_PORT_BINDINGS_WARNING
+    body = {"HostConfig": {"PortBindings": {"80/tcp": [], "53/udp": None, "22/tcp": [{}]}}}
+    assert _create(body, before(change))[1] == []
+    assert _create(body, at(change))[1] == [
+        "Following container port(s) have an empty list of port-bindings: 53/udp, 80/tcp. "
+        "Such bindings will be discarded in a future version."
+    ]
