@@ -239,9 +239,9 @@ HEALTH_START_INTERVAL = _change(
     "Healthcheck.StartInterval",
     _I, "kept and shown from 1.44; dropped from the request before 1.44",
 )  # fmt: skip
-_change(
+INFO_CDI_SPEC_DIRS = _change(
     "info-cdi-spec-dirs", "1.44", "GET /info", "CDISpecDirs",
-    _NA, "no CDI support; dockerd without experimental also reports none",
+    _I, "[] from 1.44: no CDI, as dockerd without experimental",
 )  # fmt: skip
 _change(
     "network-create-validation", "1.44", "POST /networks/create",

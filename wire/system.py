@@ -10,6 +10,7 @@ from typing import Any, NotRequired, TypedDict, cast
 from wire.api_versions import (
     DF_TYPE,
     DF_USAGE,
+    INFO_CDI_SPEC_DIRS,
     INFO_CONTAINERD,
     INFO_FIREWALL_BACKEND,
     ApiVersion,
@@ -113,9 +114,10 @@ class InfoResponse(TypedDict):
     Isolation: str
     InitBinary: str
     SecurityOptions: list[str]
-    Warnings: list[str] | None
     FirewallBackend: NotRequired["FirewallInfo"]  # API 1.49, with bridge networking
+    CDISpecDirs: NotRequired[list[str]]  # API 1.44
     Containerd: NotRequired["ContainerdInfo"]  # API 1.46
+    Warnings: list[str] | None
 
 
 class FirewallInfo(TypedDict):
@@ -139,6 +141,8 @@ def info_at(info: InfoResponse, version: ApiVersion) -> InfoResponse:
         out.pop("Containerd", None)
     if not INFO_FIREWALL_BACKEND.applies(version):
         out.pop("FirewallBackend", None)
+    if not INFO_CDI_SPEC_DIRS.applies(version):
+        out.pop("CDISpecDirs", None)
     return out
 
 

@@ -122,16 +122,17 @@ async def info(request: web.Request) -> web.Response:
         "Isolation": "",
         "InitBinary": "",
         "SecurityOptions": _SECURITY_OPTIONS,
-        "Warnings": None,
-    }
-    if daemon.config.networking:
-        body["FirewallBackend"] = {"Driver": "nftables"}
+    }  # type: ignore[typeddict-item]  # the rest follows, in dockerd's order
     config = daemon.config
+    if config.networking:
+        body["FirewallBackend"] = {"Driver": "nftables"}
+    body["CDISpecDirs"] = []  # no CDI: dockerd without experimental says so too
     body["Containerd"] = {
         "Address": config.containerd
         or str(config.exec_root / "containerd" / "containerd.sock"),  # the managed one's
         "Namespaces": {"Containers": config.containerd_namespace, "Plugins": "plugins.moby"},
     }
+    body["Warnings"] = None
     return json_reply(info_at(body, api_version(request)))
 
 

@@ -397,6 +397,13 @@ async def _image_container_config(ctx: Ctx, version: str) -> object:
 # --- 1.46 ----------------------------------------------------------------------------------
 
 
+@probe("info-cdi-spec-dirs", None, [])
+async def _info_cdi(ctx: Ctx, version: str) -> object:
+    info = (await ctx.daemon.call("GET", "/info", version=version)).json()
+    assert list(info)[-1] == "Warnings"  # dockerd's last field at every version
+    return info.get("CDISpecDirs")
+
+
 @probe("info-containerd", None, "plugins.moby")
 async def _info_containerd(ctx: Ctx, version: str) -> object:
     info = (await ctx.daemon.call("GET", "/info", version=version)).json()

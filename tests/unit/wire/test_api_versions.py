@@ -407,10 +407,16 @@ def test_stats_os_type_follows_id() -> None:
 
 @pytest.mark.parametrize(
     ("change", "key"),
-    [(av.INFO_CONTAINERD, "Containerd"), (av.INFO_FIREWALL_BACKEND, "FirewallBackend")],
+    [
+        (av.INFO_CONTAINERD, "Containerd"),
+        (av.INFO_FIREWALL_BACKEND, "FirewallBackend"),
+        (av.INFO_CDI_SPEC_DIRS, "CDISpecDirs"),
+    ],
 )
 def test_info_fields(change: Change, key: str) -> None:
-    info = cast(InfoResponse, {"ID": "x", "Containerd": {}, "FirewallBackend": {}})
+    info = cast(
+        InfoResponse, {"ID": "x", "Containerd": {}, "FirewallBackend": {}, "CDISpecDirs": []}
+    )
     assert key not in info_at(info, before(change))
     assert key in info_at(info, at(change))
 
@@ -470,7 +476,9 @@ def test_network_fields() -> None:
 
 def test_create_empty_port_bindings_warning() -> None:
     change = av.EMPTY_PORT_BINDINGS_WARNING
-    body = {"HostConfig": {"PortBindings": {"80/tcp": [], "53/udp": None, "22/tcp": [{}]}}}
+    body: dict[str, Any] = {
+        "HostConfig": {"PortBindings": {"80/tcp": [], "53/udp": None, "22/tcp": [{}]}}
+    }
     assert _create(body, before(change))[1] == []
     assert _create(body, at(change))[1] == [
         "Following container port(s) have an empty list of port-bindings: 53/udp, 80/tcp. "
