@@ -460,9 +460,15 @@ def summary_at(
         out["HostConfig"] = {"NetworkMode": out["HostConfig"]["NetworkMode"]}
     networks: dict[str, Any] = out["NetworkSettings"]["Networks"]
     out["NetworkSettings"] = {"Networks": endpoints_at(networks, out["Id"], version)}
-    if health is not None and CONTAINER_LIST_HEALTH.applies(version):
-        out["Health"] = {
-            "Status": str(health.get("Status", "")),
-            "FailingStreak": int(health.get("FailingStreak") or 0),
-        }
-    return out
+    if health is None or not CONTAINER_LIST_HEALTH.applies(version):
+        return out
+    shown: HealthSummary = {
+        "Status": str(health.get("Status", "")),
+        "FailingStreak": int(health.get("FailingStreak") or 0),
+    }
+    ordered: dict[str, Any] = {}
+    for key, value in out.items():
+        ordered[key] = value
+        if key == "HostConfig":  # where dockerd writes it
+            ordered["Health"] = shown
+    return cast(ContainerSummary, ordered)

@@ -368,8 +368,14 @@ def test_image_manifest_descriptor() -> None:
 
 def test_container_summary_health() -> None:
     change = av.CONTAINER_LIST_HEALTH
-    summary = cast(ContainerSummary, {"Id": CID, "NetworkSettings": {"Networks": {}}})
+    summary = cast(
+        ContainerSummary,
+        {"Id": CID, "HostConfig": {"NetworkMode": "default"}, "NetworkSettings": {"Networks": {}}},
+    )
     health = {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    assert list(summary_at(summary, at(change), health)) == [
+        "Id", "HostConfig", "Health", "NetworkSettings",
+    ]  # fmt: skip
     assert "Health" not in summary_at(summary, before(change), health)
     assert summary_at(summary, at(change), health)["Health"] == {
         "Status": "healthy",
