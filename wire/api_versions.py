@@ -245,8 +245,9 @@ INFO_CDI_SPEC_DIRS = _change(
 )  # fmt: skip
 _change(
     "network-create-validation", "1.44", "POST /networks/create",
-    "invalid IPAM config and duplicate names refused (unversioned)",
-    _I, "400 for bad IPAM and 409 for a duplicate name at every version",
+    "duplicate names always refused; invalid IPAM config a 400 (both unversioned)",
+    _I, "409 for a duplicate name at every version; invalid IPAM keeps dockerd 20.10's "
+    "403 (the reference daemon's status, as the change is unversioned)",
 )  # fmt: skip
 MULTIPLE_ENDPOINTS = _change(
     "create-multiple-endpoints", "1.44", "POST /containers/create",

@@ -108,14 +108,23 @@ async def _info_firewall(daemon: NetnsDaemon, version: str) -> object:
     return info.json().get("FirewallBackend")
 
 
-@probe("network-create-validation", (409, "network with name probe-dup already exists"),
-       (409, "network with name probe-dup already exists"))  # fmt: skip
-async def _network_duplicate(daemon: NetnsDaemon, version: str) -> object:
+DUPLICATE = (409, "network with name probe-dup already exists")
+
+
+@probe("network-create-validation", (DUPLICATE, 403), (DUPLICATE, 403))
+async def _network_validation(daemon: NetnsDaemon, version: str) -> object:
+    """A duplicate name and a gateway outside its subnet, refused alike at every version
+    (the latter with dockerd 20.10's 403)."""
     await api_call(daemon.socket, "POST", "/networks/create", body={"Name": "probe-dup"})
     again = await api_call(
         daemon.socket, "POST", "/networks/create", version=version, body={"Name": "probe-dup"}
     )
-    return again.status, again.message
+    bad = await api_call(
+        daemon.socket, "POST", "/networks/create", version=version,
+        body={"Name": "probe-bad", "IPAM": {"Config": [{"Subnet": "10.99.0.0/16",
+                                                        "Gateway": "10.98.0.1"}]}},
+    )  # fmt: skip
+    return (again.status, again.message), bad.status
 
 
 @probe("network-enable-ipv4", (201, None), (400, True))
