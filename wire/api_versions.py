@@ -293,7 +293,8 @@ IMAGE_INSPECT_NO_CONTAINER = _change(
 ALIASES_WITHOUT_SHORT_ID = _change(
     "aliases-short-id", "1.45", "GET /containers/{id}/json",
     "Aliases hold only what was asked for, no short ID",
-    _I, "short ID (and hostname) added to user-network Aliases before 1.45 only",
+    _I, "a running container's short ID added to its user-network Aliases before 1.45 only, "
+    "as dockerd 20.10 did",
 )  # fmt: skip
 
 # --- 1.46 -----------------------------------------------------------------------------
