@@ -117,7 +117,8 @@ _change(
 _change(
     "import-platform", "1.42", "POST /images/create?fromSrc",
     "`platform` sets the imported image's OS and architecture (unversioned)",
-    _NA, "imports take the host's platform, as dockerd without `platform`",
+    _I, "`platform` (os[/arch[/variant]]) sets the imported image's platform at every "
+    "version; the host's without it",
 )  # fmt: skip
 _change(
     "wait-condition-400", "1.42", "POST /containers/{id}/wait",

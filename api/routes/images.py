@@ -284,6 +284,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             tag=request.query.get("tag", ""),
             message=request.query.get("message", ""),
             changes=request.query.getall("changes", []),
+            platform=request.query.get("platform", ""),
         )
         return await _stream_progress(request, messages)
     messages = _service(request).pull(

@@ -299,10 +299,18 @@ class ImageService:
         tag: str = "",
         message: str = "",
         changes: Sequence[str] = (),
+        platform: str = "",
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/create?fromSrc=-`: a root filesystem tar as a one-layer image."""
         return import_image(
-            self, chunks, src=src, repo=repo, tag=tag, message=message, changes=changes
+            self,
+            chunks,
+            src=src,
+            repo=repo,
+            tag=tag,
+            message=message,
+            changes=changes,
+            platform=platform,
         )
 
     def save(self, names: Sequence[str]) -> AsyncIterator[bytes]:

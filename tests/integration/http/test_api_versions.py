@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
+import tarfile
 import tempfile
 import time
 import uuid
@@ -194,6 +196,33 @@ async def _images_shared_size(ctx: Ctx, version: str) -> object:
         "GET", "/images/json", version=version, params=[("shared-size", "1")]
     )
     return all(entry["SharedSize"] >= 0 for entry in reply.json())
+
+
+def _rootfs_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo("hello.txt")
+        member.size = 3
+        tar.addfile(member, io.BytesIO(b"hi\n"))
+    return buffer.getvalue()
+
+
+@probe("import-platform", ("arm64", "linux", 400), ("arm64", "linux", 400))
+async def _import_platform(ctx: Ctx, version: str) -> object:
+    """An import's `platform` names the image's platform (unversioned)."""
+    repo = f"probe-import-{_unique()}"
+    imported = await ctx.daemon.call(
+        "POST", "/images/create", version=version, body=_rootfs_tar(),
+        params=[("fromSrc", "-"), ("repo", repo), ("tag", "v1"), ("platform", "linux/arm64")],
+    )  # fmt: skip
+    assert imported.status == 200 and b"error" not in imported.body, imported.body
+    _, inspected = await ctx.image(f"{repo}:v1", version)
+    await ctx.daemon.call("DELETE", f"/images/{repo}:v1")
+    bad = await ctx.daemon.call(
+        "POST", "/images/create", version=version, body=_rootfs_tar(),
+        params=[("fromSrc", "-"), ("platform", "nope/nope")],
+    )  # fmt: skip
+    return inspected["Architecture"], inspected["Os"], bad.status
 
 
 @probe(
