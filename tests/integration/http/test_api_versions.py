@@ -131,6 +131,29 @@ async def _exec(ctx: Ctx, body: dict[str, Any], version: str) -> str:
     return str(reply.json()["Id"])
 
 
+# --- before 1.42 ----------------------------------------------------------------------------
+
+
+@probe("update-pids-limit", None, 50)
+async def _update_pids_limit(ctx: Ctx, version: str) -> object:
+    ref = await ctx.created("1.41", {})
+    updated = await ctx.daemon.call(
+        "POST", f"/containers/{ref}/update", version=version, body={"PidsLimit": 50}
+    )
+    assert updated.status == 200, updated.body
+    return (await ctx.inspect(ref))["HostConfig"]["PidsLimit"]
+
+
+@probe("stats-one-shot", False, True)
+async def _stats_one_shot(ctx: Ctx, version: str) -> object:
+    """Whether the sample came without the priming one before it (preread unset)."""
+    reply = await ctx.daemon.call(
+        "GET", f"/containers/{ctx.running}/stats", version=version,
+        params=[("stream", "0"), ("one-shot", "1")],
+    )  # fmt: skip
+    return reply.json()["preread"] == "0001-01-01T00:00:00Z"
+
+
 # --- 1.42 ----------------------------------------------------------------------------------
 
 
