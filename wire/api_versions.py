@@ -2,7 +2,7 @@
 
 ``CHANGES`` is Docker's API version history from 1.42 to the newest version, one
 ``Change`` per item that touches an endpoint moorage serves, with what moorage does
-about it (and, first, the two switches of older versions that moorage keeps). Code
+about it (and, first, the switches of older versions that moorage keeps). Code
 that behaves differently by version asks a named change
 (``IMAGE_INSPECT_NO_CONTAINER.applies(version)``) instead of comparing numbers, so a
 switch is declared once, next to its row in the table. ``docs/API_VERSIONS.md`` is
@@ -85,6 +85,10 @@ _I, _R, _NA = Handling.IMPLEMENTED, Handling.REFUSED, Handling.NOT_APPLICABLE
 UPDATE_PIDS_LIMIT = _change(
     "update-pids-limit", "1.40", "POST /containers/{id}/update", "PidsLimit",
     _I, "ignored before 1.40; from 1.40 applied, 0 and below meaning unlimited",
+)  # fmt: skip
+IMAGES_FILTER_PARAM_REMOVED = _change(
+    "images-filter-param", "1.41", "GET /images/json", "`filter` (singular) removed",
+    _I, "before 1.41 `filter` is a reference filter (docker-py at 1.24 sends it), as dockerd",
 )  # fmt: skip
 STATS_ONE_SHOT = _change(
     "stats-one-shot", "1.41", "GET /containers/{id}/stats", "`one-shot` with stream=false",
@@ -589,7 +593,7 @@ def markdown() -> str:
         "unprefixed request is served at the newest version. Out of range: dockerd's 400.",
         "",
         "Every item of Docker's API version history from 1.42 on that touches an endpoint",
-        "moorage serves (and the two earlier switches moorage keeps, 1.40 and 1.41): "
+        "moorage serves (and the earlier switches moorage keeps, 1.40 and 1.41): "
         + ", ".join(f"{counts[h]} {h}" for h in Handling)
         + f" ({len(CHANGES)} in all).",
         "",

@@ -30,6 +30,7 @@ from wire.api_versions import (
     IMAGE_PLATFORM_INSPECT,
     IMAGE_PLATFORM_PUSH,
     IMAGE_PLATFORM_SAVE,
+    IMAGES_FILTER_PARAM_REMOVED,
     IMAGES_SHARED_SIZE,
     Change,
 )
@@ -176,7 +177,11 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 async def list_images(request: web.Request) -> web.Response:
     service = _service(request)
     version = api_version(request)
-    entries = service.list(all=bool_param(request, "all"), filters=_filters(request))
+    filters = dict(_filters(request))
+    legacy = request.query.get("filter", "")
+    if legacy and "reference" not in filters and not IMAGES_FILTER_PARAM_REMOVED.applies(version):
+        filters["reference"] = [legacy]
+    entries = service.list(all=bool_param(request, "all"), filters=filters)
     shared: dict[str, int] | None = None
     if IMAGES_SHARED_SIZE.applies(version) and bool_param(request, "shared-size"):
         _, usage = image_usage(service.images(), [])

@@ -144,6 +144,16 @@ async def _update_pids_limit(ctx: Ctx, version: str) -> object:
     return (await ctx.inspect(ref))["HostConfig"]["PidsLimit"]
 
 
+@probe("images-filter-param", ["busybox:latest"], None)
+async def _images_filter_param(ctx: Ctx, version: str) -> object:
+    """`filter=busybox`: a reference filter before 1.41, ignored (everything listed) from."""
+    listed = await ctx.daemon.call(
+        "GET", "/images/json", version=version, params=[("filter", "busybox")]
+    )
+    tags = sorted(t for entry in listed.json() for t in entry["RepoTags"] or [])
+    return tags if tags == ["busybox:latest"] else None
+
+
 @probe("stats-one-shot", False, True)
 async def _stats_one_shot(ctx: Ctx, version: str) -> object:
     """Whether the sample came without the priming one before it (preread unset)."""
