@@ -283,7 +283,6 @@ _NOT_USER_NETWORKS = ("bridge", "host", "none", "default")
 def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
     """Adapt a create request to what `version` means by it; dockerd's version-specific
     warnings. Raises ``VersionRefusal`` for what this version refuses."""
-    warnings: list[str] = []
     host = body.HostConfig
     mounts = host.Mounts or [] if host is not None else []
     if host is not None:
@@ -305,30 +304,49 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
         raise VersionRefusal(
             "Container cannot be connected to network endpoints: " + ", ".join(endpoints)
         )
-    if body.MacAddress:
-        if CONTAINER_MAC_REFUSED.applies(version):
-            raise VersionRefusal(
-                "container-wide MAC address no longer supported; "
-                "use endpoint-specific MAC address instead"
-            )
-        if ENDPOINT_MAC_ADDRESS.applies(version):
-            mode = host.NetworkMode if host is not None else ""
-            main = (endpoints or {}).get(mode if mode not in ("", "default") else "bridge")
-            wanted = main.MacAddress if main is not None else ""
-            if wanted and wanted.lower() != body.MacAddress.lower():
-                raise VersionRefusal(
-                    "the container-wide MAC address must match the endpoint-specific MAC "
-                    "address for the main network, or be left empty"
-                )
-            warnings.append(
-                "The container-wide MacAddress field is now deprecated. "
-                "It should be specified in EndpointsConfig instead."
-            )
-    elif endpoints and not ENDPOINT_MAC_ADDRESS.applies(version):
-        for endpoint in endpoints.values():  # the old API had no such field
-            if endpoint is not None:
-                endpoint.MacAddress = ""
-    if host is not None and host.PortBindings and EMPTY_PORT_BINDINGS_WARNING.applies(version):
+    warnings = _mac_address_at(body, endpoints or {}, version)
+    if host is not None:
+        warnings += _host_config_warnings(host, version)
+    return warnings
+
+
+def _mac_address_at(
+    body: ContainerCreateRequest,
+    endpoints: dict[str, EndpointSettings | None],
+    version: ApiVersion,
+) -> list[str]:
+    """The container-wide Config.MacAddress (per endpoint from 1.44, refused from 1.52)."""
+    if not body.MacAddress:
+        if not ENDPOINT_MAC_ADDRESS.applies(version):
+            for endpoint in endpoints.values():  # the old API had no such field
+                if endpoint is not None:
+                    endpoint.MacAddress = ""
+        return []
+    if CONTAINER_MAC_REFUSED.applies(version):
+        raise VersionRefusal(
+            "container-wide MAC address no longer supported; "
+            "use endpoint-specific MAC address instead"
+        )
+    if not ENDPOINT_MAC_ADDRESS.applies(version):
+        return []
+    mode = body.HostConfig.NetworkMode if body.HostConfig is not None else ""
+    main = endpoints.get(mode if mode not in ("", "default") else "bridge")
+    wanted = main.MacAddress if main is not None else ""
+    if wanted and wanted.lower() != body.MacAddress.lower():
+        raise VersionRefusal(
+            "the container-wide MAC address must match the endpoint-specific MAC "
+            "address for the main network, or be left empty"
+        )
+    return [
+        "The container-wide MacAddress field is now deprecated. "
+        "It should be specified in EndpointsConfig instead."
+    ]
+
+
+def _host_config_warnings(host: HostConfig, version: ApiVersion) -> list[str]:
+    """dockerd's warnings about a HostConfig that only newer versions give."""
+    warnings = []
+    if host.PortBindings and EMPTY_PORT_BINDINGS_WARNING.applies(version):
         # Still published on a random port (the daemon backfills), but deprecated.
         empty = sorted(port for port, bindings in host.PortBindings.items() if not bindings)
         if empty:
@@ -336,23 +354,18 @@ def create_at(body: ContainerCreateRequest, version: ApiVersion) -> list[str]:
                 "Following container port(s) have an empty list of port-bindings: "
                 f"{', '.join(empty)}. Such bindings will be discarded in a future version."
             )
-    if (
-        host is not None
-        and host.VolumeDriver
-        and VOLUME_DRIVER_WARNING.applies(version)
-        and any(
-            m.Type == "volume"
-            and not (
-                m.VolumeOptions
-                and m.VolumeOptions.DriverConfig
-                and m.VolumeOptions.DriverConfig.Name
-            )
-            for m in mounts
-        )
-    ):
+    volume_mounts = [m for m in host.Mounts or [] if m.Type == "volume"]
+    driver_named = [
+        m
+        for m in volume_mounts
+        if m.VolumeOptions and m.VolumeOptions.DriverConfig and m.VolumeOptions.DriverConfig.Name
+    ]
+    unnamed = len(driver_named) < len(volume_mounts)
+    if host.VolumeDriver and unnamed and VOLUME_DRIVER_WARNING.applies(version):
         warnings.append(
-            "WARNING: the container-wide volume-driver configuration is ignored for volumes "
-            "specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead"
+            "WARNING: the container-wide volume-driver configuration is ignored for "
+            "volumes specified via 'mount'. Use '--mount type=volume,volume-driver=...' "
+            "instead"
         )
     return warnings
 
