@@ -50,11 +50,11 @@ from aiohttp import http_parser, web, web_protocol
 
 from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone, track
 from api.versioning import ApiVersion, common_headers
+from wire.api_versions import HIJACK_MULTIPLEXED_TYPE
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
-_FIRST_MULTIPLEXED_VERSION = ApiVersion(1, 42)
 # Stop reading from the socket while this much stdin waits unread.
 _READ_HIGH_WATER = 256 * 1024
 _READ_LOW_WATER = 64 * 1024
@@ -87,7 +87,7 @@ def use_tcp_upgrade_parser() -> None:
 
 def stream_content_type(version: ApiVersion, tty: bool) -> str:
     """The Content-Type of a hijacked reply: always raw before API 1.42."""
-    if tty or version < _FIRST_MULTIPLEXED_VERSION:
+    if tty or not HIJACK_MULTIPLEXED_TYPE.applies(version):
         return RAW_STREAM
     return MULTIPLEXED_STREAM
 

@@ -13,7 +13,7 @@ and refuses versions outside [minimum, current] with dockerd's texts.
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from importlib import metadata
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
@@ -23,29 +23,15 @@ from yarl import URL
 
 from daemon.errors import InvalidParameter
 
+# Re-exported: the routes and the server know versions from here.
+from wire.api_versions import CURRENT_API_VERSION as CURRENT_API_VERSION
+from wire.api_versions import MIN_API_VERSION as MIN_API_VERSION
+from wire.api_versions import ApiVersion as ApiVersion
+
 if TYPE_CHECKING:
     from aiohttp.web_urldispatcher import _InfoDict
 
 
-class ApiVersion(NamedTuple):
-    """A ``major.minor`` API version; compares like a tuple."""
-
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, text: str) -> "ApiVersion":
-        # Lenient like dockerd: a missing or non-numeric part counts as 0.
-        parts = [int(p) if p.isdigit() else 0 for p in text.split(".")]
-        parts += [0, 0]
-        return cls(parts[0], parts[1])
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-
-CURRENT_API_VERSION = ApiVersion(1, 41)
-MIN_API_VERSION = ApiVersion(1, 24)
 # dockerd answers errors in JSON only to versions above 1.23; 1.23 and older get text/plain.
 _LAST_TEXT_ERRORS_VERSION = ApiVersion(1, 23)
 

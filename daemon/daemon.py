@@ -205,8 +205,10 @@ class Daemon:
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         await stop.stop(self, ref, timeout, sig)
 
-    async def restart(self, ref: str, timeout: int | None = None) -> None:
-        await stop.restart(self, ref, timeout)
+    async def restart(
+        self, ref: str, timeout: int | None = None, signal: str | None = None
+    ) -> None:
+        await stop.restart(self, ref, timeout, signal)
 
     async def pause(self, ref: str) -> None:
         await pause.pause(self, ref)

@@ -161,6 +161,11 @@ class ExecManager:
                 kind: list(everything) for kind in ("bounding", "effective", "permitted")
             }
         spec.pop("consoleSize", None)
+        console = config.get("ConsoleSize")  # API 1.42: the terminal's size from the start
+        if config.get("Tty") and isinstance(console, list) and len(console) == 2:
+            height, width = console
+            if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
+                spec["consoleSize"] = {"height": height, "width": width}
         return spec
 
     async def exited(self, live: LiveContainer, info: EventInfo) -> None:

@@ -41,6 +41,15 @@ _UPDATABLE = (
     "CpuRealtimePeriod",
     "CpuRealtimeRuntime",
 )
+# Per-device block IO lists (applied from API 1.55; the API layer drops them before): a
+# list replaces the stored one, an empty list clears it, null leaves it.
+_DEVICE_LISTS = (
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+)
 
 
 async def update_container(daemon: Daemon, ref: str, request: ContainerUpdateRequest) -> list[str]:
@@ -114,6 +123,9 @@ def merged_host_config(current: Mapping[str, Any], request: Mapping[str, Any]) -
     pids = request.get("PidsLimit")
     if pids is not None:
         hc["PidsLimit"] = pids
+    for key in _DEVICE_LISTS:
+        if request.get(key) is not None:
+            hc[key] = request[key] or None
     policy = get_map(request, "RestartPolicy")
     name = get_str(policy, "Name")
     if name:
@@ -133,7 +145,12 @@ def update_resources(request: Mapping[str, Any]) -> dict[str, Any]:
     subset = {key: request[key] for key in _UPDATABLE if key in request}
     if "PidsLimit" in request:
         subset["PidsLimit"] = request["PidsLimit"]
-    return oci.linux_resources(subset)
+    # A cleared list reaches a running container only at its next start (runc keeps rules).
+    subset.update((key, request[key]) for key in _DEVICE_LISTS if request.get(key))
+    try:
+        return oci.linux_resources(subset)
+    except oci.StartError as exc:  # a device path that is not there
+        raise errors.InvalidParameter(str(exc)) from None
 
 
 def _conflict(message: str) -> errors.Conflict:

@@ -17,6 +17,7 @@ class HealthConfig(ApiModel):
     Interval: Annotated[int, OmitEmpty] = 0
     Timeout: Annotated[int, OmitEmpty] = 0
     StartPeriod: Annotated[int, OmitEmpty] = 0
+    StartInterval: Annotated[int, OmitEmpty] = 0  # API 1.44
     Retries: Annotated[int, OmitEmpty] = 0
 
 

@@ -2,6 +2,8 @@
 
 from typing import NotRequired, TypedDict
 
+from wire.api_versions import EVENTS_CONTENT_NEGOTIATION, EVENTS_NO_LEGACY_FIELDS, ApiVersion
+
 
 class EventActor(TypedDict):
     ID: str
@@ -25,3 +27,31 @@ EventMessage = TypedDict(
         "timeNano": int,  # unix nanoseconds
     },
 )
+
+
+# Stream types a client may ask for with Accept (API 1.52; jsonl from 1.53).
+JSON_SEQ = "application/json-seq"  # RFC 7464: each record after an RS byte
+NDJSON = "application/x-ndjson"
+JSONL = "application/jsonl"
+_NEGOTIABLE = (JSON_SEQ, JSONL, NDJSON)
+
+
+def event_at(message: EventMessage, version: ApiVersion) -> EventMessage:
+    """An event as `version` shows it: the pre-1.22 fields go from API 1.52."""
+    if not EVENTS_NO_LEGACY_FIELDS.applies(version):
+        return message
+    out = message.copy()
+    for key in ("status", "id", "from"):
+        out.pop(key, None)  # type: ignore[misc]  # the keys are NotRequired
+    return out
+
+
+def events_content_type(version: ApiVersion, accept: str) -> str:
+    """The stream's Content-Type: a type named in Accept (no wildcards) from API 1.52."""
+    if not EVENTS_CONTENT_NEGOTIATION.applies(version):
+        return "application/json"
+    named = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    for media_type in _NEGOTIABLE:
+        if media_type in named:
+            return media_type
+    return JSONL

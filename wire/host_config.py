@@ -64,6 +64,9 @@ PortMap = dict[str, list[PortBinding] | None]
 class BindOptions(ApiModel):
     Propagation: Annotated[str, OmitEmpty] = ""
     NonRecursive: Annotated[bool, OmitEmpty] = False
+    CreateMountpoint: Annotated[bool, OmitEmpty] = False  # API 1.42
+    ReadOnlyNonRecursive: Annotated[bool, OmitEmpty] = False  # API 1.44
+    ReadOnlyForceRecursive: Annotated[bool, OmitEmpty] = False  # API 1.44
 
 
 class VolumeDriverConfig(ApiModel):
@@ -75,11 +78,14 @@ class VolumeOptions(ApiModel):
     NoCopy: Annotated[bool, OmitEmpty] = False
     Labels: Annotated[dict[str, str] | None, OmitEmpty] = None
     DriverConfig: Annotated[VolumeDriverConfig | None, OmitEmpty] = None
+    Subpath: Annotated[str, OmitEmpty] = ""  # API 1.45
 
 
 class TmpfsOptions(ApiModel):
     SizeBytes: Annotated[int, OmitEmpty] = 0
     Mode: Annotated[int, OmitEmpty] = 0
+    # API 1.46: [["noexec"]]: flags as one-element lists, key and value as two.
+    Options: Annotated[list[list[str]] | None, OmitEmpty] = None
 
 
 # Aliases for annotating fields that carry the name of their own type: in a
@@ -179,6 +185,7 @@ class _HostConfigHead(ApiModel):
     Sysctls: Annotated[dict[str, str] | None, OmitEmpty] = None
     Runtime: Annotated[str, OmitEmpty] = ""
     ConsoleSize: UintPair = (0, 0)
+    Annotations: Annotated[dict[str, str] | None, OmitEmpty] = None  # API 1.43
     Isolation: str = ""
 
 

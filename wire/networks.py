@@ -1,6 +1,9 @@
 """Request bodies of the networks API: ``POST /networks/create``, ``/connect`` and
 ``/disconnect``."""
 
+from typing import Any
+
+from wire.api_versions import NETWORK_ENABLE_IPV4, NETWORK_STATUS, ApiVersion
 from wire.base import ApiModel
 from wire.network import EndpointSettings
 
@@ -28,6 +31,7 @@ class NetworkCreateRequest(ApiModel):
     Ingress: bool = False
     ConfigOnly: bool = False
     IPAM: NetworkIPAM | None = None
+    EnableIPv4: bool | None = None  # API 1.48
     EnableIPv6: bool = False
     Options: dict[str, str] | None = None
     Labels: dict[str, str] | None = None
@@ -41,3 +45,13 @@ class NetworkConnectRequest(ApiModel):
 class NetworkDisconnectRequest(ApiModel):
     Container: str = ""
     Force: bool = False
+
+
+def network_at(network: dict[str, Any], version: ApiVersion) -> dict[str, Any]:
+    """A network's JSON (built at the newest version) as `version` shows it."""
+    out = dict(network)
+    if not NETWORK_ENABLE_IPV4.applies(version):
+        out.pop("EnableIPv4", None)
+    if not NETWORK_STATUS.applies(version):
+        out.pop("Status", None)
+    return out

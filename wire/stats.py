@@ -7,7 +7,9 @@ PIDs from pids_stats.current. Values cgroup v2 cannot give stay null or out;
 the ``total=False`` parts are Go structs whose fields are all omitempty.
 """
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
+from wire.api_versions import STATS_OS_TYPE, ApiVersion
 
 
 class PidsStats(TypedDict, total=False):
@@ -103,5 +105,18 @@ class StatsJSON(TypedDict):
     memory_stats: MemoryStats
     name: str
     id: str
+    os_type: NotRequired[str]  # API 1.52
     # A container with a network of its own (bridge networks): its interfaces but lo.
     networks: NotRequired[dict[str, NetworkStats]]
+
+
+def stats_at(sample: StatsJSON, version: ApiVersion) -> StatsJSON:
+    """A sample as `version` shows it: ``os_type`` after ``id`` from API 1.52."""
+    if not STATS_OS_TYPE.applies(version):
+        return sample
+    out: dict[str, Any] = {}
+    for key, value in sample.items():
+        out[key] = value
+        if key == "id":
+            out["os_type"] = "linux"
+    return cast(StatsJSON, out)

@@ -7,14 +7,12 @@ from aiohttp import web
 from daemon.container_ops import prune, top
 from daemon.filters import Filters
 from daemon.update import update_container
-from wire.container import ContainerUpdateRequest, ContainerUpdateResponse
+from wire.api_versions import UPDATE_PIDS_LIMIT
+from wire.container import ContainerUpdateRequest, ContainerUpdateResponse, update_at
 
 from ..body import read_json
-from ..versioning import ApiVersion, api_version
+from ..versioning import api_version
 from .common import DAEMON, json_reply
-
-# Older clients' PidsLimit is not theirs to update (dockerd ignores it below 1.40).
-_PIDS_LIMIT_VERSION = ApiVersion(1, 40)
 
 
 async def top_handler(request: web.Request) -> web.Response:
@@ -28,7 +26,8 @@ async def top_handler(request: web.Request) -> web.Response:
 
 async def update(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerUpdateRequest)
-    if api_version(request) < _PIDS_LIMIT_VERSION:
+    update_at(body, api_version(request))
+    if not UPDATE_PIDS_LIMIT.applies(api_version(request)):
         body.PidsLimit = None
     elif body.PidsLimit is not None and body.PidsLimit <= 0:
         body.PidsLimit = 0  # 0 and any negative mean unlimited

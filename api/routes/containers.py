@@ -8,10 +8,23 @@ from aiohttp import web
 
 from daemon import container_list, errors
 from daemon.container.detach import parse_detach_keys
+from daemon.daemon import Daemon
 from daemon.filters import Filters
 from daemon.images.service import ImageService
+from daemon.images.views import manifest_descriptor
+from daemon.network.model import Network
 from daemon.system_df import container_sizes
-from wire.container import ContainerCreateRequest, ContainerCreateResponse, WaitResponse
+from wire.api_versions import LOGS_MULTIPLEXED_TYPE, STOP_SIGNAL_PARAM, VersionRefusal
+from wire.container import (
+    ContainerCreateRequest,
+    ContainerCreateResponse,
+    OCIDescriptor,
+    WaitResponse,
+    create_at,
+    inspect_at,
+    summary_at,
+)
+from wire.network import EndpointSettings
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
@@ -21,6 +34,7 @@ from ..versioning import api_version
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
 from .network_settings import apply_network_settings, apply_summary_networks
+from .networks import connect_endpoint
 from .presenters import inspect_container, summarize_container
 
 
@@ -30,18 +44,42 @@ def _ref(request: web.Request) -> str:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
+    try:
+        version_warnings = create_at(body, api_version(request))
+    except VersionRefusal as exc:
+        raise errors.InvalidParameter(str(exc)) from None
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, body)
-    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings}
+    daemon = request.app[DAEMON]
+    extra = body.take_extra_endpoints() if daemon.netrt.enabled else {}
+    networks = [daemon.networks.get(n) for n in extra]  # dockerd's 404 before the create
+    model, warnings = await daemon.create(name, body)
+    if extra:
+        await _connect_extra(daemon, model.id, list(zip(networks, extra.values(), strict=True)))
+    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings + version_warnings}
     return json_reply(reply, status=201)
+
+
+async def _connect_extra(
+    daemon: Daemon, container_id: str, endpoints: list[tuple[Network, EndpointSettings | None]]
+) -> None:
+    """The networks of a create beyond its NetworkMode's (API 1.44), as a connect each; a
+    failure removes the new container, so that a refused create leaves nothing."""
+    live = daemon.get(container_id)
+    try:
+        async with live.lock:
+            for network, endpoint in endpoints:
+                await connect_endpoint(daemon, network, live, endpoint)
+    except BaseException:
+        await daemon.remove(container_id, force=True, volumes=True)
+        raise
 
 
 async def inspect(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     live = daemon.get(_ref(request))
-    body = inspect_container(live)
+    body = inspect_container(live, _manifest(request.app[IMAGES], live.model.image_id))
     apply_network_settings(daemon, live, body)  # networking hook
-    return json_reply(body)
+    return json_reply(inspect_at(body, api_version(request)))
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -55,6 +93,7 @@ async def list_containers(request: web.Request) -> web.Response:
         limit=int_param(request, "limit", 0) or 0,
     )
     sizes: dict[str, int] = {}
+    version = api_version(request)
     images = request.app[IMAGES]
     if bool_param(request, "size"):
         # Only on request: it walks each container's writable layer.
@@ -63,10 +102,22 @@ async def list_containers(request: web.Request) -> web.Response:
     for live in shown:
         size_rw = sizes.get(live.id, 0)
         size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
-        entry = summarize_container(live, size_rw=size_rw, size_root_fs=size_root_fs)
+        entry = summarize_container(
+            live,
+            size_rw=size_rw,
+            size_root_fs=size_root_fs,
+            manifest=_manifest(images, live.model.image_id),
+        )
         apply_summary_networks(daemon, live, entry)  # networking hook
-        result.append(entry)
+        result.append(summary_at(entry, version, live.model.state.health))
     return json_reply(result)
+
+
+def _manifest(images: ImageService, image_id: str) -> OCIDescriptor | None:
+    try:
+        return manifest_descriptor(images.resolve(image_id))
+    except errors.NotFound:
+        return None  # the image was removed (forced) after the container's creation
 
 
 def _image_size(images: ImageService, image_id: str) -> int:
@@ -83,12 +134,18 @@ async def start(request: web.Request) -> web.Response:
 
 async def stop(request: web.Request) -> web.Response:
     timeout = int_param(request, "t", None)
-    await request.app[DAEMON].stop(_ref(request), timeout, request.query.get("signal") or None)
+    signal = (
+        request.query.get("signal") if STOP_SIGNAL_PARAM.applies(api_version(request)) else None
+    )
+    await request.app[DAEMON].stop(_ref(request), timeout, signal or None)
     return web.Response(status=204)
 
 
 async def restart(request: web.Request) -> web.Response:
-    await request.app[DAEMON].restart(_ref(request), int_param(request, "t", None))
+    signal = (
+        request.query.get("signal") if STOP_SIGNAL_PARAM.applies(api_version(request)) else None
+    )
+    await request.app[DAEMON].restart(_ref(request), int_param(request, "t", None), signal or None)
     return web.Response(status=204)
 
 
@@ -254,7 +311,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
     )
     timestamps = bool_param(request, "timestamps")
     tty = live.model.tty
-    reply = StreamingReply(request, content_type=None)
+    version = api_version(request)
+    # dockerd 20.10 labelled log streams not at all; from 1.42 like hijacked streams.
+    content_type = (
+        stream_content_type(version, tty) if LOGS_MULTIPLEXED_TYPE.applies(version) else None
+    )
+    reply = StreamingReply(request, content_type=content_type)
 
     async def copy() -> None:
         async for entry in entries:

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from daemon.events import Event, EventsBus, Subscription
 from daemon.filters import Filters
+from wire.events import JSON_SEQ, event_at, events_content_type
 
-from ..streams import StreamingReply
+from ..streams import StreamingReply, json_line
+from ..versioning import api_version
 
 EVENTS = web.AppKey("events", EventsBus)
 
@@ -27,12 +29,15 @@ async def events(request: web.Request) -> web.StreamResponse:
         request.query.get("until") or None,
         filters.as_dict(),
     )
-    reply = StreamingReply(request)
+    version = api_version(request)
+    content_type = events_content_type(version, request.headers.get("Accept", ""))
+    separator = b"\x1e" if content_type == JSON_SEQ else b""
+    reply = StreamingReply(request, content_type=content_type)
     try:
         # Headers go out before any event: `docker events` waits on them.
         await reply.start()
         while (event := await reply.race(_next(subscription))) is not None:
-            await reply.write_json(event)
+            await reply.write(separator + json_line(event_at(event, version)))
     finally:
         subscription.close()
     return await reply.finish()

@@ -10,6 +10,7 @@ import json
 from aiohttp import web
 
 from daemon.container.live import ExecRecord
+from wire.api_versions import EXEC_CONSOLE_SIZE
 from wire.exec import (
     ExecCreateRequest,
     ExecCreateResponse,
@@ -28,6 +29,8 @@ from .common import DAEMON, AttachEnd, int_param, json_reply, pump_attachment
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ExecCreateRequest)
+    if not EXEC_CONSOLE_SIZE.applies(api_version(request)):
+        body.ConsoleSize = None
     config = json.loads(body.model_dump_json(by_alias=True))
     exec_id = request.app[DAEMON].execs.create(request.match_info["name"], config)
     reply: ExecCreateResponse = {"Id": exec_id}

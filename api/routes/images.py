@@ -23,10 +23,23 @@ from daemon.filters import FilterMap, Filters
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decode_registry_auth
 from daemon.images.service import ImageService
-from wire.image import AuthResponse
+from daemon.system_df import image_usage
+from wire.api_versions import (
+    IMAGE_PLATFORM_DELETE,
+    IMAGE_PLATFORM_HISTORY,
+    IMAGE_PLATFORM_INSPECT,
+    IMAGE_PLATFORM_PUSH,
+    IMAGE_PLATFORM_SAVE,
+    IMAGES_FILTER_PARAM_REMOVED,
+    IMAGES_SHARED_SIZE,
+    Change,
+)
+from wire.image import AuthResponse, inspect_at, summary_at
 
 from ..streams import ClientGone, StreamingReply
+from ..versioning import api_version
 from .common import DAEMON, bool_param, json_reply
+from .image_platform import check_platform, platform_params
 
 IMAGES = web.AppKey("images", ImageService)
 _NAME = "{name:.+}"
@@ -109,6 +122,7 @@ async def _stream_progress(
 async def load(request: web.Request) -> web.StreamResponse:
     """`POST /images/load?quiet=`: the body is the archive."""
     service = _service(request)
+    platform_params(request, IMAGE_PLATFORM_SAVE)  # checked; the archive is loaded whole
     messages = service.load(_body(request), quiet=bool_param(request, "quiet"))
     return await _stream_progress(request, _errors_as_messages(messages))
 
@@ -131,10 +145,12 @@ async def _errors_as_messages(
 
 async def save_all(request: web.Request) -> web.StreamResponse:
     """`GET /images/get?names=a&names=b`."""
+    platform_params(request, IMAGE_PLATFORM_SAVE)  # checked: several are refused
     return await _save(request, request.query.getall("names", []))
 
 
 async def save_one(request: web.Request) -> web.StreamResponse:
+    _platform_checked(request, IMAGE_PLATFORM_SAVE)
     return await _save(request, [request.match_info["name"]])
 
 
@@ -160,14 +176,44 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
 async def list_images(request: web.Request) -> web.Response:
     service = _service(request)
-    return json_reply(service.list(all=bool_param(request, "all"), filters=_filters(request)))
+    version = api_version(request)
+    filters = dict(_filters(request))
+    legacy = request.query.get("filter", "")
+    if legacy and "reference" not in filters and not IMAGES_FILTER_PARAM_REMOVED.applies(version):
+        filters["reference"] = [legacy]
+    entries = service.list(all=bool_param(request, "all"), filters=filters)
+    shared: dict[str, int] | None = None
+    if IMAGES_SHARED_SIZE.applies(version) and bool_param(request, "shared-size"):
+        _, usage = image_usage(service.images(), [])
+        shared = {image_id: found.shared_size for image_id, found in usage.items()}
+    shown = [
+        summary_at(
+            entry,
+            version,
+            containers=len(service.users(entry["Id"])),
+            shared_size=shared.get(entry["Id"], 0) if shared is not None else None,
+        )
+        for entry in entries
+    ]
+    return json_reply(shown)
+
+
+def _platform_checked(request: web.Request, change: Change, param: str = "platform") -> None:
+    """The image named in the path, checked against the platform the request names."""
+    wanted = platform_params(request, change, param)
+    if wanted:
+        name = request.match_info["name"]
+        check_platform(name, _service(request).resolve(name), wanted)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_reply(_service(request).inspect(request.match_info["name"]))
+    _platform_checked(request, IMAGE_PLATFORM_INSPECT)
+    document = _service(request).inspect(request.match_info["name"])
+    return json_reply(inspect_at(document, api_version(request)))
 
 
 async def history(request: web.Request) -> web.Response:
+    _platform_checked(request, IMAGE_PLATFORM_HISTORY)
     return json_reply(_service(request).history(request.match_info["name"]))
 
 
@@ -183,6 +229,7 @@ async def tag(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
+    _platform_checked(request, IMAGE_PLATFORM_DELETE, "platforms")
     records = await _service(request).delete(
         request.match_info["name"],
         force=bool_param(request, "force"),
@@ -242,6 +289,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             tag=request.query.get("tag", ""),
             message=request.query.get("message", ""),
             changes=request.query.getall("changes", []),
+            platform=request.query.get("platform", ""),
         )
         return await _stream_progress(request, messages)
     messages = _service(request).pull(
@@ -254,6 +302,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def push(request: web.Request) -> web.StreamResponse:
+    _platform_checked(request, IMAGE_PLATFORM_PUSH)
     messages = _service(request).push(
         request.match_info["name"],
         request.query.get("tag", ""),

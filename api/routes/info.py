@@ -9,9 +9,9 @@ from aiohttp import web
 
 from daemon.container.model import Status
 from daemon.oci import apparmor_enabled, info_security_options
-from wire.system import InfoResponse, VersionResponse
+from wire.system import InfoResponse, VersionResponse, info_at
 
-from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION
+from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION, api_version
 from .common import DAEMON, json_reply
 
 VERSION = "0.1.0"
@@ -122,9 +122,18 @@ async def info(request: web.Request) -> web.Response:
         "Isolation": "",
         "InitBinary": "",
         "SecurityOptions": _SECURITY_OPTIONS,
-        "Warnings": None,
+    }  # type: ignore[typeddict-item]  # the rest follows, in dockerd's order
+    config = daemon.config
+    if config.networking:
+        body["FirewallBackend"] = {"Driver": "nftables"}
+    body["CDISpecDirs"] = []  # no CDI: dockerd without experimental says so too
+    body["Containerd"] = {
+        "Address": config.containerd
+        or str(config.exec_root / "containerd" / "containerd.sock"),  # the managed one's
+        "Namespaces": {"Containers": config.containerd_namespace, "Plugins": "plugins.moby"},
     }
-    return json_reply(body)
+    body["Warnings"] = None
+    return json_reply(info_at(body, api_version(request)))
 
 
 def _os_name() -> str:

@@ -13,11 +13,23 @@ from daemon.network.ports import Published, split_port
 from wire.container import ContainerInspect, ContainerSummary
 
 
-def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[str, Any]:
+def _dns_names(live: LiveContainer, network: Network, aliases: list[str]) -> list[str] | None:
+    """The names the container answers to on a user network (API 1.44's DNSNames)."""
+    if network.name == BRIDGE:
+        return None
+    names = [live.model.name.lstrip("/"), *aliases, live.id[:12]]
+    hostname = live.model.config.get("Hostname")
+    if hostname:
+        names.append(str(hostname))
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _endpoint_settings(
+    live: LiveContainer, network: Network, member: Member, running: bool
+) -> dict[str, Any]:
+    """At the newest API version: `wire.container.endpoints_at` gives older shapes."""
     endpoint = network.endpoints.get(member.container_id) if running else None
     aliases = list(member.aliases)
-    if endpoint is not None and network.name != BRIDGE:
-        aliases.append(member.container_id[:12])  # dockerd adds the short id on user networks
     pool = network.pool
     return {
         "IPAMConfig": {"IPv4Address": member.wanted_address} if member.wanted_address else None,
@@ -34,13 +46,14 @@ def _endpoint_settings(network: Network, member: Member, running: bool) -> dict[
         # Before its start, the MAC the user asked for, as dockerd shows it.
         "MacAddress": endpoint.mac if endpoint else member.wanted_mac,
         "DriverOpts": dict(member.driver_opts) or None,
+        "DNSNames": _dns_names(live, network, aliases),
     }
 
 
 def networks_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
     running = live.model.state.running
     return {
-        network.name: _endpoint_settings(network, member, running)
+        network.name: _endpoint_settings(live, network, member, running)
         for network, member in daemon.networks.memberships(live.id)
     }
 

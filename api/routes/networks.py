@@ -8,16 +8,23 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
+from daemon.container.live import LiveContainer
+from daemon.daemon import Daemon
 from daemon.filters import Filters
+from daemon.network.ipam import Pool
 from daemon.network.manager import CreateRequest, IPAMRequest
 from daemon.network.model import Network
+from wire.api_versions import NETWORK_ENABLE_IPV4
+from wire.network import EndpointSettings
 from wire.networks import (
     NetworkConnectRequest,
     NetworkCreateRequest,
     NetworkDisconnectRequest,
+    network_at,
 )
 
 from ..body import read_json
+from ..versioning import api_version
 from .common import DAEMON, json_reply
 
 
@@ -44,12 +51,13 @@ def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
                 "IPv4Address": f"{endpoint.address}/{pool.prefix_len}" if pool else "",
                 "IPv6Address": "",
             }
-    return {
+    doc: dict[str, Any] = {
         "Name": network.name,
         "Id": network.id,
         "Created": network.created,
         "Scope": "local",
         "Driver": network.driver,
+        "EnableIPv4": True,
         "EnableIPv6": network.enable_ipv6,
         "IPAM": {
             "Driver": network.ipam_driver,
@@ -65,21 +73,39 @@ def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
         "Options": dict(network.options),
         "Labels": dict(network.labels),
     }
+    if containers and pool is not None:
+        doc["Status"] = {"IPAM": {"Subnets": {str(pool.subnet): _subnet_status(pool)}}}
+    return doc
+
+
+def _subnet_status(pool: Pool) -> dict[str, int]:
+    """dockerd's SubnetStatus: the subnet's reserved and allocated addresses, and how many
+    the IP range has left."""
+    subnet = pool.subnet
+    taken = {subnet.network_address, subnet.broadcast_address, pool.gateway, *pool.allocated}
+    addresses = pool.ip_range or subnet
+    return {
+        "IPsInUse": len(taken),
+        "DynamicIPsAvailable": addresses.num_addresses - sum(1 for a in taken if a in addresses),
+    }
 
 
 async def list_networks(request: web.Request) -> web.Response:
     filters = Filters.from_query(request.query).as_dict()
     found = request.app[DAEMON].networks.listing(filters)
-    return json_reply([network_json(n, containers=False) for n in found])
+    version = api_version(request)
+    return json_reply([network_at(network_json(n, containers=False), version) for n in found])
 
 
 async def inspect(request: web.Request) -> web.Response:
     network = request.app[DAEMON].networks.get(request.match_info["id"])
-    return json_reply(network_json(network, containers=True))
+    return json_reply(network_at(network_json(network, containers=True), api_version(request)))
 
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkCreateRequest)
+    if body.EnableIPv4 is False and NETWORK_ENABLE_IPV4.applies(api_version(request)):
+        raise errors.InvalidParameter("IPv4 cannot be disabled on this daemon's networks")
     ipam = body.IPAM
     network = request.app[DAEMON].networks.create(
         CreateRequest(
@@ -107,23 +133,30 @@ async def connect(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     network = daemon.networks.get(request.match_info["id"])
     live = daemon.get(body.Container)
-    endpoint = body.EndpointConfig
-    ipam = endpoint.IPAMConfig if endpoint else None
     async with live.lock:  # not while the container starts or exits
-        await daemon.netrt.connect(
-            network.id,
-            live.id,
-            live.model.name,
-            live.model.host_config,
-            running=live.model.state.running,
-            aliases=list(endpoint.Aliases or []) if endpoint else [],
-            ipv4=ipam.IPv4Address if ipam else "",
-            linked=list(endpoint.Links or []) if endpoint else [],
-            resolv_conf=live.model.dir / "resolv.conf",
-            mac=endpoint.MacAddress if endpoint else "",
-            driver_opts=endpoint.DriverOpts if endpoint else None,
-        )
+        await connect_endpoint(daemon, network, live, body.EndpointConfig)
     return web.Response(status=200)
+
+
+async def connect_endpoint(
+    daemon: Daemon, network: Network, live: LiveContainer, endpoint: EndpointSettings | None
+) -> None:
+    """Make `live` a member of `network` with `endpoint`'s settings (the caller holds its
+    lock): `docker network connect`, and the extra networks of a create (API 1.44)."""
+    ipam = endpoint.IPAMConfig if endpoint else None
+    await daemon.netrt.connect(
+        network.id,
+        live.id,
+        live.model.name,
+        live.model.host_config,
+        running=live.model.state.running,
+        aliases=list(endpoint.Aliases or []) if endpoint else [],
+        ipv4=ipam.IPv4Address if ipam else "",
+        linked=list(endpoint.Links or []) if endpoint else [],
+        resolv_conf=live.model.dir / "resolv.conf",
+        mac=endpoint.MacAddress if endpoint else "",
+        driver_opts=endpoint.DriverOpts if endpoint else None,
+    )
 
 
 async def disconnect(request: web.Request) -> web.Response:

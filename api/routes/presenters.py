@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 from daemon import oci
 from daemon.container.health import status_suffix
@@ -18,6 +19,8 @@ from wire.container import (
     ContainerSummary,
     MountPoint,
     NetworkSettings,
+    OCIDescriptor,
+    SummaryHostConfig,
 )
 
 _EMPTY_NETWORK: NetworkSettings = {
@@ -96,7 +99,10 @@ def _inherited_mounts(live: LiveContainer) -> list[MountPoint]:
     ]
 
 
-def inspect_container(live: LiveContainer) -> ContainerInspect:
+def inspect_container(
+    live: LiveContainer, manifest: OCIDescriptor | None = None
+) -> ContainerInspect:
+    """`manifest`: the image's ImageManifestDescriptor, when the image is still there."""
     model = live.model
     state = model.state
     inspect: ContainerInspect = {
@@ -139,7 +145,19 @@ def inspect_container(live: LiveContainer) -> ContainerInspect:
     if state.health is not None:
         # The state machine keeps State.Health in its wire shape.
         inspect["State"]["Health"] = copy.deepcopy(state.health)
+    if manifest is not None:
+        return cast(ContainerInspect, _inserted_after(inspect, "Platform", manifest))
     return inspect
+
+
+def _inserted_after(doc: Mapping[str, Any], key: str, manifest: OCIDescriptor) -> dict[str, Any]:
+    """`doc` with ImageManifestDescriptor right after `key`, where dockerd writes it."""
+    out: dict[str, Any] = {}
+    for name, value in doc.items():
+        out[name] = value
+        if name == key:
+            out["ImageManifestDescriptor"] = manifest
+    return out
 
 
 def _created_unix(created: str) -> int:
@@ -182,9 +200,12 @@ def _status_text(live: LiveContainer) -> str:
 
 
 def summarize_container(
-    live: LiveContainer, size_rw: int = 0, size_root_fs: int = 0
+    live: LiveContainer,
+    size_rw: int = 0,
+    size_root_fs: int = 0,
+    manifest: OCIDescriptor | None = None,
 ) -> ContainerSummary:
-    """The sizes are given only where they were asked for."""
+    """The sizes are given only where they were asked for; `manifest` as for inspect."""
     model = live.model
     command = " ".join([model.path, *model.args]).strip()
     summary: ContainerSummary = {
@@ -198,13 +219,22 @@ def summarize_container(
         "Labels": model.labels,
         "State": str(model.state.status),
         "Status": _status_text(live),
-        "HostConfig": {"NetworkMode": model.host_config.get("NetworkMode") or "default"},
+        "HostConfig": _summary_host_config(model.host_config),
         "NetworkSettings": {"Networks": {}},
         "Mounts": _mounts(live),
     }
+    if manifest is not None:
+        summary = cast(ContainerSummary, _inserted_after(summary, "ImageID", manifest))
     if size_rw or size_root_fs:
         return _with_sizes(summary, size_rw, size_root_fs)
     return summary
+
+
+def _summary_host_config(host_config: Mapping[str, Any]) -> SummaryHostConfig:
+    shown: SummaryHostConfig = {"NetworkMode": host_config.get("NetworkMode") or "default"}
+    if annotations := host_config.get("Annotations"):
+        shown["Annotations"] = dict(annotations)
+    return shown
 
 
 def _with_sizes(summary: ContainerSummary, size_rw: int, size_root_fs: int) -> ContainerSummary:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon.stats_stream import StatsSampler
+from wire.api_versions import STATS_ONE_SHOT
+from wire.stats import stats_at
 
 from ..streams import StreamingReply
-from ..versioning import ApiVersion, api_version
+from ..versioning import api_version
 from .common import DAEMON, bool_param, json_reply
-
-# `one-shot` exists from API 1.41 on; older requests always get the primed sample.
-_ONE_SHOT_VERSION = ApiVersion(1, 41)
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
@@ -20,15 +19,16 @@ async def stats(request: web.Request) -> web.StreamResponse:
     sampler = StatsSampler(daemon, live)
     # `stream` defaults to true when it is left out.
     stream = "stream" not in request.query or bool_param(request, "stream")
+    version = api_version(request)
     if not stream:
-        one_shot = api_version(request) >= _ONE_SHOT_VERSION and bool_param(request, "one-shot")
-        return json_reply(await sampler.once(one_shot))
+        one_shot = STATS_ONE_SHOT.applies(version) and bool_param(request, "one-shot")
+        return json_reply(stats_at(await sampler.once(one_shot), version))
     reply = StreamingReply(request)
     await reply.start()
     samples = sampler.stream()
     try:
         while (sample := await reply.race(anext(samples, None))) is not None:
-            await reply.write_json(sample)
+            await reply.write_json(stats_at(sample, version))
     finally:
         await samples.aclose()
     return await reply.finish()

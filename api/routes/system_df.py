@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from daemon import system_df
-from wire.system import DiskUsage
+from daemon import errors, system_df
+from wire.api_versions import VersionRefusal
+from wire.system import DiskUsage, disk_usage_at
 
-from .common import DAEMON, json_reply
+from ..versioning import api_version
+from .common import DAEMON, bool_param, json_reply
 from .images import IMAGES
 from .presenters import summarize_container
 
@@ -38,7 +40,14 @@ async def disk_usage(request: web.Request) -> web.Response:
         "Volumes": await daemon.volumes.usage(),
         "BuildCache": [],
     }
-    return json_reply(reply)
+    types = request.query.getall("type", []) if "type" in request.query else None
+    try:
+        shaped = disk_usage_at(
+            reply, api_version(request), types=types, verbose=bool_param(request, "verbose")
+        )
+    except VersionRefusal as exc:
+        raise errors.InvalidParameter(str(exc)) from None
+    return json_reply(shaped)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -6,16 +6,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from daemon.filters import Filters
+from wire.api_versions import VOLUME_PRUNE_ANONYMOUS
 from wire.volume import VolumeCreateRequest, VolumeListResponse
 
 from ..body import read_json
-from ..versioning import ApiVersion, api_version
+from ..versioning import api_version
 from .common import DAEMON, bool_param, json_reply
 
 _LIST_FILTERS = {"dangling", "driver", "label", "name"}
 _PRUNE_FILTERS = {"label", "label!"}
-# From this API version on, prune takes only anonymous volumes unless all=true.
-_PRUNE_ANONYMOUS_ONLY = ApiVersion(1, 42)
 
 
 def _name(request: web.Request) -> str:
@@ -50,7 +49,7 @@ async def remove(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     filters = Filters.from_query(request.query)
     anonymous_only = False
-    if api_version(request) >= _PRUNE_ANONYMOUS_ONLY:
+    if VOLUME_PRUNE_ANONYMOUS.applies(api_version(request)):
         filters.validate(_PRUNE_FILTERS | {"all"})
         anonymous_only = not filters.get_bool("all", False)
     else:

@@ -115,8 +115,20 @@ class HealthMonitor:
         healthcheck = live.model.config.get("Healthcheck") or {}
         interval = _seconds(healthcheck, "Interval", DEFAULT_INTERVAL)
         timeout = _seconds(healthcheck, "Timeout", DEFAULT_TIMEOUT)
+        # API 1.44's StartInterval: the period while the container is still starting.
+        start_interval = _seconds(healthcheck, "StartInterval", 0.0)
+        start_period = _seconds(healthcheck, "StartPeriod", DEFAULT_START_PERIOD)
         while True:
-            await asyncio.sleep(interval)  # the healthcheck's own period, not a wait for state
+            period = interval
+            health = live.model.state.health
+            if (
+                start_interval
+                and health is not None
+                and health.get("Status") == STARTING
+                and time.monotonic() - live.started_monotonic < start_period
+            ):
+                period = start_interval
+            await asyncio.sleep(period)  # the healthcheck's own period, not a wait for state
             if live.model.state.paused:
                 continue
             try:

@@ -160,10 +160,12 @@ async def kill_and_wait(live: LiveContainer) -> None:
         live.machine.forget_waiter(exited)
 
 
-async def restart(daemon: Daemon, ref: str, timeout: int | None = None) -> None:
+async def restart(
+    daemon: Daemon, ref: str, timeout: int | None = None, signal: str | None = None
+) -> None:
     live = daemon.get(ref)
     if live.model.state.running:
-        await _stop(daemon, live, timeout, None)
+        await _stop(daemon, live, timeout, signal)
     async with live.lock:
         if not live.model.state.running:
             await start.start_locked(daemon, live)

@@ -29,7 +29,7 @@ from daemon.images.compression import file_chunks
 from daemon.images.image import ImageContent, build_content
 from daemon.images.manifest import Descriptor as ManifestDescriptor
 from daemon.images.manifest import Manifest, build_docker_manifest, parse_manifest
-from daemon.images.platforms import host_platform
+from daemon.images.platforms import PlatformSpec, host_platform
 from daemon.images.reference import Reference
 from daemon.timefmt import now_rfc3339_nano
 from libcontainerd import gclabels
@@ -109,10 +109,12 @@ def image_document(
     history: dict[str, Any],
     fields: dict[str, Any],
     created: str,
+    platform: PlatformSpec | None = None,
 ) -> dict[str, Any]:
     """The image config dockerd writes for a child of `parent` (or a first image), in its
-    field order: `fields` holds comment, container, container_config and author."""
-    platform = host_platform()
+    field order: `fields` holds comment, container, container_config and author. The
+    platform is this machine's unless given (an import's `platform`)."""
+    platform = platform or host_platform()
     parent_config = parent.config if parent is not None else {}
     diff_ids = list(parent.diff_ids) if parent is not None else []
     if layer is not None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from daemon.filters import FilterMap, match_kv
+from daemon.filters import FilterMap, match_kv, prune_until
 from daemon.images.errors import InvalidImageReference
 from daemon.images.image import Image
 from daemon.images.names import familiar_match
 from daemon.images.reference import InvalidReferenceError, parse_normalized_named
 
-LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference"})
+# `until` came with API 1.44, unversioned: dockerd takes it at every version.
+LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference", "until"})
 PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
 
 
@@ -54,11 +55,14 @@ def list_images(
     )
     before = [resolve(v).created_unix for v in _values(filters, "before")]
     since = [resolve(v).created_unix for v in _values(filters, "since")]
+    until = prune_until(filters, InvalidImageReference)
     patterns = _values(filters, "reference")
     shown: list[tuple[Image, list[str], list[str]]] = []
     for image in images:
         created = image.created_unix
         if any(created >= limit for limit in before) or any(created <= s for s in since):
+            continue
+        if until is not None and created >= until:
             continue
         if "label" in filters and not match_kv(filters, "label", image.labels):
             continue

@@ -23,6 +23,7 @@ from daemon.images import commit as image_commit
 from daemon.images import progress
 from daemon.images.changes import apply_changes
 from daemon.images.compression import DecompressionError, auto_decompress
+from daemon.images.platforms import InvalidPlatformError, parse_platform
 from daemon.images.streaming import run_streaming
 from libcontainerd.errors import LibcontainerdError
 
@@ -39,8 +40,15 @@ async def import_image(
     tag: str = "",
     message: str = "",
     changes: Sequence[str] = (),
+    platform: str = "",
 ) -> AsyncIterator[dict[str, Any]]:
     from daemon.images.service import parse_new_tag
+
+    try:
+        # The imported image's OS and architecture (API 1.42, unversioned); the host's if none.
+        spec = parse_platform(platform) if platform else None
+    except InvalidPlatformError as exc:
+        raise InvalidParameter(str(exc)) from None
 
     if src != "-":
         raise InvalidParameter(
@@ -65,6 +73,7 @@ async def import_image(
                 history={"comment": comment},
                 fields={"comment": comment},
                 created=created,
+                platform=spec,
             )
             try:
                 content = await image_commit.create_image(

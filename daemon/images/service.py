@@ -161,8 +161,8 @@ class ImageService:
         ):
             entry = views.summary(image)
             if not image.dangling:
-                entry["RepoTags"] = tags or None
-                entry["RepoDigests"] = digests or None
+                entry["RepoTags"] = list(tags)
+                entry["RepoDigests"] = list(digests)
             entries.append(entry)
         return entries
 
@@ -299,10 +299,18 @@ class ImageService:
         tag: str = "",
         message: str = "",
         changes: Sequence[str] = (),
+        platform: str = "",
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/create?fromSrc=-`: a root filesystem tar as a one-layer image."""
         return import_image(
-            self, chunks, src=src, repo=repo, tag=tag, message=message, changes=changes
+            self,
+            chunks,
+            src=src,
+            repo=repo,
+            tag=tag,
+            message=message,
+            changes=changes,
+            platform=platform,
         )
 
     def save(self, names: Sequence[str]) -> AsyncIterator[bytes]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from daemon.images.image import Image
 from daemon.timefmt import created_unix
+from wire.container import OCIDescriptor
 from wire.container_config import ContainerConfig
 from wire.image import HistoryResponseItem, ImageInspect, ImageSummary, RootFS
 
@@ -21,27 +22,25 @@ def container_config(raw: object) -> dict[str, Any]:
 
 
 def summary(image: Image) -> ImageSummary:
-    """One entry of `GET /images/json`."""
-    tags: list[str] | None = list(image.repo_tags) or None
-    digests: list[str] | None = list(image.repo_digests) or None
-    if image.dangling:
-        tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+    """One entry of `GET /images/json`, at the newest API version (`wire.image.summary_at`)."""
+    tags = [] if image.dangling else list(image.repo_tags)
     return {
         "Containers": -1,
         "Created": image.created_unix,
         "Id": image.id,
         "Labels": dict(image.labels) if image.labels is not None else None,
         "ParentId": str(image.config.get("parent") or ""),
-        "RepoDigests": digests,
+        "Descriptor": target_descriptor(image),
+        "RepoDigests": list(image.repo_digests),
         "RepoTags": tags,
         "SharedSize": -1,
         "Size": image.size,
-        "VirtualSize": image.size,
     }
 
 
 def inspect(image: Image, graph_driver: str) -> ImageInspect:
-    """`GET /images/{name}/json`."""
+    """`GET /images/{name}/json` in API 1.41's shape (`wire.image.inspect_at`); Created is
+    "" when the config has none."""
     config = image.config
     history = config.get("history") if isinstance(config.get("history"), list) else []
     comment = str(config.get("comment") or "")
@@ -53,7 +52,7 @@ def inspect(image: Image, graph_driver: str) -> ImageInspect:
         "RepoDigests": list(image.repo_digests),
         "Parent": str(config.get("parent") or ""),
         "Comment": comment,
-        "Created": image.created,
+        "Created": image.created if config.get("created") else "",
         "Container": str(config.get("container") or ""),
         "ContainerConfig": container_config(config.get("container_config")),
         "DockerVersion": str(config.get("docker_version") or ""),
@@ -75,7 +74,15 @@ def inspect(image: Image, graph_driver: str) -> ImageInspect:
     document["GraphDriver"] = {"Data": None, "Name": graph_driver}
     document["RootFS"] = rootfs
     document["Metadata"] = {"LastTagTime": image.last_tag_time}
+    document["Descriptor"] = target_descriptor(image)
     return document
+
+
+def target_descriptor(image: Image) -> OCIDescriptor:
+    """What the image's name points at in the content store: its manifest, or the index
+    above it (API 1.48's Descriptor)."""
+    target = image.content.target
+    return {"mediaType": target.media_type, "digest": target.digest, "size": target.size}
 
 
 def history(image: Image) -> list[HistoryResponseItem]:
@@ -106,3 +113,17 @@ def history(image: Image) -> list[HistoryResponseItem]:
         entries[0]["Id"] = image.id
         entries[0]["Tags"] = list(image.repo_tags) or None
     return entries
+
+
+def manifest_descriptor(image: Image) -> OCIDescriptor:
+    """The platform manifest of `image`, as ImageManifestDescriptor shows it."""
+    manifest = image.content.manifest
+    descriptor: OCIDescriptor = {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": manifest.size,
+        "platform": {"architecture": image.architecture, "os": image.os},
+    }
+    if image.variant:
+        descriptor["platform"]["variant"] = image.variant
+    return descriptor

@@ -144,13 +144,15 @@ def _check_mount(spec: Mapping[str, Any], kind: str, check_source: bool) -> None
         if spec.get("VolumeOptions") is not None:
             raise SpecError("field VolumeOptions must not be specified")
         paths.check_absolute(source)
-        if check_source and not os.path.lexists(source):
+        create = get_bool(get_map(spec, "BindOptions"), "CreateMountpoint")  # API 1.42
+        if check_source and not create and not os.path.lexists(source):
             raise SpecError(f"bind source path does not exist: {source}")
     elif kind == "tmpfs":
         if spec.get("BindOptions") is not None:
             raise SpecError("field BindOptions must not be specified")
         if source:
             raise SpecError("field Source must not be specified")
+        tmpfs_data(get_map(spec, "TmpfsOptions") or None, False)  # for its errors
     elif kind == "volume":
         for field in ("BindOptions", "TmpfsOptions"):
             if spec.get(field) is not None:
@@ -190,6 +192,7 @@ def parse_mount(spec: Mapping[str, Any], *, check_source: bool = True) -> UserMo
         writable=not read_only,
         propagation=get_str(bind_options, "Propagation") or DEFAULT_PROPAGATION,
         recursive=not get_bool(bind_options, "NonRecursive"),
+        create_source=get_bool(bind_options, "CreateMountpoint"),
     )
 
 
@@ -297,7 +300,8 @@ def create_missing_bind_sources(
 ) -> None:
     """Binds whose host path is missing get a directory there, as dockerd does at start.
 
-    Mounts (the API's typed form) never do: their source must exist at create.
+    Mounts (the API's typed form) only with BindOptions.CreateMountpoint (API 1.42);
+    without it their source must exist at create.
     """
     for mount in user_mounts(host_config, check_sources=False, inherited=inherited):
         if not mount.create_source or os.path.lexists(mount.source):

@@ -192,4 +192,6 @@ def build_spec(
         masked, readonly = hc.get("MaskedPaths"), hc.get("ReadonlyPaths")
         linux["maskedPaths"] = list(MASKED_PATHS if masked is None else masked)
         linux["readonlyPaths"] = list(READONLY_PATHS if readonly is None else readonly)
+    if annotations := get_map(hc, "Annotations"):  # API 1.43: handed to the runtime
+        spec["annotations"] = {**(spec.get("annotations") or {}), **annotations}
     return spec

@@ -78,8 +78,13 @@ def _size_with_suffix(size: int) -> str:
     return str(size)
 
 
+# The flags TmpfsOptions.Options (API 1.46) may carry, as dockerd allows.
+_TMPFS_FLAGS = ("exec", "noexec")
+
+
 def tmpfs_data(tmpfs_options: Mapping[str, Any] | None, read_only: bool) -> str:
-    """A tmpfs Mount's TmpfsOptions (SizeBytes, Mode) and ReadOnly as an option string."""
+    """A tmpfs Mount's TmpfsOptions (SizeBytes, Mode, Options) and ReadOnly as an option
+    string; SpecError for an option dockerd refuses."""
     raw: list[str] = ["ro"] if read_only else []
     if tmpfs_options:
         mode = get_int(tmpfs_options, "Mode")
@@ -88,4 +93,10 @@ def tmpfs_data(tmpfs_options: Mapping[str, Any] | None, read_only: bool) -> str:
         size = get_int(tmpfs_options, "SizeBytes")
         if size:
             raw.append(f"size={_size_with_suffix(size)}")
+        for option in tmpfs_options.get("Options") or []:
+            if not isinstance(option, list) or not 1 <= len(option) <= 2:
+                raise SpecError("invalid option array length")
+            if option[0] not in _TMPFS_FLAGS:
+                raise SpecError(f"invalid option: {option[0]}")
+            raw.append("=".join(str(part) for part in option))
     return ",".join(raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,21 @@ class RunningDaemon:
                 decoded = raw.decode()
             return response.status, decoded
 
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        version: str = "1.41",
+        body: Any = None,
+        params: list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """One Engine API call at `version` (its path prefix): status, headers and body."""
+        return await api_call(
+            self.socket, method, path, version=version, body=body, params=params, headers=headers
+        )
+
     async def docker(
         self, *args: str, stdin: bytes | None = None, timeout: float = 60.0
     ) -> tuple[int, str, str]:
@@ -59,6 +74,50 @@ class RunningDaemon:
         code, out, err = await self.docker(*args, stdin=stdin)
         assert code == 0, f"docker {' '.join(args)}: {err}"
         return out
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def message(self) -> str:
+        """An error reply's message."""
+        return str(self.json().get("message", ""))
+
+
+async def api_call(
+    socket: Path,
+    method: str,
+    path: str,
+    *,
+    version: str = "1.41",
+    body: Any = None,
+    params: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """One Engine API call over a daemon's unix socket at `version`; a bytes body is sent
+    as it is, anything else as JSON."""
+    connector = aiohttp.UnixConnector(path=str(socket))
+    data = body if isinstance(body, bytes) else None
+    as_json = None if isinstance(body, bytes) else body
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.request(
+            method,
+            f"http://moorage/v{version}{path}",
+            json=as_json,
+            data=data,
+            params=params,
+            headers=headers,
+        ) as response,
+    ):
+        return Reply(response.status, dict(response.headers), await response.read())
 
 
 def docker_env(host: str, *, config: Path | None = None) -> dict[str, str]:

@@ -80,8 +80,11 @@ async def test_commit_with_changes_runs_the_new_cmd_and_sees_the_file(
         assert inspected["Author"] == "Tess Ter <tess@example.com>"
         assert inspected["Comment"] == "added a greeting"
         assert inspected["Parent"] == busybox["Id"]
-        assert inspected["Container"] == cid
-        assert inspected["ContainerConfig"]["Cmd"][0] == "sh"
+        # The CLI speaks 1.50: Container and ContainerConfig went in API 1.45; 1.41 has them.
+        assert "Container" not in inspected and "ContainerConfig" not in inspected
+        _, legacy = await daemon.request("GET", f"/images/{image_id}/json")
+        assert legacy["Container"] == cid
+        assert legacy["ContainerConfig"]["Cmd"][0] == "sh"
         assert inspected["Config"]["Cmd"] == ["cat", "/greeting"]
         assert "COLOR=blue" in inspected["Config"]["Env"]
         assert len(inspected["RootFS"]["Layers"]) == len(busybox["RootFS"]["Layers"]) + 1

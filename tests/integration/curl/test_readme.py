@@ -66,7 +66,7 @@ def _summaries(doc: Any) -> bool:
 EXPECTED: list[tuple[str, str, int, Callable[[bytes], bool]]] = [
     ("GET", r"/_ping", 200, lambda body: body == b"OK"),
     ("GET", r"/v1\.41/version", 200,
-     lambda body: _is_json(body, lambda d: d["ApiVersion"] == "1.41" and "Components" in d)),
+     lambda body: _is_json(body, lambda d: d["ApiVersion"] == "1.56" and "Components" in d)),
     ("GET", r"/v1\.41/containers/json", 200, lambda body: _is_json(body, _summaries)),
     ("POST", r"/v1\.41/containers/create", 201, lambda body: _is_json(body, _container_id)),
     ("POST", r"/v1\.41/containers/hello/start", 204, lambda body: body == b""),

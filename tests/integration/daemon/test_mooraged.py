@@ -56,7 +56,7 @@ async def test_mooraged_with_managed_containerd() -> None:
                     break
                 assert proc.returncode is None, "mooraged exited early"
                 await asyncio.sleep(0.1)
-        assert out.strip() == "1.41"
+        assert out.strip() == "1.56"
         code, out = await _docker(socket, "info", "--format", "{{.DefaultRuntime}} {{.Driver}}")
         assert (code, out.strip()) == (0, "runc overlayfs")
         # Its containerd is its own: root and socket under the daemon's directories.

@@ -155,7 +155,7 @@ CASES = [
     Case("api-version-1.23-too-old", "GET", "/v1.23/containers/json", 400,
          TOO_OLD.format(v="1.23"), plain_text=True),
     Case("api-version-too-new", "GET", "/v1.99/version", 400,
-         "client version 1.99 is too new. Maximum supported API version is 1.41"),
+         "client version 1.99 is too new. Maximum supported API version is 1.56"),
 ]  # fmt: skip
 
 

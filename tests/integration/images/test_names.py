@@ -72,7 +72,7 @@ async def test_list_and_filters(service: ImageService, three: dict[str, str]) ->
     assert ids(listed) == [three["new"], three["mid"], three["old"]]  # newest first
     mid = listed[1]
     assert mid["RepoTags"] == ["app:mid", "other/app:mid"]
-    assert mid["RepoDigests"] is None
+    assert mid["RepoDigests"] == []  # the newest API's shape; 1.41 says null
     assert mid["Labels"] == {"tier": "b", "x": "1"}
     assert (mid["ParentId"], mid["SharedSize"], mid["Containers"]) == ("", -1, -1)
     assert mid["Created"] == 1622548800

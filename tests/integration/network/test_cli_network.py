@@ -141,7 +141,10 @@ async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> 
         await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks.app}}", "c1")
     )
     c1_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "c1")).strip()
-    assert c1_app["Aliases"] == ["web", c1_id[:12]]
+    # The CLI speaks 1.50: from API 1.45 Aliases are what was asked for; the short ID
+    # is among the DNSNames (1.44).
+    assert c1_app["Aliases"] == ["web"]
+    assert c1_app["DNSNames"] == ["c1", "web", c1_id[:12]]
     assert c1_app["EndpointID"] == by_name["c1"]["EndpointID"]
 
     removal = await _error(ns_daemon, "network", "rm", "app")
@@ -219,7 +222,8 @@ async def test_run_with_alias_and_address(ns_daemon: NetnsDaemon) -> None:
     pinned_id = (await ns_daemon.docker_ok("inspect", "-f", "{{.Id}}", "pinned")).strip()
     assert fixed["IPAddress"] == "10.30.0.9"
     assert fixed["IPAMConfig"] == {"IPv4Address": "10.30.0.9"}
-    assert fixed["Aliases"] == ["db", pinned_id[:12]]
+    assert fixed["Aliases"] == ["db"]  # the CLI speaks 1.50: no short ID since 1.45
+    assert pinned_id[:12] in fixed["DNSNames"]
     seen = await ns_daemon.docker_ok("exec", "pinned", "sh", "-c", "ip -4 -o addr show eth0")
     assert "inet 10.30.0.9/24" in seen
 

@@ -28,10 +28,20 @@ T = TypeVar("T")
 CLIENT_TIMEOUT = 60
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sdk(daemon: RunningDaemon) -> AsyncIterator[docker.DockerClient]:
+# "auto" negotiates (the daemon's newest, 1.56); the others are pinned: the oldest
+# moorage serves, the first with per-endpoint MAC addresses, and the SDK's own newest.
+SDK_VERSIONS = ["auto", "1.24", "1.44", docker.constants.DEFAULT_DOCKER_API_VERSION]
+ADVERTISED = "1.56"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=SDK_VERSIONS)
+async def sdk(
+    daemon: RunningDaemon, request: pytest.FixtureRequest
+) -> AsyncIterator[docker.DockerClient]:
     # Made off the loop too: the client asks the daemon for its API version.
-    client = await off_loop(docker.DockerClient, base_url=daemon.host, timeout=CLIENT_TIMEOUT)
+    client = await off_loop(
+        docker.DockerClient, base_url=daemon.host, timeout=CLIENT_TIMEOUT, version=request.param
+    )
     try:
         yield client
     finally:
@@ -51,9 +61,33 @@ async def removed_at_end(container: Container) -> AsyncIterator[Container]:
             await off_loop(container.remove, force=True)
 
 
-async def test_negotiates_api_141(sdk: docker.DockerClient) -> None:
-    assert sdk.api.api_version == "1.41"
-    assert (await off_loop(sdk.version))["ApiVersion"] == "1.41"
+async def test_speaks_its_version(sdk: docker.DockerClient) -> None:
+    # "auto" takes the daemon's ApiVersion as it is; a pinned client keeps its own,
+    # and every request it makes goes to /v<that version>/.
+    assert sdk.api.api_version in (ADVERTISED, *SDK_VERSIONS)
+    version = await off_loop(sdk.version)
+    assert (version["ApiVersion"], version["MinAPIVersion"]) == (ADVERTISED, "1.24")
+
+
+async def test_image_list_inspect_tag_remove(sdk: docker.DockerClient) -> None:
+    image = await off_loop(sdk.images.get, "busybox")
+    assert image.id.startswith("sha256:")
+    assert image.attrs["Os"] == "linux"
+    assert await off_loop(image.tag, "sdk-tagged", "v1")
+    try:
+        tagged = await off_loop(sdk.images.get, "sdk-tagged:v1")
+        assert tagged.id == image.id
+        assert "sdk-tagged:v1" in tagged.tags
+        listed = await off_loop(sdk.images.list, name="sdk-tagged")
+        assert [i.id for i in listed] == [image.id]
+        # The deprecated fields go at the versions dockerd dropped them.
+        pinned = tuple(int(part) for part in sdk.api.api_version.split("."))
+        assert ("VirtualSize" in listed[0].attrs) == (pinned < (1, 44))
+        assert ("ContainerConfig" in tagged.attrs) == (pinned < (1, 45))
+    finally:
+        await off_loop(sdk.images.remove, "sdk-tagged:v1")
+    with pytest.raises(docker.errors.ImageNotFound):
+        await off_loop(sdk.images.get, "sdk-tagged:v1")
 
 
 async def test_run_detached_then_remove(sdk: docker.DockerClient) -> None:

@@ -67,7 +67,7 @@ async def test_error_kinds_map_to_statuses(kind: str, status: int, body: bytes) 
     assert reply.status == status
     assert reply.body == body
     assert reply.headers["Content-Type"] == "application/json"
-    assert reply.headers["Api-Version"] == "1.41"
+    assert reply.headers["Api-Version"] == "1.56"
 
 
 async def test_not_modified_has_no_body() -> None:

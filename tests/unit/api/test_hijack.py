@@ -36,7 +36,7 @@ EXPECTED_HEAD = (
     b"Content-Type: application/vnd.docker.raw-stream\r\n"
     b"Connection: Upgrade\r\n"
     b"Upgrade: tcp\r\n"
-    b"Api-Version: 1.41\r\n"
+    b"Api-Version: 1.56\r\n"
     b"Docker-Experimental: false\r\n"
     b"Ostype: linux\r\n"
     b"Server: moorage/0.1.0 (linux)\r\n"

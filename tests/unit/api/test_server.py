@@ -69,7 +69,7 @@ async def test_tcp_listener() -> None:
         writer.write(request_bytes("HEAD", "/_ping"))
         reply = await asyncio.wait_for(read_response(reader, "HEAD"), 5)
         writer.close()
-        assert reply.headers["Api-Version"] == "1.41"
+        assert reply.headers["Api-Version"] == "1.56"
     finally:
         await server.close()
 

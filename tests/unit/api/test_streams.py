@@ -65,7 +65,7 @@ async def test_wait_headers_go_out_before_the_body() -> None:
         assert status == 200
         assert headers["Content-Type"] == "application/json"
         assert headers["Transfer-Encoding"] == "chunked"
-        assert headers["Api-Version"] == "1.41"
+        assert headers["Api-Version"] == "1.56"
         assert not gate.done.is_set()
         gate.release.set()
         rest = await asyncio.wait_for(reader.read(), 5)

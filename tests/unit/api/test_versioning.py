@@ -14,7 +14,7 @@ from api.versioning import (
 from tests.unit.api.support import serve_app
 
 COMMON = {
-    "Api-Version": "1.41",
+    "Api-Version": "1.56",
     "Docker-Experimental": "false",
     "Ostype": "linux",
     "Server": "moorage/0.1.0 (linux)",
@@ -42,7 +42,7 @@ def test_api_version_parse_and_order() -> None:
     assert ApiVersion.parse("1.9") < ApiVersion.parse("1.24")
     assert ApiVersion.parse("1") == (1, 0)
     assert str(ApiVersion(1, 41)) == "1.41"
-    assert ApiVersion(1, 41) == CURRENT_API_VERSION
+    assert ApiVersion(1, 56) == CURRENT_API_VERSION
 
 
 def test_split_version_prefix() -> None:
@@ -73,7 +73,7 @@ async def test_get_ping_says_ok(path: str) -> None:
     assert (reply.status, reply.body) == (200, b"OK")
     assert reply.headers["Content-Length"] == "2"
     assert reply.headers["Cache-Control"] == "no-cache, no-store, must-revalidate"
-    assert reply.headers["Api-Version"] == "1.41"
+    assert reply.headers["Api-Version"] == "1.56"
 
 
 async def test_version_prefix_is_stripped_and_recorded() -> None:
@@ -87,9 +87,9 @@ async def test_version_prefix_is_stripped_and_recorded() -> None:
         "match": {"name": "abc"},
         "query": {"all": "1", "size": "0"},
     }
-    assert json.loads(plain.body)["version"] == "1.41"
+    assert json.loads(plain.body)["version"] == "1.56"
     assert json.loads(image.body)["match"] == {"name": "docker.io/library/busybox:1.36"}
-    assert json.loads(echo.body)["version"] == "1.41"
+    assert json.loads(echo.body)["version"] == "1.56"
 
 
 async def test_too_old_version_is_plain_text() -> None:
@@ -119,11 +119,11 @@ async def test_version_123_is_still_answered_in_plain_text() -> None:
 
 async def test_too_new_version_is_json() -> None:
     async with serve_app() as served:
-        reply = await served.request("GET", "/v1.50/_ping")
+        reply = await served.request("GET", "/v1.57/_ping")
     assert reply.status == 400
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.body == (
-        b'{"message":"client version 1.50 is too new. Maximum supported API version is 1.41"}\n'
+        b'{"message":"client version 1.57 is too new. Maximum supported API version is 1.56"}\n'
     )
     for name, value in COMMON.items():
         assert reply.headers[name] == value
@@ -137,4 +137,4 @@ async def test_unknown_paths_are_page_not_found(path: str) -> None:
         reply = await served.request("GET", path)
     assert reply.status == 404
     assert reply.body == b'{"message":"page not found"}\n'
-    assert reply.headers["Api-Version"] == "1.41"
+    assert reply.headers["Api-Version"] == "1.56"

@@ -295,3 +295,10 @@ def test_mounts_in_spec(tmp_path: Path) -> None:
     assert "/etc/resolv.conf" not in found
     order = [m["destination"] for m in spec["mounts"]]
     assert order.index("/data") < order.index("/data/cache")
+
+
+def test_annotations_go_to_the_runtime() -> None:
+    # API 1.43's HostConfig.Annotations end up in the OCI spec runc gets.
+    spec = spec_for({"HostConfig": {"Annotations": {"org.example/a": "1"}}})
+    assert spec["annotations"] == {"org.example/a": "1"}
+    assert "annotations" not in spec_for({})
