@@ -1,23 +1,40 @@
 """Daemon configuration: dockerd's flag names, merged with a daemon.json file.
 
-As with dockerd, a directive given both as a flag and in the file is an error,
-so that no one has to guess which one wins.
+Every option is one row of `OPTIONS`: its daemon.json key, its flags, its kind, its help
+line and whether SIGHUP reloads it. Flags and file keys are dockerd's. As with dockerd,
+a directive given both as a flag and in the file is an error, so that no one has to
+guess which one wins. A dockerd option moorage cannot honour (`REFUSED`) stops the
+start-up with a message naming it and why: it is never silently ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS, MAX_CONCURRENT_UPLOADS
+from daemon.logs.config import LogOptionError, parse_ram_size, validate_log_config
+from daemon.oci.errors import SpecError
+from daemon.oci.seccomp import parse_docker_profile
+from daemon.oci.validate import ULIMIT_NAMES
 from runtimes import DEFAULT_RUNTIME, RuntimeTable
 
 DEFAULT_SOCKET = "unix:///run/moorage/moorage.sock"
 SOCKET_GROUP = "docker"  # dockerd's default group of the socket
 DEFAULT_CONFIG_FILE = "/etc/moorage/daemon.json"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+LOG_FORMATS = ("text", "json")
+LOG_DRIVERS = ("json-file", "none")  # as daemon.logs.config.DRIVERS
+CGROUP_DRIVERS = ("cgroupfs",)
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+DEFAULT_SHUTDOWN_TIMEOUT = 15  # dockerd's
+PIDFILE_NAME = "moorage.pid"  # under exec-root unless --pidfile says otherwise
 
 
 class ConfigError(ValueError):
@@ -36,16 +53,26 @@ class DaemonConfig:
     file_runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     debug: bool = False
     log_level: str = "info"
+    log_format: str = "text"
     metrics_addr: str = ""
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
+    max_concurrent_downloads: int = MAX_CONCURRENT_DOWNLOADS
+    max_concurrent_uploads: int = MAX_CONCURRENT_UPLOADS
     config_file: str = DEFAULT_CONFIG_FILE
     # dockerd's -b/--bridge: "none" turns bridge networking off (containers get a
     # namespace with loopback only and the daemon makes no link); anything else keeps
     # the default bridge network on moorage's own device.
     bridge: str = ""
+    iptables: bool = True
+    ip_forward: bool = True
+    ip_masq: bool = True
     # dockerd's --no-new-privileges: containers get no_new_privs unless they opt out.
     no_new_privileges: bool = False
+    # dockerd's --seccomp-profile: "" or "builtin" (the default profile), "unconfined",
+    # or a profile file's path (its text is kept in seccomp_profile_text).
+    seccomp_profile: str = ""
+    seccomp_profile_text: str = ""
     # dockerd's -G/--group: the unix socket's group; group_given: named by the user.
     group: str = SOCKET_GROUP
     group_given: bool = False
@@ -57,6 +84,23 @@ class DaemonConfig:
     tlskey: str = ""
     # Plain TCP on an address other machines reach: root for anyone there. Off unless asked.
     allow_insecure_tcp: bool = False
+    # Shutdown: without live restore, running containers are stopped (their stop signal,
+    # then SIGKILL after their stop timeout), all at once, the daemon waiting at most
+    # shutdown_timeout (or the longest stop timeout + 5 s, as dockerd).
+    live_restore: bool = False
+    shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
+    pidfile: str = ""  # empty: <exec-root>/moorage.pid
+    labels: list[str] = field(default_factory=list)
+    # Defaults for containers that do not say otherwise.
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    default_ulimits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_shm_size: int = DEFAULT_SHM_SIZE
+    cgroup_parent: str = ""  # empty: daemon.container.spec's CGROUP_PARENT
+    exec_opts: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opts: list[str] = field(default_factory=list)
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -75,131 +119,549 @@ class DaemonConfig:
     def managed_containerd_dir(self) -> Path:
         return self.data_root / "containerd"
 
+    @property
+    def pidfile_path(self) -> Path:
+        return Path(self.pidfile) if self.pidfile else self.exec_root / PIDFILE_NAME
 
-# flag dest -> (daemon.json key, DaemonConfig attribute)
-_FILE_KEYS = {
-    "hosts": "hosts",
-    "containerd": "containerd",
-    "containerd_namespace": "containerd-namespace",
-    "data_root": "data-root",
-    "exec_root": "exec-root",
-    "default_runtime": "default-runtime",
-    "debug": "debug",
-    "log_level": "log-level",
-    "metrics_addr": "metrics-addr",
-    "insecure_registries": "insecure-registries",
-    "registry_mirrors": "registry-mirrors",
-    "bridge": "bridge",
-    "no_new_privileges": "no-new-privileges",
-    "group": "group",
-    "tls": "tls",
-    "tlsverify": "tlsverify",
-    "tlscacert": "tlscacert",
-    "tlscert": "tlscert",
-    "tlskey": "tlskey",
-    "allow_insecure_tcp": "allow-insecure-tcp",
+    @property
+    def cgroup_driver(self) -> str:
+        return _exec_opt(self.exec_opts, "native.cgroupdriver") or "cgroupfs"
+
+    def ulimits(self) -> list[dict[str, Any]]:
+        """default-ulimits as HostConfig.Ulimits entries."""
+        return [dict(entry) for entry in self.default_ulimits.values()]
+
+
+# -- the options --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str  # daemon.json key
+    flags: tuple[str, ...]  # dockerd's flag names (first: the long one shown first)
+    kind: str  # str, bool, int, list, map, ulimits, path, size, runtimes
+    help: str
+    reloadable: bool = False  # SIGHUP applies it (dockerd's reloadable keys)
+    attr: str = ""  # DaemonConfig attribute; default: the key with underscores
+
+    @property
+    def dest(self) -> str:
+        return self.attr or self.key.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("hosts", ("-H", "--host"), "list", "daemon socket(s) to listen on: unix://path, "
+           "tcp://host:port or fd:// (systemd socket activation)"),
+    Option("group", ("-G", "--group"), "str", "group of the unix socket(s) (default docker)"),
+    Option("pidfile", ("-p", "--pidfile"), "str",
+           "path of the daemon's PID file (default <exec-root>/moorage.pid)"),
+    Option("data-root", ("--data-root",), "path", "root of moorage's persistent state "
+           "(default /var/lib/moorage)"),
+    Option("exec-root", ("--exec-root",), "path", "root of moorage's run-time state "
+           "(default /run/moorage)"),
+    Option("containerd", ("--containerd",), "str",
+           "containerd socket to use (default: start and supervise a managed containerd)"),
+    Option("containerd-namespace", ("--containerd-namespace",), "str",
+           "containerd namespace of the containers and images (default moorage)"),
+    Option("debug", ("-D", "--debug"), "bool", "debug mode (log level debug)", reloadable=True),
+    Option("log-level", ("-l", "--log-level"), "str",
+           f"the daemon's log level: {', '.join(LOG_LEVELS)} (default info)", reloadable=True),
+    Option("log-format", ("--log-format",), "str",
+           "format of the daemon's log lines: text or json (default text)"),
+    Option("live-restore", ("--live-restore",), "bool",
+           "keep containers running while the daemon is down (default false: stop them "
+           "at shutdown)", reloadable=True),
+    Option("shutdown-timeout", ("--shutdown-timeout",), "int",
+           "seconds to wait for containers to stop at shutdown (default 15)", reloadable=True),
+    Option("labels", ("--label",), "list", "a label of this daemon (key=value), shown by "
+           "docker info", reloadable=True),
+    Option("metrics-addr", ("--metrics-addr",), "str",
+           "host:port of the Prometheus metrics endpoint (default: none)"),
+    Option("default-runtime", ("--default-runtime",), "str",
+           "OCI runtime of containers that name none (default runc)", reloadable=True),
+    Option("runtimes", ("--add-runtime",), "runtimes",
+           "another OCI runtime, name=path", reloadable=True,
+           attr="add_runtimes"),
+    Option("exec-opts", ("--exec-opt",), "list",
+           "runtime execution option: native.cgroupdriver=cgroupfs"),
+    Option("cgroup-parent", ("--cgroup-parent",), "str",
+           "parent cgroup of containers that name none (default /moorage)"),
+    Option("default-ulimits", ("--default-ulimit",), "ulimits",
+           "ulimit of containers that set none of that name, name=soft[:hard]"),
+    Option("default-shm-size", ("--default-shm-size",), "size",
+           "size of /dev/shm of containers that set none (default 64M)"),
+    Option("log-driver", ("--log-driver",), "str",
+           f"log driver of containers that name none: {', '.join(LOG_DRIVERS)} "
+           "(default json-file)"),
+    Option("log-opts", ("--log-opt",), "map", "option of the default log driver, key=value"),
+    Option("no-new-privileges", ("--no-new-privileges",), "bool",
+           "set no_new_privs for new containers"),
+    Option("seccomp-profile", ("--seccomp-profile",), "str",
+           "seccomp profile of containers that name none: a file, builtin or unconfined"),
+    Option("dns", ("--dns",), "list", "DNS server of containers that name none"),
+    Option("dns-search", ("--dns-search",), "list",
+           "DNS search domain of containers that name none"),
+    Option("dns-opts", ("--dns-opt",), "list", "DNS option of containers that name none"),
+    Option("bridge", ("-b", "--bridge"), "str",
+           "none: no bridge networking (containers get loopback only)"),
+    Option("iptables", ("--iptables",), "bool",
+           "packet filter rules for the bridge network (default true; false needs -b none)"),
+    Option("ip-forward", ("--ip-forward",), "bool",
+           "enable IP forwarding for the bridge network (default true; false needs -b none)"),
+    Option("ip-masq", ("--ip-masq",), "bool",
+           "masquerade the bridge network's traffic (default true; false needs -b none)"),
+    Option("max-concurrent-downloads", ("--max-concurrent-downloads",), "int",
+           "layers downloaded at once by a pull (default 3)", reloadable=True),
+    Option("max-concurrent-uploads", ("--max-concurrent-uploads",), "int",
+           "layers uploaded at once by a push (default 5)", reloadable=True),
+    Option("registry-mirrors", ("--registry-mirror",), "list",
+           "mirror of Docker Hub to pull from first", reloadable=True),
+    Option("insecure-registries", ("--insecure-registry",), "list",
+           "registry to reach over plain HTTP or unverified TLS", reloadable=True),
+    Option("tls", ("--tls",), "bool", "TLS on tcp:// hosts (implied by --tlsverify)"),
+    Option("tlsverify", ("--tlsverify",), "bool", "TLS, and require client certificates"),
+    Option("tlscacert", ("--tlscacert",), "str", "CA that signs client certificates"),
+    Option("tlscert", ("--tlscert",), "str", "the server's TLS certificate"),
+    Option("tlskey", ("--tlskey",), "str", "the server's TLS key"),
+    Option("allow-insecure-tcp", ("--allow-insecure-tcp",), "bool",
+           "accept plain TCP on non-loopback hosts (anyone reaching it is root)"),
+)  # fmt: skip
+
+# dockerd's options that moorage does not honour, and why (the start-up refuses them).
+REFUSED: dict[str, str] = {
+    "bip": "the default bridge's subnet is the first free default pool (172.17.0.0/16)",
+    "fixed-cidr": "the default bridge hands out addresses from its whole subnet",
+    "default-address-pools": "networks take dockerd's built-in default pools",
+    "max-download-attempts": "a failed layer download is not retried",
+    "storage-driver": "images are stored by containerd's overlayfs snapshotter",
+    "storage-opts": "images are stored by containerd's overlayfs snapshotter",
+    "userns-remap": "user namespaces are not supported",
+    "ipv6": "networks are IPv4 only",
+    "fixed-cidr-v6": "networks are IPv4 only",
+    "ip6tables": "networks are IPv4 only",
+    "default-gateway": "the default bridge's gateway is its subnet's first address",
+    "default-gateway-v6": "networks are IPv4 only",
+    "ip": "published ports bind the address each port names (default all)",
+    "icc": "containers on a bridge always reach each other",
+    "mtu": "links take the kernel's default MTU",
+    "userland-proxy": "published ports are forwarded by nftables rules only",
+    "userland-proxy-path": "published ports are forwarded by nftables rules only",
+    "selinux-enabled": "SELinux labels are not applied",
+    "init": "no init process is injected into containers",
+    "init-path": "no init process is injected into containers",
+    "default-cgroupns-mode": "the cgroup namespace follows the cgroup version",
+    "default-ipc-mode": "containers get a private IPC namespace",
+    "experimental": "there are no experimental features",
+    "features": "there are no optional features (BuildKit is not part of moorage)",
+    "builder": "there is no image builder",
+    "authorization-plugins": "plugins are not supported",
+    "cluster-store": "swarm and cluster stores are not supported",
+    "cluster-store-opts": "swarm and cluster stores are not supported",
+    "cluster-advertise": "swarm and cluster stores are not supported",
+    "swarm-default-advertise-addr": "swarm mode is not supported",
+    "node-generic-resources": "swarm mode is not supported",
+    "api-cors-header": "the API answers no CORS requests",
+    "allow-nondistributable-artifacts": "foreign layers are pulled from where they point",
+    "oom-score-adjust": "the daemon's OOM score is left as it starts",
+    "raw-logs": "log lines are always in logfmt (or JSON with log-format)",
+    "containerd-plugins-namespace": "plugins are not supported",
+    "cpu-rt-period": "real-time scheduling is not supported",
+    "cpu-rt-runtime": "real-time scheduling is not supported",
+    "rootless": "moorage runs as root",
+    "default-network-opts": "networks take their options at create",
 }
 
+# The flags of the refused options (kept out of --help; given, they are refused alike).
+_REFUSED_FLAGS: dict[str, tuple[str, ...]] = {
+    "bip": ("--bip",),
+    "fixed-cidr": ("--fixed-cidr",),
+    "default-address-pools": ("--default-address-pool",),
+    "max-download-attempts": ("--max-download-attempts",),
+    "storage-driver": ("-s", "--storage-driver"),
+    "storage-opts": ("--storage-opt",),
+    "userns-remap": ("--userns-remap",),
+    "ipv6": ("--ipv6",),
+    "fixed-cidr-v6": ("--fixed-cidr-v6",),
+    "ip6tables": ("--ip6tables",),
+    "default-gateway": ("--default-gateway",),
+    "ip": ("--ip",),
+    "icc": ("--icc",),
+    "mtu": ("--mtu",),
+    "userland-proxy": ("--userland-proxy",),
+    "selinux-enabled": ("--selinux-enabled",),
+    "init": ("--init",),
+    "default-cgroupns-mode": ("--default-cgroupns-mode",),
+    "default-ipc-mode": ("--default-ipc-mode",),
+    "experimental": ("--experimental",),
+    "authorization-plugins": ("--authorization-plugin",),
+    "oom-score-adjust": ("--oom-score-adjust",),
+    "raw-logs": ("--raw-logs",),
+    "rootless": ("--rootless",),
+}
 
-def _parser() -> argparse.ArgumentParser:
+_BY_KEY = {option.key: option for option in OPTIONS}
+RELOADABLE = tuple(option.key for option in OPTIONS if option.reloadable)
+
+
+def _bool_text(text: str) -> bool:
+    """Go's flag package: a bool flag alone is true, or --flag=true|false."""
+    lowered = text.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f'parse error on "{text}": invalid syntax')
+
+
+# Go's flag package names a flag's value by its type in --help.
+_METAVARS = {"bool": "true|false", "int": "int", "list": "list", "map": "map",
+             "ulimits": "ulimit", "size": "bytes", "runtimes": "name=path"}  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="mooraged", description="A Docker Engine API daemon on containerd."
+        prog="mooraged",
+        description="A Docker Engine API daemon on containerd. Options are dockerd's; each "
+        "may be given in the configuration file instead, under its daemon.json key.",
+        allow_abbrev=False,
     )
-    p.add_argument("-H", "--host", dest="hosts", action="append", help="socket(s) to listen on")
-    p.add_argument("--containerd", help="containerd socket (default: run a managed containerd)")
-    p.add_argument("--containerd-namespace", dest="containerd_namespace")
-    p.add_argument("--data-root", dest="data_root")
-    p.add_argument("--exec-root", dest="exec_root")
-    p.add_argument("--default-runtime", dest="default_runtime")
-    p.add_argument("--add-runtime", dest="add_runtimes", action="append", default=None)
-    p.add_argument("--config-file", dest="config_file", default=DEFAULT_CONFIG_FILE)
-    p.add_argument("-D", "--debug", action="store_const", const=True, default=None)
-    p.add_argument("-l", "--log-level", dest="log_level", choices=LOG_LEVELS)
-    p.add_argument("--metrics-addr", dest="metrics_addr")
-    p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
-    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
-    p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument(
-        "--no-new-privileges",
-        dest="no_new_privileges",
-        action="store_const",
-        const=True,
-        default=None,
-        help="set no_new_privs for new containers",
+        "--config-file",
+        dest="config_file",
+        default=DEFAULT_CONFIG_FILE,
+        help=f"daemon.json to read (default {DEFAULT_CONFIG_FILE})",
     )
-    p.add_argument("-G", "--group", dest="group", help="group of the unix socket")
-    _switch(p, "--tls", "tls", "TLS on tcp:// hosts")
-    _switch(p, "--tlsverify", "tlsverify", "TLS, and require client certificates")
-    p.add_argument("--tlscacert", dest="tlscacert", help="CA that signs client certificates")
-    p.add_argument("--tlscert", dest="tlscert", help="the server's certificate")
-    p.add_argument("--tlskey", dest="tlskey", help="the server's key")
-    _switch(p, "--allow-insecure-tcp", "allow_insecure_tcp", "plain TCP on non-loopback hosts")
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="check the flags and the configuration file, then exit",
+    )
+    for option in OPTIONS:
+        shown = option.help
+        if option.key != option.flags[-1].lstrip("-"):
+            shown += f" [daemon.json: {option.key}]"
+        kwargs: dict[str, Any] = {
+            "dest": option.key,
+            "default": None,
+            "help": shown,
+            "metavar": _METAVARS.get(option.kind, "string"),
+        }
+        if option.kind == "bool":
+            kwargs.update(nargs="?", const=True, type=_bool_text)
+        elif option.kind == "int":
+            kwargs.update(type=int)
+        elif option.kind in ("list", "map", "ulimits", "runtimes"):
+            kwargs.update(action="append")
+        p.add_argument(*option.flags, **kwargs)
+    for key, flags in _REFUSED_FLAGS.items():
+        p.add_argument(
+            *flags, dest=f"refused:{key}", nargs="?", const="", default=None, help=argparse.SUPPRESS
+        )
     return p
 
 
-def _switch(p: argparse.ArgumentParser, flag: str, dest: str, help: str) -> None:
-    """A flag without value; None when absent, so that daemon.json may set it instead."""
-    p.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=help)
+# -- reading values -------------------------------------------------------------------------
 
 
-def _read_file(path: str, explicit: bool) -> dict[str, Any]:
+def _flag_value(option: Option, raw: Any) -> Any:
+    """A flag's parsed argparse value in the shape of the file's JSON value."""
+    if option.kind == "map":
+        out: dict[str, str] = {}
+        for item in raw:
+            name, sep, value = str(item).partition("=")
+            if not sep:
+                raise ConfigError(f"invalid {option.flags[-1]} {item!r}: expected key=value")
+            out[name] = value
+        return out
+    if option.kind == "ulimits":
+        return {entry["Name"]: entry for entry in (_parse_ulimit(str(item)) for item in raw)}
+    return raw
+
+
+def _parse_ulimit(text: str) -> dict[str, Any]:
+    name, sep, limits = text.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        soft_value = int(soft)
+        hard_value = int(hard) if hard else soft_value
+    except ValueError:
+        raise ConfigError(f"invalid ulimit argument: {text}") from None
+    return {"Name": name, "Soft": soft_value, "Hard": hard_value}
+
+
+def _check_file_value(option: Option, value: Any) -> Any:
+    """A daemon.json value of the option's kind; ConfigError naming the key otherwise."""
+    kind = option.kind
+
+    def wrong(expected: str) -> ConfigError:
+        return ConfigError(f"{option.key} in the configuration file must be {expected}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("an integer")
+    elif kind in ("str", "path", "size"):
+        if not isinstance(value, str):
+            raise wrong("a string")
+    elif kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong("a list of strings")
+    elif kind == "map":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise wrong("an object of strings")
+    elif kind in ("ulimits", "runtimes"):
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise wrong("an object of objects")
+        if kind == "ulimits":
+            value = {
+                name: {"Name": name, "Soft": entry.get("Soft"), "Hard": entry.get("Hard")}
+                for name, entry in value.items()
+            }
+            for entry in value.values():
+                if not all(isinstance(entry[k], int) for k in ("Soft", "Hard")):
+                    raise wrong('an object of {"Name", "Soft", "Hard"} objects')
+    return value
+
+
+def _go_value(value: Any) -> str:
+    """A value as dockerd prints it in its conflict message (Go's %v)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
+
+
+def read_file(path: str, explicit: bool) -> dict[str, Any]:
+    """daemon.json as an object; {} when the default file does not exist."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
         if explicit:
             raise ConfigError(
-                f"unable to configure the daemon: open {path}: no such file"
+                f"unable to configure the daemon with file {path}: open {path}: "
+                "no such file or directory"
             ) from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"unable to configure the daemon with file {path}: {exc}") from None
+    if not text.strip():
         return {}
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"unable to configure the daemon from {path}: {exc}") from None
+        raise ConfigError(f"unable to configure the daemon with file {path}: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"unable to configure the daemon from {path}: not a JSON object")
+        raise ConfigError(
+            f"unable to configure the daemon with file {path}: the file must hold a JSON object"
+        )
     return data
 
 
-def load_config(argv: list[str] | None = None) -> DaemonConfig:
-    args = _parser().parse_args(argv)
-    explicit_file = args.config_file != DEFAULT_CONFIG_FILE
-    file_data = _read_file(args.config_file, explicit_file)
-    known = set(_FILE_KEYS.values()) | {"runtimes"}
-    unknown = sorted(set(file_data) - known)
+def _check_keys(path: str, file_data: Mapping[str, Any], args: argparse.Namespace) -> None:
+    """Unknown keys, refused options (file or flag) and flag-and-file duplicates."""
+    refused = sorted(
+        {key for key in file_data if key in REFUSED}
+        | {key for key in REFUSED if getattr(args, f"refused:{key}", None) is not None}
+    )
+    if refused:
+        raise ConfigError(
+            "dockerd options moorage does not support: "
+            + "; ".join(f"{key} ({REFUSED[key]})" for key in refused)
+        )
+    unknown = sorted(set(file_data) - set(_BY_KEY))
     if unknown:
         raise ConfigError(
-            f"the following directives don't match any configuration option: {', '.join(unknown)}"
+            f"unable to configure the daemon with file {path}: the following directives "
+            f"don't match any configuration option: {', '.join(unknown)}"
         )
-    both = sorted(
-        key
-        for dest, key in _FILE_KEYS.items()
-        if key in file_data and getattr(args, dest) is not None
-    )
+    both = []
+    for key in sorted(file_data):
+        option = _BY_KEY[key]
+        flag = getattr(args, key)
+        # --add-runtime adds to the file's runtimes, as with dockerd.
+        if flag is not None and option.kind != "runtimes":
+            both.append(
+                f"{key}: (from flag: {_go_value(_flag_value(option, flag))}, "
+                f"from file: {_go_value(file_data[key])})"
+            )
     if both:
         raise ConfigError(
-            "the following directives are specified both as a flag and in the configuration "
-            f"file: {', '.join(both)}"
+            f"unable to configure the daemon with file {path}: the following directives "
+            f"are specified both as a flag and in the configuration file: {', '.join(both)}"
         )
-    config = DaemonConfig(config_file=args.config_file)
-    for dest, key in _FILE_KEYS.items():
-        value = getattr(args, dest)
-        if value is None:
-            value = file_data.get(key)
-        if value is None:
+
+
+def _set(config: DaemonConfig, option: Option, value: Any) -> None:
+    kind = option.kind
+    if kind == "path":
+        value = Path(value)
+    elif kind == "size":
+        value = _parse_size(option.key, value)
+    setattr(config, option.dest, value)
+
+
+def _parse_size(key: str, text: str) -> int:
+    try:
+        return parse_ram_size(str(text))
+    except LogOptionError as exc:
+        raise ConfigError(f"invalid {key}: {exc}") from None
+
+
+# -- checks of the whole ------------------------------------------------------------------
+
+
+def _exec_opt(exec_opts: Sequence[str], name: str) -> str:
+    for entry in exec_opts:
+        key, _, value = entry.partition("=")
+        if key.strip().lower() == name:
+            return value.strip()
+    return ""
+
+
+def _validate(config: DaemonConfig) -> None:
+    """What dockerd checks of the merged configuration, and what moorage cannot honour."""
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError(f"unable to parse logging level: {config.log_level}")
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f'unknown log format "{config.log_format}" (text or json)')
+    for limit_key, limit in (
+        ("max-concurrent-downloads", config.max_concurrent_downloads),
+        ("max-concurrent-uploads", config.max_concurrent_uploads),
+    ):
+        if limit < 0:
+            raise ConfigError(f"invalid max concurrent {limit_key.rsplit('-', 1)[1]}: {limit}")
+        if limit == 0:
+            raise ConfigError(f"{limit_key} must be at least 1")
+    if config.shutdown_timeout < 0:
+        raise ConfigError(f"invalid shutdown-timeout: {config.shutdown_timeout}")
+    for label in config.labels:
+        if "=" not in label:
+            raise ConfigError(f"bad attribute format: {label}")
+    for entry in config.exec_opts:
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise ConfigError(f"invalid exec-opt ({entry}): must be formatted 'opt=value'")
+        if key.strip().lower() != "native.cgroupdriver":
+            raise ConfigError(f"exec-opt {key.strip()} is not supported by moorage")
+        if value.strip() == "systemd":
+            raise ConfigError(
+                "native.cgroupdriver=systemd is not supported: moorage places containers "
+                "in cgroups itself (cgroupfs)"
+            )
+        if value.strip() not in CGROUP_DRIVERS:
+            raise ConfigError(f"native.cgroupdriver option {value.strip()} not supported")
+    if config.log_driver not in LOG_DRIVERS:
+        raise ConfigError(
+            f"failed to set log opts: logger: no log driver named '{config.log_driver}' is "
+            f"registered (moorage has {', '.join(LOG_DRIVERS)})"
+        )
+    try:
+        validate_log_config(config.log_driver, config.log_opts)
+    except LogOptionError as exc:
+        raise ConfigError(f"failed to set log opts: {exc}") from None
+    for name, ulimit in config.default_ulimits.items():
+        if name not in ULIMIT_NAMES:
+            raise ConfigError(f"invalid ulimit type: {name}")
+        if ulimit["Soft"] > ulimit["Hard"]:
+            raise ConfigError(
+                f"ulimit soft limit must be less than or equal to hard limit: "
+                f"{ulimit['Soft']} > {ulimit['Hard']}"
+            )
+    for mirror in config.registry_mirrors:
+        scheme = urlsplit(mirror).scheme
+        if scheme not in ("http", "https"):
+            raise ConfigError(f'invalid mirror: unsupported scheme "{scheme}" in "{mirror}"')
+        if not urlsplit(mirror).netloc:
+            raise ConfigError(f'invalid mirror: no host in "{mirror}"')
+    for server in config.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(f"{server} is not an ip address") from None
+    if config.networking:
+        off = [
+            key
+            for key, on in (
+                ("iptables", config.iptables),
+                ("ip-forward", config.ip_forward),
+                ("ip-masq", config.ip_masq),
+            )
+            if not on
+        ]
+        if off:
+            raise ConfigError(
+                f"{', '.join(off)}=false needs --bridge none: moorage's bridge network "
+                "always forwards and filters with its own nftables table"
+            )
+    _load_seccomp_profile(config)
+    if config.tlsverify:
+        config.tls = True
+
+
+def _load_seccomp_profile(config: DaemonConfig) -> None:
+    profile = config.seccomp_profile
+    if profile in ("", "builtin", "unconfined"):
+        config.seccomp_profile_text = "unconfined" if profile == "unconfined" else ""
+        return
+    try:
+        text = Path(profile).read_text()
+        parse_docker_profile(text)
+    except OSError as exc:
+        raise ConfigError(f"opening seccomp profile ({profile}) failed: {exc}") from None
+    except SpecError as exc:
+        raise ConfigError(f"seccomp profile ({profile}): {exc}") from None
+    config.seccomp_profile_text = text
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedConfig:
+    """The configuration and what it came from (for a reload's conflict checks)."""
+
+    config: DaemonConfig
+    args: argparse.Namespace
+    validate_only: bool
+
+
+def load(argv: list[str] | None = None) -> LoadedConfig:
+    args = parser().parse_args(argv)
+    explicit_file = args.config_file != DEFAULT_CONFIG_FILE
+    file_data = read_file(args.config_file, explicit_file)
+    return LoadedConfig(_build(args, file_data), args, bool(args.validate))
+
+
+def load_config(argv: list[str] | None = None) -> DaemonConfig:
+    return load(argv).config
+
+
+def _build(args: argparse.Namespace, file_data: Mapping[str, Any]) -> DaemonConfig:
+    path = args.config_file
+    _check_keys(path, file_data, args)
+    config = DaemonConfig(config_file=path)
+    for option in OPTIONS:
+        flag = getattr(args, option.key)
+        if option.kind == "runtimes":
+            config.add_runtimes = list(flag or [])
+            value = file_data.get(option.key)
+            config.file_runtimes = _check_file_value(option, value) if value is not None else {}
             continue
-        if dest in ("data_root", "exec_root"):
-            value = Path(value)
-        setattr(config, dest, value)
-    config.add_runtimes = list(args.add_runtimes or [])
-    runtimes = file_data.get("runtimes", {})
-    if not isinstance(runtimes, dict):
-        raise ConfigError("runtimes in the configuration file must be an object")
-    config.file_runtimes = runtimes
+        if flag is not None:
+            _set(config, option, _flag_value(option, flag))
+        elif option.key in file_data:
+            _set(config, option, _check_file_value(option, file_data[option.key]))
     if config.debug:
         config.log_level = "debug"
     config.group_given = args.group is not None or "group" in file_data
-    if config.tlsverify:
-        config.tls = True
+    _validate(config)
     if config.tls:
         home = Path.home() / ".docker"  # dockerd's defaults
         config.tlscacert = config.tlscacert or str(home / "ca.pem")
@@ -207,3 +669,47 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
         config.tlskey = config.tlskey or str(home / "key.pem")
     config.runtimes()  # validate now, not at the first container
     return config
+
+
+# -- reload (SIGHUP) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    before: Any
+    after: Any
+
+    def describe(self) -> str:
+        return f"{self.key}: {_go_value(self.before)} -> {_go_value(self.after)}"
+
+
+def reload(loaded: LoadedConfig) -> tuple[list[Change], list[str]]:
+    """Read the configuration file again and apply its reloadable keys to the running
+    configuration (in place: whoever holds it sees the new values). Returns the changes
+    and the keys that changed in the file but take effect only at the next start.
+    ConfigError (and nothing changed) when the new file is not a valid configuration."""
+    current = loaded.config
+    file_data = read_file(current.config_file, explicit=True)
+    fresh = _build(loaded.args, file_data)  # the whole is checked as a start would
+    changes: list[Change] = []
+    for key in RELOADABLE:
+        option = _BY_KEY[key]
+        attrs = ["add_runtimes", "file_runtimes"] if option.kind == "runtimes" else [option.dest]
+        for attr in attrs:
+            before, after = getattr(current, attr), getattr(fresh, attr)
+            if before != after:
+                shown = "runtimes" if attr == "file_runtimes" else key
+                changes.append(Change(shown, before, after))
+    for change in changes:
+        attr = "file_runtimes" if change.key == "runtimes" else _BY_KEY[change.key].dest
+        setattr(current, attr, change.after)
+    not_applied = sorted(
+        option.key
+        for option in OPTIONS
+        if not option.reloadable
+        and option.kind != "runtimes"
+        and getattr(current, option.dest) != getattr(fresh, option.dest)
+        and option.key not in ("tlscacert", "tlscert", "tlskey")  # defaults filled in
+    )
+    return changes, not_applied

@@ -149,6 +149,9 @@ class Daemon:
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")
         self.daemon_id = secrets.token_hex(16)
+        # Set by daemon/shutdown.py: exits then start no restart and stops are not "by
+        # hand" (restart policies apply again at the next start), as dockerd's.
+        self.shutting_down = False
 
     def image_count(self) -> int:
         listing = getattr(self.images, "images", None)
@@ -707,7 +710,8 @@ class Daemon:
             return
         model = live.model
         policy = RestartPolicy.of(model.host_config)
-        if policy.after_exit(info.exit_code, model.manually_stopped, model.restart_count):
+        by_hand = model.manually_stopped or self.shutting_down
+        if policy.after_exit(info.exit_code, by_hand, model.restart_count):
             ran_for = time.monotonic() - live.started_monotonic
             self._schedule_restart(live, live.backoff.next(ran_for))
 
@@ -799,7 +803,7 @@ class Daemon:
         self.container_event(live, "stop")
 
     async def _stop(self, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
-        live.model.manually_stopped = True
+        live.model.manually_stopped |= not self.shutting_down
         if await self._cancel_restart(live):
             return
         config = live.model.config
@@ -807,7 +811,7 @@ class Daemon:
         if timeout is None:
             stop_timeout = config.get("StopTimeout")
             timeout = int(stop_timeout) if stop_timeout is not None else DEFAULT_STOP_TIMEOUT
-        live.model.manually_stopped = True
+        live.model.manually_stopped |= not self.shutting_down
         exited = live.machine.next_exit()
         task = live.task
         if task is None:

@@ -45,7 +45,6 @@ from daemon.images.reference import (
     short_id,
 )
 from daemon.images.registry.client import FetchedManifest, RegistryClient
-from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS
 from daemon.images.registry.errors import RegistryError
 from daemon.images.streaming import run_streaming
 from libcontainerd import gclabels
@@ -171,7 +170,7 @@ class _Pull:
         for layer, skipped in zip(content.layers, skip, strict=True):
             action = progress.ALREADY_EXISTS if skipped else progress.PULLING_FS_LAYER
             self.emit(progress.layer_progress_message(short_id(layer.digest), action))
-        gate = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        gate = asyncio.Semaphore(svc.registry_config.max_concurrent_downloads)
         downloads = {
             index: asyncio.create_task(self._download(client, gate, layer, diff_id))
             for index, (layer, diff_id, skipped) in enumerate(

@@ -113,6 +113,8 @@ class ImageService:
             RegistryConfig(
                 insecure_registries=tuple(config.insecure_registries),
                 mirrors=tuple(config.registry_mirrors),
+                max_concurrent_downloads=config.max_concurrent_downloads,
+                max_concurrent_uploads=config.max_concurrent_uploads,
             ),
         )
 
