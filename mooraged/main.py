@@ -181,8 +181,10 @@ class Services:
         if not self.config.live_restore and self.client is not None:
             # Before the API closes, so that event streams see the containers' die events.
             await graceful.stop_containers(self.daemon, self.config.shutdown_timeout)
-        # Event streams end cleanly rather than being cut by the server's close.
+        # Event streams end cleanly rather than being cut by the server's close: their
+        # clients get what was queued (a shutdown's die events) first.
         self.events.close()
+        await self.events.delivered(timeout=2.0)
         if self.server is not None:
             await self.server.close()
         if self._metrics_runner is not None:

@@ -22,11 +22,14 @@ class PidFile:
         self._written = False
 
     def write(self) -> None:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if _alive(int(self.path.read_text().strip())):
-                raise PidFileError(
-                    f"pid file found, ensure moorage is not running or delete {self.path}"
-                )
+        try:
+            recorded = int(self.path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            recorded = 0  # none, or not a PID: replaced
+        if _alive(recorded):
+            raise PidFileError(
+                f"pid file found, ensure moorage is not running or delete {self.path}"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         temporary.write_text(f"{os.getpid()}")
