@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS, MAX_CONCURRENT_UPLOADS
 from daemon.logs.config import LogOptionError, parse_ram_size, validate_log_config
+from daemon.network.model import DEFAULT_BRIDGE_DEVICE
 from daemon.oci.errors import SpecError
 from daemon.oci.seccomp import parse_docker_profile
 from daemon.oci.validate import ULIMIT_NAMES
@@ -262,13 +263,14 @@ REFUSED: dict[str, str] = {
     "node-generic-resources": "swarm mode is not supported",
     "api-cors-header": "the API answers no CORS requests",
     "allow-nondistributable-artifacts": "foreign layers are pulled from where they point",
-    "oom-score-adjust": "the daemon's OOM score is left as it starts",
+    "oom-score-adjust": "set the daemon's OOM score in its service unit (OOMScoreAdjust=)",
     "raw-logs": "log lines are always in logfmt (or JSON with log-format)",
     "containerd-plugins-namespace": "plugins are not supported",
     "cpu-rt-period": "real-time scheduling is not supported",
     "cpu-rt-runtime": "real-time scheduling is not supported",
     "rootless": "moorage runs as root",
     "default-network-opts": "networks take their options at create",
+    "host-gateway-ip": "host-gateway is the default bridge's gateway",
 }
 
 # The flags of the refused options (kept out of --help; given, they are refused alike).
@@ -297,6 +299,20 @@ _REFUSED_FLAGS: dict[str, tuple[str, ...]] = {
     "oom-score-adjust": ("--oom-score-adjust",),
     "raw-logs": ("--raw-logs",),
     "rootless": ("--rootless",),
+    "api-cors-header": ("--api-cors-header",),
+    "cluster-store": ("--cluster-store",),
+    "cluster-store-opts": ("--cluster-store-opt",),
+    "cluster-advertise": ("--cluster-advertise",),
+    "cpu-rt-period": ("--cpu-rt-period",),
+    "cpu-rt-runtime": ("--cpu-rt-runtime",),
+    "default-gateway-v6": ("--default-gateway-v6",),
+    "userland-proxy-path": ("--userland-proxy-path",),
+    "init-path": ("--init-path",),
+    "containerd-plugins-namespace": ("--containerd-plugins-namespace",),
+    "swarm-default-advertise-addr": ("--swarm-default-advertise-addr",),
+    "node-generic-resources": ("--node-generic-resource",),
+    "allow-nondistributable-artifacts": ("--allow-nondistributable-artifacts",),
+    "host-gateway-ip": ("--host-gateway-ip",),
 }
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -585,6 +601,11 @@ def _validate(config: DaemonConfig) -> None:
             ipaddress.ip_address(server)
         except ValueError:
             raise ConfigError(f"{server} is not an ip address") from None
+    if config.bridge not in ("", "none", DEFAULT_BRIDGE_DEVICE):
+        raise ConfigError(
+            f"bridge {config.bridge}: moorage's default bridge network is its own device "
+            f"({DEFAULT_BRIDGE_DEVICE}); use -b none for no bridge networking"
+        )
     if config.networking:
         off = [
             key

@@ -57,3 +57,5 @@ def set_level(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(
         logging.DEBUG if level == "debug" else logging.WARNING
     )
+    # The HTTP/2 header codec under the gRPC client logs every header at debug level.
+    logging.getLogger("hpack").setLevel(logging.INFO)
