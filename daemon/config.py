@@ -102,6 +102,14 @@ class DaemonConfig:
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_opts: list[str] = field(default_factory=list)
+    # Addresses of the bridge networks (dockerd's bip, fixed-cidr, default-address-pools).
+    bip: str = ""
+    fixed_cidr: str = ""
+    default_address_pools: list[dict[str, Any]] = field(default_factory=list)
+
+    def address_pools(self) -> tuple[tuple[str, int], ...]:
+        """default-address-pools as (base, size) pairs; empty: dockerd's defaults."""
+        return tuple((str(p["base"]), int(p["size"])) for p in self.default_address_pools)
 
     def runtimes(self) -> RuntimeTable:
         try:
@@ -205,6 +213,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("dns-opts", ("--dns-opt",), "list", "DNS option of containers that name none"),
     Option("bridge", ("-b", "--bridge"), "str",
            "none: no bridge networking (containers get loopback only)"),
+    Option("bip", ("--bip",), "str",
+           "the default bridge's gateway address and subnet, e.g. 10.20.0.1/24"),
+    Option("fixed-cidr", ("--fixed-cidr",), "str",
+           "the part of the default bridge's subnet containers get addresses from"),
+    Option("default-address-pools", ("--default-address-pool",), "pools",
+           "where networks without a subnet get theirs: base=CIDR,size=prefix length"),
     Option("iptables", ("--iptables",), "bool",
            "packet filter rules for the bridge network (default true; false needs -b none)"),
     Option("ip-forward", ("--ip-forward",), "bool",
@@ -230,9 +244,6 @@ OPTIONS: tuple[Option, ...] = (
 
 # dockerd's options that moorage does not honour, and why (the start-up refuses them).
 REFUSED: dict[str, str] = {
-    "bip": "the default bridge's subnet is the first free default pool (172.17.0.0/16)",
-    "fixed-cidr": "the default bridge hands out addresses from its whole subnet",
-    "default-address-pools": "networks take dockerd's built-in default pools",
     "max-download-attempts": "a failed layer download is not retried",
     "storage-driver": "images are stored by containerd's overlayfs snapshotter",
     "storage-opts": "images are stored by containerd's overlayfs snapshotter",
@@ -275,9 +286,6 @@ REFUSED: dict[str, str] = {
 
 # The flags of the refused options (kept out of --help; given, they are refused alike).
 _REFUSED_FLAGS: dict[str, tuple[str, ...]] = {
-    "bip": ("--bip",),
-    "fixed-cidr": ("--fixed-cidr",),
-    "default-address-pools": ("--default-address-pool",),
     "max-download-attempts": ("--max-download-attempts",),
     "storage-driver": ("-s", "--storage-driver"),
     "storage-opts": ("--storage-opt",),
@@ -331,7 +339,8 @@ def _bool_text(text: str) -> bool:
 
 # Go's flag package names a flag's value by its type in --help.
 _METAVARS = {"bool": "true|false", "int": "int", "list": "list", "map": "map",
-             "ulimits": "ulimit", "size": "bytes", "runtimes": "name=path"}  # fmt: skip
+             "ulimits": "ulimit", "size": "bytes", "runtimes": "name=path",
+    "pools": "base=CIDR,size=N"}  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -366,7 +375,7 @@ def parser() -> argparse.ArgumentParser:
             kwargs.update(nargs="?", const=True, type=_bool_text)
         elif option.kind == "int":
             kwargs.update(type=int)
-        elif option.kind in ("list", "map", "ulimits", "runtimes"):
+        elif option.kind in ("list", "map", "ulimits", "runtimes", "pools"):
             kwargs.update(action="append")
         p.add_argument(*option.flags, **kwargs)
     for key, flags in _REFUSED_FLAGS.items():
@@ -391,7 +400,18 @@ def _flag_value(option: Option, raw: Any) -> Any:
         return out
     if option.kind == "ulimits":
         return {entry["Name"]: entry for entry in (_parse_ulimit(str(item)) for item in raw)}
+    if option.kind == "pools":
+        return [_parse_pool(str(item)) for item in raw]
     return raw
+
+
+def _parse_pool(text: str) -> dict[str, Any]:
+    """dockerd's --default-address-pool base=10.10.0.0/16,size=24."""
+    fields = dict(part.partition("=")[::2] for part in text.split(","))
+    try:
+        return {"base": fields["base"], "size": int(fields["size"])}
+    except (KeyError, ValueError):
+        raise ConfigError(f"invalid default-address-pool {text!r}: base=CIDR,size=N") from None
 
 
 def _parse_ulimit(text: str) -> dict[str, Any]:
@@ -429,6 +449,14 @@ def _check_file_value(option: Option, value: Any) -> Any:
     elif kind == "map":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise wrong("an object of strings")
+    elif kind == "pools":
+        if not isinstance(value, list) or not all(
+            isinstance(v, dict)
+            and isinstance(v.get("base"), str)
+            and isinstance(v.get("size"), int)
+            for v in value
+        ):
+            raise wrong('a list of {"base": CIDR, "size": N} objects')
     elif kind in ("ulimits", "runtimes"):
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise wrong("an object of objects")
@@ -621,9 +649,40 @@ def _validate(config: DaemonConfig) -> None:
                 f"{', '.join(off)}=false needs --bridge none: moorage's bridge network "
                 "always forwards and filters with its own nftables table"
             )
+    _check_addresses(config)
     _load_seccomp_profile(config)
     if config.tlsverify:
         config.tls = True
+
+
+def _check_addresses(config: DaemonConfig) -> None:
+    """bip, fixed-cidr and default-address-pools as dockerd checks them (IPv4 only)."""
+    bip = None
+    if config.bip:
+        try:
+            bip = ipaddress.IPv4Interface(config.bip)
+        except ValueError:
+            raise ConfigError(f"invalid bip {config.bip}: an IPv4 address/prefix") from None
+        if "/" not in config.bip or bip.ip in (bip.network.network_address,
+                                               bip.network.broadcast_address):  # fmt: skip
+            raise ConfigError(f"invalid bip {config.bip}: a host address and its prefix")
+    if config.fixed_cidr:
+        try:
+            fixed = ipaddress.IPv4Network(config.fixed_cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"invalid fixed-cidr {config.fixed_cidr}") from None
+        if bip is not None and not fixed.subnet_of(bip.network):
+            raise ConfigError(f"fixed-cidr {config.fixed_cidr} is not a part of bip {config.bip}")
+    for pool in config.default_address_pools:
+        try:
+            base = ipaddress.IPv4Network(pool["base"])
+        except ValueError:
+            raise ConfigError(f"invalid default-address-pools base {pool['base']}") from None
+        if not base.prefixlen <= pool["size"] <= 30:
+            raise ConfigError(
+                f"invalid default-address-pools size {pool['size']} for {base}: between "
+                f"{base.prefixlen} and 30"
+            )
 
 
 def _load_seccomp_profile(config: DaemonConfig) -> None:

@@ -49,6 +49,8 @@ from daemon.images.image import ImageUse
 from daemon.images.registry.endpoints import RegistryConfig
 from daemon.images.service import ImageService
 from daemon.logs.jsonfile import JsonFileWriter
+from daemon.network.ipam import DEFAULT_POOLS
+from daemon.network.manager import AddressDefaults
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
@@ -99,6 +101,9 @@ class Services:
             ),
             _open_log,
             self._emit,
+        )
+        self.daemon.networks.address_defaults = AddressDefaults(
+            config.bip, config.fixed_cidr, config.address_pools() or DEFAULT_POOLS
         )
         self.images.set_usage_checker(self._image_users)
         self.server: Any = None

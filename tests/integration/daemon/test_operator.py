@@ -371,8 +371,8 @@ async def test_bad_configurations_fail_at_start_and_in_validate(workdir: Path) -
     flags = ["--config-file", str(config), "--data-root", str(base / "data"),
              "--exec-root", str(base / "exec"), "-H", f"unix://{base / 's.sock'}"]  # fmt: skip
     cases = [
-        ('{"bip": "10.20.0.1/24"}', ["--bridge", "none"],
-         "dockerd options moorage does not support: bip (the default bridge's subnet"),
+        ('{"icc": false}', ["--bridge", "none"],
+         "dockerd options moorage does not support: icc (containers on a bridge always"),
         ('{"userns-remap": "default", "storage-driver": "overlay2"}', ["--bridge", "none"],
          "storage-driver (images are stored by containerd's overlayfs snapshotter); "
          "userns-remap (user namespaces are not supported)"),
@@ -394,8 +394,8 @@ async def test_bad_configurations_fail_at_start_and_in_validate(workdir: Path) -
             code, out = await _run_once(*flags, *extra, *validate)
             assert code == 1, (text, validate, out)
             assert message in out, (text, validate, out)
-    code, out = await _run_once(*flags, "--bip", "10.20.0.1/24")
-    assert code == 1 and "bip (" in out, out
+    code, out = await _run_once(*flags, "--userland-proxy=false")
+    assert code == 1 and "userland-proxy (" in out, out
     assert not (base / "data").exists()  # refused before anything was made
     config.write_text('{"live-restore": true, "labels": ["a=b"]}')
     code, out = await _run_once(*flags, "--bridge", "none", "--validate")
@@ -449,7 +449,7 @@ async def test_sighup_reloads_debug_labels_and_mirrors(
         # The running container is untouched.
         assert (await _inspect(daemon, "steady"))["State"] == before
         # A broken file on reload changes nothing and the daemon goes on.
-        daemon.config_file.write_text('{"debug": false, "bip": "10.0.0.1/24"}')
+        daemon.config_file.write_text('{"debug": false, "icc": false}')
         daemon.proc.send_signal(signal.SIGHUP)
         await _until(lambda: daemon.log_lines("configuration unchanged"), "failed reload logged")
         assert (await _ok(daemon, "info", "--format", "{{.Debug}}")).strip() == "true"

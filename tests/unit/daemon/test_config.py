@@ -45,6 +45,7 @@ def test_flags_and_file_give_the_same_settings(tmp_path: Path) -> None:
             tmp_path, {},
             "--default-ulimit", "nofile=100:200", "--log-opt", "max-size=1m",
             "--label", "a=b", "--default-shm-size", "1g", "--shutdown-timeout", "3",
+            "--default-address-pool", "base=10.10.0.0/16,size=24",
         )
     )  # fmt: skip
     from_file = load_config(
@@ -56,6 +57,7 @@ def test_flags_and_file_give_the_same_settings(tmp_path: Path) -> None:
                 "labels": ["a=b"],
                 "default-shm-size": "1g",
                 "shutdown-timeout": 3,
+                "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}],
             },
         )
     )
@@ -64,6 +66,7 @@ def test_flags_and_file_give_the_same_settings(tmp_path: Path) -> None:
         assert config.log_opts == {"max-size": "1m"}
         assert (config.labels, config.default_shm_size) == (["a=b"], 1024**3)
         assert config.shutdown_timeout == 3
+        assert config.address_pools() == (("10.10.0.0/16", 24),)
 
 
 def test_conflicts_name_both_values(tmp_path: Path) -> None:
@@ -78,7 +81,10 @@ def test_conflicts_name_both_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "flags", "message"),
     [
-        ({}, ["--bip", "10.0.0.1/24"], "dockerd options moorage does not support: bip ("),
+        ({}, ["--mtu", "1400"], "dockerd options moorage does not support: mtu ("),
+        ({}, ["--bip", "10.0.0.0/24"], "invalid bip 10.0.0.0/24: a host address and its prefix"),
+        ({"bip": "10.0.0.1/24", "fixed-cidr": "10.1.0.0/25"}, [], "is not a part of bip"),
+        ({}, ["--default-address-pool", "base=10.0.0.0/16,size=8"], "between 16 and 30"),
         ({"icc": False}, [], "icc (containers on a bridge always reach each other)"),
         ({}, ["--log-driver", "syslog"], "no log driver named 'syslog' is registered"),
         ({}, ["--default-ulimit", "nofile=5:1"], "soft limit must be less than or equal"),
@@ -117,7 +123,7 @@ def test_reload_applies_reloadable_keys_in_place(tmp_path: Path) -> None:
     assert {c.key for c in changes} == {"labels", "debug", "log-level"}
     assert (config.labels, config.debug, config.log_level) == (["a=2"], True, "debug")
     assert later == ["data-root"] and config.data_root == tmp_path / "d1"
-    path.write_text('{"labels": ["a=3"], "bip": "10.0.0.1/24"}')
+    path.write_text('{"labels": ["a=3"], "icc": false}')
     with pytest.raises(ConfigError):
         reload(loaded)
     assert config.labels == ["a=2"]
