@@ -265,6 +265,9 @@ async def test_daemon_json_with_every_supported_key(
         "dns": ["192.0.2.53"],
         "dns-search": ["example.test"],
         "dns-opts": ["ndots:2"],
+        "bip": "10.44.0.1/24",
+        "fixed-cidr": "10.44.0.128/25",
+        "default-address-pools": [{"base": "10.45.0.0/16", "size": 24}],
         "iptables": False,
         "ip-forward": False,
         "ip-masq": False,
@@ -316,6 +319,13 @@ async def test_daemon_json_with_every_supported_key(
         assert "mkdir refused" in out, out
         log_config = (await _inspect(daemon, "defaults"))["HostConfig"]["LogConfig"]
         assert log_config == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+
+        # The address options shape the networks (no link is made: bridge none).
+        bridge = json.loads(await _ok(daemon, "network", "inspect", "bridge"))[0]
+        assert bridge["IPAM"]["Config"][0]["Subnet"] == "10.44.0.0/24"
+        await _ok(daemon, "network", "create", "pooled")
+        pooled = json.loads(await _ok(daemon, "network", "inspect", "pooled"))[0]
+        assert pooled["IPAM"]["Config"][0]["Subnet"] == "10.45.0.0/24"
 
         # PID file, socket group, the TLS listener and the metrics endpoint.
         assert daemon.proc is not None
