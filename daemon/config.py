@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS, MAX_CONCURRENT_UPLOADS
+from daemon.images.registry.concurrency import (
+    MAX_CONCURRENT_DOWNLOADS,
+    MAX_CONCURRENT_UPLOADS,
+    MAX_DOWNLOAD_ATTEMPTS,
+)
 from daemon.logs.config import LogOptionError, parse_ram_size, validate_log_config
 from daemon.network.model import DEFAULT_BRIDGE_DEVICE
 from daemon.oci.errors import SpecError
@@ -60,6 +64,7 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = MAX_CONCURRENT_DOWNLOADS
     max_concurrent_uploads: int = MAX_CONCURRENT_UPLOADS
+    max_download_attempts: int = MAX_DOWNLOAD_ATTEMPTS
     config_file: str = DEFAULT_CONFIG_FILE
     # dockerd's -b/--bridge: "none" turns bridge networking off (containers get a
     # namespace with loopback only and the daemon makes no link); anything else keeps
@@ -229,6 +234,8 @@ OPTIONS: tuple[Option, ...] = (
            "layers downloaded at once by a pull (default 3)", reloadable=True),
     Option("max-concurrent-uploads", ("--max-concurrent-uploads",), "int",
            "layers uploaded at once by a push (default 5)", reloadable=True),
+    Option("max-download-attempts", ("--max-download-attempts",), "int",
+           "tries of each layer download of a pull (default 5)", reloadable=True),
     Option("registry-mirrors", ("--registry-mirror",), "list",
            "mirror of Docker Hub to pull from first", reloadable=True),
     Option("insecure-registries", ("--insecure-registry",), "list",
@@ -244,7 +251,6 @@ OPTIONS: tuple[Option, ...] = (
 
 # dockerd's options that moorage does not honour, and why (the start-up refuses them).
 REFUSED: dict[str, str] = {
-    "max-download-attempts": "a failed layer download is not retried",
     "storage-driver": "images are stored by containerd's overlayfs snapshotter",
     "storage-opts": "images are stored by containerd's overlayfs snapshotter",
     "userns-remap": "user namespaces are not supported",
@@ -286,7 +292,6 @@ REFUSED: dict[str, str] = {
 
 # The flags of the refused options (kept out of --help; given, they are refused alike).
 _REFUSED_FLAGS: dict[str, tuple[str, ...]] = {
-    "max-download-attempts": ("--max-download-attempts",),
     "storage-driver": ("-s", "--storage-driver"),
     "storage-opts": ("--storage-opt",),
     "userns-remap": ("--userns-remap",),
@@ -583,6 +588,8 @@ def _validate(config: DaemonConfig) -> None:
             raise ConfigError(f"invalid max concurrent {limit_key.rsplit('-', 1)[1]}: {limit}")
         if limit == 0:
             raise ConfigError(f"{limit_key} must be at least 1")
+    if config.max_download_attempts <= 0:
+        raise ConfigError(f"invalid max download attempts: {config.max_download_attempts}")
     if config.shutdown_timeout < 0:
         raise ConfigError(f"invalid shutdown-timeout: {config.shutdown_timeout}")
     for label in config.labels:

@@ -46,8 +46,7 @@ from daemon.container.spec import CGROUP_PARENT, ContainerDefaults, ContainerSpe
 from daemon.daemon import Daemon
 from daemon.events import EventsBus
 from daemon.images.image import ImageUse
-from daemon.images.registry.endpoints import RegistryConfig
-from daemon.images.service import ImageService
+from daemon.images.service import ImageService, registry_settings
 from daemon.logs.jsonfile import JsonFileWriter
 from daemon.network.ipam import DEFAULT_POOLS
 from daemon.network.manager import AddressDefaults
@@ -225,23 +224,15 @@ class Services:
             "insecure-registries",
             "max-concurrent-downloads",
             "max-concurrent-uploads",
+            "max-download-attempts",
         }:
-            self.images.registry_config = registry_config(config)
+            self.images.registry_config = registry_settings(config)
         for change in changes:
             log.info("reload: %s", change.describe())
         if not changes:
             log.info("reload: nothing changed")
         for key in not_applied:
             log.warning("reload: %s changed in the file: it applies at the next start", key)
-
-
-def registry_config(config: DaemonConfig) -> RegistryConfig:
-    return RegistryConfig(
-        insecure_registries=tuple(config.insecure_registries),
-        mirrors=tuple(config.registry_mirrors),
-        max_concurrent_downloads=config.max_concurrent_downloads,
-        max_concurrent_uploads=config.max_concurrent_uploads,
-    )
 
 
 def container_defaults(config: DaemonConfig) -> ContainerDefaults:

@@ -24,7 +24,10 @@ import pytest_asyncio
 from tests.support.certs import issue, make_ca
 from tests.support.containerd import ImportedImage, TestContainerd, list_tasks, sweep
 from tests.support.daemon import docker_env
+from tests.support.fakeservers import CuttingProxy
+from tests.support.images import build_busybox_layer, build_image, file_layer, write_docker_save
 from tests.support.mooraged import MOORAGED, Mooraged, check_agreement
+from tests.support.registry import Registry
 
 DEADLINE = 60.0
 
@@ -515,3 +518,49 @@ async def test_socket_activation_and_ready_notification(
         "no sockets found via socket activation: make sure the service was started by systemd"
         in err.decode()
     )
+
+
+async def test_max_download_attempts_retries_a_broken_layer_download(
+    containerd: TestContainerd, busybox_image: ImportedImage, workdir: Path, registry: Registry
+) -> None:
+    proxy = CuttingProxy(f"http://{registry.host}")
+    await proxy.start()
+    daemon = _daemon(workdir, containerd)
+    daemon.daemon_json = {"max-download-attempts": 1}
+    await _loaded(daemon, busybox_image)
+    remote = f"{registry.host}/operator/retried:1"
+    through_proxy = f"{proxy.host}/operator/retried:1"
+    # A layer no containerd here has seen (a pull must download it), large enough to cut.
+    image = build_image(
+        [build_busybox_layer(), file_layer({"random": os.urandom(200_000)})],
+        {"Cmd": ["sh", "-c", "wc -c < /random"]},
+    )
+    archive = daemon.workdir / "random.tar"
+    write_docker_save(archive, [remote], image)
+    try:
+        await _ok(daemon, "load", "-i", str(archive))
+        await _ok(daemon, "push", remote)
+        await _ok(daemon, "rmi", remote)
+        # One attempt: the broken download fails the pull.
+        proxy.arm()
+        code, out, err = await daemon.docker("pull", through_proxy)
+        assert code != 0 and proxy.cuts == 1, out + err
+        # Reloaded to three attempts: the layer is fetched again after dockerd's countdown.
+        daemon.config_file.write_text(json.dumps({"max-download-attempts": 3}))
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        await _until(
+            lambda: daemon.log_lines("reload: max-download-attempts: 1 -> 3"), "reload logged"
+        )
+        proxy.arm()
+        out = await _ok(daemon, "pull", through_proxy)
+        assert proxy.cuts == 2
+        assert f"Status: Downloaded newer image for {through_proxy}" in out
+        assert "Retrying in 5 seconds" in out
+        assert (await _ok(daemon, "run", "--rm", through_proxy)).strip() == "200000"
+        events = await _ok(daemon, "events", "--since", "0", "--until", "0s",
+                           "--filter", "type=image", "--format", "{{.Action}}")  # fmt: skip
+        assert "pull" in events.split()
+    finally:
+        await daemon.stop()
+        await proxy.close()
