@@ -300,7 +300,8 @@ async def run(loaded: LoadedConfig) -> None:
         log.info("shutting down")
         systemd.notify("STOPPING=1")
     finally:
-        loop.remove_signal_handler(signal.SIGHUP)
+        # SIGHUP keeps its handler to the end: a reload during the shutdown must not
+        # kill the daemon (the default action) while it stops containers.
         try:
             with contextlib.suppress(Exception):
                 await services.stop()
