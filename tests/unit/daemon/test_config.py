@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import OPTIONS, REFUSED, ConfigError, load, load_config, parser, reload
+from daemon.config import ConfigError, load, load_config, reload
 from daemon.container.spec import ContainerDefaults
+from daemon.options import OPTIONS, REFUSED, parser
 
 ROOT = Path(__file__).resolve().parents[3]
 
