@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -280,6 +281,9 @@ def check_listeners(config: DaemonConfig) -> None:
         raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))
 
 
+FORCE_AFTER = 3  # interrupts that end the daemon without cleanup
+
+
 async def run(loaded: LoadedConfig) -> None:
     config = loaded.config
     activated = systemd.listen_sockets()
@@ -290,8 +294,23 @@ async def run(loaded: LoadedConfig) -> None:
     services = Services(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def interrupted(sig: signal.Signals) -> None:
+        # As dockerd: the third SIGTERM/SIGINT ends the process at once, without cleanup
+        # (a shutdown waiting on containers that will not stop can be cut short).
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        if 1 < interrupts < FORCE_AFTER:
+            log.warning("interrupt %d received: shutting down (the third forces it)", interrupts)
+        if interrupts >= FORCE_AFTER:
+            log.error("forcing shutdown without cleanup; %d interrupts received", interrupts)
+            logging.shutdown()
+            os._exit(128 + sig)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, interrupted, sig)
     loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
         await services.start(activated)

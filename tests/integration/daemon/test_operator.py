@@ -72,6 +72,10 @@ def _catches(pid: int, signum: int) -> bool:
     return False
 
 
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 async def _until(check: Any, what: str, deadline: float = DEADLINE) -> Any:
     """Poll `check()` (sync or async) until it returns something true, within `deadline`."""
     async with asyncio.timeout(deadline):
@@ -172,6 +176,34 @@ async def test_shutdown_without_live_restore_stops_containers_in_parallel(
                 assert (state["Status"], state["ExitCode"]) == ("exited", exit_code), name
         found = await check_agreement(daemon)
         assert not found, "\n".join(found.problems)
+    finally:
+        await daemon.stop()
+
+
+async def test_third_interrupt_forces_the_shutdown(
+    containerd: TestContainerd, busybox_image: ImportedImage, workdir: Path
+) -> None:
+    daemon = _daemon(workdir, containerd)
+    await _loaded(daemon, busybox_image)
+    try:
+        # A stop that would take a minute: it ignores its stop signal, long stop timeout.
+        await _ok(daemon, "run", "-d", "--name", "stubborn", "--stop-timeout", "60",
+                  "busybox", "sleep", "300")  # fmt: skip
+        pid = (await _inspect(daemon, "stubborn"))["State"]["Pid"]
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGTERM)
+        await _until(lambda: daemon.log_lines("stopping 1 containers"), "the shutdown began")
+        daemon.proc.send_signal(signal.SIGTERM)
+        # One at a time: signals sent together may arrive as one.
+        await _until(lambda: daemon.log_lines("interrupt 2 received"), "second interrupt")
+        daemon.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(DEADLINE):
+            assert await daemon.proc.wait() == 128 + signal.SIGTERM
+        assert daemon.log_lines("forcing shutdown without cleanup; 3 interrupts received")
+        assert _alive(pid)  # left as it was
+        await daemon.start()
+        assert (await _inspect(daemon, "stubborn"))["State"]["Pid"] == pid
+        await _ok(daemon, "rm", "-f", "stubborn")
     finally:
         await daemon.stop()
 
