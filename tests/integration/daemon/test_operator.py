@@ -478,6 +478,8 @@ async def test_sighup_reloads_debug_labels_and_mirrors(
                     "labels": ["stage=two", "extra=yes"],
                     "registry-mirrors": ["https://two.example.test"],
                     "live-restore": True,
+                    "runtimes": {"alt": {"path": "runc"}},
+                    "default-runtime": "alt",
                 }
             )
         )
@@ -491,20 +493,26 @@ async def test_sighup_reloads_debug_labels_and_mirrors(
         await _until(reloaded, "docker info after SIGHUP")
         assert daemon.log_lines("reload: debug: false -> true")
         assert daemon.log_lines("reload: labels: [stage=one] -> [stage=two extra=yes]")
-        # The running container is untouched.
+        # The running container is untouched; a new one gets the new default runtime.
         assert (await _inspect(daemon, "steady"))["State"] == before
+        runtimes = await _ok(daemon, "info", "--format", "{{.DefaultRuntime}} {{json .Runtimes}}")
+        assert runtimes.startswith("alt ") and '"alt"' in runtimes, runtimes
+        await _ok(daemon, "run", "--name", "later", "busybox", "true")
+        assert (await _inspect(daemon, "later"))["HostConfig"]["Runtime"] == "alt"
         # A broken file on reload changes nothing and the daemon goes on.
         daemon.config_file.write_text('{"debug": false, "icc": false}')
         daemon.proc.send_signal(signal.SIGHUP)
         await _until(lambda: daemon.log_lines("configuration unchanged"), "failed reload logged")
         assert (await _ok(daemon, "info", "--format", "{{.Debug}}")).strip() == "true"
-        daemon.config_file.write_text(json.dumps({"live-restore": True}))
+        daemon.config_file.write_text(
+            json.dumps({"live-restore": True, "runtimes": {"alt": {"path": "runc"}}})
+        )
         code, _ = await _sigterm_and_wait(daemon)
         assert code == 0
         # live-restore, reloaded: the container outlived the daemon.
         await daemon.start()
         assert (await _inspect(daemon, "steady"))["State"]["Pid"] == before["Pid"]
-        await _ok(daemon, "rm", "-f", "steady")
+        await _ok(daemon, "rm", "-f", "steady", "later")
     finally:
         await daemon.stop()
 
