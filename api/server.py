@@ -143,8 +143,12 @@ async def serve(
     shutdown_timeout: float = 10.0,
     socket_owner: UnixSocketOwner | None = None,
     tls: ssl.SSLContext | None = None,
+    activated: Sequence[socket.socket] = (),
 ) -> ApiServer:
-    """Listen on every ``unix:///path`` and ``tcp://host:port`` of ``hosts``; TCP with `tls`."""
+    """Listen on every ``unix:///path`` and ``tcp://host:port`` of ``hosts``; TCP with `tls`.
+
+    ``fd://`` serves the listening sockets the service manager handed over (`activated`,
+    systemd's socket activation), ``fd://N`` the one of them at descriptor N."""
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -156,7 +160,13 @@ async def serve(
     try:
         for host in hosts:
             scheme, target = _parse_host(host)
-            if scheme == "unix":
+            if scheme == "fd":
+                for sock in _activated_sockets(host, target, activated):
+                    if sock.family != socket.AF_UNIX and tls is not None:
+                        server.tls_servers.append(await _serve_tls(runner, sock, tls))
+                    else:
+                        await web.SockSite(runner, sock).start()
+            elif scheme == "unix":
                 sock = _bind_unix(target, socket_owner or UnixSocketOwner())
                 server.unix_sockets[target] = os.lstat(target).st_ino
                 server.bound_names[str(sock.getsockname())] = target
@@ -176,16 +186,51 @@ async def serve(
 
 
 async def _listen_tls(
-    runner: web.AppRunner, host: str | None, port: int, tls: ssl.SSLContext
+    runner: web.AppRunner,
+    host: str | None,
+    port: int,
+    tls: ssl.SSLContext,
+    sock: socket.socket | None = None,
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     app_server = runner.server
     assert app_server is not None
 
-    async def serve_plain(sock: socket.socket) -> None:
-        await loop.connect_accepted_socket(app_server, sock)
+    async def serve_plain(accepted: socket.socket) -> None:
+        await loop.connect_accepted_socket(app_server, accepted)
 
+    if sock is not None:
+        return await loop.create_server(lambda: TlsRelay(tls, serve_plain), sock=sock)
     return await loop.create_server(lambda: TlsRelay(tls, serve_plain), host, port)
+
+
+async def _serve_tls(
+    runner: web.AppRunner, sock: socket.socket, tls: ssl.SSLContext
+) -> asyncio.Server:
+    return await _listen_tls(runner, None, 0, tls, sock)
+
+
+NO_ACTIVATED_SOCKETS = (
+    "no sockets found via socket activation: make sure the service was started by systemd"
+)
+
+
+def _activated_sockets(
+    host: str, target: str, activated: Sequence[socket.socket]
+) -> list[socket.socket]:
+    """The sockets an ``fd://`` host names among those handed over."""
+    if not activated:
+        raise ValueError(NO_ACTIVATED_SOCKETS)
+    if not target:
+        return list(activated)
+    try:
+        wanted = int(target)
+    except ValueError:
+        raise ValueError(f"invalid fd address: {host}") from None
+    for sock in activated:
+        if sock.fileno() == wanted:
+            return [sock]
+    raise ValueError(f"too few sockets for {host}: descriptor {wanted} was not handed over")
 
 
 def server_tls_context(
@@ -223,8 +268,11 @@ def insecure_tcp_hosts(hosts: Sequence[str]) -> list[str]:
 
 
 def _parse_host(host: str) -> tuple[str, str]:
-    """``unix:///p`` -> ("unix", "/p"); ``tcp://h:p`` -> ("tcp", "h:p")."""
+    """``unix:///p`` -> ("unix", "/p"); ``tcp://h:p`` -> ("tcp", "h:p"); ``fd://N`` ->
+    ("fd", "N")."""
     parts = urlsplit(host)
+    if parts.scheme == "fd":
+        return "fd", parts.netloc + parts.path
     if parts.scheme == "unix":
         return "unix", (parts.netloc + parts.path) or DEFAULT_UNIX_SOCKET
     if parts.scheme == "tcp":
@@ -235,7 +283,7 @@ def _parse_host(host: str) -> tuple[str, str]:
         if ":" in hostname:
             hostname = f"[{hostname}]"
         return "tcp", f"{hostname}:{port}"
-    raise ValueError(f"unsupported host address: {host} (use unix:// or tcp://)")
+    raise ValueError(f"unsupported host address: {host} (use unix://, tcp:// or fd://)")
 
 
 def _socket_gid(owner: UnixSocketOwner, path: str) -> int:

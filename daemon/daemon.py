@@ -119,6 +119,9 @@ class Daemon:
         self.client: Client | None = None
         self.containerd_version: tuple[str, str] = ("", "")
         self.daemon_id = secrets.token_hex(16)
+        # Set by daemon/shutdown.py: exits then start no restart and stops are not "by
+        # hand" (restart policies apply again at the next start), as dockerd's.
+        self.shutting_down = False
 
     def image_count(self) -> int:
         listing = getattr(self.images, "images", None)

@@ -111,6 +111,8 @@ class Subscription:
         self._ended = bus is None
         self._timer: asyncio.TimerHandle | None = None
         self.overflowed = False
+        # Set once its reader is done with it (closed it, or read to its end).
+        self.consumed = asyncio.Event()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -118,6 +120,7 @@ class Subscription:
     async def __anext__(self) -> Event:
         while not self._pending:
             if self._ended:
+                self.consumed.set()
                 raise StopAsyncIteration
             self._wakeup.clear()
             await self._wakeup.wait()
@@ -127,6 +130,7 @@ class Subscription:
         """Stop at once, dropping what is queued."""
         self._pending.clear()
         self._end()
+        self.consumed.set()
 
     def _start_timer(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._end)
@@ -161,6 +165,7 @@ class EventsBus:
     def __init__(self, *, history: int = EVENTS_LIMIT, queue_limit: int = QUEUE_LIMIT) -> None:
         self._history: deque[Event] = deque(maxlen=history)
         self._subscribers: list[Subscription] = []
+        self._closed: list[Subscription] = []  # ended by close(), perhaps still being read
         self._queue_limit = queue_limit
 
     def publish(
@@ -234,8 +239,21 @@ class EventsBus:
 
     def close(self) -> None:
         """End every subscription (daemon shutdown); queued events are still delivered."""
-        for subscriber in list(self._subscribers):
+        self._closed = list(self._subscribers)
+        for subscriber in self._closed:
             subscriber._end()
+
+    async def delivered(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until the readers of the subscriptions `close` ended
+        have taken their last events, so that a shutdown does not cut them off."""
+        waits = [asyncio.create_task(s.consumed.wait()) for s in self._closed]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._closed = []
 
     def _past(
         self, since_ns: int | None, until_ns: int | None, match: Callable[[Event], bool]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Mapping
@@ -30,6 +32,7 @@ from api.routes import system_df as system_df_routes
 from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
 from api.server import (
+    NO_ACTIVATED_SOCKETS,
     UnixSocketOwner,
     insecure_tcp_hosts,
     make_app,
@@ -37,16 +40,22 @@ from api.server import (
     server_tls_context,
 )
 from daemon import logsetup
-from daemon.config import ConfigError, DaemonConfig, load_config
+from daemon import shutdown as graceful
+from daemon.config import ConfigError, DaemonConfig, LoadedConfig, load, reload
 from daemon.container.model import Container
-from daemon.container.spec import ContainerSpecs
+from daemon.container.spec import CGROUP_PARENT, ContainerDefaults, ContainerSpecs
 from daemon.daemon import Daemon
 from daemon.events import EventsBus
 from daemon.images.image import ImageUse
-from daemon.images.service import ImageService
+from daemon.images.service import ImageService, registry_settings
 from daemon.logs.jsonfile import JsonFileWriter
+from daemon.network.ipam import DEFAULT_POOLS
+from daemon.network.manager import AddressDefaults
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
+
+from . import systemd
+from .pidfile import PidFile
 
 log = logging.getLogger("mooraged")
 
@@ -85,9 +94,16 @@ class Services:
         self.daemon = Daemon(
             config,
             self.images,
-            ContainerSpecs(no_new_privileges=config.no_new_privileges),
+            ContainerSpecs(
+                config.cgroup_parent or CGROUP_PARENT,
+                no_new_privileges=config.no_new_privileges,
+                defaults=container_defaults(config),
+            ),
             _open_log,
             self._emit,
+        )
+        self.daemon.networks.address_defaults = AddressDefaults(
+            config.bip, config.fixed_cidr, config.address_pools() or DEFAULT_POOLS
         )
         self.images.set_usage_checker(self._image_users)
         self.server: Any = None
@@ -108,7 +124,8 @@ class Services:
             if live.model.image_id == image_id
         ]
 
-    async def start(self) -> None:
+    async def start(self, activated: list[socket.socket] | None = None) -> None:
+        """Start everything; `activated`: listening sockets systemd handed over (fd://)."""
         config = self.config
         address = config.containerd
         if not address:
@@ -153,6 +170,7 @@ class Services:
             config.hosts,
             socket_owner=UnixSocketOwner(config.group, required=config.group_given),
             tls=tls_context(config),
+            activated=activated or [],
         )
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
@@ -165,8 +183,13 @@ class Services:
         await web.TCPSite(self._metrics_runner, host.strip("[]") or "127.0.0.1", int(port)).start()
 
     async def stop(self) -> None:
-        # Event streams end cleanly rather than being cut by the server's close.
+        if not self.config.live_restore and self.client is not None:
+            # Before the API closes, so that event streams see the containers' die events.
+            await graceful.stop_containers(self.daemon, self.config.shutdown_timeout)
+        # Event streams end cleanly rather than being cut by the server's close: their
+        # clients get what was queued (a shutdown's die events) first.
         self.events.close()
+        await self.events.delivered(timeout=2.0)
         if self.server is not None:
             await self.server.close()
         if self._metrics_runner is not None:
@@ -180,6 +203,50 @@ class Services:
             self._supervision.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervision
+
+    def apply_reload(self, loaded: LoadedConfig) -> None:
+        """SIGHUP: the configuration file read again, its reloadable keys applied to the
+        running daemon (running containers are not touched); a bad file changes nothing."""
+        try:
+            changes, not_applied = reload(loaded)
+        except ConfigError as exc:
+            log.error(
+                "reload of %s failed, configuration unchanged: %s", loaded.config.config_file, exc
+            )
+            return
+        config = self.config
+        keys = {change.key for change in changes}
+        if keys & {"debug", "log-level"}:
+            logsetup.set_level(config.log_level)
+        if keys & {"runtimes", "default-runtime"}:
+            self.daemon.runtimes = config.runtimes()
+        if keys & {
+            "registry-mirrors",
+            "insecure-registries",
+            "max-concurrent-downloads",
+            "max-concurrent-uploads",
+            "max-download-attempts",
+        }:
+            self.images.registry_config = registry_settings(config)
+        for change in changes:
+            log.info("reload: %s", change.describe())
+        if not changes:
+            log.info("reload: nothing changed")
+        for key in not_applied:
+            log.warning("reload: %s changed in the file: it applies at the next start", key)
+
+
+def container_defaults(config: DaemonConfig) -> ContainerDefaults:
+    return ContainerDefaults(
+        log_driver=config.log_driver,
+        log_opts=dict(config.log_opts),
+        shm_size=config.default_shm_size,
+        ulimits=config.ulimits(),
+        seccomp=config.seccomp_profile_text,
+        dns=tuple(config.dns),
+        dns_search=tuple(config.dns_search),
+        dns_options=tuple(config.dns_opts),
+    )
 
 
 INSECURE_TCP_MESSAGE = (
@@ -214,33 +281,72 @@ def check_listeners(config: DaemonConfig) -> None:
         raise ConfigError(INSECURE_TCP_MESSAGE.format(hosts=", ".join(exposed)))
 
 
-async def run(config: DaemonConfig) -> None:
+FORCE_AFTER = 3  # interrupts that end the daemon without cleanup
+
+
+async def run(loaded: LoadedConfig) -> None:
+    config = loaded.config
+    activated = systemd.listen_sockets()
+    if any(host.startswith("fd://") for host in config.hosts) and not activated:
+        raise ConfigError(NO_ACTIVATED_SOCKETS)
+    pidfile = PidFile(config.pidfile_path)
+    pidfile.write()
     services = Services(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def interrupted(sig: signal.Signals) -> None:
+        # As dockerd: the third SIGTERM/SIGINT ends the process at once, without cleanup
+        # (a shutdown waiting on containers that will not stop can be cut short).
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        if 1 < interrupts < FORCE_AFTER:
+            log.warning("interrupt %d received: shutting down (the third forces it)", interrupts)
+        if interrupts >= FORCE_AFTER:
+            log.error("forcing shutdown without cleanup; %d interrupts received", interrupts)
+            logging.shutdown()
+            os._exit(128 + sig)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, interrupted, sig)
+    loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
-        await services.start()
+        await services.start(activated)
+        systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")
+        systemd.notify("STOPPING=1")
     finally:
-        with contextlib.suppress(Exception):
-            await services.stop()
+        # SIGHUP keeps its handler to the end: a reload during the shutdown must not
+        # kill the daemon (the default action) while it stops containers.
+        try:
+            with contextlib.suppress(Exception):
+                await services.stop()
+        finally:
+            for sock in activated:
+                sock.close()
+            pidfile.remove()
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = load_config(argv)
-        check_listeners(config)
+        loaded = load(argv)
+        check_listeners(loaded.config)
     except ConfigError as exc:
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1
-    logsetup.configure(config.log_level)
+    if loaded.validate_only:
+        print("configuration OK")
+        return 0
+    config = loaded.config
+    logsetup.configure(config.log_level, config.log_format)
     try:
-        uvloop.run(run(config))
+        uvloop.run(run(loaded))
     except (ConfigError, FileExistsError, ValueError) as exc:
-        # Listeners that cannot be set up (certificates, a socket in use, a missing -G group).
+        # Listeners that cannot be set up (certificates, a socket in use, a missing -G
+        # group, fd:// without activation), or a PID file of a daemon still running.
         print(f"mooraged: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -463,7 +463,7 @@ def inspect_at(body: ContainerInspect, version: ApiVersion) -> ContainerInspect:
 
 
 def summary_at(
-    summary: ContainerSummary, version: ApiVersion, health: dict[str, Any] | None
+    summary: ContainerSummary, version: ApiVersion, health: Health | None
 ) -> ContainerSummary:
     """A ``ContainerSummary`` as `version` shows it; `health` is State.Health, if any."""
     out = summary.copy()
@@ -476,8 +476,8 @@ def summary_at(
     if health is None or not CONTAINER_LIST_HEALTH.applies(version):
         return out
     shown: HealthSummary = {
-        "Status": str(health.get("Status", "")),
-        "FailingStreak": int(health.get("FailingStreak") or 0),
+        "Status": health["Status"],
+        "FailingStreak": health["FailingStreak"],
     }
     ordered: dict[str, Any] = {}
     for key, value in out.items():

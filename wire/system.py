@@ -1,7 +1,7 @@
 """``GET /version`` and ``GET /info`` replies, built by ``api/routes/info.py``.
 
 Info holds the fields moorage fills; dockerd 20.10 also sends KernelMemory,
-BridgeNfIptables, RegistryConfig, Swarm, the *Commit objects and a few more,
+BridgeNfIptables, Swarm, the *Commit objects and a few more,
 which clients here do not need.
 """
 
@@ -111,6 +111,7 @@ class InfoResponse(TypedDict):
     DefaultRuntime: str
     Swarm: SwarmInfo
     LiveRestoreEnabled: bool
+    RegistryConfig: dict[str, Any]
     Isolation: str
     InitBinary: str
     SecurityOptions: list[str]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
+from typing import Any
 
 from aiohttp import web
 
@@ -62,6 +64,7 @@ def _arch() -> str:
 
 async def info(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
+    config = daemon.config
     lives = daemon.containers()
     counts = {s: 0 for s in Status}
     for live in lives:
@@ -90,12 +93,12 @@ async def info(request: web.Request) -> web.Response:
         "CPUSet": True,
         "PidsLimit": True,
         "IPv4Forwarding": False,
-        "Debug": daemon.config.debug,
+        "Debug": config.debug,
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0,
         "SystemTime": "",
-        "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs",
+        "LoggingDriver": config.log_driver,
+        "CgroupDriver": config.cgroup_driver,
         "CgroupVersion": _CGROUP_VERSION,
         "KernelVersion": uname.release,
         "OperatingSystem": _OS_NAME,
@@ -103,9 +106,9 @@ async def info(request: web.Request) -> web.Response:
         "Architecture": uname.machine,
         "NCPU": os.cpu_count() or 1,
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-        "DockerRootDir": str(daemon.config.data_root),
+        "DockerRootDir": str(config.data_root),
         "Name": uname.node,
-        "Labels": [],
+        "Labels": list(config.labels),
         "ExperimentalBuild": False,
         "ServerVersion": VERSION,
         "Runtimes": {r.name: r.as_info() for r in daemon.runtimes},
@@ -118,12 +121,12 @@ async def info(request: web.Request) -> web.Response:
             "Error": "",
             "RemoteManagers": None,
         },
-        "LiveRestoreEnabled": False,
+        "LiveRestoreEnabled": config.live_restore,
+        "RegistryConfig": registry_info(config.insecure_registries, config.registry_mirrors),
         "Isolation": "",
         "InitBinary": "",
-        "SecurityOptions": _SECURITY_OPTIONS,
+        "SecurityOptions": info_security_options(_APPARMOR, config.seccomp_profile),
     }  # type: ignore[typeddict-item]  # the rest follows, in dockerd's order
-    config = daemon.config
     if config.networking:
         body["FirewallBackend"] = {"Driver": "nftables"}
     body["CDISpecDirs"] = []  # no CDI: dockerd without experimental says so too
@@ -134,6 +137,37 @@ async def info(request: web.Request) -> web.Response:
     }
     body["Warnings"] = None
     return json_reply(info_at(body, api_version(request)))
+
+
+def registry_info(insecure: list[str], mirrors: list[str]) -> dict[str, Any]:
+    """Info.RegistryConfig as dockerd shapes it: insecure registries given by CIDR, the
+    others (and Docker Hub with its mirrors) as index entries; loopback always insecure."""
+    cidrs = ["127.0.0.0/8"]
+    indexes: dict[str, dict[str, Any]] = {}
+    for entry in insecure:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+        else:
+            if "/" in entry and str(network) not in cidrs:
+                cidrs.append(str(network))
+            elif "/" not in entry:
+                indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+    shown_mirrors = [m if m.endswith("/") else m + "/" for m in mirrors]
+    indexes["docker.io"] = {
+        "Name": "docker.io",
+        "Mirrors": shown_mirrors,
+        "Secure": True,
+        "Official": True,
+    }
+    return {
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": indexes,
+        "Mirrors": shown_mirrors,
+    }
 
 
 def _os_name() -> str:
@@ -149,7 +183,7 @@ def _os_name() -> str:
 
 _CGROUP_VERSION = "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 _OS_NAME = _os_name()
-_SECURITY_OPTIONS = info_security_options(apparmor_enabled())
+_APPARMOR = apparmor_enabled()
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -103,7 +103,8 @@ async def _task_exited(daemon: Daemon, live: LiveContainer, info: EventInfo) -> 
         return
     model = live.model
     policy = RestartPolicy.of(model.host_config)
-    if policy.after_exit(info.exit_code, model.manually_stopped, model.restart_count):
+    by_hand = model.manually_stopped or daemon.shutting_down
+    if policy.after_exit(info.exit_code, by_hand, model.restart_count):
         ran_for = time.monotonic() - live.started_monotonic
         schedule_restart(daemon, live, live.backoff.next(ran_for))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from wire.host_config import HostConfig
 
 from .. import errors, oci
 from ..logs.config import validate_log_config
+from ..oci.defaults import DEFAULT_SHM_SIZE
 from .model import Container
 
 CGROUP_PARENT = "/moorage"
@@ -64,11 +66,60 @@ def join_network_namespace(spec: dict[str, Any], path: str) -> None:
             namespace["path"] = path
 
 
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """The daemon's defaults for what a container leaves unset (dockerd's daemon options
+    log-driver, log-opts, default-shm-size, default-ulimits, seccomp-profile, dns*)."""
+
+    log_driver: str = ""  # "": the logs package's default (json-file)
+    log_opts: Mapping[str, str] = field(default_factory=dict)
+    shm_size: int = DEFAULT_SHM_SIZE
+    ulimits: Sequence[Mapping[str, Any]] = ()  # HostConfig.Ulimits entries
+    seccomp: str = ""  # "": the default profile; "unconfined" or a profile's JSON
+    dns: Sequence[str] = ()
+    dns_search: Sequence[str] = ()
+    dns_options: Sequence[str] = ()
+
+    def log_config(self, log_config: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        """(driver, options) of a container's LogConfig: with no driver named, the daemon's
+        and its options; the daemon's options under the container's own for that driver."""
+        driver = str(log_config.get("Type") or self.log_driver)
+        options = dict(log_config.get("Config") or {})
+        if driver == (self.log_driver or driver):
+            options = {**self.log_opts, **options}
+        return driver, options
+
+    def for_spec(self, host_config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`host_config` with the daemon's defaults where the container has none (for the
+        spec and etc files only: inspect shows the container's own, as dockerd's)."""
+        hc = dict(host_config)
+        for key, value in (
+            ("Dns", self.dns),
+            ("DnsSearch", self.dns_search),
+            ("DnsOptions", self.dns_options),
+        ):
+            if value and not hc.get(key):
+                hc[key] = list(value)
+        if self.ulimits:
+            own = {str(u.get("Name")) for u in hc.get("Ulimits") or []}
+            extra = [dict(u) for u in self.ulimits if u.get("Name") not in own]
+            hc["Ulimits"] = [*(hc.get("Ulimits") or []), *extra]
+        options = [str(o) for o in hc.get("SecurityOpt") or []]
+        if self.seccomp and not any(o.startswith(("seccomp=", "seccomp:")) for o in options):
+            hc["SecurityOpt"] = [*options, f"seccomp={self.seccomp}"]
+        return hc
+
+
 class ContainerSpecs:
     def __init__(
-        self, cgroup_parent: str = CGROUP_PARENT, *, no_new_privileges: bool = False
+        self,
+        cgroup_parent: str = CGROUP_PARENT,
+        *,
+        no_new_privileges: bool = False,
+        defaults: ContainerDefaults | None = None,
     ) -> None:
         self.no_new_privileges = no_new_privileges  # daemon.json's default for every container
+        self.defaults = defaults or ContainerDefaults()
         self.sysinfo = oci.probe_sysinfo()
         self.capabilities = oci.bounding_capabilities()
         self.cgroup_parent = cgroup_parent
@@ -91,16 +142,17 @@ class ContainerSpecs:
                 request, self.sysinfo, known, host_config_json=container.host_config
             )
             merged = oci.merge_config(body, image_config, container_id=container.id)
-            host_config = oci.normalize_host_config(container.host_config, self.sysinfo)
+            host_config = oci.normalize_host_config(
+                container.host_config, self.sysinfo, shm_size=self.defaults.shm_size
+            )
         # Stored (and shown by inspect) in the wire shape: all fields, in dockerd's order.
         container.config = ContainerConfig.encode(merged.config)
         container.path, container.args = merged.path, merged.args
         host_config["Runtime"] = container.host_config.get("Runtime", "")
         # As dockerd, inspect names the driver even when the client left it to the daemon
         # (the docker SDK reads it to decide whether run() can return the output).
-        log_config = host_config.get("LogConfig") or {}
-        options = dict(log_config.get("Config") or {})
-        driver = validate_log_config(log_config.get("Type") or "", options)
+        driver, options = self.defaults.log_config(host_config.get("LogConfig") or {})
+        driver = validate_log_config(driver, options)
         host_config["LogConfig"] = {"Type": driver, "Config": options}
         container.host_config = HostConfig.encode(host_config)
         return warnings
@@ -134,7 +186,7 @@ class ContainerSpecs:
         linked_hosts, linked_env = (
             network.legacy_links(container.host_config) if network else ([], [])
         )
-        host_config = container.host_config
+        host_config = self.defaults.for_spec(container.host_config)
         if linked_hosts:
             extra_hosts = [*(host_config.get("ExtraHosts") or []), *linked_hosts]
             host_config = {**host_config, "ExtraHosts": extra_hosts}
@@ -149,7 +201,7 @@ class ContainerSpecs:
         spec = oci.build_spec(
             container.id,
             container.config,
-            container.host_config,
+            host_config,
             cgroup_parent=self.cgroup_parent,
             etc_paths=etc,
             daemon_caps=self.capabilities,

@@ -78,7 +78,10 @@ async def stop(
 
 
 async def _stop(daemon: Daemon, live: LiveContainer, timeout: int | None, sig: str | None) -> None:
-    live.machine.apply(Input.STOP_REQUESTED)
+    # A stop by the daemon's own shutdown is not "by hand": restart policies apply again
+    # at the next start, as dockerd's.
+    if not daemon.shutting_down:
+        live.machine.apply(Input.STOP_REQUESTED)
     if await monitor.cancel_restart(live):
         return
     config = live.model.config
@@ -87,7 +90,8 @@ async def _stop(daemon: Daemon, live: LiveContainer, timeout: int | None, sig: s
         stop_timeout = config.get("StopTimeout")
         timeout = int(stop_timeout) if stop_timeout is not None else DEFAULT_STOP_TIMEOUT
     # Again: a restart under way (which cancel_restart let finish) started it afresh.
-    live.machine.apply(Input.STOP_REQUESTED)
+    if not daemon.shutting_down:
+        live.machine.apply(Input.STOP_REQUESTED)
     exited = live.machine.next_exit()
     task = live.task
     if task is None:

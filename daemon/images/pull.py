@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,11 @@ from daemon.images.reference import (
     short_id,
 )
 from daemon.images.registry.client import FetchedManifest, RegistryClient
-from daemon.images.registry.concurrency import MAX_CONCURRENT_DOWNLOADS
-from daemon.images.registry.errors import RegistryError
+from daemon.images.registry.errors import (
+    RegistryConnectionError,
+    RegistryError,
+    RegistryTimeoutError,
+)
 from daemon.images.streaming import run_streaming
 from libcontainerd import gclabels
 from libcontainerd.errors import ConflictError
@@ -54,6 +58,12 @@ from libcontainerd.types import Descriptor, LayerSpec
 
 if TYPE_CHECKING:
     from daemon.images.service import ImageService
+
+log = logging.getLogger(__name__)
+
+# A failed layer download waits 5 s before its second attempt, 10 s before its third, ...
+# (dockerd's steps), up to the daemon's max-download-attempts.
+RETRY_STEP = 5
 
 Emit = Callable[[dict[str, Any]], None]
 PULL_LEASE_EXPIRY = timedelta(hours=24)
@@ -171,7 +181,7 @@ class _Pull:
         for layer, skipped in zip(content.layers, skip, strict=True):
             action = progress.ALREADY_EXISTS if skipped else progress.PULLING_FS_LAYER
             self.emit(progress.layer_progress_message(short_id(layer.digest), action))
-        gate = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        gate = asyncio.Semaphore(svc.registry_config.max_concurrent_downloads)
         downloads = {
             index: asyncio.create_task(self._download(client, gate, layer, diff_id))
             for index, (layer, diff_id, skipped) in enumerate(
@@ -234,19 +244,36 @@ class _Pull:
                     self.repository, layer.digest, layer.size, offset=offset, verify=False
                 )
 
+            attempt = 1
             try:
-                await self.svc.store.put_blob(
-                    layer,
-                    source,
-                    labels=gclabels.layer_labels(diff_id),
-                    ref_prefix="pull",
-                    progress=report,
-                )
+                while True:
+                    try:
+                        await self.svc.store.put_blob(
+                            layer,
+                            source,
+                            labels=gclabels.layer_labels(diff_id),
+                            ref_prefix="pull",
+                            progress=report,
+                        )
+                        break
+                    except (RegistryConnectionError, RegistryTimeoutError) as exc:
+                        if attempt >= self.svc.registry_config.max_download_attempts:
+                            raise
+                        log.info("download of %s failed (attempt %d): %s", layer_id, attempt, exc)
+                        await self._wait_to_retry(layer_id, RETRY_STEP * attempt)
+                        attempt += 1
             except ConflictError:
                 raise ImageStoreError(
                     f"filesystem layer verification failed for digest {layer.digest}"
                 ) from None
             self.emit(progress.layer_progress_message(layer_id, progress.DOWNLOAD_COMPLETE))
+
+    async def _wait_to_retry(self, layer_id: str, seconds: int) -> None:
+        """dockerd's countdown before a layer download is tried again."""
+        for left in range(seconds, 0, -1):
+            text = f"Retrying in {left} second{'s' if left != 1 else ''}"
+            self.emit(progress.layer_progress_message(layer_id, text))
+            await asyncio.sleep(1)  # the countdown's tick, not a wait for some state
 
     async def _metadata(
         self, content: ImageContent, parsed: Manifest | Index, top: FetchedManifest

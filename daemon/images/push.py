@@ -28,7 +28,6 @@ from daemon.images.reference import (
     short_id,
 )
 from daemon.images.registry.client import PushOutcome, RegistryClient
-from daemon.images.registry.concurrency import MAX_CONCURRENT_UPLOADS
 from daemon.images.registry.errors import (
     RegistryAuthError,
     RegistryConnectionError,
@@ -124,7 +123,7 @@ async def _push_one(
     # dockerd lists the top layer first.
     for _, diff_id in reversed(layers):
         emit(progress.layer_progress_message(short_id(diff_id), progress.PREPARING))
-    gate = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
+    gate = asyncio.Semaphore(svc.registry_config.max_concurrent_uploads)
 
     async def upload(blob: Descriptor, diff_id: str) -> None:
         layer_id = short_id(diff_id)

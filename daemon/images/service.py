@@ -80,6 +80,17 @@ UsageChecker = Callable[[str], Sequence[str | ImageUse]]
 EventSink = Callable[[str, str, Mapping[str, str]], None]
 
 
+def registry_settings(config: DaemonConfig) -> RegistryConfig:
+    """The registry part of the daemon's configuration (at start, and after a reload)."""
+    return RegistryConfig(
+        insecure_registries=tuple(config.insecure_registries),
+        mirrors=tuple(config.registry_mirrors),
+        max_concurrent_downloads=config.max_concurrent_downloads,
+        max_concurrent_uploads=config.max_concurrent_uploads,
+        max_download_attempts=config.max_download_attempts,
+    )
+
+
 class ImageService:
     # Set by `start()`: the daemon knows its containerd only once it runs.
     client: Client
@@ -108,13 +119,7 @@ class ImageService:
     def for_config(cls, config: DaemonConfig) -> ImageService:
         """The service as the daemon's configuration sets it up (data root,
         `insecure-registries`, `registry-mirrors`)."""
-        return cls(
-            config.data_root,
-            RegistryConfig(
-                insecure_registries=tuple(config.insecure_registries),
-                mirrors=tuple(config.registry_mirrors),
-            ),
-        )
+        return cls(config.data_root, registry_settings(config))
 
     @property
     def namespace(self) -> str:

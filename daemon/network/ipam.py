@@ -12,14 +12,15 @@ outside swarm.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from ..errors import Forbidden, InvalidParameter
 
-# (base, size of each network carved from it), in dockerd's order.
-_DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
+# (base, size of each network carved from it), in dockerd's order; the daemon's
+# default-address-pools replace them.
+DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
     *((f"172.{n}.0.0/16", 16) for n in range(17, 32)),
     ("192.168.0.0/16", 20),
 )
@@ -31,15 +32,17 @@ NO_POOL = (
 POOL_OVERLAP = "Pool overlaps with other one on this address space"
 
 
-def default_pools() -> Iterable[IPv4Network]:
-    for base, size in _DEFAULT_POOLS:
+def default_pools(pools: Sequence[tuple[str, int]] = DEFAULT_POOLS) -> Iterable[IPv4Network]:
+    for base, size in pools:
         yield from IPv4Network(base).subnets(new_prefix=size)
 
 
-def pick_subnet(in_use: Iterable[IPv4Network]) -> IPv4Network:
-    """The first default pool that overlaps none of `in_use`."""
+def pick_subnet(
+    in_use: Iterable[IPv4Network], pools: Sequence[tuple[str, int]] = DEFAULT_POOLS
+) -> IPv4Network:
+    """The first network of the default pools that overlaps none of `in_use`."""
     taken = list(in_use)
-    for candidate in default_pools():
+    for candidate in default_pools(pools):
         if not any(candidate.overlaps(other) for other in taken):
             return candidate
     raise Forbidden(NO_POOL)

@@ -71,6 +71,14 @@ def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: in
         _tolerate(errno.EEXIST, host.link, "add", ifname=name, kind="bridge")
         index = _index(host, name)
         assert index is not None
+    # An address of an earlier configuration (bip changed while the daemon was down) goes.
+    for message in host.get_addr(index=index, family=socket.AF_INET):
+        address, length = message.get_attr("IFA_ADDRESS"), message["prefixlen"]
+        if (address, length) != (str(gateway), prefix_len):
+            _tolerate(
+                errno.EADDRNOTAVAIL, host.addr, "del", index=index, address=address,
+                prefixlen=length,
+            )  # fmt: skip
     _tolerate(
         errno.EEXIST, host.addr, "add", index=index, address=str(gateway), prefixlen=prefix_len
     )

@@ -4,17 +4,26 @@ connecting and removing them. Every change is saved before it is reported."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, ip_interface
 
 from .. import errors
 from ..filters import FilterMap, match_exact, match_kv, prune_labels_match, prune_until
 from ..timefmt import now_rfc3339_nano, parse_rfc3339
-from .ipam import POOL_OVERLAP, Pool, mac_for, parse_address, parse_subnet, pick_subnet
+from .ipam import (
+    DEFAULT_POOLS,
+    POOL_OVERLAP,
+    Pool,
+    mac_for,
+    parse_address,
+    parse_subnet,
+    pick_subnet,
+)
 from .model import (
     BRIDGE,
     DEFAULT_BRIDGE_OPTIONS,
@@ -26,6 +35,8 @@ from .model import (
     Network,
 )
 from .store import NetworkStore
+
+log = logging.getLogger(__name__)
 
 LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
@@ -75,11 +86,34 @@ def _regex_match(values: Sequence[str], source: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class AddressDefaults:
+    """dockerd's daemon options for addresses: `bip` (the default bridge's gateway and
+    subnet, "10.1.0.1/24"), `fixed_cidr` (the part of it containers get addresses from)
+    and `pools` (default-address-pools: where networks without a subnet get theirs)."""
+
+    bip: str = ""
+    fixed_cidr: str = ""
+    pools: tuple[tuple[str, int], ...] = DEFAULT_POOLS
+
+
 class NetworkManager:
     def __init__(self, store: NetworkStore, emit: EventSink) -> None:
         self.store = store
         self._emit = emit
         self._by_id: dict[str, Network] = {}
+        # Set by the composition root before load().
+        self.address_defaults = AddressDefaults()
+
+    def _default_bridge_pool(self) -> Pool:
+        wanted = self.address_defaults
+        others = [n.pool.subnet for n in self._by_id.values() if n.pool and n.name != BRIDGE]
+        if wanted.bip:
+            bip = ip_interface(wanted.bip)
+            return Pool.configure(IPv4Network(bip.network), str(bip.ip), wanted.fixed_cidr)
+        if wanted.fixed_cidr:
+            return Pool.configure(parse_subnet(wanted.fixed_cidr), "", wanted.fixed_cidr)
+        return Pool.configure(pick_subnet(others, wanted.pools))
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -89,14 +123,43 @@ class NetworkManager:
             self._by_id[network.id] = network
         names = {n.name for n in self._by_id.values()}
         if BRIDGE not in names:
-            pool = Pool.configure(pick_subnet(self._subnets()))
+            pool = self._default_bridge_pool()
             bridge = Network(_new_id(), BRIDGE, BRIDGE, now_rfc3339_nano(), pool=pool)
             bridge.options = dict(DEFAULT_BRIDGE_OPTIONS)
             self._add(bridge)
+        else:
+            self._readdress_default_bridge()
         if HOST not in names:
             self._add(Network(_new_id(), HOST, HOST, now_rfc3339_nano()))
         if NONE not in names:
             self._add(Network(_new_id(), NONE, "null", now_rfc3339_nano()))
+
+    def _readdress_default_bridge(self) -> None:
+        """A bip or fixed-cidr that changed since the default bridge was made applies now,
+        as dockerd makes its bridge from the options at every start; not while containers
+        still have addresses on it (they outlived the daemon)."""
+        wanted = self.address_defaults
+        if not (wanted.bip or wanted.fixed_cidr):
+            return
+        bridge = self.get(BRIDGE)
+        pool = self._default_bridge_pool()
+        current = bridge.pool
+        if current is not None and (current.subnet, current.gateway, current.ip_range) == (
+            pool.subnet,
+            pool.gateway,
+            pool.ip_range,
+        ):
+            return
+        if bridge.endpoints:
+            log.warning(
+                "bip/fixed-cidr changed: the default bridge keeps %s while %d containers are on it",
+                current.subnet if current else "",
+                len(bridge.endpoints),
+            )
+            return
+        log.info("default bridge: %s, gateway %s (bip/fixed-cidr)", pool.subnet, pool.gateway)
+        bridge.pool = pool
+        self.store.save(bridge)
 
     def _add(self, network: Network) -> None:
         self.store.save(network)
@@ -222,7 +285,7 @@ class NetworkManager:
                 raise errors.InvalidParameter(
                     "every ip-range or gateway must have a corresponding subnet"
                 )
-            return Pool.configure(pick_subnet(self._subnets()))
+            return Pool.configure(pick_subnet(self._subnets(), self.address_defaults.pools))
         subnet = parse_subnet(config.subnet)
         if any(subnet.overlaps(other) for other in self._subnets()):
             raise errors.Forbidden(POOL_OVERLAP)

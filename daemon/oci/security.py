@@ -86,12 +86,14 @@ def apparmor_enabled(path: str = APPARMOR_ENABLED) -> bool:
         return False
 
 
-def info_security_options(apparmor: bool) -> list[str]:
+def info_security_options(apparmor: bool, seccomp_profile: str = "") -> list[str]:
     """`docker info`'s SecurityOptions, in dockerd's order.
 
-    moorage confines with seccomp (its default profile) and loads no AppArmor
-    profile of its own; AppArmor is listed when the host has it, as dockerd does.
+    moorage confines with seccomp (its default profile, or the daemon's
+    --seccomp-profile as given) and loads no AppArmor profile of its own; AppArmor
+    is listed when the host has it, as dockerd does.
     """
     options = ["name=apparmor"] if apparmor else []
-    options.append("name=seccomp,profile=default")
+    profile = "default" if seccomp_profile in ("", "builtin") else seccomp_profile
+    options.append(f"name=seccomp,profile={profile}")
     return options

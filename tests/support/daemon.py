@@ -153,6 +153,8 @@ async def running_daemon(
         # In-process daemons run in the machine's own network namespace: no bridge there.
         bridge="none",
         no_new_privileges=no_new_privileges,
+        # Tests restart daemons over running containers (restore): the shutdown leaves them.
+        live_restore=True,
     )
     services = Services(config)
     await services.start()

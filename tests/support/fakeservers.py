@@ -4,6 +4,8 @@
   Hub works (the Debian registry only offers htpasswd or JWT with a CA).
 - `StallingServer`: accepts connections and then goes silent, either at once or
   after sending response headers and part of a body.
+- `CuttingProxy`: a real registry behind it, but the first download of each large blob
+  after `arm()` breaks off half-way (a connection lost mid-layer).
 """
 
 from __future__ import annotations
@@ -199,3 +201,73 @@ class StallingServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+@dataclass
+class CuttingProxy:
+    upstream: str  # http://127.0.0.1:<port> of the real registry
+    large: int = 64 * 1024  # blobs above this size (layers, not configs) are cut
+    cuts: int = 0
+    _cut: set[str] = field(default_factory=set)  # paths cut since the last arm()
+    _runner: web.AppRunner | None = None
+    _session: aiohttp.ClientSession | None = None
+    port: int = 0
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def arm(self) -> None:
+        """The next download of each large blob breaks off again."""
+        self._cut.clear()
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=await request.read(),
+            allow_redirects=False,
+        ) as upstream:
+            body = await upstream.read()
+            out_headers = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
+            }
+        cut = (
+            request.method == "GET"
+            and "/blobs/" in request.path
+            and len(body) > self.large
+            and request.path not in self._cut
+        )
+        if not cut:
+            return web.Response(status=upstream.status, body=body, headers=out_headers)
+        self._cut.add(request.path)
+        self.cuts += 1
+        response = web.StreamResponse(status=upstream.status, headers=out_headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        assert request.transport is not None
+        request.transport.abort()  # the connection is lost half-way through the blob
+        return response

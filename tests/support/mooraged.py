@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,18 @@ from tests.support.daemon import docker_env
 
 # How tests start the daemon as its own process.
 MOORAGED = (sys.executable, "-m", "mooraged")
+
+# What systemd does between fork and exec for socket activation: the socket at fd 3, and
+# LISTEN_PID naming the process that execs the daemon (argv: the socket's fd, the command).
+_ACTIVATE = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 START_TIMEOUT = 60.0
 
@@ -32,6 +46,14 @@ class Mooraged:
     proc: asyncio.subprocess.Process | None = None
     starts: int = field(default=0)
     extra_args: tuple[str, ...] = ()  # more mooraged flags, e.g. a TLS listener
+    # More daemon.json keys; with settings_in_file, the test's own settings (socket, roots,
+    # namespace, no bridge) go in daemon.json too instead of being flags.
+    daemon_json: dict[str, Any] = field(default_factory=dict)
+    settings_in_file: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # more environment variables
+    # A listening socket handed over as systemd does (fd 3, LISTEN_FDS/LISTEN_PID), served
+    # through -H fd:// (it should listen at `socket`, where the CLI goes).
+    activated: socket.socket | None = None
 
     @property
     def socket(self) -> Path:
@@ -49,25 +71,52 @@ class Mooraged:
     def log_path(self) -> Path:
         return self.workdir / "mooraged.log"
 
-    async def start(self) -> None:
-        (self.workdir / "daemon.json").write_text("{}")
-        argv = [
-            *MOORAGED,
-            "-H", f"unix://{self.socket}",
-            "--data-root", str(self.workdir / "data"),
-            "--exec-root", str(self.exec_root),
-            "--config-file", str(self.workdir / "daemon.json"),
-            "--containerd-namespace", self.namespace,
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "daemon.json"
+
+    def settings(self) -> dict[str, Any]:
+        """The test's own settings, as daemon.json keys."""
+        return {
+            "hosts": ["fd://" if self.activated else f"unix://{self.socket}"],
+            "data-root": str(self.workdir / "data"),
+            "exec-root": str(self.exec_root),
+            "containerd-namespace": self.namespace,
             # It runs in the machine's own network namespace: no bridge may be made there.
-            "--bridge", "none",
-        ]  # fmt: skip
+            "bridge": "none",
+        }
+
+    def argv(self) -> list[str]:
+        """mooraged's command line (and daemon.json written for it)."""
+        flags: list[str] = []
+        file = dict(self.daemon_json)
+        if self.settings_in_file:
+            file = {**self.settings(), **file}
+        else:
+            for key, value in self.settings().items():
+                for item in value if isinstance(value, list) else [value]:
+                    flags += [f"--{'host' if key == 'hosts' else key}", item]
+        self.config_file.write_text(json.dumps(file))
+        argv = [*MOORAGED, "--config-file", str(self.config_file), *flags]
         if self.containerd:
             argv += ["--containerd", self.containerd]
-        argv += self.extra_args
+        return argv + list(self.extra_args)
+
+    async def start(self) -> None:
+        argv = self.argv()
+        pass_fds: tuple[int, ...] = ()
+        if self.activated is not None:
+            fd = self.activated.fileno()
+            argv = [sys.executable, "-c", _ACTIVATE, str(fd), *argv]
+            pass_fds = (fd,)
         log = self.log_path.open("ab")  # the child keeps its own copy of the fd
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=log
+                *argv,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+                env={**os.environ, **self.env},
+                pass_fds=pass_fds,
             )
         finally:
             log.close()

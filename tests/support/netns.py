@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.commands import COMMAND_TIMEOUT, Result, run_command
 from tests.support.containerd import processes_using, sweep
@@ -167,9 +169,12 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
         os.close(log)
 
 
-async def start_netns_daemon(netns: PrivateNetns, workdir: Path) -> NetnsDaemon:
-    # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
-    (workdir / "daemon.json").write_text("{}")
+async def start_netns_daemon(
+    netns: PrivateNetns, workdir: Path, daemon_json: dict[str, Any] | None = None
+) -> NetnsDaemon:
+    # A daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere; with
+    # live restore, as tests restart the daemon over running containers (SIGTERM).
+    (workdir / "daemon.json").write_text(json.dumps({"live-restore": True, **(daemon_json or {})}))
     daemon = NetnsDaemon(netns, workdir, await _spawn_daemon(netns, workdir))
     await daemon.wait_ready()
     return daemon
@@ -204,14 +209,17 @@ async def restart_netns_daemon(
 
 
 @asynccontextmanager
-async def netns_daemon(load_busybox: bool = True) -> AsyncIterator[NetnsDaemon]:
-    """A private namespace with a mooraged in it (busybox:latest loaded); on exit nothing
-    of either is left: no process, no mount, no directory, no namespace."""
+async def netns_daemon(
+    load_busybox: bool = True, daemon_json: dict[str, Any] | None = None
+) -> AsyncIterator[NetnsDaemon]:
+    """A private namespace with a mooraged in it (busybox:latest loaded; `daemon_json`:
+    more daemon.json keys); on exit nothing of either is left: no process, no mount, no
+    directory, no namespace."""
     netns = await PrivateNetns.create()
     workdir = Path(tempfile.mkdtemp(prefix="moorage-netns-"))
     daemon: NetnsDaemon | None = None
     try:
-        daemon = await start_netns_daemon(netns, workdir)
+        daemon = await start_netns_daemon(netns, workdir, daemon_json)
         if load_busybox:
             archive = workdir / "busybox.tar"
             write_docker_save(archive, ["busybox:latest"])

@@ -10,6 +10,7 @@ T = TypeVar("T")
 
 MAX_CONCURRENT_DOWNLOADS = 3
 MAX_CONCURRENT_UPLOADS = 5
+MAX_DOWNLOAD_ATTEMPTS = 5  # tries of each layer download, the first one included
 
 
 async def gather_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:

@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .concurrency import MAX_CONCURRENT_DOWNLOADS, MAX_CONCURRENT_UPLOADS, MAX_DOWNLOAD_ATTEMPTS
+
 DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_REGISTRY = "https://registry-1.docker.io"
 # The key Docker clients file Hub credentials under, in config files and X-Registry-Auth.
@@ -40,6 +42,9 @@ class RegistryConfig:
 
     insecure_registries: tuple[str, ...] = ()  # "insecure-registries"
     mirrors: tuple[str, ...] = field(default=())  # "registry-mirrors"
+    max_concurrent_downloads: int = MAX_CONCURRENT_DOWNLOADS  # "max-concurrent-downloads"
+    max_concurrent_uploads: int = MAX_CONCURRENT_UPLOADS  # "max-concurrent-uploads"
+    max_download_attempts: int = MAX_DOWNLOAD_ATTEMPTS  # "max-download-attempts"
 
 
 def normalize_domain(server: str) -> str:

@@ -80,7 +80,10 @@ def test_parse_host() -> None:
     assert _parse_host("tcp://0.0.0.0:2375") == ("tcp", "0.0.0.0:2375")
     assert _parse_host("tcp://127.0.0.1") == ("tcp", "127.0.0.1:2375")
     assert _parse_host("tcp://[::1]:1234") == ("tcp", "[::1]:1234")
+    # Socket activation: every socket handed over, or the one at a descriptor.
+    assert _parse_host("fd://") == ("fd", "")
+    assert _parse_host("fd://3") == ("fd", "3")
     with pytest.raises(ValueError):
-        _parse_host("fd://")
+        _parse_host("ssh://host")
     with pytest.raises(ValueError):
         _parse_host("/var/run/docker.sock")

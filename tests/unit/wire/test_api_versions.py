@@ -23,6 +23,7 @@ from wire.container import (
     ContainerInspect,
     ContainerSummary,
     ContainerUpdateRequest,
+    Health,
     create_at,
     endpoints_at,
     inspect_at,
@@ -379,7 +380,7 @@ def test_container_summary_health() -> None:
         ContainerSummary,
         {"Id": CID, "HostConfig": {"NetworkMode": "default"}, "NetworkSettings": {"Networks": {}}},
     )
-    health = {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    health: Health = {"Status": "healthy", "FailingStreak": 0, "Log": []}
     assert list(summary_at(summary, at(change), health)) == [
         "Id", "HostConfig", "Health", "NetworkSettings",
     ]  # fmt: skip
