@@ -81,14 +81,15 @@ async def inspect(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkCreateRequest)
     ipam = body.IPAM
-    network = request.app[DAEMON].networks.create(
+    configs = ipam.Config or [] if ipam else []
+    daemon = request.app[DAEMON]
+    # A default pool is picked only without a subnet: only then do the host's routes count.
+    host_routes = [] if any(c.Subnet for c in configs) else await daemon.netrt.host_routes()
+    network = daemon.networks.create(
         CreateRequest(
             name=body.Name,
             driver=body.Driver,
-            ipam=[
-                IPAMRequest(c.Subnet, c.Gateway, c.IPRange)
-                for c in (ipam.Config or [] if ipam else [])
-            ],
+            ipam=[IPAMRequest(c.Subnet, c.Gateway, c.IPRange) for c in configs],
             ipam_driver=ipam.Driver if ipam else "",
             ipam_options=ipam.Options if ipam else None,
             internal=body.Internal,
@@ -96,7 +97,8 @@ async def create(request: web.Request) -> web.Response:
             enable_ipv6=body.EnableIPv6,
             options=dict(body.Options or {}),
             labels=dict(body.Labels or {}),
-        )
+        ),
+        host_routes,
     )
     await request.app[DAEMON].netrt.rebuild_rules()  # the new bridge's isolation and NAT
     return json_reply({"Id": network.id, "Warning": ""}, status=201)

@@ -171,7 +171,10 @@ class NetworkManager:
 
     # -- create, remove, prune -----------------------------------------------------------
 
-    def create(self, request: CreateRequest) -> Network:
+    def create(self, request: CreateRequest, host_routes: Sequence[IPv4Network] = ()) -> Network:
+        """A new network; a subnet picked from the default pools overlaps none of the
+        networks' and none of `host_routes` (a subnet asked for is not checked against
+        those, as with dockerd)."""
         name = request.name
         if not name:
             raise errors.InvalidParameter("network name cannot be empty")
@@ -188,7 +191,7 @@ class NetworkManager:
             raise errors.Conflict(f"network with name {name} already exists")
         if (request.ipam_driver or "default") != "default":
             raise errors.NotFound(f'plugin "{request.ipam_driver}" not found')
-        pool = self._pool_for(request.ipam)
+        pool = self._pool_for(request.ipam, host_routes)
         device = request.options.get("com.docker.network.bridge.name")
         if device is not None:
             if not device or len(device) > 15 or "/" in device or device.strip() != device:
@@ -213,7 +216,7 @@ class NetworkManager:
         self._event(network, "create")
         return network
 
-    def _pool_for(self, configs: list[IPAMRequest]) -> Pool:
+    def _pool_for(self, configs: list[IPAMRequest], host_routes: Sequence[IPv4Network]) -> Pool:
         if len(configs) > 1:
             raise errors.InvalidParameter("moorage supports one IPv4 subnet per network")
         config = configs[0] if configs else IPAMRequest()
@@ -222,7 +225,7 @@ class NetworkManager:
                 raise errors.InvalidParameter(
                     "every ip-range or gateway must have a corresponding subnet"
                 )
-            return Pool.configure(pick_subnet(self._subnets()))
+            return Pool.configure(pick_subnet([*self._subnets(), *host_routes]))
         subnet = parse_subnet(config.subnet)
         if any(subnet.overlaps(other) for other in self._subnets()):
             raise errors.Forbidden(POOL_OVERLAP)
