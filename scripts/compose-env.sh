@@ -82,6 +82,21 @@ run_test() {
     echo "compose-env: up took $((SECONDS - started)) s" >&2
     status=0
     docker-compose run --rm tests || status=$?
+    # A compose project on the environment's moorage, from the host, through its socket
+    # (busybox is there: the tests service loaded it).
+    if [ "$status" -eq 0 ]; then
+        example() {
+            DOCKER_HOST="unix://$work/run/moorage.sock" COMPOSE_PROJECT_NAME=example \
+                docker-compose -f examples/compose/docker-compose.yml "$@"
+        }
+        started=$SECONDS
+        example up -d --scale worker=3 || status=$?
+        echo "compose-env: the example project's up on the environment took $((SECONDS - started)) s" >&2
+        greeting=$(example exec -T web sh -c 'wget -qO- http://127.0.0.1/' || true)
+        echo "compose-env: the example's web serves: $greeting" >&2
+        [ "$greeting" = "hello from env_file from the database" ] || status=1
+        example down -v -t 1 || status=$?
+    fi
     if [ "$status" -ne 0 ]; then
         docker-compose logs --no-color containerd moorage | tail -80 >&2
     fi
