@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The root docker-compose.yml's integration environment, built and tested offline, as root:
 #
-#   scripts/compose-env.sh test     # the whole check (about 5 minutes the first time)
-#   scripts/compose-env.sh base     # only the base image tarball and the wheelhouse
+#   scripts/compose-env.sh test           # on Debian's dockerd 20.10 (about 2 minutes, and
+#                                         # about 3 more the first time, for the base)
+#   scripts/compose-env.sh test moorage   # on mooraged as the Docker host
+#   scripts/compose-env.sh base           # only the base image tarball and the wheelhouse
 #
-# `test` runs Debian's dockerd 20.10 (the Docker host until moorage builds images) inside a
-# network namespace and a mount namespace made for it, both gone at the end; nothing of the
-# machine's own network or mounts changes. There it imports the base, builds the image from
-# the Dockerfile with BASE and PIP_OFFLINE pointing at them, brings up `containerd` and
-# `moorage`, runs the `tests` service against them, takes everything down with `down -v`
-# and checks that no container, volume, network or mount is left.
+# Each Docker host runs inside a network namespace and a mount namespace made for it, both
+# gone at the end; nothing of the machine's own network or mounts changes. The image is
+# built from the Dockerfile with BASE and PIP_OFFLINE pointing at the offline base and
+# wheelhouse, by dockerd (moorage has no image build yet: for `test moorage` dockerd builds
+# and saves it, and mooraged loads it). Then: up (`containerd`, `moorage`), the `tests`
+# service against them, the example compose project from the host on the environment's
+# moorage, `down -v`, and a check that no container, volume, network or mount is left.
 #
 # The base is `debootstrap --variant=minbase bookworm` with the Dockerfile's PACKAGES
 # (needs Debian's package archive, once; cached under /var/cache/moorage-env by the list's
@@ -43,44 +46,75 @@ make_base() {
     fi
 }
 
-# In the private namespaces: dockerd, with $work/run a shared mount (the environment's
-# /run/moorage bind needs shared propagation) and its own containerd.
+# In the engine's private namespaces: $work/run made a shared mount (the environment's
+# /run/moorage bind asks for shared propagation), then the engine.
 inside() {
     local work=$1
+    shift
     mount --bind "$work/run" "$work/run"
     mount --make-rshared "$work/run"
-    exec dockerd --data-root "$work/docker" --exec-root "$work/exec" \
-        -H "unix://$work/docker.sock" --pidfile "$work/dockerd.pid" \
-        --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1
+    exec "$@" >"$work/$(basename "$1").log" 2>&1
+}
+
+engine_pid=""
+engine_netns=""
+
+# start_engine dockerd|moorage: the Docker host in namespaces of its own; DOCKER_HOST set.
+start_engine() {
+    local argv
+    case $1 in
+        dockerd) argv=(dockerd --data-root "$work/dockerd" --exec-root "$work/dockerd-exec"
+            --pidfile "$work/dockerd.pid") ;;
+        moorage) argv=("$repo/.venv/bin/python" -m mooraged --data-root "$work/moorage"
+            --exec-root "$work/moorage-exec") ;;
+    esac
+    argv+=(-H "unix://$work/engine.sock" --config-file "$work/daemon.json")
+    engine_netns=moorage-env-$1-$(basename "$work" | cut -d. -f2 | tr 'A-Z' 'a-z')
+    ip netns add "$engine_netns"
+    ip -n "$engine_netns" link set lo up
+    rm -f "$work/engine.sock"
+    nsenter --net="/run/netns/$engine_netns" -- unshare --mount --propagation private -- \
+        "$repo/scripts/compose-env.sh" inside "$work" "${argv[@]}" &
+    engine_pid=$!
+    export DOCKER_HOST="unix://$work/engine.sock"
+    for _ in $(seq 600); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
+    docker version --format "compose-env: $1 {{.Server.Version}}" >&2
+}
+
+stop_engine() {
+    if [ -n "$engine_pid" ]; then
+        kill "$engine_pid" 2>/dev/null || true
+        wait "$engine_pid" || true
+        ip netns delete "$engine_netns"
+        engine_pid=""
+    fi
 }
 
 run_test() {
+    local host=${1:-dockerd} status=0 started left
     make_base
-    local work netns dockerd_pid
     work=$(mktemp -d /tmp/moorage-env.XXXXXX)
-    netns=moorage-env-$(basename "$work" | cut -d. -f2 | tr 'A-Z' 'a-z')
     mkdir "$work/run"
     echo '{}' >"$work/daemon.json"
-    ip netns add "$netns"
-    ip -n "$netns" link set lo up
-    nsenter --net="/run/netns/$netns" -- unshare --mount --propagation private -- \
-        "$repo/scripts/compose-env.sh" inside "$work" &
-    dockerd_pid=$!
-    # shellcheck disable=SC2064  # the values now, not at exit
-    trap "kill $dockerd_pid 2>/dev/null; wait $dockerd_pid; ip netns delete $netns; rm -rf $work" EXIT
-
-    export DOCKER_HOST="unix://$work/docker.sock" DOCKER_CONFIG="$work/docker-config"
+    trap 'stop_engine; rm -rf "$work"' EXIT
+    export DOCKER_CONFIG="$work/docker-config" COMPOSE_PROJECT_NAME=moorage-env
     export MOORAGE_BASE=moorage-env-base:bookworm MOORAGE_PIP_OFFLINE=--no-index
-    export MOORAGE_RUN="$work/run" COMPOSE_PROJECT_NAME=moorage-env
-    for _ in $(seq 600); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
-    docker version --format 'compose-env: dockerd {{.Server.Version}}' >&2
+    export MOORAGE_RUN="$work/run"
 
+    start_engine dockerd
     docker import "$base_tar" "$MOORAGE_BASE" >/dev/null
     docker-compose build -q containerd
-    local started=$SECONDS
+    if [ "$host" = moorage ]; then
+        docker save -o "$work/image.tar" moorage-env:latest
+        stop_engine
+        start_engine moorage
+        docker load -q -i "$work/image.tar" >/dev/null
+        rm -f "$work/image.tar"
+    fi
+
+    started=$SECONDS
     docker-compose up -d containerd moorage
-    echo "compose-env: up took $((SECONDS - started)) s" >&2
-    status=0
+    echo "compose-env: up on $host took $((SECONDS - started)) s" >&2
     docker-compose run --rm tests || status=$?
     # A compose project on the environment's moorage, from the host, through its socket
     # (busybox is there: the tests service loaded it).
@@ -102,22 +136,21 @@ run_test() {
     fi
     docker-compose down -v -t 5
 
-    local left
     left=$(docker ps -aq; docker volume ls -q; docker network ls -q --filter type=custom)
-    left+=$(nsenter --target "$(cat "$work/dockerd.pid")" --mount -- \
-        findmnt -rn -o TARGET | grep -F "$work/run/" || true)
+    left+=$(nsenter --target "$engine_pid" --mount -- findmnt -rn -o TARGET |
+        grep -F "$work/run/" || true)
     if [ -n "$left" ]; then
         echo "compose-env: left behind after down -v:" >&2
         echo "$left" >&2
         status=1
     fi
-    [ "$status" -eq 0 ] && echo "compose-env: passed; down -v left nothing behind" >&2
+    [ "$status" -eq 0 ] && echo "compose-env: passed on $host; down -v left nothing behind" >&2
     return "$status"
 }
 
 case "${1:-}" in
     base) make_base ;;
-    test) run_test ;;
-    inside) inside "$2" ;;
-    *) echo "usage: $0 test|base" >&2; exit 2 ;;
+    test) run_test "${2:-dockerd}" ;;
+    inside) shift; inside "$@" ;;
+    *) echo "usage: $0 test [dockerd|moorage] | base" >&2; exit 2 ;;
 esac
