@@ -84,7 +84,8 @@ async def create(request: web.Request) -> web.Response:
     configs = ipam.Config or [] if ipam else []
     daemon = request.app[DAEMON]
     # A default pool is picked only without a subnet: only then do the host's routes count.
-    host_routes = [] if any(c.Subnet for c in configs) else await daemon.netrt.host_routes()
+    asked = any(c.Subnet for c in configs)
+    host_routes = [] if asked else await daemon.netrt.host_routes()
     network = daemon.networks.create(
         CreateRequest(
             name=body.Name,

@@ -83,13 +83,14 @@ class NetworkManager:
 
     # -- start-up ----------------------------------------------------------------------
 
-    def load(self) -> None:
-        """The saved networks; the predefined ones are made (and saved) on first start."""
+    def load(self, host_routes: Sequence[IPv4Network] = ()) -> None:
+        """The saved networks; the predefined ones are made (and saved) on first start,
+        `bridge` on the first default pool that overlaps none of `host_routes`."""
         for network in self.store.load():
             self._by_id[network.id] = network
         names = {n.name for n in self._by_id.values()}
         if BRIDGE not in names:
-            pool = Pool.configure(pick_subnet(self._subnets()))
+            pool = Pool.configure(pick_subnet([*self._subnets(), *host_routes]))
             bridge = Network(_new_id(), BRIDGE, BRIDGE, now_rfc3339_nano(), pool=pool)
             bridge.options = dict(DEFAULT_BRIDGE_OPTIONS)
             self._add(bridge)

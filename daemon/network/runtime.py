@@ -80,7 +80,8 @@ class NetworkRuntime:
 
     async def host_routes(self) -> list[IPv4Network]:
         """Route destinations in the daemon's namespace that a default pool must not
-        overlap (none with networking off: then the daemon makes no link)."""
+        overlap (none with networking off: then the daemon makes no link). In a thread:
+        pyroute2's IPRoute cannot open on the loop's thread."""
         if not self.enabled:
             return []
         return await asyncio.to_thread(links.route_destinations)

@@ -204,13 +204,19 @@ async def restart_netns_daemon(
 
 
 @asynccontextmanager
-async def netns_daemon(load_busybox: bool = True) -> AsyncIterator[NetnsDaemon]:
-    """A private namespace with a mooraged in it (busybox:latest loaded); on exit nothing
-    of either is left: no process, no mount, no directory, no namespace."""
+async def netns_daemon(
+    load_busybox: bool = True,
+    before_start: Callable[[PrivateNetns], Awaitable[None]] | None = None,
+) -> AsyncIterator[NetnsDaemon]:
+    """A private namespace with a mooraged in it (busybox:latest loaded); `before_start`
+    prepares the namespace before the daemon first sees it. On exit nothing of either is
+    left: no process, no mount, no directory, no namespace."""
     netns = await PrivateNetns.create()
     workdir = Path(tempfile.mkdtemp(prefix="moorage-netns-"))
     daemon: NetnsDaemon | None = None
     try:
+        if before_start is not None:
+            await before_start(netns)
         daemon = await start_netns_daemon(netns, workdir)
         if load_busybox:
             archive = workdir / "busybox.tar"
