@@ -40,8 +40,14 @@ make_base() {
     fi
     if [ ! -f .wheelhouse/.complete ]; then
         echo "compose-env: wheelhouse from requirements.lock" >&2
+        local arch
+        arch=$(uname -m)
+        # Wheels for the image's Python (bookworm: CPython 3.11, glibc 2.36), whatever the
+        # host's Python is.
         python3 -m pip download -q --disable-pip-version-check --only-binary=:all: \
-            -r requirements.lock -d .wheelhouse
+            --python-version 3.11 --implementation cp --abi cp311 \
+            --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" \
+            --platform "manylinux2014_$arch" -r requirements.lock -d .wheelhouse
         touch .wheelhouse/.complete
     fi
 }
