@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
+from ipaddress import IPv4Network
 from typing import Any, Protocol
 
 from libcontainerd.types import Client, EventInfo, EventType
@@ -137,8 +138,10 @@ class Daemon:
             raise errors.Unavailable("containerd is not connected")
         return self.client
 
-    def load(self) -> None:
-        self.networks.load()
+    def load(self, host_routes: Sequence[IPv4Network] = ()) -> None:
+        """The saved state; `host_routes` (NetworkRuntime.host_routes) keep a first
+        start's default bridge off subnets routed elsewhere."""
+        self.networks.load(host_routes)
         self.volumes.load()
         for model in self.store.load():
             self._live[model.id] = self._new_live(model)

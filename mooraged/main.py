@@ -135,7 +135,7 @@ class Services:
                 self.managed.supervise(), name="containerd-supervisor"
             )
             address = str(self.managed.address)
-        self.daemon.load()
+        self.daemon.load(await self.daemon.netrt.host_routes())
         self.client = await RemoteClient.connect(
             address, config.containerd_namespace, self.daemon, config.exec_root / "fifo"
         )

@@ -107,14 +107,16 @@ async def create(request: web.Request) -> web.Response:
     if body.EnableIPv4 is False and NETWORK_ENABLE_IPV4.applies(api_version(request)):
         raise errors.InvalidParameter("IPv4 cannot be disabled on this daemon's networks")
     ipam = body.IPAM
-    network = request.app[DAEMON].networks.create(
+    configs = ipam.Config or [] if ipam else []
+    daemon = request.app[DAEMON]
+    # A default pool is picked only without a subnet: only then do the host's routes count.
+    asked = any(c.Subnet for c in configs)
+    host_routes = [] if asked else await daemon.netrt.host_routes()
+    network = daemon.networks.create(
         CreateRequest(
             name=body.Name,
             driver=body.Driver,
-            ipam=[
-                IPAMRequest(c.Subnet, c.Gateway, c.IPRange)
-                for c in (ipam.Config or [] if ipam else [])
-            ],
+            ipam=[IPAMRequest(c.Subnet, c.Gateway, c.IPRange) for c in configs],
             ipam_driver=ipam.Driver if ipam else "",
             ipam_options=ipam.Options if ipam else None,
             internal=body.Internal,
@@ -122,7 +124,8 @@ async def create(request: web.Request) -> web.Response:
             enable_ipv6=body.EnableIPv6,
             options=dict(body.Options or {}),
             labels=dict(body.Labels or {}),
-        )
+        ),
+        host_routes,
     )
     await request.app[DAEMON].netrt.rebuild_rules()  # the new bridge's isolation and NAT
     return json_reply({"Id": network.id, "Warning": ""}, status=201)

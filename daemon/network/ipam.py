@@ -2,7 +2,8 @@
 its endpoints gets.
 
 The default pools are dockerd's: 172.17.0.0/16 through 172.31.0.0/16, then the /20s
-of 192.168.0.0/16, each handed out whole, the first one that overlaps no subnet in use.
+of 192.168.0.0/16, each handed out whole, the first one that overlaps no subnet in use
+and no route of the daemon's namespace (the caller passes both).
 The default `bridge` network takes the first (172.17.0.0/16) on a fresh daemon. Inside
 a subnet the gateway is the first host address unless one is given, and endpoints get
 the lowest free address of the pool (or of IPRange), as dockerd's allocator does

@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -86,6 +86,21 @@ def ensure_bridge(host: IPRoute, name: str, gateway: IPv4Address, prefix_len: in
     _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
     _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     return index
+
+
+def route_destinations() -> list[IPv4Network]:
+    """The destinations of the IPv4 routes of the main table in the calling thread's
+    namespace (the default route has none). dockerd passes over a default pool that one
+    of them overlaps: in a container whose own network is 172.18.0.0/16, a new network
+    must not get that subnet too."""
+    main_table = 254
+    found = []
+    with IPRoute() as host:
+        for route in host.get_routes(family=socket.AF_INET, table=main_table):
+            destination = route.get_attr("RTA_DST")
+            if destination is not None:
+                found.append(IPv4Network(f"{destination}/{route['dst_len']}", strict=False))
+    return found
 
 
 def _loopback_up(inner: IPRoute) -> None:

@@ -105,7 +105,7 @@ class NetworkManager:
         # Set by the composition root before load().
         self.address_defaults = AddressDefaults()
 
-    def _default_bridge_pool(self) -> Pool:
+    def _default_bridge_pool(self, host_routes: Sequence[IPv4Network] = ()) -> Pool:
         wanted = self.address_defaults
         others = [n.pool.subnet for n in self._by_id.values() if n.pool and n.name != BRIDGE]
         if wanted.bip:
@@ -113,17 +113,18 @@ class NetworkManager:
             return Pool.configure(IPv4Network(bip.network), str(bip.ip), wanted.fixed_cidr)
         if wanted.fixed_cidr:
             return Pool.configure(parse_subnet(wanted.fixed_cidr), "", wanted.fixed_cidr)
-        return Pool.configure(pick_subnet(others, wanted.pools))
+        return Pool.configure(pick_subnet([*others, *host_routes], wanted.pools))
 
     # -- start-up ----------------------------------------------------------------------
 
-    def load(self) -> None:
-        """The saved networks; the predefined ones are made (and saved) on first start."""
+    def load(self, host_routes: Sequence[IPv4Network] = ()) -> None:
+        """The saved networks; the predefined ones are made (and saved) on first start,
+        `bridge` on the first default pool that overlaps none of `host_routes`."""
         for network in self.store.load():
             self._by_id[network.id] = network
         names = {n.name for n in self._by_id.values()}
         if BRIDGE not in names:
-            pool = self._default_bridge_pool()
+            pool = self._default_bridge_pool(host_routes)
             bridge = Network(_new_id(), BRIDGE, BRIDGE, now_rfc3339_nano(), pool=pool)
             bridge.options = dict(DEFAULT_BRIDGE_OPTIONS)
             self._add(bridge)
@@ -234,7 +235,10 @@ class NetworkManager:
 
     # -- create, remove, prune -----------------------------------------------------------
 
-    def create(self, request: CreateRequest) -> Network:
+    def create(self, request: CreateRequest, host_routes: Sequence[IPv4Network] = ()) -> Network:
+        """A new network; a subnet picked from the default pools overlaps none of the
+        networks' and none of `host_routes` (a subnet asked for is not checked against
+        those, as with dockerd)."""
         name = request.name
         if not name:
             raise errors.InvalidParameter("network name cannot be empty")
@@ -251,7 +255,7 @@ class NetworkManager:
             raise errors.Conflict(f"network with name {name} already exists")
         if (request.ipam_driver or "default") != "default":
             raise errors.NotFound(f'plugin "{request.ipam_driver}" not found')
-        pool = self._pool_for(request.ipam)
+        pool = self._pool_for(request.ipam, host_routes)
         device = request.options.get("com.docker.network.bridge.name")
         if device is not None:
             if not device or len(device) > 15 or "/" in device or device.strip() != device:
@@ -276,7 +280,7 @@ class NetworkManager:
         self._event(network, "create")
         return network
 
-    def _pool_for(self, configs: list[IPAMRequest]) -> Pool:
+    def _pool_for(self, configs: list[IPAMRequest], host_routes: Sequence[IPv4Network]) -> Pool:
         if len(configs) > 1:
             raise errors.InvalidParameter("moorage supports one IPv4 subnet per network")
         config = configs[0] if configs else IPAMRequest()
@@ -285,7 +289,8 @@ class NetworkManager:
                 raise errors.InvalidParameter(
                     "every ip-range or gateway must have a corresponding subnet"
                 )
-            return Pool.configure(pick_subnet(self._subnets(), self.address_defaults.pools))
+            in_use = [*self._subnets(), *host_routes]
+            return Pool.configure(pick_subnet(in_use, self.address_defaults.pools))
         subnet = parse_subnet(config.subnet)
         if any(subnet.overlaps(other) for other in self._subnets()):
             raise errors.Forbidden(POOL_OVERLAP)

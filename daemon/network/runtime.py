@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,14 @@ class NetworkRuntime:
         if not self.enabled or shares_namespace(host_config):
             return None
         return self.root / container_id
+
+    async def host_routes(self) -> list[IPv4Network]:
+        """Route destinations in the daemon's namespace that a default pool must not
+        overlap (none with networking off: then the daemon makes no link). In a thread:
+        pyroute2's IPRoute cannot open on the loop's thread."""
+        if not self.enabled:
+            return []
+        return await asyncio.to_thread(links.route_destinations)
 
     def has_endpoints(self, container_id: str) -> bool:
         """Whether the container runs with interfaces of the daemon's (stats show them)."""

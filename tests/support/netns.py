@@ -210,15 +210,20 @@ async def restart_netns_daemon(
 
 @asynccontextmanager
 async def netns_daemon(
-    load_busybox: bool = True, daemon_json: dict[str, Any] | None = None
+    load_busybox: bool = True,
+    daemon_json: dict[str, Any] | None = None,
+    before_start: Callable[[PrivateNetns], Awaitable[None]] | None = None,
 ) -> AsyncIterator[NetnsDaemon]:
     """A private namespace with a mooraged in it (busybox:latest loaded; `daemon_json`:
-    more daemon.json keys); on exit nothing of either is left: no process, no mount, no
-    directory, no namespace."""
+    more daemon.json keys); `before_start` prepares the namespace before the daemon first
+    sees it. On exit nothing of either is left: no process, no mount, no directory, no
+    namespace."""
     netns = await PrivateNetns.create()
     workdir = Path(tempfile.mkdtemp(prefix="moorage-netns-"))
     daemon: NetnsDaemon | None = None
     try:
+        if before_start is not None:
+            await before_start(netns)
         daemon = await start_netns_daemon(netns, workdir, daemon_json)
         if load_busybox:
             archive = workdir / "busybox.tar"

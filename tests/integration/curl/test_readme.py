@@ -113,18 +113,23 @@ async def _run_curl(argv: list[str]) -> tuple[int, int, bytes, str]:
     return proc.returncode, int(status or 0), body, err.decode()
 
 
-async def test_readme_curl_examples(daemon: RunningDaemon) -> None:
+async def run_readme_curl_examples(socket: str) -> None:
+    """Every curl example of the README against the daemon on `socket`, each checked."""
     assert shutil.which("curl"), "curl is missing: scripts/setup.sh installs it"
     commands = readme_curl_commands()
     assert len(commands) >= 8
     for argv in commands:
         assert argv[:3] == ["curl", "--unix-socket", README_SOCKET], argv
-        argv = [argv[0], argv[1], str(daemon.socket), *argv[3:]]
+        argv = [argv[0], argv[1], socket, *argv[3:]]
         status, check = _expectation(argv)
         code, got_status, body, err = await _run_curl(argv)
         assert code == 0, (argv, err)
         assert got_status == status, (argv, body)
         assert check(body), (argv, body)
+
+
+async def test_readme_curl_examples(daemon: RunningDaemon) -> None:
+    await run_readme_curl_examples(str(daemon.socket))
     # The examples clean up after themselves.
     code, out, err = await daemon.docker("ps", "-aq")
     assert (code, out) == (0, ""), err
