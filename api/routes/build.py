@@ -1,4 +1,4 @@
-"""`POST /build`: the classic builder (see daemon/build).
+"""`POST /build`: the classic builder (see daemon/builder).
 
 The context and the Dockerfile are checked before the reply starts, so a bad
 one is an ordinary error reply (400) with dockerd's text; from then on the
@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from daemon import errors
-from daemon.build.builder import BuildOptions
-from daemon.build.service import start_build
+from daemon.builder.build import BuildOptions
+from daemon.builder.service import start_build
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json
 from daemon.images.service import parse_new_tag
