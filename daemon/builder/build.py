@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ from daemon.oci.users import resolve_user
 from . import cache, copier, words
 from .containers import StepContainers, commit_layer
 from .context import BuildContext
-from .dockerfile import Instruction, Parsed, Stage, parse_line
+from .dockerfile import Instruction, Parsed, Stage, label, parse_line
 
 if TYPE_CHECKING:
     from daemon.daemon import Daemon
@@ -214,8 +214,11 @@ class Build:
                     f"failed to reach build target {self.options.target} in Dockerfile"
                 )
             stages = stages[: names.index(self.options.target.lower()) + 1]
-        self.total = sum(1 + len(stage.commands) for stage in stages)
-        self._meta_args()
+        # The `labels` parameter: a LABEL step each, sorted, at the end of the last stage.
+        labels = [label(k, v) for k, v in sorted(self.options.labels.items())]
+        stages = [*stages[:-1], replace(stages[-1], commands=[*stages[-1].commands, *labels])]
+        self.total = len(self.parsed.meta_args) + sum(1 + len(s.commands) for s in stages)
+        await self._meta_args()
         for stage in stages:
             await self._stage(stage)
         last = self.stages[-1]
@@ -232,8 +235,10 @@ class Build:
             )
         return last.image.id
 
-    def _meta_args(self) -> None:
+    async def _meta_args(self) -> None:
+        """ARGs before the first FROM: a step each (no image), values for FROM lines."""
         for item in self.parsed.meta_args:
+            await self._header(item)
             for name, default in self._arg_pairs(item, self._meta_env()):
                 value = self.options.build_args.get(name, default)
                 if name in self.options.build_args:
@@ -318,6 +323,8 @@ class Build:
     # -- words and environments ----------------------------------------------------------
 
     def _word(self, text: str, env: dict[str, str], item: Instruction | None = None) -> str:
+        if item is not None and item.literal:
+            return text
         try:
             return words.word(text, env, self.parsed.escape)
         except words.WordError as exc:
@@ -467,7 +474,7 @@ class Build:
         for raw_key, raw_value in pairs:
             key = self._word(raw_key, env, item)
             value = self._word(raw_value, env, item)
-            entries = [e for e in entries if e.partition("=")[0] != key] + [f"{key}={value}"]
+            entries = _set_env(entries, key, value)
             comment.append(f"{key}={value}")
         state.config["Env"] = entries
         await self._metadata(state, " ".join(comment))
@@ -495,9 +502,7 @@ class Build:
         if workdir.startswith("//"):
             workdir = workdir[1:]
         state.config["WorkingDir"] = workdir
-        step_config = _with_cmd(
-            state.config, [*self._shell(state), "#(nop) ", f"WORKDIR {workdir}"]
-        )
+        step_config = _with_cmd(state.config, [*self._shell(state), f"#(nop) WORKDIR {workdir}"])
 
         async def make_dir(container_id: str | None) -> LayerFile | None:
             if container_id is None:
@@ -540,9 +545,9 @@ class Build:
                     raise BuildFailed(f"Invalid containerPort: {word}")
                 key = f"{port}/{proto.lower() or 'tcp'}"
                 ports[key] = {}
-                added.append(key)
+                added.append(word)
         state.config["ExposedPorts"] = ports
-        await self._metadata(state, "EXPOSE " + " ".join(sorted(added)))
+        await self._metadata(state, "EXPOSE " + " ".join(added))
 
     async def _do_volume(self, state: StageState, item: Instruction) -> None:
         env = self._env(state)
@@ -646,20 +651,25 @@ class Build:
                     f"ADD failed: downloading {pattern} is not supported: this daemon builds "
                     "offline; download the file into the build context and ADD it from there"
                 )
-        if from_ref:
-            sources = await self._sources_from(state, from_ref, patterns, item)
-        else:
-            sources = await asyncio.to_thread(self._context_sources, patterns, item)
         dest = raw_dest
         if not posixpath.isabs(dest):
             dest = posixpath.join(str(state.config.get("WorkingDir") or "/"), dest)
         names_dir = raw_dest.endswith("/") or raw_dest.endswith("/.") or raw_dest in (".",)
-        if len(sources) > 1 and not names_dir:
+        sources: list[copier.Source] = []
+        source_image = ""
+        if from_ref:
+            # Files of an image are known by its ID: the key needs no look at them, so a
+            # cached step fetches nothing (dockerd hashes the files themselves instead).
+            source_image = await self._from_image(from_ref)
+            digest = copier.image_checksum(source_image, patterns)
+        else:
+            sources = await asyncio.to_thread(self._context_sources, patterns, item)
+            digest = await asyncio.to_thread(copier.checksum, sources)
+        if max(len(sources), len(patterns)) > 1 and not names_dir:
             raise BuildFailed(
                 f"When using {item.cmd} with more than one source file, the destination must "
                 "be a directory and end with a /"
             )
-        digest = await asyncio.to_thread(copier.checksum, sources)
         step_config = _with_cmd(
             state.config, [*self._shell(state), f"#(nop) {item.cmd} {digest} in {raw_dest} "]
         )
@@ -667,6 +677,9 @@ class Build:
         dest_path = posixpath.normpath(dest) if dest != "/" else "/"
 
         async def put(container_id: str | None) -> LayerFile | None:
+            nonlocal sources
+            if source_image:
+                sources = await self._sources_from(source_image, patterns, item)
             sources_are_dirs = len(sources) == 1 and sources[0].is_dir
             exists_dir = False
             if container_id is not None:
@@ -728,13 +741,17 @@ class Build:
                 sources.append(copier.Source(host, rel or "."))
         return sources
 
-    async def _sources_from(
-        self, state: StageState, ref: str, patterns: list[str], item: Instruction
-    ) -> list[copier.Source]:
-        """The files of another stage or an image, fetched through a container of it."""
+    async def _from_image(self, ref: str) -> str:
+        """The image `--from` names: an earlier stage (by name or index) or an image."""
         image_id = self._stage_image(ref)
         if image_id is None:
             image_id = (await self._image_for(ref, pull=False)).id
+        return image_id
+
+    async def _sources_from(
+        self, image_id: str, patterns: list[str], item: Instruction
+    ) -> list[copier.Source]:
+        """The files of another stage or an image, fetched through a container of it."""
         container_id = await self.containers.create(image_id, {"Cmd": ["#(nop) COPY --from"]})
         try:
             sources: list[copier.Source] = []
@@ -873,6 +890,15 @@ class Build:
 def _copy(config: dict[str, Any]) -> dict[str, Any]:
     copied: dict[str, Any] = json.loads(json.dumps(config))
     return copied
+
+
+def _set_env(entries: list[str], key: str, value: str) -> list[str]:
+    """A variable set again keeps its place, as dockerd keeps it."""
+    entry = f"{key}={value}"
+    for index, existing in enumerate(entries):
+        if existing.partition("=")[0] == key:
+            return [*entries[:index], entry, *entries[index + 1 :]]
+    return [*entries, entry]
 
 
 def _with_cmd(config: dict[str, Any], cmd: list[str]) -> dict[str, Any]:

@@ -92,7 +92,8 @@ class StepContainers:
                 parent=parent,
                 layer=layer,
                 config=config,
-                container_config=container_config,
+                # The container's own config: its hostname is its short ID.
+                container_config={**container_config, "Hostname": container_id[:12]},
                 container_id=container_id,
                 author=author,
             )

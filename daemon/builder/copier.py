@@ -78,6 +78,13 @@ def checksum(sources: list[Source]) -> str:
     return "multi:" + hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
+def image_checksum(image_id: str, paths: list[str]) -> str:
+    """The key of files taken from an image (`--from`): its ID and the paths named."""
+    text = "\0".join([image_id, *paths])
+    kind = "multi" if len(paths) > 1 else "file"
+    return f"{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
 def is_archive(path: Path) -> bool:
     """A local tar, compressed or not, that ADD unpacks."""
     if not path.is_file():

@@ -61,6 +61,7 @@ class Instruction:
     original: str
     line: int
     sub_cmd: str | None = None  # ONBUILD's instruction
+    literal: bool = False  # words taken as they are (the `labels` parameter's LABELs)
 
     def error(self, message: str) -> errors.InvalidParameter:
         return errors.InvalidParameter(f"dockerfile parse error line {self.line}: {message}")
@@ -160,8 +161,13 @@ def parse(source: str) -> Parsed:
         else:
             raise errors.InvalidParameter("No build stage in current context")
     if not stages:
-        raise errors.InvalidParameter("the Dockerfile (Dockerfile) cannot be empty")
+        raise errors.InvalidParameter("No build stage in current context")
     return Parsed(meta, stages, _escape_of(source))
+
+
+def label(key: str, value: str) -> Instruction:
+    """A LABEL from the `labels` parameter: no quotes, no variables."""
+    return Instruction("LABEL", (key, value), {}, False, f"LABEL {key}={value}", 0, literal=True)
 
 
 def parse_line(line: str) -> Instruction:

@@ -4,7 +4,6 @@ byte of the reply, so that a bad context or Dockerfile is an ordinary 400."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 from collections.abc import AsyncIterable
@@ -16,7 +15,7 @@ from daemon.images.service import ImageService
 
 from .build import Build, BuildOptions
 from .context import BuildContext, apply_dockerignore, spool_context, unpack
-from .dockerfile import DEFAULT_DOCKERFILE_NAMES, parse, parse_line
+from .dockerfile import DEFAULT_DOCKERFILE_NAMES, parse
 
 if TYPE_CHECKING:
     from daemon.daemon import Daemon
@@ -42,12 +41,6 @@ async def start_build(
     try:
         name, source = _dockerfile(context, dockerfile)
         parsed = parse(source)
-        if options.labels:
-            # dockerd adds the `labels` parameter as a last LABEL of the last stage.
-            line = "LABEL " + " ".join(
-                f"{_go_quote(key)}='{value}'" for key, value in options.labels.items()
-            )
-            parsed.stages[-1].commands.append(parse_line(line))
         await asyncio.to_thread(apply_dockerignore, context, {name, ".dockerignore"})
     except BaseException:
         context.close()
@@ -61,11 +54,9 @@ def _dockerfile(context: BuildContext, name: str) -> tuple[str, str]:
         rel = candidate.lstrip("/")
         data = context.read(rel)
         if data is not None:
+            if not data:
+                raise errors.SystemError(f"the Dockerfile ({rel}) cannot be empty")
             return rel, data.decode(errors="replace")
     raise errors.InvalidParameter(
         f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE_NAMES[0]}"
     )
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
