@@ -670,9 +670,10 @@ class Build:
                 f"When using {item.cmd} with more than one source file, the destination must "
                 "be a directory and end with a /"
             )
-        step_config = _with_cmd(
-            state.config, [*self._shell(state), f"#(nop) {item.cmd} {digest} in {raw_dest} "]
-        )
+        chown = item.flags.get("chown", "")
+        # dockerd writes the --chown value right before the checksum, without a space.
+        comment = f"{item.cmd} {'--chown=' + chown if chown else ''}{digest} in {raw_dest} "
+        step_config = _with_cmd(state.config, [*self._shell(state), f"#(nop) {comment}"])
         owner = await self._owner_spec(item.flags.get("chown", ""), state)
         dest_path = posixpath.normpath(dest) if dest != "/" else "/"
 

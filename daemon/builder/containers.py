@@ -92,8 +92,13 @@ class StepContainers:
                 parent=parent,
                 layer=layer,
                 config=config,
-                # The container's own config: its hostname is its short ID.
-                container_config={**container_config, "Hostname": container_id[:12]},
+                # The container's own config, as dockerd keeps it: its hostname is its short
+                # ID, its labels a map even when empty.
+                container_config={
+                    **container_config,
+                    "Hostname": container_id[:12],
+                    "Labels": container_config.get("Labels") or {},
+                },
                 container_id=container_id,
                 author=author,
             )
