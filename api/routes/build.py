@@ -123,14 +123,15 @@ async def build(request: web.Request) -> web.StreamResponse:
     )
     messages = started.messages()
     reply = StreamingReply(request)
-    await reply.start()
     try:
+        await reply.start()
         async for message in messages:
             await reply.write(progress.encode(message))
     except ClientGone:
         raise  # the finally below cancels the build
     finally:
         await messages.aclose()  # type: ignore[attr-defined]
+        started.discard()  # a stream never read leaves its context behind otherwise
     return await reply.finish()
 
 

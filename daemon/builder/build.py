@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import os
 import posixpath
 import re
@@ -51,6 +52,8 @@ from .dockerfile import Instruction, Parsed, Stage, label, parse_line
 
 if TYPE_CHECKING:
     from daemon.daemon import Daemon
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -134,25 +137,42 @@ class Build:
         self.meta_args: dict[str, str | None] = {}
         self.step = 0
         self.total = 0
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
         self._quiet_buffer: list[dict[str, Any]] = []
         self._work = Path(tempfile.mkdtemp(prefix="build-", dir=images.tmp_dir))
+        self._started = False
 
     # -- the stream ----------------------------------------------------------------------
 
     async def messages(self) -> AsyncIterator[dict[str, Any]]:
         """The progress stream; closing it early cancels the build."""
         task = asyncio.get_running_loop().create_task(self._run(), name="build")
+        self._started = True
         try:
-            while (message := await self._queue.get()) is not None:
-                yield message
+            while True:
+                getter = asyncio.ensure_future(self._queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not self._queue.empty():  # what the build said before it ended
+                    yield self._queue.get_nowait()
+                break
         finally:
             if not task.done():
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def discard(self) -> None:
+        """For a build whose stream was never read: its context goes."""
+        if not self._started:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self.context.close()
+
     async def _send(self, message: dict[str, Any]) -> None:
+        # Bounded: a client that reads slowly slows the build rather than filling memory.
         await self._queue.put(message)
 
     async def out(self, text: str) -> None:
@@ -172,6 +192,11 @@ class Build:
             except errors.DaemonError as exc:
                 await self._fail(exc.message, None)
                 return
+            except Exception as exc:
+                # A fault of ours still ends the client's stream with an error message.
+                log.exception("build failed")
+                await self._fail(str(exc) or type(exc).__name__, None)
+                return
             if self.options.quiet:
                 await self._send(progress.stream_message(image_id + "\n"))
             else:
@@ -180,9 +205,8 @@ class Build:
                 familiar = await self.images.tag(image_id, tag, "")
                 await self.out(f"Successfully tagged {familiar}\n")
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._cleanup())
-            await self._queue.put(None)
+            # Shielded: a cancelled build (its client left) still removes what it must.
+            await asyncio.shield(self._cleanup())
 
     async def _fail(self, message: str, code: int | None) -> None:
         for buffered in self._quiet_buffer:
@@ -194,10 +218,14 @@ class Build:
         await self._send({"errorDetail": detail, "error": message})
 
     async def _cleanup(self) -> None:
-        if self.options.force_remove:
-            await self.remove_containers()
-        shutil.rmtree(self._work, ignore_errors=True)
-        self.context.close()
+        try:
+            if self.options.force_remove:
+                await self.remove_containers()
+        except Exception:
+            log.exception("could not remove the build's containers")
+        finally:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self.context.close()
 
     async def remove_containers(self) -> None:
         for container_id in await self.containers.remove_all():

@@ -65,15 +65,26 @@ class StepContainers:
         waiter = daemon.waiter(container_id, "next-exit")
         try:
             await daemon.start(container_id)
-            while (chunk := await attachment.next()) is not None:
-                stream, data = chunk
-                text = data.decode(errors="replace")
-                # The classic builder colours what a step writes to stderr.
-                await output(f"\x1b[91m{text}\x1b[0m" if stream == STDERR else text)
-            return await asyncio.shield(waiter)
+            try:
+                while (chunk := await attachment.next()) is not None:
+                    stream, data = chunk
+                    text = data.decode(errors="replace")
+                    # The classic builder colours what a step writes to stderr.
+                    await output(f"\x1b[91m{text}\x1b[0m" if stream == STDERR else text)
+                return await asyncio.shield(waiter)
+            except asyncio.CancelledError:
+                # The build was cancelled (its client left): the step stops, as dockerd's.
+                await asyncio.shield(self._kill(container_id))
+                raise
         finally:
             live.hub.detach(attachment)
             daemon.forget_waiter(container_id, waiter)
+
+    async def _kill(self, container_id: str) -> None:
+        try:
+            await self.daemon.kill(container_id)
+        except errors.DaemonError as exc:
+            log.debug("build step %s: %s", container_id[:12], exc)
 
     async def commit(
         self,

@@ -3,6 +3,7 @@ images it makes, the cache, failures, and what runs from the result."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import json
@@ -249,3 +250,31 @@ async def test_dockerignore_target_buildargs_quiet_and_labels(
     code, out, err = await build(daemon, context, "--build-arg", "UNUSED=1", "--target", "first")
     assert code == 0
     assert "[Warning] One or more build-args [UNUSED] were not consumed\n" in out
+
+
+async def test_client_leaving_cancels_the_build_and_its_running_step(
+    daemon: RunningDaemon, containerd: TestContainerd
+) -> None:
+    context = _tar({"Dockerfile": b"FROM busybox\nRUN echo started && sleep 300\n"})
+    before = (await daemon.docker_ok("ps", "-aq")).split()
+    connector = aiohttp.UnixConnector(path=str(daemon.socket))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(
+            "http://moorage/v1.41/build", data=context, params={"forcerm": "1"}
+        ) as response,
+    ):
+        seen = b""
+        async with asyncio.timeout(30):
+            while b"started" not in seen:
+                seen += await response.content.readany()
+        # Leaving here closes the connection in the middle of the RUN.
+    async with asyncio.timeout(30):
+        while True:
+            if (await daemon.docker_ok("ps", "-aq")).split() == before:
+                break
+            await asyncio.sleep(0.1)  # polling, bounded, for the step's kill and removal
+    assert not await containerd.list_tasks()
+    assert (await daemon.docker_ok("run", "--rm", "busybox", "echo", "still serving")) == (
+        "still serving\n"
+    )
