@@ -75,6 +75,14 @@ async def test_single_stage_build_runs_and_sets_config(
     assert "GREETING=hello" in inspected["Config"]["Env"]
     # Intermediate containers were removed (rm is the CLI's default).
     assert (await daemon.docker_ok("ps", "-aq")).strip() == ""
+    # The steps' images are listed with -a only, as dockerd lists its intermediate images.
+    steps = [line.removeprefix(" ---> ") for line in lines if line.startswith(" ---> ")]
+    intermediate = {step for step in steps if len(step) == 12 and step != image_id}
+    assert len(intermediate) == 5  # the base image, then one per step but the last
+    listed = set((await daemon.docker_ok("images", "-q")).split())
+    listed_all = set((await daemon.docker_ok("images", "-aq")).split())
+    assert intermediate & listed == {steps[0]}  # busybox is tagged
+    assert intermediate <= listed_all
 
 
 async def test_rebuild_uses_the_cache_and_a_changed_file_invalidates_from_its_copy(
