@@ -666,6 +666,12 @@ class Build:
                 "Destination could not be determined."
             )
         patterns, raw_dest = args[:-1], args[-1]
+        if "chmod" in item.flags:
+            raise BuildFailed(
+                "the --chmod option requires BuildKit. Refer to "
+                "https://docs.docker.com/go/buildkit/ to learn how to build images with "
+                "BuildKit enabled"
+            )
         from_ref = item.flags.get("from", "")
         if from_ref and unpack_archives:
             raise item.error("Unknown flag: from")
