@@ -161,7 +161,7 @@ def dockerignore_spec(text: str) -> pathspec.PathSpec[Any] | None:
         patterns.append(("!" if negate else "") + "/" + body)
     if not patterns:
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 
 def apply_dockerignore(context: BuildContext, keep: set[str]) -> None:

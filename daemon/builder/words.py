@@ -6,7 +6,7 @@ keep everything literally; double quotes keep spaces and expand variables, and i
 them the escape character only escapes `"`, `$`, itself and a newline; outside
 quotes it escapes any character. `$NAME`, `${NAME}`, `${NAME:-word}` (word when
 unset or empty) and `${NAME:+word}` (word when set and not empty) are expanded;
-an unknown variable is empty. `words` also splits on unquoted whitespace.
+an unknown variable is empty.
 """
 
 from __future__ import annotations
@@ -32,25 +32,6 @@ class _Lexer:
         ch = self.peek()
         self.pos += 1
         return ch
-
-    def words(self) -> list[str]:
-        """Whitespace-split words; a word made only of quotes is kept (as "")."""
-        found: list[str] = []
-        current: list[str] = []
-        in_word = False
-        while self.pos < len(self.text):
-            ch = self.peek()
-            if ch in " \t\r\n":
-                self.pos += 1
-                if in_word:
-                    found.append("".join(current))
-                    current, in_word = [], False
-                continue
-            in_word = True
-            current.append(self.unit())
-        if in_word:
-            found.append("".join(current))
-        return found
 
     def word(self) -> str:
         parts: list[str] = []
@@ -145,11 +126,6 @@ class _Lexer:
 def word(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
     """One word with its quotes removed and its variables expanded."""
     return _Lexer(text, env, escape).word()
-
-
-def words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
-    """Words split on unquoted whitespace, each processed as `word` does."""
-    return _Lexer(text, env, escape).words()
 
 
 def env_map(env: list[str] | None) -> dict[str, str]:
