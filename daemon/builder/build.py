@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import posixpath
-import re
 import shutil
 import tarfile
 import tempfile
@@ -45,7 +44,7 @@ from daemon.images.service import ImageService
 from daemon.oci.errors import SpecError
 from daemon.oci.users import resolve_user
 
-from . import cache, copier, words
+from . import cache, copier, gotext, words
 from .containers import StepContainers, commit_layer
 from .context import BuildContext
 from .dockerfile import Instruction, Parsed, Stage, label, parse_line
@@ -74,8 +73,6 @@ PREDEFINED_ARGS = frozenset(
 )
 # What a step does in its container (None: on FROM scratch, where it returns the layer).
 Work = Callable[[str | None], Awaitable[LayerFile | None]]
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9}
-_DURATION_UNITS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 @dataclass
@@ -337,16 +334,15 @@ class Build:
         return self.images.resolve(ref)
 
     def _auth_for(self, ref: str) -> AuthConfig | None:
+        """X-Registry-Config's credentials for the registry of `ref` (the CLI names Docker
+        Hub by its old index URL, other registries by host, maybe with a scheme)."""
         try:
             domain = parse_normalized_named(ref).domain
         except ValueError:
             return None
-        for key in (domain, f"https://{domain}", "https://index.docker.io/v1/"):
-            if key in self.options.auths and (
-                domain == "docker.io" or key != "https://index.docker.io/v1/"
-            ):
-                return self.options.auths[key]
-        return None
+        keys = ["https://index.docker.io/v1/"] if domain == "docker.io" else []
+        keys += [domain, f"https://{domain}", f"http://{domain}"]
+        return next((self.options.auths[k] for k in keys if k in self.options.auths), None)
 
     # -- words and environments ----------------------------------------------------------
 
@@ -410,16 +406,11 @@ class Build:
         work: Work | None,
         *,
         announce: bool = True,
-        needs_container: bool = False,
     ) -> None:
         """The cache, or a container (made, given `work`, committed, removed)."""
         if await self._cached(state, step_config):
             return
         if state.image is None:
-            if needs_container:
-                raise BuildFailed(
-                    "this step needs a filesystem to run in: FROM scratch has none yet"
-                )
             content = await commit_layer(
                 self.images,
                 parent=None,
@@ -463,7 +454,9 @@ class Build:
         run_args = self._run_args(state)
         for entry in run_args:
             self.used_args.add(entry.partition("=")[0])
-        save_cmd = [f"|{len(run_args)}", *run_args, *command] if run_args else command
+        # The args are part of the command the cache compares, the proxy ones excepted.
+        keyed = [a for a in run_args if a.partition("=")[0] not in PREDEFINED_ARGS]
+        save_cmd = [f"|{len(keyed)}", *keyed, *command] if keyed else command
         probe = _with_cmd(state.config, save_cmd)
         if await self._cached(state, probe):
             return
@@ -552,7 +545,7 @@ class Build:
         cmd = self._command(state, item)
         state.config["Cmd"] = cmd
         state.cmd_set = True
-        await self._metadata(state, f"CMD {_go_quoted_list(cmd)}")
+        await self._metadata(state, f"CMD {gotext.quoted_list(cmd)}")
 
     async def _do_entrypoint(self, state: StageState, item: Instruction) -> None:
         entrypoint = self._command(state, item) if item.args else None
@@ -560,7 +553,7 @@ class Build:
         # An ENTRYPOINT drops the base image's CMD, unless this stage set one.
         if not state.cmd_set:
             state.config["Cmd"] = None
-        await self._metadata(state, f"ENTRYPOINT {_go_quoted_list(entrypoint or [])}")
+        await self._metadata(state, f"ENTRYPOINT {gotext.quoted_list(entrypoint or [])}")
 
     async def _do_expose(self, state: StageState, item: Instruction) -> None:
         env = self._env(state)
@@ -623,7 +616,10 @@ class Build:
             ):
                 value = item.flags.get(flag, "")
                 if value:
-                    check[key] = _duration(value, flag)
+                    try:
+                        check[key] = gotext.parse_duration(value)
+                    except ValueError as exc:
+                        raise BuildFailed(str(exc)) from None
             retries = item.flags.get("retries", "")
             if retries:
                 try:
@@ -633,7 +629,7 @@ class Build:
         else:
             raise BuildFailed(f"Unknown type {kind!r} in HEALTHCHECK (try CMD)")
         state.config["Healthcheck"] = check
-        await self._metadata(state, f"HEALTHCHECK {_go_healthcheck(check)}")
+        await self._metadata(state, f"HEALTHCHECK {gotext.healthcheck_text(check)}")
 
     async def _do_arg(self, state: StageState, item: Instruction) -> None:
         comment: list[str] = []
@@ -958,48 +954,3 @@ def _unpack_to(tar: Path, target: Path) -> None:
 
 def _now() -> int:
     return int(time.time())
-
-
-def _go_quoted_list(items: list[str]) -> str:
-    """Go's `%q` of a []string: `["/bin/sh" "-c" "echo hi"]`."""
-    return "[" + " ".join(json.dumps(item, ensure_ascii=False) for item in items) + "]"
-
-
-def _go_duration(nanos: int) -> str:
-    if nanos == 0:
-        return "0s"
-    seconds, rest = divmod(nanos, 10**9)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    text = ""
-    if hours:
-        text += f"{hours}h"
-    if hours or minutes:
-        text += f"{minutes}m"
-    fraction = f".{rest:09d}".rstrip("0") if rest else ""
-    return text + f"{seconds}{fraction.rstrip('.')}s"
-
-
-def _go_healthcheck(check: dict[str, Any]) -> str:
-    """Go's `%q` of the healthcheck struct, as dockerd writes it in history."""
-    retries = int(check.get("Retries") or 0)
-    rune = chr(retries) if 32 <= retries < 127 and chr(retries) not in "'\\" else None
-    quoted_retries = f"'{rune}'" if rune else f"'\\x{retries:02x}'"
-    return "&{{{} {} {} {} {}}}".format(
-        _go_quoted_list(check.get("Test") or []),
-        json.dumps(_go_duration(int(check.get("Interval") or 0))),
-        json.dumps(_go_duration(int(check.get("Timeout") or 0))),
-        json.dumps(_go_duration(int(check.get("StartPeriod") or 0))),
-        quoted_retries,
-    )
-
-
-def _duration(text: str, flag: str) -> int:
-    """Go's time.ParseDuration of a HEALTHCHECK flag, in nanoseconds."""
-    parts = re.findall(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise BuildFailed(f'time: invalid duration "{text}"')
-    total = int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
-    if total < 0:
-        raise BuildFailed(f"Interval {flag} cannot be less than 1ms")
-    return total

@@ -131,6 +131,11 @@ def instruction(command: goparser.Command) -> Instruction:
                 f"dockerfile parse error line {command.start_line}: {sub} isn't allowed as an "
                 "ONBUILD trigger"
             )
+    if not command.value and (sub or cmd) not in ("CMD", "ENTRYPOINT", "ONBUILD"):
+        raise errors.InvalidParameter(
+            f"dockerfile parse error line {command.start_line}: {sub or cmd} requires at least "
+            "one argument"
+        )
     return Instruction(
         cmd=cmd,
         args=tuple(str(v) for v in command.value),

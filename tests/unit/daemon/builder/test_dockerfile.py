@@ -39,6 +39,7 @@ LINE = "dockerfile parse error line "
         ("FROM a b\n", f"{LINE}1: FROM requires either one or three arguments"),
         ("FROM x\nONBUILD FROM y\n", f"{LINE}2: FROM isn't allowed as an ONBUILD trigger"),
         ("# nothing\n", "failed to parse dockerfile: file with no instructions"),
+        ("FROM x\nSTOPSIGNAL\n", f"{LINE}2: STOPSIGNAL requires at least one argument"),
     ],
 )  # fmt: skip
 def test_refusals_are_400_with_dockerd_text(source: str, message: str) -> None:
