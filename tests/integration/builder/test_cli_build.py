@@ -16,6 +16,7 @@ from tests.integration.builder.support import docker_build
 from tests.support.buildcontexts import every_instruction_files, write_context
 from tests.support.containerd import TestContainerd, count_delta
 from tests.support.daemon import RunningDaemon
+from tests.support.registry import Registry
 
 
 async def build(daemon: RunningDaemon, context: Path, *args: str) -> tuple[int, str, str]:
@@ -286,3 +287,32 @@ async def test_client_leaving_cancels_the_build_and_its_running_step(
     assert (await daemon.docker_ok("run", "--rm", "busybox", "echo", "still serving")) == (
         "still serving\n"
     )
+
+
+async def test_from_an_image_that_needs_pulling_uses_the_registry_config(
+    daemon: RunningDaemon, auth_registry: Registry, tmp_path: Path
+) -> None:
+    remote = f"{auth_registry.host}/build-test/base:1"
+    await daemon.docker_ok("tag", "busybox", remote)
+    await daemon.docker_ok(
+        "login", auth_registry.host, "-u", auth_registry.username, "--password-stdin",
+        stdin=auth_registry.password.encode(),
+    )  # fmt: skip
+    await daemon.docker_ok("push", remote)
+    await daemon.docker_ok("rmi", remote)
+    context = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": f"FROM {remote}\nRUN echo pulled > /p\nCMD cat /p\n".encode()},
+    )
+    # A CLI without the login sends no credentials: the pull is refused, in the stream.
+    code, out, err = await docker_build(daemon.host, tmp_path / "no-login", context)
+    assert code == 1
+    assert f"Step 1/3 : FROM {remote}\n" in out
+    assert "unauthorized" in err or "no basic auth credentials" in err, err
+    code, _, _ = await daemon.docker("image", "inspect", remote)
+    assert code != 0
+    # The logged-in CLI sends X-Registry-Config: the base is pulled, then built on.
+    code, out, err = await build(daemon, context, "-t", "build-test/pulled:1")
+    assert code == 0, out + err
+    assert "Pulling from build-test/base" in out
+    assert await daemon.docker_ok("run", "--rm", "build-test/pulled:1") == "pulled\n"
