@@ -312,7 +312,12 @@ async def test_from_an_image_that_needs_pulling_uses_the_registry_config(
     code, _, _ = await daemon.docker("image", "inspect", remote)
     assert code != 0
     # The logged-in CLI sends X-Registry-Config: the base is pulled, then built on.
-    code, out, err = await build(daemon, context, "-t", "build-test/pulled:1")
-    assert code == 0, out + err
-    assert "Pulling from build-test/base" in out
-    assert await daemon.docker_ok("run", "--rm", "build-test/pulled:1") == "pulled\n"
+    try:
+        code, out, err = await build(daemon, context, "-t", "build-test/pulled:1")
+        assert code == 0, out + err
+        assert "Pulling from build-test/base" in out
+        assert await daemon.docker_ok("run", "--rm", "build-test/pulled:1") == "pulled\n"
+    finally:
+        # The pulled name is another tag of busybox's image, in the namespace other
+        # modules share: it goes, so that busybox keeps being listed as busybox.
+        await daemon.docker("rmi", "build-test/pulled:1", remote)
