@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -36,7 +37,7 @@ from daemon.archive import archive_path, extract_to_dir, stat_path
 from daemon.containerfs import scope
 from daemon.containerfs.unpack import ExtractOptions, extract
 from daemon.images import progress
-from daemon.images.commit import LayerFile, LayerWriter
+from daemon.images.commit import LayerFile
 from daemon.images.image import Image, ImageContent
 from daemon.images.reference import parse_normalized_named, short_id
 from daemon.images.registry.auth import AuthConfig
@@ -906,13 +907,8 @@ class Build:
             unpack_archives=unpack_archives,
             mtime=_now(),
         )
-        writer = LayerWriter(self._work / f"layer-{self.step}.digest")
-        with tar.open("rb") as f:
-            while chunk := f.read(1024 * 1024):
-                writer.write(chunk)
-        layer = writer.close()
-        layer.path.unlink(missing_ok=True)
-        return LayerFile(tar, layer.diff_id, layer.size)
+        digest, size = await asyncio.to_thread(_digest_of, tar)
+        return LayerFile(tar, digest, size)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -950,6 +946,17 @@ def _unpack_to(tar: Path, target: Path) -> None:
     finally:
         os.close(fd)
         tar.unlink(missing_ok=True)
+
+
+def _digest_of(path: Path) -> tuple[str, int]:
+    """The diff ID and size of an uncompressed layer tar."""
+    hasher = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            hasher.update(chunk)
+            size += len(chunk)
+    return f"sha256:{hasher.hexdigest()}", size
 
 
 def _now() -> int:
