@@ -7,6 +7,7 @@ import asyncio
 import io
 import itertools
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import aiohttp
 
 from tests.integration.builder.support import docker_build
 from tests.support.buildcontexts import every_instruction_files, write_context
-from tests.support.containerd import TestContainerd, count_delta
-from tests.support.daemon import RunningDaemon
+from tests.support.containerd import ImportedImage, TestContainerd, count_delta
+from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.registry import Registry
 
 
@@ -321,3 +322,37 @@ async def test_from_an_image_that_needs_pulling_uses_the_registry_config(
         # The pulled name is another tag of busybox's image, in the namespace other
         # modules share: it goes, so that busybox keeps being listed as busybox.
         await daemon.docker("rmi", "build-test/pulled:1", remote)
+
+
+async def test_the_cache_survives_a_daemon_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": b"FROM busybox\nCOPY f /f\nRUN cat /f > /g\n", "f": b"restart\n"},
+    )
+    async with running_daemon(containerd, busybox_image) as first:
+        code, out, err = await build(first, context, "-t", "build-test/restart:1")
+        assert code == 0, out + err
+        built = out.splitlines()[-2]
+        data_root = first.services.config.data_root
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        code, out, err = await build(second, context, "-t", "build-test/restart:1")
+        assert code == 0, out + err
+        assert out.count(" ---> Using cache\n") == 2 and "Running in" not in out
+        assert out.splitlines()[-2] == built
+
+
+async def test_network_mode_host_gives_run_steps_the_host_network(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx", {"Dockerfile": b"FROM busybox\nRUN ls /sys/class/net | sort\n"}
+    )
+    code, out, err = await build(daemon, context, "--network", "none", "--no-cache")
+    assert code == 0, out + err
+    assert "\nlo\nRemoving intermediate container" in out
+    code, out, err = await build(daemon, context, "--network", "host", "--no-cache")
+    assert code == 0, out + err
+    host_links = sorted(os.listdir("/sys/class/net"))
+    assert "\n".join(host_links) + "\nRemoving intermediate container" in out
