@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ from daemon.oci.users import resolve_user
 
 from . import cache, copier, gotext, words
 from .containers import StepContainers, commit_layer
-from .context import BuildContext
+from .context import BuildContext, glob_in, has_magic
 from .dockerfile import Instruction, Parsed, Stage, label, parse_line
 
 if TYPE_CHECKING:
@@ -757,7 +758,7 @@ class Build:
                 raise BuildFailed(
                     f"{item.cmd} failed: forbidden path outside the build context: {pattern} ()"
                 )
-            if any(ch in pattern for ch in "*?["):
+            if has_magic(pattern):
                 matches = self.context.glob(cleaned)
                 if not matches:
                     raise BuildFailed(f"{item.cmd} failed: no source files were specified")
@@ -788,25 +789,41 @@ class Build:
         try:
             sources: list[copier.Source] = []
             for index, pattern in enumerate(patterns):
-                path = "/" + posixpath.normpath(pattern).lstrip("/")
+                # A pattern's directory part is fetched whole, then matched here.
+                parts = posixpath.normpath(pattern).strip("/").split("/")
+                fixed = list(itertools.takewhile(lambda part: not has_magic(part), parts))
+                path = "/" + "/".join(fixed)
                 target = self._work / f"from-{self.step}-{index}"
-                target.mkdir()
-                try:
-                    async with archive_path(self.daemon, container_id, path) as archive:
-                        tar = target.parent / f"{target.name}.tar"
-                        with tar.open("wb") as f:
-                            async for chunk in archive.chunks():
-                                f.write(chunk)
-                        name = archive.stat.name
-                except errors.NotFound:
-                    raise BuildFailed(
-                        f"{item.cmd} failed: stat {path}: file does not exist"
-                    ) from None
-                await asyncio.to_thread(_unpack_to, tar, target)
-                sources.append(copier.Source(target / name, pattern))
+                fetched = await self._fetch(container_id, path, target, item)
+                rest = "/".join(parts[len(fixed) :])
+                if not rest:
+                    sources.append(copier.Source(fetched, pattern))
+                    continue
+                matches = await asyncio.to_thread(glob_in, fetched, rest)
+                if not matches:
+                    raise BuildFailed(f"{item.cmd} failed: no source files were specified")
+                sources.extend(
+                    copier.Source(_scoped(fetched, match), posixpath.join(path, match))
+                    for match in matches
+                )
             return sources
         finally:
             await self.containers.remove(container_id)
+
+    async def _fetch(self, container_id: str, path: str, target: Path, item: Instruction) -> Path:
+        """`path` of the container, copied out under `target`; where it is there."""
+        await asyncio.to_thread(target.mkdir)
+        tar = target.parent / f"{target.name}.tar"
+        try:
+            async with archive_path(self.daemon, container_id, path) as archive:
+                with tar.open("wb") as f:
+                    async for chunk in archive.chunks():
+                        f.write(chunk)
+                name = archive.stat.name
+        except errors.NotFound:
+            raise BuildFailed(f"{item.cmd} failed: stat {path}: file does not exist") from None
+        await asyncio.to_thread(_unpack_to, tar, target)
+        return target / name
 
     def _stage_image(self, ref: str) -> str | None:
         if ref.isdigit():
@@ -946,6 +963,17 @@ def _unpack_to(tar: Path, target: Path) -> None:
     finally:
         os.close(fd)
         tar.unlink(missing_ok=True)
+
+
+def _scoped(root: Path, rel: str) -> Path:
+    """Where `rel` leads under `root`, its symlinks followed without leaving `root`; a link
+    to what was not fetched with it is copied as the link it is."""
+    fd = os.open(root, scope.DIR_FLAGS)
+    try:
+        resolved = root / scope.scoped_path(fd, "/" + rel).lstrip("/")
+    finally:
+        os.close(fd)
+    return resolved if os.path.lexists(resolved) else root / rel
 
 
 def _digest_of(path: Path) -> tuple[str, int]:

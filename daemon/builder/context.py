@@ -65,29 +65,34 @@ class BuildContext:
         return scope.read_file(self.root_fd, "/" + rel, _MAX_DOCKERFILE)
 
     def glob(self, pattern: str) -> list[str]:
-        """Context paths matching a pattern of Go's filepath.Match syntax, component by
-        component (`*` never spans a `/`), sorted as Go's Glob sorts them."""
-        parts = [p for p in posixpath.normpath(pattern).split("/") if p not in ("", ".")]
-        found = [""]
-        for part in parts:
-            next_found: list[str] = []
-            for base in found:
-                directory = self.root / base
-                if not _has_magic(part):
-                    if os.path.lexists(directory / part):
-                        next_found.append(posixpath.join(base, part))
+        return glob_in(self.root, pattern)
+
+
+def glob_in(root: Path, pattern: str) -> list[str]:
+    """Paths under `root` matching a pattern of Go's filepath.Match syntax, component by
+    component (`*` never spans a `/`), sorted as Go's Glob sorts them."""
+    parts = [p for p in posixpath.normpath(pattern).split("/") if p not in ("", ".")]
+    found = [""]
+    for part in parts:
+        next_found: list[str] = []
+        for base in found:
+            directory = root / base
+            if not has_magic(part):
+                if os.path.lexists(directory / part):
+                    next_found.append(posixpath.join(base, part))
+                continue
+            with contextlib.suppress(OSError):
+                if not directory.is_dir() or directory.is_symlink():
                     continue
-                with contextlib.suppress(OSError):
-                    if not directory.is_dir() or directory.is_symlink():
-                        continue
-                    for name in sorted(os.listdir(directory)):
-                        if fnmatch.fnmatchcase(name, part):
-                            next_found.append(posixpath.join(base, name))
-            found = next_found
-        return [f for f in found if f]
+                for name in sorted(os.listdir(directory)):
+                    if fnmatch.fnmatchcase(name, part):
+                        next_found.append(posixpath.join(base, name))
+        found = next_found
+    return [f for f in found if f]
 
 
-def _has_magic(text: str) -> bool:
+def has_magic(text: str) -> bool:
+    """Whether a COPY source is a pattern rather than a path."""
     return any(ch in text for ch in "*?[\\")
 
 

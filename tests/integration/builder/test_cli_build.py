@@ -356,3 +356,29 @@ async def test_network_mode_host_gives_run_steps_the_host_network(
     assert code == 0, out + err
     host_links = sorted(os.listdir("/sys/class/net"))
     assert "\n".join(host_links) + "\nRemoving intermediate container" in out
+
+
+async def test_copy_from_a_stage_with_a_glob(daemon: RunningDaemon, tmp_path: Path) -> None:
+    context = write_context(
+        tmp_path / "ctx",
+        {
+            "Dockerfile": (
+                b"FROM busybox AS make\n"
+                b"RUN mkdir -p /out/sub && echo a > /out/a.txt && echo b > /out/b.txt "
+                b"&& echo c > /out/c.log && ln -s /etc/hostname /out/link.txt\n"
+                b"FROM busybox\n"
+                b"COPY --from=make /out/*.txt /got/\n"
+                b"CMD ls /got\n"
+            ),
+        },
+    )
+    code, out, err = await build(daemon, context, "-t", "build-test/fromglob:1")
+    assert code == 0, out + err
+    listed = await daemon.docker_ok("run", "--rm", "build-test/fromglob:1")
+    assert listed.split() == ["a.txt", "b.txt", "link.txt"]
+    context.joinpath("Dockerfile").write_bytes(
+        b"FROM busybox AS make\nFROM busybox\nCOPY --from=make /etc/*.none /x/\n"
+    )
+    code, out, err = await build(daemon, context)
+    assert code == 1
+    assert "COPY failed: no source files were specified" in err
