@@ -25,7 +25,7 @@ from daemon.images.service import parse_new_tag
 
 from ..streams import ClientGone, StreamingReply
 from ..versioning import ApiVersion, api_version
-from .common import DAEMON, bool_param
+from .common import DAEMON, bool_param, int_param
 from .images import IMAGES
 
 _CHUNK = 64 * 1024
@@ -99,10 +99,50 @@ def options_from(request: web.Request) -> BuildOptions:
         remove=remove or force_remove,
         force_remove=force_remove,
         quiet=bool_param(request, "q"),
-        network_mode=query.get("networkmode", ""),
+        host_config=_host_config(request),
         auths=_registry_config(request),
         aux=api_version(request) >= ApiVersion(1, 31),
     )
+
+
+# The build's resource parameters and the HostConfig field each sets.
+_RESOURCES = {
+    "memory": "Memory",
+    "memswap": "MemorySwap",
+    "cpushares": "CpuShares",
+    "cpuperiod": "CpuPeriod",
+    "cpuquota": "CpuQuota",
+    "shmsize": "ShmSize",
+}
+
+
+def _host_config(request: web.Request) -> dict[str, Any]:
+    """What the step containers get of the build's network and resource parameters."""
+    query = request.query
+    found: dict[str, Any] = {}
+    if query.get("networkmode", ""):
+        found["NetworkMode"] = query["networkmode"]
+    for name, key in _RESOURCES.items():
+        value = int_param(request, name, None)
+        if value:
+            found[key] = value
+    for name, key in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems")):
+        if query.get(name, ""):
+            found[key] = query[name]
+    if query.get("cgroupparent", ""):
+        found["CgroupParent"] = query["cgroupparent"]
+    hosts = [h for raw in query.getall("extrahosts", []) for h in raw.split(",") if h]
+    if hosts:
+        found["ExtraHosts"] = hosts
+    raw_ulimits = query.get("ulimits", "")
+    if raw_ulimits:
+        try:
+            ulimits = json.loads(raw_ulimits)
+        except ValueError as exc:
+            raise errors.InvalidParameter(f"invalid ulimits parameter: {exc}") from None
+        if ulimits:
+            found["Ulimits"] = ulimits
+    return found
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:

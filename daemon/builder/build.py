@@ -88,7 +88,8 @@ class BuildOptions:
     remove: bool = True  # `rm`
     force_remove: bool = False  # `forcerm`
     quiet: bool = False
-    network_mode: str = ""
+    # HostConfig fields for the step containers: NetworkMode, Memory, CpuShares...
+    host_config: dict[str, Any] = field(default_factory=dict)
     auths: dict[str, AuthConfig] = field(default_factory=dict)
     aux: bool = True  # API 1.31 on: the image ID as an aux message
 
@@ -130,7 +131,7 @@ class Build:
         self.context = context
         self.parsed = parsed
         self.options = options
-        self.containers = StepContainers(daemon, images, options.network_mode)
+        self.containers = StepContainers(daemon, images, options.host_config)
         self.stages: list[StageState] = []
         self.used_args: set[str] = set()
         self.meta_args: dict[str, str | None] = {}

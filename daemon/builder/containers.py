@@ -38,17 +38,18 @@ Output = Callable[[str], Awaitable[None]]
 
 
 class StepContainers:
-    def __init__(self, daemon: Daemon, images: ImageService, network_mode: str) -> None:
+    def __init__(self, daemon: Daemon, images: ImageService, host_config: dict[str, Any]) -> None:
         self.daemon = daemon
         self.images = images
-        self.network_mode = network_mode or "default"
+        # The build's network and resources, for every step container.
+        self.host_config = {"NetworkMode": "default", **host_config}
         self.live: list[str] = []
 
     async def create(self, image_id: str, config: dict[str, Any]) -> str:
         body = {
             **{k: v for k, v in config.items() if k != "Image"},
             "Image": image_id,
-            "HostConfig": {"NetworkMode": self.network_mode},
+            "HostConfig": self.host_config,
         }
         try:
             request = ContainerCreateRequest.model_validate(body)

@@ -382,3 +382,25 @@ async def test_copy_from_a_stage_with_a_glob(daemon: RunningDaemon, tmp_path: Pa
     code, out, err = await build(daemon, context)
     assert code == 1
     assert "COPY failed: no source files were specified" in err
+
+
+async def test_resource_options_reach_the_run_steps(daemon: RunningDaemon, tmp_path: Path) -> None:
+    context = write_context(
+        tmp_path / "ctx",
+        {
+            "Dockerfile": (
+                b"FROM busybox\n"
+                b"RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                b"/sys/fs/cgroup/cpu/cpu.shares && grep ' /dev/shm ' /proc/mounts "
+                b"&& grep built.example /etc/hosts\n"
+            )
+        },
+    )
+    code, out, err = await build(
+        daemon, context, "--no-cache", "--memory", "64m", "--cpu-shares", "512",
+        "--shm-size", "16m", "--add-host", "built.example:10.1.2.3",
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "\n67108864\n512\n" in out
+    assert "size=16384k" in out
+    assert "10.1.2.3\tbuilt.example" in out
