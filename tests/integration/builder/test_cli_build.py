@@ -404,3 +404,29 @@ async def test_resource_options_reach_the_run_steps(daemon: RunningDaemon, tmp_p
     assert "\n67108864\n512\n" in out
     assert "size=16384k" in out
     assert "10.1.2.3\tbuilt.example" in out
+
+
+async def test_rmi_of_a_built_image_deletes_its_steps_as_dockerd(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": b"FROM busybox\nENV STEP=1\nRUN echo x > /x\nLABEL rmi=test\n"},
+    )
+    code, out, err = await build(daemon, context, "--no-cache", "-t", "build-test/rmi:1")
+    assert code == 0, out + err
+    ids = [line.removeprefix(" ---> ") for line in out.splitlines() if line.startswith(" ---> ")]
+    ids = [i for i in ids if len(i) == 12]
+    base, steps = ids[0], ids[1:]
+    assert len(steps) == 3
+    # A step's image has a child: it cannot go on its own.
+    code, _, err = await daemon.docker("rmi", steps[0])
+    assert code == 1
+    assert f"unable to delete {steps[0]} (cannot be forced) - image has dependent child" in err
+    out = await daemon.docker_ok("rmi", "build-test/rmi:1")
+    deleted = [line.split("sha256:")[1][:12] for line in out.splitlines() if "Deleted:" in line]
+    assert deleted[:1] == [steps[-1]]
+    assert set(steps) <= set(deleted)
+    assert base not in deleted  # busybox keeps its name
+    listed = (await daemon.docker_ok("images", "-aq")).split()
+    assert not set(steps) & set(listed)
