@@ -409,14 +409,16 @@ class Build:
         work: Work | None,
         *,
         announce: bool = True,
+        direct: bool = False,
     ) -> None:
-        """The cache, or a container (made, given `work`, committed, removed)."""
+        """The cache, or a container (made, given `work`, committed, removed). Without an
+        image yet (FROM scratch), or when `direct`, `work` makes the layer itself."""
         if await self._cached(state, step_config):
             return
-        if state.image is None:
+        if state.image is None or direct:
             content = await commit_layer(
                 self.images,
-                parent=None,
+                parent=state.image,
                 layer=await work(None) if work is not None else None,
                 config=state.config,
                 container_config=step_config,
@@ -749,7 +751,12 @@ class Build:
                 tar.unlink(missing_ok=True)
             return None
 
-        await self._commit_step(state, step_config, put, announce=False)
+        # Into a volume of the image, a step container would copy into the volume (and
+        # lose it): the files are written as the layer instead, as dockerd's COPY, which
+        # runs no container, keeps them.
+        volumes = state.config.get("Volumes") or {}
+        direct = any(_within(dest_path, str(volume)) for volume in volumes)
+        await self._commit_step(state, step_config, put, announce=False, direct=direct)
 
     def _context_sources(self, patterns: list[str], item: Instruction) -> list[copier.Source]:
         sources: list[copier.Source] = []
@@ -964,6 +971,11 @@ def _unpack_to(tar: Path, target: Path) -> None:
     finally:
         os.close(fd)
         tar.unlink(missing_ok=True)
+
+
+def _within(path: str, directory: str) -> bool:
+    directory = posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def _scoped(root: Path, rel: str) -> Path:

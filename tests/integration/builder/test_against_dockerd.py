@@ -181,3 +181,23 @@ async def test_from_scratch_as_on_dockerd(
         found["steps"] = [line for line in found["steps"] if not line.startswith(container_lines)]
     for key in theirs:
         assert ours[key] == theirs[key], key
+
+
+async def test_copy_into_a_volume_keeps_the_files_as_on_dockerd(
+    daemon: RunningDaemon, reference: Engine, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx",
+        {
+            "Dockerfile": (
+                b"FROM busybox\nVOLUME /srv/app\nCOPY f.txt /srv/app/sub/\n"
+                b"RUN echo lost > /srv/app/run.txt\nCMD find /srv | sort\n"
+            ),
+            "f.txt": b"kept\n",
+        },
+    )
+    ours = await built(daemon.host, daemon.socket.parent, context, "build-test/vol:1")
+    theirs = await built(reference.host, tmp_path, context, "build-test/vol:1")
+    for key in theirs:
+        assert ours[key] == theirs[key], key
+    assert ours["run"] == "/srv\n/srv/app\n/srv/app/sub\n/srv/app/sub/f.txt\n"
