@@ -36,6 +36,7 @@ from daemon.images.commit import LayerWriter
 from daemon.images.compression import DecompressionError, auto_decompress
 
 _MAX_DOCKERFILE = 16 * 1024 * 1024
+_BLOCK = 512
 
 
 @dataclass
@@ -130,7 +131,13 @@ async def spool_context(chunks: AsyncIterable[bytes], path: Path) -> None:
     except DecompressionError as exc:
         raise errors.InvalidParameter(f"invalid build context: {exc}") from None
     finally:
-        writer.close()
+        spooled = writer.close()
+    # The docker CLI's `-f` outside the context appends its members to the tar without
+    # the last one's padding and without the end blocks; Go's reader takes that, and so
+    # do we, by completing the archive.
+    if spooled.size % _BLOCK or spooled.size < 2 * _BLOCK:
+        with path.open("ab") as f:
+            f.write(bytes(-spooled.size % _BLOCK + 2 * _BLOCK))
 
 
 def unpack(tar_path: Path, root: Path) -> BuildContext:
@@ -169,9 +176,9 @@ def dockerignore_spec(text: str) -> pathspec.PathSpec[Any] | None:
     return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 
-def apply_dockerignore(context: BuildContext, keep: set[str]) -> None:
-    """Deletes what `.dockerignore` excludes, except the paths in `keep` (the Dockerfile and
-    `.dockerignore` itself are read before; dockerd keeps them unless they are excluded)."""
+def apply_dockerignore(context: BuildContext) -> None:
+    """Deletes what `.dockerignore` excludes, the Dockerfile and `.dockerignore` too when
+    they are (both were read before), as dockerd removes them."""
     text = context.read(".dockerignore")
     if text is None:
         return
@@ -183,7 +190,7 @@ def apply_dockerignore(context: BuildContext, keep: set[str]) -> None:
         rel_dir = "" if rel_dir == "." else rel_dir
         for name in files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
             rel = posixpath.join(rel_dir, name)
-            if rel not in keep and spec.match_file(rel):
+            if spec.match_file(rel):
                 os.unlink(os.path.join(directory, name))
         for name in dirs:
             full = os.path.join(directory, name)

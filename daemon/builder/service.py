@@ -39,16 +39,16 @@ async def start_build(
     tar.unlink(missing_ok=True)
     context.cleanup_dirs.append(work)
     try:
-        name, source = _dockerfile(context, dockerfile)
+        source = _dockerfile(context, dockerfile)
         parsed = parse(source)
-        await asyncio.to_thread(apply_dockerignore, context, {name, ".dockerignore"})
+        await asyncio.to_thread(apply_dockerignore, context)
     except BaseException:
         context.close()
         raise
     return Build(daemon, images, context, parsed, options)
 
 
-def _dockerfile(context: BuildContext, name: str) -> tuple[str, str]:
+def _dockerfile(context: BuildContext, name: str) -> str:
     candidates = [name] if name else list(DEFAULT_DOCKERFILE_NAMES)
     for candidate in candidates:
         rel = candidate.lstrip("/")
@@ -56,7 +56,7 @@ def _dockerfile(context: BuildContext, name: str) -> tuple[str, str]:
         if data is not None:
             if not data:
                 raise errors.SystemError(f"the Dockerfile ({rel}) cannot be empty")
-            return rel, data.decode(errors="replace")
+            return data.decode(errors="replace")
     raise errors.InvalidParameter(
         f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE_NAMES[0]}"
     )

@@ -15,8 +15,9 @@ import aiohttp
 
 from tests.integration.builder.support import docker_build
 from tests.support.buildcontexts import every_instruction_files, write_context
+from tests.support.commands import run_command
 from tests.support.containerd import ImportedImage, TestContainerd, count_delta
-from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 from tests.support.registry import Registry
 
 
@@ -430,3 +431,27 @@ async def test_rmi_of_a_built_image_deletes_its_steps_as_dockerd(
     assert base not in deleted  # busybox keeps its name
     listed = (await daemon.docker_ok("images", "-aq")).split()
     assert not set(steps) & set(listed)
+
+
+async def test_dockerfile_outside_the_context_and_from_stdin(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    context = write_context(tmp_path / "ctx", {"data.txt": b"d\n"})
+    outside = tmp_path / "elsewhere.Dockerfile"
+    outside.write_bytes(b"FROM busybox\nCOPY . /ctx/\nCMD ls -A /ctx\n")
+    code, out, err = await build(daemon, context, "-f", str(outside), "-t", "build-test/f:1")
+    assert code == 0, out + err
+    # The CLI sends the file as .dockerfile.<random>, unpadded at the tar's end, and
+    # lists it and .dockerignore in a .dockerignore it adds: both go, as dockerd drops them.
+    listed = await daemon.docker_ok("run", "--rm", "build-test/f:1")
+    assert listed.split() == ["data.txt"]
+    env = docker_env(daemon.host, config=daemon.socket.parent / "docker-config")
+    env["DOCKER_BUILDKIT"] = "0"
+    result = await run_command(
+        ["docker", "build", "-t", "build-test/stdin:1", "-"],
+        env=env,
+        stdin=b"FROM busybox\nRUN echo from-stdin > /s\nCMD cat /s\n",
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await daemon.docker_ok("run", "--rm", "build-test/stdin:1") == "from-stdin\n"
