@@ -69,7 +69,7 @@ async def commit_container(
     paused = options.pause and await _pause(daemon, live)
     spool = Path(tempfile.mkdtemp(prefix="commit-", dir=images.tmp_dir))
     try:
-        layer = await _layer(live, spool / "layer.tar")
+        layer = await container_layer(live, spool / "layer.tar")
         document = image_commit.image_document(
             parent=parent,
             layer=layer,
@@ -134,7 +134,7 @@ async def _unpause(daemon: Daemon, live: LiveContainer) -> None:
         log.warning("could not resume %s after its commit: %s", live.id, exc)
 
 
-async def _layer(live: LiveContainer, path: Path) -> image_commit.LayerFile | None:
+async def container_layer(live: LiveContainer, path: Path) -> image_commit.LayerFile | None:
     """The container's changes as a layer file; None when it changed nothing."""
     try:
         layers = await rootfs_layers(live)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from api.metrics import Metrics
 from api.routes import archive as archive_routes
+from api.routes import build as build_routes
 from api.routes import container_fs as container_fs_routes
 from api.routes import container_ops as container_ops_routes
 from api.routes import containers as container_routes
@@ -162,6 +163,7 @@ class Services:
             volume_routes,
             swarm_routes,
             network_routes,
+            build_routes,
         ):
             routes.add_routes(app.router)
         image_routes.add_routes(app, self.images)

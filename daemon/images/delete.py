@@ -6,6 +6,12 @@ container using the image makes either a conflict unless forced, and a running
 one even then. Deleting the image's last record lets containerd's GC reclaim its
 content and the layer snapshots no other image or container uses; those layers
 are reported as `Deleted` chain IDs, top first, as dockerd reports layers.
+
+Built images have parents (a build's steps, named by the config's `parent`):
+deleting an image, unless `noprune`, goes on with its parent when nothing else
+holds it (no name, no other child, no container), as dockerd's delete does; an
+image with children cannot be deleted, and prune leaves such images to their
+children's deletion.
 """
 
 from __future__ import annotations
@@ -73,18 +79,24 @@ async def delete_image(svc: ImageService, name: str, *, force: bool, prune: bool
                 raise conflict
             for ref in refs:
                 await _untag(svc, image_id, ref, records)
-        await _delete_helper(svc, image, records, force=force, quiet=quiet)
-    del prune  # nothing has parent images here (they come only from local builds)
+        await _delete_helper(svc, image, records, force=force, quiet=quiet, prune=prune)
     return records
 
 
+def _children(svc: ImageService, image_id: str) -> list[Image]:
+    return [other for other in svc.cache.images() if other.config.get("parent") == image_id]
+
+
 async def _delete_helper(
-    svc: ImageService, image: Image, records: Records, *, force: bool, quiet: bool
+    svc: ImageService, image: Image, records: Records, *, force: bool, quiet: bool, prune: bool
 ) -> None:
     image_id = image.id
     conflict = _conflict(svc, image_id, hard=True, soft=not force, references=not force)
+    if conflict is None and _children(svc, image_id):
+        conflict = _Conflict(image_id, "image has dependent child images", hard=True, used=False)
     if conflict is not None:
-        dangling = not svc.cache.references(image_id)
+        # dockerd's "dangling": no name and no child image.
+        dangling = not svc.cache.references(image_id) and not _children(svc, image_id)
         if quiet and (not dangling or conflict.used):
             # It stays, nameless: a dangling record keeps it from the GC.
             await svc.keep_if_nameless(image_id)
@@ -103,12 +115,21 @@ async def _delete_helper(
     svc.cache.forget_unused_contents()
     svc.event("delete", image_id, image_id)
     records.append({"Deleted": image_id})
-    if in_use:
-        return  # the containers' snapshots keep every layer
-    still_used = {chain for other in svc.cache.images() for chain in other.chain_ids}
-    for chain_id in reversed(image.chain_ids):
-        if chain_id not in still_used:
-            records.append({"Deleted": chain_id})
+    if not in_use:  # else the containers' snapshots keep every layer
+        still_used = {chain for other in svc.cache.images() for chain in other.chain_ids}
+        for chain_id in reversed(image.chain_ids):
+            if chain_id not in still_used:
+                records.append({"Deleted": chain_id})
+    parent_id = str(image.config.get("parent") or "")
+    if not prune or not parent_id:
+        return
+    try:
+        parent = svc.resolve(parent_id)
+    except NoSuchImage:
+        return
+    if not svc.cache.references(parent.id) and not _children(svc, parent.id):
+        # Quiet: a parent that is in use stays, nameless, without an error.
+        await _delete_helper(svc, parent, records, force=False, quiet=True, prune=True)
 
 
 async def _untag(svc: ImageService, image_id: str, ref: Reference, records: Records) -> Reference:
@@ -179,10 +200,14 @@ async def prune_images(svc: ImageService, filters: FilterMap) -> ImagePruneRespo
     validate(filters, PRUNE_FILTERS)
     only_dangling = dangling_only(filters, default=True, spellings=("true", "false", "1", "0"))
     until = prune_until(filters, InvalidImageReference)
+    parents = {str(image.config.get("parent") or "") for image in svc.cache.images()}
     candidates = [
         image
         for image in svc.cache.images()
-        if not svc.users(image.id) and prune_matches(image, filters, until)
+        # An image with children goes with the last of them (see _delete_helper).
+        if not svc.users(image.id)
+        and not (image.id in parents and not svc.cache.references(image.id))
+        and prune_matches(image, filters, until)
     ]
     deleted: Records = []
     for image in candidates:

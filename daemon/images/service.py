@@ -157,13 +157,17 @@ class ImageService:
         return self.cache.images()
 
     def list(self, *, all: bool = False, filters: FilterMap | None = None) -> list[ImageSummary]:
-        """`GET /images/json`: newest first. `all` changes nothing (no parent images here)."""
-        del all
-        chosen = list_images(self.cache.images(), filters or {}, self.resolve)
+        """`GET /images/json`: newest first. Without `all`, nameless images another image
+        was built on (a build's intermediate steps) are left out, as dockerd leaves them."""
+        known = self.cache.images()
+        parents = set() if all else {str(i.config.get("parent") or "") for i in known}
+        chosen = list_images(known, filters or {}, self.resolve)
         entries = []
         for image, tags, digests in sorted(
             chosen, key=lambda item: (item[0].created_unix, item[0].id), reverse=True
         ):
+            if image.dangling and image.id in parents:
+                continue
             entry = views.summary(image)
             if not image.dangling:
                 entry["RepoTags"] = list(tags)

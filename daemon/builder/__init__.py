@@ -1,0 +1,1 @@
+"""The classic Dockerfile builder behind `POST /build` (see docs/DESIGN.md, "Build")."""
