@@ -120,13 +120,18 @@ async def api_call(
         return Reply(response.status, dict(response.headers), await response.read())
 
 
-def docker_env(host: str, *, config: Path | None = None) -> dict[str, str]:
+def docker_env(
+    host: str, *, config: Path | None = None, api_version: str | None = None
+) -> dict[str, str]:
     """The environment for the docker CLI: none of the caller's DOCKER_* settings, `host` as
-    DOCKER_HOST and, if given, `config` as its configuration directory."""
+    DOCKER_HOST and, if given, `config` as its configuration directory and `api_version`
+    as the version it speaks instead of negotiating."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env["DOCKER_HOST"] = host
     if config is not None:
         env["DOCKER_CONFIG"] = str(config)
+    if api_version is not None:
+        env["DOCKER_API_VERSION"] = api_version
     return env
 
 

@@ -35,6 +35,9 @@ FIELDS = (
     "Healthcheck", "StopSignal", "OnBuild", "Shell",
 )  # fmt: skip
 # What the built image's files look like: name, mode, owner, size, type.
+# Both daemons are asked at dockerd 20.10's newest API version, so image inspect has the
+# same fields on both (1.45 dropped ContainerConfig).
+API_VERSION = "1.41"
 LIST_FILES = "find /srv /opt | sort | xargs stat -c '%n %a %u:%g %s %F'"
 
 
@@ -55,7 +58,8 @@ async def reference(containerd: TestContainerd) -> AsyncIterator[Engine]:
 
 
 async def cli(host: str, workdir: Path, *args: str) -> str:
-    result = await run_command(["docker", *args], env=docker_env(host, config=workdir / "cfg"))
+    env = docker_env(host, config=workdir / "cfg", api_version=API_VERSION)
+    result = await run_command(["docker", *args], env=env)
     assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
     return result.stdout
 
@@ -80,7 +84,9 @@ def history(text: str) -> list[str]:
 async def built(
     host: str, workdir: Path, context: Path, tag: str, *args: str, runs: bool = True
 ) -> dict[str, Any]:
-    code, out, err = await docker_build(host, workdir / "cfg", context, "-t", tag, *args)
+    code, out, err = await docker_build(
+        host, workdir / "cfg", context, "-t", tag, *args, api_version=API_VERSION
+    )
     assert code == 0, out + err
     inspected = json.loads(await cli(host, workdir, "image", "inspect", tag))[0]
     found = {
