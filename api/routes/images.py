@@ -25,6 +25,7 @@ from daemon.images.registry.auth import AuthConfig, auth_config_from_json, decod
 from daemon.images.service import ImageService
 from wire.image import AuthResponse
 
+from ..body import read_body
 from ..streams import ClientGone, StreamingReply
 from .common import DAEMON, bool_param, json_reply
 
@@ -200,7 +201,7 @@ async def prune(request: web.Request) -> web.Response:
 
 async def commit(request: web.Request) -> web.Response:
     """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` -> 201 {"Id"}."""
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         config = json.loads(raw) if raw.strip() else None
     except ValueError as exc:
@@ -265,7 +266,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 async def auth(request: web.Request) -> web.Response:
     """`POST /auth`: check credentials with their registry, as `docker login` does."""
     try:
-        document = json.loads(await request.read() or b"{}")
+        document = json.loads(await read_body(request) or b"{}")
     except ValueError as exc:
         raise errors.InvalidParameter(f"invalid auth configuration: {exc}") from None
     if not isinstance(document, dict):
