@@ -233,6 +233,11 @@ def insecure_tcp_hosts(hosts: Sequence[str]) -> list[str]:
     return out
 
 
+def unix_socket_paths(hosts: Sequence[str]) -> list[str]:
+    """The paths of the ``unix://`` hosts of `hosts`."""
+    return [target for scheme, target in map(_parse_host, hosts) if scheme == "unix"]
+
+
 def _parse_host(host: str) -> tuple[str, str]:
     """``unix:///p`` -> ("unix", "/p"); ``tcp://h:p`` -> ("tcp", "h:p")."""
     parts = urlsplit(host)

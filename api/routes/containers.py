@@ -15,9 +15,11 @@ from wire.container import ContainerCreateRequest, ContainerCreateResponse, Wait
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
+from ..server import unix_socket_paths
 from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
+from .bind_warnings import log_warnings, protected_paths, sensitive_bind_warnings
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
 from .network_settings import apply_network_settings, apply_summary_networks
@@ -31,8 +33,12 @@ def _ref(request: web.Request) -> str:
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ContainerCreateRequest)
     name = request.query.get("name") or None
-    model, warnings = await request.app[DAEMON].create(name, body)
-    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings}
+    daemon = request.app[DAEMON]
+    model, warnings = await daemon.create(name, body)
+    protected = protected_paths(daemon.config.data_root, unix_socket_paths(daemon.config.hosts))
+    sensitive = sensitive_bind_warnings(model.host_config, protected)
+    log_warnings(model.id, sensitive)
+    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": [*warnings, *sensitive]}
     return json_reply(reply, status=201)
 
 
