@@ -100,6 +100,7 @@ class NetnsDaemon:
     netns: PrivateNetns
     workdir: Path
     process: asyncio.subprocess.Process
+    extra_args: tuple[str, ...] = ()
 
     @property
     def socket(self) -> Path:
@@ -143,7 +144,9 @@ class NetnsDaemon:
                 await asyncio.sleep(0.1)  # polling the socket until it answers, bounded above
 
 
-async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subprocess.Process:
+async def _spawn_daemon(
+    netns: PrivateNetns, workdir: Path, extra_args: tuple[str, ...] = ()
+) -> asyncio.subprocess.Process:
     log = os.open(workdir / "mooraged.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         return await asyncio.create_subprocess_exec(
@@ -157,6 +160,7 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
                 str(workdir / "exec"),
                 "--config-file",
                 str(workdir / "daemon.json"),
+                *extra_args,
             ),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
@@ -167,10 +171,14 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
         os.close(log)
 
 
-async def start_netns_daemon(netns: PrivateNetns, workdir: Path) -> NetnsDaemon:
+async def start_netns_daemon(
+    netns: PrivateNetns, workdir: Path, extra_args: tuple[str, ...] = ()
+) -> NetnsDaemon:
+    """`extra_args`: more mooraged flags (a TCP listener inside the namespace, say)."""
     # An empty daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere.
     (workdir / "daemon.json").write_text("{}")
-    daemon = NetnsDaemon(netns, workdir, await _spawn_daemon(netns, workdir))
+    process = await _spawn_daemon(netns, workdir, extra_args)
+    daemon = NetnsDaemon(netns, workdir, process, extra_args)
     await daemon.wait_ready()
     return daemon
 
@@ -199,19 +207,21 @@ async def restart_netns_daemon(
     await stop_netns_daemon(daemon, sig)
     if while_down is not None:
         await while_down()
-    daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir)
+    daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir, daemon.extra_args)
     await daemon.wait_ready()
 
 
 @asynccontextmanager
-async def netns_daemon(load_busybox: bool = True) -> AsyncIterator[NetnsDaemon]:
+async def netns_daemon(
+    load_busybox: bool = True, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[NetnsDaemon]:
     """A private namespace with a mooraged in it (busybox:latest loaded); on exit nothing
     of either is left: no process, no mount, no directory, no namespace."""
     netns = await PrivateNetns.create()
     workdir = Path(tempfile.mkdtemp(prefix="moorage-netns-"))
     daemon: NetnsDaemon | None = None
     try:
-        daemon = await start_netns_daemon(netns, workdir)
+        daemon = await start_netns_daemon(netns, workdir, extra_args)
         if load_busybox:
             archive = workdir / "busybox.tar"
             write_docker_save(archive, ["busybox:latest"])
