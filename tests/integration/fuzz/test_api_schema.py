@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 
 from tests.support.netns import NetnsDaemon, netns_daemon
 
@@ -46,9 +46,12 @@ def spec_for(version: str) -> tuple[Path, str]:
     if not specs:
         pytest.skip(f"no Engine API swagger in {SPEC_DIR} (set MOORAGE_DOCKER_API_DIR)")
     for spec in specs:
-        with spec.open() as f:
-            if str(yaml.safe_load(f)["info"]["version"]) == version:
-                return spec, f"/v{version}"
+        # The spec's own version: `info:` then, indented under it, `version: "1.41"`.
+        found = re.search(
+            r'^info:\n(?:[ ].*\n)*?[ ]+version: "?([0-9.]+)"?$', spec.read_text(), re.M
+        )
+        if found is not None and found.group(1) == version:
+            return spec, f"/v{version}"
     newest = SPEC_DIR / "swagger-latest.yaml"
     return (newest if newest.exists() else specs[-1]), f"/v{version}"
 
