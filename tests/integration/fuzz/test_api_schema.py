@@ -8,20 +8,18 @@ examples, coverage and fuzzing phases; the one check is that no reply is a 5xx.
 Afterwards the daemon must still be running and answering.
 
 Short (CI) mode: a few examples per operation, a fixed seed, two and a half
-minutes at most. Long mode (``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``):
+minutes at most (about 9,000 requests). Long mode (``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``):
 many more examples, a fresh seed, half an hour at most. The counts are printed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -62,27 +60,22 @@ async def daemon() -> AsyncIterator[NetnsDaemon]:
         yield running
 
 
-def _summary(report: dict[str, Any]) -> str:
-    return json.dumps({k: report[k] for k in sorted(report) if k not in ("operations",)})[:2000]
-
-
 async def test_no_fuzzed_request_gets_a_5xx(daemon: NetnsDaemon, tmp_path: Path) -> None:
     version = (await daemon.docker_ok("version", "--format", "{{.Server.APIVersion}}")).strip()
     spec, base = spec_for(version)
-    report = tmp_path / "report.json"
     argv = [
-        SCHEMATHESIS, "run", str(spec),
+        # In a directory of its own: schemathesis keeps a cache of past failures in its cwd.
+        "env", "-C", str(tmp_path), SCHEMATHESIS, "run", str(spec),
         "--url", f"http://127.0.0.1:{PORT}{base}",
         "--checks", "not_a_server_error",
         "--exclude-path-regex", SWARM_ONLY,
         "--phases", "examples,coverage,fuzzing",
         "--max-examples", str(EXAMPLES),
         "--max-time", str(MAX_SECONDS),
-        "--workers", "2",
+        "--workers", "1",  # hypothesis's lambda sources are not thread-safe on 3.11
         "--request-timeout", "20",
         "--suppress-health-check", "all",
         "--warnings", "off",
-        "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
     if SEED is not None:
         argv += ["--seed", str(SEED)]
@@ -95,11 +88,15 @@ async def test_no_fuzzed_request_gets_a_5xx(daemon: NetnsDaemon, tmp_path: Path)
     started = time.monotonic()
     result = await daemon.netns.run(*argv, env=env, timeout=MAX_SECONDS + 120)
     elapsed = time.monotonic() - started
-    print(f"schemathesis on {spec.name} at {base} in {elapsed:.0f} s, exit {result.returncode}")
-    print("\n".join(result.stdout.splitlines()[-25:]))
+    output = result.stdout + result.stderr
+    summary = output[output.find("= SUMMARY =") :] if "= SUMMARY =" in output else output[-3000:]
+    print(f"\nschemathesis on {spec.name} at {base}: {elapsed:.0f} s, exit {result.returncode}")
+    print(summary)
     assert daemon.process.returncode is None, "mooraged exited during the fuzz run"
     assert (await daemon.docker("version")).returncode == 0, "mooraged stopped answering"
-    (tmp_path.parent / "schemathesis.out").write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    if report.exists():
-        print(_summary(json.loads(report.read_text())))
+    # The failures and errors sections, whole: each names the request and how to replay it.
+    problems = output.find("==== ERRORS ====")
+    if problems < 0:
+        problems = output.find("==== FAILURES ====")
+    assert result.returncode == 0, output[problems if problems >= 0 else -8000 :][:30000]
+    assert re.search(r"Test cases:\n\s+[0-9]+ generated, [0-9]+ passed", summary), summary

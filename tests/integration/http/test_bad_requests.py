@@ -150,6 +150,9 @@ CASES = [
     # -- routing and versions ----------------------------------------------------------
     Case("unknown-route", "GET", "/v1.41/nosuch", 404, "page not found"),
     Case("wrong-method", "PUT", "/v1.41/containers/json", 404, "page not found"),
+    # Found by the API fuzz: no such endpoint to force away is dockerd's 404, not a 500.
+    Case("force-disconnect-unknown-endpoint", "POST", "/v1.41/networks/host/disconnect", 404,
+         "endpoint gone not found", body={"Container": "gone", "Force": True}),
     Case("api-version-too-old", "GET", "/v1.12/version", 400,
          TOO_OLD.format(v="1.12"), plain_text=True),
     Case("api-version-1.23-too-old", "GET", "/v1.23/containers/json", 400,

@@ -23,6 +23,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +51,7 @@ from daemon.images.reference import (
     parse_normalized_named,
 )
 from daemon.tario import TarFormatError, TarReader
+from tests.unit.fuzz.seeds import seed_inputs
 
 LONG = os.environ.get("MOORAGE_FUZZ") == "long"
 EXAMPLES = 20_000 if LONG else 150
@@ -338,6 +341,15 @@ def test_image_archive_reader(
 
 
 @FUZZ
+@given(st.sampled_from(seed_inputs()), _flips, st.none() | st.integers(0, 1 << 20))
+def test_image_archive_reader_on_damaged_real_archives(
+    seed: bytes, flips: list[tuple[int, int]], truncate: int | None
+) -> None:
+    _count("image archive damaged")
+    _archive_outcome(_mutate(seed, flips, truncate))
+
+
+@FUZZ
 @given(st.binary(max_size=2048))
 def test_image_archive_reader_on_noise(data: bytes) -> None:
     _count("image archive noise")
@@ -392,3 +404,23 @@ def test_go_json_syntax_messages(data: bytes) -> None:
     except ValueError:
         return  # Python refused it: any message (or none, for what only Python refuses)
     assert message is None or message.startswith("invalid character") or "EOF" in message
+
+
+# -- coverage-guided (atheris) -----------------------------------------------------------------
+
+ATHERIS_ARGS = ["-max_total_time=1800"] if LONG else ["-runs=3000", "-seed=1"]
+
+
+def test_atheris_run_on_the_tar_and_archive_readers(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.unit.fuzz.atheris_parsers", *ATHERIS_ARGS, str(corpus)],
+        capture_output=True, text=True, timeout=2400 if LONG else 300,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+    )  # fmt: skip
+    done = [line for line in result.stderr.splitlines() if "DONE" in line or "Done" in line]
+    print("\natheris:", " | ".join(done))
+    # libFuzzer exits non-zero on a crash, having saved the input as crash-<sha1> in cwd.
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert done, result.stderr[-3000:]
