@@ -1,7 +1,7 @@
 """What one client may cost the server (api.limits), shown with real sockets.
 
 A small app on a real unix socket: a JSON route, a streamed reply and a hijacked
-echo stand in for create, ``logs -f`` and attach. Timeouts are short here (half a
+echo stand in for create, ``logs -f`` and attach. Timeouts are short here (a
 second) so that the slow clients the tests play are dropped quickly; the clients'
 own pauses are the behaviour under test, not waits for state.
 """
@@ -24,7 +24,7 @@ from api.limits import ServerLimits
 from api.streams import StreamingReply
 from tests.unit.api.support import Served, read_response, request_bytes, serve_app
 
-SHORT = 0.5
+SHORT = 1.0
 LIMITS = ServerLimits(json_body_bytes=64 * 1024, body_timeout=SHORT, head_timeout=SHORT)
 # How long a test waits for the server to act on a timeout before calling it a failure.
 GRACE = 5.0
@@ -205,7 +205,9 @@ async def test_a_head_sent_too_slowly_is_dropped_and_others_are_served(served: S
             sent += 1
             await asyncio.wait([closed], timeout=SHORT / 10)
             if sent == 3:
-                assert await _ping_answers(served) < SHORT
+                # Another client is served while this one still holds its connection.
+                await _ping_answers(served)
+                assert not closed.done()
         assert await closed
         assert SHORT * 0.9 <= time.monotonic() - started < SHORT + GRACE
 
@@ -223,7 +225,9 @@ async def test_a_body_sent_too_slowly_is_dropped_and_others_are_served(served: S
             sent += 1
             await asyncio.wait([closed], timeout=SHORT / 10)
             if sent == 3:
-                assert await _ping_answers(served) < SHORT
+                # Another client is served while this one still holds its connection.
+                await _ping_answers(served)
+                assert not closed.done()
         assert await closed
         assert SHORT * 0.9 <= time.monotonic() - started < SHORT + GRACE
 
