@@ -74,7 +74,8 @@ async def test_costly_clients_do_not_stop_docker_ps(daemon: RunningDaemon) -> No
         assert (status, message) == (400, TOO_LARGE)
         loaded.append(await _docker_ps_seconds(daemon))
         print(f"docker ps: {quiet:.2f} s alone, {max(loaded):.2f} s at worst under load")
-        assert max(loaded) < PROMPTLY, (quiet, loaded)
+        # Against its own time without the load, for a machine others load too.
+        assert max(loaded) < max(PROMPTLY, 5 * quiet), (quiet, loaded)
         # All the while, the stalled client was still attached.
         assert daemon.services.daemon.get("noisy").hub.client_count == 1
     finally:

@@ -54,7 +54,8 @@ from daemon.tario import TarFormatError, TarReader
 from tests.unit.fuzz.seeds import seed_inputs
 
 LONG = os.environ.get("MOORAGE_FUZZ") == "long"
-EXAMPLES = 20_000 if LONG else 150
+# MOORAGE_FUZZ_EXAMPLES sets the count for a run in between.
+EXAMPLES = int(os.environ.get("MOORAGE_FUZZ_EXAMPLES", 20_000 if LONG else 150))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=timedelta(seconds=5),  # a hang fails the example instead of the run
