@@ -152,6 +152,10 @@ CASES = [
     Case("wrong-method", "PUT", "/v1.41/containers/json", 404, "page not found"),
     # Found by the API fuzz. Digits other than ASCII (Python's isdigit() takes "¹", int()
     # does not) were 500s; no such endpoint to force away is dockerd's 404, not a 500.
+    Case("control-character-in-server-address", "POST", "/v1.41/auth", 400,
+         'unable to parse server address: parse "https://reg\\x1fistry": '
+         "net/url: invalid control character in URL",
+         body={"username": "u", "password": "p", "serveraddress": "reg\u001fistry"}),
     Case("superscript-stop-signal", "POST", "/v1.41/containers/create", 400,
          "Invalid signal: \u00b9", body=_create({"StopSignal": "\u00b9"})),
     Case("superscript-port", "POST", "/v1.41/containers/create", 400,
