@@ -8,7 +8,7 @@ examples, coverage and fuzzing phases; the one check is that no reply is a 5xx.
 Afterwards the daemon must still be running and answering.
 
 Short (CI) mode: a few examples per operation, a fixed seed, two and a half
-minutes at most (about 9,000 requests). Long mode (``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``):
+minutes at most (10,000 to 20,000 requests here, as the load allows). Long mode (``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``):
 many more examples, a fresh seed, half an hour at most. The counts are printed.
 """
 
