@@ -8,8 +8,10 @@ examples, coverage and fuzzing phases; the one check is that no reply is a 5xx.
 Afterwards the daemon must still be running and answering.
 
 Short (CI) mode: a few examples per operation, a fixed seed, two and a half
-minutes at most (10,000 to 20,000 requests here, as the load allows). Long mode (``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``):
-many more examples, a fresh seed, half an hour at most. The counts are printed.
+minutes at most (10,000 to 20,000 requests here, as the load allows: fuzzing goes
+on until the time is spent, so a run may still find something new). Long mode
+(``MOORAGE_FUZZ=long``, ``scripts/fuzz.sh long``): many more examples, a fresh
+seed, half an hour at most. The counts are printed.
 """
 
 from __future__ import annotations
