@@ -1,6 +1,8 @@
 """Reading JSON request bodies into models, with dockerd's 400s for bad input."""
 
+import asyncio
 import json
+import logging
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -9,9 +11,14 @@ from pydantic import BaseModel, ValidationError
 from daemon.errors import InvalidParameter
 
 from .json_syntax import go_syntax_error
+from .limits import limits_of
+from .streams import ClientGone
+
+log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=BaseModel)
 _DECODER = json.JSONDecoder()
+_CHUNK = 64 * 1024
 
 
 def check_json_content_type(request: web.Request) -> None:
@@ -27,7 +34,7 @@ def check_json_content_type(request: web.Request) -> None:
 async def read_json(request: web.Request, model: type[_M], *, empty_ok: bool = False) -> _M:
     """Parse the body as ``model``; an empty body gives the model's defaults if ``empty_ok``."""
     check_json_content_type(request)
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         if empty_ok:
             return model.model_validate({})
@@ -39,6 +46,40 @@ async def read_json(request: web.Request, model: type[_M], *, empty_ok: bool = F
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or model.__name__
         raise InvalidParameter(f"invalid JSON: {where}: {first['msg']}") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body of a request that carries a small one (JSON, or nothing).
+
+    Over the JSON size limit: a 400, before reading any of it when Content-Length
+    tells. Not all there within the body timeout: the connection is dropped
+    (``ClientGone``), so a client that trickles its body holds nothing for long.
+    """
+    limits = limits_of(request)
+    limit = limits.json_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            while chunk := await request.content.read(_CHUNK):
+                body += chunk
+                if len(body) > limit:  # chunked: no length announced
+                    raise _too_large(limit)
+    except TimeoutError:
+        log.info(
+            "dropping a client that sent %s %s's body too slowly", request.method, request.path
+        )
+        if request.transport is not None:
+            request.transport.abort()
+        raise ClientGone("request body not received in time") from None
+    return bytes(body)
+
+
+def _too_large(limit: int) -> InvalidParameter:
+    return InvalidParameter(
+        f"request body too large: a JSON request body may not exceed {limit} bytes"
+    )
 
 
 def _decode_first_value(raw: bytes) -> Any:

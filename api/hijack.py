@@ -48,6 +48,7 @@ from typing import Any
 
 from aiohttp import http_parser, web, web_protocol
 
+from api.body import read_body
 from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone, track
 from api.versioning import ApiVersion, common_headers
 from wire.api_versions import HIJACK_MULTIPLEXED_TYPE
@@ -300,7 +301,7 @@ async def hijack(request: web.Request, *, content_type: str = RAW_STREAM) -> Hij
     """Answer ``request`` with 101 (or 200) and take its connection over."""
     # The body must be consumed first: aiohttp switches to "upgraded" mode, and
     # keeps later bytes aside for us, only once the body is complete.
-    await request.read()
+    await read_body(request)
     transport = request.transport
     aiohttp_protocol = request.protocol
     if transport is None or transport.is_closing():

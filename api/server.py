@@ -11,9 +11,11 @@ Decisions worth knowing:
   pressing ^C would leave half-done state behind. Long waits (wait, logs -f,
   events, stats) notice the disconnect through ``api.streams.StreamingReply``
   and hijacked streams through ``api.hijack``; both stop at once.
-* No request size limit (``client_max_size=0``), like dockerd: image tars come
-  as request bodies. Handlers of such bodies read ``request.content`` in chunks
-  instead of ``request.read()``.
+* No general request size limit (``client_max_size=0``), like dockerd: image tars
+  come as request bodies. Handlers of such bodies read ``request.content`` in
+  chunks; small bodies are read with ``api.body.read_body``, within
+  ``api.limits``'s JSON size limit and body timeout. The request head's sizes and
+  the time a connection may go without a complete head are ``api.limits`` too.
 * On ``close()``, streams and hijacked connections are cut first (their clients
   may wait forever), then other requests get ``shutdown_timeout`` to finish.
 * Whoever reaches the API is root on the machine. The unix socket is 0660,
@@ -48,6 +50,7 @@ from aiohttp.typedefs import Middleware
 
 from api.errors import error_middleware
 from api.hijack import use_tcp_upgrade_parser
+from api.limits import LIMITS, ServerLimits
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
 from api.tls import TlsRelay
@@ -70,10 +73,13 @@ def make_app(
     *,
     min_api_version: ApiVersion = MIN_API_VERSION,
     outer_middlewares: Sequence[Middleware] = (),
+    limits: ServerLimits | None = None,
 ) -> web.Application:
     """The application with middlewares, hooks and the system routes.
 
     `outer_middlewares` run outside error handling, so they see every final status.
+    `limits` (defaults: ``ServerLimits()``) apply to its handlers and, through
+    ``serve``, to its connections.
     """
     use_tcp_upgrade_parser()
     app = web.Application(
@@ -81,6 +87,7 @@ def make_app(
         client_max_size=0,
     )
     app[LIVE_STREAMS] = weakref.WeakSet()
+    app[LIMITS] = limits or ServerLimits()
     app.on_response_prepare.append(add_common_headers)
     app.on_response_prepare.append(drop_unwanted_content_type)
     system.add_routes(app.router)
@@ -154,6 +161,7 @@ async def serve(
         handle_signals=False,
         handler_cancellation=False,
         shutdown_timeout=shutdown_timeout,
+        **app.get(LIMITS, ServerLimits()).handler_options(),
     )
     await runner.setup()
     server = ApiServer(app, runner)
@@ -199,9 +207,14 @@ async def _listen_tls(
     async def serve_plain(accepted: socket.socket) -> None:
         await loop.connect_accepted_socket(app_server, accepted)
 
+    handshake_timeout = runner.app.get(LIMITS, ServerLimits()).head_timeout
+
+    def relay() -> TlsRelay:
+        return TlsRelay(tls, serve_plain, handshake_timeout)
+
     if sock is not None:
-        return await loop.create_server(lambda: TlsRelay(tls, serve_plain), sock=sock)
-    return await loop.create_server(lambda: TlsRelay(tls, serve_plain), host, port)
+        return await loop.create_server(relay, sock=sock)
+    return await loop.create_server(relay, host, port)
 
 
 async def _serve_tls(
@@ -265,6 +278,11 @@ def insecure_tcp_hosts(hosts: Sequence[str]) -> list[str]:
         if scheme == "tcp" and not is_loopback_host(target.rpartition(":")[0]):
             out.append(host)
     return out
+
+
+def unix_socket_paths(hosts: Sequence[str]) -> list[str]:
+    """The paths of the ``unix://`` hosts of `hosts`."""
+    return [target for scheme, target in map(_parse_host, hosts) if scheme == "unix"]
 
 
 def _parse_host(host: str) -> tuple[str, str]:

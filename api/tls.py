@@ -60,9 +60,14 @@ class TlsRelay(asyncio.Protocol):
     """One client's TLS connection, relayed as plaintext to `serve_plain`."""
 
     def __init__(
-        self, context: ssl.SSLContext, serve_plain: Callable[[socket.socket], Awaitable[object]]
+        self,
+        context: ssl.SSLContext,
+        serve_plain: Callable[[socket.socket], Awaitable[object]],
+        handshake_timeout: float = 60.0,
     ) -> None:
         self._serve_plain = serve_plain
+        self._handshake_timeout = handshake_timeout
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -78,6 +83,17 @@ class TlsRelay(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCP transport is not an asyncio.Transport subclass, but it is one.
         self._tcp = cast(asyncio.Transport, transport)
+        # Until the handshake is done the app's server, whose timers drop idle and slow
+        # clients, does not know this connection: a client that never finishes it would
+        # hold its socket for good.
+        self._handshake_timer = asyncio.get_running_loop().call_later(
+            self._handshake_timeout, self._handshake_overdue
+        )
+
+    def _handshake_overdue(self) -> None:
+        if self._app_task is None and not self._closed:
+            log.info("dropping a TLS client that did not finish its handshake in time")
+            self._abort()
 
     def data_received(self, data: bytes) -> None:
         self._incoming.write(data)
@@ -90,6 +106,8 @@ class TlsRelay(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
         if self._app is not None:
             self._app.close()
         elif self._app_task is not None:
@@ -110,6 +128,8 @@ class TlsRelay(asyncio.Protocol):
         try:
             if self._app_task is None:
                 self._tls.do_handshake()
+                if self._handshake_timer is not None:
+                    self._handshake_timer.cancel()
                 self._start_app_side()
             while True:
                 chunk = self._tls.read(_CHUNK)

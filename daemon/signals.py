@@ -33,7 +33,7 @@ def signal_number(value: str | int) -> int | None:
     """The number of a signal name or number; None when dockerd would not accept it."""
     if isinstance(value, int):
         number: int | None = value
-    elif value.isdigit():
+    elif value.isascii() and value.isdigit():  # int() refuses "¹", isdigit() not
         number = int(value)
     else:
         number = _SIGNALS.get(value.upper().removeprefix("SIG"))

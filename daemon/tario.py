@@ -199,10 +199,14 @@ def _apply_overrides(member: TarMember, pax: dict[str, str]) -> TarMember:
         return member
     size = member.size
     if "size" in pax:
-        try:
-            size = int(pax["size"])
-        except ValueError:
-            raise TarFormatError(f"invalid pax size {pax['size']!r}") from None
+        # Plain ASCII decimal that fits in 63 bits, as Go's reader takes it; Python's int()
+        # would also take "-5", " 7", "1_000" and other scripts' digits.
+        text = pax["size"]
+        if not (text.isascii() and text.isdigit() and len(text) <= 19):
+            raise TarFormatError(f"invalid pax size {text!r}")
+        size = int(text)
+        if size >= 1 << 63:
+            raise TarFormatError(f"invalid pax size {text!r}")
     return TarMember(
         name=pax.get("path", member.name),
         type=member.type,

@@ -28,9 +28,11 @@ from wire.network import EndpointSettings
 
 from ..body import read_json
 from ..hijack import hijack, stream_content_type
+from ..server import unix_socket_paths
 from ..stdcopy import Stream, encode_frame
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
+from .bind_warnings import log_warnings, protected_paths, sensitive_bind_warnings
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
 from .images import IMAGES
 from .network_settings import apply_network_settings, apply_summary_networks
@@ -55,7 +57,13 @@ async def create(request: web.Request) -> web.Response:
     model, warnings = await daemon.create(name, body)
     if extra:
         await _connect_extra(daemon, model.id, list(zip(networks, extra.values(), strict=True)))
-    reply: ContainerCreateResponse = {"Id": model.id, "Warnings": warnings + version_warnings}
+    protected = protected_paths(daemon.config.data_root, unix_socket_paths(daemon.config.hosts))
+    sensitive = sensitive_bind_warnings(model.host_config, protected)
+    log_warnings(model.id, sensitive)
+    reply: ContainerCreateResponse = {
+        "Id": model.id,
+        "Warnings": [*warnings, *version_warnings, *sensitive],
+    }
     return json_reply(reply, status=201)
 
 

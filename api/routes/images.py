@@ -36,6 +36,7 @@ from wire.api_versions import (
 )
 from wire.image import AuthResponse, inspect_at, summary_at
 
+from ..body import read_body
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, json_reply
@@ -247,7 +248,7 @@ async def prune(request: web.Request) -> web.Response:
 
 async def commit(request: web.Request) -> web.Response:
     """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` -> 201 {"Id"}."""
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         config = json.loads(raw) if raw.strip() else None
     except ValueError as exc:
@@ -314,14 +315,45 @@ async def push(request: web.Request) -> web.StreamResponse:
 async def auth(request: web.Request) -> web.Response:
     """`POST /auth`: check credentials with their registry, as `docker login` does."""
     try:
-        document = json.loads(await request.read() or b"{}")
+        document = json.loads(await read_body(request) or b"{}")
     except ValueError as exc:
         raise errors.InvalidParameter(f"invalid auth configuration: {exc}") from None
     if not isinstance(document, dict):
         raise errors.InvalidParameter("invalid auth configuration: not a JSON object")
-    result = await _service(request).login(auth_config_from_json(document))
+    config = auth_config_from_json(document)
+    _check_server_address(config.serveraddress)
+    result = await _service(request).login(config)
     reply: AuthResponse = {
         "IdentityToken": result.get("IdentityToken", ""),
         "Status": result["Status"],
     }
     return json_reply(reply)
+
+
+def _check_server_address(address: str) -> None:
+    """dockerd parses the address as a URL first: a control character is its 400."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in address):
+        url = address if address.startswith(("https://", "http://")) else f"https://{address}"
+        raise errors.InvalidParameter(
+            f"unable to parse server address: parse {_go_quote(url)}: "
+            "net/url: invalid control character in URL"
+        )
+
+
+def _go_quote(text: str) -> str:
+    """About Go's %q: printable characters as they are, the others escaped."""
+    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+             "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\"}  # fmt: skip
+    out = []
+    for c in text:
+        if c in named:
+            out.append(named[c])
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) <= 0xFFFF:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'

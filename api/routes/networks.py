@@ -172,6 +172,9 @@ async def disconnect(request: web.Request) -> web.Response:
         if not body.Force:
             raise
         # Forced: the endpoint of a container that is gone is cleaned up by its id.
+        # None there is dockerd's 404 from its endpoint lookup, not a failure.
+        if body.Container not in network.members:
+            raise errors.NotFound(f"endpoint {body.Container} not found") from None
         await daemon.netrt.disconnect(network.id, body.Container)
         return web.Response(status=200)
     async with live.lock:  # not while the container starts or exits

@@ -218,8 +218,9 @@ class ContainerSpecs:
         return spec
 
     def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
-        """The spec builder for create. A user that does not resolve is dockerd's start
-        error, not a create error, so create then stores a spec without the user."""
+        """The spec builder for create. A user or a GroupAdd group that does not resolve is
+        dockerd's start error, not a create error, so create then stores a spec without
+        them."""
 
         def build(mounts: Sequence[Mount]) -> dict[str, Any]:
             with daemon_errors():
@@ -227,7 +228,10 @@ class ContainerSpecs:
                     return self._build(container, mounts)
                 except oci.StartError:
                     config = dict(container.config, User="")
-                    shadow = Container(**{**container.__dict__, "config": config})
+                    host_config = dict(container.host_config, GroupAdd=None)
+                    shadow = Container(
+                        **{**container.__dict__, "config": config, "host_config": host_config}
+                    )
                     return self._build(shadow, mounts)
 
         return build

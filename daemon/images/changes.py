@@ -291,7 +291,7 @@ def _healthcheck(state: _State, rest: str) -> None:
         if key not in _HEALTH_FLAGS:
             raise InvalidParameter(f"Unknown flag: {key}")
         if key == "retries":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise InvalidParameter(f'strconv.ParseInt: parsing "{value}": invalid syntax')
             options[_HEALTH_FLAGS[key]] = int(value)
         else:

@@ -173,4 +173,4 @@ def match_rank(want: PlatformSpec, os: str, architecture: str, variant: str | No
 
 
 def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None

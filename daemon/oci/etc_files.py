@@ -197,7 +197,10 @@ def embedded_forwarding(
         get_strs(host_config, "DnsOptions"),
     )
     ndots_set = any(
-        option.startswith("ndots:") and option[6:].isdigit() and int(option[6:]) > 0
+        option.startswith("ndots:")
+        and option[6:].isascii()
+        and option[6:].isdigit()
+        and int(option[6:]) > 0
         for option in resolver_options(base)
     )
     return Forwarding([ns for ns in nameservers(base) if ":" not in ns], ndots_set)

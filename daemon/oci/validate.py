@@ -150,7 +150,7 @@ def _valid_port(text: str, allow_range: bool) -> bool:
     if not text:
         return True
     bounds = text.split("-", 1) if allow_range else [text]
-    if not all(b.isdigit() and int(b) <= _MAX_PORT for b in bounds):
+    if not all(b.isascii() and b.isdigit() and int(b) <= _MAX_PORT for b in bounds):
         return False
     return len(bounds) == 1 or int(bounds[0]) <= int(bounds[1])
 

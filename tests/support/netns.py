@@ -102,6 +102,7 @@ class NetnsDaemon:
     netns: PrivateNetns
     workdir: Path
     process: asyncio.subprocess.Process
+    extra_args: tuple[str, ...] = ()
 
     @property
     def socket(self) -> Path:
@@ -145,7 +146,9 @@ class NetnsDaemon:
                 await asyncio.sleep(0.1)  # polling the socket until it answers, bounded above
 
 
-async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subprocess.Process:
+async def _spawn_daemon(
+    netns: PrivateNetns, workdir: Path, extra_args: tuple[str, ...] = ()
+) -> asyncio.subprocess.Process:
     log = os.open(workdir / "mooraged.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         return await asyncio.create_subprocess_exec(
@@ -159,6 +162,7 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
                 str(workdir / "exec"),
                 "--config-file",
                 str(workdir / "daemon.json"),
+                *extra_args,
             ),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
@@ -170,12 +174,17 @@ async def _spawn_daemon(netns: PrivateNetns, workdir: Path) -> asyncio.subproces
 
 
 async def start_netns_daemon(
-    netns: PrivateNetns, workdir: Path, daemon_json: dict[str, Any] | None = None
+    netns: PrivateNetns,
+    workdir: Path,
+    daemon_json: dict[str, Any] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> NetnsDaemon:
+    """`extra_args`: more mooraged flags (a TCP listener inside the namespace, say)."""
     # A daemon.json of its own, so that /etc/moorage/daemon.json cannot interfere; with
     # live restore, as tests restart the daemon over running containers (SIGTERM).
     (workdir / "daemon.json").write_text(json.dumps({"live-restore": True, **(daemon_json or {})}))
-    daemon = NetnsDaemon(netns, workdir, await _spawn_daemon(netns, workdir))
+    process = await _spawn_daemon(netns, workdir, extra_args)
+    daemon = NetnsDaemon(netns, workdir, process, extra_args)
     await daemon.wait_ready()
     return daemon
 
@@ -204,7 +213,7 @@ async def restart_netns_daemon(
     await stop_netns_daemon(daemon, sig)
     if while_down is not None:
         await while_down()
-    daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir)
+    daemon.process = await _spawn_daemon(daemon.netns, daemon.workdir, daemon.extra_args)
     await daemon.wait_ready()
 
 
@@ -213,18 +222,19 @@ async def netns_daemon(
     load_busybox: bool = True,
     daemon_json: dict[str, Any] | None = None,
     before_start: Callable[[PrivateNetns], Awaitable[None]] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> AsyncIterator[NetnsDaemon]:
     """A private namespace with a mooraged in it (busybox:latest loaded; `daemon_json`:
-    more daemon.json keys); `before_start` prepares the namespace before the daemon first
-    sees it. On exit nothing of either is left: no process, no mount, no directory, no
-    namespace."""
+    more daemon.json keys; `extra_args`: more flags); `before_start` prepares the namespace
+    before the daemon first sees it. On exit nothing of either is left: no process, no
+    mount, no directory, no namespace."""
     netns = await PrivateNetns.create()
     workdir = Path(tempfile.mkdtemp(prefix="moorage-netns-"))
     daemon: NetnsDaemon | None = None
     try:
         if before_start is not None:
             await before_start(netns)
-        daemon = await start_netns_daemon(netns, workdir, daemon_json)
+        daemon = await start_netns_daemon(netns, workdir, daemon_json, extra_args)
         if load_busybox:
             archive = workdir / "busybox.tar"
             write_docker_save(archive, ["busybox:latest"])

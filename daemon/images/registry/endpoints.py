@@ -52,7 +52,8 @@ def normalize_domain(server: str) -> str:
     text = server.strip()
     if "://" in text:
         text = urlsplit(text).netloc
-    text = text.split("/", 1)[0].lower()
+    # The host only: credentials in the address ("user@host") are not the registry's name.
+    text = text.split("/", 1)[0].rpartition("@")[2].lower()
     return DOCKER_HUB_DOMAIN if text in _HUB_ALIASES or not text else text
 
 

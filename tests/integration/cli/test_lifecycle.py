@@ -254,6 +254,12 @@ async def test_mounts_limits_and_user(daemon: RunningDaemon, tmp_path: Path) -> 
     assert out.strip() == "65534"
     code, _, err = await daemon.docker("run", "--rm", "--user", "nosuchuser", "busybox", "true")
     assert code != 0 and "unable to find user nosuchuser" in err
+    # An unknown --group-add group too is a start error, not a create one (a 500 at create
+    # until the API fuzz found it).
+    await daemon.docker_ok("create", "--name", "nogroup", "--group-add", "nosuchgroup", "busybox")
+    code, _, err = await daemon.docker("start", "nogroup")
+    assert code != 0 and "Unable to find group nosuchgroup" in err
+    await daemon.docker_ok("rm", "nogroup")
 
 
 async def test_logs_since(daemon: RunningDaemon) -> None:

@@ -150,6 +150,22 @@ CASES = [
     # -- routing and versions ----------------------------------------------------------
     Case("unknown-route", "GET", "/v1.41/nosuch", 404, "page not found"),
     Case("wrong-method", "PUT", "/v1.41/containers/json", 404, "page not found"),
+    # Found by the API fuzz. Digits other than ASCII (Python's isdigit() takes "¹", int()
+    # does not) were 500s; no such endpoint to force away is dockerd's 404, not a 500.
+    Case("control-character-in-server-address", "POST", "/v1.41/auth", 400,
+         'unable to parse server address: parse "https://reg\\x1fistry": '
+         "net/url: invalid control character in URL",
+         body={"username": "u", "password": "p", "serveraddress": "reg\u001fistry"}),
+    Case("superscript-stop-signal", "POST", "/v1.41/containers/create", 400,
+         "Invalid signal: \u00b9", body=_create({"StopSignal": "\u00b9"})),
+    Case("superscript-port", "POST", "/v1.41/containers/create", 400,
+         'invalid port specification: "\u00b9"',
+         body=_create({}, {"PortBindings": {"\u00b9/tcp": [{"HostPort": "80"}]}})),
+    Case("superscript-host-port", "POST", "/v1.41/containers/create", 400,
+         'invalid port specification: "\u00b2"',
+         body=_create({}, {"PortBindings": {"80/tcp": [{"HostPort": "\u00b2"}]}})),
+    Case("force-disconnect-unknown-endpoint", "POST", "/v1.41/networks/host/disconnect", 404,
+         "endpoint gone not found", body={"Container": "gone", "Force": True}),
     Case("api-version-too-old", "GET", "/v1.12/version", 400,
          TOO_OLD.format(v="1.12"), plain_text=True),
     Case("api-version-1.23-too-old", "GET", "/v1.23/containers/json", 400,

@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
+from api.limits import ServerLimits
 from api.server import ApiServer, make_app, serve
 
 
@@ -145,9 +146,10 @@ class Served:
 @contextlib.asynccontextmanager
 async def serve_app(
     setup: Callable[[web.Application], None] | None = None,
+    limits: ServerLimits | None = None,
 ) -> AsyncIterator[Served]:
-    """make_app() plus ``setup``'s routes, listening on a fresh unix socket."""
-    app = make_app()
+    """make_app(limits=limits) plus ``setup``'s routes, listening on a fresh unix socket."""
+    app = make_app(limits=limits)
     if setup is not None:
         setup(app)
     # Short path: unix socket paths are limited to about 100 bytes.

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from api.limits import ServerLimits
 from api.server import (
     ApiServer,
     UnixSocketOwner,
@@ -312,3 +313,24 @@ async def test_tls_connections_leave_no_descriptor_behind(
     async with asyncio.timeout(10):
         while _open_fds() > before:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def test_a_tls_client_that_never_finishes_its_handshake_is_dropped(
+    pki: dict[str, Issued],
+) -> None:
+    context = server_tls_context(
+        str(pki["server"].cert), str(pki["server"].key), str(pki["ca"].cert), verify=True
+    )
+    app = make_app(limits=ServerLimits(head_timeout=0.5))
+    server = await serve(app, ["tcp://127.0.0.1:0"], tls=context)
+    try:
+        host, port = server.addresses[0].rsplit(":", 1)
+        # Connected, but not a byte of the handshake: closed once the head timeout passed.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""
+        assert asyncio.get_running_loop().time() - started >= 0.45
+        writer.close()
+    finally:
+        await server.close()

@@ -74,6 +74,12 @@ def test_the_input_config_is_not_changed() -> None:
         (["ONBUILD FROM x"], "FROM isn't allowed as an ONBUILD trigger"),
         (["HEALTHCHECK --interval=soon CMD x"], 'time: invalid duration "soon"'),
         (["HEALTHCHECK RUN x"], 'Unknown type "RUN" in HEALTHCHECK (try CMD)'),
+        # Digits Python calls digits and int() refuses (found by fuzzing): a 400, not a 500.
+        (
+            ["HEALTHCHECK --retries=\u00b9 CMD x"],
+            'strconv.ParseInt: parsing "\u00b9": invalid syntax',
+        ),
+        (["EXPOSE \u00b9"], "Invalid containerPort: \u00b9"),
     ],
 )
 def test_bad_changes_are_refused_as_dockerd(changes: list[str], message: str) -> None:

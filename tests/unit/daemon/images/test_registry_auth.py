@@ -110,6 +110,10 @@ def test_parse_www_authenticate() -> None:
         ("http://localhost:5000/", "localhost:5000"),
         ("Quay.IO", "quay.io"),
         ("registry.test:443/v2/", "registry.test:443"),
+        # Credentials in the address are not part of the name (found by the API fuzz:
+        # aiohttp made a Basic header of them and failed on non-Latin-1 text).
+        ("https://us\u00e9r:pw@registry.test/v2/", "registry.test"),
+        ("\U0006ba15@registry.test", "registry.test"),
     ],
 )
 def test_normalize_domain(server: str, domain: str) -> None:
