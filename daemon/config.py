@@ -20,6 +20,9 @@ DEFAULT_CONFIG_FILE = "/etc/moorage/daemon.json"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 
+CONTAINERD_BACKENDS = ("auto", "local", "remote")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -29,6 +32,9 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
     containerd: str = ""  # empty: start and supervise our own containerd
     containerd_namespace: str = "moorage"
+    # libcontainerd's backend: "remote" (containerd), "local" (runc alone, issue 17), or
+    # "auto": remote when a containerd socket is given or containerd is installed.
+    containerd_backend: str = "auto"
     data_root: Path = Path("/var/lib/moorage")
     exec_root: Path = Path("/run/moorage")
     default_runtime: str = DEFAULT_RUNTIME
@@ -81,6 +87,7 @@ _FILE_KEYS = {
     "hosts": "hosts",
     "containerd": "containerd",
     "containerd_namespace": "containerd-namespace",
+    "containerd_backend": "containerd-backend",
     "data_root": "data-root",
     "exec_root": "exec-root",
     "default_runtime": "default-runtime",
@@ -108,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-H", "--host", dest="hosts", action="append", help="socket(s) to listen on")
     p.add_argument("--containerd", help="containerd socket (default: run a managed containerd)")
     p.add_argument("--containerd-namespace", dest="containerd_namespace")
+    p.add_argument("--containerd-backend", dest="containerd_backend", help="local, remote or auto")
     p.add_argument("--data-root", dest="data_root")
     p.add_argument("--exec-root", dest="exec_root")
     p.add_argument("--default-runtime", dest="default_runtime")
@@ -190,6 +198,8 @@ def load_config(argv: list[str] | None = None) -> DaemonConfig:
         if dest in ("data_root", "exec_root"):
             value = Path(value)
         setattr(config, dest, value)
+    if config.containerd_backend not in CONTAINERD_BACKENDS:
+        raise ConfigError(f"invalid containerd backend {config.containerd_backend!r}")
     config.add_runtimes = list(args.add_runtimes or [])
     runtimes = file_data.get("runtimes", {})
     if not isinstance(runtimes, dict):
