@@ -112,7 +112,8 @@ class Services:
 
     async def start(self) -> None:
         config = self.config
-        if backend_name(config) == "local":
+        config.containerd_backend = backend_name(config)  # "auto" decided, for /info
+        if config.containerd_backend == "local":
             self.daemon.load()
             self.client = await start_local(config, self.daemon)
             self.daemon.attach_client(self.client)

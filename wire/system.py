@@ -62,6 +62,11 @@ class SwarmInfo(TypedDict):
     RemoteManagers: None
 
 
+class CommitInfo(TypedDict):
+    ID: str
+    Expected: str
+
+
 class InfoResponse(TypedDict):
     ID: str
     Containers: int
@@ -104,6 +109,8 @@ class InfoResponse(TypedDict):
     LiveRestoreEnabled: bool
     Isolation: str
     InitBinary: str
+    ContainerdCommit: CommitInfo
+    RuncCommit: CommitInfo
     SecurityOptions: list[str]
     Warnings: list[str] | None
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from daemon.container.model import Status
 from daemon.oci import apparmor_enabled, info_security_options
-from wire.system import InfoResponse, VersionResponse
+from wire.system import CommitInfo, InfoResponse, VersionResponse
 
 from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION
 from .common import DAEMON, json_reply
@@ -67,6 +67,9 @@ async def info(request: web.Request) -> web.Response:
     for live in lives:
         counts[live.model.state.status] += 1
     uname = platform.uname()
+    containerd_commit, runc_commit = _commits(
+        daemon.config.containerd_backend, daemon.containerd_version[1]
+    )
     body: InfoResponse = {
         "ID": daemon.daemon_id,
         "Containers": len(lives),
@@ -121,10 +124,21 @@ async def info(request: web.Request) -> web.Response:
         "LiveRestoreEnabled": False,
         "Isolation": "",
         "InitBinary": "",
+        "ContainerdCommit": containerd_commit,
+        "RuncCommit": runc_commit,
         "SecurityOptions": _SECURITY_OPTIONS,
         "Warnings": None,
     }
     return json_reply(body)
+
+
+def _commits(backend: str, commit: str) -> tuple[CommitInfo, CommitInfo]:
+    """`docker info`'s containerd and runc versions, which also say which libcontainerd
+    backend runs: the local one has no containerd, and its version is runc's."""
+    if backend == "local":
+        none: CommitInfo = {"ID": "none (local backend: runc without containerd)", "Expected": ""}
+        return none, {"ID": commit, "Expected": commit}
+    return {"ID": commit, "Expected": commit}, {"ID": "", "Expected": ""}
 
 
 def _os_name() -> str:
