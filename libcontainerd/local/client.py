@@ -33,8 +33,8 @@ from .files import read_json, write_json
 from .images import LocalImageStores
 from .imagestore import LocalImageStore
 from .leases import LocalLeases
-from .process import LocalProcess, read_exit, start_time
-from .runtime import DEFAULT_BINARY, Runtime
+from .process import EXIT_FILE, LocalProcess, read_exit, start_time
+from .runtime import DEFAULT_BINARY, MONITOR_CONFIG, Runtime
 from .snapshots import Snapshotter
 from .task import LocalTask, runtime_status
 
@@ -219,7 +219,7 @@ class LocalClient:
     async def _find_task(self, container_id: str, runtime: RuntimeSpec) -> FoundTask | None:
         """The task a bundle holds, from its monitor's files (and `runc state` while it runs)."""
         directory = self.bundle_root / container_id / "proc" / "init"
-        if not (directory / "monitor.json").exists():
+        if not (directory / MONITOR_CONFIG).exists():
             return None
         try:
             state = read_json(directory / "state.json")
@@ -227,7 +227,7 @@ class LocalClient:
             state = {"pid": 0, "monitor": 0, "start": None}
         pid = int(state["pid"])
         monitor = int(state["monitor"])
-        exited = (directory / "exit.json").exists()
+        exited = (directory / EXIT_FILE).exists()
         if not exited and monitor and start_time(monitor) == state["start"]:
             status = runtime_status(await self.runtime_for(runtime).state(container_id))
             if status is not TaskStatus.STOPPED:

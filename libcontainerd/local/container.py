@@ -23,8 +23,9 @@ from ..types import (
     TaskStatus,
 )
 from .cgroups import Cgroup
-from .files import read_json
+from .monitor import read_config
 from .rootfs import mount_rootfs, unmount_rootfs
+from .runtime import MONITOR_CONFIG
 from .task import LocalTask
 
 if TYPE_CHECKING:
@@ -143,9 +144,9 @@ class LocalContainer:
             return self.task()
         directory = self.bundle / "proc" / "init"
         try:
-            config = read_json(directory / "monitor.json")
+            config = read_config(str(directory / MONITOR_CONFIG))
             paths = FifoPaths(
-                config["stdin"], config["stdout"], config["stderr"], config["terminal"]
+                config["stdin"], config["stdout"], config["stderr"], config["terminal"] == "1"
             )
         except (OSError, ValueError, KeyError):
             paths = FifoPaths()

@@ -1,14 +1,15 @@
 """The monitor of one container process (a container's init, or an exec): its own program.
 
-Run as `python -I -S monitor.py <config.json>` by the local backend; standard
-library only. It forks once: the first process reports the outcome of the
-runtime's create (or exec) on its stdout and exits, so the daemon is never the
-monitor's parent, and the second goes on in a session of its own:
+Run as `python -I -S monitor.py <monitor.conf>` by the local backend; standard
+library only; its config is `key=value` lines (`read_config`). It forks once: the
+first process reports the outcome of the runtime's create (or exec) on its stdout
+and exits, so the daemon is never the monitor's parent, and the second goes on in
+a session of its own:
 
 - it is a child subreaper, so the process the runtime starts (detached) is
   re-parented to it and it alone can `waitpid` it for its exit status, which it
-  writes atomically to `exit.json` before it exits (the daemon watches it through
-  a pidfd and reads that file, also after a daemon restart);
+  writes atomically to `exit` (`<code> <time> <pid>`) before it exits (the daemon
+  watches it through a pidfd and reads that file, also after a daemon restart);
 - it holds a read end of the output FIFOs and a write end of the stdin FIFO, so the
   process neither gets SIGPIPE nor sees end of stdin while no daemon reads or writes;
 - with a terminal it receives the pty master on the console socket and copies
@@ -21,17 +22,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import json
 import os
 import select
-import socket
 import struct
-import subprocess
 import sys
-import termios
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
+
+# Imports are kept to what every monitor needs (json, subprocess, socket and termios
+# cost about half of its start-up CPU): formats are plain text, the runtime is started
+# with posix_spawn, and the terminal's modules are imported only with a terminal.
 
 PR_SET_CHILD_SUBREAPER = 36
 _CHUNK = 64 * 1024
@@ -48,12 +52,12 @@ def _blocking(fd: int) -> int:
 def _open_output(path: str) -> tuple[int, int]:
     """(write end for the process, read end the monitor keeps so writes never hit EPIPE)."""
     keep = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    return _blocking(os.open(path, os.O_WRONLY | os.O_NONBLOCK)), keep
+    return _blocking(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)), keep
 
 
 def _open_input(path: str) -> tuple[int, int]:
     """(read end for the process, write end the monitor keeps until `close-stdin`)."""
-    end = _blocking(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    end = _blocking(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
     keep = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     return end, keep
 
@@ -64,8 +68,24 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def write_config(path: str, config: dict[str, str]) -> None:
+    with open(path, "w") as f:
+        f.writelines(f"{key}={value}\n" for key, value in config.items())
+
+
+def read_config(path: str) -> dict[str, str]:
+    config = {}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("=")
+            config[key] = value
+    return config
+
+
 def _runtime_error(log_path: str, returncode: int) -> str:
     """The runtime's last error message from its JSON log, else its exit code."""
+    import json  # only on this failure path
+
     message = ""
     try:
         with open(log_path) as log:
@@ -82,9 +102,9 @@ def _runtime_error(log_path: str, returncode: int) -> str:
 
 
 class Monitor:
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, str]) -> None:
         self.config = config
-        self.terminal = bool(config.get("terminal"))
+        self.terminal = config.get("terminal") == "1"
         self.master: int | None = None
         self.stdin_keep: int | None = None
         self.lock = threading.Lock()
@@ -106,7 +126,7 @@ class Monitor:
     def start(self) -> int:
         """Runs the runtime's create or exec; the pid of the process it started."""
         c = self.config
-        devnull = os.open(os.devnull, os.O_RDWR)
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         # The ends the process gets (stdin, stdout, stderr), and the monitor's own.
         stdio = [devnull, devnull, devnull]
         self.kept: list[int] = []
@@ -123,13 +143,19 @@ class Monitor:
             # Relative to the monitor's cwd, which is where the runtime dials it from (create
             # runs in the bundle): an absolute path may be longer than a socket address.
             console = "console.sock"
+            import socket
+
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(console)
             listener.listen(1)
         # With a terminal the process's stdio is the pty; the FIFO ends are the monitor's.
         passed = [devnull] * 3 if self.terminal else stdio
-        runtime = subprocess.Popen(
-            self.command(console), stdin=passed[0], stdout=passed[1], stderr=passed[2]
+        argv = self.command(console)
+        runtime = os.posix_spawnp(
+            argv[0],
+            argv,
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(passed)],
         )
         if listener is not None:
             self.master = self._receive_master(listener, runtime)
@@ -140,21 +166,21 @@ class Monitor:
             for fd in stdio:
                 if fd != devnull:
                     os.close(fd)
-        returncode = runtime.wait()
+        returncode = _wait_exit_code(runtime)
         if returncode != 0:
             raise RuntimeError(_runtime_error(c["log"], returncode))
         with open(c["pid_file"]) as f:
             return int(f.read().strip())
 
-    def _receive_master(self, listener: socket.socket, runtime: subprocess.Popen[bytes]) -> int:
+    def _receive_master(self, listener: socket.socket, runtime: int) -> int:
         # Either the runtime connects and sends the master, or it fails first.
-        exited = os.pidfd_open(runtime.pid)
+        exited = os.pidfd_open(runtime)
         try:
             ready, _, _ = select.select([listener.fileno(), exited], [], [])
         finally:
             os.close(exited)
         if listener.fileno() not in ready:
-            raise RuntimeError(_runtime_error(self.config["log"], runtime.wait()))
+            raise RuntimeError(_runtime_error(self.config["log"], _wait_exit_code(runtime)))
         conn, _ = listener.accept()
         with conn:
             fds = array_of_fds(conn)
@@ -212,6 +238,8 @@ class Monitor:
                             os.close(self.stdin_keep)
                             self.stdin_keep = None
                 elif len(words) == 3 and words[0] == "resize" and self.master is not None:
+                    import termios
+
                     size = struct.pack("HHHH", int(words[2]), int(words[1]), 0, 0)
                     with contextlib.suppress(OSError):
                         fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
@@ -237,14 +265,28 @@ class Monitor:
             copier.join(max(0.0, deadline - time.monotonic()))
         path = self.config["exit_file"]
         with open(path + ".tmp", "w") as f:
-            json.dump({"pid": pid, "exit_code": exit_code, "exited_at": exited_at}, f)
+            f.write(f"{exit_code} {exited_at!r} {pid}\n")
             f.flush()
             os.fsync(f.fileno())
         os.rename(path + ".tmp", path)
 
 
+def read_exit(path: str) -> tuple[int, float, int]:
+    """What `finish` wrote: the exit code, the time of the exit and the pid."""
+    with open(path) as f:
+        code, when, pid = f.read().split()
+    return int(code), float(when), int(pid)
+
+
+def _wait_exit_code(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def array_of_fds(conn: socket.socket) -> list[int]:
     """The fds of one SCM_RIGHTS message."""
+    import socket
+
     size = struct.calcsize("i")
     _, ancillary, _, _ = conn.recvmsg(1024, socket.CMSG_SPACE(4 * size))
     fds: list[int] = []
@@ -262,8 +304,7 @@ def _become_subreaper() -> None:
 
 
 def main() -> int:
-    with open(sys.argv[1]) as f:
-        config = json.load(f)
+    config = read_config(sys.argv[1])
     report_r, report_w = os.pipe()
     if os.fork():
         # The first process: relays the second one's report, so the daemon's wait for
@@ -289,11 +330,11 @@ def main() -> int:
         _become_subreaper()
         pid = monitor.start()
     except Exception as exc:
-        _write_all(report_w, json.dumps({"error": str(exc)}).encode())
+        _write_all(report_w, f"error {exc}".replace("\n", " ").encode())
         os.close(report_w)
         return 1
     monitor.serve()
-    _write_all(report_w, json.dumps({"pid": pid, "monitor": os.getpid()}).encode())
+    _write_all(report_w, f"pid {pid} {os.getpid()}".encode())
     os.close(report_w)
     exit_code, exited_at = monitor.wait(pid)
     monitor.finish(pid, exit_code, exited_at)

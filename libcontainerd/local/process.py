@@ -1,8 +1,8 @@
 """A process started through a monitor (see monitor.py): an exec, and the base of a task.
 
-Its directory holds `monitor.json` (what the monitor was told), `state.json` (the
+Its directory holds `monitor.conf` (what the monitor was told), `state.json` (the
 pids, written once the process runs), `control` (the monitor's control FIFO),
-`exit.json` (written by the monitor when the process has exited) and the runtime's
+`exit` (written by the monitor when the process has exited) and the runtime's
 log. The exit is seen through a pidfd of the monitor in the event loop: no polling.
 """
 
@@ -23,12 +23,14 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError
 from ..fifo import FifoSet
 from ..types import INIT_PROCESS_ID, ExitStatus
-from .files import read_json, write_json
+from . import monitor
+from .files import write_json
 from .runtime import Runtime
 
 # The exit code of a process whose monitor died without writing it (as containerd's
 # for a task whose shim is gone).
 LOST_EXIT_CODE = 255
+EXIT_FILE = "exit"
 
 
 def start_time(pid: int) -> int | None:
@@ -44,14 +46,10 @@ def start_time(pid: int) -> int | None:
 def read_exit(directory: Path, pid: int) -> ExitStatus:
     """What the monitor wrote at the process's exit; LOST_EXIT_CODE if it wrote nothing."""
     try:
-        value = read_json(directory / "exit.json")
+        code, when, found = monitor.read_exit(str(directory / EXIT_FILE))
     except (OSError, ValueError):
         return ExitStatus(LOST_EXIT_CODE, datetime.now(UTC), pid)
-    return ExitStatus(
-        int(value["exit_code"]),
-        datetime.fromtimestamp(float(value["exited_at"]), UTC),
-        int(value.get("pid") or pid),
-    )
+    return ExitStatus(code, datetime.fromtimestamp(when, UTC), found or pid)
 
 
 class ExitWatch:
@@ -134,7 +132,7 @@ class LocalProcess:
 
     # -- the monitor -------------------------------------------------------------------
 
-    def monitor_config(self, mode: str, bundle: Path) -> dict[str, Any]:
+    def monitor_config(self, mode: str, bundle: Path) -> dict[str, str]:
         d = self.directory
         paths = self._stdio.paths
         return {
@@ -145,12 +143,12 @@ class LocalProcess:
             "pid_file": str(d / "pid"),
             "log": str(d / "runtime.log"),
             "control": str(d / "control"),
-            "exit_file": str(d / "exit.json"),
+            "exit_file": str(d / EXIT_FILE),
             "process": str(d / "process.json"),
             "stdin": paths.stdin,
             "stdout": paths.stdout,
             "stderr": paths.stderr,
-            "terminal": paths.terminal,
+            "terminal": "1" if paths.terminal else "",
         }
 
     async def launch(self, mode: str, bundle: Path) -> int:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, LibcontainerdError, NotFoundError, UnknownError
+from .monitor import write_config
 
 MONITOR = Path(__file__).with_name("monitor.py")
+MONITOR_CONFIG = "monitor.conf"
 DEFAULT_BINARY = "runc"
 
 
@@ -62,15 +64,13 @@ class Runtime:
         parsed: Mapping[str, Any] = json.loads(out)
         return parsed
 
-    async def monitor(self, config: Mapping[str, Any], directory: Path) -> tuple[int, int]:
+    async def monitor(self, config: Mapping[str, str], directory: Path) -> tuple[int, int]:
         """Starts a monitor (see monitor.py) that creates or execs a process: the process's
         pid and the monitor's."""
         self._counts[f"runc.{config['mode']}"] += 1
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = directory / "monitor.json"
-        path.write_text(
-            json.dumps({**config, "runtime": self.binary, "root": str(self.root)}, indent=1)
-        )
+        path = directory / MONITOR_CONFIG
+        write_config(str(path), {**config, "runtime": self.binary, "root": str(self.root)})
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
@@ -82,13 +82,13 @@ class Runtime:
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
-        try:
-            report = json.loads(out)
-        except ValueError:
+        kind, _, rest = out.decode(errors="replace").partition(" ")
+        if kind == "error":
+            raise _error(config["mode"], config["id"], rest)
+        if kind != "pid":
             raise UnknownError(
                 f"monitor of {config['id']} failed: {err.decode(errors='replace').strip()}",
-                str(config["id"]),
-            ) from None
-        if "error" in report:
-            raise _error(str(config["mode"]), str(config["id"]), str(report["error"]))
-        return int(report["pid"]), int(report["monitor"])
+                config["id"],
+            )
+        pid, monitor = rest.split()
+        return int(pid), int(monitor)
