@@ -30,6 +30,7 @@ from ..types import (
 from .container import FoundTask, LocalContainer, remove_bundle
 from .content import LocalContentStore
 from .files import read_json, write_json
+from .gc import Collector
 from .images import LocalImageStores
 from .imagestore import LocalImageStore
 from .leases import LocalLeases
@@ -101,6 +102,13 @@ class LocalClient:
         self._images = LocalImageStore(self.data_root / "images.json")
         self._leases = LocalLeases()
         self._snapshotters: dict[str, Snapshotter] = {}
+        collector = Collector(
+            self._content,
+            self._images,
+            lambda: [self.snapshotter(), *self._snapshotters.values()],
+            self._leases.held,
+        )
+        self._images.after_delete = self._leases.after_delete = collector.collect
         self._orphans: dict[str, FoundTask] = {}
         self._version: tuple[str, str] | None = None
 

@@ -137,10 +137,22 @@ class LocalContentStore:
         return await self.info(digest)
 
     async def delete(self, digest: str) -> None:
-        path = self._existing(digest)
-        path.unlink()
+        self.remove(digest)
+
+    def remove(self, digest: str) -> None:
+        self._existing(digest).unlink()
         with contextlib.suppress(FileNotFoundError):
             (self._labels / _hex(digest)).unlink()
+
+    def labels(self, digest: str) -> dict[str, str]:
+        """The blob's labels (none for a blob that is not there)."""
+        try:
+            return self._read_labels(digest)
+        except InvalidArgumentError:
+            return {}
+
+    def digests(self) -> list[str]:
+        return [f"sha256:{path.name}" for path in self._blobs.iterdir()]
 
     async def size_on_disk(self) -> int:
         return await asyncio.to_thread(lambda: sum(p.stat().st_size for p in self._blobs.iterdir()))

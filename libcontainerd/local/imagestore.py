@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,8 @@ def _value(record: ImageRecord) -> dict[str, Any]:
 class LocalImageStore:
     def __init__(self, path: Path) -> None:
         self._path = path
+        # Called after a record is deleted: what it referenced may be collected.
+        self.after_delete: Callable[[], Awaitable[None]] | None = None
         try:
             self._records = {v["name"]: _record(v) for v in read_json(path)}
         except FileNotFoundError:
@@ -102,7 +104,9 @@ class LocalImageStore:
         return self._records[record.name]
 
     async def delete(self, name: str, *, sync: bool = False) -> None:
-        """`sync` is accepted for the Protocol: nothing is collected here (no GC)."""
+        """The collection runs before this returns, whatever `sync` says."""
         if self._records.pop(name, None) is None:
             raise NotFoundError(f"image {name!r}: not found")
         self._save()
+        if self.after_delete is not None:
+            await self.after_delete()

@@ -13,6 +13,15 @@ import pytest_asyncio
 
 from tests.support.containerd import ImportedImage, sweep
 from tests.support.daemon import RunningDaemon, docker_env
+from tests.support.images import (
+    Dir,
+    File,
+    build_busybox_layer,
+    build_image,
+    build_layer,
+    file_layer,
+    write_docker_save,
+)
 from tests.support.mooraged import Mooraged
 
 
@@ -85,3 +94,37 @@ async def test_containers_outlive_a_sigkilled_daemon(
         await daemon.stop()
     mounts = (await asyncio.to_thread(Path("/proc/mounts").read_text)).splitlines()
     assert [line for line in mounts if str(workdir) in line] == []
+
+
+async def test_layer_whiteouts_and_rmi_frees_what_only_that_image_used(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    # On busybox and a layer that adds /tmp/old: /bin/echo deleted (a whiteout), /tmp made
+    # opaque (old gone) with one new file in it.
+    upper = build_layer(
+        [Dir("bin"), File("bin/.wh.echo", b""), Dir("tmp", 0o1777), File("tmp/.wh..wh..opq", b""),
+         File("tmp/new", b"fresh\n")]
+    )  # fmt: skip
+    image = build_image([build_busybox_layer(), file_layer({"tmp/old": b"old\n"}), upper])
+    write_docker_save(tmp_path / "wh.tar", ["whiteouts:latest"], image)
+    await daemon.docker_ok("load", "-i", str(tmp_path / "wh.tar"))
+    out = await daemon.docker_ok("run", "--rm", "whiteouts", "sh", "-c", "ls /tmp; cat /tmp/new")
+    assert out == "new\nfresh\n"
+    code, _, _ = await daemon.docker("run", "--rm", "whiteouts", "ls", "/bin/echo")
+    assert code != 0
+    assert await daemon.docker_ok("run", "--rm", "busybox", "echo", "still") == "still\n"
+
+    store = daemon.services.config.data_root / "local"
+    upper_blob = store / "content" / "blobs" / "sha256" / image.diff_ids[2].removeprefix("sha256:")
+    config_blob = store / "content" / "blobs" / "sha256" / image.config_digest.split(":")[1]
+    busybox_blob = store / "content" / "blobs" / "sha256" / image.diff_ids[0].split(":")[1]
+    snapshots = store / "snapshots" / "overlayfs"
+    before = {p.name for p in snapshots.iterdir()}
+    assert upper_blob.exists() and config_blob.exists()
+
+    await daemon.docker_ok("rmi", "whiteouts")
+    assert not upper_blob.exists() and not config_blob.exists()
+    assert busybox_blob.exists()  # busybox:latest uses it still
+    # The two layers' snapshots went with it; busybox's stayed and still runs.
+    assert len(before - {p.name for p in snapshots.iterdir()}) == 2
+    assert await daemon.docker_ok("run", "--rm", "busybox", "echo", "still") == "still\n"
