@@ -195,7 +195,9 @@ class Monitor:
         threading.Thread(target=self._control, daemon=True).start()
         if self.master is not None:
             if c.get("stdout"):
-                t = threading.Thread(target=self._copy_out, args=(self.master, self.stdio[1]))
+                t = threading.Thread(
+                    target=self._copy_out, args=(self.master, self.stdio[1]), daemon=True
+                )
                 t.start()
                 self.copiers.append(t)
             if c.get("stdin"):
@@ -338,7 +340,9 @@ def main() -> int:
     os.close(report_w)
     exit_code, exited_at = monitor.wait(pid)
     monitor.finish(pid, exit_code, exited_at)
-    return 0
+    # Now, without waiting for the copiers: a process the exited one left behind may
+    # hold the terminal open, and the exit must not wait for it.
+    os._exit(0)
 
 
 if __name__ == "__main__":

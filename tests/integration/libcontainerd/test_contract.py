@@ -116,6 +116,18 @@ async def test_exec_with_stdin_and_with_a_tty(world: World, containerd: TestCont
         await tty.delete()
         tty.stdio.close()
 
+        # A child left holding the terminal does not hold up the exit of its parent.
+        bg = await task.exec(
+            "bg",
+            _process(["sh", "-c", "sleep 60 & exit 5"], terminal=True),
+            StdioSpec(stdout=True, terminal=True),
+        )
+        await bg.start()
+        done = await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "bg")
+        assert done.exit_code == 5
+        await bg.delete()
+        bg.stdio.close()
+
         assert backend.of(cid, EventType.EXEC_ADDED) and backend.of(cid, EventType.EXEC_STARTED)
         await task.kill(signal.SIGKILL)
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
