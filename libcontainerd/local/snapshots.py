@@ -22,12 +22,13 @@ import secrets
 import shutil
 import stat
 import tarfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from ..digests import chain_ids
-from ..errors import AlreadyExistsError, LayerDigestMismatchError, NotFoundError
+from ..errors import AlreadyExistsError, LayerDigestMismatchError, NotFoundError, UnknownError
 from ..types import (
     DEFAULT_SNAPSHOTTER,
     LAYER_SIZE_LABEL,
@@ -200,7 +201,23 @@ def _remove(path: str) -> None:
 
 
 def apply_tar(blob: Path, fs: Path) -> tuple[str, int]:
-    """Unpacks a layer blob into `fs` (overlayfs whiteouts); its diff ID and tar size."""
+    """Unpacks a layer blob into `fs` (overlayfs whiteouts); its diff ID and tar size.
+
+    A blob that is no tar fails with Go's archive/tar texts, as containerd's applier
+    does (the daemon shows them to the user)."""
+    try:
+        return _apply_tar(blob, fs)
+    except tarfile.ReadError as exc:
+        if str(exc) == "empty file":  # no bytes at all: Go reads an empty layer
+            return f"sha256:{hashlib.sha256(b'').hexdigest()}", 0
+        raise UnknownError(f"apply layer {blob.name}: archive/tar: invalid tar header") from exc
+    except (EOFError, tarfile.TarError, zlib.error, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+            raise
+        raise UnknownError(f"apply layer {blob.name}: unexpected EOF: {exc}") from exc
+
+
+def _apply_tar(blob: Path, fs: Path) -> tuple[str, int]:
     root = os.path.realpath(fs)
     with _open_layer(blob) as raw:
         hashing = _Hashing(raw)
