@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from daemon.config import DaemonConfig
+from daemon.config import ConfigError, DaemonConfig
+from libcontainerd.errors import UnavailableError
 from libcontainerd.local import LocalClient
 from libcontainerd.types import Backend
 
@@ -19,7 +20,13 @@ def backend_name(config: DaemonConfig) -> str:
 
 async def start_local(config: DaemonConfig, backend: Backend) -> LocalClient:
     """Its records, images and snapshots under `<data-root>/local`, bundles and FIFOs
-    under `<exec-root>/local`."""
-    return await LocalClient.start(
-        config.data_root / "local", config.exec_root / "local", backend, config.containerd_namespace
-    )
+    under `<exec-root>/local`. ConfigError when there is no runtime to run."""
+    try:
+        return await LocalClient.start(
+            config.data_root / "local",
+            config.exec_root / "local",
+            backend,
+            config.containerd_namespace,
+        )
+    except UnavailableError as exc:
+        raise ConfigError(f"the local backend cannot start: {exc}") from exc
