@@ -34,6 +34,7 @@ from .gc import Collector
 from .images import LocalImageStores
 from .imagestore import LocalImageStore
 from .leases import LocalLeases
+from .monitor import read_config
 from .process import EXIT_FILE, LocalProcess, read_exit, start_time
 from .runtime import DEFAULT_BINARY, MONITOR_CONFIG, Runtime
 from .snapshots import Snapshotter
@@ -224,6 +225,17 @@ class LocalClient:
         with contextlib.suppress(NotFoundError):
             self.snapshotter(snapshotter).remove(key)
 
+    def _bundle_runtime(self, container_id: str) -> RuntimeSpec:
+        """The runtime a bundle's task was made with, from its monitor's config (a bundle
+        whose record is gone has nothing else to say it)."""
+        try:
+            config = read_config(
+                str(self.bundle_root / container_id / "proc" / "init" / MONITOR_CONFIG)
+            )
+        except OSError:
+            return RuntimeSpec("")
+        return RuntimeSpec("", binary=config.get("runtime", ""), root=config.get("root", ""))
+
     async def _find_task(self, container_id: str, runtime: RuntimeSpec) -> FoundTask | None:
         """The task a bundle holds, from its monitor's files (and `runc state` while it runs)."""
         directory = self.bundle_root / container_id / "proc" / "init"
@@ -276,7 +288,7 @@ class LocalClient:
             for bundle in sorted(self.bundle_root.iterdir()):
                 if bundle.name in named:
                     continue
-                found = await self._find_task(bundle.name, RuntimeSpec(""))
+                found = await self._find_task(bundle.name, self._bundle_runtime(bundle.name))
                 if found is None:
                     await remove_bundle(bundle)
                     continue
@@ -298,7 +310,9 @@ class LocalClient:
             spec = read_json(self.bundle_root / task_id / "config.json")
         except (OSError, ValueError):
             spec = {}
-        record = ContainerRecord(id=task_id, labels=dict(labels or {}), spec=spec)
+        record = ContainerRecord(
+            id=task_id, labels=dict(labels or {}), runtime=self._bundle_runtime(task_id), spec=spec
+        )
         container = LocalContainer(self, record, found)
         await container.delete_task()
         self.forget(task_id)

@@ -5,14 +5,15 @@ keep them, see DESIGN.md)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
 
-from tests.support.containerd import ImportedImage, sweep
-from tests.support.daemon import RunningDaemon, docker_env
+from tests.support.containerd import ImportedImage, TestContainerd, sweep
+from tests.support.daemon import RunningDaemon, docker_env, running_daemon
 from tests.support.images import (
     Dir,
     File,
@@ -128,3 +129,31 @@ async def test_layer_whiteouts_and_rmi_frees_what_only_that_image_used(
     # The two layers' snapshots went with it; busybox's stayed and still runs.
     assert len(before - {p.name for p in snapshots.iterdir()}) == 2
     assert await daemon.docker_ok("run", "--rm", "busybox", "echo", "still") == "still\n"
+
+
+async def test_a_task_whose_records_are_gone_is_killed_at_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        cid = (
+            await first.docker_ok("run", "-d", "--name", "orphaned", "busybox", "sleep", "300")
+        ).strip()
+        pid = int(await first.docker_ok("inspect", "--format", "{{.State.Pid}}", cid))
+        data_root = first.services.config.data_root
+    # Both records gone under the running task: the daemon's and the backend's.
+    shutil.rmtree(data_root / "containers" / cid)
+    (data_root / "local" / "containers" / f"{cid}.json").unlink()
+    bundle = data_root.parent / "exec" / "local" / "bundles" / cid
+    assert bundle.is_dir()
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        assert not bundle.exists()
+        assert _gone(pid)
+        assert "orphaned" not in await second.docker_ok("ps", "-a", "--format", "{{.Names}}")
+
+
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
