@@ -179,6 +179,9 @@ class LocalProcess:
         self.exit = self.read_exit()
         self._close_pidfd()
         self._exited.set()
+        self.report_exit()
+
+    def report_exit(self) -> None:
         self._on_event(self, "exited")
 
     def read_exit(self) -> ExitStatus:

@@ -55,6 +55,8 @@ class LocalTask(LocalProcess):
         self._status = TaskStatus.CREATED
         self.deleted = False
         self.processes: dict[str, LocalProcess] = {}
+        self._starting = False
+        self._exit_held = False
 
     # -- status ------------------------------------------------------------------------
 
@@ -102,12 +104,26 @@ class LocalTask(LocalProcess):
         return self.container_id
 
     async def start(self) -> int:
-        await self._runtime.run("start", self.container_id, container_id=self.container_id)
-        # A process that exits at once may have its exit in before this reply.
-        if self.exit is None:
-            self._status = TaskStatus.RUNNING
-        self._on_event(self, "started")
+        # A process that exits at once may have its exit in before this reply: it is
+        # reported after the start, in that order, as containerd's events are.
+        self._starting = True
+        try:
+            await self._runtime.run("start", self.container_id, container_id=self.container_id)
+            if self.exit is None:
+                self._status = TaskStatus.RUNNING
+            self._on_event(self, "started")
+        finally:
+            self._starting = False
+            if self._exit_held:
+                self._exit_held = False
+                super().report_exit()
         return self.pid
+
+    def report_exit(self) -> None:
+        if self._starting:
+            self._exit_held = True
+        else:
+            super().report_exit()
 
     async def pause(self) -> None:
         await self._runtime.run("pause", self.container_id, container_id=self.container_id)
