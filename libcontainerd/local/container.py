@@ -122,8 +122,13 @@ class LocalContainer:
         fifos = create_fifos(self.fifo_dir, INIT_PROCESS_ID, stdio)
         task = self._new_task(fifos)
         try:
-            await mount_rootfs(await self.rootfs_mounts(), bundle / "rootfs")
-            await task.launch("create", bundle)
+            mounts = await self.rootfs_mounts()
+            # One mount (what the local snapshotter gives) is the monitor's to make;
+            # anything else is mounted here first.
+            inline = mounts[0] if len(mounts) == 1 else None
+            if inline is None:
+                await mount_rootfs(mounts, bundle / "rootfs")
+            await task.launch("create", bundle, inline)
         except BaseException:
             fifos.remove()
             with contextlib.suppress(Exception):

@@ -299,10 +299,54 @@ def array_of_fds(conn: socket.socket) -> list[int]:
     return fds
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+# mount(2) flags among a mount's options; the others are the filesystem's data.
+_MOUNT_FLAGS = {
+    "ro": 1, "rw": 0, "nosuid": 2, "nodev": 4, "noexec": 8,
+    "bind": 4096, "rbind": 4096 | 16384,
+}  # fmt: skip
+MNT_DETACH = 2
+
+
 def _become_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def mount_rootfs(config: dict[str, str]) -> str:
+    """Mounts the rootfs the config names (`rootfs_type`, `_source`, `_options`: one mount,
+    as the local snapshotter gives) at the bundle's `rootfs`; where, or "" for none.
+    The monitor does it, as a containerd shim does, so a start forks no mount(8)."""
+    kind = config.get("rootfs_type", "")
+    if not kind:
+        return ""
+    target = os.path.join(config["bundle"], "rootfs")
+    os.makedirs(target, exist_ok=True)
+    flags, data = 0, []
+    for option in filter(None, config.get("rootfs_options", "").split(",")):
+        if option in _MOUNT_FLAGS:
+            flags |= _MOUNT_FLAGS[option]
+        else:
+            data.append(option)
+    fstype = None if kind == "bind" else kind.encode()
+    if (
+        _LIBC.mount(
+            config["rootfs_source"].encode(),
+            target.encode(),
+            fstype,
+            flags,
+            ",".join(data).encode() if data else None,
+        )
+        != 0
+    ):
+        errno_ = ctypes.get_errno()
+        raise OSError(errno_, f"mount {kind} on {target}: {os.strerror(errno_)}")
+    return target
+
+
+def unmount(target: str) -> None:
+    if target and _LIBC.umount2(target.encode(), 0) != 0:
+        _LIBC.umount2(target.encode(), MNT_DETACH)  # busy: gone once its last user is
 
 
 def main() -> int:
@@ -328,10 +372,13 @@ def main() -> int:
     os.closerange(report_w + 1, os.sysconf("SC_OPEN_MAX"))
     os.chdir(config["bundle"] if config["mode"] == "create" else config["dir"])
     monitor = Monitor(config)
+    rootfs = ""
     try:
         _become_subreaper()
+        rootfs = mount_rootfs(config)
         pid = monitor.start()
     except Exception as exc:
+        unmount(rootfs)
         _write_all(report_w, f"error {exc}".replace("\n", " ").encode())
         os.close(report_w)
         return 1
@@ -339,6 +386,8 @@ def main() -> int:
     _write_all(report_w, f"pid {pid} {os.getpid()}".encode())
     os.close(report_w)
     exit_code, exited_at = monitor.wait(pid)
+    # The container has no process left (its pid namespace ended with its init).
+    unmount(rootfs)
     monitor.finish(pid, exit_code, exited_at)
     # Now, without waiting for the copiers: a process the exited one left behind may
     # hold the terminal open, and the exit must not wait for it.

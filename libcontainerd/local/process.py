@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError
 from ..fifo import FifoSet
-from ..types import INIT_PROCESS_ID, ExitStatus
+from ..types import INIT_PROCESS_ID, ExitStatus, Mount
 from . import monitor
 from .files import write_json
 from .runtime import Runtime
@@ -151,15 +151,19 @@ class LocalProcess:
             "terminal": "1" if paths.terminal else "",
         }
 
-    async def launch(self, mode: str, bundle: Path) -> int:
-        """Starts the monitor that creates (or execs) the process; its pid."""
+    async def launch(self, mode: str, bundle: Path, rootfs: Mount | None = None) -> int:
+        """Starts the monitor that creates (or execs) the process, mounting `rootfs` at the
+        bundle's rootfs first; the process's pid."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         control = self.directory / "control"
         with contextlib.suppress(FileExistsError):
             os.mkfifo(control, 0o600)
-        pid, monitor = await self._runtime.monitor(
-            self.monitor_config(mode, bundle), self.directory
-        )
+        config = self.monitor_config(mode, bundle)
+        if rootfs is not None:
+            config["rootfs_type"] = rootfs.type
+            config["rootfs_source"] = rootfs.source
+            config["rootfs_options"] = ",".join(rootfs.options)
+        pid, monitor = await self._runtime.monitor(config, self.directory)
         started = start_time(monitor)
         write_json(
             self.directory / "state.json", {"pid": pid, "monitor": monitor, "start": started}
