@@ -50,6 +50,9 @@ DEFAULT_SHUTDOWN_TIMEOUT = 15  # dockerd's
 PIDFILE_NAME = "moorage.pid"  # under exec-root unless --pidfile says otherwise
 
 
+CONTAINERD_BACKENDS = ("auto", "local", "remote")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -59,6 +62,9 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
     containerd: str = ""  # empty: start and supervise our own containerd
     containerd_namespace: str = "moorage"
+    # libcontainerd's backend: "remote" (containerd), "local" (runc alone, issue 17), or
+    # "auto": remote when a containerd socket is given or containerd is installed.
+    containerd_backend: str = "auto"
     data_root: Path = Path("/var/lib/moorage")
     exec_root: Path = Path("/run/moorage")
     default_runtime: str = DEFAULT_RUNTIME
@@ -342,6 +348,11 @@ def _validate(config: DaemonConfig) -> None:
     """What dockerd checks of the merged configuration, and what moorage cannot honour."""
     if config.log_level not in LOG_LEVELS:
         raise ConfigError(f"unable to parse logging level: {config.log_level}")
+    if config.containerd_backend not in CONTAINERD_BACKENDS:
+        raise ConfigError(
+            f"invalid containerd-backend {config.containerd_backend!r}: "
+            + ", ".join(CONTAINERD_BACKENDS)
+        )
     if config.log_format not in LOG_FORMATS:
         raise ConfigError(f'unknown log format "{config.log_format}" (text or json)')
     for limit_key, limit in (

@@ -41,6 +41,9 @@ OPTIONS: tuple[Option, ...] = (
            "(default /run/moorage)"),
     Option("containerd", ("--containerd",), "str",
            "containerd socket to use (default: start and supervise a managed containerd)"),
+    Option("containerd-backend", ("--containerd-backend",), "str",
+           "libcontainerd backend: remote (containerd), local (runc alone) or auto "
+           "(remote when a containerd socket is given or containerd is installed)"),
     Option("containerd-namespace", ("--containerd-namespace",), "str",
            "containerd namespace of the containers and images (default moorage)"),
     Option("debug", ("-D", "--debug"), "bool", "debug mode (log level debug)", reloadable=True),

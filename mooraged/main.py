@@ -52,8 +52,10 @@ from daemon.images.service import ImageService, registry_settings
 from daemon.logs.jsonfile import JsonFileWriter
 from daemon.network.ipam import DEFAULT_POOLS
 from daemon.network.manager import AddressDefaults
+from libcontainerd.local import LocalClient
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
+from mooraged.backend import backend_name, start_local
 
 from . import systemd
 from .pidfile import PidFile
@@ -87,7 +89,7 @@ class Services:
         self.config = config
         self.managed: ManagedContainerd | None = None
         self._supervision: asyncio.Task[None] | None = None
-        self.client: RemoteClient | None = None
+        self.client: RemoteClient | LocalClient | None = None
         self.images = ImageService.for_config(config)
         self.images.set_event_sink(self._image_event)
         # Public: whatever else produces events (images) publishes here too.
@@ -128,6 +130,13 @@ class Services:
     async def start(self, activated: list[socket.socket] | None = None) -> None:
         """Start everything; `activated`: listening sockets systemd handed over (fd://)."""
         config = self.config
+        config.containerd_backend = backend_name(config)  # "auto" decided, for /info
+        if config.containerd_backend == "local":
+            self.daemon.load(await self.daemon.netrt.host_routes())
+            self.client = await start_local(config, self.daemon)
+            self.daemon.attach_client(self.client)
+            await self._serve_started()
+            return
         address = config.containerd
         if not address:
             self.managed = _managed_containerd(config)
@@ -137,13 +146,19 @@ class Services:
             )
             address = str(self.managed.address)
         self.daemon.load(await self.daemon.netrt.host_routes())
-        self.client = await RemoteClient.connect(
+        self.client = client = await RemoteClient.connect(
             address, config.containerd_namespace, self.daemon, config.exec_root / "fifo"
         )
-        self.daemon.attach_client(self.client)
-        for method, count in self.client.rpc_counts().items():
+        self.daemon.attach_client(client)
+        for method, count in client.rpc_counts().items():
             self.metrics.containerd_rpcs.labels(method).inc(count)
-        self.client.conn.counter.observe(self.metrics.count_rpc)
+        client.conn.counter.observe(self.metrics.count_rpc)
+        await self._serve_started()
+
+    async def _serve_started(self) -> None:
+        """The rest of the start, once the daemon has its libcontainerd client."""
+        config = self.config
+        assert self.client is not None
         self.daemon.containerd_version = await self.client.version()
         await self.images.start(self.client)
         await self.daemon.restore()

@@ -71,6 +71,11 @@ class SwarmInfo(TypedDict):
     RemoteManagers: None
 
 
+class CommitInfo(TypedDict):
+    ID: str
+    Expected: str
+
+
 class InfoResponse(TypedDict):
     ID: str
     Containers: int
@@ -114,6 +119,8 @@ class InfoResponse(TypedDict):
     RegistryConfig: dict[str, Any]
     Isolation: str
     InitBinary: str
+    ContainerdCommit: CommitInfo
+    RuncCommit: CommitInfo
     SecurityOptions: list[str]
     FirewallBackend: NotRequired["FirewallInfo"]  # API 1.49, with bridge networking
     CDISpecDirs: NotRequired[list[str]]  # API 1.44

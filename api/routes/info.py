@@ -11,7 +11,7 @@ from aiohttp import web
 
 from daemon.container.model import Status
 from daemon.oci import apparmor_enabled, info_security_options
-from wire.system import InfoResponse, VersionResponse, info_at
+from wire.system import CommitInfo, InfoResponse, VersionResponse, info_at
 
 from ..versioning import CURRENT_API_VERSION, MIN_API_VERSION, api_version
 from .common import DAEMON, json_reply
@@ -70,6 +70,9 @@ async def info(request: web.Request) -> web.Response:
     for live in lives:
         counts[live.model.state.status] += 1
     uname = platform.uname()
+    containerd_commit, runc_commit = _commits(
+        daemon.config.containerd_backend, daemon.containerd_version[1]
+    )
     body: InfoResponse = {
         "ID": daemon.daemon_id,
         "Containers": len(lives),
@@ -125,16 +128,19 @@ async def info(request: web.Request) -> web.Response:
         "RegistryConfig": registry_info(config.insecure_registries, config.registry_mirrors),
         "Isolation": "",
         "InitBinary": "",
+        "ContainerdCommit": containerd_commit,
+        "RuncCommit": runc_commit,
         "SecurityOptions": info_security_options(_APPARMOR, config.seccomp_profile),
     }  # type: ignore[typeddict-item]  # the rest follows, in dockerd's order
     if config.networking:
         body["FirewallBackend"] = {"Driver": "nftables"}
     body["CDISpecDirs"] = []  # no CDI: dockerd without experimental says so too
-    body["Containerd"] = {
-        "Address": config.containerd
-        or str(config.exec_root / "containerd" / "containerd.sock"),  # the managed one's
-        "Namespaces": {"Containers": config.containerd_namespace, "Plugins": "plugins.moby"},
-    }
+    if config.containerd_backend != "local":  # the local backend has no containerd
+        body["Containerd"] = {
+            "Address": config.containerd
+            or str(config.exec_root / "containerd" / "containerd.sock"),  # the managed one's
+            "Namespaces": {"Containers": config.containerd_namespace, "Plugins": "plugins.moby"},
+        }
     body["Warnings"] = None
     return json_reply(info_at(body, api_version(request)))
 
@@ -168,6 +174,15 @@ def registry_info(insecure: list[str], mirrors: list[str]) -> dict[str, Any]:
         "IndexConfigs": indexes,
         "Mirrors": shown_mirrors,
     }
+
+
+def _commits(backend: str, commit: str) -> tuple[CommitInfo, CommitInfo]:
+    """`docker info`'s containerd and runc versions, which also say which libcontainerd
+    backend runs: the local one has no containerd, and its version is runc's."""
+    if backend == "local":
+        none: CommitInfo = {"ID": "none (local backend: runc without containerd)", "Expected": ""}
+        return none, {"ID": commit, "Expected": commit}
+    return {"ID": commit, "Expected": commit}, {"ID": "", "Expected": ""}
 
 
 def _os_name() -> str:

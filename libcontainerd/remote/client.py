@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..dispatch import Dispatcher
 from ..errors import NotFoundError
 from ..types import (
     DEFAULT_SNAPSHOTTER,
@@ -26,7 +27,6 @@ from ..types import (
 )
 from . import anycodec, runtime_options
 from .container import RemoteContainer, task_info, task_status, to_mount
-from .dispatch import Dispatcher
 from .event_decode import decode
 from .gen.containerd.services.containers.v1 import Container as ContainerMessage
 from .gen.containerd.services.containers.v1 import (

@@ -135,6 +135,11 @@ def docker_env(
     return env
 
 
+# The libcontainerd backend of daemons started without naming one: tests that run a
+# module against the local backend set it (tests/integration/local/).
+default_backend = "remote"
+
+
 @asynccontextmanager
 async def running_daemon(
     containerd: TestContainerd,
@@ -143,17 +148,25 @@ async def running_daemon(
     data_root: Path | None = None,
     namespace: str | None = None,
     no_new_privileges: bool = False,
+    backend: str | None = None,
 ) -> AsyncIterator[RunningDaemon]:
     """`data_root` of an earlier daemon makes this one its restart; a `namespace` of its
-    own gives it an empty image store."""
+    own gives it an empty image store. On the `local` backend (runc, no containerd) the
+    image is loaded through the daemon (`docker load`), and a restart keeps the exec root,
+    where the local backend's bundles are."""
+    backend = backend or default_backend
     workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
     socket = workdir / "moorage.sock"
+    exec_root = workdir / "exec"
+    if backend == "local" and data_root is not None:
+        exec_root = data_root.parent / "exec"
     config = DaemonConfig(
         hosts=[f"unix://{socket}"],
-        containerd=containerd.address,
+        containerd=containerd.address if backend == "remote" else "",
+        containerd_backend=backend,
         containerd_namespace=namespace or containerd.namespace,
         data_root=data_root or workdir / "data",
-        exec_root=workdir / "exec",
+        exec_root=exec_root,
         metrics_addr=metrics_addr,
         # In-process daemons run in the machine's own network namespace: no bridge there.
         bridge="none",
@@ -164,6 +177,9 @@ async def running_daemon(
     services = Services(config)
     await services.start()
     try:
-        yield RunningDaemon(services, socket)
+        running = RunningDaemon(services, socket)
+        if backend == "local" and data_root is None and namespace is None:
+            await running.docker_ok("load", "-i", str(image.archive))
+        yield running
     finally:
         await services.stop()

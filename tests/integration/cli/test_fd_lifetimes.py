@@ -104,7 +104,9 @@ async def test_a_stopping_daemon_lets_go_of_the_stdio_of_what_runs_on(
     async with running_daemon(containerd, busybox_image) as first:
         await first.docker_ok("run", "-d", "--name", "lingerer", "busybox", "sh", "-c", script)
         await first.docker_ok("exec", "-d", "lingerer", "sleep", "300")
-        fifo_root = first.services.config.exec_root / "fifo"
+        client = first.services.client
+        assert client is not None
+        fifo_root = client.fifo_root
         assert _fds_under(fifo_root) != []
         data_root = first.services.config.data_root
     # The daemon runs in this process: what it held would still be open here.

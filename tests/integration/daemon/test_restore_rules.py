@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+from libcontainerd.remote import RemoteClient
 from libcontainerd.remote.gen.containerd.services.containers.v1 import DeleteContainerRequest
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
@@ -99,7 +100,7 @@ async def test_task_whose_container_was_deleted_under_it_is_killed_at_restart(
         data_root = first.services.config.data_root
         # What daemons did before: the container record deleted under its running task.
         client = first.services.client
-        assert client is not None
+        assert isinstance(client, RemoteClient)
         await client.conn.stubs.containers.delete(DeleteContainerRequest(id=cid))
     shutil.rmtree(data_root / "containers" / cid)
     [task] = [t for t in await containerd.list_tasks() if t.id == cid]

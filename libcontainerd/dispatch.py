@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections import deque
 
-from ..types import Backend, EventInfo, EventType
+from .types import Backend, EventInfo, EventType
 
 log = logging.getLogger(__name__)
 
