@@ -135,7 +135,7 @@ class Services:
             self.daemon.load(await self.daemon.netrt.host_routes())
             self.client = await start_local(config, self.daemon)
             self.daemon.attach_client(self.client)
-            await self._serve_started()
+            await self._serve_started(activated)
             return
         address = config.containerd
         if not address:
@@ -153,9 +153,9 @@ class Services:
         for method, count in client.rpc_counts().items():
             self.metrics.containerd_rpcs.labels(method).inc(count)
         client.conn.counter.observe(self.metrics.count_rpc)
-        await self._serve_started()
+        await self._serve_started(activated)
 
-    async def _serve_started(self) -> None:
+    async def _serve_started(self, activated: list[socket.socket] | None) -> None:
         """The rest of the start, once the daemon has its libcontainerd client."""
         config = self.config
         assert self.client is not None

@@ -114,7 +114,7 @@ from tests.integration.cli.test_run import (
     test_run_detached_then_exec,
     test_run_interactive_stdin,
     test_run_rm_echo,
-    test_version_negotiates_down_to_141,
+    test_version_negotiates_to_the_clis_newest,
 )
 from tests.integration.cli.test_signals import (
     test_kill_by_real_time_signal_name,
@@ -201,5 +201,5 @@ __all__ = [
     "test_top_of_stopped_container_is_409",
     "test_unhealthy_then_healthy",
     "test_update_raw_reply_and_stopped_container",
-    "test_version_negotiates_down_to_141",
+    "test_version_negotiates_to_the_clis_newest",
 ]

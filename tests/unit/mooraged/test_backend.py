@@ -22,7 +22,7 @@ def test_flag_and_daemon_json(tmp_path: Path) -> None:
     assert _config(tmp_path).containerd_backend == "auto"
     assert _config(tmp_path, "--containerd-backend", "local").containerd_backend == "local"
     assert _config(tmp_path, file={"containerd-backend": "remote"}).containerd_backend == "remote"
-    with pytest.raises(ConfigError, match="invalid containerd backend 'runc'"):
+    with pytest.raises(ConfigError, match="invalid containerd-backend 'runc': auto, local, remote"):
         _config(tmp_path, "--containerd-backend", "runc")
     with pytest.raises(ConfigError, match="both as a flag and in the configuration file"):
         _config(tmp_path, "--containerd-backend", "local", file={"containerd-backend": "local"})
