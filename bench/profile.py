@@ -80,6 +80,8 @@ async def run(args: argparse.Namespace) -> str:
         spy = await asyncio.create_subprocess_exec(
             args.py_spy, "record", "--pid", str(engine.proc.pid), "--rate", str(args.rate),
             "--format", "raw", "--output", args.out, "--nonblocking",
+            # Only the thread holding the GIL: Python's CPU, not time blocked in fsync & co.
+            *(["--gil"] if args.gil else []),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.sleep(1.0)  # py-spy attached
@@ -109,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=8, help="lifecycles at a time")
     p.add_argument("--rate", type=int, default=200, help="samples per second")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument(
+        "--all-threads",
+        dest="gil",
+        action="store_false",
+        help="sample every running thread, not only the one holding the GIL",
+    )
     p.add_argument("--out", default="/tmp/moorage.folded")
     p.add_argument("--py-spy", default=shutil.which("py-spy") or f"{sys.prefix}/bin/py-spy")
     args = p.parse_args(argv)
