@@ -17,6 +17,8 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
+import orjson
+
 from libcontainerd import errors as lcd_errors
 from libcontainerd.types import (
     INIT_PROCESS_ID,
@@ -1048,7 +1050,11 @@ class Daemon:
 
 
 def _as_json(document: Any) -> Any:
-    return json.loads(json.dumps(document))
+    # orjson: done twice per start on the whole spec; the stdlib was 3% of the K=8 lifecycle.
+    try:
+        return orjson.loads(orjson.dumps(document))
+    except orjson.JSONEncodeError:  # an int beyond 64 bits: the stdlib takes it
+        return json.loads(json.dumps(document))
 
 
 def _runtime_config(image: Image) -> dict[str, Any]:
