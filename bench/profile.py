@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.profile [-n 160] [-k 8] [--rate 200] [--out /tmp/moorage.folded]
 
 Starts one private containerd and mooraged (as bench/lifecycle.py does), loads busybox,
-runs `-n` lifecycles `-k` at a time while `py-spy record --format raw` samples the
+runs `-n` lifecycles `-k` at a time (or, with `--scale N`, `-n` list and inspect requests
+with N containers running) while `py-spy record --format raw` samples the
 daemon (idle time left out), and prints the functions with the most samples: on their
 own (self) and with what they call (total), as a share of all samples. The folded
 stacks are kept in `--out` for flame graphs (e.g. speedscope).
@@ -24,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 from bench.api_latency import load_image
-from bench.engines import moorage
-from bench.lifecycle import Tally, batch, engine_contender
+from bench.engines import Engine, moorage
+from bench.lifecycle import CMD, Tally, batch, engine_contender
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -61,6 +62,14 @@ def _where(frame: str) -> str:
     return "/".join(parts[-2:])
 
 
+async def run_detached(engine: Engine) -> str:
+    cid = str(
+        (await engine.request("POST", "/containers/create", {"Image": "busybox", "Cmd": CMD}))["Id"]
+    )
+    await engine.request("POST", f"/containers/{cid}/start")
+    return cid
+
+
 async def run(args: argparse.Namespace) -> str:
     workdir = Path(tempfile.mkdtemp(prefix="moorage-profile-"))
     containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
@@ -77,6 +86,7 @@ async def run(args: argparse.Namespace) -> str:
         contender = engine_contender(engine)
         await batch(contender, 4, 1, Tally(), containerd_pid)  # warm-up
         assert engine.proc is not None
+        ids = [await run_detached(engine) for _ in range(args.scale)]
         spy = await asyncio.create_subprocess_exec(
             args.py_spy, "record", "--pid", str(engine.proc.pid), "--rate", str(args.rate),
             "--format", "raw", "--output", args.out, "--nonblocking",
@@ -86,7 +96,12 @@ async def run(args: argparse.Namespace) -> str:
         )  # fmt: skip
         await asyncio.sleep(1.0)  # py-spy attached
         tally = Tally()
-        await batch(contender, args.n, args.k, tally, containerd_pid)
+        if ids:
+            for index in range(args.n):
+                await engine.request("GET", "/containers/json")
+                await engine.request("GET", f"/containers/{ids[index % len(ids)]}/json")
+        else:
+            await batch(contender, args.n, args.k, tally, containerd_pid)
         spy.send_signal(signal.SIGINT)
         _, err = await spy.communicate()
         if spy.returncode not in (0, -signal.SIGINT):
@@ -111,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=8, help="lifecycles at a time")
     p.add_argument("--rate", type=int, default=200, help="samples per second")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help="instead: N running containers, then -n list and inspect requests",
+    )
     p.add_argument(
         "--all-threads",
         dest="gil",
