@@ -192,6 +192,7 @@ class RemoteClient:
             if snapshot is not None:
                 await self._remove_snapshot(snapshot)
             raise
+        packed_spec = anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
         record = ContainerRecord(
             id=container_id,
             image=image,
@@ -199,7 +200,7 @@ class RemoteClient:
             runtime=runtime,
             snapshotter=snapshot.snapshotter if snapshot else "",
             snapshot_key=snapshot.key if snapshot else "",
-            spec=dict(spec),
+            spec_json=packed_spec.value,
         )
         message = ContainerMessage(
             id=container_id,
@@ -208,7 +209,7 @@ class RemoteClient:
             runtime=ContainerRuntime(
                 name=runtime.shim, options=runtime_options.container_options(runtime)
             ),
-            spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec),
+            spec=packed_spec,
             snapshotter=record.snapshotter,
             snapshot_key=record.snapshot_key,
         )
@@ -401,5 +402,5 @@ def _record(message: ContainerMessage) -> ContainerRecord:
         ),
         snapshotter=message.snapshotter,
         snapshot_key=message.snapshot_key,
-        spec=anycodec.unpack_json(message.spec),
+        spec_json=message.spec.value if message.spec is not None and message.spec.value else b"{}",
     )
