@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-import orjson
-
 INIT_PROCESS_ID = "init"
 DEFAULT_SNAPSHOTTER = "overlayfs"
 # On a committed layer snapshot made by `Unpacker`: the size of the layer's uncompressed
@@ -160,20 +158,7 @@ class ContainerRecord:
     runtime: RuntimeSpec = field(default_factory=lambda: RuntimeSpec("io.containerd.runc.v2"))
     snapshotter: str = ""
     snapshot_key: str = ""
-    # The OCI spec as containerd holds it: JSON, decoded only when read. Kept decoded it
-    # was most of the daemon's memory per container (about 55 kB of dicts for 10 kB of
-    # JSON, issue 13); it is read at start, exec and a kill's exit only.
-    spec_json: bytes = b"{}"
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        """A fresh decoded copy: changing it changes nothing. {} if containerd holds
-        something that is not a JSON object."""
-        try:
-            decoded = orjson.loads(self.spec_json)
-        except orjson.JSONDecodeError:
-            return {}
-        return decoded if isinstance(decoded, dict) else {}
+    spec: dict[str, Any] = field(default_factory=dict)
 
 
 # -- images: what containerd's content, image and snapshot stores hold ------------------

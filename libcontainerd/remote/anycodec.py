@@ -47,6 +47,13 @@ def pack_json(type_url: str, document: Mapping[str, AnyValue]) -> Any:
     return Any(type_url=type_url, value=value)
 
 
+def unpack_json(value: Any | None) -> dict[str, AnyValue]:
+    if value is None or not value.value:
+        return {}
+    decoded = orjson.loads(value.value)
+    return decoded if isinstance(decoded, dict) else {}
+
+
 def unpack(value: Any | None) -> betterproto2.Message | None:
     """Decode a message by its type URL; None when the type is not one we generated."""
     if value is None or not value.type_url:

@@ -192,7 +192,6 @@ class RemoteClient:
             if snapshot is not None:
                 await self._remove_snapshot(snapshot)
             raise
-        packed_spec = anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
         record = ContainerRecord(
             id=container_id,
             image=image,
@@ -200,7 +199,7 @@ class RemoteClient:
             runtime=runtime,
             snapshotter=snapshot.snapshotter if snapshot else "",
             snapshot_key=snapshot.key if snapshot else "",
-            spec_json=packed_spec.value,
+            spec=dict(spec),
         )
         message = ContainerMessage(
             id=container_id,
@@ -209,7 +208,7 @@ class RemoteClient:
             runtime=ContainerRuntime(
                 name=runtime.shim, options=runtime_options.container_options(runtime)
             ),
-            spec=packed_spec,
+            spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec),
             snapshotter=record.snapshotter,
             snapshot_key=record.snapshot_key,
         )
@@ -402,5 +401,5 @@ def _record(message: ContainerMessage) -> ContainerRecord:
         ),
         snapshotter=message.snapshotter,
         snapshot_key=message.snapshot_key,
-        spec_json=message.spec.value if message.spec is not None and message.spec.value else b"{}",
+        spec=anycodec.unpack_json(message.spec),
     )

@@ -192,15 +192,16 @@ class RemoteContainer:
         return self._task
 
     async def update_spec(self, spec: Mapping[str, Any]) -> None:
-        packed = anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
-        message = ContainerMessage(id=self.id, spec=packed)
+        message = ContainerMessage(
+            id=self.id, spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
+        )
         await call(
             self._conn.stubs.containers.update(
                 UpdateContainerRequest(container=message, update_mask=FieldMask(paths=["spec"]))
             ),
             self.id,
         )
-        self._record.spec_json = packed.value
+        self._record.spec = dict(spec)
 
     async def delete_task(self) -> None:
         """Kill and delete the task containerd still has, if any, whatever it is doing.
