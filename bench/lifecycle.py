@@ -164,6 +164,7 @@ class ScaleResult:
     stats_times: list[float] = field(default_factory=list)
     rss_empty: int = 0
     rss_full: int = 0
+    rss_restored: int = 0  # after the restart, with the containers and images restored
     startup: float = 0.0
     restored: float = 0.0
     containers: int = 0
@@ -201,8 +202,8 @@ async def scale(engine: Engine, args: argparse.Namespace, workdir: Path) -> Scal
 
     await asyncio.gather(*(run_one() for _ in range(args.scale)))
     result.containers = len(ids)
+    result.rss_full = procstat.rss_bytes(pid)  # before the images: per container is this
     await extra_images(engine, workdir, args.images)
-    result.rss_full = procstat.rss_bytes(pid)
     for _ in range(WARMUP):
         await engine.request("GET", "/containers/json")
     for index in range(args.scale_requests):
@@ -230,6 +231,8 @@ async def scale(engine: Engine, args: argparse.Namespace, workdir: Path) -> Scal
             break
         await asyncio.sleep(0.01)
     result.restored = time.perf_counter() - started
+    assert engine.proc is not None
+    result.rss_restored = procstat.rss_bytes(engine.proc.pid)
     sem = asyncio.Semaphore(4)
 
     async def remove(cid: str) -> None:
@@ -330,7 +333,13 @@ def scale_report(
         ("list p50 / p99 ms", lambda r: f"{ms(r.list_times)} / {ms(r.list_times, 0.99)}"),
         ("inspect p50 / p99 ms", lambda r: f"{ms(r.inspect_times)} / {ms(r.inspect_times, 0.99)}"),
         ("stats p50 / p99 ms", lambda r: f"{ms(r.stats_times)} / {ms(r.stats_times, 0.99)}"),
-        ("RSS empty / full MB", lambda r: f"{r.rss_empty / 2**20:.0f} / {r.rss_full / 2**20:.0f}"),
+        (
+            "RSS empty / with the containers / after the restart MB",
+            lambda r: (
+                f"{r.rss_empty / 2**20:.0f} / {r.rss_full / 2**20:.0f}"
+                f" / {r.rss_restored / 2**20:.0f}"
+            ),
+        ),
         ("RSS per container kB", per_container),
         ("start-up to /_ping s", lambda r: f"{r.startup:.2f}"),
         ("restart until all listed s", lambda r: f"{r.restored:.2f}"),
