@@ -10,19 +10,28 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class Cpu:
-    """Seconds of CPU: the process's own (user + system), and with its waited-for children."""
+    """CPU of a process in clock ticks (kept whole, so differences are exact): its own
+    (user + system), and with the children it waited for."""
 
-    own: float
-    with_children: float
+    own_ticks: int
+    all_ticks: int
+
+    @property
+    def own(self) -> float:
+        return self.own_ticks / TICKS
+
+    @property
+    def with_children(self) -> float:
+        return self.all_ticks / TICKS
 
     def __sub__(self, other: Cpu) -> Cpu:
-        return Cpu(self.own - other.own, self.with_children - other.with_children)
+        return Cpu(self.own_ticks - other.own_ticks, self.all_ticks - other.all_ticks)
 
     def __add__(self, other: Cpu) -> Cpu:
-        return Cpu(self.own + other.own, self.with_children + other.with_children)
+        return Cpu(self.own_ticks + other.own_ticks, self.all_ticks + other.all_ticks)
 
 
-ZERO = Cpu(0.0, 0.0)
+ZERO = Cpu(0, 0)
 
 
 def cpu(pid: int) -> Cpu:
@@ -30,7 +39,7 @@ def cpu(pid: int) -> Cpu:
         text = stat.read()
     # The command name (field 2) may hold spaces and parentheses: split after its last ")".
     fields = text[text.rindex(")") + 2 :].split()
-    utime, stime, cutime, cstime = (int(f) / TICKS for f in fields[11:15])
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
     return Cpu(utime + stime, utime + stime + cutime + cstime)
 
 
