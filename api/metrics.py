@@ -12,6 +12,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+CounterChild = Counter  # what labels() returns: the same class, bound to its label values
+HistogramChild = Histogram
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -36,9 +38,28 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        # The labelled children, kept: prometheus_client's labels() checks, locks and
+        # builds a key on every call, and every request and RPC made one (issue 13).
+        self._rpc_counters: dict[str, CounterChild] = {}
+        self._request_counters: dict[tuple[str, str, str], CounterChild] = {}
+        self._latencies: dict[tuple[str, str], HistogramChild] = {}
 
     def count_rpc(self, method: str) -> None:
-        self.containerd_rpcs.labels(method).inc()
+        counter = self._rpc_counters.get(method)
+        if counter is None:
+            counter = self._rpc_counters[method] = self.containerd_rpcs.labels(method)
+        counter.inc()
+
+    def _observe(self, method: str, route: str, code: int, seconds: float) -> None:
+        key = (method, route, str(code))
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self.requests.labels(*key)
+        counter.inc()
+        latency = self._latencies.get(key[:2])
+        if latency is None:
+            latency = self._latencies[key[:2]] = self.latency.labels(method, route)
+        latency.observe(seconds)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -53,8 +74,7 @@ class Metrics:
             code = exc.status
             raise
         finally:
-            self.requests.labels(request.method, route, str(code)).inc()
-            self.latency.labels(request.method, route).observe(time.monotonic() - started)
+            self._observe(request.method, route, code, time.monotonic() - started)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from aiohttp import web
 
 _T = TypeVar("_T")
@@ -127,8 +128,13 @@ def watch_disconnect(request: web.Request) -> asyncio.Event:
 
 def json_line(obj: Mapping[str, Any] | Sequence[Any]) -> bytes:
     """One JSON document (a ``wire`` reply) and a newline, compact, as Go's json.Encoder
-    writes it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    writes it. orjson: the stdlib encoder was the largest share of a reply's CPU after
+    aiohttp's own (issue 13); what orjson refuses (an int beyond 64 bits) the stdlib
+    writes, so every reply that encoded before still does."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 class StreamingReply:

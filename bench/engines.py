@@ -137,7 +137,10 @@ def in_private_netns(argv: list[str]) -> list[str]:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "NOTIFY_SOCKET"))}
+    # PYTHONDONTWRITEBYTECODE too: an installed mooraged has its bytecode cached, and
+    # compiling every module at each start would be counted as its start-up time.
+    unwanted = ("DOCKER_", "NOTIFY_SOCKET", "PYTHONDONTWRITEBYTECODE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(unwanted)}
 
 
 def dockerd(

@@ -83,6 +83,8 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
 def _inherited_mounts(live: LiveContainer) -> list[MountPoint]:
     """The copies VolumesFrom made, as dockerd shows them: no Mode of their own.
     A Bind or Mount of the container's own at the same destination replaces one."""
+    if not live.model.inherited_mounts:
+        return []  # the usual case, and the mount points below cost a list its time
     own = {m.destination for m in oci.mount_points(live.model.host_config)}
     return [
         {

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import TYPE_CHECKING
 
 from . import dns, netns
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
 
 # The embedded DNS server's sockets, bound inside the namespace (None: not wanted).
 Listeners = tuple[socket.socket, socket.socket] | None
@@ -40,12 +41,23 @@ class Plug:
     gateway: IPv4Address | None  # None: no route out (an Internal network)
 
 
+def _iproute() -> IPRoute:
+    """pyroute2 is imported when a link is first made, not with the daemon: it was a
+    fifth of mooraged's start-up and 22 MB of its memory (issue 13), for a daemon that
+    may never make a link (`--bridge none`, containers on no network)."""
+    from pyroute2 import IPRoute
+
+    return IPRoute()
+
+
 def _index(ipr: IPRoute, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return int(found[0]) if found else None
 
 
 def _tolerate(code: int, call: object, *args: object, **kwargs: object) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
     try:
         call(*args, **kwargs)  # type: ignore[operator]
     except NetlinkError as exc:
@@ -112,7 +124,7 @@ def _loopback_up(inner: IPRoute) -> None:
 def ensure_bridges(bridges: Sequence[tuple[str, IPv4Address, int]]) -> None:
     """`ensure_bridge` for each (name, gateway, prefix length). Blocking, from a thread
     in the daemon's namespace."""
-    with IPRoute() as host:
+    with _iproute() as host:
         for name, gateway, prefix_len in bridges:
             ensure_bridge(host, name, gateway, prefix_len)
 
@@ -149,9 +161,9 @@ def make_sandbox(path: Path, plugs: Sequence[Plug], *, listen_dns: bool = False)
     """A new namespace bound at `path`, `lo` up, the endpoints plugged in, and the
     embedded DNS server's sockets bound if asked (the caller owns them). Changes the
     calling thread's namespace: run it in a thread of its own."""
-    with IPRoute() as host:  # opened before the thread leaves the daemon's namespace
+    with _iproute() as host:  # opened before the thread leaves the daemon's namespace
         netns.unshare_and_bind(path)
-        with IPRoute() as inner:
+        with _iproute() as inner:
             _loopback_up(inner)
             for plug in plugs:
                 _plug(host, inner, path, plug)
@@ -162,9 +174,9 @@ def plug_into(path: Path, plug: Plug, *, listen_dns: bool = False) -> Listeners:
     """One more endpoint into an existing sandbox (connect of a running container), and
     the embedded DNS server's sockets if asked. Changes the calling thread's namespace:
     run it in a thread of its own."""
-    with IPRoute() as host:
+    with _iproute() as host:
         netns.enter(path)
-        with IPRoute() as inner:
+        with _iproute() as inner:
             _plug(host, inner, path, plug)
     return dns.open_listeners() if listen_dns else None
 
@@ -179,7 +191,7 @@ def listen_in(path: Path) -> tuple[socket.socket, socket.socket]:
 def remove_link(name: str) -> None:
     """Delete a link of ours in the daemon's namespace (deleting one end of a veth pair
     deletes both); gone already is fine. Blocking, from any thread in that namespace."""
-    with IPRoute() as host:
+    with _iproute() as host:
         index = _index(host, name)
         if index is not None:
             _tolerate(errno.ENODEV, host.link, "del", index=index)

@@ -112,11 +112,17 @@ def default_profile(
     machine: str | None = None,
     kernel: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The default profile as OCI `linux.seccomp`, for a container whose bounding set is `caps`."""
-    machine = machine or os.uname().machine
-    kernel = kernel or host_kernel()
+    """The default profile as OCI `linux.seccomp`, for a container whose bounding set is `caps`.
+
+    One object for every container with the same bounding set: never change it in place.
+    Built afresh, it was the largest part of each container's spec kept in memory and
+    recomputed at every create and start (issue 13)."""
+    return _default_profile(frozenset(caps), machine or os.uname().machine, kernel or host_kernel())
+
+
+@functools.lru_cache(maxsize=32)
+def _default_profile(caps: frozenset[str], machine: str, kernel: tuple[int, int]) -> dict[str, Any]:
     data = _default_data()
-    caps = frozenset(caps)
     syscalls: list[dict[str, Any]] = []
     for group in data["groups"]:
         if not _group_applies(group, caps, machine, kernel):

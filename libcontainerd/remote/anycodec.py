@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any as AnyValue
 
 import betterproto2
+import orjson
 
 from .gen.google.protobuf import Any
 from .gen.message_pool import default_message_pool
@@ -36,13 +37,20 @@ def pack(message: betterproto2.Message) -> Any:
 
 
 def pack_json(type_url: str, document: Mapping[str, AnyValue]) -> Any:
-    return Any(type_url=type_url, value=json.dumps(document, separators=(",", ":")).encode())
+    # orjson: a spec is packed at every create and start, a process at every exec; the
+    # stdlib encoder was most of that (issue 13). It refuses what the stdlib would write
+    # only for ints beyond 64 bits, which no OCI field holds; those still go the slow way.
+    try:
+        value = orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        value = json.dumps(document, separators=(",", ":")).encode()
+    return Any(type_url=type_url, value=value)
 
 
 def unpack_json(value: Any | None) -> dict[str, AnyValue]:
     if value is None or not value.value:
         return {}
-    decoded = json.loads(value.value)
+    decoded = orjson.loads(value.value)
     return decoded if isinstance(decoded, dict) else {}
 
 

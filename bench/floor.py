@@ -1,0 +1,198 @@
+"""The floor: the benchmark's container lifecycle straight on libcontainerd, no daemon.
+
+What a daemon cannot go below: the same 12 containerd RPCs per lifecycle that
+mooraged makes (Snapshots.Prepare, Containers.Create; Tasks.Create, Tasks.Start;
+Tasks.Exec, Tasks.Start, Tasks.DeleteProcess; Tasks.Metrics; Tasks.Kill, Tasks.Delete;
+Containers.Delete, Snapshots.Remove) through the project's own libcontainerd, with
+the OCI spec mooraged would build for `{"Image": "busybox", "Cmd": [...]}` (made by
+the daemon's own `ContainerSpecs`, etc files and all), and the stdio FIFOs drained as
+the daemon's log copier would. No HTTP, no state files, no events, no logs: the CPU
+the process spends is the client's share of those RPCs.
+
+It runs in its own containerd namespace (`bench-floor`) with the busybox image
+imported by `ctr`, so no daemon sees its containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon.container.model import Container
+from daemon.container.spec import ContainerSpecs
+from libcontainerd.digests import chain_ids
+from libcontainerd.fifo import FifoReader
+from libcontainerd.remote import RemoteClient
+from libcontainerd.remote.container import RemoteContainer
+from libcontainerd.types import (
+    INIT_PROCESS_ID,
+    EventInfo,
+    EventType,
+    RuntimeSpec,
+    SnapshotSpec,
+    StdioSpec,
+)
+from tests.support.containerd import TestContainerd
+from tests.support.images import busybox_image, write_docker_save
+from wire.container import ContainerCreateRequest
+
+NAMESPACE = "bench-floor"
+SHIM = "io.containerd.runc.v2"
+
+
+class ExitWaiter:
+    """The libcontainerd Backend: resolves a future per (container, process) on its exit."""
+
+    def __init__(self) -> None:
+        self._exits: dict[tuple[str, str], asyncio.Future[int]] = {}
+
+    def future(self, container_id: str, process_id: str) -> asyncio.Future[int]:
+        key = (container_id, process_id)
+        if key not in self._exits:
+            self._exits[key] = asyncio.get_running_loop().create_future()
+        return self._exits[key]
+
+    async def process_event(
+        self, container_id: str, event_type: EventType, info: EventInfo
+    ) -> None:
+        if event_type is EventType.EXIT:
+            waiter = self.future(container_id, info.process_id)
+            if not waiter.done():
+                waiter.set_result(info.exit_code)
+
+    async def wait(self, container_id: str, process_id: str) -> int:
+        try:
+            return await self.future(container_id, process_id)
+        finally:
+            del self._exits[(container_id, process_id)]
+
+
+async def _drain(reader: FifoReader | None) -> None:
+    if reader is not None:
+        while await reader.read():
+            pass
+
+
+class Floor:
+    """One libcontainerd client and what the lifecycle needs: the image and the spec maker."""
+
+    def __init__(self, containerd: TestContainerd, workdir: Path) -> None:
+        self.containerd = containerd
+        self.workdir = workdir
+        self.backend = ExitWaiter()
+        self.specs = ContainerSpecs()
+        self.image = busybox_image()
+        self.client: RemoteClient | None = None
+        self.runtime = RuntimeSpec(SHIM, root=str(workdir / "runc"))
+
+    async def start(self) -> None:
+        archive = self.workdir / "busybox.tar"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        write_docker_save(archive, ["busybox:latest"], self.image)
+        await self.containerd.ctr("images", "import", str(archive), namespace=NAMESPACE)
+        self.client = await RemoteClient.connect(
+            self.containerd.address, NAMESPACE, self.backend, self.workdir / "fifos"
+        )
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    def _model(self, cmd: list[str]) -> tuple[Container, Any]:
+        """The container mooraged would make of `{"Image": "busybox", "Cmd": cmd}`."""
+        request = ContainerCreateRequest.model_validate({"Image": "busybox", "Cmd": cmd})
+        config, host_config = request.parts()
+        container_id = secrets.token_hex(32)
+        directory = self.workdir / "containers" / container_id
+        directory.mkdir(parents=True, mode=0o700)
+        model = Container(
+            id=container_id,
+            name=container_id[:12],
+            created="",
+            path="",
+            args=[],
+            config=config,
+            host_config={**host_config, "Runtime": "runc"},
+            image_id=self.image.config_digest,
+            runtime="runc",
+            directory=str(directory),
+        )
+        self.specs.prepare_create(model, self.image.config_dict["config"], request)
+        return model, self.specs.factory(model)
+
+    # -- the lifecycle, step by step (each returns what the next needs) --
+
+    async def create(self, cmd: list[str]) -> RemoteContainer:
+        assert self.client is not None
+        model, spec = self._model(cmd)
+        return await self.client.new_container(
+            model.id,
+            spec,
+            self.runtime,
+            SnapshotSpec(key=model.id, parent=chain_ids(self.image.diff_ids)[-1]),
+            image="docker.io/library/busybox:latest",
+        )
+
+    async def start_task(self, container: RemoteContainer) -> list[asyncio.Task[None]]:
+        task = await container.new_task(StdioSpec(stdout=True, stderr=True))
+        await task.start()
+        return [asyncio.create_task(_drain(s)) for s in (task.stdio.stdout, task.stdio.stderr)]
+
+    async def exec(self, container: RemoteContainer, args: list[str]) -> int:
+        task = container.task()
+        assert task is not None
+        exec_id = secrets.token_hex(32)
+        base = container.record.spec["process"]
+        process = await task.exec(
+            exec_id, {**base, "args": args, "terminal": False}, StdioSpec(stdout=True, stderr=True)
+        )
+        exited = self.backend.wait(container.id, exec_id)
+        await process.start()
+        await asyncio.gather(_drain(process.stdio.stdout), _drain(process.stdio.stderr))
+        code = await exited
+        await process.delete()
+        return code
+
+    async def stats(self, container: RemoteContainer) -> None:
+        task = container.task()
+        assert task is not None
+        await task.stats()
+
+    async def kill_wait(self, container: RemoteContainer) -> int:
+        task = container.task()
+        assert task is not None
+        exited = self.backend.wait(container.id, INIT_PROCESS_ID)
+        await task.kill(signal.SIGKILL)
+        code = await exited
+        await task.delete()  # as the daemon does on the exit event
+        return code
+
+    async def delete(self, container: RemoteContainer, drains: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*drains)
+        await container.delete()
+        with contextlib.suppress(OSError):
+            for path in (self.workdir / "containers" / container.id).iterdir():
+                path.unlink()
+            (self.workdir / "containers" / container.id).rmdir()
+
+    async def lifecycle(self, cmd: list[str], marks: list[float]) -> None:
+        """The whole lifecycle; `marks` gets the clock after each step."""
+        marks.append(time.perf_counter())
+        container = await self.create(cmd)
+        marks.append(time.perf_counter())
+        drains = await self.start_task(container)
+        marks.append(time.perf_counter())
+        await self.exec(container, ["true"])
+        marks.append(time.perf_counter())
+        await self.stats(container)
+        marks.append(time.perf_counter())
+        await self.kill_wait(container)
+        marks.append(time.perf_counter())
+        await self.delete(container, drains)
+        marks.append(time.perf_counter())

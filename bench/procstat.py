@@ -1,0 +1,51 @@
+"""CPU seconds and resident memory of a process, from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU of a process in clock ticks (kept whole, so differences are exact): its own
+    (user + system), and with the children it waited for."""
+
+    own_ticks: int
+    all_ticks: int
+
+    @property
+    def own(self) -> float:
+        return self.own_ticks / TICKS
+
+    @property
+    def with_children(self) -> float:
+        return self.all_ticks / TICKS
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.own_ticks - other.own_ticks, self.all_ticks - other.all_ticks)
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.own_ticks + other.own_ticks, self.all_ticks + other.all_ticks)
+
+
+ZERO = Cpu(0, 0)
+
+
+def cpu(pid: int) -> Cpu:
+    with open(f"/proc/{pid}/stat") as stat:
+        text = stat.read()
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return Cpu(utime + stime, utime + stime + cutime + cstime)
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
