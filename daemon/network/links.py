@@ -107,7 +107,7 @@ def route_destinations() -> list[IPv4Network]:
     must not get that subnet too."""
     main_table = 254
     found = []
-    with IPRoute() as host:
+    with _iproute() as host:
         for route in host.get_routes(family=socket.AF_INET, table=main_table):
             destination = route.get_attr("RTA_DST")
             if destination is not None:
