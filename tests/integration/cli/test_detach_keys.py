@@ -142,7 +142,9 @@ async def test_exec_socket_detaches_on_the_default_keys(
             sock.settimeout(20)
             try:
                 sock.sendall(b"ping\n")
-                _read_until(sock, b"ping\r\n")
+                # The terminal's echo of the line, then cat's copy of it: both, so that
+                # what follows the keys is only the detach message.
+                _read_until(sock, b"ping\r\nping\r\n")
                 sock.sendall(CTRL_P + CTRL_Q)
                 return exec_id, _read_until_eof(sock)
             finally:
