@@ -52,6 +52,7 @@ from daemon.images.service import ImageService, registry_settings
 from daemon.logs.jsonfile import JsonFileWriter
 from daemon.network.ipam import DEFAULT_POOLS
 from daemon.network.manager import AddressDefaults
+from daemon.oci.apparmor import load_default_profile
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 
@@ -146,6 +147,7 @@ class Services:
         self.client.conn.counter.observe(self.metrics.count_rpc)
         self.daemon.containerd_version = await self.client.version()
         await self.images.start(self.client)
+        await asyncio.to_thread(load_default_profile)  # AppArmor's, when the host has it
         await self.daemon.restore()
         app = make_app(outer_middlewares=[self.metrics.middleware])
         app[DAEMON] = self.daemon

@@ -52,7 +52,7 @@ scripts/compose-env.sh wheelhouse
 
 log "kernel: Debian's linux-image-amd64, unpacked"
 kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
-(cd "$work" && apt-get download -qq "$kpkg")
+(cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg")
 mkdir "$work/kernel"
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
@@ -131,5 +131,7 @@ mkdir -p "$out"
 mv "$work/vmlinuz" "$work/initrd.img" "$work/rootfs.img" "$out/"
 echo "$kver" >"$out/kernel-version"
 touch "$out/.complete"
+# Only the newest image is kept; older ones are this script's earlier versions.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name '????????????' ! -name "$key" -exec rm -rf {} +
 log "built in $((SECONDS - started)) s: $out"
 echo "$out"
