@@ -4,6 +4,7 @@ security options. Runs in the guest of scripts/vm/run-tests.sh; skipped on cgrou
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,27 @@ async def test_pids_limit_lands_in_pids_max(daemon: RunningDaemon) -> None:
     cgroup = await _cgroup_dir(daemon, "v2-pids")
     assert (cgroup / "pids.max").read_text().strip() == "20"
     await daemon.docker_ok("rm", "-f", "v2-pids")
+
+
+async def test_device_bps_limit_lands_in_io_max(daemon: RunningDaemon) -> None:
+    disk = _root_disk()
+    await daemon.docker_ok(
+        "run", "-d", "--name", "v2-io", "--device-read-bps", f"{disk}:1mb",
+        "--device-write-iops", f"{disk}:100", "busybox", "sleep", "300",
+    )  # fmt: skip
+    cgroup = await _cgroup_dir(daemon, "v2-io")
+    rdev = os.stat(disk).st_rdev
+    line = f"{os.major(rdev)}:{os.minor(rdev)} rbps=1048576 wbps=max riops=max wiops=100"
+    assert (cgroup / "io.max").read_text().strip() == line
+    await daemon.docker_ok("rm", "-f", "v2-io")
+
+
+def _root_disk() -> str:
+    """The block device the root file system is on (the guest's /dev/vda)."""
+    for candidate in ("/dev/vda", "/dev/sda", "/dev/nvme0n1"):
+        if os.path.exists(candidate):
+            return candidate
+    pytest.skip("no block device to limit")
 
 
 async def test_stats_leave_the_v2_gaps_out(daemon: RunningDaemon) -> None:
@@ -105,3 +127,8 @@ async def test_apparmor_is_listed_and_applied(daemon: RunningDaemon) -> None:
         "cat", "/proc/self/attr/current",
     )  # fmt: skip
     assert label.strip() == "unconfined"
+    # Enforced, not only named: the profile denies mount even with CAP_SYS_ADMIN.
+    mount = ("--cap-add", "SYS_ADMIN", "busybox", "mount", "-t", "tmpfs", "none", "/mnt")
+    code, _, err = await daemon.docker("run", "--rm", *mount)
+    assert code != 0 and "denied" in err.lower(), err
+    await daemon.docker_ok("run", "--rm", "--security-opt", "apparmor=unconfined", *mount)
