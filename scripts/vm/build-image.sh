@@ -51,7 +51,15 @@ log "wheelhouse"
 scripts/compose-env.sh wheelhouse
 
 log "kernel: Debian's linux-image-amd64, unpacked"
-kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
+kernel_package() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1
+}
+kpkg=$(kernel_package) || true
+if [ -z "$kpkg" ]; then  # a machine whose package lists were never fetched
+    apt-get update -qq
+    kpkg=$(kernel_package) || true
+fi
 (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg")
 mkdir "$work/kernel"
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
