@@ -52,6 +52,7 @@ from daemon.images.service import ImageService, registry_settings
 from daemon.logs.jsonfile import JsonFileWriter
 from daemon.network.ipam import DEFAULT_POOLS
 from daemon.network.manager import AddressDefaults
+from daemon.oci.apparmor import load_default_profile
 from libcontainerd.local import LocalClient
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
@@ -161,6 +162,7 @@ class Services:
         assert self.client is not None
         self.daemon.containerd_version = await self.client.version()
         await self.images.start(self.client)
+        await asyncio.to_thread(load_default_profile)  # AppArmor's, when the host has it
         await self.daemon.restore()
         app = make_app(outer_middlewares=[self.metrics.middleware])
         app[DAEMON] = self.daemon

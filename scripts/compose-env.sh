@@ -38,6 +38,11 @@ make_base() {
         mv "$base_tar.part" "$base_tar"
         rm -rf "$rootfs"
     fi
+    make_wheelhouse
+}
+
+# .wheelhouse/: requirements.lock as wheels for bookworm's Python (also the VM image's venv).
+make_wheelhouse() {
     if [ ! -f .wheelhouse/.complete ]; then
         echo "compose-env: wheelhouse from requirements.lock" >&2
         local arch
@@ -156,6 +161,7 @@ run_test() {
 
 case "${1:-}" in
     base) make_base ;;
+    wheelhouse) make_wheelhouse ;;
     test) run_test "${2:-dockerd}" ;;
     inside) shift; inside "$@" ;;
     *) echo "usage: $0 test [dockerd|moorage] | base" >&2; exit 2 ;;

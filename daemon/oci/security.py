@@ -3,9 +3,9 @@
 `seccomp=` is "unconfined" or a profile's JSON (the CLI sends a file's content);
 the filter itself comes from `seccomp`. `systempaths=unconfined` lifts the
 masked and read-only paths (the CLI usually turns it into empty MaskedPaths and
-ReadonlyPaths itself; an API client may send the option). moorage does no
-SELinux labelling and this host has no AppArmor: `label=` and `apparmor=` are
-accepted and have no effect.
+ReadonlyPaths itself; an API client may send the option). `apparmor=` picks the
+container's profile where the host has AppArmor (daemon/oci/apparmor.py). moorage
+does no SELinux labelling: `label=` is accepted and has no effect.
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ def info_security_options(apparmor: bool, seccomp_profile: str = "") -> list[str
     """`docker info`'s SecurityOptions, in dockerd's order.
 
     moorage confines with seccomp (its default profile, or the daemon's
-    --seccomp-profile as given) and loads no AppArmor profile of its own; AppArmor
-    is listed when the host has it, as dockerd does.
+    --seccomp-profile as given) and, when the host has AppArmor, with its
+    docker-default profile (daemon/oci/apparmor.py); AppArmor is listed then, as
+    dockerd does.
     """
     options = ["name=apparmor"] if apparmor else []
     profile = "default" if seccomp_profile in ("", "builtin") else seccomp_profile

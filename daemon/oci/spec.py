@@ -13,6 +13,7 @@ import resource
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .apparmor import container_profile, host_apparmor
 from .capabilities import container_capabilities
 from .defaults import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS, default_spec
 from .devices import ALLOW_ALL, host_devices, mapped_devices, parse_cgroup_rule
@@ -186,6 +187,8 @@ def build_spec(
         linux["rootfsPropagation"] = plan.rootfs_propagation
     if (seccomp := container_seccomp(security.seccomp, privileged, caps)) is not None:
         linux["seccomp"] = seccomp
+    if apparmor := container_profile(security.apparmor, privileged, host_apparmor()):
+        process["apparmorProfile"] = apparmor
     if privileged:
         del linux["maskedPaths"], linux["readonlyPaths"]
     else:
