@@ -14,7 +14,7 @@ bench/lifecycle.py, whose lifecycle, batches and tallies this reuses):
   containerd's container record (`ctr containers info`), and every floor container
   gets a copy of it;
 - `floor-dockerd-unconfined`: that spec without `linux.seccomp`;
-- `floor`: the floor with mooraged's spec, for reference.
+- `floor`: the floor with mooraged's own spec (its profile included), for reference.
 
 The copy keeps dockerd's spec but for what belongs to one container: the root
 (the floor's snapshot), the hostname, the cgroup path, the mounts whose sources are
@@ -93,6 +93,22 @@ def from_dockerd(template: dict[str, Any], *, seccomp: bool) -> SpecEdit:
     return edit
 
 
+def seccomp_size(spec: dict[str, Any]) -> str:
+    """`linux.seccomp`'s size: rules and syscall names (what runc compiles at each start)."""
+    rules = (spec.get("linux", {}).get("seccomp") or {}).get("syscalls", [])
+    return f"{len(rules)} rules / {sum(len(r.get('names', [])) for r in rules)} syscalls"
+
+
+def observe(sizes: dict[str, str], name: str) -> SpecEdit:
+    """A SpecEdit that changes nothing and notes the seccomp section's size."""
+
+    def edit(spec: dict[str, Any]) -> dict[str, Any]:
+        sizes[name] = seccomp_size(spec)
+        return spec
+
+    return edit
+
+
 def floor_with(name: str, floor: Floor, edit: SpecEdit | None) -> Contender:
     return Contender(name, os.getpid, lambda marks: floor.lifecycle(CMD, marks, edit))
 
@@ -104,10 +120,9 @@ def p50(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def report(tallies: dict[str, Tally], args: argparse.Namespace, spec: dict[str, Any]) -> str:
+def report(tallies: dict[str, Tally], args: argparse.Namespace, sizes: dict[str, str]) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     git = command_output("git", "-C", str(REPO), "describe", "--always", "--dirty")
-    rules = len((spec.get("linux", {}).get("seccomp") or {}).get("syscalls", []))
     names = list(tallies)
     out = [
         "## Seccomp at start: mooraged's default profile against dockerd's spec",
@@ -118,8 +133,8 @@ def report(tallies: dict[str, Tally], args: argparse.Namespace, spec: dict[str, 
         f" {args.load_at_start}, at the end {args.load_at_end}",
         f"- moorage git {git}; dockerd: {command_output('dockerd', '--version')};"
         f" containerd: {command_output('containerd', '--version')}",
-        f"- {args.n} lifecycles per contender per round, {args.rounds} rounds, K=1, order"
-        f" rotating; dockerd's spec has {rules} seccomp syscall rules",
+        f"- {args.n} lifecycles per contender per round, {args.rounds} rounds, K=1, order rotating",
+        "- linux.seccomp: " + "; ".join(f"{k}'s spec {v}" for k, v in sizes.items()),
         "",
         "| | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
@@ -188,6 +203,7 @@ async def run(args: argparse.Namespace) -> str:
         archive = workdir / "busybox.tar"
         write_docker_save(archive)
         spec = await dockerd_spec(containerd, workdir, archive)
+        sizes = {"dockerd": seccomp_size(spec)}
         engine = moorage(workdir, containerd.address)
         await engine.start()
         await load_image(engine, archive)
@@ -204,7 +220,7 @@ async def run(args: argparse.Namespace) -> str:
             unconfined,
             floor_with("floor-dockerd", floor, from_dockerd(spec, seccomp=True)),
             floor_with("floor-dockerd-unconfined", floor, from_dockerd(spec, seccomp=False)),
-            floor_with("floor", floor, None),
+            floor_with("floor", floor, observe(sizes, "mooraged")),
         ]
         for contender in contenders:  # first use of every code path, not counted
             await batch(contender, WARMUP, 1, Tally(), containerd_pid)
@@ -215,7 +231,7 @@ async def run(args: argparse.Namespace) -> str:
                 print(f"round {round_ + 1}: {contender.name}", file=sys.stderr)
                 await batch(contender, args.n, 1, tallies[contender.name], containerd_pid)
         args.load_at_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        return report(tallies, args, spec)
+        return report(tallies, args, sizes)
     finally:
         if engine is not None:
             with contextlib.suppress(Exception):
