@@ -20,6 +20,7 @@ import contextlib
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from tests.support.images import busybox_image, write_docker_save
 from wire.container import ContainerCreateRequest
 
 NAMESPACE = "bench-floor"
+# Turns the spec mooraged builds into the one to run (its root, mounts, cgroup are kept).
+SpecEdit = Callable[[dict[str, Any]], dict[str, Any]]
 SHIM = "io.containerd.runc.v2"
 
 
@@ -128,9 +131,13 @@ class Floor:
 
     # -- the lifecycle, step by step (each returns what the next needs) --
 
-    async def create(self, cmd: list[str]) -> RemoteContainer:
+    async def create(self, cmd: list[str], spec_edit: SpecEdit | None = None) -> RemoteContainer:
         assert self.client is not None
-        model, spec = self._model(cmd)
+        model, build = self._model(cmd)
+        spec = build
+        if spec_edit is not None:  # another spec than mooraged's (bench/seccomp_cost.py)
+            spec = lambda mounts: spec_edit(build(mounts))  # noqa: E731
+
         return await self.client.new_container(
             model.id,
             spec,
@@ -181,10 +188,12 @@ class Floor:
                 path.unlink()
             (self.workdir / "containers" / container.id).rmdir()
 
-    async def lifecycle(self, cmd: list[str], marks: list[float]) -> None:
+    async def lifecycle(
+        self, cmd: list[str], marks: list[float], spec_edit: SpecEdit | None = None
+    ) -> None:
         """The whole lifecycle; `marks` gets the clock after each step."""
         marks.append(time.perf_counter())
-        container = await self.create(cmd)
+        container = await self.create(cmd, spec_edit)
         marks.append(time.perf_counter())
         drains = await self.start_task(container)
         marks.append(time.perf_counter())

@@ -37,6 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import procstat
 from bench.api_latency import load_image
@@ -62,12 +63,13 @@ class Contender:
     lifecycle: Callable[[list[float]], Awaitable[None]]
 
 
-async def http_lifecycle(engine: Engine, marks: list[float]) -> None:
+async def http_lifecycle(
+    engine: Engine, marks: list[float], host_config: dict[str, Any] | None = None
+) -> None:
     """The lifecycle over the Engine API, as a client on one keep-alive session does it."""
     marks.append(time.perf_counter())
-    cid = (await engine.request("POST", "/containers/create", {"Image": "busybox", "Cmd": CMD}))[
-        "Id"
-    ]
+    body = {"Image": "busybox", "Cmd": CMD, "HostConfig": host_config or {}}
+    cid = (await engine.request("POST", "/containers/create", body))["Id"]
     marks.append(time.perf_counter())
     await engine.request("POST", f"/containers/{cid}/start")
     marks.append(time.perf_counter())
