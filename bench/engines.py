@@ -19,12 +19,18 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tests.support.containerd import TestContainerd, sweep
+from tests.support.daemon import docker_env
+from tests.support.images import write_docker_save
 
 API = "/v1.41"
 REPO = Path(__file__).resolve().parent.parent
@@ -235,3 +241,53 @@ def rerun_in_private_netns(module: str, args: list[str]) -> int:
         ).returncode
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+async def timed_command(engine: Engine, *argv: str) -> float:
+    """One client command (the docker CLI, docker-compose) in `engine`'s docker
+    environment; its wall time (raises on failure)."""
+    env = {**docker_env(engine.host), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(argv)}: {err.decode().strip()}")
+    return elapsed
+
+
+Results = dict[str, list[float]]
+
+
+async def bridged_in_turn(
+    prefix: str, binary: str, measure: Callable[[Engine, Path], Awaitable[Results]]
+) -> dict[str, Results]:
+    """In a private network namespace (rerun_in_private_netns): one private containerd,
+    then dockerd and mooraged on it in turn, each with its bridge networking on, each
+    measured by `measure(engine, busybox_tar)`; everything made is removed at the end."""
+    footprint = HostFootprint()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
+    results: dict[str, Results] = {}
+    try:
+        await containerd.start()
+        image = workdir / "busybox.tar"
+        write_docker_save(image)
+        for name in ("dockerd", "moorage"):
+            if name == "dockerd":
+                engine = dockerd(workdir, containerd.address, binary, bridge=True)
+            else:
+                engine = moorage(workdir, containerd.address, bridge=True)
+            await engine.start()
+            try:
+                results[name] = await measure(engine, image)
+            finally:
+                await engine.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await containerd.close()
+        await asyncio.to_thread(sweep, str(workdir))
+        footprint.restore()
+    return results
