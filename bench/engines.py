@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,33 +261,52 @@ async def timed_command(engine: Engine, *argv: str) -> float:
 Results = dict[str, list[float]]
 
 
-async def bridged_in_turn(
-    prefix: str, binary: str, measure: Callable[[Engine, Path], Awaitable[Results]]
-) -> dict[str, Results]:
-    """In a private network namespace (rerun_in_private_netns): one private containerd,
-    then dockerd and mooraged on it in turn, each with its bridge networking on, each
-    measured by `measure(engine, busybox_tar)`; everything made is removed at the end."""
+@dataclass
+class Workspace:
+    """A benchmark's directory, its private containerd (started) and busybox's
+    `docker save` archive in the directory."""
+
+    workdir: Path
+    containerd: TestContainerd
+    busybox: Path
+
+
+@contextlib.asynccontextmanager
+async def private_containerd(prefix: str) -> AsyncIterator[Workspace]:
+    """A new directory named with `prefix` and a private containerd in it; at the end the
+    containerd is closed, the directory swept and what dockerd left on the host removed
+    (HostFootprint)."""
     footprint = HostFootprint()
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
-    results: dict[str, Results] = {}
     try:
         await containerd.start()
-        image = workdir / "busybox.tar"
-        write_docker_save(image)
-        for name in ("dockerd", "moorage"):
-            if name == "dockerd":
-                engine = dockerd(workdir, containerd.address, binary, bridge=True)
-            else:
-                engine = moorage(workdir, containerd.address, bridge=True)
-            await engine.start()
-            try:
-                results[name] = await measure(engine, image)
-            finally:
-                await engine.stop()
+        busybox = workdir / "busybox.tar"
+        write_docker_save(busybox)
+        yield Workspace(workdir, containerd, busybox)
     finally:
         with contextlib.suppress(Exception):
             await containerd.close()
         await asyncio.to_thread(sweep, str(workdir))
         footprint.restore()
+
+
+async def bridged_in_turn(
+    prefix: str, binary: str, measure: Callable[[Engine, Path], Awaitable[Results]]
+) -> dict[str, Results]:
+    """In a private network namespace (rerun_in_private_netns): one private containerd,
+    then dockerd and mooraged on it in turn, each with its bridge networking on, each
+    measured by `measure(engine, busybox_tar)`."""
+    results: dict[str, Results] = {}
+    async with private_containerd(prefix) as space:
+        for name in ("dockerd", "moorage"):
+            if name == "dockerd":
+                engine = dockerd(space.workdir, space.containerd.address, binary, bridge=True)
+            else:
+                engine = moorage(space.workdir, space.containerd.address, bridge=True)
+            await engine.start()
+            try:
+                results[name] = await measure(engine, space.busybox)
+            finally:
+                await engine.stop()
     return results
