@@ -22,6 +22,25 @@ from aiohttp import web
 SERVICE = "moorage-test-registry"
 
 
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """`app` served on a free loopback port: its runner and the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    return runner, port
+
+
+async def _close(session: aiohttp.ClientSession | None, runner: web.AppRunner | None) -> None:
+    """A proxy's end: its session to the upstream, then its server."""
+    if session is not None:
+        await session.close()
+    if runner is not None:
+        await runner.cleanup()
+
+
 @dataclass
 class TokenProxy:
     upstream: str  # http://127.0.0.1:<port> of the real registry
@@ -43,19 +62,11 @@ class TokenProxy:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/token", self._token)
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self.port = await _serve(app)
         self._session = aiohttp.ClientSession(auto_decompress=False)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await _close(self._session, self._runner)
 
     def _check_basic(self, header: str) -> bool | None:
         if not header.startswith("Basic "):
@@ -224,19 +235,11 @@ class CuttingProxy:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self.port = await _serve(app)
         self._session = aiohttp.ClientSession(auto_decompress=False)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await _close(self._session, self._runner)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
