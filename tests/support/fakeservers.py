@@ -41,6 +41,28 @@ async def _close(session: aiohttp.ClientSession | None, runner: web.AppRunner | 
         await runner.cleanup()
 
 
+async def _relay(
+    session: aiohttp.ClientSession, upstream: str, request: web.Request, drop: tuple[str, ...]
+) -> tuple[int, bytes, dict[str, str]]:
+    """`request` sent on to `upstream` without the headers named in `drop` (lower case):
+    the reply's status, body and the headers a new response may carry on."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in drop}
+    async with session.request(
+        request.method,
+        upstream + request.path_qs,
+        headers=headers,
+        data=await request.read(),
+        allow_redirects=False,
+    ) as reply:
+        body = await reply.read()
+        kept = {
+            k: v
+            for k, v in reply.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
+        }
+        return reply.status, body, kept
+
+
 @dataclass
 class TokenProxy:
     upstream: str  # http://127.0.0.1:<port> of the real registry
@@ -139,23 +161,12 @@ class TokenProxy:
                 headers={"WWW-Authenticate": challenge},
             )
         assert self._session is not None
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization")
-        }
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
-        ) as upstream:
-            body = await upstream.read()
-            out_headers = {
-                k: v.replace(self.upstream, f"http://{self.host}")
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
-            }
-            return web.Response(status=upstream.status, body=body, headers=out_headers)
+        status, body, headers = await _relay(
+            self._session, self.upstream, request, ("host", "authorization")
+        )
+        # Locations (upload URLs) name the proxy, not the registry behind it.
+        headers = {k: v.replace(self.upstream, f"http://{self.host}") for k, v in headers.items()}
+        return web.Response(status=status, body=body, headers=headers)
 
 
 def _unauthorized_json(message: str) -> web.Response:
@@ -243,20 +254,7 @@ class CuttingProxy:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
-        ) as upstream:
-            body = await upstream.read()
-            out_headers = {
-                k: v
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
-            }
+        status, body, out_headers = await _relay(self._session, self.upstream, request, ("host",))
         cut = (
             request.method == "GET"
             and "/blobs/" in request.path
@@ -264,10 +262,10 @@ class CuttingProxy:
             and request.path not in self._cut
         )
         if not cut:
-            return web.Response(status=upstream.status, body=body, headers=out_headers)
+            return web.Response(status=status, body=body, headers=out_headers)
         self._cut.add(request.path)
         self.cuts += 1
-        response = web.StreamResponse(status=upstream.status, headers=out_headers)
+        response = web.StreamResponse(status=status, headers=out_headers)
         response.content_length = len(body)
         await response.prepare(request)
         await response.write(body[: len(body) // 2])
