@@ -12,13 +12,11 @@ The namespace is deleted at the end with everything made in it.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import sys
 from pathlib import Path
 
-from bench.engines import Engine, Results, bridged_in_turn, rerun_in_private_netns, timed_command
+from bench.engines import Engine, Results, bridged_in_turn, bridged_main, timed_command
 from tests.support.compose import EXAMPLE_PROJECT
 
 UP = ("up", "-d", "--scale", "worker=3")
@@ -63,19 +61,8 @@ def _report(results: dict[str, dict[str, list[float]]], count: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=10, help="up/down rounds per daemon")
-    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
-    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inside:
-        results = asyncio.run(_inside(args.n, args.docker, args.dockerd))
-        print(_report(results, args.n))
-        return 0
-    return rerun_in_private_netns(
-        "bench.compose_up",
-        ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd],
+    return bridged_main(
+        "bench.compose_up", __doc__ or "", 10, "up/down rounds per daemon", _inside, _report
     )
 
 

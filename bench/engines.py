@@ -12,6 +12,7 @@ dockerd 20.10 also writes two things outside the directories it is given:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,3 +311,29 @@ async def bridged_in_turn(
             finally:
                 await engine.stop()
     return results
+
+
+def bridged_main(
+    module: str,
+    doc: str,
+    n_default: int,
+    n_help: str,
+    inside: Callable[[int, str, str], Coroutine[Any, Any, dict[str, Results]]],
+    report: Callable[[dict[str, Results], int], str],
+) -> int:
+    """The command line of a bridged benchmark (`module`): `-n`, `--docker`, `--dockerd`;
+    it re-runs itself in a private network namespace, where `inside(n, cli, dockerd)`
+    measures and `report` prints."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=n_default, help=n_help)
+    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
+    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        results = asyncio.run(inside(args.n, args.docker, args.dockerd))
+        print(report(results, args.n))
+        return 0
+    return rerun_in_private_netns(
+        module, ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd]
+    )

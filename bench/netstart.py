@@ -14,13 +14,11 @@ never touched.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import sys
 from pathlib import Path
 
-from bench.engines import Engine, Results, bridged_in_turn, rerun_in_private_netns, timed_command
+from bench.engines import Engine, Results, bridged_in_turn, bridged_main, timed_command
 
 FIRST_PORT = 20000
 WARMUP = 2
@@ -75,18 +73,8 @@ def _report(results: dict[str, dict[str, list[float]]], count: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=20, help="runs per case (default 20)")
-    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
-    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inside:
-        results = asyncio.run(_inside(args.n, args.docker, args.dockerd))
-        print(_report(results, args.n))
-        return 0
-    return rerun_in_private_netns(
-        "bench.netstart", ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd]
+    return bridged_main(
+        "bench.netstart", __doc__ or "", 20, "runs per case (default 20)", _inside, _report
     )
 
 
