@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.compare import Counters, default_cli, delta
-from bench.engines import Engine, dockerd, moorage, private_containerd
+from bench.engines import Engine, named, private_containerd
 from tests.support.buildcontexts import ten_step_files, write_context
 
 CASES = ("build 10 steps, cold (--no-cache)", "build 10 steps, cached")
@@ -90,11 +90,7 @@ async def main_async(args: argparse.Namespace) -> str:
         workdir, containerd = space.workdir, space.containerd
         counters = Counters(containerd)
         for name in args.daemons:
-            engine = (
-                dockerd(workdir, containerd.address, args.dockerd)
-                if name == "dockerd"
-                else moorage(workdir, containerd.address)
-            )
+            engine = named(name, workdir, containerd.address, args.dockerd)
             runs[name] = await _measure(engine, counters, args, workdir / name, space.busybox)
     return _report(runs, args.n)
 

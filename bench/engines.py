@@ -201,6 +201,15 @@ def moorage(workdir: Path, containerd: str, tree: Path = REPO, *, bridge: bool =
     return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 
 
+def named(
+    name: str, workdir: Path, containerd: str, dockerd_binary: str, *, bridge: bool = False
+) -> Engine:
+    """dockerd (from `dockerd_binary`) when `name` is "dockerd", else this tree's mooraged."""
+    if name == "dockerd":
+        return dockerd(workdir, containerd, dockerd_binary, bridge=bridge)
+    return moorage(workdir, containerd, bridge=bridge)
+
+
 class HostFootprint:
     """Paths dockerd creates outside its own roots; removed afterwards if they were new."""
 
@@ -301,10 +310,7 @@ async def bridged_in_turn(
     results: dict[str, Results] = {}
     async with private_containerd(prefix) as space:
         for name in ("dockerd", "moorage"):
-            if name == "dockerd":
-                engine = dockerd(space.workdir, space.containerd.address, binary, bridge=True)
-            else:
-                engine = moorage(space.workdir, space.containerd.address, bridge=True)
+            engine = named(name, space.workdir, space.containerd.address, binary, bridge=True)
             await engine.start()
             try:
                 results[name] = await measure(engine, space.busybox)
