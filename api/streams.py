@@ -20,13 +20,13 @@ closes the connection at its end (``Connection: close``).
 
 import asyncio
 import contextlib
-import json
 import weakref
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-import orjson
 from aiohttp import web
+
+from libcontainerd import jsonbytes
 
 _T = TypeVar("_T")
 
@@ -128,13 +128,9 @@ def watch_disconnect(request: web.Request) -> asyncio.Event:
 
 def json_line(obj: Mapping[str, Any] | Sequence[Any]) -> bytes:
     """One JSON document (a ``wire`` reply) and a newline, compact, as Go's json.Encoder
-    writes it. orjson: the stdlib encoder was the largest share of a reply's CPU after
-    aiohttp's own (issue 13); what orjson refuses (an int beyond 64 bits) the stdlib
-    writes, so every reply that encoded before still does."""
-    try:
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
-    except orjson.JSONEncodeError:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    writes it (libcontainerd.jsonbytes: the stdlib encoder was the largest share of a
+    reply's CPU after aiohttp's own, issue 13)."""
+    return jsonbytes.dumps(obj, newline=True)
 
 
 class StreamingReply:

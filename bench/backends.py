@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engines import Engine, HostFootprint, dockerd, moorage
+from bench.engines import Engine, HostFootprint, moorage, named
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -191,10 +191,7 @@ async def main_async(args: argparse.Namespace) -> str:
                 else:
                     assert containerd_pid is not None
                     group.add(containerd_pid)
-                    if name == "dockerd":
-                        engine = dockerd(workdir, containerd.address, args.dockerd)
-                    else:
-                        engine = moorage(workdir, containerd.address)
+                    engine = named(name, workdir, containerd.address, args.dockerd)
                 results[name] = await bench_engine(engine, group, image_tar, args.n)
             finally:
                 group.remove([containerd_pid] if containerd_pid else [])

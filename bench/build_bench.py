@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from bench.compare import Counters, default_cli, delta
-from bench.engines import Engine, HostFootprint, dockerd, moorage
+from bench.engines import Engine, named, private_containerd
 from tests.support.buildcontexts import ten_step_files, write_context
-from tests.support.containerd import TestContainerd, sweep
-from tests.support.images import write_docker_save
 
 CASES = ("build 10 steps, cold (--no-cache)", "build 10 steps, cached")
 
@@ -89,27 +85,13 @@ def _report(runs: dict[str, dict[str, tuple[list[float], float]]], n: int) -> st
 
 
 async def main_async(args: argparse.Namespace) -> str:
-    footprint = HostFootprint()
-    workdir = Path(tempfile.mkdtemp(prefix="moorage-build-bench-"))
-    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
     runs: dict[str, dict[str, tuple[list[float], float]]] = {}
-    try:
-        await containerd.start()
-        image = workdir / "busybox.tar"
-        write_docker_save(image)
+    async with private_containerd("moorage-build-bench-") as space:
+        workdir, containerd = space.workdir, space.containerd
         counters = Counters(containerd)
         for name in args.daemons:
-            engine = (
-                dockerd(workdir, containerd.address, args.dockerd)
-                if name == "dockerd"
-                else moorage(workdir, containerd.address)
-            )
-            runs[name] = await _measure(engine, counters, args, workdir / name, image)
-    finally:
-        with contextlib.suppress(Exception):
-            await containerd.close()
-        await asyncio.to_thread(sweep, str(workdir))
-        footprint.restore()
+            engine = named(name, workdir, containerd.address, args.dockerd)
+            runs[name] = await _measure(engine, counters, args, workdir / name, space.busybox)
     return _report(runs, args.n)
 
 

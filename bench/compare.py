@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engines import REPO, Engine, EngineError, HostFootprint, dockerd, moorage
+from bench.engines import REPO, Engine, EngineError, HostFootprint, named
 from tests.support.containerd import TestContainerd, parse_prometheus, rpc_name, sweep
 from tests.support.images import write_docker_save
 
@@ -512,10 +512,7 @@ async def bench_all(args: argparse.Namespace) -> dict[str, EngineRun]:
         write_docker_save(image_tar)
         counters = Counters(containerd)
         for name in args.daemons:
-            if name == "dockerd":
-                engine = dockerd(workdir, containerd.address, args.dockerd)
-            else:
-                engine = moorage(workdir, containerd.address)
+            engine = named(name, workdir, containerd.address, args.dockerd)
             bench = Bench(engine, counters, args, workdir)
             try:
                 runs[name] = await bench.all(image_tar)

@@ -12,79 +12,34 @@ The namespace is deleted at the end with everything made in it.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from bench.engines import Engine, HostFootprint, dockerd, moorage, rerun_in_private_netns
+from bench.engines import Engine, Results, bridged_in_turn, bridged_main, timed_command
 from tests.support.compose import EXAMPLE_PROJECT
-from tests.support.containerd import TestContainerd, sweep
-from tests.support.daemon import docker_env
-from tests.support.images import write_docker_save
 
 UP = ("up", "-d", "--scale", "worker=3")
 DOWN = ("down", "-v", "-t", "1")
 
 
-async def _timed(engine: Engine, *argv: str) -> float:
-    """One command with the docker environment of `engine`; its wall time (raises on
-    failure)."""
-    env = {**docker_env(engine.host), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(argv)}: {err.decode().strip()}")
-    return elapsed
-
-
 async def _measure(engine: Engine, cli: str, count: int, image: Path) -> dict[str, list[float]]:
     compose = ["docker-compose", "-p", "bench", "-f", str(EXAMPLE_PROJECT / "docker-compose.yml")]
-    await _timed(engine, cli, "load", "-i", str(image))
-    await _timed(engine, *compose, *UP)  # warm-up: first network, first volume, caches
-    await _timed(engine, *compose, *DOWN)
+    await timed_command(engine, cli, "load", "-i", str(image))
+    await timed_command(engine, *compose, *UP)  # warm-up: first network, first volume, caches
+    await timed_command(engine, *compose, *DOWN)
     ups: list[float] = []
     downs: list[float] = []
     for _ in range(count):
-        ups.append(await _timed(engine, *compose, *UP))
-        downs.append(await _timed(engine, *compose, *DOWN))
+        ups.append(await timed_command(engine, *compose, *UP))
+        downs.append(await timed_command(engine, *compose, *DOWN))
     return {" ".join(UP): ups, " ".join(DOWN): downs}
 
 
-async def _inside(count: int, cli: str, binary: str) -> dict[str, dict[str, list[float]]]:
-    footprint = HostFootprint()
-    workdir = Path(tempfile.mkdtemp(prefix="moorage-compose-up-"))
-    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
-    results: dict[str, dict[str, list[float]]] = {}
-    try:
-        await containerd.start()
-        image = workdir / "busybox.tar"
-        write_docker_save(image)
-        for name in ("dockerd", "moorage"):
-            if name == "dockerd":
-                engine = dockerd(workdir, containerd.address, binary, bridge=True)
-            else:
-                engine = moorage(workdir, containerd.address, bridge=True)
-            await engine.start()
-            try:
-                results[name] = await _measure(engine, cli, count, image)
-            finally:
-                await engine.stop()
-    finally:
-        with contextlib.suppress(Exception):
-            await containerd.close()
-        await asyncio.to_thread(sweep, str(workdir))
-        footprint.restore()
-    return results
+async def _inside(count: int, cli: str, binary: str) -> dict[str, Results]:
+    return await bridged_in_turn(
+        "moorage-compose-up-", binary, lambda engine, image: _measure(engine, cli, count, image)
+    )
 
 
 def _report(results: dict[str, dict[str, list[float]]], count: int) -> str:
@@ -106,19 +61,8 @@ def _report(results: dict[str, dict[str, list[float]]], count: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=10, help="up/down rounds per daemon")
-    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
-    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inside:
-        results = asyncio.run(_inside(args.n, args.docker, args.dockerd))
-        print(_report(results, args.n))
-        return 0
-    return rerun_in_private_netns(
-        "bench.compose_up",
-        ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd],
+    return bridged_main(
+        "bench.compose_up", __doc__ or "", 10, "up/down rounds per daemon", _inside, _report
     )
 
 

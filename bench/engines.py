@@ -12,6 +12,7 @@ dockerd 20.10 also writes two things outside the directories it is given:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -19,12 +20,18 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tests.support.containerd import TestContainerd, sweep
+from tests.support.daemon import docker_env
+from tests.support.images import write_docker_save
 
 API = "/v1.41"
 REPO = Path(__file__).resolve().parent.parent
@@ -194,6 +201,15 @@ def moorage(workdir: Path, containerd: str, tree: Path = REPO, *, bridge: bool =
     return Engine("moorage", argv, socket, workdir / "moorage.log", cwd=tree)
 
 
+def named(
+    name: str, workdir: Path, containerd: str, dockerd_binary: str, *, bridge: bool = False
+) -> Engine:
+    """dockerd (from `dockerd_binary`) when `name` is "dockerd", else this tree's mooraged."""
+    if name == "dockerd":
+        return dockerd(workdir, containerd, dockerd_binary, bridge=bridge)
+    return moorage(workdir, containerd, bridge=bridge)
+
+
 class HostFootprint:
     """Paths dockerd creates outside its own roots; removed afterwards if they were new."""
 
@@ -235,3 +251,95 @@ def rerun_in_private_netns(module: str, args: list[str]) -> int:
         ).returncode
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+async def timed_command(engine: Engine, *argv: str) -> float:
+    """One client command (the docker CLI, docker-compose) in `engine`'s docker
+    environment; its wall time (raises on failure)."""
+    env = {**docker_env(engine.host), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(argv)}: {err.decode().strip()}")
+    return elapsed
+
+
+Results = dict[str, list[float]]
+
+
+@dataclass
+class Workspace:
+    """A benchmark's directory, its private containerd (started) and busybox's
+    `docker save` archive in the directory."""
+
+    workdir: Path
+    containerd: TestContainerd
+    busybox: Path
+
+
+@contextlib.asynccontextmanager
+async def private_containerd(prefix: str) -> AsyncIterator[Workspace]:
+    """A new directory named with `prefix` and a private containerd in it; at the end the
+    containerd is closed, the directory swept and what dockerd left on the host removed
+    (HostFootprint)."""
+    footprint = HostFootprint()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
+    try:
+        await containerd.start()
+        busybox = workdir / "busybox.tar"
+        write_docker_save(busybox)
+        yield Workspace(workdir, containerd, busybox)
+    finally:
+        with contextlib.suppress(Exception):
+            await containerd.close()
+        await asyncio.to_thread(sweep, str(workdir))
+        footprint.restore()
+
+
+async def bridged_in_turn(
+    prefix: str, binary: str, measure: Callable[[Engine, Path], Awaitable[Results]]
+) -> dict[str, Results]:
+    """In a private network namespace (rerun_in_private_netns): one private containerd,
+    then dockerd and mooraged on it in turn, each with its bridge networking on, each
+    measured by `measure(engine, busybox_tar)`."""
+    results: dict[str, Results] = {}
+    async with private_containerd(prefix) as space:
+        for name in ("dockerd", "moorage"):
+            engine = named(name, space.workdir, space.containerd.address, binary, bridge=True)
+            await engine.start()
+            try:
+                results[name] = await measure(engine, space.busybox)
+            finally:
+                await engine.stop()
+    return results
+
+
+def bridged_main(
+    module: str,
+    doc: str,
+    n_default: int,
+    n_help: str,
+    inside: Callable[[int, str, str], Coroutine[Any, Any, dict[str, Results]]],
+    report: Callable[[dict[str, Results], int], str],
+) -> int:
+    """The command line of a bridged benchmark (`module`): `-n`, `--docker`, `--dockerd`;
+    it re-runs itself in a private network namespace, where `inside(n, cli, dockerd)`
+    measures and `report` prints."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=n_default, help=n_help)
+    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
+    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        results = asyncio.run(inside(args.n, args.docker, args.dockerd))
+        print(report(results, args.n))
+        return 0
+    return rerun_in_private_netns(
+        module, ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd]
+    )

@@ -32,7 +32,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,9 +41,8 @@ from typing import Any
 from bench import procstat
 from bench.api_latency import load_image
 from bench.compare import command_output, percentile
-from bench.engines import REPO, Engine, HostFootprint, dockerd, moorage
+from bench.engines import REPO, Engine, dockerd, moorage, private_containerd
 from bench.floor import Floor
-from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import build_busybox_layer, build_image, file_layer, write_docker_save
 
 STEPS = ("create", "start", "exec", "stats", "kill+wait", "delete")
@@ -386,78 +384,82 @@ def header(args: argparse.Namespace) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> str:
-    footprint = HostFootprint()
-    workdir = Path(tempfile.mkdtemp(prefix="moorage-lifecycle-"))
-    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
     engines: list[Engine] = []
     floor: Floor | None = None
-    try:
-        await containerd.start()
-        containerd_pid = containerd.supervisor.pid
-        assert containerd_pid is not None
-        archive = workdir / "busybox.tar"
-        write_docker_save(archive)
-        contenders: list[Contender] = []
-        for name in args.contenders:
-            if name == "floor":
-                floor = Floor(containerd, workdir / "floor")
-                await floor.start()
-                contenders.append(floor_contender(floor))
-                continue
-            if name == "dockerd":
-                engine = dockerd(workdir, containerd.address, args.dockerd)
-            else:
-                engine = moorage(workdir / name, containerd.address, args.trees.get(name, REPO))
-                engine.name = name  # another tree's mooraged: its own namespace too
-                engine.argv[engine.argv.index("bench-moorage")] = f"bench-{name}"
-            engines.append(engine)
-            await engine.start()
-            await load_image(engine, archive)
-            contenders.append(engine_contender(engine))
-        for contender in contenders:  # first use of every code path, not counted
-            await batch(contender, WARMUP, 1, Tally(), containerd_pid)
-        tallies: dict[int, dict[str, Tally]] = {}
-        for k in args.concurrency:
-            tallies[k] = {c.name: Tally() for c in contenders}
-            for round_ in range(args.rounds):
-                shift = round_ % len(contenders)
-                for contender in contenders[shift:] + contenders[:shift]:
-                    print(f"K={k} round {round_ + 1}: {contender.name}", file=sys.stderr)
-                    await batch(contender, args.n, k, tallies[k][contender.name], containerd_pid)
-        names = [c.name for c in contenders]
-        body, targets = lifecycle_report(tallies, names)
-        rss = [
-            "- RSS after the lifecycles: "
-            + ", ".join(
-                f"{c.name} {procstat.rss_bytes(c.pid()) / 2**20:.0f} MB" for c in contenders
+    async with private_containerd("moorage-lifecycle-") as space:
+        workdir, containerd, archive = space.workdir, space.containerd, space.busybox
+        try:
+            containerd_pid = containerd.supervisor.pid
+            assert containerd_pid is not None
+            contenders: list[Contender] = []
+            for name in args.contenders:
+                if name == "floor":
+                    floor = Floor(containerd, workdir / "floor")
+                    await floor.start()
+                    contenders.append(floor_contender(floor))
+                    continue
+                if name == "dockerd":
+                    engine = dockerd(workdir, containerd.address, args.dockerd)
+                else:
+                    engine = moorage(workdir / name, containerd.address, args.trees.get(name, REPO))
+                    engine.name = name  # another tree's mooraged: its own namespace too
+                    engine.argv[engine.argv.index("bench-moorage")] = f"bench-{name}"
+                engines.append(engine)
+                await engine.start()
+                await load_image(engine, archive)
+                contenders.append(engine_contender(engine))
+            for contender in contenders:  # first use of every code path, not counted
+                await batch(contender, WARMUP, 1, Tally(), containerd_pid)
+            tallies: dict[int, dict[str, Tally]] = {}
+            for k in args.concurrency:
+                tallies[k] = {c.name: Tally() for c in contenders}
+                for round_ in range(args.rounds):
+                    shift = round_ % len(contenders)
+                    for contender in contenders[shift:] + contenders[:shift]:
+                        print(f"K={k} round {round_ + 1}: {contender.name}", file=sys.stderr)
+                        await batch(
+                            contender, args.n, k, tallies[k][contender.name], containerd_pid
+                        )
+            names = [c.name for c in contenders]
+            body, targets = lifecycle_report(tallies, names)
+            rss = [
+                "- RSS after the lifecycles: "
+                + ", ".join(
+                    f"{c.name} {procstat.rss_bytes(c.pid()) / 2**20:.0f} MB" for c in contenders
+                )
+            ]
+            scale_out: list[str] = []
+            if args.scale:
+                results: dict[str, ScaleResult] = {}
+                for engine in engines:
+                    print(f"scale: {engine.name}", file=sys.stderr)
+                    if engine.name == "dockerd":
+                        engine.argv.append("--live-restore")
+                        await engine.stop()
+                        await engine.start()
+                    results[engine.name] = await scale(engine, args, workdir)
+                scale_out, scale_targets = scale_report(results, args)
+                targets += scale_targets
+            return "\n".join(
+                [
+                    *header(args),
+                    *body,
+                    *rss,
+                    "",
+                    *scale_out,
+                    "",
+                    "## Targets (issue 13)",
+                    "",
+                    *targets,
+                ]
             )
-        ]
-        scale_out: list[str] = []
-        if args.scale:
-            results: dict[str, ScaleResult] = {}
+        finally:
             for engine in engines:
-                print(f"scale: {engine.name}", file=sys.stderr)
-                if engine.name == "dockerd":
-                    engine.argv.append("--live-restore")
+                with contextlib.suppress(Exception):
                     await engine.stop()
-                    await engine.start()
-                results[engine.name] = await scale(engine, args, workdir)
-            scale_out, scale_targets = scale_report(results, args)
-            targets += scale_targets
-        return "\n".join(
-            [*header(args), *body, *rss, "", *scale_out, "", "## Targets (issue 13)", "", *targets]
-        )
-    finally:
-        for engine in engines:
-            with contextlib.suppress(Exception):
-                await engine.stop()
-        if floor is not None:
-            with contextlib.suppress(Exception):
-                await floor.close()
-        with contextlib.suppress(Exception):
-            await containerd.close()
-        await asyncio.to_thread(sweep, str(workdir))
-        footprint.restore()
+            if floor is not None:
+                with contextlib.suppress(Exception):
+                    await floor.close()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -14,79 +14,37 @@ never touched.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from bench.engines import Engine, HostFootprint, dockerd, moorage, rerun_in_private_netns
-from tests.support.containerd import TestContainerd, sweep
-from tests.support.daemon import docker_env
-from tests.support.images import write_docker_save
+from bench.engines import Engine, Results, bridged_in_turn, bridged_main, timed_command
 
 FIRST_PORT = 20000
 WARMUP = 2
 
 
-async def _docker(engine: Engine, cli: str, *args: str) -> float:
-    """One docker CLI command against `engine`; its wall time (raises on failure)."""
-    env = {**docker_env(engine.host), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        cli, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode:
-        raise RuntimeError(f"docker {' '.join(args)}: {err.decode().strip()}")
-    return elapsed
-
-
 async def _measure(engine: Engine, cli: str, count: int, image: Path) -> dict[str, list[float]]:
-    await _docker(engine, cli, "load", "-i", str(image))
+    await timed_command(engine, cli, "load", "-i", str(image))
     for _ in range(WARMUP):
-        await _docker(engine, cli, "run", "--rm", "busybox", "true")
+        await timed_command(engine, cli, "run", "--rm", "busybox", "true")
     published: list[float] = []
     for number in range(count):
         name = f"netstart{number}"
         port = FIRST_PORT + number
         run = ["run", "-d", "--name", name, "-p", f"{port}:80", "busybox", "sleep", "300"]
-        published.append(await _docker(engine, cli, *run))
-        await _docker(engine, cli, "rm", "-f", name)
-    plain = [await _docker(engine, cli, "run", "--rm", "busybox", "true") for _ in range(count)]
+        published.append(await timed_command(engine, cli, *run))
+        await timed_command(engine, cli, "rm", "-f", name)
+    plain = [
+        await timed_command(engine, cli, "run", "--rm", "busybox", "true") for _ in range(count)
+    ]
     return {"run -d -p PORT:80": published, "run --rm true (bridge)": plain}
 
 
-async def _inside(count: int, cli: str, binary: str) -> dict[str, dict[str, list[float]]]:
-    footprint = HostFootprint()
-    workdir = Path(tempfile.mkdtemp(prefix="moorage-netstart-"))
-    containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
-    results: dict[str, dict[str, list[float]]] = {}
-    try:
-        await containerd.start()
-        image = workdir / "busybox.tar"
-        write_docker_save(image)
-        for name in ("dockerd", "moorage"):
-            if name == "dockerd":
-                engine = dockerd(workdir, containerd.address, binary, bridge=True)
-            else:
-                engine = moorage(workdir, containerd.address, bridge=True)
-            await engine.start()
-            try:
-                results[name] = await _measure(engine, cli, count, image)
-            finally:
-                await engine.stop()
-    finally:
-        with contextlib.suppress(Exception):
-            await containerd.close()
-        await asyncio.to_thread(sweep, str(workdir))
-        footprint.restore()
-    return results
+async def _inside(count: int, cli: str, binary: str) -> dict[str, Results]:
+    return await bridged_in_turn(
+        "moorage-netstart-", binary, lambda engine, image: _measure(engine, cli, count, image)
+    )
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -115,18 +73,8 @@ def _report(results: dict[str, dict[str, list[float]]], count: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=20, help="runs per case (default 20)")
-    parser.add_argument("--docker", default="/usr/local/bin/docker", help="the docker CLI")
-    parser.add_argument("--dockerd", default="dockerd", help="the dockerd 20.10 binary")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inside:
-        results = asyncio.run(_inside(args.n, args.docker, args.dockerd))
-        print(_report(results, args.n))
-        return 0
-    return rerun_in_private_netns(
-        "bench.netstart", ["-n", str(args.n), "--docker", args.docker, "--dockerd", args.dockerd]
+    return bridged_main(
+        "bench.netstart", __doc__ or "", 20, "runs per case (default 20)", _inside, _report
     )
 
 

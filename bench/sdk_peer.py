@@ -41,9 +41,8 @@ from bench.engines import (
     Engine,
     EngineError,
     HostFootprint,
-    dockerd,
     in_private_netns,
-    moorage,
+    named,
 )
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import (
@@ -408,12 +407,8 @@ async def run_suite(engine: Engine, args: argparse.Namespace, workdir: Path,
 
 async def run_engine(name: str, args: argparse.Namespace, workdir: Path, containerd: str,
                      image: Path, tests_root: Path) -> EngineResult:  # fmt: skip
-    engine = (
-        # Both with their networking on: each runs in a network namespace of its own.
-        dockerd(workdir, containerd, args.dockerd, bridge=True)
-        if name == "dockerd"
-        else moorage(workdir, containerd, bridge=True)
-    )
+    # Both with their networking on: each runs in a network namespace of its own.
+    engine = named(name, workdir, containerd, args.dockerd, bridge=True)
     engine.argv = in_private_netns(engine.argv)
     try:
         log(f"{name}: starting")

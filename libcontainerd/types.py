@@ -10,8 +10,9 @@ Implementations live in `remote/` (containerd over gRPC).
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -445,6 +446,22 @@ class Leases(Protocol):
     ) -> AbstractAsyncContextManager[str]:
         """A new lease, in use inside the block and deleted when it ends."""
         ...
+
+
+def lease_id_or_new(lease_id: str) -> str:
+    """`lease_id`, or a random one when none is given (Leases.create, every backend)."""
+    return lease_id or f"moorage-{secrets.token_hex(8)}"
+
+
+@asynccontextmanager
+async def temporary_lease(leases: Leases, *, expire: timedelta, sync: bool) -> AsyncIterator[str]:
+    """Leases.temporary for every backend, made of its create, use and delete."""
+    lease_id = await leases.create(expire=expire)
+    try:
+        with leases.use(lease_id):
+            yield lease_id
+    finally:
+        await leases.delete(lease_id, sync=sync)
 
 
 class Unpacker(Protocol):

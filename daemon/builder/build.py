@@ -733,22 +733,8 @@ class Build:
             assert isinstance(resolved, tuple)
             if container_id is None:
                 return await self._scratch_layer(sources, destination, resolved, unpack_archives)
-            tar = self._work / f"copy-{self.step}.tar"
-            await asyncio.to_thread(
-                copier.write_tar,
-                tar,
-                sources,
-                destination,
-                resolved,
-                unpack_archives=unpack_archives,
-                mtime=_now(),
-            )
-            source = copier.FileSource(tar)
-            try:
-                await extract_to_dir(self.daemon, container_id, "/", source)
-            finally:
-                source.close()
-                tar.unlink(missing_ok=True)
+            tar = await self._write_tar("copy", sources, destination, resolved, unpack_archives)
+            await self._unpack_into(container_id, tar)
             return None
 
         # Into a volume of the image, a step container would copy into the volume (and
@@ -897,32 +883,19 @@ class Build:
         return True
 
     async def _extract_dirs(self, container_id: str, path: str) -> None:
-        tar = self._work / f"workdir-{self.step}.tar"
-        await asyncio.to_thread(
-            copier.write_tar,
-            tar,
-            [],
-            copier.Destination(path, True, False),
-            (0, 0),
-            unpack_archives=False,
-            mtime=_now(),
-        )
-        source = copier.FileSource(tar)
-        try:
-            await extract_to_dir(self.daemon, container_id, "/", source)
-        finally:
-            source.close()
-            tar.unlink(missing_ok=True)
+        tar = await self._write_tar("workdir", [], copier.Destination(path, True, False), (0, 0))
+        await self._unpack_into(container_id, tar)
 
-    async def _scratch_layer(
+    async def _write_tar(
         self,
+        kind: str,
         sources: list[copier.Source],
         destination: copier.Destination,
         owner: tuple[int, int],
         unpack_archives: bool = False,
-    ) -> LayerFile:
-        """On FROM scratch there is no filesystem to copy into: the tar is the layer."""
-        tar = self._work / f"layer-{self.step}.tar"
+    ) -> Path:
+        """The tar that puts `sources` at `destination`, in the build's work directory."""
+        tar = self._work / f"{kind}-{self.step}.tar"
         await asyncio.to_thread(
             copier.write_tar,
             tar,
@@ -932,6 +905,26 @@ class Build:
             unpack_archives=unpack_archives,
             mtime=_now(),
         )
+        return tar
+
+    async def _unpack_into(self, container_id: str, tar: Path) -> None:
+        """Unpacks `tar` at the step container's root, then removes it."""
+        source = copier.FileSource(tar)
+        try:
+            await extract_to_dir(self.daemon, container_id, "/", source)
+        finally:
+            source.close()
+            tar.unlink(missing_ok=True)  # noqa: ASYNC240 -- one small local unlink
+
+    async def _scratch_layer(
+        self,
+        sources: list[copier.Source],
+        destination: copier.Destination,
+        owner: tuple[int, int],
+        unpack_archives: bool = False,
+    ) -> LayerFile:
+        """On FROM scratch there is no filesystem to copy into: the tar is the layer."""
+        tar = await self._write_tar("layer", sources, destination, owner, unpack_archives)
         digest, size = await asyncio.to_thread(_digest_of, tar)
         return LayerFile(tar, digest, size)
 

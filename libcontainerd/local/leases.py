@@ -5,12 +5,12 @@ goes. Leases live in memory: a daemon restart ends them, as nothing is under way
 from __future__ import annotations
 
 import contextlib
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from time import monotonic
 
 from ..errors import AlreadyExistsError
+from ..types import lease_id_or_new, temporary_lease
 
 
 class LocalLeases:
@@ -32,7 +32,7 @@ class LocalLeases:
         labels: Mapping[str, str] | None = None,
         exist_ok: bool = False,
     ) -> str:
-        lease_id = lease_id or f"moorage-{secrets.token_hex(8)}"
+        lease_id = lease_id_or_new(lease_id)
         if lease_id in self._ids and not exist_ok:
             raise AlreadyExistsError(f"lease {lease_id}: already exists")
         self._ids[lease_id] = monotonic() + expire.total_seconds() if expire else None
@@ -47,12 +47,7 @@ class LocalLeases:
     def use(self, lease_id: str) -> Iterator[None]:
         yield
 
-    @contextlib.asynccontextmanager
-    async def temporary(
+    def temporary(
         self, *, expire: timedelta = timedelta(hours=1), sync: bool = False
-    ) -> AsyncIterator[str]:
-        lease_id = await self.create(expire=expire)
-        try:
-            yield lease_id
-        finally:
-            await self.delete(lease_id, sync=sync)
+    ) -> contextlib.AbstractAsyncContextManager[str]:
+        return temporary_lease(self, expire=expire, sync=sync)

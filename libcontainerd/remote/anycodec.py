@@ -8,13 +8,13 @@ not used on the wire; lookups go by the name after the last slash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any as AnyValue
 
 import betterproto2
 import orjson
 
+from .. import jsonbytes
 from .gen.google.protobuf import Any
 from .gen.message_pool import default_message_pool
 
@@ -37,14 +37,8 @@ def pack(message: betterproto2.Message) -> Any:
 
 
 def pack_json(type_url: str, document: Mapping[str, AnyValue]) -> Any:
-    # orjson: a spec is packed at every create and start, a process at every exec; the
-    # stdlib encoder was most of that (issue 13). It refuses what the stdlib would write
-    # only for ints beyond 64 bits, which no OCI field holds; those still go the slow way.
-    try:
-        value = orjson.dumps(document)
-    except orjson.JSONEncodeError:
-        value = json.dumps(document, separators=(",", ":")).encode()
-    return Any(type_url=type_url, value=value)
+    # A spec is packed at every create and start, a process at every exec (issue 13).
+    return Any(type_url=type_url, value=jsonbytes.dumps(document))
 
 
 def unpack_json(value: Any | None) -> dict[str, AnyValue]:

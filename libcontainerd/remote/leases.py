@@ -8,12 +8,12 @@ references it exists cannot be reclaimed in between.
 from __future__ import annotations
 
 import contextlib
-import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from ..errors import AlreadyExistsError, NotFoundError
 from ..gclabels import EXPIRE_LABEL
+from ..types import lease_id_or_new, temporary_lease
 from .gen.containerd.services.leases.v1 import CreateRequest, DeleteRequest
 from .rpc import Connection, call
 
@@ -35,7 +35,7 @@ class RemoteLeases:
         `exist_ok` makes a lease that already exists count as created, which is how a
         retried operation takes over what its failed predecessor left under the lease.
         """
-        lease_id = lease_id or f"moorage-{secrets.token_hex(8)}"
+        lease_id = lease_id_or_new(lease_id)
         all_labels = dict(labels or {})
         if expire is not None:
             all_labels[EXPIRE_LABEL] = (datetime.now(UTC) + expire).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -57,14 +57,7 @@ class RemoteLeases:
         """Every RPC made inside (by this task and tasks it starts) carries `lease_id`."""
         return self._conn.lease(lease_id)
 
-    @contextlib.asynccontextmanager
-    async def temporary(
+    def temporary(
         self, *, expire: timedelta = timedelta(hours=1), sync: bool = False
-    ) -> AsyncIterator[str]:
-        """A lease for the calls made inside the block, deleted when it ends."""
-        lease_id = await self.create(expire=expire)
-        try:
-            with self.use(lease_id):
-                yield lease_id
-        finally:
-            await self.delete(lease_id, sync=sync)
+    ) -> contextlib.AbstractAsyncContextManager[str]:
+        return temporary_lease(self, expire=expire, sync=sync)

@@ -50,14 +50,15 @@ ls -n /opt 2>/dev/null | wc -l
 """
 
 
-def tar_gz(files: dict[str, bytes]) -> bytes:
+def files_tar(files: dict[str, bytes], *, gzip: bool = False, mtime: int = 0) -> bytes:
+    """A tar (a build context) of `files`, path -> content, each mode 0644."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w:gz" if gzip else "w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
-            info.mtime = 1_700_000_000
+            info.mtime = mtime
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
@@ -69,7 +70,9 @@ def every_instruction_files() -> dict[str, bytes]:
         "notes.txt": b"some notes\n",
         "data/one.txt": b"one\n",
         "data/sub/two.txt": b"two\n",
-        "archive.tar.gz": tar_gz({"inside.txt": b"from inside the archive\n"}),
+        "archive.tar.gz": files_tar(
+            {"inside.txt": b"from inside the archive\n"}, gzip=True, mtime=1_700_000_000
+        ),
         "ignored.log": b"must not reach the image\n",
         ".dockerignore": b"*.log\n",
     }

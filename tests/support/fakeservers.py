@@ -22,6 +22,47 @@ from aiohttp import web
 SERVICE = "moorage-test-registry"
 
 
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """`app` served on a free loopback port: its runner and the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    return runner, port
+
+
+async def _close(session: aiohttp.ClientSession | None, runner: web.AppRunner | None) -> None:
+    """A proxy's end: its session to the upstream, then its server."""
+    if session is not None:
+        await session.close()
+    if runner is not None:
+        await runner.cleanup()
+
+
+async def _relay(
+    session: aiohttp.ClientSession, upstream: str, request: web.Request, drop: tuple[str, ...]
+) -> tuple[int, bytes, dict[str, str]]:
+    """`request` sent on to `upstream` without the headers named in `drop` (lower case):
+    the reply's status, body and the headers a new response may carry on."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in drop}
+    async with session.request(
+        request.method,
+        upstream + request.path_qs,
+        headers=headers,
+        data=await request.read(),
+        allow_redirects=False,
+    ) as reply:
+        body = await reply.read()
+        kept = {
+            k: v
+            for k, v in reply.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
+        }
+        return reply.status, body, kept
+
+
 @dataclass
 class TokenProxy:
     upstream: str  # http://127.0.0.1:<port> of the real registry
@@ -43,19 +84,11 @@ class TokenProxy:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/token", self._token)
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self.port = await _serve(app)
         self._session = aiohttp.ClientSession(auto_decompress=False)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await _close(self._session, self._runner)
 
     def _check_basic(self, header: str) -> bool | None:
         if not header.startswith("Basic "):
@@ -128,23 +161,12 @@ class TokenProxy:
                 headers={"WWW-Authenticate": challenge},
             )
         assert self._session is not None
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization")
-        }
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
-        ) as upstream:
-            body = await upstream.read()
-            out_headers = {
-                k: v.replace(self.upstream, f"http://{self.host}")
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
-            }
-            return web.Response(status=upstream.status, body=body, headers=out_headers)
+        status, body, headers = await _relay(
+            self._session, self.upstream, request, ("host", "authorization")
+        )
+        # Locations (upload URLs) name the proxy, not the registry behind it.
+        headers = {k: v.replace(self.upstream, f"http://{self.host}") for k, v in headers.items()}
+        return web.Response(status=status, body=body, headers=headers)
 
 
 def _unauthorized_json(message: str) -> web.Response:
@@ -224,36 +246,15 @@ class CuttingProxy:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self.port = await _serve(app)
         self._session = aiohttp.ClientSession(auto_decompress=False)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await _close(self._session, self._runner)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
-        ) as upstream:
-            body = await upstream.read()
-            out_headers = {
-                k: v
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
-            }
+        status, body, out_headers = await _relay(self._session, self.upstream, request, ("host",))
         cut = (
             request.method == "GET"
             and "/blobs/" in request.path
@@ -261,10 +262,10 @@ class CuttingProxy:
             and request.path not in self._cut
         )
         if not cut:
-            return web.Response(status=upstream.status, body=body, headers=out_headers)
+            return web.Response(status=status, body=body, headers=out_headers)
         self._cut.add(request.path)
         self.cuts += 1
-        response = web.StreamResponse(status=upstream.status, headers=out_headers)
+        response = web.StreamResponse(status=status, headers=out_headers)
         response.content_length = len(body)
         await response.prepare(request)
         await response.write(body[: len(body) // 2])

@@ -4,17 +4,15 @@ images it makes, the cache, failures, and what runs from the result."""
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import json
 import os
-import tarfile
 from pathlib import Path
 
 import aiohttp
 
 from tests.integration.builder.support import docker_build
-from tests.support.buildcontexts import every_instruction_files, write_context
+from tests.support.buildcontexts import every_instruction_files, files_tar, write_context
 from tests.support.commands import run_command
 from tests.support.containerd import ImportedImage, TestContainerd, count_delta
 from tests.support.daemon import RunningDaemon, docker_env, running_daemon
@@ -139,21 +137,11 @@ async def _raw_build(
         return 200, [json.loads(line) for line in raw.splitlines() if line.strip()]
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 async def test_failing_run_reports_its_exit_code_and_forcerm_leaves_nothing(
     daemon: RunningDaemon, containerd: TestContainerd
 ) -> None:
     snapshots_before = sorted(await containerd.list_snapshots())
-    context = _tar({"Dockerfile": b"FROM busybox\nRUN echo doomed && exit 3\nCMD true\n"})
+    context = files_tar({"Dockerfile": b"FROM busybox\nRUN echo doomed && exit 3\nCMD true\n"})
     containers_before = (await daemon.docker_ok("ps", "-aq")).split()
     status, messages = await _raw_build(daemon, context, forcerm="1", t="build-test/fails:1")
     assert status == 200 and isinstance(messages, list)
@@ -173,7 +161,7 @@ async def test_failing_run_reports_its_exit_code_and_forcerm_leaves_nothing(
 async def test_failing_run_without_forcerm_keeps_the_container_as_dockerd(
     daemon: RunningDaemon,
 ) -> None:
-    context = _tar({"Dockerfile": b"FROM busybox\nRUN exit 7\n"})
+    context = files_tar({"Dockerfile": b"FROM busybox\nRUN exit 7\n"})
     before = set((await daemon.docker_ok("ps", "-aq")).split())
     status, messages = await _raw_build(daemon, context)
     assert status == 200 and isinstance(messages, list)
@@ -190,7 +178,7 @@ async def test_context_escaping_with_dotdot_or_absolute_names_is_refused(
     daemon: RunningDaemon,
 ) -> None:
     for name in ("../evil", "/etc/evil", "a/../../evil"):
-        context = _tar({"Dockerfile": b"FROM busybox\n", name: b"x"})
+        context = files_tar({"Dockerfile": b"FROM busybox\n", name: b"x"})
         status, body = await _raw_build(daemon, context)
         assert status == 400, (name, body)
         assert isinstance(body, dict) and "outside of the context" in str(body["message"])
@@ -203,13 +191,13 @@ async def test_bad_dockerfiles_are_400_before_any_output(daemon: RunningDaemon) 
         b"FROM busybox\nCOPY --nope=1 a b\n": "dockerfile parse error line 2: Unknown flag: nope",
     }
     for dockerfile, message in cases.items():
-        status, body = await _raw_build(daemon, _tar({"Dockerfile": dockerfile}))
+        status, body = await _raw_build(daemon, files_tar({"Dockerfile": dockerfile}))
         assert (status, body) == (400, {"message": message})
     status, body = await _raw_build(
-        daemon, _tar({"Dockerfile": b"FROM busybox\n"}), platform="linux/arm64"
+        daemon, files_tar({"Dockerfile": b"FROM busybox\n"}), platform="linux/arm64"
     )
     assert status == 400
-    status, body = await _raw_build(daemon, _tar({"other": b"x"}))
+    status, body = await _raw_build(daemon, files_tar({"other": b"x"}))
     assert (status, body) == (400, {"message": "Cannot locate specified Dockerfile: Dockerfile"})
 
 
@@ -266,7 +254,7 @@ async def test_dockerignore_target_buildargs_quiet_and_labels(
 async def test_client_leaving_cancels_the_build_and_its_running_step(
     daemon: RunningDaemon, containerd: TestContainerd
 ) -> None:
-    context = _tar({"Dockerfile": b"FROM busybox\nRUN echo started && sleep 300\n"})
+    context = files_tar({"Dockerfile": b"FROM busybox\nRUN echo started && sleep 300\n"})
     before = (await daemon.docker_ok("ps", "-aq")).split()
     connector = aiohttp.UnixConnector(path=str(daemon.socket))
     async with (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 import docker
@@ -14,7 +13,7 @@ import docker.errors
 import pytest
 
 from tests.integration.sdk.test_sdk import off_loop, sdk
-from tests.support.buildcontexts import write_context
+from tests.support.buildcontexts import files_tar, write_context
 from tests.support.commands import Result, run_command
 from tests.support.daemon import RunningDaemon, docker_env
 
@@ -28,19 +27,10 @@ CMD ["cat", "/greeting.txt", "/by.txt"]
 """
 
 
-def context_tar(files: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
-
-
 async def test_sdk_build_from_a_custom_context(sdk: docker.DockerClient) -> None:
-    fileobj = context_tar({"Dockerfile": DOCKERFILE, "greeting.txt": b"hello sdk\n"})
+    fileobj = io.BytesIO(
+        files_tar({"Dockerfile": DOCKERFILE, "greeting.txt": b"hello sdk\n"}, gzip=True)
+    )
     image, logs = await off_loop(
         sdk.images.build,
         fileobj=fileobj,

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -175,6 +175,30 @@ async def test_heads_at_the_limits_are_served(served: Served) -> None:
     assert (reply.status, reply.body) == (200, b"OK")
 
 
+async def _trickle_until_dropped(
+    served: Served,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    piece: Callable[[int], bytes],
+) -> None:
+    """Sends `piece(n)` every tenth of the timeout until the server closes the connection,
+    which must happen one timeout after the start; another client is served meanwhile."""
+    started = time.monotonic()
+    closed = asyncio.ensure_future(_closed_within(reader, GRACE))
+    sent = 0
+    while not closed.done() and sent < 1000:
+        with contextlib.suppress(ConnectionError):
+            writer.write(piece(sent))
+        sent += 1
+        await asyncio.wait([closed], timeout=SHORT / 10)
+        if sent == 3:
+            # Another client is served while this one still holds its connection.
+            await _ping_answers(served)
+            assert not closed.done()
+    assert await closed
+    assert SHORT * 0.9 <= time.monotonic() - started < SHORT + GRACE
+
+
 # -- time --------------------------------------------------------------------------------------
 
 
@@ -195,41 +219,15 @@ async def test_an_idle_keep_alive_connection_is_closed_after_its_reply(served: S
 async def test_a_head_sent_too_slowly_is_dropped_and_others_are_served(served: Served) -> None:
     async with _connection(served) as (reader, writer):
         writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n")
-        started = time.monotonic()
-        closed = asyncio.ensure_future(_closed_within(reader, GRACE))
-        # A header byte every tenth of the timeout: steady traffic, never a whole head.
-        sent = 0
-        while not closed.done() and sent < 1000:
-            with contextlib.suppress(ConnectionError):
-                writer.write(b"X-Slow-%d: v\r\n" % sent)
-            sent += 1
-            await asyncio.wait([closed], timeout=SHORT / 10)
-            if sent == 3:
-                # Another client is served while this one still holds its connection.
-                await _ping_answers(served)
-                assert not closed.done()
-        assert await closed
-        assert SHORT * 0.9 <= time.monotonic() - started < SHORT + GRACE
+        # A header line every tenth of the timeout: steady traffic, never a whole head.
+        await _trickle_until_dropped(served, reader, writer, lambda n: b"X-Slow-%d: v\r\n" % n)
 
 
 async def test_a_body_sent_too_slowly_is_dropped_and_others_are_served(served: Served) -> None:
     async with _connection(served) as (reader, writer):
         announced = {"Content-Type": "application/json", "Content-Length": "1000"}
         writer.write(request_bytes("POST", "/json", headers=announced) + b'{"Name": "')
-        started = time.monotonic()
-        closed = asyncio.ensure_future(_closed_within(reader, GRACE))
-        sent = 0
-        while not closed.done() and sent < 1000:
-            with contextlib.suppress(ConnectionError):
-                writer.write(b"z")
-            sent += 1
-            await asyncio.wait([closed], timeout=SHORT / 10)
-            if sent == 3:
-                # Another client is served while this one still holds its connection.
-                await _ping_answers(served)
-                assert not closed.done()
-        assert await closed
-        assert SHORT * 0.9 <= time.monotonic() - started < SHORT + GRACE
+        await _trickle_until_dropped(served, reader, writer, lambda n: b"z")
 
 
 async def test_a_stream_outlives_the_timeouts(served: Served) -> None:

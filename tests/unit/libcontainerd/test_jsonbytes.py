@@ -1,0 +1,18 @@
+"""libcontainerd.jsonbytes: compact JSON, with the stdlib for what orjson refuses."""
+
+from __future__ import annotations
+
+import json
+
+from libcontainerd.jsonbytes import dumps
+
+
+def test_compact_as_go_writes_it() -> None:
+    assert dumps({"a": 1, "b": [1, "é"], 3: None}) == '{"a":1,"b":[1,"é"],"3":null}'.encode()
+    assert dumps({"a": 1}, newline=True) == b'{"a":1}\n'
+
+
+def test_an_int_beyond_64_bits_still_encodes() -> None:
+    big = 2**70
+    assert json.loads(dumps({"n": big})) == {"n": big}
+    assert dumps([big], newline=True) == f"[{big}]\n".encode()
