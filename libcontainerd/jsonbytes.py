@@ -10,11 +10,14 @@ daemon and the api share it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 
 _PLAIN = orjson.OPT_NON_STR_KEYS
+# 20 digits in a row: maybe an int beyond 64 bits, which orjson would read as a float.
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
 _NEWLINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
@@ -26,3 +29,11 @@ def dumps(document: Any, *, newline: bool = False) -> bytes:
     except orjson.JSONEncodeError:
         raw = json.dumps(document, separators=(",", ":")).encode()
         return raw + b"\n" if newline else raw
+
+
+def loads(data: bytes) -> Any:
+    """What `dumps` wrote, read back: orjson, or the stdlib where a number may be an int
+    beyond 64 bits (orjson reads one as a float, and the value would change)."""
+    if _LONG_NUMBER.search(data):
+        return json.loads(data)
+    return orjson.loads(data)

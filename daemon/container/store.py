@@ -18,8 +18,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
 from libcontainerd import jsonbytes
 
 from ..errors import InvalidParameter, NotFound
@@ -63,7 +61,7 @@ class ContainerStore:
         for entry in sorted(self.root.iterdir()):
             state_file = entry / STATE_FILE
             try:
-                container = Container.from_json(orjson.loads(state_file.read_bytes()))
+                container = Container.from_json(jsonbytes.loads(state_file.read_bytes()))
             except FileNotFoundError:
                 if entry.is_dir():
                     log.warning("removing %s: a create or removal that never finished", entry)

@@ -2,7 +2,7 @@
 # Runs tests inside a cgroup v2 + AppArmor guest (Debian 12 under QEMU), as root:
 #
 #   scripts/vm/run-tests.sh            # tests/integration/vm plus the guest's integration set
-#   scripts/vm/run-tests.sh --short    # tests/integration/vm only (what CI runs)
+#   scripts/vm/run-tests.sh --short    # tests/integration/vm only (the quick check)
 #   scripts/vm/run-tests.sh PYTEST_ARGS...   # any tests, e.g. tests/integration/vm -k oom
 #
 # Builds or reuses the image (scripts/vm/build-image.sh), puts the repository's files

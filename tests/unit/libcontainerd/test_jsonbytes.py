@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from libcontainerd.jsonbytes import dumps
+from libcontainerd.jsonbytes import dumps, loads
 
 
 def test_compact_as_go_writes_it() -> None:
@@ -16,3 +16,10 @@ def test_an_int_beyond_64_bits_still_encodes() -> None:
     big = 2**70
     assert json.loads(dumps({"n": big})) == {"n": big}
     assert dumps([big], newline=True) == f"[{big}]\n".encode()
+
+
+def test_what_dumps_wrote_reads_back_the_same() -> None:
+    big = 2**70
+    for document in ({"n": big}, {"n": 2**63 - 1, "f": 0.5, "s": "é"}, [1, [2, {"x": None}]]):
+        assert loads(dumps(document)) == document
+    assert isinstance(loads(dumps({"n": big}))["n"], int)
