@@ -33,7 +33,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,17 +501,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_report(
+    prog: str,
+    parse: Callable[[list[str]], argparse.Namespace],
+    runner: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
+    argv: list[str] | None,
+) -> int:
+    """A benchmark's main: as root, its arguments parsed, the load noted, its report
+    printed (and written to --out)."""
     if os.geteuid() != 0:
-        print("bench.lifecycle: must run as root (containerd, runc)", file=sys.stderr)
+        print(f"{prog}: must run as root (containerd, runc)", file=sys.stderr)
         return 2
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text = asyncio.run(run(args))
+    text = asyncio.run(runner(args))
     if args.out:
         Path(args.out).write_text(text + "\n")
     print(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_report("bench.lifecycle", parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,16 @@ from bench.api_latency import load_image
 from bench.compare import command_output, percentile
 from bench.engines import REPO, HostFootprint, dockerd, moorage
 from bench.floor import Floor, SpecEdit
-from bench.lifecycle import CMD, WARMUP, Contender, Tally, batch, engine_contender, http_lifecycle
+from bench.lifecycle import (
+    CMD,
+    WARMUP,
+    Contender,
+    Tally,
+    batch,
+    engine_contender,
+    http_lifecycle,
+    run_report,
+)
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -261,16 +270,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if os.geteuid() != 0:
-        print("bench.seccomp_cost: must run as root (containerd, runc)", file=sys.stderr)
-        return 2
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text = asyncio.run(run(args))
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return 0
+    return run_report("bench.seccomp_cost", parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench: run as root" >&2
-    exit 2
-fi
-[ -x .venv/bin/python ] && command -v containerd >/dev/null && command -v runc >/dev/null \
-    || scripts/setup.sh
-scripts/install-dockerd.sh
+. bench/prereqs.sh
 exec .venv/bin/python -m bench.seccomp_cost "$@"
