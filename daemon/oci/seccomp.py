@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import itertools
 import json
 import os
 import re
@@ -79,16 +78,6 @@ def _arg0_rules(arg0: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
             mask |= _CLONE_FLAGS[flag]
         # MASKED_EQ: (arg & value) == valueTwo.
         return [[{"index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]]
-    if "not_in" in arg0:
-        excluded = sorted(arg0["not_in"])
-        rules = [[{"index": 0, "value": excluded[0], "op": "SCMP_CMP_LT"}]]
-        for low, high in itertools.pairwise(excluded):
-            if high - low == 2:
-                rules.append([{"index": 0, "value": low + 1, "op": "SCMP_CMP_EQ"}])
-            elif high - low > 2:
-                raise ValueError("not_in: only gaps of one value are expressible in one rule")
-        rules.append([{"index": 0, "value": excluded[-1], "op": "SCMP_CMP_GT"}])
-        return rules
     raise ValueError(f"unknown arg0 condition {sorted(arg0)}")
 
 
