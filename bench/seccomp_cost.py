@@ -38,6 +38,7 @@ import platform
 import statistics
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,26 +58,37 @@ from bench.lifecycle import (
 )
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
+from tests.support.seccomp import differences, normalized, size
 
 TARGET = 1.15
 UNCONFINED = {"SecurityOpt": ["seccomp=unconfined"]}
 
 
-async def dockerd_spec(containerd: TestContainerd, workdir: Path, archive: Path) -> dict[str, Any]:
-    """The OCI spec dockerd 20.10 generates for `{"Image": "busybox", "Cmd": CMD}`, as
-    containerd's container record holds it (dockerd makes the record at start)."""
+async def dockerd_specs(
+    containerd: TestContainerd,
+    workdir: Path,
+    archive: Path,
+    host_configs: Sequence[Mapping[str, Any]] = ({},),
+) -> list[dict[str, Any]]:
+    """The OCI specs dockerd 20.10 generates for `{"Image": "busybox", "Cmd": CMD}` with each
+    of `host_configs`, as containerd's container record holds them (dockerd makes the
+    record at start). One dockerd (`--bridge none` etc.) for all, stopped at the end.
+    tests/integration/daemon/test_seccomp_parity.py compares mooraged's with them."""
     engine = dockerd(workdir, containerd.address)
     await engine.start()
     try:
         await load_image(engine, archive)
-        cid = (
-            await engine.request("POST", "/containers/create", {"Image": "busybox", "Cmd": CMD})
-        )["Id"]
-        await engine.request("POST", f"/containers/{cid}/start")
-        info = await containerd.ctr("containers", "info", cid, namespace="bench-dockerd")
-        spec: dict[str, Any] = json.loads(info.stdout)["Spec"]
-        await engine.request("DELETE", f"/containers/{cid}", force="1")
-        return spec
+        specs = []
+        for host_config in host_configs:
+            body = {"Image": "busybox", "Cmd": CMD, "HostConfig": host_config}
+            cid = (await engine.request("POST", "/containers/create", body))["Id"]
+            try:
+                await engine.request("POST", f"/containers/{cid}/start")
+                info = await containerd.ctr("containers", "info", cid, namespace="bench-dockerd")
+                specs.append(json.loads(info.stdout)["Spec"])
+            finally:
+                await engine.request("DELETE", f"/containers/{cid}", force="1")
+        return specs
     finally:
         await engine.stop()
 
@@ -102,17 +114,16 @@ def from_dockerd(template: dict[str, Any], *, seccomp: bool) -> SpecEdit:
     return edit
 
 
-def seccomp_size(spec: dict[str, Any]) -> str:
-    """`linux.seccomp`'s size: rules and syscall names (what runc compiles at each start)."""
-    rules = (spec.get("linux", {}).get("seccomp") or {}).get("syscalls", [])
-    return f"{len(rules)} rules / {sum(len(r.get('names', [])) for r in rules)} syscalls"
+def seccomp_of(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    section: Mapping[str, Any] | None = spec.get("linux", {}).get("seccomp")
+    return section
 
 
-def observe(sizes: dict[str, str], name: str) -> SpecEdit:
-    """A SpecEdit that changes nothing and notes the seccomp section's size."""
+def observe(sections: dict[str, Mapping[str, Any] | None], name: str) -> SpecEdit:
+    """A SpecEdit that changes nothing and notes the spec's seccomp section."""
 
     def edit(spec: dict[str, Any]) -> dict[str, Any]:
-        sizes[name] = seccomp_size(spec)
+        sections[name] = seccomp_of(spec)
         return spec
 
     return edit
@@ -129,7 +140,24 @@ def p50(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def report(tallies: dict[str, Tally], args: argparse.Namespace, sizes: dict[str, str]) -> str:
+def seccomp_lines(sections: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """Both specs' seccomp sections: their sizes as written, and whether they do the same."""
+    out = ["- linux.seccomp: " + "; ".join(f"{k}'s spec {size(v)}" for k, v in sections.items())]
+    if len(sections) == 2:
+        (first, a), (second, b) = sections.items()
+        found = differences(normalized(a), normalized(b), (first, second))
+        out.append(
+            "- the two sections' effect (tests/support/seccomp.py): "
+            + (f"{len(found)} differences: " + "; ".join(found) if found else "the same")
+        )
+    return out
+
+
+def report(
+    tallies: dict[str, Tally],
+    args: argparse.Namespace,
+    sections: Mapping[str, Mapping[str, Any] | None],
+) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     git = command_output("git", "-C", str(REPO), "describe", "--always", "--dirty")
     names = list(tallies)
@@ -143,7 +171,7 @@ def report(tallies: dict[str, Tally], args: argparse.Namespace, sizes: dict[str,
         f"- moorage git {git}; dockerd: {command_output('dockerd', '--version')};"
         f" containerd: {command_output('containerd', '--version')}",
         f"- {args.n} lifecycles per contender per round, {args.rounds} rounds, K=1, order rotating",
-        "- linux.seccomp: " + "; ".join(f"{k}'s spec {v}" for k, v in sizes.items()),
+        *seccomp_lines(sections),
         "",
         "| | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
@@ -211,8 +239,8 @@ async def run(args: argparse.Namespace) -> str:
         assert containerd_pid is not None
         archive = workdir / "busybox.tar"
         write_docker_save(archive)
-        spec = await dockerd_spec(containerd, workdir, archive)
-        sizes = {"dockerd": seccomp_size(spec)}
+        (spec,) = await dockerd_specs(containerd, workdir, archive)
+        sections = {"dockerd": seccomp_of(spec)}
         engine = moorage(workdir, containerd.address)
         await engine.start()
         await load_image(engine, archive)
@@ -229,7 +257,7 @@ async def run(args: argparse.Namespace) -> str:
             unconfined,
             floor_with("floor-dockerd", floor, from_dockerd(spec, seccomp=True)),
             floor_with("floor-dockerd-unconfined", floor, from_dockerd(spec, seccomp=False)),
-            floor_with("floor", floor, observe(sizes, "mooraged")),
+            floor_with("floor", floor, observe(sections, "mooraged")),
         ]
         for contender in contenders:  # first use of every code path, not counted
             await batch(contender, WARMUP, 1, Tally(), containerd_pid)
@@ -240,7 +268,7 @@ async def run(args: argparse.Namespace) -> str:
                 print(f"round {round_ + 1}: {contender.name}", file=sys.stderr)
                 await batch(contender, args.n, 1, tallies[contender.name], containerd_pid)
         args.load_at_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        return report(tallies, args, sizes)
+        return report(tallies, args, sections)
     finally:
         if engine is not None:
             with contextlib.suppress(Exception):
