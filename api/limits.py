@@ -23,11 +23,14 @@ daemon memory or hold a connection open forever, and the others go on being serv
 * A body read whole (JSON, and the small bodies of commit, auth and the hijacks)
   is refused over ``json_body_bytes`` with a 400, before any of it is read when
   Content-Length says so, and the connection is dropped if it has not all arrived
-  within ``body_timeout``. Streamed bodies (image load and import, archive
-  upload) are read in chunks by their handlers and have neither limit: they are
-  as large and as slow as their source.
+  within ``body_timeout``. Streamed bodies (image load and import, build contexts,
+  archive upload: ``api.body.StreamedBody``) have no size limit, as with dockerd:
+  they are as large as their source. They may be slow, but a client that sends
+  nothing for ``upload_idle_timeout`` between two chunks is dropped as if it had
+  hung up, so that a stalled upload frees what it holds.
 
-dockerd 20.10 has none of these (Go's 1 MB head limit aside). The JSON limit is
+dockerd 20.10 has none of these (Go's 1 MB head limit aside; its API server sets no
+timeouts, so a stalled upload holds what it has until the client goes). The JSON limit is
 far above any real document (a create with thousands of environment variables is a
 few hundred KiB) and far below the 100 MB body the issue asks to refuse.
 """
@@ -51,6 +54,7 @@ class ServerLimits:
     json_body_bytes: int = 10 * MiB
     body_timeout: float = 60.0
     head_timeout: float = 60.0
+    upload_idle_timeout: float = 60.0
     max_line_bytes: int = 16 * 1024
     max_headers: int = 64
 
