@@ -1,8 +1,10 @@
-"""Reading JSON request bodies into models, with dockerd's 400s for bad input."""
+"""Reading request bodies: JSON into models, with dockerd's 400s for bad input, and the
+streamed uploads (image load and import, build contexts, archive upload) chunk by chunk."""
 
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -67,13 +69,39 @@ async def read_body(request: web.Request) -> bytes:
                 if len(body) > limit:  # chunked: no length announced
                     raise _too_large(limit)
     except TimeoutError:
-        log.info(
-            "dropping a client that sent %s %s's body too slowly", request.method, request.path
-        )
-        if request.transport is not None:
-            request.transport.abort()
-        raise ClientGone("request body not received in time") from None
+        raise _drop(request, "sent its body too slowly") from None
     return bytes(body)
+
+
+class StreamedBody:
+    """The body of a streamed upload, as it arrives: no size limit (dockerd has none;
+    an archive is as large as its source), but a client that sends nothing for
+    ``upload_idle_timeout`` is dropped, as if it had hung up (``ClientGone``), so that
+    whatever the upload holds (a spool, a container's lock, a thread) is freed."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self._idle_timeout = limits_of(request).upload_idle_timeout
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (a chunk when `n` is -1) as soon as some came; b"" at the end."""
+        try:
+            async with asyncio.timeout(self._idle_timeout):
+                return await self._request.content.read(n if n > 0 else _CHUNK)
+        except TimeoutError:
+            raise _drop(self._request, "stalled in its upload") from None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read(_CHUNK):
+            yield chunk
+
+
+def _drop(request: web.Request, why: str) -> ClientGone:
+    """Cut the client's connection; the error to raise to the code that read from it."""
+    log.info("dropping a client of %s %s that %s", request.method, request.path, why)
+    if request.transport is not None:
+        request.transport.abort()
+    return ClientGone(f"client {why}")
 
 
 def _too_large(limit: int) -> InvalidParameter:

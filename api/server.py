@@ -50,7 +50,7 @@ from aiohttp.typedefs import Middleware
 
 from api.errors import error_middleware
 from api.hijack import use_tcp_upgrade_parser
-from api.limits import LIMITS, ServerLimits
+from api.limits import LIMITS, ApiRunner, ServerLimits
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
 from api.tls import TlsRelay
@@ -156,7 +156,7 @@ async def serve(
 
     ``fd://`` serves the listening sockets the service manager handed over (`activated`,
     systemd's socket activation), ``fd://N`` the one of them at descriptor N."""
-    runner = web.AppRunner(
+    runner = ApiRunner(
         app,
         handle_signals=False,
         handler_cancellation=False,

@@ -346,6 +346,8 @@ async def extract_to_dir(
             await _in_own_thread(lambda: extract(root_fd, dest, source, options))
         except ArchiveError as exc:
             raise errors.InvalidParameter(str(exc)) from None
+        except ConnectionError:
+            raise  # the body broke off (the client left or stalled): no filesystem error
         except OSError as exc:
             raise _fs_error_in_extract(exc) from None
     _emit(daemon, live, "extract-to-dir")

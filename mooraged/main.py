@@ -16,6 +16,7 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from api.limits import ServerLimits
 from api.metrics import Metrics
 from api.routes import archive as archive_routes
 from api.routes import build as build_routes
@@ -86,8 +87,9 @@ def _managed_containerd(config: DaemonConfig) -> ManagedContainerd:
 class Services:
     """Everything `mooraged` runs, started and stopped in order."""
 
-    def __init__(self, config: DaemonConfig) -> None:
+    def __init__(self, config: DaemonConfig, limits: ServerLimits | None = None) -> None:
         self.config = config
+        self.limits = limits  # api.limits' defaults unless given (tests shorten the timeouts)
         self.managed: ManagedContainerd | None = None
         self._supervision: asyncio.Task[None] | None = None
         self.client: RemoteClient | LocalClient | None = None
@@ -164,7 +166,7 @@ class Services:
         await self.images.start(self.client)
         await asyncio.to_thread(load_default_profile)  # AppArmor's, when the host has it
         await self.daemon.restore()
-        app = make_app(outer_middlewares=[self.metrics.middleware])
+        app = make_app(outer_middlewares=[self.metrics.middleware], limits=self.limits)
         app[DAEMON] = self.daemon
         app[events_routes.EVENTS] = self.events
         for routes in (

@@ -15,6 +15,7 @@ from aiohttp import web
 from daemon import archive, errors
 from daemon.containerfs.pathstat import PathStat
 
+from ..body import StreamedBody
 from ..streams import StreamingReply
 from .common import DAEMON, bool_param
 
@@ -58,7 +59,7 @@ async def put_archive(request: web.Request) -> web.Response:
         request.app[DAEMON],
         _ref(request),
         _path(request),
-        request.content,
+        StreamedBody(request),
         no_overwrite_dir_non_dir=bool_param(request, "noOverwriteDirNonDir"),
         copy_uid_gid=bool_param(request, "copyUIDGID"),
     )

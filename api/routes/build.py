@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -23,12 +22,12 @@ from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json
 from daemon.images.service import parse_new_tag
 
+from ..body import StreamedBody
 from ..streams import ClientGone, StreamingReply
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, bool_param, int_param
 from .images import IMAGES
 
-_CHUNK = 64 * 1024
 _PLATFORMS = ("", "linux", "linux/amd64", "linux/x86_64", "linux/amd64/v1")
 
 
@@ -145,11 +144,6 @@ def _host_config(request: web.Request) -> dict[str, Any]:
     return found
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        yield chunk
-
-
 async def build(request: web.Request) -> web.StreamResponse:
     options = options_from(request)
     for tag in options.tags:
@@ -157,7 +151,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     started = await start_build(
         request.app[DAEMON],
         request.app[IMAGES],
-        _body(request),
+        StreamedBody(request),
         request.query.get("dockerfile", ""),
         options,
     )

@@ -36,7 +36,7 @@ from wire.api_versions import (
 )
 from wire.image import AuthResponse, inspect_at, summary_at
 
-from ..body import read_body
+from ..body import StreamedBody, read_body
 from ..streams import ClientGone, StreamingReply
 from ..versioning import api_version
 from .common import DAEMON, bool_param, json_reply
@@ -44,7 +44,6 @@ from .image_platform import check_platform, platform_params
 
 IMAGES = web.AppKey("images", ImageService)
 _NAME = "{name:.+}"
-_CHUNK = 64 * 1024
 
 
 def add_routes(app: web.Application, image_service: ImageService) -> None:
@@ -79,11 +78,6 @@ def _registry_auth(request: web.Request) -> AuthConfig | None:
         return decode_registry_auth(request.headers.get("X-Registry-Auth"))
     except ValueError as exc:
         raise errors.InvalidParameter(str(exc)) from None
-
-
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        yield chunk
 
 
 async def _first_or_none(messages: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
@@ -124,7 +118,7 @@ async def load(request: web.Request) -> web.StreamResponse:
     """`POST /images/load?quiet=`: the body is the archive."""
     service = _service(request)
     platform_params(request, IMAGE_PLATFORM_SAVE)  # checked; the archive is loaded whole
-    messages = service.load(_body(request), quiet=bool_param(request, "quiet"))
+    messages = service.load(StreamedBody(request), quiet=bool_param(request, "quiet"))
     return await _stream_progress(request, _errors_as_messages(messages))
 
 
@@ -284,7 +278,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         if not src:
             raise errors.InvalidParameter("fromImage or fromSrc is required")
         messages = _service(request).import_image(
-            _body(request),
+            StreamedBody(request),
             src=src,
             repo=request.query.get("repo", ""),
             tag=request.query.get("tag", ""),

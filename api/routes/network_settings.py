@@ -24,6 +24,16 @@ def _dns_names(live: LiveContainer, network: Network, aliases: list[str]) -> lis
     return list(dict.fromkeys(n for n in names if n))
 
 
+def _ipam_config(member: Member) -> dict[str, Any] | None:
+    """The endpoint's IPAMConfig as the user gave it (dockerd omits empty fields)."""
+    config: dict[str, Any] = {}
+    if member.wanted_address:
+        config["IPv4Address"] = member.wanted_address
+    if member.link_local_ips:
+        config["LinkLocalIPs"] = list(member.link_local_ips)
+    return config or None
+
+
 def _endpoint_settings(
     live: LiveContainer, network: Network, member: Member, running: bool
 ) -> dict[str, Any]:
@@ -32,7 +42,7 @@ def _endpoint_settings(
     aliases = list(member.aliases)
     pool = network.pool
     return {
-        "IPAMConfig": {"IPv4Address": member.wanted_address} if member.wanted_address else None,
+        "IPAMConfig": _ipam_config(member),
         "Links": list(member.links) or None,
         "Aliases": aliases or None,
         "NetworkID": network.id,

@@ -31,13 +31,15 @@ from .common import DAEMON, json_reply
 def network_json(network: Network, *, containers: bool) -> dict[str, Any]:
     """A network as `GET /networks/{id}` (with its containers) or `GET /networks` (whose
     entries have an empty Containers map, as dockerd's) show it."""
-    config: list[dict[str, str]] = []
+    config: list[dict[str, Any]] = []
     pool = network.pool
     if pool is not None:
-        entry = {"Subnet": str(pool.subnet)}
+        entry: dict[str, Any] = {"Subnet": str(pool.subnet)}
         if pool.ip_range is not None:
             entry["IPRange"] = str(pool.ip_range)
         entry["Gateway"] = str(pool.gateway)
+        if pool.aux:
+            entry["AuxiliaryAddresses"] = {k: str(v) for k, v in pool.aux.items()}
         config.append(entry)
     attached: dict[str, Any] = {}
     if containers:
@@ -82,7 +84,13 @@ def _subnet_status(pool: Pool) -> dict[str, int]:
     """dockerd's SubnetStatus: the subnet's reserved and allocated addresses, and how many
     the IP range has left."""
     subnet = pool.subnet
-    taken = {subnet.network_address, subnet.broadcast_address, pool.gateway, *pool.allocated}
+    taken = {
+        subnet.network_address,
+        subnet.broadcast_address,
+        pool.gateway,
+        *pool.allocated,
+        *pool.reserved,
+    }
     addresses = pool.ip_range or subnet
     return {
         "IPsInUse": len(taken),
@@ -116,7 +124,10 @@ async def create(request: web.Request) -> web.Response:
         CreateRequest(
             name=body.Name,
             driver=body.Driver,
-            ipam=[IPAMRequest(c.Subnet, c.Gateway, c.IPRange) for c in configs],
+            ipam=[
+                IPAMRequest(c.Subnet, c.Gateway, c.IPRange, dict(c.AuxiliaryAddresses or {}))
+                for c in configs
+            ],
             ipam_driver=ipam.Driver if ipam else "",
             ipam_options=ipam.Options if ipam else None,
             internal=body.Internal,
@@ -159,6 +170,7 @@ async def connect_endpoint(
         resolv_conf=live.model.dir / "resolv.conf",
         mac=endpoint.MacAddress if endpoint else "",
         driver_opts=endpoint.DriverOpts if endpoint else None,
+        link_local_ips=list(ipam.LinkLocalIPs or []) if ipam else [],
     )
 
 

@@ -16,6 +16,10 @@ itself is created with ``O_EXCL``/``mkdirat``/``symlinkat`` relative to that
 parent and changed only through its own descriptor or with ``AT_SYMLINK_NOFOLLOW``:
 no call follows a symlink at the last component. Symlinks in the archive are
 created as they are, whatever they point to.
+
+A broken archive (or a body that stops: the client left or stalled): the members
+unpacked before the break stay, as with dockerd, which unpacks as it reads too; the
+regular file being written when it broke is removed rather than left truncated.
 """
 
 from __future__ import annotations
@@ -201,9 +205,16 @@ class _Extractor:
         fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent_fd)
         try:
             source = tar.extractfile(member)
-            if source is not None:
-                while chunk := source.read(CHUNK_SIZE):
-                    _write_all(fd, chunk)
+            try:
+                if source is not None:
+                    while chunk := source.read(CHUNK_SIZE):
+                        _write_all(fd, chunk)
+            except BaseException:
+                # The archive broke off (or the disk filled) inside this file: no
+                # truncated copy of it is left behind. Members before it stay.
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=parent_fd)
+                raise
             os.fchown(fd, *self._owner(member))
             _set_xattrs(fd, member)
             os.fchmod(fd, member.mode & 0o7777)

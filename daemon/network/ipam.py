@@ -8,15 +8,21 @@ The default `bridge` network takes the first (172.17.0.0/16) on a fresh daemon. 
 a subnet the gateway is the first host address unless one is given, and endpoints get
 the lowest free address of the pool (or of IPRange), as dockerd's allocator does
 outside swarm.
+
+Auxiliary addresses (IPAM Config's AuxiliaryAddresses: name -> address) are addresses
+of the subnet that something outside the daemon uses: they must lie in the subnet, and
+those inside the range containers get addresses from are reserved, never handed out,
+as dockerd reserves them (one outside the range is kept and shown only).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface
 
+from .. import errors
 from ..errors import Forbidden, InvalidParameter
 
 # (base, size of each network carved from it), in dockerd's order; the daemon's
@@ -80,10 +86,19 @@ class Pool:
     gateway: IPv4Address
     ip_range: IPv4Network | None = None
     allocated: set[IPv4Address] = field(default_factory=set)
+    aux: dict[str, IPv4Address] = field(default_factory=dict)  # AuxiliaryAddresses
 
     @classmethod
-    def configure(cls, subnet: IPv4Network, gateway: str = "", ip_range: str = "") -> Pool:
-        """A pool from a network's IPAM Config entry, checked as dockerd checks it."""
+    def configure(
+        cls,
+        subnet: IPv4Network,
+        gateway: str = "",
+        ip_range: str = "",
+        aux: Mapping[str, str] | None = None,
+        network: str = "",
+    ) -> Pool:
+        """A pool from a network's IPAM Config entry (of the network named `network`),
+        checked as dockerd checks it."""
         if subnet.prefixlen > 30:
             raise InvalidParameter(f"invalid subnet {subnet}: too small for a network")
         rng = parse_subnet(ip_range) if ip_range else None
@@ -97,7 +112,39 @@ class Pool:
                 raise Forbidden(f"no matching subnet for gateway {gateway}")
         else:
             gw = subnet.network_address + 1
-        return cls(subnet, gw, rng)
+        pool = cls(subnet, gw, rng)
+        for name, text in (aux or {}).items():
+            pool.aux[name] = pool._auxiliary(name, text, network)
+        return pool
+
+    def _auxiliary(self, name: str, text: str, network: str) -> IPv4Address:
+        """One auxiliary address, checked against the subnet and, inside the range, against
+        the addresses taken already (dockerd's texts and statuses)."""
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidParameter(
+                f"non parsable secondary ip address ({name}:{text}) passed for network {network}"
+            ) from None
+        if not isinstance(address, IPv4Address) or address not in self.subnet:
+            raise Forbidden(
+                f"auxiliary address: ({name}:{text}) must belong to the master pool: {self.subnet}"
+            )
+        if self._reserves(address) and (not self._usable(address) or address in self.aux.values()):
+            raise errors.SystemError(
+                f"failed to allocate secondary ip address ({name}:{text}): Address already in use"
+            )
+        return address
+
+    def _reserves(self, address: IPv4Address) -> bool:
+        """Whether an auxiliary address is held back from endpoints: in the range they get
+        addresses from (dockerd's allocator ignores one outside it)."""
+        return address in (self.ip_range or self.subnet)
+
+    @property
+    def reserved(self) -> set[IPv4Address]:
+        """The auxiliary addresses held back from endpoints."""
+        return {address for address in self.aux.values() if self._reserves(address)}
 
     @property
     def prefix_len(self) -> int:
@@ -110,6 +157,13 @@ class Pool:
             and address != self.gateway
         )
 
+    def _free(self, address: IPv4Address) -> bool:
+        return (
+            address not in self.allocated
+            and self._usable(address)
+            and address not in self.aux.values()
+        )
+
     def allocate(self, wanted: str = "") -> IPv4Address:
         """`wanted` if given and free, else the lowest free address of the range."""
         if wanted:
@@ -118,18 +172,42 @@ class Pool:
                 raise InvalidParameter(
                     f"Invalid address {wanted}: It does not belong to any of this network's subnets"
                 )
-            if address in self.allocated or not self._usable(address):
+            if not self._free(address):
                 raise Forbidden("Address already in use")
             self.allocated.add(address)
             return address
         for address in (self.ip_range or self.subnet).hosts():
-            if address not in self.allocated and self._usable(address):
+            if self._free(address):
                 self.allocated.add(address)
                 return address
         raise Forbidden("no available IPv4 addresses on this network's address pools")
 
     def release(self, address: IPv4Address) -> None:
         self.allocated.discard(address)
+
+
+def link_local_interfaces(ips: Sequence[str]) -> list[IPv4Interface | IPv6Interface]:
+    """An endpoint's IPAMConfig.LinkLocalIPs as the addresses its interface gets: /16 for
+    IPv4, /64 for IPv6, as dockerd 20.10 adds them. Checked when the endpoint is made (at
+    start or at a connect of a running container), where dockerd checks them, with its
+    texts: one that does not parse fails the whole list, one that parses but is not
+    link-local (169.254/16, fe80::/10) is a bad request."""
+    addresses = []
+    for text in ips:
+        try:
+            addresses.append(ipaddress.ip_address(text) if text else None)
+        except ValueError:
+            # Go prints the list as [a b c].
+            raise errors.SystemError(f"Invalid link-local IP address: [{' '.join(ips)}]") from None
+    interfaces: list[IPv4Interface | IPv6Interface] = []
+    for address in addresses:
+        if address is None or not address.is_link_local:
+            raise InvalidParameter(f"invalid link local IP address: {address or '<nil>'}")
+        if isinstance(address, IPv4Address):
+            interfaces.append(IPv4Interface(f"{address}/16"))
+        else:
+            interfaces.append(IPv6Interface(f"{address}/64"))
+    return interfaces
 
 
 def mac_for(address: IPv4Address) -> str:

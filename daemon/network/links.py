@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,8 @@ class Plug:
     address: IPv4Address
     mac: str
     gateway: IPv4Address | None  # None: no route out (an Internal network)
+    # IPAMConfig.LinkLocalIPs: more addresses of the interface, as dockerd 20.10 adds them.
+    link_local: tuple[IPv4Interface | IPv6Interface, ...] = ()
 
 
 def _iproute() -> IPRoute:
@@ -151,6 +153,8 @@ def _plug(host: IPRoute, inner: IPRoute, path: Path, plug: Plug) -> None:
     index = _index(inner, plug.ifname)
     assert index is not None
     inner.addr("add", index=index, address=str(plug.address), prefixlen=plug.prefix_len)
+    for extra in plug.link_local:
+        inner.addr("add", index=index, address=str(extra.ip), prefixlen=extra.network.prefixlen)
     inner.link("set", index=index, state="up")
     if plug.gateway is not None:
         # The first network's gateway is the way out; later ones add no second default.

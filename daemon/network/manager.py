@@ -53,6 +53,7 @@ class IPAMRequest:
     subnet: str = ""
     gateway: str = ""
     ip_range: str = ""
+    aux_addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,7 +256,7 @@ class NetworkManager:
             raise errors.Conflict(f"network with name {name} already exists")
         if (request.ipam_driver or "default") != "default":
             raise errors.NotFound(f'plugin "{request.ipam_driver}" not found')
-        pool = self._pool_for(request.ipam, host_routes)
+        pool = self._pool_for(name, request.ipam, host_routes)
         device = request.options.get("com.docker.network.bridge.name")
         if device is not None:
             if not device or len(device) > 15 or "/" in device or device.strip() != device:
@@ -280,7 +281,9 @@ class NetworkManager:
         self._event(network, "create")
         return network
 
-    def _pool_for(self, configs: list[IPAMRequest], host_routes: Sequence[IPv4Network]) -> Pool:
+    def _pool_for(
+        self, name: str, configs: list[IPAMRequest], host_routes: Sequence[IPv4Network]
+    ) -> Pool:
         if len(configs) > 1:
             raise errors.InvalidParameter("moorage supports one IPv4 subnet per network")
         config = configs[0] if configs else IPAMRequest()
@@ -290,11 +293,14 @@ class NetworkManager:
                     "every ip-range or gateway must have a corresponding subnet"
                 )
             in_use = [*self._subnets(), *host_routes]
-            return Pool.configure(pick_subnet(in_use, self.address_defaults.pools))
+            picked = pick_subnet(in_use, self.address_defaults.pools)
+            return Pool.configure(picked, aux=config.aux_addresses, network=name)
         subnet = parse_subnet(config.subnet)
         if any(subnet.overlaps(other) for other in self._subnets()):
             raise errors.Forbidden(POOL_OVERLAP)
-        return Pool.configure(subnet, config.gateway, config.ip_range)
+        return Pool.configure(
+            subnet, config.gateway, config.ip_range, config.aux_addresses, network=name
+        )
 
     def remove(self, ref: str) -> None:
         network = self.get(ref)
@@ -358,6 +364,7 @@ class NetworkManager:
         links: Sequence[str] = (),
         mac: str = "",
         driver_opts: Mapping[str, str] | None = None,
+        link_local_ips: Sequence[str] = (),
     ) -> Network:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
@@ -381,6 +388,7 @@ class NetworkManager:
             list(links),
             mac,
             dict(driver_opts or {}),
+            list(link_local_ips),
         )
         network.members[container_id] = member
         try:

@@ -43,6 +43,7 @@ class Member:
     links: list[str] = field(default_factory=list)
     wanted_mac: str = ""  # Config.MacAddress (or the endpoint's), if the user gave one
     driver_opts: dict[str, str] = field(default_factory=dict)  # EndpointConfig.DriverOpts
+    link_local_ips: list[str] = field(default_factory=list)  # IPAMConfig.LinkLocalIPs, as given
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class Member:
             "Links": list(self.links),
             "WantedMac": self.wanted_mac,
             "DriverOpts": dict(self.driver_opts),
+            "LinkLocalIPs": list(self.link_local_ips),
         }
 
     @classmethod
@@ -67,6 +69,7 @@ class Member:
             links=[str(e) for e in doc.get("Links") or []],
             wanted_mac=str(doc.get("WantedMac") or ""),
             driver_opts={str(k): str(v) for k, v in (doc.get("DriverOpts") or {}).items()},
+            link_local_ips=[str(e) for e in doc.get("LinkLocalIPs") or []],
         )
 
 
@@ -152,6 +155,7 @@ class Network:
             "Subnet": str(pool.subnet) if pool else "",
             "Gateway": str(pool.gateway) if pool else "",
             "IPRange": str(pool.ip_range) if pool and pool.ip_range else "",
+            "AuxAddresses": {k: str(v) for k, v in pool.aux.items()} if pool else {},
             "Internal": self.internal,
             "Attachable": self.attachable,
             "EnableIPv6": self.enable_ipv6,
@@ -173,6 +177,7 @@ class Network:
                 IPv4Network(doc["Subnet"]),
                 IPv4Address(doc["Gateway"]),
                 IPv4Network(ip_range) if ip_range else None,
+                aux={k: IPv4Address(v) for k, v in (doc.get("AuxAddresses") or {}).items()},
             )
         endpoints = [Endpoint.from_json(e) for e in doc.get("Endpoints") or []]
         if pool is not None:

@@ -24,6 +24,7 @@ from ..oci.etc_files import container_resolv_conf, embedded_forwarding, rewrite_
 from . import legacy_links, links, netns
 from .dns import Resolver
 from .firewall import BridgeRules, Firewall, Forward
+from .ipam import link_local_interfaces
 from .links import Plug
 from .manager import NetworkManager
 from .model import BRIDGE, HOST, Endpoint, Member, Network
@@ -42,6 +43,7 @@ class EndpointRequest:
     links: list[str] = field(default_factory=list)  # "name:alias", on user networks
     mac: str = ""
     driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: list[str] = field(default_factory=list)  # checked when plugged in
 
 
 def shares_namespace(host_config: Mapping[str, Any]) -> bool:
@@ -233,7 +235,12 @@ class NetworkRuntime:
             legacy_links.parse(link)  # dockerd's 400 for a bad format
         aliases = [str(a) for a in entry.get("Aliases") or []]
         ipam = entry.get("IPAMConfig") or {}
-        ipv4 = str(ipam.get("IPv4Address") or "") if isinstance(ipam, Mapping) else ""
+        if not isinstance(ipam, Mapping):
+            ipam = {}
+        ipv4 = str(ipam.get("IPv4Address") or "")
+        # Kept as given on any network, the default bridge too; dockerd checks them only
+        # when the endpoint is made (`_join`).
+        link_local = [str(ip) for ip in ipam.get("LinkLocalIPs") or []]
         if ipv4 and not user_network:
             raise errors.InvalidParameter(
                 "user specified IP address is supported on user defined networks only"
@@ -250,7 +257,9 @@ class NetworkRuntime:
         driver_opts = (
             {str(k): str(v) for k, v in options.items()} if isinstance(options, Mapping) else {}
         )
-        return EndpointRequest(aliases, ipv4, links if user_network else [], mac, driver_opts)
+        return EndpointRequest(
+            aliases, ipv4, links if user_network else [], mac, driver_opts, link_local
+        )
 
     # -- create and remove ---------------------------------------------------------------
 
@@ -277,6 +286,7 @@ class NetworkRuntime:
                 wanted.links,
                 wanted.mac,
                 wanted.driver_opts,
+                wanted.link_local_ips,
             )
 
     # -- the firewall's state ------------------------------------------------------------
@@ -358,6 +368,7 @@ class NetworkRuntime:
         resolv_conf: Path | None = None,
         mac: str = "",
         driver_opts: Mapping[str, str] | None = None,
+        link_local_ips: list[str] | None = None,
     ) -> None:
         """`docker network connect`: a member now, and plugged in now if it runs. A running
         container's first user network starts its embedded DNS server and points its
@@ -370,7 +381,15 @@ class NetworkRuntime:
         for link in linked or []:
             legacy_links.parse(link)  # dockerd's 400 for a bad format
         network = self.manager.connect(
-            ref, container_id, name, aliases, ipv4, linked or [], mac, driver_opts
+            ref,
+            container_id,
+            name,
+            aliases,
+            ipv4,
+            linked or [],
+            mac,
+            driver_opts,
+            link_local_ips or [],
         )
         path = self.sandbox_path(container_id, host_config)
         if not running or path is None:
@@ -495,6 +514,7 @@ class NetworkRuntime:
         pool = network.pool
         if network.driver != BRIDGE or pool is None:
             raise errors.SystemError(f"network {network.name} has no bridge")
+        link_local = link_local_interfaces(member.link_local_ips)  # before anything is made
         endpoint = self.manager.join(network, member, ifname)
         return Plug(
             bridge=network.device,
@@ -504,6 +524,7 @@ class NetworkRuntime:
             address=endpoint.address,
             mac=endpoint.mac,
             gateway=None if network.internal else pool.gateway,
+            link_local=tuple(link_local),
         )
 
     async def teardown(self, container_id: str, *, timed: bool = True) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from api.limits import ServerLimits
 from daemon.config import DaemonConfig
 from mooraged.main import Services
 from tests.support.commands import run_command
@@ -149,11 +150,13 @@ async def running_daemon(
     namespace: str | None = None,
     no_new_privileges: bool = False,
     backend: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> AsyncIterator[RunningDaemon]:
     """`data_root` of an earlier daemon makes this one its restart; a `namespace` of its
     own gives it an empty image store. On the `local` backend (runc, no containerd) the
     image is loaded through the daemon (`docker load`), and a restart keeps the exec root,
-    where the local backend's bundles are."""
+    where the local backend's bundles are. `limits`: the API server's, api.limits' defaults
+    unless given."""
     backend = backend or default_backend
     workdir = Path(tempfile.mkdtemp(prefix="daemon-", dir=containerd.workdir))
     socket = workdir / "moorage.sock"
@@ -174,7 +177,7 @@ async def running_daemon(
         # Tests restart daemons over running containers (restore): the shutdown leaves them.
         live_restore=True,
     )
-    services = Services(config)
+    services = Services(config, limits)
     await services.start()
     try:
         running = RunningDaemon(services, socket)

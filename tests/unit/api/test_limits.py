@@ -159,12 +159,39 @@ async def test_a_body_within_the_limit_is_read(served: Served) -> None:
 async def test_request_heads_over_the_limits_are_refused(
     served: Served, headers: dict[str, str], path: str
 ) -> None:
+    # Go's answer to a head over its limit, whichever line is too long (dockerd has
+    # no 414).
     async with _connection(served) as (reader, writer):
         writer.write(request_bytes("GET", path, headers=headers))
+        # Go's bytes exactly, and then the end of the connection.
+        reply = await asyncio.wait_for(reader.read(), GRACE)
+    assert reply == (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+        b"431 Request Header Fields Too Large"
+    )
+    await _ping_answers(served)
+
+
+async def test_an_oversized_head_on_a_kept_alive_connection_gets_its_431(
+    served: Served,
+) -> None:
+    oversized = request_bytes("GET", "/_ping", headers={"X-Big": "v" * (LIMITS.max_line_bytes + 1)})
+    async with _connection(served) as (reader, writer):
+        writer.write(request_bytes("GET", "/_ping"))
+        first = await asyncio.wait_for(read_response(reader), GRACE)
+        writer.write(oversized)
+        second = await asyncio.wait_for(read_response(reader), GRACE)
+    assert (first.status, first.body) == (200, b"OK")
+    assert (second.status, second.body) == (431, b"431 Request Header Fields Too Large")
+
+
+async def test_a_malformed_head_within_the_limits_keeps_its_400(served: Served) -> None:
+    async with _connection(served) as (reader, writer):
+        writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nNo colon here\r\n\r\n")
         reply = await asyncio.wait_for(read_response(reader), GRACE)
         assert reply.status == 400
         assert await _closed_within(reader, GRACE)
-    await _ping_answers(served)
 
 
 async def test_heads_at_the_limits_are_served(served: Served) -> None:
