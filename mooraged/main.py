@@ -269,10 +269,15 @@ class Services:
             log.warning("reload: %s changed in the file: it applies at the next start", key)
 
 
+# After the daemon answers: clients that were waiting for it come first.
+API_MODELS_AFTER = 1.0
+
+
 async def _build_api_models() -> None:
-    """The API models' validators, deferred at import (wire.base.ApiModel), built once the
-    daemon answers: one a loop turn, so that requests meanwhile wait for one at most, and
-    the first create does not wait for all of them."""
+    """The API models' validators, deferred at import (wire.base.ApiModel), built soon after
+    the daemon answers: one a loop turn, so that requests meanwhile wait for one at most,
+    and the first create does not wait for all of them (one before builds its own)."""
+    await asyncio.sleep(API_MODELS_AFTER)
     for model in deferred_models():
         build_deferred(model)
         await asyncio.sleep(0)

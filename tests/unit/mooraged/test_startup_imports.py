@@ -15,8 +15,16 @@ import libcontainerd
 ROOT = Path(libcontainerd.__file__).parent.parent
 
 # Loaded at first use only: the builder (and pathspec, which only it uses), the local
-# backend, and the test tools that must never reach the daemon.
-LAZY = ("daemon.builder", "pathspec", "libcontainerd.local", "schemathesis", "hypothesis")
+# backend, the cgroup metrics' protobuf classes (stats), and the test tools that must
+# never reach the daemon.
+LAZY = (
+    "daemon.builder",
+    "pathspec",
+    "libcontainerd.local",
+    "libcontainerd.remote.gen.io.containerd.cgroups",
+    "schemathesis",
+    "hypothesis",
+)
 
 
 def _run(code: str) -> str:
