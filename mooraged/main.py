@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -361,6 +362,7 @@ async def run(loaded: LoadedConfig) -> None:
     loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
         await services.start(activated)
+        gc.enable()  # off for the start (mooraged/__main__.py)
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")
