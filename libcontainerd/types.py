@@ -23,6 +23,9 @@ DEFAULT_SNAPSHOTTER = "overlayfs"
 # tar, which is what an image's size is made of, kept where the layer is so any image
 # can use it.
 LAYER_SIZE_LABEL = "moorage.io/layer-size"
+# A Snapshots.List filter for the snapshots that carry it (containerd's filter syntax; the
+# local backend ignores label filters, so callers still check the label).
+LAYER_SIZE_FILTER = f'labels."{LAYER_SIZE_LABEL}"'
 
 
 class EventType(enum.StrEnum):

@@ -4,11 +4,14 @@ driven directly, for hosts without containerd); chosen at run time, here only.""
 from __future__ import annotations
 
 import shutil
+from typing import TYPE_CHECKING
 
 from daemon.config import ConfigError, DaemonConfig
 from libcontainerd.errors import UnavailableError
-from libcontainerd.local import LocalClient
 from libcontainerd.types import Backend
+
+if TYPE_CHECKING:
+    from libcontainerd.local import LocalClient
 
 
 def backend_name(config: DaemonConfig) -> str:
@@ -21,6 +24,9 @@ def backend_name(config: DaemonConfig) -> str:
 async def start_local(config: DaemonConfig, backend: Backend) -> LocalClient:
     """Its records, images and snapshots under `<data-root>/local`, bundles and FIFOs
     under `<exec-root>/local`. ConfigError when there is no runtime to run."""
+    # Imported here: a daemon on containerd (the usual case) never loads this backend.
+    from libcontainerd.local import LocalClient
+
     try:
         return await LocalClient.start(
             config.data_root / "local",

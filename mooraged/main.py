@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 from aiohttp import web
@@ -54,13 +55,16 @@ from daemon.logs.jsonfile import JsonFileWriter
 from daemon.network.ipam import DEFAULT_POOLS
 from daemon.network.manager import AddressDefaults
 from daemon.oci.apparmor import load_default_profile
-from libcontainerd.local import LocalClient
 from libcontainerd.remote import RemoteClient
 from libcontainerd.supervisor import ManagedContainerd
 from mooraged.backend import backend_name, start_local
+from wire.base import build_deferred, deferred_models
 
 from . import systemd
 from .pidfile import PidFile
+
+if TYPE_CHECKING:
+    from libcontainerd.local import LocalClient  # imported when that backend starts
 
 log = logging.getLogger("mooraged")
 
@@ -115,6 +119,7 @@ class Services:
         self.server: Any = None
         self.metrics = Metrics()
         self._metrics_runner: web.AppRunner | None = None
+        self._warm_up: asyncio.Task[None] | None = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         log.debug("event %s %s %s", kind, action, actor[:12])
@@ -162,9 +167,12 @@ class Services:
         """The rest of the start, once the daemon has its libcontainerd client."""
         config = self.config
         assert self.client is not None
-        self.daemon.containerd_version = await self.client.version()
-        await self.images.start(self.client)
-        await asyncio.to_thread(load_default_profile)  # AppArmor's, when the host has it
+        # Independent of each other, and mostly waiting on containerd or the kernel.
+        self.daemon.containerd_version, _, _ = await asyncio.gather(
+            self.client.version(),
+            self.images.start(self.client),
+            asyncio.to_thread(load_default_profile),  # AppArmor's, when the host has it
+        )
         await self.daemon.restore()
         app = make_app(outer_middlewares=[self.metrics.middleware], limits=self.limits)
         app[DAEMON] = self.daemon
@@ -196,6 +204,9 @@ class Services:
         if config.metrics_addr:
             await self._serve_metrics(config.metrics_addr)
         log.info("mooraged listening on %s", ", ".join(config.hosts))
+        self._warm_up = asyncio.get_running_loop().create_task(
+            _build_api_models(), name="api-models"
+        )
 
     async def _serve_metrics(self, address: str) -> None:
         host, _, port = address.rpartition(":")
@@ -204,6 +215,10 @@ class Services:
         await web.TCPSite(self._metrics_runner, host.strip("[]") or "127.0.0.1", int(port)).start()
 
     async def stop(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm_up
         if not self.config.live_restore and self.client is not None:
             # Before the API closes, so that event streams see the containers' die events.
             await graceful.stop_containers(self.daemon, self.config.shutdown_timeout)
@@ -255,6 +270,20 @@ class Services:
             log.info("reload: nothing changed")
         for key in not_applied:
             log.warning("reload: %s changed in the file: it applies at the next start", key)
+
+
+# After the daemon answers: clients that were waiting for it come first.
+API_MODELS_AFTER = 1.0
+
+
+async def _build_api_models() -> None:
+    """The API models' validators, deferred at import (wire.base.ApiModel), built soon after
+    the daemon answers: one a loop turn, so that requests meanwhile wait for one at most,
+    and the first create does not wait for all of them (one before builds its own)."""
+    await asyncio.sleep(API_MODELS_AFTER)
+    for model in deferred_models():
+        build_deferred(model)
+        await asyncio.sleep(0)
 
 
 def container_defaults(config: DaemonConfig) -> ContainerDefaults:
@@ -335,6 +364,7 @@ async def run(loaded: LoadedConfig) -> None:
     loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
         await services.start(activated)
+        gc.enable()  # off for the start (mooraged/__main__.py)
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")

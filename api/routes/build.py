@@ -11,13 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from daemon import errors
-from daemon.builder.build import BuildOptions
-from daemon.builder.service import start_build
 from daemon.images import progress
 from daemon.images.registry.auth import AuthConfig, auth_config_from_json
 from daemon.images.service import parse_new_tag
@@ -27,6 +25,11 @@ from ..streams import ClientGone, StreamingReply
 from ..versioning import ApiVersion, api_version
 from .common import DAEMON, bool_param, int_param
 from .images import IMAGES
+
+if TYPE_CHECKING:
+    # The builder (and pathspec, the Dockerfile parser...) is imported at the first build:
+    # most daemons never build, and it was a twentieth of the start-up.
+    from daemon.builder.build import BuildOptions
 
 _PLATFORMS = ("", "linux", "linux/amd64", "linux/x86_64", "linux/amd64/v1")
 
@@ -69,6 +72,8 @@ def _registry_config(request: web.Request) -> dict[str, AuthConfig]:
 
 
 def options_from(request: web.Request) -> BuildOptions:
+    from daemon.builder.build import BuildOptions
+
     query = request.query
     platform = query.get("platform", "").lower()
     if platform not in _PLATFORMS:
@@ -145,6 +150,8 @@ def _host_config(request: web.Request) -> dict[str, Any]:
 
 
 async def build(request: web.Request) -> web.StreamResponse:
+    from daemon.builder.service import start_build
+
     options = options_from(request)
     for tag in options.tags:
         _check_tag(tag)

@@ -32,6 +32,7 @@ from daemon.images.names import MANIFEST_LABEL
 from daemon.images.platforms import host_platform, match_rank
 from libcontainerd.errors import AlreadyExistsError, LibcontainerdError, NotFoundError
 from libcontainerd.types import (
+    LAYER_SIZE_FILTER,
     LAYER_SIZE_LABEL,
     Descriptor,
     ImageRecord,
@@ -78,7 +79,8 @@ class ContainerdImages:
         await asyncio.gather(*(read(record) for record in targets.values()))
         cache.put_layer_sizes(
             (info.name, int(info.labels[LAYER_SIZE_LABEL]))
-            for info in await self.unpacker.snapshots()
+            # Only the layers': not the containers' active snapshots (most of them at scale).
+            for info in await self.unpacker.snapshots(LAYER_SIZE_FILTER)
             if info.kind == "committed" and info.labels.get(LAYER_SIZE_LABEL, "").isdigit()
         )
 

@@ -270,9 +270,12 @@ class RemoteClient:
         one Containers.List, one Tasks.List and one Snapshots.List."""
         self._dispatcher.hold()
         try:
-            listed = await call(self.conn.stubs.containers.list(ListContainersRequest()))
-            tasks = await call(self.conn.stubs.tasks.list(ListTasksRequest()))
-            snapshots = await RemoteUnpacker(self.conn).snapshots()
+            # Side by side: containerd answers one while this process decodes another.
+            listed, tasks, snapshots = await asyncio.gather(
+                call(self.conn.stubs.containers.list(ListContainersRequest())),
+                call(self.conn.stubs.tasks.list(ListTasksRequest())),
+                RemoteUnpacker(self.conn).snapshots(),
+            )
             found = {t.id: t for t in tasks.tasks}
             self._orphans = dict(found)
             restored = []

@@ -23,8 +23,6 @@ from .gen.containerd.services.tasks.v1 import (
     ResumeTaskRequest,
     UpdateTaskRequest,
 )
-from .gen.io.containerd.cgroups.v1 import Metrics as CgroupV1Metrics
-from .gen.io.containerd.cgroups.v2 import Metrics as CgroupV2Metrics
 from .process import RemoteProcess
 from .rpc import Connection, call
 
@@ -126,6 +124,11 @@ class RemoteTask(RemoteProcess):
         return process
 
     async def stats(self) -> Metrics:
+        # Imported at the first stats, not at start (a fortieth of it): anycodec decodes
+        # only the types whose generated module is imported, so before the unpack below.
+        from .gen.io.containerd.cgroups.v1 import Metrics as CgroupV1Metrics
+        from .gen.io.containerd.cgroups.v2 import Metrics as CgroupV2Metrics
+
         resp = await call(
             self._conn.stubs.tasks.metrics(MetricsRequest(filters=[f"id=={self.container_id}"])),
             self.container_id,

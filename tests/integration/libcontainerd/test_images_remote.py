@@ -22,7 +22,13 @@ from libcontainerd.remote.imagestore import RemoteImageStore
 from libcontainerd.remote.leases import RemoteLeases
 from libcontainerd.remote.rpc import Connection
 from libcontainerd.remote.unpack import RemoteUnpacker
-from libcontainerd.types import LAYER_SIZE_LABEL, Descriptor, ImageRecord, LayerSpec
+from libcontainerd.types import (
+    LAYER_SIZE_FILTER,
+    LAYER_SIZE_LABEL,
+    Descriptor,
+    ImageRecord,
+    LayerSpec,
+)
 from tests.support.containerd import TestContainerd
 from tests.support.images import file_layer
 
@@ -204,6 +210,10 @@ async def test_unpack_commits_chain_ids_and_skips_what_is_there(conn: Connection
             assert infos[chain_id].parent == (chain[index - 1] if index else "")
             assert infos[chain_id].labels[LAYER_SIZE_LABEL] == str(len(layers[index]))
         assert await unpacker.committed([*chain, "sha256:" + "0" * 64]) == set(chain)
+        # The image store's fill lists only the snapshots with a layer size.
+        labelled = {info.name for info in await unpacker.snapshots(LAYER_SIZE_FILTER)}
+        assert set(chain) <= labelled
+        assert labelled == {n for n, i in infos.items() if LAYER_SIZE_LABEL in i.labels}
         assert not [n for n in infos if n.startswith("extract-")]
 
 

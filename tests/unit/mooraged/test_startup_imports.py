@@ -1,0 +1,70 @@
+"""What the daemon's start-up imports and builds, each in a fresh interpreter (this
+process has imported everything already): the subsystems a start does not need are
+loaded at their first use (docs/DESIGN.md, "Start-up"), and the API models that are
+deferred at import are all built by `build_deferred` and validate as before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import libcontainerd
+
+ROOT = Path(libcontainerd.__file__).parent.parent
+
+# Loaded at first use only: the builder (and pathspec, which only it uses), the local
+# backend, the cgroup metrics' protobuf classes (stats), and the test tools that must
+# never reach the daemon.
+LAZY = (
+    "daemon.builder",
+    "pathspec",
+    "libcontainerd.local",
+    "libcontainerd.remote.gen.io.containerd.cgroups",
+    "schemathesis",
+    "hypothesis",
+)
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_main_module_leaves_rare_subsystems_unloaded() -> None:
+    loaded = json.loads(
+        _run("import json, sys, mooraged.main; print(json.dumps(list(sys.modules)))")
+    )
+    assert [m for m in loaded if m.split(".")[0] in LAZY or m.startswith(LAZY)] == []
+
+
+def test_build_route_loads_the_builder_when_used() -> None:
+    # The handlers import it themselves: options_from needs BuildOptions.
+    out = _run(
+        "import sys\n"
+        "from aiohttp.test_utils import make_mocked_request\n"
+        "from api.routes import build\n"
+        "assert 'daemon.builder.build' not in sys.modules\n"
+        "options = build.options_from(make_mocked_request('POST', '/build?t=a:b&q=1'))\n"
+        "print(type(options).__module__, options.tags, options.quiet)\n"
+    )
+    assert out.split() == ["daemon.builder.build", "['a:b']", "True"]
+
+
+def test_deferred_models_are_built_and_validate() -> None:
+    out = _run(
+        "from wire.base import build_deferred, deferred_models\n"
+        "from wire.container import ContainerCreateRequest\n"
+        "pending = deferred_models()\n"
+        "assert ContainerCreateRequest in pending, pending\n"
+        "for model in pending:\n"
+        "    build_deferred(model)\n"
+        "assert deferred_models() == []\n"
+        "body = {'image': 'busybox', 'HostConfig': {'Memory': 5, 'Binds': None}}\n"
+        "request = ContainerCreateRequest.model_validate(body)\n"
+        "print(request.Image, request.HostConfig.Memory, request.HostConfig.Binds)\n"
+    )
+    assert out.split() == ["busybox", "5", "None"]
