@@ -59,6 +59,7 @@ from libcontainerd.supervisor import ManagedContainerd
 from mooraged.backend import backend_name, start_local
 
 from . import systemd
+from .heap import settle_after_startup
 from .pidfile import PidFile
 
 log = logging.getLogger("mooraged")
@@ -333,6 +334,7 @@ async def run(loaded: LoadedConfig) -> None:
     loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
         await services.start(activated)
+        settle_after_startup()
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")
