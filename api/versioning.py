@@ -6,7 +6,8 @@ router, so ``/v1.41/containers/json`` and ``/containers/json`` reach the same
 handler. It works at routing time because aiohttp resolves the route before any
 middleware runs; a middleware cannot re-route a request. The second pass hands
 the resources only what they read (the method and the decoded path without the
-prefix): a request clone cost six times the routing itself (issue 13).
+prefix): a request clone cost more than the routing itself (issue 13: 44 -> 16 us
+a versioned request with mooraged's routes).
 
 ``version_middleware`` then records the version in ``request[API_VERSION]``
 and refuses versions outside [minimum, current] with dockerd's texts.
