@@ -4,7 +4,10 @@ Routes are declared without the prefix. ``VersionedPaths`` is a catch-all
 resource that strips ``/v<version>`` and resolves the rest against the same
 router, so ``/v1.41/containers/json`` and ``/containers/json`` reach the same
 handler. It works at routing time because aiohttp resolves the route before any
-middleware runs; a middleware cannot re-route a request.
+middleware runs; a middleware cannot re-route a request. The second pass hands
+the resources only what they read (the method and the decoded path without the
+prefix): a request clone cost more than the routing itself (issue 13: 44 -> 16 us
+a versioned request with mooraged's routes).
 
 ``version_middleware`` then records the version in ``request[API_VERSION]``
 and refuses versions outside [minimum, current] with dockerd's texts.
@@ -13,7 +16,7 @@ and refuses versions outside [minimum, current] with dockerd's texts.
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
@@ -90,6 +93,24 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
     response.headers.update(common_headers())
 
 
+class _PathOnly:
+    __slots__ = ("path_safe",)
+
+    def __init__(self, path_safe: str) -> None:
+        self.path_safe = path_safe
+
+
+class _Unversioned:
+    """What the router's resources read of a request (its method and decoded path),
+    for the path without its version prefix."""
+
+    __slots__ = ("method", "rel_url")
+
+    def __init__(self, method: str, path_safe: str) -> None:
+        self.method = method
+        self.rel_url = _PathOnly(path_safe)
+
+
 class VersionedPaths(AbstractResource):
     """Catch-all resource that serves ``/v<version>/<path>`` as ``/<path>``."""
 
@@ -106,16 +127,20 @@ class VersionedPaths(AbstractResource):
         raise NotImplementedError("versioned paths are resolved, never built")
 
     async def resolve(self, request: web.Request) -> tuple[UrlMappingMatchInfo | None, set[str]]:
-        version, rest = split_version_prefix(request.rel_url.raw_path)
-        # One prefix only: "/v1.41/v1.41/x" is not a route in dockerd either.
-        if version is None or split_version_prefix(rest)[0] is not None:
+        if isinstance(request, _Unversioned):
+            return None, set()  # one prefix only: "/v1.41/v1.41/x" is no route in dockerd either
+        raw_path = request.rel_url.raw_path
+        if not raw_path.startswith("/v"):
             return None, set()
-        stripped = request.clone(
-            rel_url=URL.build(
-                path=rest, query_string=request.rel_url.raw_query_string, encoded=True
-            )
+        version, _ = split_version_prefix(raw_path)
+        if version is None:
+            return None, set()
+        # The prefix is digits and dots, the same in the raw and the decoded path: the
+        # router's second pass sees the decoded path without it (no request clone).
+        rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
+        match_info: AbstractMatchInfo = await self._router.resolve(
+            cast(web.Request, _Unversioned(request.method, rest))
         )
-        match_info: AbstractMatchInfo = await self._router.resolve(stripped)
         exc = match_info.http_exception
         if exc is None:
             assert isinstance(match_info, UrlMappingMatchInfo)

@@ -92,6 +92,8 @@ async def run(args: argparse.Namespace) -> str:
             "--format", "raw", "--output", args.out, "--nonblocking",
             # Only the thread holding the GIL: Python's CPU, not time blocked in fsync & co.
             *(["--gil"] if args.gil else []),
+            # Wall time: where a request waits (fsync, the loop busy elsewhere), not only CPU.
+            *(["--idle"] if args.idle else []),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.sleep(1.0)  # py-spy attached
@@ -137,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         dest="gil",
         action="store_false",
         help="sample every running thread, not only the one holding the GIL",
+    )
+    p.add_argument(
+        "--idle",
+        action="store_true",
+        help="also sample threads that wait (wall time; use with --all-threads)",
     )
     p.add_argument("--out", default="/tmp/moorage.folded")
     p.add_argument("--py-spy", default=shutil.which("py-spy") or f"{sys.prefix}/bin/py-spy")

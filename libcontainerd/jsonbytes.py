@@ -19,15 +19,20 @@ _PLAIN = orjson.OPT_NON_STR_KEYS
 # 20 digits in a row: maybe an int beyond 64 bits, which orjson would read as a float.
 _LONG_NUMBER = re.compile(rb"[0-9]{20}")
 _NEWLINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+_SORTED = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
 
 
-def dumps(document: Any, *, newline: bool = False) -> bytes:
+def dumps(document: Any, *, newline: bool = False, sort_keys: bool = False) -> bytes:
     """`document` as compact JSON (no spaces, as Go's encoder writes it); with `newline`,
-    one line of a JSON stream."""
+    one line of a JSON stream; with `sort_keys`, objects' keys in order (two documents
+    that are equal as JSON values whatever their key order give the same bytes)."""
+    option = _SORTED if sort_keys else _NEWLINE if newline else _PLAIN
+    if newline and sort_keys:
+        option |= orjson.OPT_APPEND_NEWLINE
     try:
-        return orjson.dumps(document, option=_NEWLINE if newline else _PLAIN)
+        return orjson.dumps(document, option=option)
     except orjson.JSONEncodeError:
-        raw = json.dumps(document, separators=(",", ":")).encode()
+        raw = json.dumps(document, separators=(",", ":"), sort_keys=sort_keys).encode()
         return raw + b"\n" if newline else raw
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -61,6 +60,7 @@ from mooraged.backend import backend_name, start_local
 from wire.base import build_deferred, deferred_models
 
 from . import systemd
+from .heap import settle_after_startup
 from .pidfile import PidFile
 
 if TYPE_CHECKING:
@@ -364,7 +364,7 @@ async def run(loaded: LoadedConfig) -> None:
     loop.add_signal_handler(signal.SIGHUP, services.apply_reload, loaded)
     try:
         await services.start(activated)
-        gc.enable()  # off for the start (mooraged/__main__.py)
+        settle_after_startup()
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")

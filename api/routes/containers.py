@@ -107,14 +107,17 @@ async def list_containers(request: web.Request) -> web.Response:
         # Only on request: it walks each container's writable layer.
         sizes = await container_sizes(shown)
     result = []
+    # Per image, not per container: resolving an image id was half of a list of 200
+    # containers of one image (issue 13's profile).
+    manifests: dict[str, OCIDescriptor | None] = {}
     for live in shown:
+        image_id = live.model.image_id
+        if image_id not in manifests:
+            manifests[image_id] = _manifest(images, image_id)
         size_rw = sizes.get(live.id, 0)
-        size_root_fs = size_rw + _image_size(images, live.model.image_id) if sizes else 0
+        size_root_fs = size_rw + _image_size(images, image_id) if sizes else 0
         entry = summarize_container(
-            live,
-            size_rw=size_rw,
-            size_root_fs=size_root_fs,
-            manifest=_manifest(images, live.model.image_id),
+            live, size_rw=size_rw, size_root_fs=size_root_fs, manifest=manifests[image_id]
         )
         apply_summary_networks(daemon, live, entry)  # networking hook
         result.append(summary_at(entry, version, live.model.state.health))

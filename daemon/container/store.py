@@ -21,7 +21,7 @@ from pathlib import Path
 from libcontainerd import jsonbytes
 
 from ..errors import InvalidParameter, NotFound
-from .model import Container
+from .model import Container, Status
 
 log = logging.getLogger(__name__)
 STATE_FILE = "container.json"
@@ -50,6 +50,15 @@ def encode_state(container: Container) -> bytes:
     return jsonbytes.dumps(container.as_json())
 
 
+def erase(directory: Path) -> None:
+    """A removed container's files: the state file first (the removal's commit), so a
+    crash in the middle of the rest leaves a directory that load sweeps, never a
+    container with half its files."""
+    with contextlib.suppress(FileNotFoundError):
+        (directory / STATE_FILE).unlink()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -71,6 +80,11 @@ class ContainerStore:
                 log.error("skipping unreadable container state %s: %s", state_file, exc)
                 continue
             container.directory = str(entry)
+            if container.state.status is Status.REMOVING and container.name in self._names:
+                # A removal whose files had not gone yet, its name already taken again
+                # (`docker rm` answers first): restore finishes it; the name is the new one's.
+                self._by_id[container.id] = container
+                continue
             self._add(container)
         return list(self._by_id.values())
 
@@ -94,14 +108,15 @@ class ContainerStore:
         write_atomic(container.dir / STATE_FILE, encode_state(container))
 
     def remove(self, container: Container) -> None:
+        """Forget `container` and remove its files now."""
+        self.forget(container)
+        erase(container.dir)
+
+    def forget(self, container: Container) -> None:
+        """Forget `container` (no save writes it again); its files are `erase`'s."""
         self._by_id.pop(container.id, None)
         if self._names.get(container.name) == container.id:
             del self._names[container.name]
-        # The state file first: a crash in the middle of the rest leaves a directory that
-        # load sweeps, never a container with half its files.
-        with contextlib.suppress(FileNotFoundError):
-            (container.dir / STATE_FILE).unlink()
-        shutil.rmtree(container.dir, ignore_errors=True)
 
     def name_owner(self, name: str) -> str | None:
         return self._names.get(name)

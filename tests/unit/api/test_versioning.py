@@ -138,3 +138,30 @@ async def test_unknown_paths_are_page_not_found(path: str) -> None:
     assert reply.status == 404
     assert reply.body == b'{"message":"page not found"}\n'
     assert reply.headers["Api-Version"] == "1.56"
+
+
+@pytest.mark.parametrize("prefix", ["/v1.24", "/v1.56", ""])
+async def test_each_supported_version_reaches_the_route_with_decoded_parameters(
+    prefix: str,
+) -> None:
+    # The second routing pass sees the decoded path without the prefix: an escaped
+    # parameter reads the same with or without a version, and %2F stays inside it.
+    async with serve_app(add_routes) as served:
+        image = await served.request("GET", f"{prefix}/images/a%3Ab%2Fc/json?x=%20")
+        container = await served.request("GET", f"{prefix}/containers/my%20name/json")
+    assert json.loads(image.body) == {
+        "version": prefix[2:] or "1.56",
+        "match": {"name": "a:b/c"},
+        "query": {"x": " "},
+    }
+    assert json.loads(container.body)["match"] == {"name": "my name"}
+
+
+@pytest.mark.parametrize("version", ["1.24", "1.41", "1.56"])
+async def test_a_wrong_method_answers_alike_with_and_without_a_version(version: str) -> None:
+    async with serve_app(add_routes) as served:
+        plain = await served.request("POST", "/containers/abc/json")
+        prefixed = await served.request("POST", f"/v{version}/containers/abc/json")
+    # dockerd's router answers a known path with another method as an unknown one.
+    assert (plain.status, plain.body) == (404, b'{"message":"page not found"}\n')
+    assert (prefixed.status, prefixed.body) == (plain.status, plain.body)

@@ -23,3 +23,14 @@ def test_what_dumps_wrote_reads_back_the_same() -> None:
     for document in ({"n": big}, {"n": 2**63 - 1, "f": 0.5, "s": "é"}, [1, [2, {"x": None}]]):
         assert loads(dumps(document)) == document
     assert isinstance(loads(dumps({"n": big}))["n"], int)
+
+
+def test_sorted_keys_give_equal_values_equal_bytes() -> None:
+    first = {"b": [1, {"y": 2, "x": (3, 4)}], "a": None}
+    second = {"a": None, "b": [1, {"x": [3, 4], "y": 2}]}
+    assert dumps(first, sort_keys=True) == dumps(second, sort_keys=True)
+    assert dumps(first, sort_keys=True) == b'{"a":null,"b":[1,{"x":[3,4],"y":2}]}'
+    assert dumps(first) != dumps(second)  # insertion order, as before
+    big = {"z": 2**70, "a": 1}  # the stdlib's fallback sorts too
+    assert dumps(big, sort_keys=True) == f'{{"a":1,"z":{2**70}}}'.encode()
+    assert dumps({"b": 1, "a": 2}, newline=True, sort_keys=True) == b'{"a":2,"b":1}\n'

@@ -1,0 +1,59 @@
+"""The container store's files: what load makes of the directories a removal leaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.container.model import Container, Status
+from daemon.container.store import STATE_FILE, ContainerStore, erase
+
+
+def _container(store: ContainerStore, cid: str, name: str) -> Container:
+    model = Container(
+        id=cid, name=name, created="2026-01-01T00:00:00Z", path="sh", args=[],
+        config={}, host_config={}, image_id="sha256:" + "0" * 64, runtime="runc",
+    )  # fmt: skip
+    model.directory = str(store.directory_for(cid))
+    model.dir.mkdir(parents=True)
+    store.add(model)
+    return model
+
+
+def test_erase_removes_the_state_file_and_the_directory(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _container(store, "a" * 64, "/gone")
+    (model.dir / "hosts").write_text("127.0.0.1 localhost\n")
+    store.forget(model)
+    assert store.find("gone") is None
+    erase(model.dir)
+    assert not model.dir.exists()
+    assert ContainerStore(tmp_path).load() == []
+
+
+def test_a_directory_without_its_state_file_is_swept_at_load(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _container(store, "b" * 64, "/half")
+    (model.dir / STATE_FILE).unlink()  # a removal cut short between unlink and rmtree
+    assert ContainerStore(tmp_path).load() == []
+    assert not model.dir.exists()
+
+
+@pytest.mark.parametrize("removed_id", ["1" * 64, "f" * 64])
+def test_a_removal_not_yet_erased_leaves_its_name_to_the_new_container(
+    tmp_path: Path, removed_id: str
+) -> None:
+    # `docker rm web` answered, then `docker create --name web`, then a crash before the
+    # old files went: both records load, the old one only for restore to finish it.
+    store = ContainerStore(tmp_path)
+    old = _container(store, removed_id, "/web")
+    old.state.status = Status.REMOVING
+    store.save(old)
+    store.forget(old)
+    new = _container(store, "8" * 64, "/web")
+    loaded = ContainerStore(tmp_path)
+    assert {c.id for c in loaded.load()} == {old.id, new.id}
+    assert loaded.get("web").id == new.id
+    loaded.forget(loaded.get(old.id))  # restore finishes the removal
+    assert loaded.get("web").id == new.id
