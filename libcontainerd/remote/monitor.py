@@ -19,6 +19,7 @@ from ..errors import from_grpc
 from .gen.containerd.services.events.v1 import Envelope, PublishRequest, SubscribeRequest
 from .gen.google.protobuf import Any, Empty
 from .rpc import Connection
+from .wirecodec import encode
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class EventMonitor:
                 await self._conn.stubs.events.publish(
                     PublishRequest(
                         topic=f"{SYNC_TOPIC}/{token}",
-                        event=Any(type_url="google.protobuf.Empty", value=bytes(Empty())),
+                        event=Any(type_url="google.protobuf.Empty", value=encode(Empty())),
                     )
                 )
             delay = min(delay * 4, 1.0)

@@ -21,6 +21,7 @@ from grpclib.events import SendRequest, listen
 
 from ..errors import from_grpc
 from .stubs import Stubs
+from .wirecodec import GrpcCodec
 
 NAMESPACE_HEADER = "containerd-namespace"
 LEASE_HEADER = "containerd-lease"
@@ -66,7 +67,7 @@ class Connection:
         self._lease: ContextVar[str | None] = ContextVar(
             f"containerd-lease-{id(self)}", default=None
         )
-        self.channel = Channel(path=address)
+        self.channel = Channel(path=address, codec=GrpcCodec())
         listen(self.channel, SendRequest, self._on_send_request)
         self.stubs = Stubs(self.channel)
 
