@@ -25,7 +25,7 @@ from libcontainerd.remote.gen.containerd.services.containers.v1 import (
     CreateContainerRequest,
 )
 from libcontainerd.remote.gen.containerd.services.content.v1 import WriteContentRequest
-from libcontainerd.remote.gen.google.protobuf import Any
+from libcontainerd.remote.gen.google.protobuf import Any, Timestamp
 from libcontainerd.remote.gen.message_pool import default_message_pool
 
 for _module in pkgutil.walk_packages(gen.__path__, gen.__name__ + "."):
@@ -173,6 +173,17 @@ def test_a_timestamp_reads_back_as_an_aware_datetime() -> None:
     decoded = wirecodec.decode(TaskExit, wirecodec.encode(TaskExit(exited_at=WHEN)))
     assert decoded.exited_at == WHEN
     assert decoded.exited_at is not None and decoded.exited_at.utcoffset() == datetime.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(0, 0), (1733400000, 999_999_999), (-62135596800, 0), (253402300799, 999_999_999)],
+)
+def test_timestamps_read_the_same_by_both_codecs(seconds: int, nanos: int) -> None:
+    # Go's zero time, the epoch (an empty Timestamp on the wire), nanoseconds to truncate.
+    stamp = bytes(Timestamp(seconds=seconds, nanos=nanos))
+    data = bytes(TaskExit(container_id="c")) + b"\x2a" + bytes([len(stamp)]) + stamp
+    assert wirecodec.decode(TaskExit, data) == TaskExit.parse(data)
 
 
 def test_a_truncated_message_is_refused() -> None:
