@@ -90,6 +90,10 @@ class Floor:
         self.backend = ExitWaiter()
         self.specs = ContainerSpecs()
         self.image = busybox_image()
+        # Digests of the image, once: hashing its 2 MB layer at every create cost 1.6 ms of
+        # CPU per lifecycle, a tenth of the floor, for work no daemon does per container.
+        self.image_id = self.image.config_digest
+        self.snapshot_parent = chain_ids(self.image.diff_ids)[-1]
         self.client: RemoteClient | None = None
         self.runtime = RuntimeSpec(SHIM, root=str(workdir / "runc"))
 
@@ -122,7 +126,7 @@ class Floor:
             args=[],
             config=config,
             host_config={**host_config, "Runtime": "runc"},
-            image_id=self.image.config_digest,
+            image_id=self.image_id,
             runtime="runc",
             directory=str(directory),
         )
@@ -142,7 +146,7 @@ class Floor:
             model.id,
             spec,
             self.runtime,
-            SnapshotSpec(key=model.id, parent=chain_ids(self.image.diff_ids)[-1]),
+            SnapshotSpec(key=model.id, parent=self.snapshot_parent),
             image="docker.io/library/busybox:latest",
         )
 

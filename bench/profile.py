@@ -9,6 +9,10 @@ with N containers running) while `py-spy record --format raw` samples the
 daemon (idle time left out), and prints the functions with the most samples: on their
 own (self) and with what they call (total), as a share of all samples. The folded
 stacks are kept in `--out` for flame graphs (e.g. speedscope).
+
+With `--floor`, the same for the floor (bench/floor.py): the lifecycles run straight on
+libcontainerd in this process, and py-spy samples this process, so what it shows is
+the containerd client stack's own cost (plus the floor's spec building).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 
 from bench.api_latency import load_image
 from bench.engines import Engine, moorage
-from bench.lifecycle import CMD, Tally, batch, engine_contender
+from bench.floor import Floor
+from bench.lifecycle import CMD, Contender, Tally, batch, engine_contender, floor_contender
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -74,21 +79,27 @@ async def run(args: argparse.Namespace) -> str:
     workdir = Path(tempfile.mkdtemp(prefix="moorage-profile-"))
     containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
     engine = moorage(workdir, containerd.address)
+    floor: Floor | None = None
     spy: asyncio.subprocess.Process | None = None
     try:
         await containerd.start()
         containerd_pid = containerd.supervisor.pid
         assert containerd_pid is not None
-        archive = workdir / "busybox.tar"
-        write_docker_save(archive)
-        await engine.start()
-        await load_image(engine, archive)
-        contender = engine_contender(engine)
+        contender: Contender
+        if args.floor:
+            floor = Floor(containerd, workdir / "floor")
+            await floor.start()
+            contender = floor_contender(floor)
+        else:
+            archive = workdir / "busybox.tar"
+            write_docker_save(archive)
+            await engine.start()
+            await load_image(engine, archive)
+            contender = engine_contender(engine)
         await batch(contender, 4, 1, Tally(), containerd_pid)  # warm-up
-        assert engine.proc is not None
         ids = [await run_detached(engine) for _ in range(args.scale)]
         spy = await asyncio.create_subprocess_exec(
-            args.py_spy, "record", "--pid", str(engine.proc.pid), "--rate", str(args.rate),
+            args.py_spy, "record", "--pid", str(contender.pid()), "--rate", str(args.rate),
             "--format", "raw", "--output", args.out, "--nonblocking",
             # Only the thread holding the GIL: Python's CPU, not time blocked in fsync & co.
             *(["--gil"] if args.gil else []),
@@ -109,7 +120,9 @@ async def run(args: argparse.Namespace) -> str:
         if spy.returncode not in (0, -signal.SIGINT):
             raise RuntimeError(f"py-spy: exit {spy.returncode}: {err.decode()[-500:]}")
         cpu = tally.cpu.own / max(tally.lifecycles, 1)
-        head = f"{tally.lifecycles} lifecycles, {cpu:.4f} daemon CPU s each (under py-spy)"
+        head = (
+            f"{tally.lifecycles} lifecycles, {cpu:.4f} {contender.name} CPU s each (under py-spy)"
+        )
         return head + "\n" + summarize(await asyncio.to_thread(Path(args.out).read_text), args.top)
     finally:
         if spy is not None and spy.returncode is None:
@@ -117,6 +130,9 @@ async def run(args: argparse.Namespace) -> str:
                 spy.kill()
             await spy.wait()
         await engine.stop()
+        if floor is not None:
+            with contextlib.suppress(Exception):
+                await floor.close()
         with contextlib.suppress(Exception):
             await containerd.close()
         await asyncio.to_thread(sweep, str(workdir))
@@ -133,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="instead: N running containers, then -n list and inspect requests",
+    )
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="profile the floor (libcontainerd in this process) instead of mooraged",
     )
     p.add_argument(
         "--all-threads",

@@ -17,6 +17,7 @@ import orjson
 from .. import jsonbytes
 from .gen.google.protobuf import Any
 from .gen.message_pool import default_message_pool
+from .wirecodec import decode, encode
 
 OCI_SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 OCI_PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
@@ -33,7 +34,7 @@ def type_name(message: betterproto2.Message) -> str:
 
 
 def pack(message: betterproto2.Message) -> Any:
-    return Any(type_url=type_name(message), value=bytes(message))
+    return Any(type_url=type_name(message), value=encode(message))
 
 
 def pack_json(type_url: str, document: Mapping[str, AnyValue]) -> Any:
@@ -55,7 +56,7 @@ def unpack(value: Any | None) -> betterproto2.Message | None:
     cls = _types().get(value.type_url.rpartition("/")[2])
     if cls is None:
         return None
-    return cls.parse(value.value)
+    return decode(cls, value.value)
 
 
 _cache: dict[str, type[betterproto2.Message]] = {}

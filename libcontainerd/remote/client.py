@@ -27,7 +27,7 @@ from ..types import (
 )
 from . import anycodec, runtime_options
 from .container import RemoteContainer, task_info, task_status, to_mount
-from .event_decode import decode
+from .event_decode import TOPICS, decode
 from .gen.containerd.services.containers.v1 import Container as ContainerMessage
 from .gen.containerd.services.containers.v1 import (
     ContainerRuntime,
@@ -77,7 +77,7 @@ class RemoteClient:
         self.conn = Connection(address, namespace)
         self.fifo_root = Path(fifo_root)
         self._dispatcher = Dispatcher(backend)
-        self._monitor = EventMonitor(self.conn, self._on_envelope, self._reconcile)
+        self._monitor = EventMonitor(self.conn, self._on_envelope, self._reconcile, TOPICS)
         self._containers: dict[str, RemoteContainer] = {}
         self._tasks: dict[str, RemoteTask] = {}
         # Exits already handed to the Backend, so that one seen both on the stream and by a

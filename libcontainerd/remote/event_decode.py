@@ -26,6 +26,9 @@ _TOPICS = {
     "/tasks/paused": EventType.PAUSED,
     "/tasks/resumed": EventType.RESUMED,
 }
+# What the client subscribes to: containerd drops the rest of the namespace's events
+# (containers, snapshots, images, content, /tasks/delete) before they are sent.
+TOPICS = tuple(_TOPICS)
 
 
 def decode(topic: str, payload: Any | None) -> tuple[EventType, EventInfo] | None:

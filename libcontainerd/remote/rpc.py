@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
 
-from grpclib.client import Channel
 from grpclib.events import SendRequest, listen
 
 from ..errors import from_grpc
+from .channel import CoalescingChannel
 from .stubs import Stubs
+from .wirecodec import GrpcCodec
 
 NAMESPACE_HEADER = "containerd-namespace"
 LEASE_HEADER = "containerd-lease"
@@ -66,7 +67,7 @@ class Connection:
         self._lease: ContextVar[str | None] = ContextVar(
             f"containerd-lease-{id(self)}", default=None
         )
-        self.channel = Channel(path=address)
+        self.channel = CoalescingChannel(path=address, codec=GrpcCodec())
         listen(self.channel, SendRequest, self._on_send_request)
         self.stubs = Stubs(self.channel)
 
