@@ -114,6 +114,9 @@ class Daemon:
         # leftovers from another daemon's objects in a shared namespace.
         self.owner = os.path.abspath(config.data_root)
         self._reconciling = asyncio.Lock()
+        # Set once the first restore has listed containerd's side (restore.py): events
+        # before that are dropped, as the listing already shows what they did.
+        self.listed = False
         self.execs = ExecManager(self, specs.capabilities)
         self.health = HealthMonitor(self.execs)
         self._background = BackgroundTasks()

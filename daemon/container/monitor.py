@@ -33,7 +33,11 @@ async def process_event(
     daemon: Daemon, container_id: str, event_type: EventType, info: EventInfo
 ) -> None:
     live = daemon.find(container_id)
-    if live is None:
+    if live is None or not daemon.listed:
+        # Before the first restore's listing a container has no containerd objects yet:
+        # an exit handled then would restart it with nothing to start (and the restore
+        # would then collect the same exit again). The listing, made later, shows what
+        # such an event did, and the restore applies it.
         return
     if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
         await daemon.execs.exited(live, info)

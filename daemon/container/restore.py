@@ -66,6 +66,7 @@ async def _reconcile(daemon: Daemon) -> None:
         for live in held:
             await locks.enter_async_context(live.lock)
         inventory = await daemon._client().restore()
+        daemon.listed = True
         lcds = {c.id: c for c in inventory.containers}
         for live in held:
             live.lcd = lcds.get(live.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -75,6 +76,19 @@ class RunningDaemon:
         code, out, err = await self.docker(*args, stdin=stdin)
         assert code == 0, f"docker {' '.join(args)}: {err}"
         return out
+
+    async def wait_for_path(
+        self, container: str, path: str, test: str = "-e", timeout: float = 20.0
+    ) -> None:
+        """Poll with `docker exec ... test` until `path` passes `test` in the container
+        (a file its command makes: nothing tells when it did), within `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            code, _, err = await self.docker("exec", container, "sh", "-c", f"test {test} {path}")
+            if code == 0:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{path} never appeared: {err}"
+            await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)

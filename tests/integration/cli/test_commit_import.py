@@ -24,7 +24,7 @@ async def test_commit_with_changes_runs_the_new_cmd_and_sees_the_file(
         )
     ).strip()
     try:
-        await _wait_for_file(daemon, cid, "/greeting")
+        await daemon.wait_for_path(cid, "/greeting")
         since = f"{time.time() - 1:.3f}"
         out = await daemon.docker_ok(
             "commit",
@@ -91,16 +91,6 @@ async def test_commit_with_changes_runs_the_new_cmd_and_sees_the_file(
     finally:
         await daemon.docker("rm", "-f", cid)
         await daemon.docker("rmi", "moorage-test/committed:1")
-
-
-async def _wait_for_file(daemon: RunningDaemon, cid: str, path: str) -> None:
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:
-        code, _, err = await daemon.docker("exec", cid, "sh", "-c", f"test -e {path}")
-        if code == 0:
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"{path} never appeared: {err}"
-        await asyncio.sleep(0.1)
 
 
 async def test_commit_of_an_unchanged_container_adds_an_empty_history_entry(
@@ -262,7 +252,7 @@ async def test_rpc_cost_of_commit_and_import(daemon: RunningDaemon, tmp_path: Pa
         await daemon.docker_ok("run", "-d", "busybox", "sh", "-c", "echo 1 > /f; sleep 300")
     ).strip()
     try:
-        await _wait_for_file(daemon, cid, "/f")
+        await daemon.wait_for_path(cid, "/f")
         before = dict(client.rpc_counts())
         await daemon.docker_ok("commit", cid, "moorage-test/cost:1")
         assert count_delta(before, dict(client.rpc_counts())) == {

@@ -204,7 +204,7 @@ async def test_symlink_escapes_stay_inside(daemon: RunningDaemon, tmp_path: Path
     )
     await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sh", "-c", setup)
     try:
-        await asyncio.sleep(0.3)
+        await daemon.wait_for_path(name, "/tmp/dangling", "-L")  # the last link made
         (tmp_path / marker).write_text("inside\n")
         # Writing through absolute and climbing links lands in the container's root.
         await daemon.docker_ok("cp", str(tmp_path / marker), f"{name}:/tmp/rootlink/")
@@ -297,7 +297,7 @@ async def test_archive_api_details(daemon: RunningDaemon, sdk: Any) -> None:
     await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sh", "-c",
               "ln -s /etc /etclink; exec sleep 300")  # fmt: skip
     try:
-        await asyncio.sleep(0.3)
+        await daemon.wait_for_path(name, "/etclink", "-L")
         api = sdk.api
 
         def head(path: str) -> Any:

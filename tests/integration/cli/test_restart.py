@@ -6,6 +6,12 @@ import asyncio
 import os
 import signal
 
+import pytest
+
+from daemon.container import restore as restore_module
+from daemon.daemon import Daemon
+from libcontainerd.remote.client import RemoteClient
+from libcontainerd.types import INIT_PROCESS_ID, EventInfo, EventType
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
 
@@ -82,4 +88,49 @@ async def test_always_container_comes_back_at_daemon_start(
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
         await _until(second, "comeback", "{{.State.Status}} {{.RestartCount}}", "running 1")
         code, _, err = await second.docker("rm", "-f", "comeback")
+        assert code == 0, err
+
+
+async def test_an_exit_heard_before_restore_restarts_the_container_once(
+    containerd: TestContainerd, busybox_image: ImportedImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The event stream is up before restore: an exit published late (as under load) can
+    # reach the daemon first. Made certain here: the kill and its event come before restore.
+    async with running_daemon(containerd, busybox_image) as first:
+        code, _, err = await first.docker(
+            "run", "-d", "--name", "early", "--restart", "always", "busybox", "sleep", "300"
+        )
+        assert code == 0, err
+        pid = int(await _inspect(first, "early", "{{.State.Pid}}"))
+        cid = await _inspect(first, "early", "{{.Id}}")
+        data_root = first.services.config.data_root
+    original = restore_module.restore
+
+    async def exit_heard_then_restore(daemon: Daemon) -> None:
+        heard = asyncio.Event()
+        process_event = daemon.process_event
+
+        async def noting(container_id: str, event_type: EventType, info: EventInfo) -> None:
+            await process_event(container_id, event_type, info)
+            if (container_id, event_type, info.process_id) == (
+                cid, EventType.EXIT, INIT_PROCESS_ID):  # fmt: skip
+                heard.set()
+
+        monkeypatch.setattr(daemon, "process_event", noting)
+        client = daemon._client()
+        assert isinstance(client, RemoteClient)
+        await client.wait_events_live()
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(heard.wait(), 30)
+        # A restart the exit scheduled, if any, goes first too (as when restore is slow).
+        timer = daemon.get(cid).restart_timer
+        if timer is not None:
+            await asyncio.wait_for(asyncio.shield(timer), 30)
+        await original(daemon)
+
+    monkeypatch.setattr(restore_module, "restore", exit_heard_then_restore)
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        # Restarted once, by the restore; not first by the early exit with nothing to start.
+        await _until(second, "early", "{{.State.Status}} {{.RestartCount}}", "running 1")
+        code, _, err = await second.docker("rm", "-f", "early")
         assert code == 0, err

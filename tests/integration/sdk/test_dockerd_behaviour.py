@@ -46,9 +46,13 @@ async def test_sigkill_of_a_paused_container_returns_after_the_exit(
 
 async def test_other_signals_return_at_once(sdk: docker.DockerClient) -> None:
     # sh ignores nothing it was not told to: USR1 is trapped and ends the loop by itself.
-    script = "trap 'echo got-usr1; exit 3' USR1; while :; do sleep 0.1; done"
+    script = "trap 'echo got-usr1; exit 3' USR1; echo trapped; while :; do sleep 0.1; done"
     container = await off_loop(sdk.containers.run, "busybox", ["sh", "-c", script], detach=True)
     async with removed_at_end(container):
+        # A USR1 that comes before the trap is set ends sh with 138: sent only once it is.
+        stream = await off_loop(container.logs, stream=True, follow=True)
+        async with asyncio.timeout(20):
+            assert await off_loop(next, stream) == b"trapped\n"
         await off_loop(container.kill, "SIGUSR1")
         assert (await off_loop(container.wait, timeout=20))["StatusCode"] == 3
 
