@@ -189,6 +189,11 @@ async def extra_images(engine: Engine, workdir: Path, count: int) -> None:
 async def scale(engine: Engine, args: argparse.Namespace, workdir: Path) -> ScaleResult:
     result = ScaleResult()
     pid = engine.proc.pid if engine.proc else 0
+    # "Empty" is the daemon after its first use of these paths and its own deferred
+    # start-up work (mooraged builds its API models after it answers): memory that does
+    # not grow with the containers is not theirs.
+    await http_lifecycle(engine, [])
+    await procstat.settled(pid)
     result.rss_empty = procstat.rss_bytes(pid)
     ids: list[str] = []
     sem = asyncio.Semaphore(4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 
@@ -41,6 +42,21 @@ def cpu(pid: int) -> Cpu:
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
     return Cpu(utime + stime, utime + stime + cutime + cstime)
+
+
+async def settled(pid: int, quiet: float = 0.3, deadline: float = 10.0) -> bool:
+    """Wait until `pid` spends no CPU for `quiet` seconds (or `deadline` passes): work a
+    daemon does on its own after it answers (deferred set-up) is then behind it."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + deadline
+    last = cpu(pid).own_ticks
+    while loop.time() < ends:
+        await asyncio.sleep(quiet)
+        now = cpu(pid).own_ticks
+        if now == last:
+            return True
+        last = now
+    return False
 
 
 def rss_bytes(pid: int) -> int:
