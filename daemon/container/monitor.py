@@ -21,7 +21,7 @@ from .live import LiveContainer
 from .model import Status
 from .oom import oom_killed
 from .restart import RestartPolicy
-from .state import Input
+from .state import Input, exit_ends_run
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -75,6 +75,12 @@ async def _task_started(daemon: Daemon, live: LiveContainer) -> None:
 
 
 async def _task_exited(daemon: Daemon, live: LiveContainer, info: EventInfo) -> None:
+    if not exit_ends_run(live.model.state, info.pid):
+        # Applied already (by restore, from the listing made while this waited in the
+        # queue): a second application would stop the health checks of the next run,
+        # delete its task or decide on one more restart.
+        log.debug("exit of %s (pid %d) was applied already", live.id[:12], info.pid)
+        return
     daemon.health.stop(live)
     task = live.task
     # Read before Tasks.Delete, which removes the cgroup with its OOM count.

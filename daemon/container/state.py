@@ -19,7 +19,7 @@ from datetime import datetime
 
 from wire.container import Health, HealthcheckResult
 
-from .model import Container, Status, format_time, now_rfc3339
+from .model import Container, State, Status, format_time, now_rfc3339
 
 # State.Health.Status values, and how many results State.Health.Log keeps (dockerd's).
 STARTING = "starting"
@@ -84,6 +84,17 @@ _ALLOWED: dict[Input, set[Status]] = {
     Input.HEALTH_STARTING: _RUN,
     Input.HEALTH_PROBED: _RUN,
 }
+
+
+def exit_ends_run(state: State, pid: int) -> bool:
+    """Whether the exit of a task's init process `pid` (0: not known) ends the run that
+    `state` records. One that does not was applied already: the container is no longer
+    running, or runs again under another pid. Such an exit changes nothing: this is what
+    makes an exit heard twice (read by restore from containerd's listing, and also queued
+    on the event stream meanwhile) count once. Not decided by `exited_at`: a process that
+    dies at once exits before its STARTED input records StartedAt, and a clock that steps
+    back must not leave a container running with no process."""
+    return state.status in _RUN and (pid == 0 or state.pid in (0, pid))
 
 
 # Told of every transition (the container, the input, the status before) once it is

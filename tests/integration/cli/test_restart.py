@@ -134,3 +134,61 @@ async def test_an_exit_heard_before_restore_restarts_the_container_once(
         await _until(second, "early", "{{.State.Status}} {{.RestartCount}}", "running 1")
         code, _, err = await second.docker("rm", "-f", "early")
         assert code == 0, err
+
+
+async def test_an_exit_queued_during_restore_is_applied_once(
+    containerd: TestContainerd, busybox_image: ImportedImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An exit the stream delivered while restore reads containerd's state waits in the
+    # dispatcher's queue; the listing shows the same exit and restore applies it (restart
+    # included). Made certain here: the queued copy is let through only after that restart.
+    async with running_daemon(containerd, busybox_image) as first:
+        code, _, err = await first.docker(
+            "run", "-d", "--name", "twice", "--restart", "always",
+            "--health-cmd", "true", "--health-interval", "300ms",
+            "busybox", "sleep", "300",
+        )  # fmt: skip
+        assert code == 0, err
+        pid = int(await _inspect(first, "twice", "{{.State.Pid}}"))
+        cid = await _inspect(first, "twice", "{{.Id}}")
+        data_root = first.services.config.data_root
+    original = restore_module.restore
+
+    async def exit_queued_during_restore(daemon: Daemon) -> None:
+        heard, let_through, handled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        process_event = daemon.process_event
+        the_exit = (cid, EventType.EXIT, INIT_PROCESS_ID)
+
+        async def gated(container_id: str, event_type: EventType, info: EventInfo) -> None:
+            if (container_id, event_type, info.process_id) != the_exit:
+                await process_event(container_id, event_type, info)
+                return
+            heard.set()
+            await let_through.wait()
+            await process_event(container_id, event_type, info)
+            handled.set()
+
+        monkeypatch.setattr(daemon, "process_event", gated)
+        client = daemon._client()
+        assert isinstance(client, RemoteClient)
+        await client.wait_events_live()
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(heard.wait(), 30)
+        await original(daemon)
+        timer = daemon.get(cid).restart_timer
+        assert timer is not None  # restore applied the exit from the listing
+        await asyncio.wait_for(asyncio.shield(timer), 30)
+        let_through.set()
+        await asyncio.wait_for(handled.wait(), 30)
+
+    monkeypatch.setattr(restore_module, "restore", exit_queued_during_restore)
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        # The new run goes on as a single exit leaves it: restarted once, and its health
+        # checks (which a second application of the exit would stop) keep running.
+        await _until(
+            second, "twice", "{{.State.Status}} {{.RestartCount}} {{.State.Health.Status}}",
+            "running 1 healthy", timeout=15,
+        )  # fmt: skip
+        assert int(await _inspect(second, "twice", "{{.State.Pid}}")) != pid
+        code, _, err = await second.docker("rm", "-f", "twice")
+        assert code == 0, err

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from daemon.container.model import Container, Status
-from daemon.container.state import Input, ProbeResult, StateMachine, transition_event
+from daemon.container.state import (
+    Input,
+    ProbeResult,
+    StateMachine,
+    exit_ends_run,
+    transition_event,
+)
 from wire.container import HealthcheckResult
 
 S = Status
@@ -206,3 +212,27 @@ def test_transition_events_are_named_as_dockerd_names_them(
     machine, _ = _machine(S.RUNNING)
     machine.container.state.health = None
     assert transition_event(machine.container, event, before) == expected
+
+
+def test_an_exit_ends_only_the_run_the_state_records() -> None:
+    machine, _ = _machine(S.CREATED)
+    state = machine.container.state
+    machine.apply(Input.STARTED, pid=100)
+    assert exit_ends_run(state, 100)
+    assert exit_ends_run(state, 0)  # a pid the event did not carry: the current run's
+    assert not exit_ends_run(state, 99)  # an earlier run's exit, heard late
+    machine.apply(Input.PAUSED)
+    assert exit_ends_run(state, 100)
+    machine.apply(Input.EXITED, exit_code=137)
+    # Applied once (e.g. by restore, from containerd's listing): the same exit heard
+    # again on the event stream changes nothing, whether a restart is pending or done.
+    assert not exit_ends_run(state, 100)
+    machine.apply(Input.RESTARTING)
+    assert not exit_ends_run(state, 100)
+    machine.apply(Input.POLICY_RESTART)
+    machine.apply(Input.STARTED, pid=200)
+    assert not exit_ends_run(state, 100)
+    assert exit_ends_run(state, 200)
+    machine.apply(Input.REATTACHED, pid=300)  # restore found the task under another pid
+    assert not exit_ends_run(state, 200)
+    assert exit_ends_run(state, 300)
