@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,21 @@ async def _until(
     async with asyncio.timeout(timeout):
         while await _inspect(daemon, name, fmt) != want:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def _always_container_left_behind(
+    containerd: TestContainerd, image: ImportedImage, name: str, *extra: str
+) -> tuple[int, str, Path]:
+    """A `--restart always` container run by a daemon that then stops (its containers run
+    on in their shims): the container's pid and id, and the daemon's data root."""
+    async with running_daemon(containerd, image) as first:
+        code, _, err = await first.docker(
+            "run", "-d", "--name", name, "--restart", "always", *extra, "busybox", "sleep", "300"
+        )
+        assert code == 0, err
+        pid = int(await _inspect(first, name, "{{.State.Pid}}"))
+        cid = await _inspect(first, name, "{{.Id}}")
+        return pid, cid, first.services.config.data_root
 
 
 async def test_on_failure_stops_after_its_retries(daemon: RunningDaemon) -> None:
@@ -76,13 +92,7 @@ async def test_always_restarts_until_stopped(daemon: RunningDaemon) -> None:
 async def test_always_container_comes_back_at_daemon_start(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:
-    async with running_daemon(containerd, busybox_image) as first:
-        code, _, err = await first.docker(
-            "run", "-d", "--name", "comeback", "--restart", "always", "busybox", "sleep", "300"
-        )
-        assert code == 0, err
-        pid = int(await _inspect(first, "comeback", "{{.State.Pid}}"))
-        data_root = first.services.config.data_root
+    pid, _, data_root = await _always_container_left_behind(containerd, busybox_image, "comeback")
     # The daemon is gone but the container runs on in its shim; it dies meanwhile.
     os.kill(pid, signal.SIGKILL)
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
@@ -96,14 +106,7 @@ async def test_an_exit_heard_before_restore_restarts_the_container_once(
 ) -> None:
     # The event stream is up before restore: an exit published late (as under load) can
     # reach the daemon first. Made certain here: the kill and its event come before restore.
-    async with running_daemon(containerd, busybox_image) as first:
-        code, _, err = await first.docker(
-            "run", "-d", "--name", "early", "--restart", "always", "busybox", "sleep", "300"
-        )
-        assert code == 0, err
-        pid = int(await _inspect(first, "early", "{{.State.Pid}}"))
-        cid = await _inspect(first, "early", "{{.Id}}")
-        data_root = first.services.config.data_root
+    pid, cid, data_root = await _always_container_left_behind(containerd, busybox_image, "early")
     original = restore_module.restore
 
     async def exit_heard_then_restore(daemon: Daemon) -> None:
@@ -142,16 +145,9 @@ async def test_an_exit_queued_during_restore_is_applied_once(
     # An exit the stream delivered while restore reads containerd's state waits in the
     # dispatcher's queue; the listing shows the same exit and restore applies it (restart
     # included). Made certain here: the queued copy is let through only after that restart.
-    async with running_daemon(containerd, busybox_image) as first:
-        code, _, err = await first.docker(
-            "run", "-d", "--name", "twice", "--restart", "always",
-            "--health-cmd", "true", "--health-interval", "300ms",
-            "busybox", "sleep", "300",
-        )  # fmt: skip
-        assert code == 0, err
-        pid = int(await _inspect(first, "twice", "{{.State.Pid}}"))
-        cid = await _inspect(first, "twice", "{{.Id}}")
-        data_root = first.services.config.data_root
+    pid, cid, data_root = await _always_container_left_behind(
+        containerd, busybox_image, "twice", "--health-cmd", "true", "--health-interval", "300ms"
+    )
     original = restore_module.restore
 
     async def exit_queued_during_restore(daemon: Daemon) -> None:
