@@ -54,9 +54,8 @@ async def start(daemon: Daemon, ref: str) -> None:
         if status in (Status.RUNNING, Status.RESTARTING):
             raise errors.NotModified()
         if status in (Status.REMOVING, Status.DEAD):
-            raise errors.Conflict(
-                f"container {live.id} is marked for removal and cannot be started"
-            )
+            # dockerd 20.10's text names no container.
+            raise errors.Conflict("container is marked for removal and cannot be started")
         # A start by the user starts the restart policy's count and backoff over.
         live.machine.apply(Input.START_REQUESTED)
         live.backoff.reset()
