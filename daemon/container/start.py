@@ -35,6 +35,16 @@ def start_exit_code(message: str) -> int:
     return 128
 
 
+def runtime_failure(message: str) -> errors.DaemonError:
+    """The kind of a start the runtime refused. The runtime says why only in text, so
+    the text decides, as in dockerd 20.10: a process that cannot be executed (127, 126)
+    is the container's configuration, a bad request (400); anything else is the
+    daemon's failure (500)."""
+    if start_exit_code(message) != 128:
+        return errors.InvalidParameter(message)
+    return errors.SystemError(message)
+
+
 async def start(daemon: Daemon, ref: str) -> None:
     live = daemon.get(ref)
     async with live.lock:
@@ -44,9 +54,8 @@ async def start(daemon: Daemon, ref: str) -> None:
         if status in (Status.RUNNING, Status.RESTARTING):
             raise errors.NotModified()
         if status in (Status.REMOVING, Status.DEAD):
-            raise errors.Conflict(
-                f"container {live.id} is marked for removal and cannot be started"
-            )
+            # dockerd 20.10's text names no container.
+            raise errors.Conflict("container is marked for removal and cannot be started")
         # A start by the user starts the restart policy's count and backoff over.
         live.machine.apply(Input.START_REQUESTED)
         live.backoff.reset()
@@ -75,7 +84,10 @@ async def start_locked(daemon: Daemon, live: LiveContainer) -> None:
         pid = await task.start()
         live.hub.open_stdin()
     except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
-        message = str(exc)
+        # The daemon's own errors keep their kind (a network gone since create: 404, a
+        # bind source gone: 400, a bad link-local address: 500, as dockerd answers).
+        failure = exc if isinstance(exc, errors.DaemonError) else runtime_failure(str(exc))
+        message = failure.message
         if task is not None:
             # Rolled back whatever the failed call left (a start that did happen too);
             # if containerd cannot be reached, the reconcile when it is back decides.
@@ -87,7 +99,7 @@ async def start_locked(daemon: Daemon, live: LiveContainer) -> None:
         live.hub.end_run()
         if live.model.host_config.get("AutoRemove"):
             remove.spawn_auto_remove(daemon, live)
-        raise errors.SystemError(message) from None
+        raise failure from None
     live.started_monotonic = time.monotonic()
     live.machine.apply(Input.STARTED, pid=pid)
     daemon.health.start(live)

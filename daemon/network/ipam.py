@@ -190,8 +190,9 @@ def link_local_interfaces(ips: Sequence[str]) -> list[IPv4Interface | IPv6Interf
     """An endpoint's IPAMConfig.LinkLocalIPs as the addresses its interface gets: /16 for
     IPv4, /64 for IPv6, as dockerd 20.10 adds them. Checked when the endpoint is made (at
     start or at a connect of a running container), where dockerd checks them, with its
-    texts: one that does not parse fails the whole list, one that parses but is not
-    link-local (169.254/16, fe80::/10) is a bad request."""
+    texts and status: both an address that does not parse (which fails the whole list) and
+    one that parses but is not link-local (169.254/16, fe80::/10) are answered 500 by
+    dockerd 20.10.24, at a start and at a connect alike."""
     addresses = []
     for text in ips:
         try:
@@ -202,7 +203,7 @@ def link_local_interfaces(ips: Sequence[str]) -> list[IPv4Interface | IPv6Interf
     interfaces: list[IPv4Interface | IPv6Interface] = []
     for address in addresses:
         if address is None or not address.is_link_local:
-            raise InvalidParameter(f"invalid link local IP address: {address or '<nil>'}")
+            raise errors.SystemError(f"invalid link local IP address: {address or '<nil>'}")
         if isinstance(address, IPv4Address):
             interfaces.append(IPv4Interface(f"{address}/16"))
         else:

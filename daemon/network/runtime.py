@@ -447,6 +447,9 @@ class NetworkRuntime:
         path = self.sandbox_path(container_id, host_config)
         if path is None:
             return
+        # A network removed since create took the stopped container's membership along;
+        # its NetworkMode still names it, and dockerd fails the start 404 for it.
+        self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
         self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()
         await self.teardown(container_id, timed=False)  # what a crash may have left

@@ -301,9 +301,10 @@ def create_missing_bind_sources(
     """Binds whose host path is missing get a directory there, as dockerd does at start.
 
     Mounts (the API's typed form) only with BindOptions.CreateMountpoint (API 1.42);
-    without it their source must exist at create.
+    without it their source must exist, at create and again here: one removed since
+    create fails the start with create's error (400), as in dockerd 20.10.
     """
-    for mount in user_mounts(host_config, check_sources=False, inherited=inherited):
+    for mount in user_mounts(host_config, check_sources=True, inherited=inherited):
         if not mount.create_source or os.path.lexists(mount.source):
             continue
         try:

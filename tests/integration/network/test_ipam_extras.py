@@ -190,8 +190,7 @@ async def test_link_local_ips_are_kept_and_on_the_interface(
 @pytest.mark.parametrize(
     ("ips", "status", "message"),
     [
-        # dockerd answers this one 400 (libnetwork's bad request); moorage's start reports
-        # every failure to start as a 500 (daemon/container/start.py), with the same text.
+        # dockerd 20.10.24 answers both 500 at a start (and at a connect of a running container).
         (["10.1.2.3"], 500, "invalid link local IP address: 10.1.2.3"),
         (["169.254.1.1", "nonsense"], 500, "Invalid link-local IP address: [169.254.1.1 nonsense]"),
     ],

@@ -144,9 +144,9 @@ def test_link_local_ips_become_interface_addresses_as_dockerd_adds_them() -> Non
             errors.SystemError,
             "Invalid link-local IP address: [169.254.1.1 x]",
         ),
-        (["10.0.0.1"], errors.InvalidParameter, "invalid link local IP address: 10.0.0.1"),
-        (["2001:db8::1"], errors.InvalidParameter, "invalid link local IP address: 2001:db8::1"),
-        ([""], errors.InvalidParameter, "invalid link local IP address: <nil>"),
+        (["10.0.0.1"], errors.SystemError, "invalid link local IP address: 10.0.0.1"),
+        (["2001:db8::1"], errors.SystemError, "invalid link local IP address: 2001:db8::1"),
+        ([""], errors.SystemError, "invalid link local IP address: <nil>"),
     ],
     ids=["unparsable", "not-link-local", "not-link-local-v6", "empty"],
 )
