@@ -6,6 +6,8 @@ refused with the reason (400). Texts as dockerd 20.10.24 with runc 1.1.5 gave th
 
 from __future__ import annotations
 
+import asyncio
+
 import docker
 import docker.errors
 import pytest
@@ -43,3 +45,25 @@ async def test_exec_run_that_cannot_start(
         assert (inspected["ExitCode"], inspected["Running"], inspected["Pid"]) == (126, False, 0)
         await off_loop(container.reload)
         assert container.attrs["ExecIDs"] is None and container.status == "running"
+
+
+async def test_a_probe_that_cannot_start_is_minus_one_with_the_reason(
+    sdk: docker.DockerClient,
+) -> None:
+    # dockerd 20.10 logs such a probe as ExitCode -1 with the error (no "\r\n") as Output.
+    healthcheck = {"test": ["CMD", "nosuch"], "interval": 200_000_000, "retries": 1}
+    container = await off_loop(
+        sdk.containers.run, "busybox", ["sleep", "300"], detach=True, healthcheck=healthcheck
+    )
+    async with removed_at_end(container):
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            await off_loop(container.reload)
+            health = container.attrs["State"]["Health"]
+            if health["Log"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, health
+            await asyncio.sleep(0.1)
+        reason = 'exec: "nosuch": executable file not found in $PATH: unknown'
+        entry = health["Log"][0]
+        assert (entry["ExitCode"], entry["Output"]) == (-1, PREFIX + reason)
