@@ -20,6 +20,7 @@ from .container.detach import parse_detach_keys
 from .container.io import Attachment
 from .container.live import ExecRecord, LiveContainer
 from .oci.users import resolve_user
+from .start_errors import runtime_start_error
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,6 @@ class ExecManager:
     def prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
         """Validate an exec start and attach to its output, before the reply is sent."""
         record = self.get(exec_id)
-        if record.running or record.exit_code is not None:
-            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
         live = self._host.find(record.container_id)
         if live is None or not live.model.state.running or live.task is None:
             raise errors.Conflict(f"Container {record.container_id} is not running")
@@ -98,13 +97,23 @@ class ExecManager:
         return record, record.hub.attach(True, True)
 
     async def start(self, record: ExecRecord) -> None:
-        """Start a prepared exec; a runtime failure is reported in its stream and exit code."""
+        """Start a prepared exec, or raise dockerd's error for why it could not start.
+
+        An exec the runtime would not start is over: it exits with 126 (dockerd 20.10's
+        code for every such failure) and the error says why, in the runtime's words.
+        """
+        if record.exit_code is not None:
+            raise errors.Conflict(f"Error: Exec command {record.id} has already run")
+        if record.running:
+            raise errors.Conflict(f"Error: Exec command {record.id} is already running")
         live = self._host.find(record.container_id)
         task = live.task if live is not None else None
         if live is None or task is None:
             raise errors.Conflict(f"Container {record.container_id} is not running")
         record.running = True
         config = record.config
+        # As in dockerd, before the runtime is asked: a start that fails has one too.
+        self._host.container_event(live, f"exec_start: {_command(config)}", execID=record.id)
         tty = bool(config.get("Tty"))
         try:
             spec = self._process_spec(live, config)
@@ -120,20 +129,23 @@ class ExecManager:
             record.hub.start_run(process.stdio, None, process.close_stdin)
             record.pid = await process.start()
             record.hub.open_stdin()
-        except (lcd_errors.LibcontainerdError, oci.SpecError) as exc:
-            message = str(exc)
-            log.info("exec %s failed to start: %s", record.id[:12], message)
-            record.hub.broadcast("stdout", f"{message}\r\n".encode())
-            # The shim may never have opened this process's FIFOs, so no end of stream need come:
-            # closing them (once, here) ends the copiers, and with them the client's stream.
-            record.hub.end_run()
-            if record.process is not None:
-                with contextlib.suppress(lcd_errors.LibcontainerdError):
-                    await record.process.delete()
-            # dockerd 20.10 reports every exec that fails to start with 126.
-            self.finish(record, 126)
-            return
-        self._host.container_event(live, f"exec_start: {_command(config)}", execID=record.id)
+        except oci.SpecError as exc:
+            # Found by the daemon itself (a user not in the container's passwd): a plain 500.
+            await self._failed(record, str(exc))
+            raise errors.SystemError(str(exc)) from None
+        except lcd_errors.LibcontainerdError as exc:
+            await self._failed(record, str(exc))
+            raise runtime_start_error(str(exc)) from None
+
+    async def _failed(self, record: ExecRecord, message: str) -> None:
+        log.info("exec %s failed to start: %s", record.id[:12], message)
+        # The shim may never have opened this process's FIFOs, so no end of stream need come:
+        # closing them (once, here) ends the copiers, and with them any client's stream.
+        record.hub.end_run()
+        if record.process is not None:
+            with contextlib.suppress(lcd_errors.LibcontainerdError):
+                await record.process.delete()
+        self.finish(record, 126)
 
     def _process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
         base = live.lcd.record.spec.get("process", {}) if live.lcd is not None else {}
@@ -194,4 +206,6 @@ class ExecManager:
 
 
 def _command(config: dict[str, Any]) -> str:
-    return " ".join(str(arg) for arg in config.get("Cmd") or [])
+    # dockerd's words: the entrypoint, a space, then the arguments (so "true " alone).
+    cmd = [str(arg) for arg in config.get("Cmd") or []]
+    return f"{cmd[0]} {' '.join(cmd[1:])}" if cmd else ""

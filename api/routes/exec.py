@@ -10,6 +10,7 @@ import json
 from aiohttp import web
 
 from daemon.container.live import ExecRecord
+from daemon.errors import DaemonError
 from wire.api_versions import EXEC_CONSOLE_SIZE
 from wire.exec import (
     ExecCreateRequest,
@@ -50,7 +51,13 @@ async def start(request: web.Request) -> web.StreamResponse:
             return web.Response(status=200)
         conn = await hijack(request, content_type=stream_content_type(api_version(request), tty))
         async with conn:
-            await daemon.execs.start(record)
+            try:
+                await daemon.execs.start(record)
+            except DaemonError as exc:
+                # Once the stream is open, dockerd reports a start's error in it, as output.
+                with contextlib.suppress(ClientGone):
+                    await conn.write(_output(f"{exc}\r\n".encode(), tty))
+                return conn.response
             end = await pump_attachment(
                 conn,
                 attachment,
@@ -65,7 +72,7 @@ async def start(request: web.Request) -> web.StreamResponse:
                 # stream (the SDK's own tests expect these bytes or nothing); the
                 # process runs on.
                 with contextlib.suppress(ClientGone):
-                    await conn.write(_DETACHED if tty else encode_frame(Stream.STDOUT, _DETACHED))
+                    await conn.write(_output(_DETACHED, tty))
             elif end is AttachEnd.OUTPUT:
                 await _exited_or_gone(record, conn)
         return conn.response
@@ -74,6 +81,11 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 
 _DETACHED = b"exec attach failed: error on attach stdin: read escape sequence\r\n"
+
+
+def _output(data: bytes, tty: bool) -> bytes:
+    """`data` as the stream's stdout: raw on a terminal, else in a stdout frame."""
+    return data if tty else encode_frame(Stream.STDOUT, data)
 
 
 async def _exited_or_gone(record: ExecRecord, conn: HijackedConnection) -> None:

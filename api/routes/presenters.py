@@ -137,7 +137,11 @@ def inspect_container(
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": [i for i, record in live.execs.items() if not record.probe] or None,
+        # As dockerd: the execs not yet over (one that exited or failed to start leaves it).
+        "ExecIDs": [
+            i for i, record in live.execs.items() if not record.probe and record.exit_code is None
+        ]
+        or None,
         "HostConfig": model.host_config,
         "GraphDriver": {"Data": None, "Name": "overlayfs"},
         "Mounts": _mounts(live),

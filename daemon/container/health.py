@@ -176,6 +176,14 @@ class HealthMonitor:
             await execs.start(record)
             async with asyncio.timeout(timeout):
                 await record.exited.wait()
+        except errors.DaemonError as exc:
+            # As dockerd: a probe that could not start is a -1 with the reason as its output.
+            return {
+                "Start": start,
+                "End": now_rfc3339_nano(),
+                "ExitCode": -1,
+                "Output": str(exc),
+            }, began
         except TimeoutError:
             await self._kill(record)
             return {

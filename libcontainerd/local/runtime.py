@@ -84,6 +84,11 @@ class Runtime:
         out, err = await proc.communicate()
         kind, _, rest = out.decode(errors="replace").partition(" ")
         if kind == "error":
+            if config["mode"] == "exec":
+                # containerd's words for a process runc would not exec, which dockerd passes on.
+                raise UnknownError(
+                    f"OCI runtime exec failed: {rest.strip()}: unknown", config["id"]
+                )
             raise _error(config["mode"], config["id"], rest)
         if kind != "pid":
             raise UnknownError(

@@ -1,0 +1,34 @@
+"""How dockerd 20.10 reads a runtime's refusal to start a process.
+
+The runtime's message reaches the client as it is, with the kind of error (so the
+HTTP status of a detached start) read from its words, and one hint appended when a
+path was not a directory. Exec uses it; a container start may too.
+"""
+
+from __future__ import annotations
+
+from . import errors
+
+# Words of a message that make it the client's mistake (400) rather than the daemon's (500).
+_INVALID = (
+    "executable file not found",
+    "no such file or directory",
+    "system cannot find the file specified",
+    "failed to run runc create/exec call",
+    "permission denied",
+)
+_NOT_A_DIRECTORY = "not a directory"
+_NOT_A_DIRECTORY_HINT = (
+    ": Are you trying to mount a directory onto a file (or vice-versa)?"
+    " Check if the specified host path exists and is the expected type"
+)
+
+
+def runtime_start_error(message: str) -> errors.DaemonError:
+    """The error dockerd reports for a process the runtime would not start."""
+    lowered = message.lower()
+    if _NOT_A_DIRECTORY in lowered:
+        return errors.InvalidParameter(message + _NOT_A_DIRECTORY_HINT)
+    if any(words in lowered for words in _INVALID):
+        return errors.InvalidParameter(message)
+    return errors.SystemError(message)
