@@ -2,7 +2,8 @@
 
 The runtime's message reaches the client as it is, with the kind of error (so the
 HTTP status of a detached start) read from its words, and one hint appended when a
-path was not a directory. Exec uses it; a container start may too.
+path was not a directory. A container's start and an exec's read it alike, as dockerd
+does; a container's start also takes its exit code from it.
 """
 
 from __future__ import annotations
@@ -32,3 +33,13 @@ def runtime_start_error(message: str) -> errors.DaemonError:
     if any(words in lowered for words in _INVALID):
         return errors.InvalidParameter(message)
     return errors.SystemError(message)
+
+
+def start_exit_code(message: str) -> int:
+    """The exit code dockerd gives a container whose start failed, read from the error."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 128

@@ -16,6 +16,7 @@ from libcontainerd import jsonbytes
 from libcontainerd.types import StdioSpec, Task
 
 from .. import errors
+from ..start_errors import runtime_start_error, start_exit_code
 from . import remove, volumes
 from .live import LiveContainer
 from .model import Status
@@ -23,26 +24,6 @@ from .state import Input
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
-
-
-def start_exit_code(message: str) -> int:
-    """The exit code dockerd gives a container whose start failed, read from the error."""
-    lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered:
-        return 126
-    return 128
-
-
-def runtime_failure(message: str) -> errors.DaemonError:
-    """The kind of a start the runtime refused. The runtime says why only in text, so
-    the text decides, as in dockerd 20.10: a process that cannot be executed (127, 126)
-    is the container's configuration, a bad request (400); anything else is the
-    daemon's failure (500)."""
-    if start_exit_code(message) != 128:
-        return errors.InvalidParameter(message)
-    return errors.SystemError(message)
 
 
 async def start(daemon: Daemon, ref: str) -> None:
@@ -86,7 +67,7 @@ async def start_locked(daemon: Daemon, live: LiveContainer) -> None:
     except (lcd_errors.LibcontainerdError, errors.DaemonError) as exc:
         # The daemon's own errors keep their kind (a network gone since create: 404, a
         # bind source gone: 400, a bad link-local address: 500, as dockerd answers).
-        failure = exc if isinstance(exc, errors.DaemonError) else runtime_failure(str(exc))
+        failure = exc if isinstance(exc, errors.DaemonError) else runtime_start_error(str(exc))
         message = failure.message
         if task is not None:
             # Rolled back whatever the failed call left (a start that did happen too);
