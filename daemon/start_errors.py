@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from . import errors
 
-# Words of a message that make it the client's mistake (400) rather than the daemon's (500).
-_INVALID = (
+# Words of a message that make it the client's mistake (400) rather than the daemon's
+# (500); the first two groups also give a container's exit code (127, 126).
+_NOT_FOUND = (
     "executable file not found",
     "no such file or directory",
     "system cannot find the file specified",
-    "failed to run runc create/exec call",
-    "permission denied",
 )
+_NOT_EXECUTABLE = ("permission denied",)
+_INVALID = (*_NOT_FOUND, *_NOT_EXECUTABLE, "failed to run runc create/exec call")
 _NOT_A_DIRECTORY = "not a directory"
 _NOT_A_DIRECTORY_HINT = (
     ": Are you trying to mount a directory onto a file (or vice-versa)?"
@@ -38,8 +39,8 @@ def runtime_start_error(message: str) -> errors.DaemonError:
 def start_exit_code(message: str) -> int:
     """The exit code dockerd gives a container whose start failed, read from the error."""
     lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
+    if any(words in lowered for words in _NOT_FOUND):
         return 127
-    if "permission denied" in lowered:
+    if any(words in lowered for words in _NOT_EXECUTABLE):
         return 126
     return 128
