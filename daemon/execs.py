@@ -38,8 +38,8 @@ class ExecHost(Protocol):
 class ExecManager:
     def __init__(self, host: ExecHost, capabilities: Collection[str]) -> None:
         self._host = host
-        # What a privileged exec gets: the daemon's own bounding set.
-        self._capabilities = sorted(capabilities)
+        # What a privileged exec gets: the daemon's own bounding set, of what dockerd knows.
+        self._capabilities = sorted(oci.all_capabilities(capabilities))
         self._records: dict[str, ExecRecord] = {}
 
     def forget(self, live: LiveContainer) -> None:

@@ -6,7 +6,7 @@ At start: `create_missing_bind_sources`, `write_etc_files`, `build_spec`.
 Once at daemon start-up: `probe_sysinfo`, `bounding_capabilities`.
 """
 
-from .capabilities import bounding_capabilities
+from .capabilities import all_capabilities, bounding_capabilities
 from .errors import NetworkNotFoundError, SpecError, StartError
 from .etc_files import EtcPaths, write_etc_files
 from .hostconfig import normalize_host_config
@@ -36,6 +36,7 @@ __all__ = [
     "StartError",
     "SysInfo",
     "UserMount",
+    "all_capabilities",
     "apparmor_enabled",
     "bounding_capabilities",
     "build_spec",

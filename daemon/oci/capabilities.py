@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from .defaults import DEFAULT_CAPABILITIES
 from .errors import SpecError
@@ -52,7 +52,11 @@ CAPABILITY_NAMES: tuple[str, ...] = (
     "CAP_CHECKPOINT_RESTORE",
 )
 ALL = "ALL"
-_KNOWN = frozenset(CAPABILITY_NAMES)
+# The names dockerd 20.10 knows end at CAP_AUDIT_READ: it refuses CAP_PERFMON, CAP_BPF and
+# CAP_CHECKPOINT_RESTORE as unknown and leaves them out of ALL and privileged (its seccomp
+# profile has no rule for them). The table above still names them, for reading masks.
+DOCKER_CAPABILITIES = CAPABILITY_NAMES[: CAPABILITY_NAMES.index("CAP_AUDIT_READ") + 1]
+_KNOWN = frozenset(DOCKER_CAPABILITIES)
 
 
 def caps_from_mask(mask: int) -> frozenset[str]:
@@ -86,6 +90,12 @@ def normalize_capabilities(values: Iterable[str], field: str) -> list[str]:
     return normalized
 
 
+def all_capabilities(daemon_caps: Collection[str] | None = None) -> list[str]:
+    """What "ALL" and privileged mean: every capability dockerd 20.10 knows that the daemon
+    has (`daemon_caps`, see `bounding_capabilities`), in capability order."""
+    return [c for c in DOCKER_CAPABILITIES if daemon_caps is None or c in daemon_caps]
+
+
 def _dedupe(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -101,9 +111,9 @@ def container_capabilities(
 
     `daemon_caps` (see `bounding_capabilities`) bounds the result: asking the
     runtime for a capability the daemon lacks makes the process fail to start,
-    so "ALL" and privileged mean all that the daemon has.
+    so "ALL" and privileged mean `all_capabilities`.
     """
-    everything = [c for c in CAPABILITY_NAMES if daemon_caps is None or c in daemon_caps]
+    everything = all_capabilities(daemon_caps)
     if privileged:
         return everything
     adds = normalize_capabilities(cap_add or [], "CapAdd")

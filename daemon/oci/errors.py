@@ -30,6 +30,13 @@ class NetworkNotFoundError(SpecError):
     http_status = 404
 
 
+class SecurityOptError(SpecError):
+    """A SecurityOpt entry dockerd does not parse: it refuses it at create with a plain
+    error, so a 500 (`invalid --security-opt N: "..."`)."""
+
+    http_status = 500
+
+
 class StartError(SpecError):
     """The spec could not be completed at start (user, group or device lookup,
     bind source creation): dockerd reports these from `start` as 500."""

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .defaults import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
-from .fields import get_bool, get_int, get_opt_int, get_str, get_strs
-from .security import parse_security_opts
+from .fields import get_bool, get_int, get_opt_int, get_str
 from .sysinfo import SysInfo
 
 _BLKIO_FIELDS = (
@@ -88,8 +87,6 @@ def normalize_host_config(
     if pids is not None and pids <= 0:
         hc["PidsLimit"] = None  # 0 and -1 both mean unlimited
     privileged = get_bool(hc, "Privileged")
-    if parse_security_opts(get_strs(hc, "SecurityOpt")).unconfined_systempaths:
-        hc["MaskedPaths"], hc["ReadonlyPaths"] = [], []
     if hc.get("MaskedPaths") is None and not privileged:
         hc["MaskedPaths"] = list(MASKED_PATHS)
     if hc.get("ReadonlyPaths") is None and not privileged:

@@ -1,9 +1,9 @@
 """HostConfig.SecurityOpt, parsed with dockerd's rules.
 
 `seccomp=` is "unconfined" or a profile's JSON (the CLI sends a file's content);
-the filter itself comes from `seccomp`. `systempaths=unconfined` lifts the
-masked and read-only paths (the CLI usually turns it into empty MaskedPaths and
-ReadonlyPaths itself; an API client may send the option). `apparmor=` picks the
+the filter itself comes from `seccomp`. `systempaths=unconfined` is the CLI's: it
+sends empty MaskedPaths and ReadonlyPaths instead, and dockerd 20.10 refuses the
+option itself as any unknown key (a 500 at create). `apparmor=` picks the
 container's profile where the host has AppArmor (daemon/oci/apparmor.py). moorage
 does no SELinux labelling: `label=` is accepted and has no effect.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import SpecError
+from .errors import SecurityOptError
 from .seccomp import parse_docker_profile
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -27,7 +27,6 @@ class SecurityOptions:
     seccomp: str = ""
     apparmor: str = ""
     labels: tuple[str, ...] = ()
-    unconfined_systempaths: bool = False
 
 
 def _go_quote(text: str) -> str:
@@ -36,7 +35,6 @@ def _go_quote(text: str) -> str:
 
 def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
     no_new_privileges: bool | None = None
-    unconfined_systempaths = False
     seccomp = apparmor = ""
     labels: list[str] = []
     for option in options:
@@ -49,7 +47,7 @@ def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
         # "=" is the separator; ":" is the deprecated one, still accepted.
         separator = "=" if "=" in option else ":" if ":" in option else ""
         if not separator:
-            raise SpecError(f"invalid --security-opt 1: {_go_quote(option)}")
+            raise SecurityOptError(f"invalid --security-opt 1: {_go_quote(option)}")
         key, value = option.split(separator, 1)
         if key == "label":
             labels.append(value)
@@ -59,19 +57,13 @@ def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
             if value != "unconfined":
                 parse_docker_profile(value)
             seccomp = value
-        elif key == "systempaths":
-            if value != "unconfined":
-                raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
-            unconfined_systempaths = True
         elif key == "no-new-privileges":
             if value not in _TRUE | _FALSE:
-                raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
+                raise SecurityOptError(f"invalid --security-opt 2: {_go_quote(option)}")
             no_new_privileges = value in _TRUE
         else:
-            raise SpecError(f"invalid --security-opt 2: {_go_quote(option)}")
-    return SecurityOptions(
-        no_new_privileges, seccomp, apparmor, tuple(labels), unconfined_systempaths
-    )
+            raise SecurityOptError(f"invalid --security-opt 2: {_go_quote(option)}")
+    return SecurityOptions(no_new_privileges, seccomp, apparmor, tuple(labels))
 
 
 APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"

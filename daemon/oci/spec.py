@@ -128,7 +128,10 @@ def build_spec(
     if not argv:
         raise SpecError("No command specified")
     privileged = get_bool(hc, "Privileged")
-    security = parse_security_opts(get_strs(hc, "SecurityOpt"))
+    # A container made before create refused systempaths=unconfined may hold it; its
+    # MaskedPaths and ReadonlyPaths were emptied then, so the option has nothing to add.
+    options = [o for o in get_strs(hc, "SecurityOpt") if o != "systempaths=unconfined"]
+    security = parse_security_opts(options)
     parent = get_str(hc, "CgroupParent") or cgroup_parent
     spec = default_spec(container_id, parent, argv, shm_size=0)
 

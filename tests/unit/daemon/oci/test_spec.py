@@ -136,7 +136,7 @@ def test_capabilities_add_drop() -> None:
 def test_privileged() -> None:
     spec = spec_for({"HostConfig": {"Privileged": True, "ReadonlyRootfs": True}})
     caps = spec["process"]["capabilities"]["bounding"]
-    assert caps == [c for c in CAPABILITY_NAMES if c != "CAP_SYS_RESOURCE"]
+    assert caps == [c for c in CAPABILITY_NAMES[:38] if c != "CAP_SYS_RESOURCE"]
     linux = spec["linux"]
     assert "maskedPaths" not in linux and "readonlyPaths" not in linux
     assert "seccomp" not in linux  # privileged means unconfined, as with dockerd
@@ -146,8 +146,16 @@ def test_privileged() -> None:
     assert spec["root"]["readonly"] is True
 
 
-def test_systempaths_unconfined_lifts_masked_and_readonly_paths() -> None:
-    spec = spec_for({"HostConfig": {"SecurityOpt": ["systempaths=unconfined"]}})
+def test_empty_masked_and_readonly_paths_lift_them() -> None:
+    # What the CLI sends for --security-opt systempaths=unconfined.
+    spec = spec_for({"HostConfig": {"MaskedPaths": [], "ReadonlyPaths": []}})
+    assert (spec["linux"]["maskedPaths"], spec["linux"]["readonlyPaths"]) == ([], [])
+
+
+def test_a_stored_systempaths_option_still_starts() -> None:
+    # Made before create refused it: its paths were emptied at create, as the CLI does.
+    stored = {"SecurityOpt": ["systempaths=unconfined"], "MaskedPaths": [], "ReadonlyPaths": []}
+    spec = spec_for({"HostConfig": stored})
     assert (spec["linux"]["maskedPaths"], spec["linux"]["readonlyPaths"]) == ([], [])
     with pytest.raises(SpecError, match='invalid --security-opt 2: "systempaths=strict"'):
         spec_for({"HostConfig": {"SecurityOpt": ["systempaths=strict"]}})
