@@ -19,6 +19,8 @@ from . import errors, oci
 from .container.detach import parse_detach_keys
 from .container.io import Attachment
 from .container.live import ExecRecord, LiveContainer
+from .container.model import Status
+from .container.status_text import status_text
 from .oci.users import resolve_user
 from .start_errors import runtime_start_error
 
@@ -47,11 +49,23 @@ class ExecManager:
         for exec_id in live.execs:
             self._records.pop(exec_id, None)
 
+    def container_exited(self, live: LiveContainer) -> None:
+        """The container's run is over. As in dockerd, an exec never started goes (its id is
+        then a 404); one that ran stays to be inspected, its exit code 137 if its own exit
+        was not seen."""
+        for record in list(live.execs.values()):
+            if record.process is None and not record.running and record.exit_code is None:
+                live.execs.pop(record.id)
+                self._records.pop(record.id, None)
+            self.finish(record, record.exit_code if record.exit_code is not None else 137)
+
     def create(self, ref: str, config: dict[str, Any], *, probe: bool = False) -> str:
-        """A new exec; a healthcheck `probe` is not listed in the container's ExecIDs."""
+        """A new exec; a healthcheck's `probe` is discarded once it is over."""
         live = self._host.get(ref)
         if live.model.state.paused:
             raise errors.Conflict(f"Container {ref} is paused, unpause the container before exec")
+        if live.model.state.status is Status.RESTARTING:
+            raise _restarting(live)
         if not live.model.state.running or live.task is None:
             raise errors.Conflict(f"Container {live.id} is not running")
         if not config.get("Cmd"):
@@ -88,8 +102,14 @@ class ExecManager:
         """Validate an exec start and attach to its output, before the reply is sent."""
         record = self.get(exec_id)
         live = self._host.find(record.container_id)
-        if live is None or not live.model.state.running or live.task is None:
-            raise errors.Conflict(f"Container {record.container_id} is not running")
+        if live is None:
+            raise errors.NotFound(f"No such container: {exec_id}")
+        state = live.model.state
+        if state.status is Status.RESTARTING:
+            raise _restarting(live)
+        if not state.running or live.task is None:
+            # dockerd's plain error (a 500), naming the state as `docker ps` does.
+            raise errors.SystemError(f"Container {live.id} is not running: {status_text(state)}")
         if live.model.state.paused:
             raise errors.Conflict(
                 f"Container {record.container_id} is paused, unpause the container before exec"
@@ -203,6 +223,12 @@ class ExecManager:
         if record.process is None or not record.running:
             raise errors.Conflict(f"Exec {exec_id} is not running")
         await record.process.resize(width, height)
+
+
+def _restarting(live: LiveContainer) -> errors.Conflict:
+    return errors.Conflict(
+        f"Container {live.id} is restarting, wait until the container is running"
+    )
 
 
 def _command(config: dict[str, Any]) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from typing import Any, cast
 
 from daemon import oci
-from daemon.container.health import status_suffix
 from daemon.container.live import LiveContainer
 from daemon.container.model import Status
 from daemon.container.spec import inherited_of
+from daemon.container.status_text import status_text
 from daemon.timefmt import parse_rfc3339
 from daemon.volumes.mounts import mount_point, mounts_of
 from wire.container import (
@@ -137,11 +136,9 @@ def inspect_container(
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        # As dockerd: the execs not yet over (one that exited or failed to start leaves it).
-        "ExecIDs": [
-            i for i, record in live.execs.items() if not record.probe and record.exit_code is None
-        ]
-        or None,
+        # As dockerd: the execs not yet over, a running healthcheck probe's too (one that
+        # exited or failed to start leaves it).
+        "ExecIDs": [i for i, record in live.execs.items() if record.exit_code is None] or None,
         "HostConfig": model.host_config,
         "GraphDriver": {"Data": None, "Name": "overlayfs"},
         "Mounts": _mounts(live),
@@ -171,40 +168,6 @@ def _created_unix(created: str) -> int:
     return stamp.unix if stamp is not None else 0
 
 
-def _ago(text: str) -> str:
-    stamp = parse_rfc3339(text)
-    if stamp is None:
-        return ""
-    then = stamp.seconds
-    seconds = max(0.0, time.time() - then)
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    if seconds < 3600:
-        minutes = int(seconds / 60)
-        return "About a minute" if minutes == 1 else f"{minutes} minutes"
-    hours = int(seconds / 3600)
-    if hours < 48:
-        return "About an hour" if hours == 1 else f"{hours} hours"
-    return f"{int(hours / 24)} days"
-
-
-def _status_text(live: LiveContainer) -> str:
-    state = live.model.state
-    if state.status is Status.RUNNING:
-        return f"Up {_ago(state.started_at)}{status_suffix(state.health)}"
-    if state.status is Status.PAUSED:
-        return f"Up {_ago(state.started_at)} (Paused)"
-    if state.status is Status.EXITED:
-        return f"Exited ({state.exit_code}) {_ago(state.finished_at)} ago"
-    if state.status is Status.REMOVING:
-        return "Removal In Progress"
-    if state.status is Status.DEAD:
-        return "Dead"
-    return "Created"
-
-
 def summarize_container(
     live: LiveContainer,
     size_rw: int = 0,
@@ -224,7 +187,7 @@ def summarize_container(
         "Ports": [],
         "Labels": model.labels,
         "State": str(model.state.status),
-        "Status": _status_text(live),
+        "Status": status_text(live.model.state),
         "HostConfig": _summary_host_config(model.host_config),
         "NetworkSettings": {"Networks": {}},
         "Mounts": _mounts(live),

@@ -30,7 +30,7 @@ class ExecRecord:
     pid: int = 0
     hub: StdioHub = field(default_factory=StdioHub)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
-    probe: bool = False  # a healthcheck's, hidden from the container's ExecIDs
+    probe: bool = False  # a healthcheck's, discarded once over
 
     @property
     def tty(self) -> bool:

@@ -104,8 +104,7 @@ async def _task_exited(daemon: Daemon, live: LiveContainer, info: EventInfo) -> 
     await volumes.unmount(daemon, live)
     # After the delete: the shim has then closed its ends of the FIFOs.
     await live.hub.drain()
-    for record in list(live.execs.values()):
-        daemon.execs.finish(record, record.exit_code if record.exit_code is not None else 137)
+    daemon.execs.container_exited(live)
     if not live.machine.apply(Input.EXITED, exit_code=info.exit_code, at=info.exited_at):
         return
     if live.model.host_config.get("AutoRemove"):

@@ -9,6 +9,7 @@ CLI prints it on stdout, not stderr.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -116,3 +117,53 @@ async def test_starting_an_exec_again(daemon: RunningDaemon) -> None:
         assert (detached.status, detached.message) == (409, again)
     finally:
         await daemon.docker_ok("rm", "-f", "exec-err-again")
+
+
+async def test_exec_start_once_the_container_stopped(daemon: RunningDaemon) -> None:
+    """What dockerd 20.10.24 answered for execs made while the container ran and started
+    after it stopped: one never started is forgotten at the exit (404); one that ran stays
+    to be inspected, and starting it is a 500 naming the container's state."""
+    await _container(daemon, "exec-err-stopped")
+    cid = (await daemon.docker_ok("inspect", "--format", "{{.Id}}", "exec-err-stopped")).strip()
+
+    async def made(cmd: list[str]) -> str:
+        reply = await daemon.call("POST", f"/containers/{cid}/exec", body={"Cmd": cmd})
+        assert reply.status == 201, reply.body
+        return str(reply.json()["Id"])
+
+    try:
+        done, running, never = (
+            await made(["true"]),
+            await made(["sleep", "300"]),
+            await made(["true"]),
+        )
+        assert (
+            await daemon.call("POST", f"/exec/{done}/start", body={"Detach": False})
+        ).status == 200
+        assert (
+            await daemon.call("POST", f"/exec/{running}/start", body={"Detach": True})
+        ).status == 200
+        await daemon.docker_ok("stop", "-t", "0", cid)
+
+        ids = await daemon.docker_ok("inspect", "--format", "{{json .ExecIDs}}", cid)
+        assert ids.strip() == "null"
+        gone = f"No such exec instance: {never}"
+        for method, path in (("GET", f"/exec/{never}/json"), ("POST", f"/exec/{never}/start")):
+            reply = await daemon.call(method, path, body={"Detach": True})
+            assert (reply.status, reply.message) == (404, gone)
+        not_running = re.compile(
+            f"Container {cid} is not running: "
+            r"Exited \(137\) (Less than a second|\d+ seconds) ago"
+        )
+        for exec_id, exit_code in ((done, 0), (running, 137)):
+            inspected = (await daemon.call("GET", f"/exec/{exec_id}/json")).json()
+            assert (inspected["Running"], inspected["ExitCode"]) == (False, exit_code)
+            reply = await daemon.call("POST", f"/exec/{exec_id}/start", body={"Detach": True})
+            assert reply.status == 500 and not_running.fullmatch(reply.message or ""), reply.body
+
+        # Running again, the exec that ran is still one that ran.
+        await daemon.docker_ok("start", cid)
+        reply = await daemon.call("POST", f"/exec/{done}/start", body={"Detach": True})
+        assert (reply.status, reply.message) == (409, f"Error: Exec command {done} has already run")
+    finally:
+        await daemon.docker_ok("rm", "-f", cid)

@@ -24,6 +24,12 @@ async def _until_status(daemon: RunningDaemon, name: str, want: str) -> dict[str
             await asyncio.sleep(0.05)
 
 
+async def _exec(daemon: RunningDaemon, exec_id: str) -> Any:
+    reply = await daemon.call("GET", f"/exec/{exec_id}/json")
+    assert reply.status == 200, reply.body
+    return reply.json()
+
+
 async def test_unhealthy_then_healthy(daemon: RunningDaemon) -> None:
     since = time.time()
     await daemon.docker_ok(
@@ -59,11 +65,12 @@ async def test_unhealthy_then_healthy(daemon: RunningDaemon) -> None:
     assert health["Log"][-1]["Output"] == "fine\n"
     ps = await daemon.docker_ok("ps", "--filter", "name=hc", "--format", "{{.Status}}")
     assert ps.strip().endswith("(healthy)")
-    # The probes are not the container's execs; a user's exec that is not over is (one
-    # that is over, like the touch above, is not listed, as in dockerd).
+    # A user's exec that is not over is listed (one that is over, like the touch above, is
+    # not, as in dockerd); so is a probe while it runs (test_a_running_probe_is_listed).
     await daemon.docker_ok("exec", "-d", "hc", "sleep", "300")
     exec_ids = json.loads(await daemon.docker_ok("inspect", "--format", "{{json .ExecIDs}}", "hc"))
-    assert len(exec_ids) == 1
+    commands = [(await _exec(daemon, i))["ProcessConfig"]["entrypoint"] for i in exec_ids]
+    assert commands.count("sleep") == 1 and set(commands) <= {"sleep", "/bin/sh"}
 
     code, out, err = await daemon.docker(
         "events",
@@ -158,3 +165,25 @@ async def test_no_healthcheck_has_no_health(daemon: RunningDaemon) -> None:
         ps = await daemon.docker_ok("ps", "--filter", f"name={name}", "--format", "{{.Status}}")
         assert "(" not in ps
         await daemon.docker_ok("rm", "-f", name)
+
+
+async def test_a_running_probe_is_listed_in_exec_ids(daemon: RunningDaemon) -> None:
+    # dockerd 20.10.24 lists a probe's exec in ExecIDs while it runs, and inspects it.
+    args = ["--health-cmd", "sleep 60", "--health-interval", "100ms", "--health-timeout", "120s"]
+    out = await daemon.docker_ok(
+        "run", "-d", "--name", "hc-listed", *args, "busybox", "sleep", "300"
+    )
+    cid = out.strip()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                ids = await daemon.docker_ok("inspect", "--format", "{{json .ExecIDs}}", cid)
+                if json.loads(ids):
+                    break
+                await asyncio.sleep(0.05)
+        (probe,) = json.loads(ids)
+        inspected = await _exec(daemon, probe)
+        assert inspected["ContainerID"] == cid and inspected["Running"] is True
+        assert inspected["ProcessConfig"]["arguments"] == ["-c", "sleep 60"]
+    finally:
+        await daemon.docker_ok("rm", "-f", cid)
