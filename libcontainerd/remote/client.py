@@ -324,7 +324,11 @@ class RemoteClient:
             if key in self._exits_seen:
                 return
             self._exits_seen.add(key)
-            if task is not None and info.process_id == INIT_PROCESS_ID:
+            # Only the exit of the init process this task runs ends it: a late exit of an
+            # earlier run (a shim re-sending it, unseen by this client) names another pid.
+            # As daemon/container/state.py exit_ends_run: 0 is a pid not known.
+            ours = info.pid == 0 or task is None or task.pid in (0, info.pid)
+            if task is not None and info.process_id == INIT_PROCESS_ID and ours:
                 task.exited(info.exit_code, info.exited_at)
         elif task is not None:
             if event_type is EventType.PAUSED:

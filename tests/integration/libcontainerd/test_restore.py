@@ -127,3 +127,37 @@ async def test_exit_during_containerd_restart_is_delivered_once(
         assert len(backend.of(cid, EventType.EXIT)) == 1
         await container.delete()
         assert await read_all(task.stdio.stdout) == b""
+
+
+async def test_a_late_exit_of_an_earlier_run_leaves_the_current_task_running(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    """A client that never saw run 1's exit (a daemon started since) gets it late, as a
+    shim re-sending it would: the task it tracks is run 2's, which keeps running."""
+    cid = unique_id("late-exit")
+    # Run 1 exits 3 and leaves a mark in the rootfs; run 2, seeing it, sleeps.
+    twice = ["sh", "-c", "[ -e /ran ] && exec sleep 300; : > /ran; exit 3"]
+    async with connected(containerd) as (first, backend):
+        container = await new_container_on(
+            first, containerd, busybox_image, cid, spec_for(containerd, cid, twice)
+        )
+        await _start(container)
+        first_exit = await backend.wait_for(cid, EventType.EXIT)
+        task = container.task()
+        assert task is not None and first_exit.exit_code == 3
+        await task.delete()
+        run2 = await container.new_task(StdioSpec(stdout=True, stderr=True))
+        await run2.start()
+        run2.stdio.close()
+
+    async with connected(containerd) as (second, backend):
+        restored = {c.id: c for c in (await second.restore()).containers}
+        task = await restored[cid].attach_task()
+        assert task is not None and task.pid == run2.pid != first_exit.pid
+        second._deliver(EventType.EXIT, first_exit)
+        assert task.status is TaskStatus.RUNNING
+        await task.kill(signal.SIGKILL)
+        own_exit = await backend.wait_for(cid, EventType.EXIT, lambda i: i.pid == task.pid)
+        assert (own_exit.exit_code, task.status) == (137, TaskStatus.STOPPED)
+        await task.delete()
+        await restored[cid].delete()
