@@ -177,7 +177,18 @@ async def connect_endpoint(
 async def disconnect(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkDisconnectRequest)
     daemon = request.app[DAEMON]
-    network = daemon.networks.get(request.match_info["id"])
+    try:
+        network = daemon.networks.get(request.match_info["id"])
+    except errors.NotFound as not_found:
+        # Removed while a stopped container kept it (daemon/network/manager.py): dockerd
+        # lets the container drop it, its way out of the 404 that container's start gets.
+        try:
+            kept_by = daemon.get(body.Container).id
+        except errors.NotFound:
+            raise not_found from None
+        if not daemon.networks.forget_removed(kept_by, request.match_info["id"]):
+            raise
+        return web.Response(status=200)
     try:
         live = daemon.get(body.Container)
     except errors.NotFound:

@@ -103,6 +103,10 @@ class NetworkManager:
         self.store = store
         self._emit = emit
         self._by_id: dict[str, Network] = {}
+        # container id -> network name -> its membership of that network, removed while the
+        # container was stopped. dockerd's container keeps such a network in its settings by
+        # name: its start is a 404 until a network of that name exists again, then joins it.
+        self._removed: dict[str, dict[str, Member]] = {}
         # Set by the composition root before load().
         self.address_defaults = AddressDefaults()
 
@@ -123,6 +127,7 @@ class NetworkManager:
         `bridge` on the first default pool that overlaps none of `host_routes`."""
         for network in self.store.load():
             self._by_id[network.id] = network
+        self._removed = self.store.load_removed()
         names = {n.name for n in self._by_id.values()}
         if BRIDGE not in names:
             pool = self._default_bridge_pool(host_routes)
@@ -311,7 +316,11 @@ class NetworkManager:
                 f"error while removing network: network {network.name} id {network.id} "
                 "has active endpoints"
             )
-        # Stopped members lose the network with it, as in dockerd (no endpoint is active).
+        # No endpoint is active: its members are stopped, and keep the network by name.
+        for member in network.members.values():
+            kept = self._removed.setdefault(member.container_id, {})
+            kept[network.name] = member
+            self.store.save_removed(member.container_id, kept)
         self.store.delete(network)
         self._by_id.pop(network.id, None)
         self._event(network, "destroy")
@@ -430,6 +439,33 @@ class NetworkManager:
         self._event(network, "disconnect", container=container_id)
         return network
 
+    def rejoin_removed(self, container_id: str) -> None:
+        """At start: the networks removed while the container was stopped must exist again
+        by name (dockerd's 404 `network <name> not found` otherwise, and nothing changes);
+        the container is then a member of each as it was of the removed one."""
+        kept = self._removed.get(container_id)
+        if not kept:
+            return
+        found = [(self.get(name), member) for name, member in kept.items()]
+        for network, member in found:
+            if container_id not in network.members:
+                network.members[container_id] = member
+                self.store.save(network)
+        del self._removed[container_id]
+        self.store.save_removed(container_id, {})
+
+    def forget_removed(self, container_id: str, name: str) -> bool:
+        """`network disconnect` of a network removed while the container was stopped: the
+        container keeps it no more (dockerd's 200, and its start no longer fails for it).
+        False if the container kept no network of that name."""
+        kept = self._removed.get(container_id)
+        if not kept or kept.pop(name, None) is None:
+            return False
+        if not kept:
+            del self._removed[container_id]
+        self.store.save_removed(container_id, kept)
+        return True
+
     def memberships(self, container_id: str) -> list[tuple[Network, Member]]:
         """The networks a container is configured on, in the order it joined them."""
         found = [(n, n.members[container_id]) for n in self.networks() if container_id in n.members]
@@ -475,6 +511,8 @@ class NetworkManager:
 
     def container_removed(self, container_id: str) -> None:
         """A container is gone: its memberships and endpoints go, addresses are free."""
+        if self._removed.pop(container_id, None) is not None:
+            self.store.save_removed(container_id, {})
         for network in self.networks():
             had_member = network.members.pop(container_id, None) is not None
             if self._release(network, container_id) or had_member:
@@ -484,3 +522,7 @@ class NetworkManager:
         for network, member in self.memberships(container_id):
             member.container_name = name.lstrip("/")
             self.store.save(network)
+        if kept := self._removed.get(container_id):
+            for member in kept.values():
+                member.container_name = name.lstrip("/")
+            self.store.save_removed(container_id, kept)

@@ -447,9 +447,10 @@ class NetworkRuntime:
         path = self.sandbox_path(container_id, host_config)
         if path is None:
             return
-        # A network removed since create took the stopped container's membership along;
-        # its NetworkMode still names it, and dockerd fails the start 404 for it.
+        # A network removed while the container was stopped (its NetworkMode's, or one it was
+        # connected to) fails the start with dockerd's 404 until one of that name is back.
         self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
+        self.manager.rejoin_removed(container_id)
         self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()
         await self.teardown(container_id, timed=False)  # what a crash may have left

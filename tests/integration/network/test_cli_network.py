@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from tests.support.daemon import api_call
 from tests.support.netns import NetnsDaemon, restart_netns_daemon
 
 
@@ -168,6 +169,50 @@ async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> 
     assert [e["IPv4Address"] for e in app["Containers"].values()] == ["10.20.0.2/24"]
     await ns_daemon.docker_ok("rm", "-f", "c1")
     await ns_daemon.docker_ok("network", "rm", "app")
+
+
+async def test_start_after_a_connected_network_was_removed(ns_daemon: NetnsDaemon) -> None:
+    """What dockerd 20.10.24 answered: a network connected to a stopped container and then
+    removed keeps the container from starting (404, its state stays created with exit code
+    128 and the error) until a network of that name exists again; then it joins that one."""
+    await ns_daemon.docker_ok("network", "create", "gone")
+    cid = await ns_daemon.docker_ok("create", "--name", "orphan", "busybox", "sleep", "300")
+    cid = cid.strip()
+    await ns_daemon.docker_ok("network", "connect", "--alias", "kept", "gone", "orphan")
+    await ns_daemon.docker_ok("network", "rm", "gone")
+
+    async def start() -> tuple[int, str]:
+        reply = await api_call(ns_daemon.socket, "POST", f"/containers/{cid}/start")
+        return reply.status, reply.message if reply.body else ""
+
+    assert await start() == (404, "network gone not found")
+    state = json.loads(await ns_daemon.docker_ok("inspect", "-f", "{{json .State}}", cid))
+    assert (state["Status"], state["ExitCode"], state["Error"]) == (
+        "created",
+        128,
+        "network gone not found",
+    )
+    await restart_netns_daemon(ns_daemon)  # the membership is kept on disk
+    assert await start() == (404, "network gone not found")
+
+    await ns_daemon.docker_ok("network", "create", "gone")
+    assert await start() == (204, "")
+    (entry,) = (await _inspect(ns_daemon, "gone"))["Containers"].values()
+    assert entry["Name"] == "orphan"
+    joined = await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", cid)
+    assert json.loads(joined)["gone"]["Aliases"] == ["kept"]
+    await ns_daemon.docker_ok("rm", "-f", "orphan")
+    await ns_daemon.docker_ok("network", "rm", "gone")
+
+    # Or the container lets it go: disconnecting the removed network is dockerd's 200.
+    await ns_daemon.docker_ok("network", "create", "gone")
+    await ns_daemon.docker_ok("create", "--name", "orphan2", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("network", "connect", "gone", "orphan2")
+    await ns_daemon.docker_ok("network", "rm", "gone")
+    assert "network gone not found" in await _error(ns_daemon, "start", "orphan2")
+    await ns_daemon.docker_ok("network", "disconnect", "gone", "orphan2")
+    await ns_daemon.docker_ok("start", "orphan2")
+    await ns_daemon.docker_ok("rm", "-f", "orphan2")
 
 
 async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:
