@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.capabilities import privileged_mask
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.daemon import RunningDaemon, running_daemon
 from tests.support.probe import build_probe
@@ -132,10 +133,7 @@ async def test_cap_drop_all_makes_chown_fail(daemon: RunningDaemon) -> None:
 
 
 async def test_privileged_has_the_daemons_bounding_set(daemon: RunningDaemon) -> None:
-    with open("/proc/self/status") as status:  # noqa: ASYNC230 - procfs, never blocks
-        own = next(line.split()[1] for line in status if line.startswith("CapBnd:"))
-    # Of the capabilities dockerd 20.10 knows: up to CAP_AUDIT_READ (37), not the newer ones.
-    own = f"{int(own, 16) & (1 << 38) - 1:016x}"
+    own = f"{privileged_mask():016x}"
     out = await daemon.docker_ok(
         "run", "--rm", "--privileged", "busybox", "grep", "-E", "^(CapBnd|Seccomp):",
         "/proc/self/status",

@@ -29,6 +29,7 @@ from daemon.oci import (
 )
 from daemon.oci.rootfs import FileReader
 from libcontainerd.types import EventType, StdioSpec
+from tests.support.capabilities import privileged_mask
 from tests.support.containerd import ImportedImage, TestContainerd
 from tests.support.images import busybox_image as build_busybox_image
 from tests.support.lcd import connected, new_container_on, read_all, unique_id
@@ -74,14 +75,6 @@ async def image_files(
         yield reader_for_mounts(mounts)
     finally:
         await containerd.ctr("snapshots", "rm", key, check=False)
-
-
-def host_cap_bound() -> str:
-    """This process's CapBnd of the capabilities dockerd 20.10 knows (up to CAP_AUDIT_READ,
-    37): what ALL gives a container."""
-    with open("/proc/self/status") as status:
-        own = next(line for line in status if line.startswith("CapBnd:")).split()[1]
-    return f"{int(own, 16) & (1 << 38) - 1:016x}"
 
 
 async def test_built_spec_runs_on_runc(
@@ -146,7 +139,7 @@ async def test_built_spec_runs_on_runc(
     assert exit_info.exit_code == 0, (output, errors)
     assert output.splitlines() == [
         "65534",
-        f"CapBnd:\t{host_cap_bound()}",
+        f"CapBnd:\t{privileged_mask():016x}",
         "ro",
         "in-tmpfs",
         str(MEMORY),
