@@ -379,10 +379,11 @@ def rootfs_propagation(mounts: Sequence[UserMount]) -> str | None:
 
 
 def _copy_mount(mount: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy to edit of a spec mount (flat: strings and a list of options). deepcopy's
-    generic walk was a third of `plan_mounts` at every create and start (issue 13)."""
+    """A copy to edit of a spec mount: its strings shared, its options (strings) in a list
+    of its own, anything else deep-copied. deepcopy's generic walk of every mount was a
+    third of `plan_mounts` at every create and start (issue 13)."""
     return {
-        k: v if isinstance(v, str) else list(v) if isinstance(v, list) else copy.deepcopy(v)
+        k: v if isinstance(v, str) else list(v) if k == "options" else copy.deepcopy(v)
         for k, v in mount.items()
     }
 
