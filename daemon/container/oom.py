@@ -7,14 +7,16 @@ the count until the task is deleted, so an exit by SIGKILL is checked against it
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def _count(path: Path, key: str) -> int:
+def _count(path: str, key: str) -> int:
     try:
-        text = path.read_text()
+        with open(path) as f:
+            text = f.read()
     except OSError:
         return 0
     for line in text.splitlines():
@@ -24,10 +26,12 @@ def _count(path: Path, key: str) -> int:
     return 0
 
 
-def oom_killed(cgroups_path: str, root: Path = CGROUP_ROOT) -> bool:
+def oom_killed(cgroups_path: str, root: str | Path = CGROUP_ROOT) -> bool:
+    # os.path on strings: every `docker kill` (exit 137) comes here (issue 13).
     relative = cgroups_path.lstrip("/")
     if not relative:
         return False
-    if (root / "cgroup.controllers").exists():
-        return _count(root / relative / "memory.events", "oom_kill") > 0
-    return _count(root / "memory" / relative / "memory.oom_control", "oom_kill") > 0
+    base = os.fspath(root)
+    if os.path.exists(os.path.join(base, "cgroup.controllers")):
+        return _count(os.path.join(base, relative, "memory.events"), "oom_kill") > 0
+    return _count(os.path.join(base, "memory", relative, "memory.oom_control"), "oom_kill") > 0

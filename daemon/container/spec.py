@@ -191,7 +191,7 @@ class ContainerSpecs:
             extra_hosts = [*(host_config.get("ExtraHosts") or []), *linked_hosts]
             host_config = {**host_config, "ExtraHosts": extra_hosts}
         etc = oci.write_etc_files(
-            str(container.dir),
+            container.directory,
             container.config,
             host_config,
             ip=ip,

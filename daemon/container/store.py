@@ -36,12 +36,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+def write_atomic(path: str | Path, data: bytes) -> None:
+    # os calls on a str path, not pathlib and a buffered file: a lifecycle writes the
+    # state file 5 times (issue 13).
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
@@ -105,7 +112,7 @@ class ContainerStore:
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:
             return  # removed meanwhile: never resurrect it on disk
-        write_atomic(container.dir / STATE_FILE, encode_state(container))
+        write_atomic(os.path.join(container.directory, STATE_FILE), encode_state(container))
 
     def remove(self, container: Container) -> None:
         """Forget `container` and remove its files now."""

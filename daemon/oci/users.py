@@ -7,6 +7,7 @@ are 500s from `start`, hence StartError.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +70,35 @@ def parse_group(data: bytes | None) -> list[GroupEntry]:
     return entries
 
 
+# Parsed files by their bytes: every container of an image reads the same two files at
+# each create and start, and parsing them was a third of `resolve_user` (issue 13). Keyed
+# on the content read, so a file changed in the container's rootfs is parsed afresh; a
+# large file is not kept (64 of them would be held).
+_CACHED_SIZE = 64 * 1024
+
+
+def _passwd_of(data: bytes | None) -> Sequence[PasswdEntry]:
+    if data is not None and len(data) > _CACHED_SIZE:
+        return parse_passwd(data)
+    return _cached_passwd(data)
+
+
+def _groups_of(data: bytes | None) -> Sequence[GroupEntry]:
+    if data is not None and len(data) > _CACHED_SIZE:
+        return parse_group(data)
+    return _cached_groups(data)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_passwd(data: bytes | None) -> tuple[PasswdEntry, ...]:
+    return tuple(parse_passwd(data))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_groups(data: bytes | None) -> tuple[GroupEntry, ...]:
+    return tuple(parse_group(data))
+
+
 def _check_range(value: int) -> int:
     if not 0 <= value <= _MAX_ID:
         raise StartError(f"uids and gids must be in range 0-{_MAX_ID}")
@@ -83,7 +113,7 @@ def _user_matches(entry: PasswdEntry, user_arg: str, numeric: int | None) -> boo
     return entry.name == user_arg
 
 
-def _lookup_user(user_arg: str, passwd: list[PasswdEntry]) -> tuple[int, int, str]:
+def _lookup_user(user_arg: str, passwd: Sequence[PasswdEntry]) -> tuple[int, int, str]:
     """(uid, gid, matched name) for the user part; a numeric one needs no entry."""
     numeric = _atoi(user_arg)
     for entry in passwd:
@@ -96,7 +126,7 @@ def _lookup_user(user_arg: str, passwd: list[PasswdEntry]) -> tuple[int, int, st
     return _check_range(numeric), 0, ""
 
 
-def _additional_gids(group_add: Sequence[str], groups: list[GroupEntry]) -> list[int]:
+def _additional_gids(group_add: Sequence[str], groups: Sequence[GroupEntry]) -> list[int]:
     gids: dict[int, None] = {}
     for wanted in group_add:
         # A group asked for twice is simply kept once.
@@ -119,8 +149,8 @@ def resolve_user(
     `read_file` reads the container's files (see `rootfs`); without it, as with a
     missing passwd file, only numeric users and groups resolve.
     """
-    passwd = parse_passwd(read_file(PASSWD_PATH) if read_file else None)
-    groups = parse_group(read_file(GROUP_PATH) if read_file else None)
+    passwd = _passwd_of(read_file(PASSWD_PATH) if read_file else None)
+    groups = _groups_of(read_file(GROUP_PATH) if read_file else None)
     parts = user.split(":")
     user_arg, group_arg = parts[0], parts[1] if len(parts) > 1 else ""
 

@@ -15,6 +15,7 @@ from daemon.oci.etc_files import (
     embedded_resolv_conf,
     host_resolv_conf_path,
     hosts_content,
+    read_host_resolv_conf,
     resolv_conf_content,
     write_etc_files,
 )
@@ -87,6 +88,18 @@ def test_systemd_resolved_stub_detection(tmp_path: Path) -> None:
     assert host_resolv_conf_path(str(stub), alternate) == alternate
     stub.write_text("nameserver 10.1.1.1\n")
     assert host_resolv_conf_path(str(stub), alternate) == str(stub)
+
+
+def test_host_resolv_conf_content_is_the_stubs_upstream(tmp_path: Path) -> None:
+    stub = tmp_path / "resolv.conf"
+    upstream = tmp_path / "upstream"
+    upstream.write_text("nameserver 10.2.2.2\n")
+    stub.write_text("nameserver 127.0.0.53\noptions edns0\n")
+    assert read_host_resolv_conf(str(stub), str(upstream)) == "nameserver 10.2.2.2\n"
+    # The stub's address beside another nameserver is no stub: the file itself is used.
+    stub.write_text("nameserver 127.0.0.53\nnameserver 10.1.1.1\n")
+    assert read_host_resolv_conf(str(stub), str(upstream)) == stub.read_text()
+    assert read_host_resolv_conf(str(tmp_path / "missing"), str(upstream)) == ""
 
 
 @pytest.fixture

@@ -115,6 +115,26 @@ def test_rootfs_reader_follows_symlinks_inside_root(tmp_path: Path) -> None:
     assert read("/etc") is None  # a directory is not a file
 
 
+def test_a_changed_passwd_is_read_again(tmp_path: Path) -> None:
+    # Parsed files are kept by content: the same rootfs with a new passwd resolves anew.
+    write(tmp_path / "etc" / "passwd", PASSWD)
+    read = rootfs_reader(str(tmp_path))
+    assert resolve_user("www", (), read)["uid"] == 33
+    write(tmp_path / "etc" / "passwd", PASSWD.replace(b"www:x:33:33", b"www:x:44:44"))
+    assert resolve_user("www", (), read)["uid"] == 44
+
+
+def test_layered_reader_relative_link_up_and_across_layers(tmp_path: Path) -> None:
+    upper, lower = tmp_path / "u", tmp_path / "l"
+    write(lower / "real" / "passwd", PASSWD)
+    (upper / "etc").mkdir(parents=True)
+    os.symlink("../real/./passwd", upper / "etc" / "passwd")
+    read = layered_reader([str(upper), str(lower)])
+    assert read("/etc/passwd") == PASSWD
+    assert read("/etc/../real/passwd") == PASSWD
+    assert read("/etc/passwd/..") is None  # the link's directory, no file
+
+
 def test_symlink_loop_is_absent(tmp_path: Path) -> None:
     os.symlink("/b", tmp_path / "a")
     os.symlink("/a", tmp_path / "b")
