@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from ipaddress import IPv4Network
 from typing import Any, Protocol
 
@@ -151,10 +151,11 @@ class Daemon:
             for mount in mounts_of(model.volume_mounts):  # volumes: references rebuilt
                 self.volumes.add_ref(mount.name, model.id)
 
-    async def restore(self) -> None:
+    async def restore(self, before_steps: Awaitable[object] | None = None) -> None:
         """Make containerd and the store agree after a daemon restart (see reconcile.py),
-        then apply the restart policies."""
-        await restore.restore(self)
+        then apply the restart policies; `before_steps` is awaited between containerd's
+        listing and the steps (restore.py)."""
+        await restore.restore(self, before_steps)
 
     async def shutdown(self) -> None:
         await self.health.shutdown()

@@ -11,6 +11,12 @@ def run() -> int:
     # walked them again and again: a tenth of the imports' CPU. Reference counting still
     # frees everything else meanwhile.
     gc.disable()
+    # aiohttp's client TLS contexts get the CA bundle at the first registry request, not
+    # at this import (daemon/images/registry/cabundle.py).
+    from daemon.images.registry import cabundle
+
+    with cabundle.deferred():
+        import aiohttp  # noqa: F401
     from .main import main
 
     return main()

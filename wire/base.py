@@ -62,6 +62,11 @@ UintPair = Annotated[tuple[int, int], BeforeValidator(_pair)]
 
 
 def _json_zero(field: FieldInfo) -> Any:
+    factory = field.default_factory
+    if isinstance(factory, type) and issubclass(factory, ApiModel):
+        # A nested model's zero from its fields' zeros: making one would build its
+        # validator at import, which defer_build leaves for later (start-up).
+        return {key: copy.deepcopy(zero) for key, zero, _, _ in factory._wire_keys}
     zero = field.get_default(call_default_factory=True)
     if isinstance(zero, BaseModel):
         return zero.model_dump(mode="json", by_alias=True)

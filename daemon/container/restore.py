@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from libcontainerd import errors as lcd_errors
@@ -28,8 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def restore(daemon: Daemon) -> None:
-    await _reconcile(daemon)
+async def restore(daemon: Daemon, before_steps: Awaitable[object] | None = None) -> None:
+    """`before_steps`: what the steps need and is still being readied (the daemon's start:
+    the image store, to recreate from), awaited once containerd's side is listed: the
+    listing (containerd asks every shim for its task's state) runs meanwhile."""
+    await _reconcile(daemon, before_steps)
     daemon._client().on_reconnect(lambda: _containerd_back(daemon))
     for live in daemon.containers():
         if not live.model.state.running:
@@ -58,7 +62,7 @@ def _containerd_back(daemon: Daemon) -> None:
     daemon._background.spawn(_reconcile(daemon), name="reconcile")
 
 
-async def _reconcile(daemon: Daemon) -> None:
+async def _reconcile(daemon: Daemon, before_steps: Awaitable[object] | None = None) -> None:
     """List containerd's side and apply the plan, holding every container's lock so
     that no operation changes either side meanwhile (creates under way are left be)."""
     async with daemon._reconciling, contextlib.AsyncExitStack() as locks:
@@ -67,6 +71,8 @@ async def _reconcile(daemon: Daemon) -> None:
             await locks.enter_async_context(live.lock)
         inventory = await daemon._client().restore()
         daemon.listed = True
+        if before_steps is not None:
+            await before_steps  # events meanwhile wait for the locks, as during the steps
         lcds = {c.id: c for c in inventory.containers}
         for live in held:
             live.lcd = lcds.get(live.id)

@@ -25,6 +25,7 @@ from yarl import URL
 from daemon.images import mediatypes
 from daemon.images.compression import file_chunks
 from daemon.images.manifest import MAX_MANIFEST_SIZE, Descriptor, Index, Manifest, parse_manifest
+from daemon.images.registry import cabundle
 from daemon.images.registry.auth import AuthConfig, Authenticator, repository_scope
 from daemon.images.registry.endpoints import (
     Endpoint,
@@ -135,6 +136,7 @@ class RegistryClient:
         """Finds the endpoint to use and learns its auth challenge (`GET /v2/`)."""
         if self._endpoint is not None:
             return self._endpoint
+        await cabundle.ready()  # every request comes through here first
         last: RegistryError | None = None
         for endpoint in self._endpoints:
             url = f"{endpoint.base_url}/v2/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,9 @@ async def test_an_exit_heard_before_restore_restarts_the_container_once(
     pid, cid, data_root = await _always_container_left_behind(containerd, busybox_image, "early")
     original = restore_module.restore
 
-    async def exit_heard_then_restore(daemon: Daemon) -> None:
+    async def exit_heard_then_restore(
+        daemon: Daemon, before_steps: Awaitable[object] | None = None
+    ) -> None:
         heard = asyncio.Event()
         process_event = daemon.process_event
 
@@ -129,7 +132,7 @@ async def test_an_exit_heard_before_restore_restarts_the_container_once(
         timer = daemon.get(cid).restart_timer
         if timer is not None:
             await asyncio.wait_for(asyncio.shield(timer), 30)
-        await original(daemon)
+        await original(daemon, before_steps)
 
     monkeypatch.setattr(restore_module, "restore", exit_heard_then_restore)
     async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
@@ -150,7 +153,9 @@ async def test_an_exit_queued_during_restore_is_applied_once(
     )
     original = restore_module.restore
 
-    async def exit_queued_during_restore(daemon: Daemon) -> None:
+    async def exit_queued_during_restore(
+        daemon: Daemon, before_steps: Awaitable[object] | None = None
+    ) -> None:
         heard, let_through, handled = asyncio.Event(), asyncio.Event(), asyncio.Event()
         process_event = daemon.process_event
         the_exit = (cid, EventType.EXIT, INIT_PROCESS_ID)
@@ -170,7 +175,7 @@ async def test_an_exit_queued_during_restore_is_applied_once(
         await client.wait_events_live()
         os.kill(pid, signal.SIGKILL)
         await asyncio.wait_for(heard.wait(), 30)
-        await original(daemon)
+        await original(daemon, before_steps)
         timer = daemon.get(cid).restart_timer
         assert timer is not None  # restore applied the exit from the listing
         await asyncio.wait_for(asyncio.shield(timer), 30)

@@ -23,6 +23,12 @@ def test_what_dumps_wrote_reads_back_the_same() -> None:
     for document in ({"n": big}, {"n": 2**63 - 1, "f": 0.5, "s": "é"}, [1, [2, {"x": None}]]):
         assert loads(dumps(document)) == document
     assert isinstance(loads(dumps({"n": big}))["n"], int)
+    # The run of digits anywhere: first, last, or after a minus sign (odd: no float
+    # has that value).
+    odd = big + 1
+    for raw in (f"{odd}", f"[1,-{odd}]", f'{{"s":"1.5","n":{2**64 - 1},"b":{odd}}}'):
+        assert loads(raw.encode()) == json.loads(raw)
+    assert isinstance(loads(str(odd).encode()), int)
 
 
 def test_sorted_keys_give_equal_values_equal_bytes() -> None:

@@ -68,3 +68,41 @@ def test_deferred_models_are_built_and_validate() -> None:
         "print(request.Image, request.HostConfig.Memory, request.HostConfig.Binds)\n"
     )
     assert out.split() == ["busybox", "5", "None"]
+
+
+def test_no_api_model_is_built_at_import() -> None:
+    # A model built while importing (e.g. made for a field's default) costs start-up its
+    # validator; each is built after the daemon answers instead.
+    out = _run(
+        "import mooraged.main\n"
+        "from wire.base import ApiModel, deferred_models\n"
+        "pending, every = set(deferred_models()), [ApiModel]\n"
+        "for model in every:\n"
+        "    every.extend(model.__subclasses__())\n"
+        "print(sorted(m.__name__ for m in every[1:] if m not in pending))\n"
+    )
+    assert out.split() == ["[]"]
+
+
+def test_a_nested_models_zero_is_its_default_as_json() -> None:
+    # What a field defaulting to a model writes when absent (ApiModel.encode) is that
+    # model's default, dumped as the API writes it, though no instance was made for it.
+    out = _run(
+        "import json\n"
+        "from wire.base import ApiModel, build_deferred, deferred_models\n"
+        "import wire.container, wire.host_config\n"
+        "for model in deferred_models():\n"
+        "    build_deferred(model)\n"
+        "checked, every = 0, [ApiModel]\n"
+        "for model in every:\n"
+        "    every.extend(model.__subclasses__())\n"
+        "    for key, zero, _, _ in getattr(model, '_wire_keys', ()):\n"
+        "        field = next(f for n, f in model.model_fields.items()\n"
+        "                     if key in (f.serialization_alias, f.alias, n))\n"
+        "        factory = field.default_factory\n"
+        "        if isinstance(factory, type) and issubclass(factory, ApiModel):\n"
+        "            assert zero == factory().model_dump(mode='json', by_alias=True), key\n"
+        "            checked += 1\n"
+        "print(checked)\n"
+    )
+    assert int(out) >= 3  # HostConfig's LogConfig and RestartPolicy, the create's
