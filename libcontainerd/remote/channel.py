@@ -78,7 +78,7 @@ class ContainerdChannel:
         self._namespace: Metadata = ((NAMESPACE_HEADER, namespace),)
         self._lease = lease
         self._recorder = recorder
-        self._channel = grpc.aio.insecure_channel(
+        self._channel: grpc.aio.Channel | None = grpc.aio.insecure_channel(
             "unix:" + os.path.abspath(address), options=list(CHANNEL_OPTIONS)
         )
         # One multi-callable per (route, response type): grpcio registers the method once.
@@ -114,11 +114,14 @@ class ContainerdChannel:
     def _multi_callable(
         self, route: str, cardinality: Cardinality, response_type: type[Any]
     ) -> Any:
+        channel = self._channel
+        if channel is None:
+            raise ConnectionError("the channel to containerd is closed")
         make: Any = {  # (Any: the type stubs do not know `_registered_method`)
-            Cardinality.UNARY_UNARY: self._channel.unary_unary,
-            Cardinality.UNARY_STREAM: self._channel.unary_stream,
-            Cardinality.STREAM_UNARY: self._channel.stream_unary,
-            Cardinality.STREAM_STREAM: self._channel.stream_stream,
+            Cardinality.UNARY_UNARY: channel.unary_unary,
+            Cardinality.UNARY_STREAM: channel.unary_stream,
+            Cardinality.STREAM_UNARY: channel.stream_unary,
+            Cardinality.STREAM_STREAM: channel.stream_stream,
         }[cardinality]
         return make(
             route,
@@ -128,9 +131,14 @@ class ContainerdChannel:
         )
 
     async def close(self) -> None:
-        """Cancels the calls in flight and closes the connection (grpcio's threads are
-        the process's, not the channel's: they stay for the next channel)."""
-        await self._channel.close()
+        """Cancels the calls in flight and closes the connection. grpcio's threads (a
+        poller, the C-core's workers) and their fds belong to its process-wide state,
+        which ends when the last channel object is freed: the channel and its
+        multi-callables are let go of here, so that closing is what ends them."""
+        channel, self._channel = self._channel, None
+        self._callables.clear()
+        if channel is not None:
+            await channel.close()
 
 
 def _decoder(response_type: type[betterproto2.Message]) -> Callable[[bytes], Any]:
