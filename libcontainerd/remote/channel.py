@@ -104,7 +104,7 @@ class ContainerdChannel:
             headers += ((LEASE_HEADER, lease),)
         if metadata:
             items = metadata.items() if hasattr(metadata, "items") else metadata
-            headers += tuple((str(k), str(v)) for k, v in items)
+            headers += tuple(items)  # (a `-bin` key's value stays bytes)
         key = (route, response_type)
         invoke = self._callables.get(key)
         if invoke is None:
