@@ -1,6 +1,6 @@
 """What each change to libcontainerd's client stack buys: the floor with parts swapped back.
 
-    .venv/bin/python -m bench.client_variants [--variants base,codec,codec+filter,all]
+    .venv/bin/python -m bench.client_variants [--variants base,codec+filter+cork,all]
                                               [--rounds 4] [-n 20] [--concurrency 1,8]
                                               [--uvloop]
 
@@ -10,11 +10,13 @@ with the order rotating, and this process's CPU per lifecycle (time.process_time
 for each batch. A variant names what it keeps of this tree's client stack, the
 rest being what it was before (issue 13):
 
-- `codec`: the Rust wire codec (else grpclib's ProtoCodec and betterproto2's codec),
+- `codec`: the Rust wire codec (else betterproto2's codec),
 - `filter`: the Subscribe filter on the decoded task topics (else every topic of the
   namespace comes, as the namespace-only filter had it),
-- `cork`: one socket write per loop turn (else grpclib's Channel),
-- `base` keeps none, `all` keeps all; join with `+` (e.g. `codec+filter`).
+- `grpcio`: grpcio's C-core transport (else grpclib's, bench/grpclib_channel.py),
+- `cork`: on grpclib, one socket write per loop turn (else grpclib's plain Channel),
+- `base` keeps none (grpclib, no cork), `all` is this tree's stack (codec+filter+grpcio);
+  join with `+` (e.g. `codec+filter+cork`: the stack before grpcio).
 
 Medians per variant and K are printed at the end. Root only (containerd, runc).
 """
@@ -33,17 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grpclib.client import Channel
-from grpclib.encoding.proto import ProtoCodec
-
 import bench.floor as floor_module
 import libcontainerd.remote.client as remote_client
 import libcontainerd.remote.rpc as rpc
+from bench.grpclib_channel import GrpclibChannel
 from bench.lifecycle import Tally, batch, floor_contender
 from libcontainerd.remote import wirecodec
 from tests.support.containerd import TestContainerd, sweep
 
-PARTS = ("codec", "filter", "cork")
+PARTS = ("codec", "filter", "grpcio", "cork")
 # What an unfiltered subscription brought per lifecycle besides the decoded topics.
 OTHER_TOPICS = (
     "/tasks/delete",
@@ -67,29 +67,47 @@ class Variant:
 
 
 def parse_variant(name: str) -> Variant:
-    parts = set(PARTS) if name == "all" else set() if name == "base" else set(name.split("+"))
+    all_parts = {"codec", "filter", "grpcio"}
+    parts = all_parts if name == "all" else set() if name == "base" else set(name.split("+"))
     if parts - set(PARTS):
         raise SystemExit(f"client_variants: unknown part in {name!r} (parts: {PARTS})")
+    if {"grpcio", "cork"} <= parts:
+        raise SystemExit("client_variants: `cork` is a grpclib part; grpcio does its own writes")
     return Variant(name, frozenset(parts))
 
 
-# The part a variant does not keep: (module, name, what stands there instead).
+def grpclib_channel(coalesce: bool) -> Callable[[Any], Any]:
+    def replacement(_: Any) -> Any:
+        def make(address: str, namespace: str, lease: Any, recorder: Any) -> GrpclibChannel:
+            return GrpclibChannel(address, namespace, lease, recorder, coalesce)
+
+        return make
+
+    return replacement
+
+
+# The part a variant does not keep: (module, name, what stands there instead). The codec
+# is chosen at call time (Variant.use).
 SWAPS: dict[str, tuple[object, str, Callable[[Any], Any]]] = {
-    "cork": (rpc, "CoalescingChannel", lambda _: Channel),
-    "codec": (rpc, "GrpcCodec", lambda _: ProtoCodec),
     "filter": (remote_client, "TOPICS", lambda topics: (*topics, *OTHER_TOPICS)),
 }
+
+
+def swaps(variant: Variant) -> list[tuple[object, str, Callable[[Any], Any]]]:
+    chosen = [swap for part, swap in SWAPS.items() if part not in variant.parts]
+    if "grpcio" not in variant.parts:
+        chosen.append((rpc, "ContainerdChannel", grpclib_channel("cork" in variant.parts)))
+    return chosen
 
 
 async def start(variant: Variant, containerd: TestContainerd, workdir: Path) -> None:
     """The floor of `variant`: its connection is made with the parts it does not keep
     swapped back for the time of the construction."""
     saved: list[tuple[object, str, Any]] = [(floor_module, "NAMESPACE", floor_module.NAMESPACE)]
-    for part, (module, name, replacement) in SWAPS.items():
-        if part not in variant.parts:
-            original = getattr(module, name)
-            saved.append((module, name, original))
-            setattr(module, name, replacement(original))
+    for module, name, replacement in swaps(variant):
+        original = getattr(module, name)
+        saved.append((module, name, original))
+        setattr(module, name, replacement(original))
     floor_module.NAMESPACE = "variant-" + variant.name.replace("+", "-")
     try:
         variant.floor = floor_module.Floor(containerd, workdir / variant.name)
@@ -152,7 +170,7 @@ async def run(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.client_variants", description=__doc__.split("\n")[0])
-    p.add_argument("--variants", default="base,codec,codec+filter,all")
+    p.add_argument("--variants", default="codec+filter+cork,all")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("-n", type=int, default=20, help="lifecycles per variant per round")
     p.add_argument("--concurrency", default="1,8")

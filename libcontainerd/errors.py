@@ -6,8 +6,8 @@ these classes alone, never from gRPC details, so the mapping lives here once.
 
 from __future__ import annotations
 
-from grpclib.const import Status
-from grpclib.exceptions import GRPCError, StreamTerminatedError
+import grpc
+import grpc.aio
 
 
 class LibcontainerdError(Exception):
@@ -50,22 +50,24 @@ class UnknownError(LibcontainerdError):
     """Any other failure, with containerd's own text (often the OCI runtime's)."""
 
 
-_BY_STATUS: dict[Status, type[LibcontainerdError]] = {
-    Status.NOT_FOUND: NotFoundError,
-    Status.ALREADY_EXISTS: AlreadyExistsError,
-    Status.FAILED_PRECONDITION: ConflictError,
-    Status.INVALID_ARGUMENT: InvalidArgumentError,
-    Status.UNAVAILABLE: UnavailableError,
+_BY_STATUS: dict[grpc.StatusCode, type[LibcontainerdError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: ConflictError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
 }
 
 
 def from_grpc(exc: BaseException, container_id: str | None = None) -> LibcontainerdError:
-    """Translate a grpclib or connection failure into the matching typed error."""
+    """Translate a failed call (grpcio's AioRpcError: status code and containerd's
+    message) or a connection failure into the matching typed error."""
     if isinstance(exc, LibcontainerdError):
         return exc
-    if isinstance(exc, GRPCError):
-        cls = _BY_STATUS.get(exc.status, UnknownError)
-        return cls(exc.message or exc.status.name.lower(), container_id)
-    if isinstance(exc, (ConnectionError, StreamTerminatedError, OSError)):
+    if isinstance(exc, grpc.aio.AioRpcError):
+        code = exc.code()
+        cls = _BY_STATUS.get(code, UnknownError)
+        return cls(exc.details() or code.name.lower(), container_id)
+    if isinstance(exc, (ConnectionError, OSError)):
         return UnavailableError(f"containerd is not reachable: {exc}", container_id)
     return UnknownError(str(exc), container_id)

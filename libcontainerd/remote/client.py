@@ -384,7 +384,7 @@ class RemoteClient:
                 await self._lease_renewal
         await self._monitor.close()
         await self._dispatcher.close()
-        self.conn.close()
+        await self.conn.close()
 
 
 def _exit_info(container_id: str, process: ProcessMessage, process_id: str) -> EventInfo:

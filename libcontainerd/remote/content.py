@@ -16,11 +16,11 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import TypeVar
 
-from grpclib.client import Stream
 from grpclib.const import Cardinality
 
 from ..errors import AlreadyExistsError, ConflictError, NotFoundError, from_grpc
 from ..types import ContentInfo, IngestStatus, Opener, Progress
+from .channel import CallStream
 from .gen.containerd.services.content.v1 import (
     AbortRequest,
     DeleteContentRequest,
@@ -187,11 +187,8 @@ class _SourceError(Exception):
         self.error = error
 
 
-WriteStream = Stream[WriteContentRequest, WriteContentResponse]
-
-
 async def _send_data(
-    stream: WriteStream,
+    stream: CallStream,
     ref: str,
     offset: int,
     chunks: AsyncIterable[bytes],

@@ -1,11 +1,10 @@
-"""The one gRPC channel to containerd: every call passes here to be counted and namespaced.
+"""The connection to containerd: one channel, one namespace, the calls it made.
 
-grpclib's `SendRequest` event fires once per RPC before it is sent, so hooking it
-is the single place where the namespace metadata is added and the call counted,
-whatever stub or method made it. The same hook adds the lease header for calls made
-inside `Connection.lease(...)`, so that content, snapshots and images created while
-an image is loaded or pulled are protected from containerd's GC without every
-method having to carry the lease along.
+Every RPC, whatever stub or method makes it, passes through the channel's `request`
+(channel.py), the single place where the namespace header is added and the call
+counted. It also adds the lease header for calls made inside `Connection.lease(...)`,
+so that content, snapshots and images created while an image is loaded or pulled are
+protected from containerd's GC without every method having to carry the lease along.
 """
 
 from __future__ import annotations
@@ -16,15 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
 
-from grpclib.events import SendRequest, listen
-
 from ..errors import from_grpc
-from .channel import CoalescingChannel
+from .channel import ContainerdChannel
 from .stubs import Stubs
-from .wirecodec import GrpcCodec
-
-NAMESPACE_HEADER = "containerd-namespace"
-LEASE_HEADER = "containerd-lease"
 
 T = TypeVar("T")
 
@@ -57,7 +50,7 @@ class RpcCounter:
 
 
 class Connection:
-    """A grpclib channel to containerd's socket, bound to one namespace."""
+    """A channel to containerd's socket, bound to one namespace; `close` ends it."""
 
     def __init__(self, address: str, namespace: str) -> None:
         self.address = address
@@ -67,16 +60,8 @@ class Connection:
         self._lease: ContextVar[str | None] = ContextVar(
             f"containerd-lease-{id(self)}", default=None
         )
-        self.channel = CoalescingChannel(path=address, codec=GrpcCodec())
-        listen(self.channel, SendRequest, self._on_send_request)
+        self.channel = ContainerdChannel(address, namespace, self._lease, self.counter)
         self.stubs = Stubs(self.channel)
-
-    async def _on_send_request(self, event: SendRequest) -> None:
-        event.metadata[NAMESPACE_HEADER] = self.namespace
-        lease = self._lease.get()
-        if lease:
-            event.metadata[LEASE_HEADER] = lease
-        self.counter.record(event.method_name)
 
     @contextmanager
     def lease(self, lease_id: str) -> Iterator[None]:
@@ -94,8 +79,8 @@ class Connection:
     def counts(self) -> Mapping[str, int]:
         return self.counter.snapshot()
 
-    def close(self) -> None:
-        self.channel.close()
+    async def close(self) -> None:
+        await self.channel.close()
 
 
 async def call(awaitable: Awaitable[T], container_id: str | None = None) -> T:

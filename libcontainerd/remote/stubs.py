@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from grpclib.client import Channel
-
+from .channel import ContainerdChannel
 from .gen.containerd.services.containers.v1 import ContainersStub
 from .gen.containerd.services.content.v1 import ContentStub
 from .gen.containerd.services.diff.v1 import DiffStub
@@ -18,7 +17,7 @@ from .gen.containerd.services.version.v1 import VersionStub
 
 
 class Stubs:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ContainerdChannel) -> None:
         self.containers = ContainersStub(channel)
         self.content = ContentStub(channel)
         self.diff = DiffStub(channel)

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import betterproto2
-from grpclib.encoding.base import CodecBase
 
 M = TypeVar("M", bound=betterproto2.Message)
 
@@ -199,18 +198,3 @@ def decode(cls: type[M], data: bytes) -> M:
         _rust.deserialize(message, data)
         return message
     return cls.parse(data)
-
-
-class GrpcCodec(CodecBase):
-    """grpclib's message codec for the channel to containerd (its ProtoCodec calls
-    betterproto2's pure-Python `SerializeToString`/`FromString`)."""
-
-    __content_subtype__ = "proto"
-
-    def encode(self, message: Any, message_type: type[Any]) -> bytes:
-        if not isinstance(message, message_type):
-            raise TypeError(f"Message must be of type {message_type!r}, not {type(message)!r}")
-        return encode(message)
-
-    def decode(self, data: bytes, message_type: type[Any]) -> Any:
-        return decode(message_type, data)

@@ -44,7 +44,7 @@ async def conn(containerd: TestContainerd) -> AsyncIterator[Connection]:
     try:
         yield connection
     finally:
-        connection.close()
+        await connection.close()
 
 
 def opener(data: bytes, piece: int = 4096) -> Callable[[int], AsyncIterator[bytes]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import betterproto2
-from betterproto2 import grpclib as betterproto2_grpclib
+from libcontainerd.remote import servicestub as betterproto2_grpclib
 
 from .....message_pool import default_message_pool
 
