@@ -16,7 +16,7 @@ from daemon.container.spec import ContainerSpecs
 from daemon.container.state import Input, StateMachine
 from tests.support import dockerd
 from wire.api_versions import ApiVersion
-from wire.container import ContainerCreateRequest, summary_at
+from wire.container import ContainerCreateRequest, OCIDescriptor, summary_at
 
 IMAGE_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
 
@@ -100,14 +100,19 @@ def test_list_entry_bytes_follow_the_container(specs: ContainerSpecs, tmp_path: 
     container changes (state, name, an update's HostConfig) and at another API version."""
     body = {"Image": "busybox", "Cmd": ["true"], "Labels": {"a": "b"}}
     live = created(specs, tmp_path, body)
-    manifest = {"mediaType": "m", "digest": "sha256:" + "d" * 64, "size": 1}
+    manifest: OCIDescriptor = {"mediaType": "m", "digest": "sha256:" + "d" * 64, "size": 1}
 
-    def expected(version: ApiVersion, shown: Any = manifest) -> Any:
+    def expected(version: ApiVersion, shown: OCIDescriptor | None = manifest) -> Any:
         entry = summarize_container(live, manifest=shown)
         return as_sent(summary_at(entry, version, live.model.state.health))
 
     newest, old = ApiVersion(1, 48), ApiVersion(1, 41)
-    for version, shown in ((newest, manifest), (newest, None), (old, manifest)):
+    cases: list[tuple[ApiVersion, OCIDescriptor | None]] = [
+        (newest, manifest),
+        (newest, None),
+        (old, manifest),
+    ]
+    for version, shown in cases:
         kept = json.loads(summary_json(live, version, shown))
         assert kept == expected(version, shown) and tuple(kept) == tuple(expected(version, shown))
     live.machine.apply(Input.STARTED, pid=42)
