@@ -59,6 +59,20 @@ async def settled(pid: int, quiet: float = 0.3, deadline: float = 10.0) -> bool:
     return False
 
 
+def cpu_wait_ns(pid: int) -> int:
+    """Nanoseconds the threads of `pid` have spent runnable but waiting for a CPU
+    (schedstat): on a shared machine, the part of a request's latency that is the
+    machine's, not the daemon's."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return total
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
