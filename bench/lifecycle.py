@@ -162,9 +162,12 @@ async def batch(
 class ScaleResult:
     list_times: list[float] = field(default_factory=list)
     inspect_times: list[float] = field(default_factory=list)
-    # The same requests less the time the daemon's threads waited for a CPU meanwhile.
+    # The same requests less the time the daemon's and this client's threads waited for a
+    # CPU meanwhile; and the daemon's CPU time for each.
     list_own: list[float] = field(default_factory=list)
     inspect_own: list[float] = field(default_factory=list)
+    list_cpu: list[float] = field(default_factory=list)
+    inspect_cpu: list[float] = field(default_factory=list)
     stats_times: list[float] = field(default_factory=list)
     rss_empty: int = 0
     rss_full: int = 0
@@ -217,10 +220,12 @@ async def scale(engine: Engine, args: argparse.Namespace, workdir: Path) -> Scal
     for _ in range(WARMUP):
         await engine.request("GET", "/containers/json")
 
-    async def observed(path: str, times: list[float], own: list[float]) -> None:
-        waited = procstat.cpu_wait_ns(pid)
+    async def observed(path: str, times: list[float], own: list[float], cpu: list[float]) -> None:
+        daemon, client = procstat.sched(pid), procstat.sched(os.getpid())
         times.append(await timed(engine.request("GET", path)))
-        own.append(max(0.0, times[-1] - (procstat.cpu_wait_ns(pid) - waited) / 1e9))
+        daemon, client = procstat.sched(pid) - daemon, procstat.sched(os.getpid()) - client
+        own.append(max(0.0, times[-1] - (daemon.wait_ns + client.wait_ns) / 1e9))
+        cpu.append(daemon.run_ns / 1e9)
 
     # This client's own full collections (20-60 ms with 200 decoded lists about) are not
     # the daemon's latency; its garbage here is acyclic, freed as it goes.
@@ -229,9 +234,14 @@ async def scale(engine: Engine, args: argparse.Namespace, workdir: Path) -> Scal
     result.load = os.getloadavg()[0]
     try:
         for index in range(args.scale_requests):
-            await observed("/containers/json", result.list_times, result.list_own)
+            await observed("/containers/json", result.list_times, result.list_own, result.list_cpu)
             cid = ids[index % len(ids)]
-            await observed(f"/containers/{cid}/json", result.inspect_times, result.inspect_own)
+            await observed(
+                f"/containers/{cid}/json",
+                result.inspect_times,
+                result.inspect_own,
+                result.inspect_cpu,
+            )
             if index % STATS_EVERY == 0:  # dockerd takes a second for each
                 result.stats_times.append(
                     await timed(
@@ -360,8 +370,15 @@ def scale_report(
         ("list p50 / p99 ms", lambda r: f"{ms(r.list_times)} / {ms(r.list_times, 0.99)}"),
         ("inspect p50 / p99 ms", lambda r: f"{ms(r.inspect_times)} / {ms(r.inspect_times, 0.99)}"),
         (
-            "list / inspect p99 ms less the daemon's waits for a CPU",
+            "list / inspect p99 ms less the daemon's and client's waits for a CPU",
             lambda r: f"{ms(r.list_own, 0.99)} / {ms(r.inspect_own, 0.99)}",
+        ),
+        (
+            "daemon CPU ms per list / inspect, p50 (p99)",
+            lambda r: (
+                f"{ms(r.list_cpu)} ({ms(r.list_cpu, 0.99)})"
+                f" / {ms(r.inspect_cpu)} ({ms(r.inspect_cpu, 0.99)})"
+            ),
         ),
         ("stats p50 / p99 ms", lambda r: f"{ms(r.stats_times)} / {ms(r.stats_times, 0.99)}"),
         (
