@@ -400,6 +400,11 @@ def scale_report(
     if m:
         p99 = max(percentile(m.list_times, 0.99), percentile(m.inspect_times, 0.99))
         targets.append(f"- scale: list and inspect p99 < 5 ms: {verdict(p99 < 0.005)}")
+        own = max(percentile(m.list_own, 0.99), percentile(m.inspect_own, 0.99))
+        targets.append(
+            "- scale: the same, less the daemon's and the client's waits for a CPU"
+            f" (the machine's load): {verdict(own < 0.005)}"
+        )
         per = (m.rss_full - m.rss_empty) / max(m.containers, 1)
         targets.append(f"- scale: RSS < 30 kB per container: {verdict(per < 30 * 1024)}")
         targets.append(f"- scale: restore after restart < 1 s: {verdict(m.restored < 1.0)}")
