@@ -30,8 +30,10 @@ def kept(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def digest(encoded: bytes) -> bytes:
-    """The digest of a spec encoded as containerd holds it (`jsonbytes.dumps`)."""
-    return hashlib.blake2b(encoded, digest_size=16).digest()
+    """The digest of a spec encoded as containerd holds it (`jsonbytes.dumps`). SHA-256:
+    with the CPU's SHA instructions it took half of blake2b's time here (~12 us for a
+    9 kB spec), and create pays it once."""
+    return hashlib.sha256(encoded).digest()
 
 
 def digest_of(spec: Mapping[str, Any]) -> bytes:
