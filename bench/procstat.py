@@ -59,6 +59,31 @@ async def settled(pid: int, quiet: float = 0.3, deadline: float = 10.0) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Sched:
+    """Nanoseconds the threads of a process have run on a CPU, and have been runnable
+    but waiting for one (schedstat): on a shared machine the waits are the part of a
+    request's latency that is the machine's, not the daemon's."""
+
+    run_ns: int
+    wait_ns: int
+
+    def __sub__(self, other: Sched) -> Sched:
+        return Sched(self.run_ns - other.run_ns, self.wait_ns - other.wait_ns)
+
+
+def sched(pid: int) -> Sched:
+    run = wait = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                fields = stat.read().split()
+            run, wait = run + int(fields[0]), wait + int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return Sched(run, wait)
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

@@ -154,7 +154,12 @@ class ProcessInfo:
 
 @dataclass(slots=True)
 class ContainerRecord:
-    """containerd's record of a container, as created or as restored."""
+    """containerd's record of a container, as created or as restored.
+
+    `spec`: the container's OCI spec as far as the client keeps it. The remote client
+    keeps only `process` and `linux.cgroupsPath` (libcontainerd.specs: containerd holds
+    the rest); the local backend all of it (it writes the bundle from it). `spec_digest`:
+    the digest of the whole spec as encoded for containerd (specs.digest)."""
 
     id: str
     image: str = ""
@@ -163,6 +168,7 @@ class ContainerRecord:
     snapshotter: str = ""
     snapshot_key: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
+    spec_digest: bytes = b""
 
 
 # -- images: what containerd's content, image and snapshot stores hold ------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from daemon import oci
@@ -13,6 +15,8 @@ from daemon.container.spec import inherited_of
 from daemon.container.status_text import status_text
 from daemon.timefmt import parse_rfc3339
 from daemon.volumes.mounts import mount_point, mounts_of
+from libcontainerd import jsonbytes
+from wire.api_versions import ApiVersion
 from wire.container import (
     ContainerInspect,
     ContainerSummary,
@@ -20,6 +24,7 @@ from wire.container import (
     NetworkSettings,
     OCIDescriptor,
     SummaryHostConfig,
+    summary_at,
 )
 
 _EMPTY_NETWORK: NetworkSettings = {
@@ -168,35 +173,106 @@ def _created_unix(created: str) -> int:
     return stamp.unix if stamp is not None else 0
 
 
+@dataclass(slots=True, eq=False)
+class _Fixed:
+    """The parts of a container's `docker ps` entry that only its create sets: built at
+    its first list and reused while the model holds the very objects they were built
+    from (an update replaces HostConfig, and the parts are built again). Rebuilding them
+    for each of 200 containers was most of a list's CPU (issue 13)."""
+
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    inherited_mounts: list[dict[str, Any]]
+    volume_mounts: list[dict[str, Any]]
+    args: list[str]
+    path: str
+    created_text: str
+    image: str
+    command: str
+    created: int
+    labels: dict[str, str]
+    host_config_shown: SummaryHostConfig
+    mounts: list[MountPoint]
+    # The entry as JSON around its Status (summary_json), and what it was encoded for.
+    json_head: bytes = b""
+    json_tail: bytes = b""
+    json_for: tuple[object, ...] = ()
+
+    def holds(self, live: LiveContainer) -> bool:
+        model = live.model
+        return (
+            self.config is model.config
+            and self.host_config is model.host_config
+            and self.inherited_mounts is model.inherited_mounts
+            and self.volume_mounts is model.volume_mounts
+            and self.args is model.args
+            and self.path == model.path
+            and self.created_text == model.created
+        )
+
+
+# Per container, dropped with it; the entries are only read (serialized), never changed.
+_FIXED: weakref.WeakKeyDictionary[LiveContainer, _Fixed] = weakref.WeakKeyDictionary()
+
+
+def _fixed(live: LiveContainer) -> _Fixed:
+    fixed = _FIXED.get(live)
+    if fixed is not None and fixed.holds(live):
+        return fixed
+    model = live.model
+    fixed = _Fixed(
+        config=model.config,
+        host_config=model.host_config,
+        inherited_mounts=model.inherited_mounts,
+        volume_mounts=model.volume_mounts,
+        args=model.args,
+        path=model.path,
+        created_text=model.created,
+        image=model.image_name,
+        command=" ".join([model.path, *model.args]).strip(),
+        created=_created_unix(model.created),
+        labels=model.labels,
+        host_config_shown=_summary_host_config(model.host_config),
+        mounts=_mounts(live),
+    )
+    _FIXED[live] = fixed
+    return fixed
+
+
 def summarize_container(
     live: LiveContainer,
     size_rw: int = 0,
     size_root_fs: int = 0,
     manifest: OCIDescriptor | None = None,
 ) -> ContainerSummary:
-    """The sizes are given only where they were asked for; `manifest` as for inspect."""
+    """The sizes are given only where they were asked for; `manifest` as for inspect.
+    The nested values of the parts fixed at create are shared between calls: read them."""
     model = live.model
-    command = " ".join([model.path, *model.args]).strip()
-    summary: ContainerSummary = {
+    fixed = _fixed(live)
+    summary: dict[str, Any] = {
         "Id": model.id,
         "Names": [model.name],
-        "Image": model.image_name,
+        "Image": fixed.image,
         "ImageID": model.image_id,
-        "Command": command,
-        "Created": _created_unix(model.created),
-        "Ports": [],
-        "Labels": model.labels,
-        "State": str(model.state.status),
-        "Status": status_text(live.model.state),
-        "HostConfig": _summary_host_config(model.host_config),
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": _mounts(live),
     }
     if manifest is not None:
-        summary = cast(ContainerSummary, _inserted_after(summary, "ImageID", manifest))
+        summary["ImageManifestDescriptor"] = manifest
+    summary["Command"] = fixed.command
+    summary["Created"] = fixed.created
+    summary["Ports"] = []
     if size_rw or size_root_fs:
-        return _with_sizes(summary, size_rw, size_root_fs)
-    return summary
+        # dockerd writes them right after Ports, and leaves a zero one out (omitempty).
+        if size_rw:
+            summary["SizeRw"] = size_rw
+        if size_root_fs:
+            summary["SizeRootFs"] = size_root_fs
+    summary["Labels"] = fixed.labels
+    summary["State"] = str(model.state.status)
+    summary["Status"] = status_text(live.model.state)
+    summary["HostConfig"] = fixed.host_config_shown
+    summary["NetworkSettings"] = {"Networks": {}}
+    summary["Mounts"] = fixed.mounts
+    return cast(ContainerSummary, summary)
 
 
 def _summary_host_config(host_config: Mapping[str, Any]) -> SummaryHostConfig:
@@ -206,12 +282,35 @@ def _summary_host_config(host_config: Mapping[str, Any]) -> SummaryHostConfig:
     return shown
 
 
-def _with_sizes(summary: ContainerSummary, size_rw: int, size_root_fs: int) -> ContainerSummary:
-    # dockerd writes them right after Ports, and leaves a zero one out (omitempty).
-    sizes = {"SizeRw": size_rw, "SizeRootFs": size_root_fs}
-    ordered: dict[str, object] = {}
-    for key, value in summary.items():
-        ordered[key] = value
-        if key == "Ports":
-            ordered.update((k, v) for k, v in sizes.items() if v)
-    return cast(ContainerSummary, ordered)
+def summary_json(live: LiveContainer, version: ApiVersion, manifest: OCIDescriptor | None) -> bytes:
+    """`summary_at(summarize_container(live, manifest=manifest), ...)` as JSON bytes, for a
+    daemon without networking (whose hook would add the networks) and without sizes.
+
+    Only the Status text ("Up 5 seconds") changes with time alone: the rest is encoded
+    once and again only when what it shows changes (name, state, health, image, the
+    API version asked). Building and encoding 200 entries' dicts at every list was most
+    of its CPU, and their garbage set off the full collections that made its p99 (issue
+    13)."""
+    fixed = _fixed(live)
+    model = live.model
+    state = model.state
+    health = state.health
+    shown_for = (
+        version,
+        model.name,
+        state.status,
+        manifest,
+        (health["Status"], health["FailingStreak"]) if health is not None else None,
+    )
+    if fixed.json_for != shown_for:
+        entry: dict[str, Any] = dict(
+            summary_at(summarize_container(live, manifest=manifest), version, health)
+        )
+        keys = list(entry)
+        cut = keys.index("Status")
+        head = jsonbytes.dumps({k: entry[k] for k in keys[:cut]})
+        tail = jsonbytes.dumps({k: entry[k] for k in keys[cut + 1 :]})
+        fixed.json_head = head[:-1] + b',"Status":'
+        fixed.json_tail = b"," + tail[1:] if len(tail) > 2 else b"}"
+        fixed.json_for = shown_for
+    return fixed.json_head + jsonbytes.dumps(status_text(live.model.state)) + fixed.json_tail

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from libcontainerd.flag import Flag
 from libcontainerd.types import Stdio
 
 from ..background import BackgroundTasks
@@ -87,8 +88,7 @@ class StdioHub:
         self._run_closer: Callable[[], Awaitable[None]] | None = None
         self._pending_stdin: list[bytes] = []
         self._stdin_closed = False
-        self._done = asyncio.Event()
-        self._done.set()
+        self._done = Flag(is_set=True)  # no run yet
         self._background = BackgroundTasks()
         self._stdio: Stdio | None = None
         self.sink: LogSink | None = None

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from libcontainerd import errors as lcd_errors
-from libcontainerd import jsonbytes
+from libcontainerd import specs
 from libcontainerd.types import StdioSpec, Task
 
 from .. import errors
@@ -87,31 +86,13 @@ async def start_locked(daemon: Daemon, live: LiveContainer) -> None:
 
 
 async def _refresh_spec(daemon: Daemon, live: LiveContainer) -> None:
-    """Build the spec again; containerd hears of it only when it changed."""
+    """Build the spec again; containerd hears of it only when it changed (its encoding's
+    digest differs from the one of the spec containerd holds: libcontainerd.specs)."""
     assert live.lcd is not None
     spec = daemon.specs.for_start(live.model, await live.lcd.rootfs_mounts())
-    if _changed(spec, live.lcd.record.spec):
+    if specs.digest_of(spec) != live.lcd.record.spec_digest:
         await live.lcd.update_spec(spec)
 
 
 def start_copying(daemon: Daemon, live: LiveContainer, task: Task) -> None:
     live.hub.start_run(task.stdio, daemon._open_log(live.model), task.close_stdin)
-
-
-def _changed(spec: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
-    """Whether `spec` differs from `known` as JSON values (what containerd keeps).
-
-    Equal bytes with sorted keys are equal values, which is the common case at every
-    start; otherwise the values decide (an int and an equal float are the same value
-    in different bytes). Decoding both specs each start was 2.4% of the K=8
-    lifecycle's CPU (issue 13). Before both: equal Python values are equal JSON values
-    (the shared seccomp profile compares by identity), which costs no encoding."""
-    if spec == known:
-        return False
-    if jsonbytes.dumps(spec, sort_keys=True) == jsonbytes.dumps(known, sort_keys=True):
-        return False
-    return bool(_as_json(spec) != _as_json(known))
-
-
-def _as_json(document: Any) -> Any:
-    return jsonbytes.loads(jsonbytes.dumps(document))

@@ -3,6 +3,7 @@ Status column, and the state an exec start names when its container is not runni
 
 from __future__ import annotations
 
+import functools
 import time
 
 from daemon.timefmt import parse_rfc3339
@@ -11,12 +12,18 @@ from .health import status_suffix
 from .model import State, Status
 
 
+# Remembered as the parse is (daemon.timefmt): a list asks it of every running container.
+@functools.lru_cache(maxsize=1024)
+def _unix_seconds(text: str) -> float | None:
+    stamp = parse_rfc3339(text)
+    return stamp.seconds if stamp is not None else None
+
+
 def ago(text: str) -> str:
     """How long ago the RFC 3339 time `text` was, in Docker's human words."""
-    stamp = parse_rfc3339(text)
-    if stamp is None:
+    then = _unix_seconds(text)
+    if then is None:
         return ""
-    then = stamp.seconds
     seconds = max(0.0, time.time() - then)
     if seconds < 1:
         return "Less than a second"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import specs
 from ..dispatch import Dispatcher
 from ..errors import AlreadyExistsError, NotFoundError, UnavailableError
 from ..types import (
@@ -72,6 +73,7 @@ def _record(value: Mapping[str, Any]) -> ContainerRecord:
         snapshotter=value["snapshotter"],
         snapshot_key=value["snapshot_key"],
         spec=dict(value["spec"]),
+        spec_digest=specs.digest_of(value["spec"]),
     )
 
 
@@ -210,6 +212,7 @@ class LocalClient:
                 snapshotter=snapshot.snapshotter if snapshot else "",
                 snapshot_key=snapshot.key if snapshot else "",
                 spec=dict(spec),
+                spec_digest=specs.digest_of(spec),
             )
             self.save_record(record)
         except BaseException:

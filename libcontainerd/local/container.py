@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import specs
 from ..errors import LibcontainerdError, NotFoundError
 from ..fifo import FifoPaths, FifoSet, create_fifos, open_fifos, remove_fifo_dir
 from ..types import (
@@ -175,6 +176,7 @@ class LocalContainer:
 
     async def update_spec(self, spec: Mapping[str, Any]) -> None:
         self._record.spec = dict(spec)
+        self._record.spec_digest = specs.digest_of(spec)
         self._client.save_record(self._record)
 
     async def delete_task(self) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import specs
 from ..dispatch import Dispatcher
 from ..errors import NotFoundError
 from ..types import (
@@ -192,6 +193,7 @@ class RemoteClient:
             if snapshot is not None:
                 await self._remove_snapshot(snapshot)
             raise
+        packed = anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
         record = ContainerRecord(
             id=container_id,
             image=image,
@@ -199,7 +201,8 @@ class RemoteClient:
             runtime=runtime,
             snapshotter=snapshot.snapshotter if snapshot else "",
             snapshot_key=snapshot.key if snapshot else "",
-            spec=dict(spec),
+            spec=specs.kept(spec),
+            spec_digest=specs.digest(packed.value),
         )
         message = ContainerMessage(
             id=container_id,
@@ -208,7 +211,7 @@ class RemoteClient:
             runtime=ContainerRuntime(
                 name=runtime.shim, options=runtime_options.container_options(runtime)
             ),
-            spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec),
+            spec=packed,
             snapshotter=record.snapshotter,
             snapshot_key=record.snapshot_key,
         )
@@ -408,5 +411,6 @@ def _record(message: ContainerMessage) -> ContainerRecord:
         ),
         snapshotter=message.snapshotter,
         snapshot_key=message.snapshot_key,
-        spec=anycodec.unpack_json(message.spec),
+        spec=specs.kept(anycodec.unpack_json(message.spec)),
+        spec_digest=specs.digest(message.spec.value) if message.spec else b"",
     )

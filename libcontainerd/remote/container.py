@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import specs
 from ..errors import LibcontainerdError, NotFoundError
 from ..fifo import FifoPaths, FifoSet, create_fifos, open_fifos, remove_fifo_dir
 from ..types import INIT_PROCESS_ID, ContainerRecord, Mount, StdioSpec, TaskInfo, TaskStatus
@@ -192,16 +193,16 @@ class RemoteContainer:
         return self._task
 
     async def update_spec(self, spec: Mapping[str, Any]) -> None:
-        message = ContainerMessage(
-            id=self.id, spec=anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
-        )
+        packed = anycodec.pack_json(anycodec.OCI_SPEC_TYPE, spec)
+        message = ContainerMessage(id=self.id, spec=packed)
         await call(
             self._conn.stubs.containers.update(
                 UpdateContainerRequest(container=message, update_mask=FieldMask(paths=["spec"]))
             ),
             self.id,
         )
-        self._record.spec = dict(spec)
+        self._record.spec = specs.kept(spec)
+        self._record.spec_digest = specs.digest(packed.value)
 
     async def delete_task(self) -> None:
         """Kill and delete the task containerd still has, if any, whatever it is doing.

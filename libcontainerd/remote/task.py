@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ConflictError, UnknownError
 from ..fifo import FifoSet, create_fifos
+from ..flag import Flag
 from ..types import ExitStatus, Metrics, ProcessInfo, StdioSpec, TaskStatus
 from . import anycodec
 from .gen.containerd.linux.runc import ProcessDetails as RuncV1ProcessDetails
@@ -40,7 +41,7 @@ class RemoteTask(RemoteProcess):
         # The init process is addressed by an empty exec id in every Tasks RPC.
         super().__init__(conn, container_id, "", stdio, pid)
         self._fifo_dir = fifo_dir
-        self._stopped = asyncio.Event()
+        self._stopped = Flag()
         self._status = status
         self.status = status
         self.deleted = False  # by Tasks.Delete: containerd no longer has it

@@ -169,17 +169,15 @@ async def test_oom_kill_is_reported_before_the_exit(
     world: World, containerd: TestContainerd
 ) -> None:
     cid = unique_id(f"contract-{world.name}")
+    args = ["sh", "-c", "sleep 0.2; dd if=/dev/zero of=/dev/null bs=200M count=1"]
     async with world.connect() as (client, backend):
-        container = await _container(
-            client,
-            world,
-            containerd,
-            cid,
-            ["sh", "-c", "sleep 0.2; dd if=/dev/zero of=/dev/null bs=200M count=1"],
-        )
-        spec = dict(container.record.spec)
+        container = await _container(client, world, containerd, cid, args)
+        # The whole spec again (a remote record keeps only parts of it), with a limit.
+        spec = spec_for(containerd, cid, args)
         spec["linux"]["resources"]["memory"] = {"limit": 20 * 1024 * 1024}
+        before = container.record.spec_digest
         await container.update_spec(spec)
+        assert container.record.spec_digest not in (b"", before)
         task = await container.new_task(StdioSpec(stdout=True, stderr=True))
         await task.start()
         await backend.wait_for(cid, EventType.OOM)

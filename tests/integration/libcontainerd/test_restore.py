@@ -30,11 +30,13 @@ async def test_restore_with_one_list_each(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:
     ids = [unique_id("restore") for _ in range(4)]
+    digests = {}
     async with connected(containerd) as (first, _):
         for cid in ids:
             container = await new_container_on(
                 first, containerd, busybox_image, cid, spec_for(containerd, cid, ECHO_STDIN)
             )
+            digests[cid] = container.record.spec_digest
             await _start(container)
             task = container.task()
             assert task is not None
@@ -54,6 +56,9 @@ async def test_restore_with_one_list_each(
             container = restored[cid]
             assert container.record.snapshot_key == cid
             assert container.record.spec["process"]["args"] == ECHO_STDIN
+            # containerd gives back the bytes it was given: a start after a restart knows
+            # its rebuilt spec unchanged without an update.
+            assert container.record.spec_digest == digests[cid] != b""
             task = await container.attach_task()
             assert task is not None and task.status is TaskStatus.RUNNING and task.pid > 0
             # The re-opened FIFOs still reach the process.

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from api.routes.presenters import inspect_container, summarize_container
+from api.routes.presenters import inspect_container, summarize_container, summary_json
 from api.streams import json_line
 from daemon.container.live import LiveContainer
 from daemon.container.model import Container, now_rfc3339
 from daemon.container.spec import ContainerSpecs
-from daemon.container.state import StateMachine
+from daemon.container.state import Input, StateMachine
 from tests.support import dockerd
-from wire.container import ContainerCreateRequest
+from wire.api_versions import ApiVersion
+from wire.container import ContainerCreateRequest, OCIDescriptor, summary_at
 
 IMAGE_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
 
@@ -92,3 +93,34 @@ def test_list_entry_has_dockerds_keys(specs: ContainerSpecs, tmp_path: Path) -> 
     assert sized[sized.index("Ports") + 1 : sized.index("Ports") + 3] == ["SizeRw", "SizeRootFs"]
     # omitempty: a zero size is left out.
     assert "SizeRw" not in as_sent(summarize_container(live, size_rw=0, size_root_fs=9))
+
+
+def test_list_entry_bytes_follow_the_container(specs: ContainerSpecs, tmp_path: Path) -> None:
+    """The kept bytes of a list entry are what the dict path gives, before and after the
+    container changes (state, name, an update's HostConfig) and at another API version."""
+    body = {"Image": "busybox", "Cmd": ["true"], "Labels": {"a": "b"}}
+    live = created(specs, tmp_path, body)
+    manifest: OCIDescriptor = {"mediaType": "m", "digest": "sha256:" + "d" * 64, "size": 1}
+
+    def expected(version: ApiVersion, shown: OCIDescriptor | None = manifest) -> Any:
+        entry = summarize_container(live, manifest=shown)
+        return as_sent(summary_at(entry, version, live.model.state.health))
+
+    newest, old = ApiVersion(1, 48), ApiVersion(1, 41)
+    cases: list[tuple[ApiVersion, OCIDescriptor | None]] = [
+        (newest, manifest),
+        (newest, None),
+        (old, manifest),
+    ]
+    for version, shown in cases:
+        kept = json.loads(summary_json(live, version, shown))
+        assert kept == expected(version, shown) and tuple(kept) == tuple(expected(version, shown))
+    live.machine.apply(Input.STARTED, pid=42)
+    assert json.loads(summary_json(live, newest, manifest))["State"] == "running"
+    live.model.name = "/renamed"
+    assert json.loads(summary_json(live, newest, manifest)) == expected(newest)
+    live.model.host_config = {**live.model.host_config, "NetworkMode": "host"}
+    assert json.loads(summary_json(live, newest, manifest))["HostConfig"]["NetworkMode"] == "host"
+    live.machine.apply(Input.EXITED, exit_code=3)
+    kept = json.loads(summary_json(live, old, None))
+    assert kept == expected(old, None) and kept["Status"].startswith("Exited (3)")
