@@ -49,8 +49,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from api.errors import error_middleware
-from api.hijack import use_tcp_upgrade_parser
 from api.limits import LIMITS, ApiRunner, ServerLimits
+from api.request_parser import use_tcp_upgrade_parser
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
 from api.tls import TlsRelay
