@@ -50,7 +50,7 @@ from aiohttp import web
 
 from api.body import read_body
 from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone, track
-from api.versioning import ApiVersion, common_headers
+from api.versioning import COMMON_HEADERS, ApiVersion
 from wire.api_versions import HIJACK_MULTIPLEXED_TYPE
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -292,7 +292,7 @@ async def hijack(request: web.Request, *, content_type: str = RAW_STREAM) -> Hij
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}"]
     if upgrade:
         lines += ["Connection: Upgrade", "Upgrade: tcp"]
-    lines += [f"{name}: {value}" for name, value in common_headers().items()]
+    lines += [f"{name}: {value}" for name, value in COMMON_HEADERS.items()]
     transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     request[RESPONSE_STARTED] = True
 

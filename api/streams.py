@@ -80,12 +80,6 @@ class AlreadySentResponse(web.StreamResponse):
         return None
 
 
-async def drop_unwanted_content_type(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: aiohttp adds a default Content-Type to bodies."""
-    if response.get(OMIT_CONTENT_TYPE):
-        response.headers.popall("Content-Type", None)
-
-
 class _DisconnectWatcher:
     """Stands in as the connection's payload parser to hear about connection loss."""
 

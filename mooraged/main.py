@@ -174,7 +174,7 @@ class Services:
             asyncio.to_thread(load_default_profile),  # AppArmor's, when the host has it
         )
         await self.daemon.restore()
-        app = make_app(outer_middlewares=[self.metrics.middleware], limits=self.limits)
+        app = make_app(observe=self.metrics.observe_request, limits=self.limits)
         app[DAEMON] = self.daemon
         app[events_routes.EVENTS] = self.events
         for routes in (
