@@ -7,7 +7,9 @@ handler. It works at routing time because aiohttp resolves the route before any
 middleware runs; a middleware cannot re-route a request. The second pass hands
 the resources only what they read (the method and the decoded path without the
 prefix): a request clone cost more than the routing itself (issue 13: 44 -> 16 us
-a versioned request with mooraged's routes).
+a versioned request with mooraged's routes). That pass goes through
+``api.route_table.RouteTable`` (aiohttp's order, one regex a bucket of resources) once
+the router is frozen, and through aiohttp's walk when the table finds nothing.
 
 ``check_version`` (called by ``api.middleware`` for every request) then records the
 version in ``request[API_VERSION]`` and refuses versions outside [minimum, current] with
@@ -25,6 +27,7 @@ from aiohttp.abc import AbstractMatchInfo
 from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlMappingMatchInfo
 from yarl import URL
 
+from api.route_table import RouteTable
 from daemon.errors import InvalidParameter
 
 # Re-exported: the routes and the server know versions from here.
@@ -107,6 +110,7 @@ class VersionedPaths(AbstractResource):
     def __init__(self, router: web.UrlDispatcher) -> None:
         super().__init__()
         self._router = router
+        self._table: RouteTable | None = None  # made once the router is frozen
 
     @property
     def canonical(self) -> str:
@@ -128,9 +132,14 @@ class VersionedPaths(AbstractResource):
         # The prefix is digits and dots, the same in the raw and the decoded path: the
         # router's second pass sees the decoded path without it (no request clone).
         rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
-        match_info: AbstractMatchInfo = await self._router.resolve(
-            cast(web.Request, _Unversioned(request.method, rest))
-        )
+        unversioned = _Unversioned(request.method, rest)
+        table = self._route_table()
+        if table is not None:
+            found = await table.resolve(unversioned)
+            if found is not None:
+                return found, set()
+        # Not found that way (or the router still changes): aiohttp's own walk decides.
+        match_info: AbstractMatchInfo = await self._router.resolve(cast(web.Request, unversioned))
         exc = match_info.http_exception
         if exc is None:
             assert isinstance(match_info, UrlMappingMatchInfo)
@@ -138,6 +147,13 @@ class VersionedPaths(AbstractResource):
         if isinstance(exc, web.HTTPMethodNotAllowed):
             return None, set(exc.allowed_methods)
         return None, set()
+
+    def _route_table(self) -> RouteTable | None:
+        if self._table is None and self._router.frozen:
+            self._table = RouteTable(
+                r for r in self._router.resources() if not isinstance(r, VersionedPaths)
+            )
+        return self._table
 
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("versioned paths cannot live under a prefix")
