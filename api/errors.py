@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone
+from api.streams import JSON_HEADERS, RESPONSE_STARTED, AlreadySentResponse, ClientGone
 from daemon import errors
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def error_response(status: int, message: str) -> web.Response:
         return web.Response(status=304)
     body = json.dumps({"message": message}, separators=(",", ":"), ensure_ascii=False) + "\n"
     # Bytes, not text: aiohttp would add "; charset=utf-8", which dockerd does not.
-    return web.Response(status=status, body=body.encode(), content_type="application/json")
+    return web.Response(status=status, body=body.encode(), headers=JSON_HEADERS)
 
 
 def _client_gone(request: web.Request) -> bool:
