@@ -1,15 +1,18 @@
 """mooraged's CPU per API request, for one or more source trees, in one interleaved run.
 
-    .venv/bin/python -m bench.http_cost [--tree NAME=PATH ...] [-n 2000] [--rounds 3]
+    .venv/bin/python -m bench.http_cost [--tree NAME=PATH ...] [-n 2000] [--block 50]
+                                        [--rounds 3]
 
-One private containerd; in each round each tree's mooraged runs in turn on it (the order
-reversed every other round), loads busybox, creates and starts one container, and then
-answers `-n` sequential requests of each kind on one keep-alive connection: `GET /_ping`,
-`GET /v1.41/containers/{id}/json`, `GET /v1.41/containers/{id}/json` of an unknown id (a
-404 through the error mapping) and `GET /containers/{id}/json` without the version prefix.
-The daemon's own CPU (from /proc, before and after each kind) divided by `-n` is the cost
-of one request: the HTTP layer and the handler, without any containerd RPC (none of these
-makes one). The client's CPU is not counted. Needs root.
+One private containerd; each tree's mooraged runs on it at the same time (each in its own
+namespace), loads busybox, creates and starts one container. Then, for each kind of
+request, the daemons take turns answering blocks of `--block` sequential requests on one
+keep-alive connection (the order of the trees alternating), `-n` in all per daemon:
+`GET /_ping`, `GET /v1.41/containers/{id}/json`, the same of an unknown id (a 404 through
+the error mapping) and `GET /containers/{id}/json` without the version prefix. A daemon's
+CPU time over its blocks (the scheduler's count, /proc/PID/task/*/schedstat) divided by
+`-n` is the cost of one request: the HTTP layer and the handler, without any containerd
+RPC (none of these makes one). Taking turns in small blocks, the trees see the same load
+on a shared machine. The client's CPU is not counted. Needs root.
 """
 
 from __future__ import annotations
@@ -41,31 +44,42 @@ async def _get(engine: Engine, url: str, want: int) -> None:
             raise RuntimeError(f"{url}: {response.status}, wanted {want}")
 
 
-async def measure(engine: Engine, n: int) -> dict[str, float]:
-    """Daemon CPU seconds per request of each kind."""
-    assert engine.proc is not None
+async def _setup(engine: Engine) -> str:
+    """A running container of `engine`; its id."""
     body = {"Image": "busybox", "Cmd": ["sleep", "3600"]}
-    cid = (await engine.request("POST", "/containers/create", body))["Id"]
+    cid: str = (await engine.request("POST", "/containers/create", body))["Id"]
     await engine.request("POST", f"/containers/{cid}/start")
-    urls = {
+    return cid
+
+
+def _urls(cid: str) -> dict[str, tuple[str, int]]:
+    return {
         "ping": ("http://engine/_ping", 200),
         "inspect": (f"http://engine/v1.41/containers/{cid}/json", 200),
         "inspect-404": ("http://engine/v1.41/containers/nosuchcontainer/json", 404),
         "inspect-unversioned": (f"http://engine/containers/{cid}/json", 200),
     }
-    out: dict[str, float] = {}
-    try:
-        for kind in KINDS:
-            url, want = urls[kind]
+
+
+async def measure(engines: list[Engine], n: int, block: int) -> dict[str, dict[str, float]]:
+    """Each daemon's CPU seconds per request of each kind, the daemons taking turns."""
+    urls = {engine.name: _urls(await _setup(engine)) for engine in engines}
+    out: dict[str, dict[str, float]] = {engine.name: {} for engine in engines}
+    for kind in KINDS:
+        spent = dict.fromkeys(urls, 0)
+        for engine in engines:
             for _ in range(WARMUP):
-                await _get(engine, url, want)
-            await procstat.settled(engine.proc.pid)
-            before = procstat.cpu(engine.proc.pid)
-            for _ in range(n):
-                await _get(engine, url, want)
-            out[kind] = (procstat.cpu(engine.proc.pid) - before).own / n
-    finally:
-        await engine.request("DELETE", f"/containers/{cid}", force="1")
+                await _get(engine, *urls[engine.name][kind])
+        for turn in range(n // block):
+            for engine in engines if turn % 2 == 0 else reversed(engines):
+                assert engine.proc is not None
+                url, want = urls[engine.name][kind]
+                before = procstat.runtime_ns(engine.proc.pid)
+                for _ in range(block):
+                    await _get(engine, url, want)
+                spent[engine.name] += procstat.runtime_ns(engine.proc.pid) - before
+        for name, ns in spent.items():
+            out[name][kind] = ns / 1e9 / (n // block * block)
     return out
 
 
@@ -80,18 +94,24 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
         archive = workdir / "busybox.tar"
         write_docker_save(archive)
         for round_ in range(args.rounds):
-            order = args.trees if round_ % 2 == 0 else list(reversed(args.trees))
-            for name, tree in order:
-                engine = moorage(workdir / f"{name}-{round_}", containerd.address, tree)
-                try:
+            engines = []
+            try:
+                for name, tree in args.trees:
+                    engine = moorage(workdir / f"{name}-{round_}", containerd.address, tree)
+                    engine.name = name
+                    # Side by side on one containerd: a namespace each.
+                    engine.argv[engine.argv.index("bench-moorage")] = f"bench-{name}"
+                    engines.append(engine)
                     await engine.start()
                     await load_image(engine, archive)
-                    costs = await measure(engine, args.n)
-                finally:
+                costs = await measure(engines, args.n, args.block)
+            finally:
+                for engine in engines:
                     await engine.stop()
-                for kind, seconds in costs.items():
+            for name, kinds in costs.items():
+                for kind, seconds in kinds.items():
                     results[name][kind].append(seconds)
-                summary = ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in costs.items())
+                summary = ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in kinds.items())
                 print(f"round {round_ + 1} {name}: {summary}", file=sys.stderr, flush=True)
     finally:
         with contextlib.suppress(Exception):
@@ -103,7 +123,8 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
 def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
     names = list(results)
     lines = [
-        f"daemon CPU us per request, median of {args.rounds} rounds of {args.n};"
+        f"daemon CPU us per request, median of {args.rounds} rounds of {args.n}"
+        f" (turns of {args.block});"
         f" load average at start {args.load_at_start}",
         "",
         "| request | " + " | ".join(names) + " |",
@@ -119,6 +140,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="http_cost", description="mooraged CPU per API request")
     p.add_argument("--tree", action="append", default=[], help="NAME=PATH of a moorage checkout")
     p.add_argument("-n", type=int, default=2000, help="requests of each kind per round")
+    p.add_argument("--block", type=int, default=50, help="requests a daemon answers per turn")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     trees = []
@@ -127,8 +149,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not sep or not Path(path, "daemon").is_dir():
             p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
         trees.append((name, Path(path).resolve()))
-    if args.n < 1 or args.rounds < 1:
-        p.error("-n and --rounds must be at least 1")
+    if args.block < 1 or args.n < args.block or args.rounds < 1:
+        p.error("--block and --rounds must be at least 1, -n at least --block")
     args.trees = trees
     return args
 
