@@ -106,7 +106,10 @@ class UpgradeKeepingParser:
         if upgraded:
             return messages, True, tail + rest
         if not head_messages or not _declined_upgrade(head_messages[-1][0]):
-            more, upgraded, tail = self.feed_data(rest) if rest else ([], False, b"")
+            if not rest:
+                return messages, False, b""
+            self._edge = b""  # `rest` follows a head: no name straddles into it
+            more, upgraded, tail = self.feed_data(rest)
             return messages + more, upgraded, tail
         request = head_messages[-1][0]
         if request.chunked:
