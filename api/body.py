@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from daemon.errors import InvalidParameter
+from libcontainerd import jsonbytes
 
 from .json_syntax import go_syntax_error
 from .limits import limits_of
@@ -61,6 +62,12 @@ async def read_body(request: web.Request) -> bytes:
     limit = limits.json_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    if request.content.is_eof():
+        # All of it came with the head (or there is none): no timer to arm.
+        whole = await request.content.read()
+        if len(whole) > limit:
+            raise _too_large(limit)
+        return whole
     body = bytearray()
     try:
         async with asyncio.timeout(limits.body_timeout):
@@ -112,6 +119,12 @@ def _too_large(limit: int) -> InvalidParameter:
 
 def _decode_first_value(raw: bytes) -> Any:
     """The body's first JSON value; what follows it is ignored, as by dockerd's decoder."""
+    try:
+        # A body that is one valid JSON document (all that clients send): orjson, several
+        # times faster (issue 13); anything it refuses is read as below.
+        return jsonbytes.loads(raw)
+    except ValueError:
+        pass
     # Go replaces invalid UTF-8 instead of failing on it.
     text = raw.decode("utf-8", errors="replace")
     try:

@@ -6,11 +6,10 @@ CLI acts on the status code, and prints the message. A 304 has no body.
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone
+from api.streams import JSON_HEADERS, RESPONSE_STARTED, AlreadySentResponse, ClientGone
 from daemon import errors
 
 log = logging.getLogger(__name__)
@@ -44,10 +43,7 @@ def error_response(status: int, message: str) -> web.Response:
         return web.Response(status=304)
     body = json.dumps({"message": message}, separators=(",", ":"), ensure_ascii=False) + "\n"
     # Bytes, not text: aiohttp would add "; charset=utf-8", which dockerd does not.
-    return web.Response(status=status, body=body.encode(), content_type="application/json")
-
-
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+    return web.Response(status=status, body=body.encode(), headers=JSON_HEADERS)
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -59,37 +55,31 @@ def _reply_started(request: web.Request) -> bool:
     return request.get(RESPONSE_STARTED, False) or request.writer.output_size > 0
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Map exceptions from handlers (and from routing) to dockerd-shaped replies."""
-    try:
-        return await handler(request)
-    except errors.DaemonError as exc:
+def reply_for_error(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The reply to an exception from a handler (or from routing); re-raises an
+    ``HTTPException`` below 400 (aiohttp answers it itself)."""
+    if isinstance(exc, errors.DaemonError):
         status = status_for(exc)
         if status >= 500:
             log.error("Handler for %s %s returned error: %s", request.method, request.path, exc)
         else:
             log.debug("Handler for %s %s returned error: %s", request.method, request.path, exc)
         return _reply_or_give_up(request, status, exc.message)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         # dockerd answers a known path with the wrong method like an unknown path.
         if exc.status in (404, 405):
             return error_response(404, PAGE_NOT_FOUND)
         return _reply_or_give_up(request, exc.status, exc.text or exc.reason)
-    except ClientGone:
+    if isinstance(exc, ClientGone):
         log.debug("client of %s %s went away", request.method, request.path)
         return AlreadySentResponse()
-    except ConnectionError as exc:
-        if _client_gone(request):
-            log.debug("client of %s %s went away: %s", request.method, request.path, exc)
-            return AlreadySentResponse()
-        log.exception("Handler for %s %s failed", request.method, request.path)
-        return _reply_or_give_up(request, 500, str(exc) or type(exc).__name__)
-    except Exception as exc:
-        log.exception("Handler for %s %s failed", request.method, request.path)
-        return _reply_or_give_up(request, 500, str(exc) or type(exc).__name__)
+    if isinstance(exc, ConnectionError) and _client_gone(request):
+        log.debug("client of %s %s went away: %s", request.method, request.path, exc)
+        return AlreadySentResponse()
+    log.error("Handler for %s %s failed", request.method, request.path, exc_info=exc)
+    return _reply_or_give_up(request, 500, str(exc) or type(exc).__name__)
 
 
 def _reply_or_give_up(request: web.Request, status: int, message: str) -> web.StreamResponse:

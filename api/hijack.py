@@ -46,11 +46,11 @@ import socket
 from types import TracebackType
 from typing import Any
 
-from aiohttp import http_parser, web, web_protocol
+from aiohttp import web
 
 from api.body import read_body
 from api.streams import RESPONSE_STARTED, AlreadySentResponse, ClientGone, track
-from api.versioning import ApiVersion, common_headers
+from api.versioning import COMMON_HEADERS, ApiVersion
 from wire.api_versions import HIJACK_MULTIPLEXED_TYPE
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -62,28 +62,6 @@ _READ_LOW_WATER = 64 * 1024
 _DEFAULT_CLOSE_TIMEOUT = 10.0
 # After a client's EOF, how often to look whether it hung up altogether.
 HANGUP_PROBE_INTERVAL = 0.5
-
-
-def _keeps_bytes_after_tcp_upgrade(parser_class: Any) -> bool:
-    probe = parser_class(None, None, 2**16)
-    request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-    _, upgraded, tail = probe.feed_data(request + b"stdin")
-    return bool(upgraded) and tail == b"stdin"
-
-
-def use_tcp_upgrade_parser() -> None:
-    """Make aiohttp's server parse requests with a parser that knows ``Upgrade: tcp``.
-
-    aiohttp 3.14's C parser treats only "websocket" as an upgrade; after an
-    ``Upgrade: tcp`` request it drops the bytes that came in the same read
-    (stdin sent right behind the request). Its pure-Python parser accepts
-    "tcp". This swaps the parser for the whole process, and only when the
-    fast one is found to drop those bytes, so a fixed aiohttp keeps its C parser.
-    """
-    current = getattr(web_protocol, "HttpRequestParser")  # noqa: B009
-    if current is http_parser.HttpRequestParserPy or _keeps_bytes_after_tcp_upgrade(current):
-        return
-    setattr(web_protocol, "HttpRequestParser", http_parser.HttpRequestParserPy)  # noqa: B010
 
 
 def stream_content_type(version: ApiVersion, tty: bool) -> str:
@@ -314,7 +292,7 @@ async def hijack(request: web.Request, *, content_type: str = RAW_STREAM) -> Hij
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}"]
     if upgrade:
         lines += ["Connection: Upgrade", "Upgrade: tcp"]
-    lines += [f"{name}: {value}" for name, value in common_headers().items()]
+    lines += [f"{name}: {value}" for name, value in COMMON_HEADERS.items()]
     transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     request[RESPONSE_STARTED] = True
 

@@ -5,16 +5,12 @@ Served on its own listener (`--metrics-addr`), never on the API socket, as docke
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CounterChild = Counter  # what labels() returns: the same class, bound to its label values
 HistogramChild = Histogram
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Metrics:
@@ -50,7 +46,8 @@ class Metrics:
             counter = self._rpc_counters[method] = self.containerd_rpcs.labels(method)
         counter.inc()
 
-    def _observe(self, method: str, route: str, code: int, seconds: float) -> None:
+    def observe_request(self, method: str, route: str, code: int, seconds: float) -> None:
+        """One answered request (``api.middleware``'s observer)."""
         key = (method, route, str(code))
         counter = self._request_counters.get(key)
         if counter is None:
@@ -60,21 +57,6 @@ class Metrics:
         if latency is None:
             latency = self._latencies[key[:2]] = self.latency.labels(method, route)
         latency.observe(seconds)
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.monotonic()
-        route = _route_of(request)
-        code = 500
-        try:
-            response = await handler(request)
-            code = response.status
-            return response
-        except web.HTTPException as exc:
-            code = exc.status
-            raise
-        finally:
-            self._observe(request.method, route, code, time.monotonic() - started)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -88,9 +70,3 @@ class Metrics:
         app = web.Application()
         app.router.add_get("/metrics", serve_metrics)
         return app
-
-
-def _route_of(request: web.Request) -> str:
-    # The route pattern, not the path: ids and names must not become label values.
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"

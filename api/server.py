@@ -1,7 +1,8 @@
 """The aiohttp application and its listeners.
 
 ``make_app`` assembles what every route shares: error mapping, the version
-prefix and its limits, the common headers and ``/_ping``. Endpoints backed by
+prefix and its limits, metrics (all three in ``api.middleware``), the common headers
+and ``/_ping``. Endpoints backed by
 the daemon are added to ``app.router`` afterwards, without the version prefix.
 
 Decisions worth knowing:
@@ -46,21 +47,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from api.errors import error_middleware
-from api.hijack import use_tcp_upgrade_parser
 from api.limits import LIMITS, ApiRunner, ServerLimits
+from api.middleware import RequestObserver, add_common_headers, api_middleware
+from api.request_parser import use_tcp_upgrade_parser
 from api.routes import system
-from api.streams import LIVE_STREAMS, abort_live_streams, drop_unwanted_content_type
+from api.streams import LIVE_STREAMS, abort_live_streams
 from api.tls import TlsRelay
-from api.versioning import (
-    MIN_API_VERSION,
-    ApiVersion,
-    add_common_headers,
-    add_version_prefix,
-    version_middleware,
-)
+from api.versioning import MIN_API_VERSION, ApiVersion, add_version_prefix
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +66,23 @@ SOCKET_GROUP = "docker"  # as daemon.config's default
 def make_app(
     *,
     min_api_version: ApiVersion = MIN_API_VERSION,
-    outer_middlewares: Sequence[Middleware] = (),
+    observe: RequestObserver | None = None,
     limits: ServerLimits | None = None,
 ) -> web.Application:
-    """The application with middlewares, hooks and the system routes.
+    """The application with its middleware, hooks and the system routes.
 
-    `outer_middlewares` run outside error handling, so they see every final status.
+    `observe` is told each request's final status and time (``api.middleware``).
     `limits` (defaults: ``ServerLimits()``) apply to its handlers and, through
     ``serve``, to its connections.
     """
     use_tcp_upgrade_parser()
     app = web.Application(
-        middlewares=[*outer_middlewares, error_middleware, version_middleware(min_api_version)],
+        middlewares=[api_middleware(min_api_version, observe=observe)],
         client_max_size=0,
     )
     app[LIVE_STREAMS] = weakref.WeakSet()
     app[LIMITS] = limits or ServerLimits()
     app.on_response_prepare.append(add_common_headers)
-    app.on_response_prepare.append(drop_unwanted_content_type)
     system.add_routes(app.router)
     add_version_prefix(app.router)
     return app

@@ -7,23 +7,27 @@ handler. It works at routing time because aiohttp resolves the route before any
 middleware runs; a middleware cannot re-route a request. The second pass hands
 the resources only what they read (the method and the decoded path without the
 prefix): a request clone cost more than the routing itself (issue 13: 44 -> 16 us
-a versioned request with mooraged's routes).
+a versioned request with mooraged's routes). That pass goes through
+``api.route_table.RouteTable`` (aiohttp's order, one regex a bucket of resources) once
+the router is frozen, and through aiohttp's walk when the table finds nothing.
 
-``version_middleware`` then records the version in ``request[API_VERSION]``
-and refuses versions outside [minimum, current] with dockerd's texts.
+``check_version`` (called by ``api.middleware`` for every request) then records the
+version in ``request[API_VERSION]`` and refuses versions outside [minimum, current] with
+dockerd's texts.
 """
 
+import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractMatchInfo
-from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlMappingMatchInfo
 from yarl import URL
 
+from api.route_table import RouteTable
 from daemon.errors import InvalidParameter
 
 # Re-exported: the routes and the server know versions from here.
@@ -73,24 +77,13 @@ def split_version_prefix(raw_path: str) -> tuple[str | None, str]:
     return m.group(1), m.group(2) or "/"
 
 
-def common_headers(version: ApiVersion = CURRENT_API_VERSION) -> dict[str, str]:
-    """Headers dockerd puts on every reply, hijacked streams included."""
-    return {
-        "Api-Version": str(version),
-        "Docker-Experimental": "false",
-        "Ostype": "linux",
-        "Server": SERVER_SOFTWARE,
-    }
-
-
-async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook.
-
-    A signal rather than a middleware so that streamed replies, whose headers
-    go out inside the handler, get them too.
-    """
-    # Overwrites the Server header aiohttp set just before this hook runs.
-    response.headers.update(common_headers())
+# Headers dockerd puts on every reply, hijacked streams included (made once: issue 13).
+COMMON_HEADERS = {
+    "Api-Version": str(CURRENT_API_VERSION),
+    "Docker-Experimental": "false",
+    "Ostype": "linux",
+    "Server": SERVER_SOFTWARE,
+}
 
 
 class _PathOnly:
@@ -117,6 +110,7 @@ class VersionedPaths(AbstractResource):
     def __init__(self, router: web.UrlDispatcher) -> None:
         super().__init__()
         self._router = router
+        self._table: RouteTable | None = None  # made once the router is frozen
 
     @property
     def canonical(self) -> str:
@@ -138,9 +132,14 @@ class VersionedPaths(AbstractResource):
         # The prefix is digits and dots, the same in the raw and the decoded path: the
         # router's second pass sees the decoded path without it (no request clone).
         rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
-        match_info: AbstractMatchInfo = await self._router.resolve(
-            cast(web.Request, _Unversioned(request.method, rest))
-        )
+        unversioned = _Unversioned(request.method, rest)
+        table = self._route_table()
+        if table is not None:
+            found = await table.resolve(unversioned)
+            if found is not None:
+                return found, set()
+        # Not found that way (or the router still changes): aiohttp's own walk decides.
+        match_info: AbstractMatchInfo = await self._router.resolve(cast(web.Request, unversioned))
         exc = match_info.http_exception
         if exc is None:
             assert isinstance(match_info, UrlMappingMatchInfo)
@@ -148,6 +147,13 @@ class VersionedPaths(AbstractResource):
         if isinstance(exc, web.HTTPMethodNotAllowed):
             return None, set(exc.allowed_methods)
         return None, set()
+
+    def _route_table(self) -> RouteTable | None:
+        if self._table is None and self._router.frozen:
+            self._table = RouteTable(
+                r for r in self._router.resources() if not isinstance(r, VersionedPaths)
+            )
+        return self._table
 
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("versioned paths cannot live under a prefix")
@@ -170,40 +176,44 @@ def add_version_prefix(router: web.UrlDispatcher) -> None:
     router.register_resource(VersionedPaths(router))
 
 
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+@functools.lru_cache(maxsize=64)
+def _parse_version(text: str) -> ApiVersion:
+    # The same few prefixes come with every request; a cache of a few keeps it bounded.
+    return ApiVersion.parse(text)
 
 
-def version_middleware(
+def check_version(
+    request: web.Request,
     min_version: ApiVersion = MIN_API_VERSION,
     max_version: ApiVersion = CURRENT_API_VERSION,
-) -> Middleware:
-    """Record the request's API version and refuse those out of range."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        text, _ = split_version_prefix(request.rel_url.raw_path)
-        version = max_version if text is None else ApiVersion.parse(text)
-        request[API_VERSION] = version
-        # Like dockerd, an unknown route stays a 404 whatever its version.
-        if text is not None and request.match_info.http_exception is None:
-            if version < min_version:
-                message = (
-                    f"client version {text} is too old. Minimum supported API version "
-                    f"is {min_version}, please upgrade your client to a newer version"
-                )
-                if version <= _LAST_TEXT_ERRORS_VERSION:
-                    return web.Response(
-                        status=400,
-                        text=message + "\n",
-                        content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"},
-                    )
-                raise InvalidParameter(message)
-            if version > max_version:
-                raise InvalidParameter(
-                    f"client version {text} is too new. "
-                    f"Maximum supported API version is {max_version}"
-                )
-        return await handler(request)
-
-    return middleware
+) -> web.Response | None:
+    """Record the request's API version in ``request[API_VERSION]``; a version out of
+    range is refused with dockerd's texts: a plain-text reply up to 1.23 (returned),
+    else ``InvalidParameter`` (raised)."""
+    raw_path = request.rel_url.raw_path
+    text = split_version_prefix(raw_path)[0] if raw_path.startswith("/v") else None
+    if text is None:
+        request[API_VERSION] = max_version
+        return None
+    version = request[API_VERSION] = _parse_version(text)
+    # Like dockerd, an unknown route stays a 404 whatever its version.
+    if request.match_info.http_exception is not None:
+        return None
+    if version < min_version:
+        message = (
+            f"client version {text} is too old. Minimum supported API version "
+            f"is {min_version}, please upgrade your client to a newer version"
+        )
+        if version <= _LAST_TEXT_ERRORS_VERSION:
+            return web.Response(
+                status=400,
+                text=message + "\n",
+                content_type="text/plain",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
+        raise InvalidParameter(message)
+    if version > max_version:
+        raise InvalidParameter(
+            f"client version {text} is too new. Maximum supported API version is {max_version}"
+        )
+    return None

@@ -183,7 +183,7 @@ class Services:
                 await prepared
             raise
         self.daemon.containerd_version = prepared.result()[0]
-        app = make_app(outer_middlewares=[self.metrics.middleware], limits=self.limits)
+        app = make_app(observe=self.metrics.observe_request, limits=self.limits)
         app[DAEMON] = self.daemon
         app[events_routes.EVENTS] = self.events
         for routes in (

@@ -17,7 +17,7 @@ from daemon.daemon import Daemon
 
 from ..hijack import HijackedConnection
 from ..stdcopy import Stream, encode_frame
-from ..streams import ClientGone, json_line
+from ..streams import JSON_HEADERS, ClientGone, json_line
 
 DAEMON = web.AppKey("daemon", Daemon)
 
@@ -40,7 +40,7 @@ def int_param(request: web.Request, name: str, default: int | None) -> int | Non
 
 
 def json_reply(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(body=json_line(obj), status=status, content_type="application/json")
+    return web.Response(body=json_line(obj), status=status, headers=JSON_HEADERS)
 
 
 _STREAMS = {"stdout": Stream.STDOUT, "stderr": Stream.STDERR}

@@ -30,7 +30,7 @@ from ..body import read_json
 from ..hijack import hijack, stream_content_type
 from ..server import unix_socket_paths
 from ..stdcopy import Stream, encode_frame
-from ..streams import ClientGone, StreamingReply
+from ..streams import ClientGone, StreamingReply, json_line
 from ..versioning import api_version
 from .bind_warnings import log_warnings, protected_paths, sensitive_bind_warnings
 from .common import DAEMON, AttachEnd, bool_param, int_param, json_reply, pump_attachment
@@ -222,8 +222,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
         daemon.forget_waiter(ref, waiter)
         raise
     body: WaitResponse = {"Error": None, "StatusCode": code}
-    await reply.write_json(body)
-    return await reply.finish()
+    return await reply.finish(json_line(body))
 
 
 async def _shielded(waiter: asyncio.Future[int]) -> int:

@@ -1,0 +1,134 @@
+"""api.route_table: versioned paths find the route aiohttp's own walk finds.
+
+With all of mooraged's routes, every route's path (and near misses of it) under every
+method is resolved twice: unprefixed, by aiohttp's router alone, and under ``/v1.41``,
+through ``VersionedPaths`` and its ``RouteTable``. Both must give the same route, the same
+path parameters, or the same error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from api.route_table import RouteTable
+from api.routes import (
+    archive,
+    build,
+    container_fs,
+    container_ops,
+    containers,
+    events,
+    exec,
+    images,
+    info,
+    networks,
+    stats,
+    swarm,
+    system_df,
+    volumes,
+)
+from api.server import make_app
+from api.versioning import VersionedPaths
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+
+
+def _mooraged_app() -> web.Application:
+    app = make_app()
+    for module in (containers, exec, info, events, stats, container_ops, archive):
+        module.add_routes(app.router)
+    for module in (container_fs, system_df, volumes, swarm, networks, build):
+        module.add_routes(app.router)
+    images.add_routes(app, None)  # type: ignore[arg-type]  # routes only: never called
+    app.freeze()
+    return app
+
+
+def _paths(app: web.Application) -> list[str]:
+    paths = {"/", "/nosuch", "/containers", "/containers/", "/containers/a/b/c/d"}
+    for resource in app.router.resources():
+        canonical = resource.canonical
+        if "{version}" in str(resource.get_info()):
+            continue
+        for value in ("abc", "a%2Fb", "ns/name:tag", "{x}"):
+            path = re.sub(r"\{[^}]*\}", value, canonical)
+            paths |= {path, path + "/", path + "/extra", path.rpartition("/")[0] + "/json"}
+    return sorted(paths)
+
+
+class _Request:
+    """What the router and its resources read of a request."""
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method = method
+        self.rel_url = URL(path)
+
+
+def _request(method: str, path: str) -> web.Request:
+    return _Request(method, path)  # type: ignore[return-value]
+
+
+def _outcome(match_info: Any) -> Any:
+    if match_info.http_exception is not None:
+        return match_info.http_exception.status
+    return (match_info.route.resource.canonical, match_info.route.method, dict(match_info))
+
+
+async def test_versioned_paths_find_what_aiohttp_finds() -> None:
+    app = _mooraged_app()
+    checked = 0
+    for path in _paths(app):
+        for method in METHODS:
+            plain = await app.router.resolve(_request(method, path))
+            versioned = await app.router.resolve(_request(method, "/v1.41" + path))
+            assert _outcome(versioned) == _outcome(plain), f"{method} {path}"
+            checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [
+        ("GET", "/containers/abc/stats", "/containers/{name}/stats"),
+        ("DELETE", "/containers/abc/stats", "/containers/{parent}/{alias}"),
+        ("POST", "/containers/abc/wait", "/containers/{name}/wait"),
+        ("GET", "/containers/json", "/containers/json"),
+    ],
+)
+async def test_the_table_itself_answers_the_hot_routes(method: str, path: str, route: str) -> None:
+    app = _mooraged_app()
+    table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
+    request = _request(method, path)
+    found = await table.resolve(request)
+    assert found is not None and found.route.resource is not None
+    assert found.route.resource.canonical == route
+
+
+async def test_a_path_no_route_takes_is_left_to_aiohttp() -> None:
+    app = _mooraged_app()
+    table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
+    assert await table.resolve(_request("GET", "/nosuch")) is None
+    assert await table.resolve(_request("PUT", "/containers/abc/wait")) is None
+
+
+@pytest.mark.parametrize("general_first", [True, False])
+async def test_of_two_routes_that_take_a_path_the_first_registered_wins(
+    general_first: bool,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = make_app()
+    routes = ["/things/{a}/{b}", "/things/{a}/x"]
+    for route in routes if general_first else reversed(routes):
+        app.router.add_get(route, handler)
+    app.freeze()
+    found = await app.router.resolve(_request("GET", "/v1.41/things/1/x"))
+    assert found.route.resource is not None
+    assert found.route.resource.canonical == routes[0 if general_first else 1]
+    assert dict(found) == ({"a": "1", "b": "x"} if general_first else {"a": "1"})
