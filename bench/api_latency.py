@@ -32,7 +32,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 from bench.compare import percentile
-from bench.engines import REPO, Engine, moorage
+from bench.engines import REPO, Engine, checkout_trees, moorage
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 from wire.host_config import HostConfig
@@ -154,12 +154,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-n", type=int, default=200, help="list and inspect requests per round")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
-    trees = []
-    for spec in args.tree or [f"this={REPO}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not Path(path, "daemon").is_dir():
-            p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
-        trees.append((name, Path(path).resolve()))
+    trees = list(checkout_trees(p, args.tree or [f"this={REPO}"]).items())
     if args.containers <= WARMUP or args.n < 1 or args.rounds < 1:
         p.error(f"--containers must be above {WARMUP}, -n and --rounds at least 1")
     args.trees = trees

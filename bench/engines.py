@@ -35,6 +35,22 @@ from tests.support.images import write_docker_save
 
 API = "/v1.41"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def checkout_trees(
+    p: argparse.ArgumentParser, specs: list[str], reserved: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """The `--tree NAME=PATH` options: other moorage checkouts to run beside this one,
+    by name (a name a contender already has is refused, as is a path with no daemon)."""
+    trees: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not Path(path, "daemon").is_dir() or name in reserved:
+            p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
+        trees[name] = Path(path).resolve()
+    return trees
+
+
 READY_TIMEOUT = 60.0
 # Start-up is timed to the first answered /_ping: a coarser poll would add up to its period.
 READY_POLL = 0.02

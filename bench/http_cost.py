@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench import procstat
 from bench.api_latency import load_image
-from bench.engines import REPO, Engine, moorage
+from bench.engines import REPO, Engine, checkout_trees, moorage
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -143,12 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--block", type=int, default=50, help="requests a daemon answers per turn")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
-    trees = []
-    for spec in args.tree or [f"this={REPO}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not Path(path, "daemon").is_dir():
-            p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
-        trees.append((name, Path(path).resolve()))
+    trees = list(checkout_trees(p, args.tree or [f"this={REPO}"]).items())
     if args.block < 1 or args.n < args.block or args.rounds < 1:
         p.error("--block and --rounds must be at least 1, -n at least --block")
     args.trees = trees

@@ -42,7 +42,7 @@ from typing import Any
 from bench import procstat
 from bench.api_latency import load_image
 from bench.compare import command_output, percentile
-from bench.engines import REPO, Engine, dockerd, moorage, private_containerd
+from bench.engines import REPO, Engine, checkout_trees, dockerd, moorage, private_containerd
 from bench.floor import Floor
 from tests.support.images import build_busybox_layer, build_image, file_layer, write_docker_save
 
@@ -541,13 +541,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.smoke:
         args.n, args.rounds, args.concurrency = 2, 1, [1, 2]
         args.scale, args.images, args.scale_requests = min(args.scale, 3), 1, 5
-    args.trees = {}
-    for spec in args.tree:
-        name, sep, path = spec.partition("=")
-        if not sep or not Path(path, "daemon").is_dir() or name in ("dockerd", "floor"):
-            p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
-        args.trees[name] = Path(path).resolve()
-        args.contenders.append(name)
+    args.trees = checkout_trees(p, args.tree, reserved=("dockerd", "floor"))
+    # A tree is a contender whether or not --contenders names it too (once).
+    args.contenders += [name for name in args.trees if name not in args.contenders]
     if set(args.contenders) - {"moorage", "dockerd", "floor", *args.trees}:
         p.error("contenders are moorage, dockerd, floor and the --tree names")
     if args.n < 1 or args.rounds < 1:

@@ -35,7 +35,7 @@ from pathlib import Path
 from bench import procstat
 from bench.api_latency import load_image
 from bench.compare import command_output
-from bench.engines import REPO, Engine, dockerd, moorage, private_containerd
+from bench.engines import REPO, Engine, checkout_trees, dockerd, moorage, private_containerd
 from bench.lifecycle import CMD, extra_images, run_report
 
 POPULATE_AT_ONCE = 4
@@ -176,12 +176,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="", help="also write the report here")
     args = p.parse_args(argv)
     args.argv = argv
-    args.trees = {}
-    for spec in args.tree:
-        name, sep, path = spec.partition("=")
-        if not sep or not Path(path, "daemon").is_dir() or name in ("dockerd", "moorage"):
-            p.error(f"--tree wants NAME=PATH of a moorage checkout: {spec}")
-        args.trees[name] = Path(path).resolve()
+    args.trees = checkout_trees(p, args.tree, reserved=("dockerd", "moorage"))
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     args.contenders = ["moorage", *args.trees] + ([] if args.no_dockerd else ["dockerd"])
