@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 from bench.compare import percentile
-from bench.engines import REPO, Engine, checkout_trees, moorage
+from bench.engines import REPO, Engine, checkout_trees, moorage, run_report
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 from wire.host_config import HostConfig
@@ -161,14 +160,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def measured(args: argparse.Namespace) -> str:
+    return report(await run(args), args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    if os.geteuid() != 0:
-        print("api_latency: must run as root (containerd, runc)", file=sys.stderr)
-        return 2
-    args = parse_args(argv)
-    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(report(asyncio.run(run(args)), args))
-    return 0
+    return run_report("api_latency", parse_args, measured, argv)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,26 @@ API = "/v1.41"
 REPO = Path(__file__).resolve().parent.parent
 
 
+def run_report(
+    prog: str,
+    parse: Callable[[list[str]], argparse.Namespace],
+    runner: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
+    argv: list[str] | None,
+) -> int:
+    """A benchmark's main: as root, its arguments parsed, the load noted, its report
+    printed (and written to --out)."""
+    if os.geteuid() != 0:
+        print(f"{prog}: must run as root (containerd, runc)", file=sys.stderr)
+        return 2
+    args = parse(sys.argv[1:] if argv is None else argv)
+    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = asyncio.run(runner(args))
+    if getattr(args, "out", ""):
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def checkout_trees(
     p: argparse.ArgumentParser, specs: list[str], reserved: tuple[str, ...] = ()
 ) -> dict[str, Path]:

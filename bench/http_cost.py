@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from bench import procstat
 from bench.api_latency import load_image
-from bench.engines import REPO, Engine, checkout_trees, moorage
+from bench.engines import REPO, Engine, checkout_trees, moorage, run_report
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -150,14 +149,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def measured(args: argparse.Namespace) -> str:
+    return report(await run(args), args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    if os.geteuid() != 0:
-        print("http_cost: must run as root (containerd, runc)", file=sys.stderr)
-        return 2
-    args = parse_args(argv)
-    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(report(asyncio.run(run(args)), args))
-    return 0
+    return run_report("http_cost", parse_args, measured, argv)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,15 @@ from typing import Any
 from bench import procstat
 from bench.api_latency import load_image
 from bench.compare import command_output, percentile
-from bench.engines import REPO, Engine, checkout_trees, dockerd, moorage, private_containerd
+from bench.engines import (
+    REPO,
+    Engine,
+    checkout_trees,
+    dockerd,
+    moorage,
+    private_containerd,
+    run_report,
+)
 from bench.floor import Floor
 from tests.support.images import build_busybox_layer, build_image, file_layer, write_docker_save
 
@@ -549,26 +557,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.n < 1 or args.rounds < 1:
         p.error("-n and --rounds must be at least 1")
     return args
-
-
-def run_report(
-    prog: str,
-    parse: Callable[[list[str]], argparse.Namespace],
-    runner: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
-    argv: list[str] | None,
-) -> int:
-    """A benchmark's main: as root, its arguments parsed, the load noted, its report
-    printed (and written to --out)."""
-    if os.geteuid() != 0:
-        print(f"{prog}: must run as root (containerd, runc)", file=sys.stderr)
-        return 2
-    args = parse(sys.argv[1:] if argv is None else argv)
-    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text = asyncio.run(runner(args))
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

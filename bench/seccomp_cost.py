@@ -44,7 +44,7 @@ from typing import Any
 
 from bench.api_latency import load_image
 from bench.compare import command_output, percentile
-from bench.engines import REPO, HostFootprint, dockerd, moorage
+from bench.engines import REPO, HostFootprint, dockerd, moorage, run_report
 from bench.floor import Floor, SpecEdit
 from bench.lifecycle import (
     CMD,
@@ -54,7 +54,6 @@ from bench.lifecycle import (
     batch,
     engine_contender,
     http_lifecycle,
-    run_report,
 )
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save

@@ -35,8 +35,16 @@ from pathlib import Path
 from bench import procstat
 from bench.api_latency import load_image
 from bench.compare import command_output
-from bench.engines import REPO, Engine, checkout_trees, dockerd, moorage, private_containerd
-from bench.lifecycle import CMD, extra_images, run_report
+from bench.engines import (
+    REPO,
+    Engine,
+    checkout_trees,
+    dockerd,
+    moorage,
+    private_containerd,
+    run_report,
+)
+from bench.lifecycle import CMD, extra_images
 
 POPULATE_AT_ONCE = 4
 RESTORE_TIMEOUT = 120.0
