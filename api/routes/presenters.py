@@ -268,7 +268,7 @@ def summarize_container(
             summary["SizeRootFs"] = size_root_fs
     summary["Labels"] = fixed.labels
     summary["State"] = str(model.state.status)
-    summary["Status"] = status_text(live.model.state)
+    summary["Status"] = status_text(model.state)
     summary["HostConfig"] = fixed.host_config_shown
     summary["NetworkSettings"] = {"Networks": {}}
     summary["Mounts"] = fixed.mounts
@@ -313,4 +313,4 @@ def summary_json(live: LiveContainer, version: ApiVersion, manifest: OCIDescript
         fixed.json_head = head[:-1] + b',"Status":'
         fixed.json_tail = b"," + tail[1:] if len(tail) > 2 else b"}"
         fixed.json_for = shown_for
-    return fixed.json_head + jsonbytes.dumps(status_text(live.model.state)) + fixed.json_tail
+    return fixed.json_head + jsonbytes.dumps(status_text(state)) + fixed.json_tail

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import StartError
 from .rootfs import FileReader
@@ -75,28 +75,23 @@ def parse_group(data: bytes | None) -> list[GroupEntry]:
 # on the content read, so a file changed in the container's rootfs is parsed afresh; a
 # large file is not kept (64 of them would be held).
 _CACHED_SIZE = 64 * 1024
+T = TypeVar("T")
 
 
-def _passwd_of(data: bytes | None) -> Sequence[PasswdEntry]:
-    if data is not None and len(data) > _CACHED_SIZE:
-        return parse_passwd(data)
-    return _cached_passwd(data)
+def _parsed_once(parse: Callable[[bytes | None], list[T]]) -> Callable[[bytes | None], Sequence[T]]:
+    """`parse`, remembered for the last 64 small contents it was given."""
+    remembered = functools.lru_cache(maxsize=64)(lambda data: tuple(parse(data)))
+
+    def parsed(data: bytes | None) -> Sequence[T]:
+        if data is not None and len(data) > _CACHED_SIZE:
+            return parse(data)
+        return remembered(data)
+
+    return parsed
 
 
-def _groups_of(data: bytes | None) -> Sequence[GroupEntry]:
-    if data is not None and len(data) > _CACHED_SIZE:
-        return parse_group(data)
-    return _cached_groups(data)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_passwd(data: bytes | None) -> tuple[PasswdEntry, ...]:
-    return tuple(parse_passwd(data))
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_groups(data: bytes | None) -> tuple[GroupEntry, ...]:
-    return tuple(parse_group(data))
+_passwd_of = _parsed_once(parse_passwd)
+_groups_of = _parsed_once(parse_group)
 
 
 def _check_range(value: int) -> int:
