@@ -63,7 +63,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
                     "Destination": parts[1],
                     "Mode": mode,
                     "RW": "ro" not in mode.split(","),
-                    "Propagation": "rprivate",
+                    "Propagation": oci.bind_propagation(mode),
                 }
             )
     for mount in host_config.get("Mounts") or []:
@@ -77,7 +77,7 @@ def _mounts(live: LiveContainer) -> list[MountPoint]:
                 "Destination": mount.get("Target", ""),
                 "Mode": "",
                 "RW": not mount.get("ReadOnly", False),
-                "Propagation": "rprivate" if kind == "bind" else "",
+                "Propagation": oci.mount_propagation(mount) if kind == "bind" else "",
             }
         )
     mounts += [mount_point(m) for m in mounts_of(live.model.volume_mounts)]

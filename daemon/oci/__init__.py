@@ -13,9 +13,11 @@ from .hostconfig import normalize_host_config
 from .merge import MergedConfig, merge_config, stop_signal
 from .mounts import (
     UserMount,
+    bind_propagation,
     create_missing_bind_sources,
     inherit_mounts,
     mount_points,
+    mount_propagation,
     parse_volumes_from,
     user_mounts,
     volumes_from,
@@ -38,6 +40,7 @@ __all__ = [
     "UserMount",
     "all_capabilities",
     "apparmor_enabled",
+    "bind_propagation",
     "bounding_capabilities",
     "build_spec",
     "create_missing_bind_sources",
@@ -47,6 +50,7 @@ __all__ = [
     "linux_resources",
     "merge_config",
     "mount_points",
+    "mount_propagation",
     "normalize_host_config",
     "parse_volumes_from",
     "probe_sysinfo",

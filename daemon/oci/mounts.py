@@ -78,6 +78,16 @@ def valid_bind_mode(mode: str) -> bool:
     return all(n <= 1 for n in counts.values())
 
 
+def bind_propagation(mode: str) -> str:
+    """The propagation a Binds entry's mode ("rw,rshared") asks for; rprivate if none."""
+    return next((o for o in mode.split(",") if o in PROPAGATIONS), DEFAULT_PROPAGATION)
+
+
+def mount_propagation(spec: Mapping[str, Any]) -> str:
+    """The propagation a bind's HostConfig.Mounts entry asks for; rprivate if none."""
+    return get_str(get_map(spec, "BindOptions"), "Propagation") or DEFAULT_PROPAGATION
+
+
 def parse_bind(raw: str) -> UserMount:
     """A Binds entry, "src:dst[:mode]"; dockerd's errors for the forms it rejects."""
     if raw.count(":") > 2:
@@ -114,13 +124,12 @@ def parse_bind(raw: str) -> UserMount:
             propagation="",
             mode=mode,
         )
-    propagation = next((o for o in options if o in PROPAGATIONS), DEFAULT_PROPAGATION)
     return UserMount(
         destination=paths.clean(target),
         type="bind",
         source=paths.clean(source),
         writable="ro" not in options,
-        propagation=propagation,
+        propagation=bind_propagation(mode),
         create_source=True,
     )
 
@@ -190,7 +199,7 @@ def parse_mount(spec: Mapping[str, Any], *, check_source: bool = True) -> UserMo
         type="bind",
         source=paths.clean(get_str(spec, "Source")),
         writable=not read_only,
-        propagation=get_str(bind_options, "Propagation") or DEFAULT_PROPAGATION,
+        propagation=mount_propagation(spec),
         recursive=not get_bool(bind_options, "NonRecursive"),
         create_source=get_bool(bind_options, "CreateMountpoint"),
     )
