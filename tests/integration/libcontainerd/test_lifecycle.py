@@ -125,12 +125,20 @@ async def test_oom_event_then_exit(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:
     cid = unique_id("oom")
-    spec = spec_for(containerd, cid, ["dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"])
+    # The shim listens for the cgroup's OOM notification only once `runc start` has
+    # returned, just before Tasks.Start answers; a process that ran out of memory before
+    # then was killed unseen, and no /tasks/oom ever came (under load, 2 runs in 40). So
+    # the allocation waits for a line sent after the start's answer. (The daemon does not
+    # rely on the event alone: an exit by SIGKILL reads the cgroup's OOM count.)
+    argv = ["sh", "-c", "read go && exec dd if=/dev/zero of=/dev/null bs=200M count=1"]
+    spec = spec_for(containerd, cid, argv)
     spec["linux"]["resources"]["memory"] = {"limit": 20 * 1024 * 1024, "swap": 20 * 1024 * 1024}
     async with connected(containerd) as (client, backend):
         container = await new_container_on(client, containerd, busybox_image, cid, spec)
-        task = await container.new_task(StdioSpec(stdout=True, stderr=True))
+        task = await container.new_task(StdioSpec(stdin=True, stdout=True, stderr=True))
         await task.start()
+        assert task.stdio.stdin is not None
+        await task.stdio.stdin.write(b"go\n")
         exit_info = await backend.wait_for(cid, EventType.EXIT)
         # The shim watches the OOM eventfd and reaps the process in separate goroutines,
         # so the two events may come in either order; both must come.
