@@ -22,6 +22,7 @@ from docker.models.containers import Container
 
 from tests.integration.curl.test_readme import run_readme_curl_examples
 from tests.support.images import write_docker_save
+from wire.api_versions import CURRENT_API_VERSION, MIN_API_VERSION
 
 SOCKET = os.environ.get("MOORAGE_ENV_SOCKET", "")
 SERVICE_HOST = os.environ.get("MOORAGE_ENV_HOST", "moorage")
@@ -57,7 +58,12 @@ def _until(check: Callable[[], bool], what: str) -> None:
 
 def test_the_service_answers(client: docker.DockerClient) -> None:
     assert client.ping()
-    assert client.version()["ApiVersion"] == "1.41"
+    # The daemon's own range, whatever version the client speaks (pinned to 1.41 here).
+    version = client.version()
+    assert (version["ApiVersion"], version["MinAPIVersion"]) == (
+        str(CURRENT_API_VERSION),
+        str(MIN_API_VERSION),
+    )
     assert client.info()["Name"]
 
 
