@@ -44,6 +44,7 @@ async def restore(daemon: Daemon, before_steps: Awaitable[object] | None = None)
         if live.model.state.running:
             await volumes.mount(daemon, live, announce=False)  # volumes: counted again
     await daemon.volumes.unmount_idle()
+    restarts: list[asyncio.Task[None]] = []
     for live in daemon.containers():
         model = live.model
         policy = RestartPolicy.of(model.host_config)
@@ -55,6 +56,14 @@ async def restore(daemon: Daemon, before_steps: Awaitable[object] | None = None)
             )
         ):
             monitor.schedule_restart(daemon, live, 0.0)
+            if live.restart_timer is not None:
+                restarts.append(live.restart_timer)
+    # As dockerd's restore: what the policies restart is started (all at once) before
+    # restore returns, and the API serves only after that, so a client's first look shows
+    # it running, not restarting. asyncio.wait cancels none of them if the start-up is cut
+    # short: they are the background's, which the shutdown cancels.
+    if restarts:
+        await asyncio.wait(restarts)
 
 
 def _containerd_back(daemon: Daemon) -> None:

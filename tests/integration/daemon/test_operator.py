@@ -167,6 +167,9 @@ async def test_shutdown_without_live_restore_stops_containers_in_parallel(
         assert await list_tasks(daemon.containerd_address, daemon.namespace) == []
 
         await daemon.start()
+        # As dockerd: the restore starts what its policy restarts before the API answers.
+        policy = (await _inspect(daemon, "policy"))["State"]
+        assert (policy["Status"], policy["Running"]) == ("running", True), policy
         for name, exit_code in expected.items():
             state = (await _inspect(daemon, name))["State"]
             if name == "policy":
