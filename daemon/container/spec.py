@@ -238,7 +238,9 @@ class ContainerSpecs:
 
     def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
         with daemon_errors():
-            oci.create_missing_bind_sources(container.host_config, inherited_of(container))
+            oci.check_bind_propagation(
+                oci.create_missing_bind_sources(container.host_config, inherited_of(container))
+            )
             return self._build(container, mounts)
 
 

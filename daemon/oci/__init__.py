@@ -22,6 +22,7 @@ from .mounts import (
     user_mounts,
     volumes_from,
 )
+from .propagation import check_bind_propagation
 from .resources import linux_resources
 from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
 from .security import apparmor_enabled, info_security_options
@@ -43,6 +44,7 @@ __all__ = [
     "bind_propagation",
     "bounding_capabilities",
     "build_spec",
+    "check_bind_propagation",
     "create_missing_bind_sources",
     "info_security_options",
     "inherit_mounts",

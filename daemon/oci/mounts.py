@@ -306,14 +306,16 @@ def _requested(
 
 def create_missing_bind_sources(
     host_config: Mapping[str, Any], inherited: Sequence[UserMount] = ()
-) -> None:
-    """Binds whose host path is missing get a directory there, as dockerd does at start.
+) -> list[UserMount]:
+    """Binds whose host path is missing get a directory there, as dockerd does at start;
+    returns the container's mounts (`user_mounts`).
 
     Mounts (the API's typed form) only with BindOptions.CreateMountpoint (API 1.42);
     without it their source must exist, at create and again here: one removed since
     create fails the start with create's error (400), as in dockerd 20.10.
     """
-    for mount in user_mounts(host_config, check_sources=True, inherited=inherited):
+    mounts = user_mounts(host_config, check_sources=True, inherited=inherited)
+    for mount in mounts:
         if not mount.create_source or os.path.lexists(mount.source):
             continue
         try:
@@ -323,6 +325,7 @@ def create_missing_bind_sources(
                 raise StartError(
                     f"error while creating mount source path '{mount.source}': {exc}"
                 ) from exc
+    return mounts
 
 
 def _spec_mount(mount: UserMount) -> dict[str, Any]:
