@@ -19,7 +19,8 @@ ROOT = Path(libcontainerd.__file__).parent.parent
 # not a start's (load, import, save, pull, push, login: archive and registry code), the
 # containerd services a start does not call (their generated message classes), the
 # embedded DNS server's dnslib (bridged containers only), prometheus_client (only with
-# --metrics-addr), and the test tools that must never reach the daemon.
+# --metrics-addr), dateutil (a protobuf Timestamp parsed from JSON, never done by the
+# daemon) and the test tools that must never reach the daemon.
 _SERVICES = "libcontainerd.remote.gen.containerd.services."
 LAZY = (
     "daemon.builder",
@@ -38,6 +39,7 @@ LAZY = (
     _SERVICES + "namespaces",
     "dnslib",
     "prometheus_client",
+    "dateutil",
     "schemathesis",
     "hypothesis",
 )
