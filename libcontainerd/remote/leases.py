@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from ..errors import AlreadyExistsError, NotFoundError
 from ..gclabels import EXPIRE_LABEL
 from ..types import lease_id_or_new, temporary_lease
+from .gen.containerd.services.leases.v1 import CreateRequest, DeleteRequest
 from .rpc import Connection, call
 
 
@@ -34,8 +35,6 @@ class RemoteLeases:
         `exist_ok` makes a lease that already exists count as created, which is how a
         retried operation takes over what its failed predecessor left under the lease.
         """
-        from .gen.containerd.services.leases.v1 import CreateRequest  # as stubs.leases
-
         lease_id = lease_id_or_new(lease_id)
         all_labels = dict(labels or {})
         if expire is not None:
@@ -51,8 +50,6 @@ class RemoteLeases:
 
     async def delete(self, lease_id: str, *, sync: bool = False) -> None:
         """`sync` waits for the garbage collection that the deletion allows."""
-        from .gen.containerd.services.leases.v1 import DeleteRequest  # as stubs.leases
-
         with contextlib.suppress(NotFoundError):
             await call(self._conn.stubs.leases.delete(DeleteRequest(id=lease_id, sync=sync)))
 

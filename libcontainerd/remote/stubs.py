@@ -1,11 +1,10 @@
 """The generated service stubs of one connection, created once.
 
 The services a daemon's start-up calls (containers, tasks, snapshots, content, images,
-events, version) are made with the connection; the others at their first use, which
-imports their generated module then: each message class of it is a dataclass, and
-making those classes was a good part of the daemon's start-up (issue 13). Diff and
-leases serve pulls, loads, imports, builds and commits; introspection and namespaces
-nothing yet.
+events, leases, version) are made with the connection; the others at their first use,
+which imports their generated module then: each message class of it is a dataclass, and
+making those classes was a good part of the daemon's start-up (issue 13). Diff serves
+pulls, loads, imports and builds; introspection and namespaces nothing yet.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from .gen.containerd.services.containers.v1 import ContainersStub
 from .gen.containerd.services.content.v1 import ContentStub
 from .gen.containerd.services.events.v1 import EventsStub
 from .gen.containerd.services.images.v1 import ImagesStub
+from .gen.containerd.services.leases.v1 import LeasesStub
 from .gen.containerd.services.snapshots.v1 import SnapshotsStub
 from .gen.containerd.services.tasks.v1 import TasksStub
 from .gen.containerd.services.version.v1 import VersionStub
@@ -25,7 +25,6 @@ from .gen.containerd.services.version.v1 import VersionStub
 if TYPE_CHECKING:
     from .gen.containerd.services.diff.v1 import DiffStub
     from .gen.containerd.services.introspection.v1 import IntrospectionStub
-    from .gen.containerd.services.leases.v1 import LeasesStub
     from .gen.containerd.services.namespaces.v1 import NamespacesStub
 
 
@@ -36,6 +35,7 @@ class Stubs:
         self.content = ContentStub(channel)
         self.events = EventsStub(channel)
         self.images = ImagesStub(channel)
+        self.leases = LeasesStub(channel)
         self.snapshots = SnapshotsStub(channel)
         self.tasks = TasksStub(channel)
         self.version = VersionStub(channel)
@@ -51,12 +51,6 @@ class Stubs:
         from .gen.containerd.services.introspection.v1 import IntrospectionStub
 
         return IntrospectionStub(self._channel)
-
-    @cached_property
-    def leases(self) -> LeasesStub:
-        from .gen.containerd.services.leases.v1 import LeasesStub
-
-        return LeasesStub(self._channel)
 
     @cached_property
     def namespaces(self) -> NamespacesStub:

@@ -34,7 +34,6 @@ LAZY = (
     "daemon.images.push",
     "daemon.images.registry.login",
     _SERVICES + "diff",
-    _SERVICES + "leases",
     _SERVICES + "introspection",
     _SERVICES + "namespaces",
     "dnslib",
