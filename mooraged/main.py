@@ -17,7 +17,6 @@ import uvloop
 from aiohttp import web
 
 from api.limits import ServerLimits
-from api.metrics import Metrics
 from api.routes import archive as archive_routes
 from api.routes import build as build_routes
 from api.routes import container_fs as container_fs_routes
@@ -64,6 +63,7 @@ from .heap import settle_after_startup
 from .pidfile import PidFile
 
 if TYPE_CHECKING:
+    from api.metrics import Metrics  # imported when --metrics-addr serves them
     from libcontainerd.local import LocalClient  # imported when that backend starts
 
 log = logging.getLogger("mooraged")
@@ -117,7 +117,13 @@ class Services:
         )
         self.images.set_usage_checker(self._image_users)
         self.server: Any = None
-        self.metrics = Metrics()
+        # Counted only when something can read them (--metrics-addr): without it neither
+        # prometheus_client is imported (start-up) nor requests and RPCs counted.
+        self.metrics: Metrics | None = None
+        if config.metrics_addr:
+            from api.metrics import Metrics
+
+            self.metrics = Metrics()
         self._metrics_runner: web.AppRunner | None = None
         self._warm_up: asyncio.Task[None] | None = None
 
@@ -158,9 +164,10 @@ class Services:
             address, config.containerd_namespace, self.daemon, config.exec_root / "fifo"
         )
         self.daemon.attach_client(client)
-        for method, count in client.rpc_counts().items():
-            self.metrics.containerd_rpcs.labels(method).inc(count)
-        client.conn.counter.observe(self.metrics.count_rpc)
+        if self.metrics is not None:
+            for method, count in client.rpc_counts().items():
+                self.metrics.containerd_rpcs.labels(method).inc(count)
+            client.conn.counter.observe(self.metrics.count_rpc)
         await self._serve_started(activated)
 
     async def _serve_started(self, activated: list[socket.socket] | None) -> None:
@@ -183,7 +190,8 @@ class Services:
                 await prepared
             raise
         self.daemon.containerd_version = prepared.result()[0]
-        app = make_app(observe=self.metrics.observe_request, limits=self.limits)
+        observe = self.metrics.observe_request if self.metrics is not None else None
+        app = make_app(observe=observe, limits=self.limits)
         app[DAEMON] = self.daemon
         app[events_routes.EVENTS] = self.events
         for routes in (
@@ -218,6 +226,7 @@ class Services:
         )
 
     async def _serve_metrics(self, address: str) -> None:
+        assert self.metrics is not None  # made for a configured --metrics-addr
         host, _, port = address.rpartition(":")
         self._metrics_runner = web.AppRunner(self.metrics.app(), handle_signals=False)
         await self._metrics_runner.setup()

@@ -39,8 +39,6 @@ from daemon.images.errors import (
 )
 from daemon.images.filters import list_images
 from daemon.images.image import Image, ImageContent, ImageUse
-from daemon.images.importer import import_image
-from daemon.images.load import load_images
 from daemon.images.names import (
     MANIFEST_LABEL,
     TAGGED_AT_LABEL,
@@ -49,8 +47,6 @@ from daemon.images.names import (
     named_with_tag,
     record_name,
 )
-from daemon.images.pull import pull_image
-from daemon.images.push import push_image
 from daemon.images.reference import (
     Reference,
 )
@@ -58,8 +54,6 @@ from daemon.images.registry.auth import AuthConfig
 from daemon.images.registry.client import Timeouts
 from daemon.images.registry.endpoints import RegistryConfig
 from daemon.images.registry.errors import RegistryAuthError, RegistryError
-from daemon.images.registry.login import login
-from daemon.images.save import save_images
 from daemon.images.store import ContainerdImages
 from daemon.timefmt import now_rfc3339_nano
 from libcontainerd.types import DEFAULT_SNAPSHOTTER, Client
@@ -282,6 +276,8 @@ class ImageService:
         ]
 
     # -- operations (in their own modules) ----------------------------------------------
+    # Load, import, save, pull, push and login import theirs at their first use: with the
+    # archive and registry code they carry, a start-up that needs none of them paid ~10 ms.
 
     async def delete(
         self, name: str, *, force: bool = False, noprune: bool = False
@@ -297,6 +293,8 @@ class ImageService:
         self, chunks: AsyncIterable[bytes], *, quiet: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/load`: a docker-save or OCI-layout archive, maybe compressed."""
+        from daemon.images.load import load_images
+
         return load_images(self, chunks, quiet=quiet)
 
     def import_image(
@@ -311,6 +309,8 @@ class ImageService:
         platform: str = "",
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/create?fromSrc=-`: a root filesystem tar as a one-layer image."""
+        from daemon.images.importer import import_image
+
         return import_image(
             self,
             chunks,
@@ -324,6 +324,8 @@ class ImageService:
 
     def save(self, names: Sequence[str]) -> AsyncIterator[bytes]:
         """`GET /images/get`: a docker-save archive of the named images."""
+        from daemon.images.save import save_images
+
         return save_images(self, names)
 
     def pull(
@@ -335,16 +337,22 @@ class ImageService:
         auth: AuthConfig | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/create?fromImage=...&tag=...&platform=...`."""
+        from daemon.images.pull import pull_image
+
         return pull_image(self, from_image, tag, platform=platform, auth=auth)
 
     def push(
         self, name: str, tag: str = "", *, auth: AuthConfig | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """`POST /images/{name}/push?tag=...`."""
+        from daemon.images.push import push_image
+
         return push_image(self, name, tag, auth=auth)
 
     async def login(self, auth: AuthConfig) -> dict[str, str]:
         """`POST /auth`: {"Status": "Login Succeeded", "IdentityToken": ...}."""
+        from daemon.images.registry.login import login
+
         try:
             result = await login(auth, config=self.registry_config, timeouts=self.registry_timeouts)
         except RegistryAuthError as exc:

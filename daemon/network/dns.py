@@ -21,10 +21,12 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
-
-from dnslib import PTR, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from typing import TYPE_CHECKING
 
 from ..oci.etc_files import Forwarding
+
+if TYPE_CHECKING:
+    from dnslib import DNSRecord
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +203,9 @@ class Resolver:
 
     async def answer(self, container_id: str, data: bytes) -> bytes | None:
         """The reply to one query, or None to drop it (not a query at all)."""
+        # dnslib at the first query: a daemon without bridged containers never needs it.
+        from dnslib import QTYPE, RCODE, DNSError, DNSRecord
+
         try:
             request = DNSRecord.parse(data)
         except (DNSError, ValueError, IndexError, struct.error):
@@ -230,6 +235,8 @@ class Resolver:
     def _answer_locally(
         self, container_id: str, request: DNSRecord, name: str, qtype: int
     ) -> bytes | None:
+        from dnslib import PTR, QTYPE, RR, A  # loaded by answer() already
+
         reply = request.reply()
         reply.header.aa = 0
         if qtype == QTYPE.PTR:

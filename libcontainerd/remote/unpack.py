@@ -21,7 +21,6 @@ from ..types import (
     SnapshotInfo,
     UnpackedLayer,
 )
-from .gen.containerd.services.diff.v1 import ApplyRequest
 from .gen.containerd.services.snapshots.v1 import (
     CommitSnapshotRequest,
     Kind,
@@ -111,6 +110,8 @@ class RemoteUnpacker:
         labels: Mapping[str, str] | None = None,
     ) -> int:
         """Prepare, Diff.Apply and Commit of one layer; returns its uncompressed size."""
+        from .gen.containerd.services.diff.v1 import ApplyRequest  # as stubs.diff
+
         key = f"extract-{secrets.token_hex(6)}-{chain_id}"
         snapshots = self._conn.stubs.snapshots
         prepared = await call(

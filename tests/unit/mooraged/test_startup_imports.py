@@ -15,13 +15,30 @@ import libcontainerd
 ROOT = Path(libcontainerd.__file__).parent.parent
 
 # Loaded at first use only: the builder (and pathspec, which only it uses), the local
-# backend, the cgroup metrics' protobuf classes (stats), and the test tools that must
-# never reach the daemon.
+# backend, the cgroup metrics' protobuf classes (stats), the image operations that are
+# not a start's (load, import, save, pull, push, login: archive and registry code), the
+# containerd services a start does not call (their generated message classes), the
+# embedded DNS server's dnslib (bridged containers only), prometheus_client (only with
+# --metrics-addr), dateutil (a protobuf Timestamp parsed from JSON, never done by the
+# daemon) and the test tools that must never reach the daemon.
+_SERVICES = "libcontainerd.remote.gen.containerd.services."
 LAZY = (
     "daemon.builder",
     "pathspec",
     "libcontainerd.local",
     "libcontainerd.remote.gen.io.containerd.cgroups",
+    "daemon.images.load",
+    "daemon.images.importer",
+    "daemon.images.save",
+    "daemon.images.pull",
+    "daemon.images.push",
+    "daemon.images.registry.login",
+    _SERVICES + "diff",
+    _SERVICES + "introspection",
+    _SERVICES + "namespaces",
+    "dnslib",
+    "prometheus_client",
+    "dateutil",
     "schemathesis",
     "hypothesis",
 )
