@@ -56,18 +56,6 @@ from grpclib.const import Cardinality
 
 from . import wirecodec
 
-# grpcio's C-core serves a client connection with its EventEngine by default: a poller
-# thread hands each read to a pool thread, which completes the call for grpc.aio's
-# poller thread, which wakes the loop, ~5 thread switches per call (137 a lifecycle)
-# and ~2.5 ms of CPU per lifecycle in threads besides the loop's. With the experiment
-# `event_engine_client` off, the connection is served by the C-core's own iomgr, polled
-# by grpc.aio's poller thread itself: the reads and completions happen there, with no
-# hand-off (~1 ms per lifecycle less; bench/LIFECYCLE_RESULTS.md, "Client floor"). It is
-# read when the first channel of the process is made, so it is set here at import,
-# unless the environment already chose experiments.
-GRPC_EXPERIMENTS = "-event_engine_client"
-os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS)
-
 # grpc.aio's own builder of the error a failed call raises (private; see above).
 _create_rpc_error: Callable[[Any, Any], grpc.aio.AioRpcError] = importlib.import_module(
     "grpc.aio._call"
