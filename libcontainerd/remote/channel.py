@@ -165,12 +165,10 @@ class ContainerdChannel:
         self._in_flight.add(call)
         try:
             answer = await call.unary_unary(data, headers, None)
-        except asyncio.CancelledError:
-            if not call.done():
-                call.cancel(_CANCELLED)
-            raise
         finally:
             self._in_flight.discard(call)
+            if not call.done():  # the caller was cancelled (or its coroutine closed)
+                call.cancel(_CANCELLED)
         if call.is_ok():
             return wirecodec.decode(response_type, answer)
         if call.is_locally_cancelled():  # (by `close`)
