@@ -183,8 +183,16 @@ def in_private_netns(argv: list[str]) -> list[str]:
 
 def _clean_env() -> dict[str, str]:
     # PYTHONDONTWRITEBYTECODE too: an installed mooraged has its bytecode cached, and
-    # compiling every module at each start would be counted as its start-up time.
-    unwanted = ("DOCKER_", "NOTIFY_SOCKET", "PYTHONDONTWRITEBYTECODE")
+    # compiling every module at each start would be counted as its start-up time. And
+    # the grpcio settings this process's libcontainerd chose for itself (its __init__.py):
+    # each daemon's tree chooses its own, as a real start would.
+    unwanted = (
+        "DOCKER_",
+        "NOTIFY_SOCKET",
+        "PYTHONDONTWRITEBYTECODE",
+        "GRPC_EXPERIMENTS",
+        "GRPC_ENABLE_FORK_SUPPORT",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(unwanted)}
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 import grpc
 import grpc.aio
 from grpclib.client import Channel, Handler
+from grpclib.const import Cardinality
 from grpclib.encoding.base import CodecBase
 from grpclib.events import SendRequest, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -123,6 +124,15 @@ class GrpclibChannel:
 
     def request(self, *args: Any, **kwargs: Any) -> _Translated:
         return _Translated(self._channel.request(*args, **kwargs))
+
+    async def unary_unary(
+        self, route: str, request: Any, response_type: type[Any], **kwargs: Any
+    ) -> Any:
+        """The stubs' unary calls (libcontainerd's channel has its own path for them)."""
+        kind = Cardinality.UNARY_UNARY
+        async with self.request(route, kind, type(request), response_type, **kwargs) as stream:
+            await stream.send_message(request, end=True)
+            return await stream.recv_message()
 
     async def close(self) -> None:
         self._channel.close()

@@ -67,12 +67,14 @@ class ServiceStub:
         deadline: Any = None,
         metadata: Any = None,
     ) -> Any:
-        kind = Cardinality.UNARY_UNARY
-        async with self._open(
-            route, kind, type(request), response_type, timeout, deadline, metadata
-        ) as stream:
-            await stream.send_message(request, end=True)
-            return await stream.recv_message()
+        return await self.channel.unary_unary(
+            route,
+            request,
+            response_type,
+            timeout=self.timeout if timeout is None else timeout,
+            deadline=self.deadline if deadline is None else deadline,
+            metadata=self.metadata if metadata is None else metadata,
+        )
 
     async def _unary_stream(
         self,

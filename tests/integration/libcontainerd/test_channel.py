@@ -25,9 +25,12 @@ from libcontainerd.errors import (
     from_grpc,
 )
 from libcontainerd.remote.content import RemoteContentStore
+from libcontainerd.remote.gen.containerd.services.tasks.v1 import WaitRequest
 from libcontainerd.remote.leases import RemoteLeases
 from libcontainerd.remote.rpc import Connection
-from tests.support.containerd import TestContainerd
+from libcontainerd.types import TaskStatus
+from tests.support.containerd import ImportedImage, TestContainerd, parse_prometheus, rpc_name
+from tests.support.lcd import connected, started_task, unique_id
 
 ROOT = Path(__file__).resolve().parents[3]
 NAMESPACE = "moorage-test-lcd-channel"
@@ -93,6 +96,61 @@ async def test_cancelling_the_awaiting_task_ends_the_call_in_containerd(
             await store.delete(digest)
     finally:
         await conn.close()
+
+
+async def _wait_calls(containerd: TestContainerd, metric: str) -> float:
+    """Tasks.Wait calls containerd has started (or handled: ended, any status) so far."""
+    return sum(
+        sample.value
+        for sample in parse_prometheus(await containerd.metrics_text())
+        if sample.name == metric
+        and rpc_name(sample.labels["grpc_service"], sample.labels["grpc_method"]) == "Tasks.Wait"
+    )
+
+
+async def _until_wait_calls(containerd: TestContainerd, metric: str, target: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while await _wait_calls(containerd, metric) < target:
+        assert loop.time() < deadline, f"{metric} of Tasks.Wait stayed below {target}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_unary_call_in_flight_ends_in_containerd_on_cancel_and_on_close(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    """Tasks.Wait answers only once the task exits. A caller cancelled while it waits gets
+    CancelledError and containerd sees the call end; so does the caller of one in flight
+    when its connection is closed. The task itself runs on."""
+    cid = unique_id("chan")
+    async with connected(containerd) as (client, _):
+        container, task = await started_task(
+            client, containerd, busybox_image, cid, ["sleep", "300"]
+        )
+        other = Connection(containerd.address, client.namespace)
+        try:
+            started = await _wait_calls(containerd, "grpc_server_started_total")
+            handled = await _wait_calls(containerd, "grpc_server_handled_total")
+            waiting = asyncio.create_task(
+                client.conn.stubs.tasks.wait(WaitRequest(container_id=cid))
+            )
+            await _until_wait_calls(containerd, "grpc_server_started_total", started + 1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await _until_wait_calls(containerd, "grpc_server_handled_total", handled + 1)
+
+            closed = asyncio.create_task(other.stubs.tasks.wait(WaitRequest(container_id=cid)))
+            await _until_wait_calls(containerd, "grpc_server_started_total", started + 2)
+            await other.close()
+            with pytest.raises(asyncio.CancelledError):
+                await closed
+            await _until_wait_calls(containerd, "grpc_server_handled_total", handled + 2)
+            assert task.status is TaskStatus.RUNNING
+            assert dict(other.counts()) == {"Tasks.Wait": 1}
+        finally:
+            await other.close()
+            await container.delete()
 
 
 # Run in a process of its own: grpcio's threads are per process, and this one's other
