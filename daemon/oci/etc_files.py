@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..smallfile import read_fd, read_text
 from .errors import StartError
 from .fields import get_str, get_strs
 
@@ -210,8 +211,7 @@ def host_resolv_conf_path(
 ) -> str:
     """The host's resolv.conf, or systemd-resolved's upstream one when the host's is its stub."""
     try:
-        with open(default) as f:
-            content = f.read()
+        content = read_text(default)
     except OSError:
         return default
     return alternate if _is_systemd_stub(content) else default
@@ -228,8 +228,7 @@ def read_host_resolv_conf(
 ) -> str:
     """The content of `host_resolv_conf_path()`'s file, read once ("" if it is missing)."""
     try:
-        with open(default) as f:
-            content = f.read()
+        content = read_text(default)
     except FileNotFoundError:
         return ""
     return _read_or_empty(alternate) if _is_systemd_stub(content) else content
@@ -246,9 +245,8 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
     rewritten at all (a start after a create finds it in place).
     """
     data = content.encode() if isinstance(content, str) else content
-    with contextlib.suppress(OSError), open(path, "rb") as existing:
-        if existing.read() == data and (os.fstat(existing.fileno()).st_mode & 0o7777) == mode:
-            return
+    if _holds(path, data, mode):
+        return
     # One fixed temporary name per file, not mkstemp's random one: this runs on the event
     # loop's thread without awaiting, so no two writes of one file overlap; a leftover of
     # a crash is truncated by the next write.
@@ -268,6 +266,22 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _holds(path: str, data: bytes, mode: int) -> bool:
+    """Whether `path` is a file with exactly `data` and `mode` (read only when its size
+    matches; with os calls, see daemon/smallfile.py)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        return st.st_size == len(data) and st.st_mode & 0o7777 == mode and read_fd(fd) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def container_resolv_conf(
@@ -299,8 +313,7 @@ def rewrite_in_place(path: str, content: str) -> None:
 
 def _read_or_empty(path: str) -> str:
     try:
-        with open(path) as f:
-            return f.read()
+        return read_text(path)
     except FileNotFoundError:
         return ""
 

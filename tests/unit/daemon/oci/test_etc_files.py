@@ -17,6 +17,7 @@ from daemon.oci.etc_files import (
     hosts_content,
     read_host_resolv_conf,
     resolv_conf_content,
+    write_atomic,
     write_etc_files,
 )
 
@@ -195,3 +196,17 @@ def test_upstreams_are_the_dns_option_else_the_hosts_filtered(tmp_path: Path) ->
     # ndots above 0, the host's or the user's, is "set"; ndots:0 is not.
     assert embedded_forwarding({}, str(host)).ndots_set is False
     assert embedded_forwarding({"DnsOptions": ["ndots:2"]}, str(host)).ndots_set is True
+
+
+def test_same_size_other_bytes_or_mode_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "hostname"
+    path.write_text("abc123\n")
+    os.chmod(path, 0o644)
+    inode = os.stat(path).st_ino
+    write_atomic(str(path), "abc123\n")
+    assert os.stat(path).st_ino == inode  # in place: nothing to write
+    write_atomic(str(path), "xyz789\n")  # same size, other bytes
+    assert path.read_text() == "xyz789\n"
+    os.chmod(path, 0o600)
+    write_atomic(str(path), "xyz789\n")  # same bytes, other mode
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
