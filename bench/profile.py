@@ -17,8 +17,11 @@ the containerd client stack's own cost (plus the floor's spec building).
 With `--strace`, `strace -c -f` counts the process's system calls instead, and they are
 printed per lifecycle (strace slows the process down: its counts are what to read, not
 its times); `--strace-log` keeps the whole trace (`-f -y`: every call with the paths of its
-fds) in `--out` instead, to see which files the calls touch. Either way the process's
-CPU seconds per lifecycle are split into user and system (from /proc).
+fds) in `--out` instead, to see which files the calls touch. With `--perf`, `perf record`
+samples the CPU (user and kernel) instead, and the report is the share of each library
+(the interpreter, grpcio's core, uvloop, the kernel...): where Python's profile cannot
+see. Either way the process's CPU seconds per lifecycle are split into user and system
+(from /proc).
 """
 
 from __future__ import annotations
@@ -83,6 +86,20 @@ def strace_summary(table: str, lifecycles: int) -> str:
     return "\n".join(lines)
 
 
+async def perf_report(args: argparse.Namespace) -> str:
+    """Shares of the samples by library (dso), then the top symbols."""
+    parts = []
+    for sort in ("dso", "dso,sym"):
+        report = await asyncio.create_subprocess_exec(
+            args.perf_binary, "report", "-i", args.out, "--stdio", "--sort", sort,
+            "--percent-limit", "0.5" if sort == "dso" else "0.8",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await report.communicate()
+        parts.append("\n".join(ln for ln in out.decode().splitlines() if ln and ln[0] != "#"))
+    return "\n\n".join(parts)
+
+
 def _where(frame: str) -> str:
     """`file.py` of a py-spy frame `name (path/file.py:line)`, without the line."""
     _, _, location = frame.partition(" (")
@@ -99,8 +116,14 @@ async def run_detached(engine: Engine) -> str:
     return cid
 
 
+def tool_name(args: argparse.Namespace) -> str:
+    return "strace" if args.strace or args.strace_log else "perf" if args.perf else "py-spy"
+
+
 def tool_argv(args: argparse.Namespace, pid: int) -> list[str]:
-    """py-spy, or strace, attached to `pid` (every thread of it)."""
+    """py-spy, strace or perf, attached to `pid` (every thread of it)."""
+    if args.perf:
+        return [args.perf_binary, "record", "-F", str(args.rate), "-p", str(pid), "-o", args.out]
     if args.strace or args.strace_log:
         what = ["-c"] if args.strace else ["-y", "-s", "0"]
         return [args.strace_binary, "-f", *what, "-o", args.out, "-p", str(pid)]
@@ -119,7 +142,7 @@ def tool_argv(args: argparse.Namespace, pid: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> str:
-    spy_name = "strace" if args.strace or args.strace_log else "py-spy"
+    spy_name = tool_name(args)
     workdir = Path(tempfile.mkdtemp(prefix="moorage-profile-"))
     containerd = TestContainerd(workdir / "containerd", namespace="bench-moorage")
     engine = moorage(workdir, containerd.address)
@@ -169,6 +192,8 @@ async def run(args: argparse.Namespace) -> str:
         )
         if args.strace_log:
             return head + f"\ntrace in {args.out}"
+        if args.perf:
+            return head + "\n" + await perf_report(args)
         output = await asyncio.to_thread(Path(args.out).read_text)
         if args.strace:
             return head + "\n" + strace_summary(output, count)
@@ -223,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         "--strace-log", action="store_true", help="the whole strace trace (with fd paths) to --out"
     )
     p.add_argument("--strace-binary", default=shutil.which("strace") or "strace")
+    p.add_argument(
+        "--perf", action="store_true", help="perf record: CPU by library, kernel included"
+    )
+    p.add_argument("--perf-binary", default=shutil.which("perf") or "perf")
     p.add_argument("--out", default="/tmp/moorage.folded")
     p.add_argument("--py-spy", default=shutil.which("py-spy") or f"{sys.prefix}/bin/py-spy")
     args = p.parse_args(argv)
