@@ -247,17 +247,37 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
 
     No fsync: these files are derived, written again at every start, so a crash can
     cost nothing that the next start does not rebuild. Unchanged content is not
-    rewritten at all (a start after a create finds it in place).
+    rewritten at all (a start after a create finds it in place). A file that does not
+    exist yet (at create) is written in place: nobody reads it before the task starts,
+    and a start that finds it half written (a crash, a full disk) writes it again.
     """
     data = content.encode() if isinstance(content, str) else content
-    if _holds(path, data, mode):
+    held = _holds(path, data, mode)
+    if held:
+        return
+    if held is None and _write(path, data, mode, os.O_EXCL):
         return
     # One fixed temporary name per file, not mkstemp's random one: this runs on the event
     # loop's thread without awaiting, so no two writes of one file overlap; a leftover of
     # a crash is truncated by the next write.
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    _write(tmp, data, mode, os.O_TRUNC)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write(path: str, data: bytes, mode: int, flag: int) -> bool:
+    """Create (`os.O_EXCL`: only a new file; False if it exists) or truncate (`os.O_TRUNC`)
+    `path` and write `data` with exactly `mode`; a failed write leaves no file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flag, mode)
+    except FileExistsError:
+        return False
     try:
         try:
             os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
@@ -266,18 +286,20 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(path)
         raise
+    return True
 
 
-def _holds(path: str, data: bytes, mode: int) -> bool:
+def _holds(path: str, data: bytes, mode: int) -> bool | None:
     """Whether `path` is a file with exactly `data` and `mode` (read only when its size
-    matches; with os calls, see daemon/smallfile.py)."""
+    matches; with os calls, see daemon/smallfile.py); None if there is no such file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
     except OSError:
         return False
     try:

@@ -210,3 +210,14 @@ def test_same_size_other_bytes_or_mode_is_rewritten(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     write_atomic(str(path), "xyz789\n")  # same bytes, other mode
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_a_failed_first_write_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    with pytest.raises(TypeError):
+        write_atomic(str(path), 42)  # type: ignore[arg-type]  # fails before any write
+    assert os.listdir(tmp_path) == []
+    write_atomic(str(path), "127.0.0.1\tlocalhost\n")
+    assert path.read_text() == "127.0.0.1\tlocalhost\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["hosts"]  # written in place: no temporary name
