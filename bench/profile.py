@@ -87,16 +87,22 @@ def strace_summary(table: str, lifecycles: int) -> str:
 
 
 async def perf_report(args: argparse.Namespace) -> str:
-    """Shares of the samples by library (dso), then the top symbols."""
+    """Shares of the samples by library (dso), the top symbols, and the kernel's time by
+    the system call it was spent in (with what it called: the callchains)."""
     parts = []
-    for sort in ("dso", "dso,sym"):
+    for sort, children, keep in (
+        ("dso", "--no-children", ""),
+        ("dso,sym", "--no-children", ""),
+        ("sym", "--children", "_sys_"),
+    ):
         report = await asyncio.create_subprocess_exec(
-            args.perf_binary, "report", "-i", args.out, "--stdio", "--sort", sort,
-            "--percent-limit", "0.5" if sort == "dso" else "0.8",
+            args.perf_binary, "report", "-i", args.out, "--stdio", "--sort", sort, children,
+            "-g", "none", "--percent-limit", "0.5",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         out, _ = await report.communicate()
-        parts.append("\n".join(ln for ln in out.decode().splitlines() if ln and ln[0] != "#"))
+        lines = [ln for ln in out.decode().splitlines() if ln.strip() and ln[0] != "#"]
+        parts.append("\n".join(ln for ln in lines if keep in ln))
     return "\n\n".join(parts)
 
 
@@ -123,7 +129,17 @@ def tool_name(args: argparse.Namespace) -> str:
 def tool_argv(args: argparse.Namespace, pid: int) -> list[str]:
     """py-spy, strace or perf, attached to `pid` (every thread of it)."""
     if args.perf:
-        return [args.perf_binary, "record", "-F", str(args.rate), "-p", str(pid), "-o", args.out]
+        return [
+            args.perf_binary,
+            "record",
+            "-g",
+            "-F",
+            str(args.rate),
+            "-p",
+            str(pid),
+            "-o",
+            args.out,
+        ]
     if args.strace or args.strace_log:
         what = ["-c"] if args.strace else ["-y", "-s", "0"]
         return [args.strace_binary, "-f", *what, "-o", args.out, "-p", str(pid)]
