@@ -325,6 +325,13 @@ def lifecycle_report(
         rows: list[tuple[str, Callable[[Tally], str]]] = [
             ("lifecycles (failed)", lambda t: f"{t.lifecycles} ({t.failures})"),
             ("process CPU s", lambda t: fmt(t.per_lifecycle(t.cpu.own), 4)),
+            (
+                "of which user / system s",
+                lambda t: (
+                    f"{fmt(t.per_lifecycle(t.cpu.user), 4)}"
+                    f" / {fmt(t.per_lifecycle(t.cpu.system), 4)}"
+                ),
+            ),
             ("with children CPU s", lambda t: fmt(t.per_lifecycle(t.cpu.with_children), 4)),
             ("containerd CPU s", lambda t: fmt(t.per_lifecycle(t.containerd_cpu), 4)),
             ("lifecycles/s", lambda t: fmt(t.rate(), 1)),

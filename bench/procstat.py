@@ -13,10 +13,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Cpu:
     """CPU of a process in clock ticks (kept whole, so differences are exact): its own
-    (user + system), and with the children it waited for."""
+    (user + system), and with the children it waited for; and of its own, the system part
+    (time in the kernel on its behalf: syscalls, page faults)."""
 
     own_ticks: int
     all_ticks: int
+    system_ticks: int = 0
 
     @property
     def own(self) -> float:
@@ -26,11 +28,27 @@ class Cpu:
     def with_children(self) -> float:
         return self.all_ticks / TICKS
 
+    @property
+    def system(self) -> float:
+        return self.system_ticks / TICKS
+
+    @property
+    def user(self) -> float:
+        return (self.own_ticks - self.system_ticks) / TICKS
+
     def __sub__(self, other: Cpu) -> Cpu:
-        return Cpu(self.own_ticks - other.own_ticks, self.all_ticks - other.all_ticks)
+        return Cpu(
+            self.own_ticks - other.own_ticks,
+            self.all_ticks - other.all_ticks,
+            self.system_ticks - other.system_ticks,
+        )
 
     def __add__(self, other: Cpu) -> Cpu:
-        return Cpu(self.own_ticks + other.own_ticks, self.all_ticks + other.all_ticks)
+        return Cpu(
+            self.own_ticks + other.own_ticks,
+            self.all_ticks + other.all_ticks,
+            self.system_ticks + other.system_ticks,
+        )
 
 
 ZERO = Cpu(0, 0)
@@ -42,7 +60,7 @@ def cpu(pid: int) -> Cpu:
     # The command name (field 2) may hold spaces and parentheses: split after its last ")".
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-    return Cpu(utime + stime, utime + stime + cutime + cstime)
+    return Cpu(utime + stime, utime + stime + cutime + cstime, stime)
 
 
 async def settled(pid: int, quiet: float = 0.3, deadline: float = 10.0) -> bool:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, cast
 
+from daemon.smallfile import read_text
 from daemon.timefmt import ZERO_TIME, rfc3339_nano
 from libcontainerd.types import Metrics
 from wire.stats import (
@@ -129,18 +130,18 @@ def read_host_cpu(proc_stat: str = "/proc/stat") -> HostCPU:
     ticks_per_second = os.sysconf("SC_CLK_TCK")
     total_ticks = 0
     online = 0
-    with open(proc_stat) as stat:
-        for line in stat:
-            fields = line.split()
-            if not fields or not fields[0].startswith("cpu"):
-                continue
-            if fields[0] != "cpu":
-                online += 1
-                continue
-            if len(fields) < 8:
-                raise ValueError("invalid number of cpu fields")
-            # user nice system idle iowait irq softirq; steal and guest are left out.
-            total_ticks = sum(int(value) for value in fields[1:8])
+    # os calls, not open(): at every stats sample (daemon/smallfile.py).
+    for line in read_text(proc_stat).splitlines():
+        fields = line.split()
+        if not fields or not fields[0].startswith("cpu"):
+            continue
+        if fields[0] != "cpu":
+            online += 1
+            continue
+        if len(fields) < 8:
+            raise ValueError("invalid number of cpu fields")
+        # user nice system idle iowait irq softirq; steal and guest are left out.
+        total_ticks = sum(int(value) for value in fields[1:8])
     return HostCPU(total_ticks * _NS_PER_SECOND // ticks_per_second, online)
 
 

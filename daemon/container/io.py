@@ -144,11 +144,21 @@ class StdioHub:
         self.sink = sink
         self._stdin = self._stdin_closer = None
         self._run_stdin, self._run_closer = stdio.stdin, close_stdin
-        spawn = self._background.spawn
-        copiers = [
-            spawn(self._copy(name, stream, sink)) for name, stream in stdio_outputs(stdio).items()
-        ]
-        spawn(self._finish_when_copied(stdio, copiers))
+        outputs = stdio_outputs(stdio)
+        left = len(outputs)
+
+        # The run ends when its last copier does: counted down by their done callbacks
+        # rather than by a task gathering them (a task, and a gather, per run: issue 13).
+        def copied(_: asyncio.Task[None]) -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                self._finish_run(stdio)
+
+        for name, stream in outputs.items():
+            self._background.spawn(self._copy(name, stream, sink)).add_done_callback(copied)
+        if not outputs:
+            asyncio.get_running_loop().call_soon(self._finish_run, stdio)
 
     def open_stdin(self) -> None:
         """The run's process has started: input flows, what came before it first.
@@ -190,8 +200,7 @@ class StdioHub:
         except OSError as exc:
             log.warning("reading %s failed: %s", name, exc)
 
-    async def _finish_when_copied(self, stdio: Stdio, copiers: list[asyncio.Task[None]]) -> None:
-        await asyncio.gather(*copiers, return_exceptions=True)
+    def _finish_run(self, stdio: Stdio) -> None:
         # Every output has ended: the run's FIFO ends (stdin too) are of no more use.
         stdio.close()
         self._stdio = None

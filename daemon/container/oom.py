@@ -7,16 +7,18 @@ the count until the task is deleted, so an exit by SIGKILL is checked against it
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+
+from ..smallfile import read_text
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def _count(path: str, key: str) -> int:
     try:
-        with open(path) as f:
-            text = f.read()
+        text = read_text(path)
     except OSError:
         return 0
     for line in text.splitlines():
@@ -32,6 +34,13 @@ def oom_killed(cgroups_path: str, root: str | Path = CGROUP_ROOT) -> bool:
     if not relative:
         return False
     base = os.fspath(root)
-    if os.path.exists(os.path.join(base, "cgroup.controllers")):
+    if _unified(base):
         return _count(os.path.join(base, relative, "memory.events"), "oom_kill") > 0
     return _count(os.path.join(base, "memory", relative, "memory.oom_control"), "oom_kill") > 0
+
+
+@functools.cache
+def _unified(base: str) -> bool:
+    """Whether the cgroup tree at `base` is cgroup v2: looked at once per root (the host's
+    cgroup mounts do not change under a running daemon)."""
+    return os.path.exists(os.path.join(base, "cgroup.controllers"))

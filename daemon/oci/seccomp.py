@@ -43,9 +43,17 @@ _GO_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "a
 _NATIVE_SCMP = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 
 
+@functools.cache
 def host_kernel() -> tuple[int, int]:
-    """(major, minor) of the running kernel."""
+    """(major, minor) of the running kernel: asked once (it was two uname calls and a
+    regex at each spec build, issue 13), as it cannot change while the daemon runs."""
     return parse_kernel(os.uname().release)
+
+
+@functools.cache
+def host_machine() -> str:
+    """`uname -m`, asked once."""
+    return os.uname().machine
 
 
 def parse_kernel(release: str) -> tuple[int, int]:
@@ -106,7 +114,7 @@ def default_profile(
     One object for every container with the same bounding set: never change it in place.
     Built afresh, it was the largest part of each container's spec kept in memory and
     recomputed at every create and start (issue 13)."""
-    return _default_profile(frozenset(caps), machine or os.uname().machine, kernel or host_kernel())
+    return _default_profile(frozenset(caps), machine or host_machine(), kernel or host_kernel())
 
 
 @functools.lru_cache(maxsize=32)
@@ -190,7 +198,7 @@ def docker_profile(
     kernel: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """A Docker-format profile expanded to OCI `linux.seccomp` for this container and machine."""
-    machine = machine or os.uname().machine
+    machine = machine or host_machine()
     kernel = kernel or host_kernel()
     profile = parse_docker_profile(text)
     arch = _GO_ARCHES.get(machine, machine)

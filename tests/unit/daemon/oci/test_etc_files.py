@@ -17,6 +17,7 @@ from daemon.oci.etc_files import (
     hosts_content,
     read_host_resolv_conf,
     resolv_conf_content,
+    write_atomic,
     write_etc_files,
 )
 
@@ -195,3 +196,28 @@ def test_upstreams_are_the_dns_option_else_the_hosts_filtered(tmp_path: Path) ->
     # ndots above 0, the host's or the user's, is "set"; ndots:0 is not.
     assert embedded_forwarding({}, str(host)).ndots_set is False
     assert embedded_forwarding({"DnsOptions": ["ndots:2"]}, str(host)).ndots_set is True
+
+
+def test_same_size_other_bytes_or_mode_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "hostname"
+    path.write_text("abc123\n")
+    os.chmod(path, 0o644)
+    inode = os.stat(path).st_ino
+    write_atomic(str(path), "abc123\n")
+    assert os.stat(path).st_ino == inode  # in place: nothing to write
+    write_atomic(str(path), "xyz789\n")  # same size, other bytes
+    assert path.read_text() == "xyz789\n"
+    os.chmod(path, 0o600)
+    write_atomic(str(path), "xyz789\n")  # same bytes, other mode
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_a_failed_first_write_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    with pytest.raises(TypeError):
+        write_atomic(str(path), 42)  # type: ignore[arg-type]  # fails before any write
+    assert os.listdir(tmp_path) == []
+    write_atomic(str(path), "127.0.0.1\tlocalhost\n")
+    assert path.read_text() == "127.0.0.1\tlocalhost\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["hosts"]  # written in place: no temporary name
