@@ -24,6 +24,8 @@ tests/unit/api/test_reply.py holds the two ways to the same bytes, case by case.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -33,9 +35,12 @@ from aiohttp.http import HttpVersion11
 # aiohttp's header serializer (its C one when built with it; the Python one makes the same
 # checks): the very function its own writer calls.
 from aiohttp.http_writer import _serialize_headers as _serialize
+from multidict import CIMultiDict
 
-from api.streams import OMIT_CONTENT_TYPE
 from api.versioning import COMMON_HEADERS
+
+# A response marked so is sent without Content-Type (dockerd's logs replies).
+OMIT_CONTENT_TYPE = web.ResponseKey("moorage_omit_content_type", bool)
 
 # Headers aiohttp computes for a reply: one a handler set itself takes aiohttp's way.
 _COMPUTED = (hdrs.CONTENT_LENGTH, hdrs.TRANSFER_ENCODING, hdrs.DATE, hdrs.CONNECTION)
@@ -130,3 +135,34 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     head: bytes = _serialize(f"HTTP/1.1 {status} {response.reason}", headers)
     transport.write(head + body if body and not empty else head)
     return _KEPT_ALIVE if keep_alive else _CLOSED
+
+
+def stream_head(status: int, content_type: str | None, extra: Mapping[str, str]) -> bytes:
+    """The head of a streamed reply to an HTTP/1.1 request (``api.streams``: chunked, the
+    connection closed at its end), as aiohttp prepares it: Content-Type (none if None),
+    the handler's `extra` headers, Transfer-Encoding, Date, Server, Connection, then the
+    common headers."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    if content_type is not None:
+        headers[hdrs.CONTENT_TYPE] = content_type
+    headers.extend(extra)
+    headers[hdrs.TRANSFER_ENCODING] = "chunked"
+    headers[hdrs.DATE] = rfc822_formatted_time()
+    headers.setdefault(hdrs.SERVER, _SERVER)
+    headers[hdrs.CONNECTION] = "close"
+    headers.update(COMMON_HEADERS)
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    head: bytes = _serialize(f"HTTP/1.1 {status} {reason}", headers)
+    return head
+
+
+# The end of a chunked body.
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """`data` as one chunk of a chunked body (not empty: an empty chunk ends the body)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)

@@ -1,6 +1,7 @@
 """api.reply: a plain reply written in one write carries the very bytes aiohttp's own way
 writes for it (status line, every header in its order, body), case by case; the replies
-it does not take are left to aiohttp whole."""
+it does not take are left to aiohttp whole. A streamed reply (api.streams), framed here
+too, carries the bytes aiohttp's StreamResponse writes."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from aiohttp.http_writer import HttpVersion, HttpVersion10, HttpVersion11, Strea
 from aiohttp.test_utils import make_mocked_request
 
 from api.errors import error_response
-from api.reply import add_common_headers, write_plain
+from api.reply import OMIT_CONTENT_TYPE, add_common_headers, write_plain
 from api.routes.common import json_reply
 from api.routes.system import ping
-from api.streams import OMIT_CONTENT_TYPE, AlreadySentResponse
+from api.streams import AlreadySentResponse, ClientGone, StreamingReply
 from api.versioning import check_version
 
 
@@ -48,6 +49,11 @@ class Protocol(BaseProtocol):
     def __init__(self, transport: RecordingTransport) -> None:
         super().__init__(asyncio.get_running_loop())
         self.transport = transport
+        self.parser: Any = None
+
+    def set_parser(self, parser: Any) -> None:
+        # A streamed reply listens for the connection's loss this way.
+        self.parser = parser
 
 
 def _request(
@@ -201,3 +207,64 @@ async def test_header_injection_is_refused_as_aiohttp_refuses_it() -> None:
     with pytest.raises(ValueError, match="header injection"):
         write_plain(request, web.Response(body=b"x", headers={"X-A": "b\r\nSet-Cookie: y"}))
     assert _written(request) == []
+
+
+# (name, content type, more headers) of streamed replies: a wait, logs (no Content-Type),
+# an archive (its stat header).
+STREAMS: list[tuple[str, str | None, dict[str, str]]] = [
+    ("json", "application/json", {}),
+    ("no Content-Type", None, {}),
+    ("archive", "application/x-tar", {"X-Docker-Container-Path-Stat": "eyJuYW1lIjoiYSJ9"}),
+]
+
+
+@pytest.mark.parametrize(("name", "content_type", "extra"), STREAMS, ids=[c[0] for c in STREAMS])
+@pytest.mark.parametrize("last", [b"", b'{"StatusCode":0}\n'], ids=["no last", "last"])
+async def test_a_streamed_reply_is_written_as_aiohttp_writes_it(
+    name: str, content_type: str | None, extra: dict[str, str], last: bytes
+) -> None:
+    ours = _request("POST")
+    reply = StreamingReply(ours, content_type=content_type)
+    reply.headers.update(extra)
+    await reply.start()
+    assert len(_written(ours)) == 1  # the head, at once
+    await reply.write(b"x" * 3000)
+    await reply.write(b"")
+    await reply.write(b"line\n")
+    returned = await reply.finish(last)
+
+    theirs = _request("POST")
+    response = web.StreamResponse()
+    if content_type is None:
+        response[OMIT_CONTENT_TYPE] = True
+    else:
+        response.content_type = content_type
+    response.headers.update(extra)
+    response.enable_chunked_encoding()
+    response.force_close()
+    await response.prepare(theirs)
+    await response.write(b"x" * 3000)
+    await response.write(b"")
+    await response.write(b"line\n")
+    await response.write_eof(last)
+
+    assert _same_second(b"".join(_written(ours))) == _same_second(b"".join(_written(theirs)))
+    assert returned.status == 200 and not returned.keep_alive
+    await returned.prepare(ours)
+    await returned.write_eof()
+    assert _written(ours)[-1].endswith(b"0\r\n\r\n")  # nothing after the end
+
+
+async def test_a_streamed_reply_to_a_gone_client_raises_client_gone() -> None:
+    request = _request("GET")
+    reply = StreamingReply(request)
+    await reply.start()
+    transport = request.transport
+    assert isinstance(transport, RecordingTransport)
+    transport.is_closing = lambda: True  # type: ignore[method-assign]
+    with pytest.raises(ClientGone):
+        await reply.write(b"more")
+    assert reply.disconnected.is_set()
+    assert len(_written(request)) == 1  # the head only
+    await reply.finish()  # ends quietly: nothing more to say to no one
+    assert len(_written(request)) == 1
