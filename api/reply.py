@@ -4,7 +4,7 @@ line, headers and body in one write.
 Every reply gets ``COMMON_HEADERS`` (dockerd's Api-Version, Docker-Experimental, Ostype and
 Server); a reply marked ``OMIT_CONTENT_TYPE`` loses its Content-Type.
 
-Two ways out:
+Three ways out:
 
 * ``write_plain`` writes a whole ``web.Response`` with a bytes body (nearly every reply:
   JSON documents, 204s, errors, the ping) itself: the headers aiohttp would compute
@@ -15,11 +15,15 @@ Two ways out:
   is a chain of some ten coroutines per reply (prepare, its header preparation, the
   ``on_response_prepare`` signal, the writer's buffering, write_eof), about a fifth of a
   small request's CPU (issue 13).
-* Any other reply (streams, hijacks, a response that sets a header aiohttp computes,
-  HTTP/1.0, HEAD... see ``write_plain``) goes through aiohttp's prepare, whose
-  ``on_response_prepare`` hook is ``add_common_headers``.
+* A streamed reply (``api.streams.StreamingReply``) writes the head ``stream_head`` makes
+  and its body in ``chunk``s, as aiohttp's StreamResponse would (a hijack writes its own
+  101 head: ``api.hijack``).
+* Any other reply (a response that sets a header aiohttp computes, HTTP/1.0, CONNECT...
+  see ``write_plain``) goes through aiohttp's prepare, whose ``on_response_prepare``
+  hook is ``add_common_headers``.
 
-tests/unit/api/test_reply.py holds the two ways to the same bytes, case by case.
+tests/unit/api/test_reply.py holds each way and aiohttp's to the same bytes, case by
+case.
 """
 
 from __future__ import annotations
