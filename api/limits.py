@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
+from .dispatch import DISPATCHER
 from .streams import AlreadySentResponse
 
 log = logging.getLogger(__name__)
@@ -125,10 +126,15 @@ class _HeadLimitServer(web.Server):
 
 
 class ApiRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections answer heads over the limits with Go's 431."""
+    """``web.AppRunner`` whose connections answer heads over the limits with Go's 431, and
+    hand their requests to the application's ``api.dispatch.Dispatcher`` (when it has
+    one) instead of the application's own handler."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         # aiohttp has no option for the handler class; the subclass adds only a method.
         server.__class__ = _HeadLimitServer
+        dispatcher = self.app.get(DISPATCHER)
+        if dispatcher is not None:
+            server.request_handler = dispatcher
         return server

@@ -47,7 +47,7 @@ class Metrics:
         counter.inc()
 
     def observe_request(self, method: str, route: str, code: int, seconds: float) -> None:
-        """One answered request (``api.middleware``'s observer)."""
+        """One answered request (``api.dispatch``'s observer)."""
         key = (method, route, str(code))
         counter = self._request_counters.get(key)
         if counter is None:

@@ -21,6 +21,7 @@ client pipelines a hijack; docker's CLI and SDKs wait for each reply.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -39,7 +40,9 @@ _MAX_HELD = 64 * 1024
 _Result = tuple[list[Any], bool, bytes]
 
 
+@functools.cache
 def _c_parser_class() -> Any:
+    # Once: every connection makes a parser.
     try:
         module = importlib.import_module("aiohttp._http_parser")
     except ImportError:  # aiohttp built without its extensions

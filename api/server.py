@@ -1,8 +1,8 @@
 """The aiohttp application and its listeners.
 
-``make_app`` assembles what every route shares: error mapping, the version
-prefix and its limits, metrics (all three in ``api.middleware``), the common headers
-and ``/_ping``. Endpoints backed by
+``make_app`` assembles what every route shares: the request's way through the
+server (``api.dispatch``: routing, the version prefix and its limits, error mapping,
+metrics, the reply and its common headers) and ``/_ping``. Endpoints backed by
 the daemon are added to ``app.router`` afterwards, without the version prefix.
 
 Decisions worth knowing:
@@ -48,8 +48,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from api.dispatch import RequestObserver, install
 from api.limits import LIMITS, ApiRunner, ServerLimits
-from api.middleware import RequestObserver, add_common_headers, api_middleware
 from api.request_parser import use_tcp_upgrade_parser
 from api.routes import system
 from api.streams import LIVE_STREAMS, abort_live_streams
@@ -71,20 +71,16 @@ def make_app(
 ) -> web.Application:
     """The application with its middleware, hooks and the system routes.
 
-    `observe` is told each request's final status and time (``api.middleware``).
+    `observe` is told each request's final status and time (``api.dispatch``).
     `limits` (defaults: ``ServerLimits()``) apply to its handlers and, through
     ``serve``, to its connections.
     """
     use_tcp_upgrade_parser()
-    app = web.Application(
-        middlewares=[api_middleware(min_api_version, observe=observe)],
-        client_max_size=0,
-    )
+    app = web.Application(client_max_size=0)
     app[LIVE_STREAMS] = weakref.WeakSet()
     app[LIMITS] = limits or ServerLimits()
-    app.on_response_prepare.append(add_common_headers)
     system.add_routes(app.router)
-    add_version_prefix(app.router)
+    install(app, add_version_prefix(app.router), min_api_version, observe)
     return app
 
 

@@ -11,7 +11,10 @@ a versioned request with mooraged's routes). That pass goes through
 ``api.route_table.RouteTable`` (aiohttp's order, one regex a bucket of resources) once
 the router is frozen, and through aiohttp's walk when the table finds nothing.
 
-``check_version`` (called by ``api.middleware`` for every request) then records the
+``VersionedPaths.find`` is the first step of every request's routing (``api.dispatch``):
+the table first, for the path with or without its prefix.
+
+``check_version`` (called by ``api.dispatch`` for every request) then records the
 version in ``request[API_VERSION]`` and refuses versions outside [minimum, current] with
 dockerd's texts.
 """
@@ -123,10 +126,7 @@ class VersionedPaths(AbstractResource):
     async def resolve(self, request: web.Request) -> tuple[UrlMappingMatchInfo | None, set[str]]:
         if isinstance(request, _Unversioned):
             return None, set()  # one prefix only: "/v1.41/v1.41/x" is no route in dockerd either
-        raw_path = request.rel_url.raw_path
-        if not raw_path.startswith("/v"):
-            return None, set()
-        version, _ = split_version_prefix(raw_path)
+        version = version_of(request)
         if version is None:
             return None, set()
         # The prefix is digits and dots, the same in the raw and the decoded path: the
@@ -147,6 +147,23 @@ class VersionedPaths(AbstractResource):
         if isinstance(exc, web.HTTPMethodNotAllowed):
             return None, set(exc.allowed_methods)
         return None, set()
+
+    async def find(self, request: web.BaseRequest, version: str | None) -> AbstractMatchInfo:
+        """The route of `request` (whose path has the prefix of `version`, if not None):
+        through the table when it knows the path, else the router's own walk (its 404s and
+        405s, and the paths the table leaves to it). The request path's first step
+        (``api.dispatch``), before aiohttp's walk: a versioned path reaches this resource
+        only after the walk has tried every other resource."""
+        table = self._route_table()
+        if table is not None:
+            if version is None:
+                found = await table.resolve(request)
+            else:
+                rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
+                found = await table.resolve(_Unversioned(request.method, rest))
+            if found is not None:
+                return found
+        return await self._router.resolve(cast(web.Request, request))
 
     def _route_table(self) -> RouteTable | None:
         if self._table is None and self._router.frozen:
@@ -171,9 +188,17 @@ class VersionedPaths(AbstractResource):
         return iter(())
 
 
-def add_version_prefix(router: web.UrlDispatcher) -> None:
+def add_version_prefix(router: web.UrlDispatcher) -> VersionedPaths:
     """Make every route of ``router`` reachable under ``/v<version>/`` too."""
-    router.register_resource(VersionedPaths(router))
+    paths = VersionedPaths(router)
+    router.register_resource(paths)
+    return paths
+
+
+def version_of(request: web.BaseRequest) -> str | None:
+    """The version in the request path's prefix, as written, or None."""
+    raw_path = request.rel_url.raw_path
+    return split_version_prefix(raw_path)[0] if raw_path.startswith("/v") else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,14 +209,13 @@ def _parse_version(text: str) -> ApiVersion:
 
 def check_version(
     request: web.Request,
+    text: str | None,
     min_version: ApiVersion = MIN_API_VERSION,
     max_version: ApiVersion = CURRENT_API_VERSION,
 ) -> web.Response | None:
-    """Record the request's API version in ``request[API_VERSION]``; a version out of
-    range is refused with dockerd's texts: a plain-text reply up to 1.23 (returned),
-    else ``InvalidParameter`` (raised)."""
-    raw_path = request.rel_url.raw_path
-    text = split_version_prefix(raw_path)[0] if raw_path.startswith("/v") else None
+    """Record the request's API version (`text`, from its path: ``version_of``) in
+    ``request[API_VERSION]``; a version out of range is refused with dockerd's texts: a
+    plain-text reply up to 1.23 (returned), else ``InvalidParameter`` (raised)."""
     if text is None:
         request[API_VERSION] = max_version
         return None

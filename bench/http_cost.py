@@ -8,7 +8,9 @@ namespace), loads busybox, creates and starts one container. Then, for each kind
 request, the daemons take turns answering blocks of `--block` sequential requests on one
 keep-alive connection (the order of the trees alternating), `-n` in all per daemon:
 `GET /_ping`, `GET /v1.41/containers/{id}/json`, the same of an unknown id (a 404 through
-the error mapping) and `GET /containers/{id}/json` without the version prefix. A daemon's
+the error mapping), `GET /containers/{id}/json` without the version prefix, and the two
+lifecycle requests of an exec that make no RPC: its create (`POST
+/v1.41/containers/{id}/exec`, a JSON body in, a 201 out) and its inspect. A daemon's
 CPU time over its blocks (the scheduler's count, /proc/PID/task/*/schedstat) divided by
 `-n` is the cost of one request: the HTTP layer and the handler, without any containerd
 RPC (none of these makes one). Taking turns in small blocks, the trees see the same load
@@ -24,6 +26,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench import procstat
 from bench.api_latency import load_image
@@ -32,50 +35,57 @@ from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
 WARMUP = 50
-KINDS = ("ping", "inspect", "inspect-404", "inspect-unversioned")
+KINDS = ("ping", "inspect", "inspect-404", "inspect-unversioned", "exec-create", "exec-inspect")
+EXEC_BODY = {"Cmd": ["true"], "AttachStdout": True, "AttachStderr": True}
+
+# A request: method, URL, the status it must get, its JSON body (or None).
+Request = tuple[str, str, int, dict[str, Any] | None]
 
 
-async def _get(engine: Engine, url: str, want: int) -> None:
+async def _call(engine: Engine, method: str, url: str, want: int, body: Any) -> None:
     assert engine.session is not None
-    async with engine.session.get(url) as response:
+    async with engine.session.request(method, url, json=body) as response:
         await response.read()
         if response.status != want:
             raise RuntimeError(f"{url}: {response.status}, wanted {want}")
 
 
-async def _setup(engine: Engine) -> str:
-    """A running container of `engine`; its id."""
+async def _setup(engine: Engine) -> tuple[str, str]:
+    """A running container of `engine` and an exec of it (not started); their ids."""
     body = {"Image": "busybox", "Cmd": ["sleep", "3600"]}
     cid: str = (await engine.request("POST", "/containers/create", body))["Id"]
     await engine.request("POST", f"/containers/{cid}/start")
-    return cid
+    eid: str = (await engine.request("POST", f"/containers/{cid}/exec", EXEC_BODY))["Id"]
+    return cid, eid
 
 
-def _urls(cid: str) -> dict[str, tuple[str, int]]:
+def _requests(cid: str, eid: str) -> dict[str, Request]:
     return {
-        "ping": ("http://engine/_ping", 200),
-        "inspect": (f"http://engine/v1.41/containers/{cid}/json", 200),
-        "inspect-404": ("http://engine/v1.41/containers/nosuchcontainer/json", 404),
-        "inspect-unversioned": (f"http://engine/containers/{cid}/json", 200),
+        "ping": ("GET", "http://engine/_ping", 200, None),
+        "inspect": ("GET", f"http://engine/v1.41/containers/{cid}/json", 200, None),
+        "inspect-404": ("GET", "http://engine/v1.41/containers/nosuchcontainer/json", 404, None),
+        "inspect-unversioned": ("GET", f"http://engine/containers/{cid}/json", 200, None),
+        "exec-create": ("POST", f"http://engine/v1.41/containers/{cid}/exec", 201, EXEC_BODY),
+        "exec-inspect": ("GET", f"http://engine/v1.41/exec/{eid}/json", 200, None),
     }
 
 
 async def measure(engines: list[Engine], n: int, block: int) -> dict[str, dict[str, float]]:
     """Each daemon's CPU seconds per request of each kind, the daemons taking turns."""
-    urls = {engine.name: _urls(await _setup(engine)) for engine in engines}
+    urls = {engine.name: _requests(*await _setup(engine)) for engine in engines}
     out: dict[str, dict[str, float]] = {engine.name: {} for engine in engines}
     for kind in KINDS:
         spent = dict.fromkeys(urls, 0)
         for engine in engines:
             for _ in range(WARMUP):
-                await _get(engine, *urls[engine.name][kind])
+                await _call(engine, *urls[engine.name][kind])
         for turn in range(n // block):
             for engine in engines if turn % 2 == 0 else reversed(engines):
                 assert engine.proc is not None
-                url, want = urls[engine.name][kind]
+                request = urls[engine.name][kind]
                 before = procstat.runtime_ns(engine.proc.pid)
                 for _ in range(block):
-                    await _get(engine, url, want)
+                    await _call(engine, *request)
                 spent[engine.name] += procstat.runtime_ns(engine.proc.pid) - before
         for name, ns in spent.items():
             out[name][kind] = ns / 1e9 / (n // block * block)

@@ -47,7 +47,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     async with archive.archive_path(daemon, _ref(request), _path(request)) as source:
         reply = StreamingReply(request, content_type="application/x-tar")
-        reply.response.headers[STAT_HEADER] = _stat_header(source.stat)
+        reply.headers[STAT_HEADER] = _stat_header(source.stat)
         await reply.start()
         async for chunk in source.chunks():
             await reply.write(chunk)

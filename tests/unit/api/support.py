@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
+from api.dispatch import RequestObserver
 from api.limits import ServerLimits
 from api.server import ApiServer, make_app, serve
 
@@ -147,9 +148,11 @@ class Served:
 async def serve_app(
     setup: Callable[[web.Application], None] | None = None,
     limits: ServerLimits | None = None,
+    observe: RequestObserver | None = None,
 ) -> AsyncIterator[Served]:
-    """make_app(limits=limits) plus ``setup``'s routes, listening on a fresh unix socket."""
-    app = make_app(limits=limits)
+    """make_app(limits=limits, observe=observe) plus ``setup``'s routes, listening on a
+    fresh unix socket."""
+    app = make_app(limits=limits, observe=observe)
     if setup is not None:
         setup(app)
     # Short path: unix socket paths are limited to about 100 bytes.

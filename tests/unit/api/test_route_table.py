@@ -1,9 +1,11 @@
-"""api.route_table: versioned paths find the route aiohttp's own walk finds.
+"""api.route_table: paths find the route aiohttp's own walk finds.
 
 With all of mooraged's routes, every route's path (and near misses of it) under every
-method is resolved twice: unprefixed, by aiohttp's router alone, and under ``/v1.41``,
-through ``VersionedPaths`` and its ``RouteTable``. Both must give the same route, the same
-path parameters, or the same error.
+method is resolved by aiohttp's router alone, unprefixed, and then the ways the server
+resolves it: under ``/v1.41`` through the router (``VersionedPaths`` and its
+``RouteTable``), and both with and without the prefix through ``VersionedPaths.find``
+(the dispatcher's way: the table first). All must give the same route, the same path
+parameters, or the same error.
 """
 
 from __future__ import annotations
@@ -81,12 +83,17 @@ def _outcome(match_info: Any) -> Any:
 
 async def test_versioned_paths_find_what_aiohttp_finds() -> None:
     app = _mooraged_app()
+    (paths,) = (r for r in app.router.resources() if isinstance(r, VersionedPaths))
     checked = 0
     for path in _paths(app):
         for method in METHODS:
-            plain = await app.router.resolve(_request(method, path))
+            plain = _outcome(await app.router.resolve(_request(method, path)))
             versioned = await app.router.resolve(_request(method, "/v1.41" + path))
-            assert _outcome(versioned) == _outcome(plain), f"{method} {path}"
+            assert _outcome(versioned) == plain, f"{method} {path}"
+            found = await paths.find(_request(method, path), None)
+            assert _outcome(found) == plain, f"{method} {path}, found"
+            found = await paths.find(_request(method, "/v1.41" + path), "1.41")
+            assert _outcome(found) == plain, f"{method} /v1.41{path}, found"
             checked += 1
     assert checked > 1000
 
