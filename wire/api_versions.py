@@ -50,6 +50,9 @@ class Handling(enum.StrEnum):
     IMPLEMENTED = "implemented"
     REFUSED = "refused"  # answered with dockerd's error for a daemon without the feature
     NOT_APPLICABLE = "not applicable"
+    # The older answer at every version, on purpose: a client in use that cannot do
+    # without it picks this version (the row's `moorage` says which and why).
+    KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,12 @@ def _change(
     return change
 
 
-_I, _R, _NA = Handling.IMPLEMENTED, Handling.REFUSED, Handling.NOT_APPLICABLE
+_I, _R, _NA, _K = (
+    Handling.IMPLEMENTED,
+    Handling.REFUSED,
+    Handling.NOT_APPLICABLE,
+    Handling.KEPT,
+)
 
 # --- before 1.42: the switches of 20.10's API that moorage keeps -------------------------
 
@@ -481,7 +489,9 @@ MULTI_PLATFORM_PARAMS = _change(
 )  # fmt: skip
 EVENTS_NO_LEGACY_FIELDS = _change(
     "events-legacy", "1.52", "GET /events", "status, id and from removed",
-    _I, "sent before 1.52 only",
+    _K, "sent at every version, as dockerd 20.10 does: docker-compose 1.29's SDK "
+    "(docker-py 5) takes the daemon's newest version, and its event watcher (logs -f, "
+    "attached up) reads `id`; clients of 1.52 and later ignore the extra fields",
 )  # fmt: skip
 EVENTS_CONTENT_NEGOTIATION = _change(
     "events-content-type", "1.52", "GET /events",

@@ -2,7 +2,7 @@
 
 from typing import NotRequired, TypedDict
 
-from wire.api_versions import EVENTS_CONTENT_NEGOTIATION, EVENTS_NO_LEGACY_FIELDS, ApiVersion
+from wire.api_versions import EVENTS_CONTENT_NEGOTIATION, ApiVersion
 
 
 class EventActor(TypedDict):
@@ -11,8 +11,9 @@ class EventActor(TypedDict):
 
 
 # ``status``, ``id`` and ``from`` repeat Action, Actor.ID and the image for clients older
-# than API 1.22; dockerd still sends them for containers and images. (``from`` is a
-# keyword, hence the functional form.)
+# than API 1.22; dockerd 20.10 sends them for containers and images, and so does moorage
+# at every version (wire/api_versions.py, "events-legacy"). (``from`` is a keyword, hence
+# the functional form.)
 EventMessage = TypedDict(
     "EventMessage",
     {
@@ -34,16 +35,6 @@ JSON_SEQ = "application/json-seq"  # RFC 7464: each record after an RS byte
 NDJSON = "application/x-ndjson"
 JSONL = "application/jsonl"
 _NEGOTIABLE = (JSON_SEQ, JSONL, NDJSON)
-
-
-def event_at(message: EventMessage, version: ApiVersion) -> EventMessage:
-    """An event as `version` shows it: the pre-1.22 fields go from API 1.52."""
-    if not EVENTS_NO_LEGACY_FIELDS.applies(version):
-        return message
-    out = message.copy()
-    for key in ("status", "id", "from"):
-        out.pop(key, None)  # type: ignore[misc]  # the keys are NotRequired
-    return out
 
 
 def events_content_type(version: ApiVersion, accept: str) -> str:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from daemon.events import Event, EventsBus, Subscription
 from daemon.filters import Filters
-from wire.events import JSON_SEQ, event_at, events_content_type
+from wire.events import JSON_SEQ, events_content_type
 
 from ..streams import StreamingReply, json_line
 from ..versioning import api_version
@@ -37,7 +37,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         # Headers go out before any event: `docker events` waits on them.
         await reply.start()
         while (event := await reply.race(_next(subscription))) is not None:
-            await reply.write(separator + json_line(event_at(event, version)))
+            await reply.write(separator + json_line(event))
     finally:
         subscription.close()
     return await reply.finish()

@@ -130,6 +130,8 @@ async def test_the_example_project_end_to_end(ns_daemon: NetnsDaemon) -> None:
             stop = await compose.ok("stop", "-t", "1", "worker")
             seen += (await follower.stdout.read()).decode()
             assert await follower.wait() == 0
+        # compose's event watcher (a thread of logs -f) read every event's `id`.
+        assert "Traceback" not in seen, seen
     finally:
         if follower.returncode is None:
             follower.kill()

@@ -666,7 +666,7 @@ async def _events(ctx: Ctx, version: str, accept: str = "") -> tuple[str, bytes]
     return reply.headers.get("Content-Type", ""), reply.body
 
 
-@probe("events-legacy", True, False)
+@probe("events-legacy", True, True)
 async def _events_legacy(ctx: Ctx, version: str) -> object:
     _, body = await _events(ctx, version)
     first = json.loads(body.splitlines()[0])

@@ -30,7 +30,7 @@ from wire.container import (
     summary_at,
     update_at,
 )
-from wire.events import EventMessage, event_at, events_content_type
+from wire.events import events_content_type
 from wire.image import ImageInspect, ImageSummary
 from wire.image import inspect_at as image_inspect_at
 from wire.image import summary_at as image_summary_at
@@ -395,12 +395,7 @@ def test_container_summary_health() -> None:
 # --- events, stats, info -------------------------------------------------------------------
 
 
-def test_events_legacy_fields_and_content_type() -> None:
-    message = cast(EventMessage, {"status": "start", "id": CID, "from": "busybox",
-                                  "Type": "container", "Action": "start"})  # fmt: skip
-    legacy = av.EVENTS_NO_LEGACY_FIELDS
-    assert "status" in event_at(message, before(legacy))
-    assert list(event_at(message, at(legacy))) == ["Type", "Action"]
+def test_events_content_type() -> None:
     negotiation = av.EVENTS_CONTENT_NEGOTIATION
     assert events_content_type(before(negotiation), "application/json-seq") == "application/json"
     assert events_content_type(at(negotiation), "") == "application/jsonl"
