@@ -56,10 +56,14 @@ from grpclib.const import Cardinality
 
 from . import wirecodec
 
-# grpc.aio's own builder of the error a failed call raises (private; see above).
-_create_rpc_error: Callable[[Any, Any], grpc.aio.AioRpcError] = importlib.import_module(
-    "grpc.aio._call"
-)._create_rpc_error
+# grpc.aio's own builder of the error a failed call raises (private; see above). A
+# grpcio without it (or without the Cython channel's registered calls) gets the public
+# path for every call: slower, the same behaviour.
+_create_rpc_error: Callable[[Any, Any], grpc.aio.AioRpcError] | None = getattr(
+    importlib.import_module("grpc.aio._call"), "_create_rpc_error", None
+)
+# `_register`'s answer for a grpcio without the private names: every call goes public.
+_PUBLIC: tuple[bytes, int] = (b"", -1)
 _CANCELLED = "Locally cancelled by application!"  # (grpc.aio's words for it)
 
 NAMESPACE_HEADER = "containerd-namespace"
@@ -151,11 +155,13 @@ class ContainerdChannel:
         """One unary call of `route`: its answer, or grpc.aio's AioRpcError (module doc)."""
         if deadline is not None:
             timeout = deadline.time_remaining()
-        headers = self._headers(metadata)
-        data = wirecodec.encode(request)
         found = self._routes.get(route)
         if found is None:
             found = self._routes[route] = self._register(route)
+        if found is _PUBLIC:
+            return await self._unary_unary_public(route, request, response_type, timeout, metadata)
+        headers = self._headers(metadata)
+        data = wirecodec.encode(request)
         method, handle = found
         self._recorder.record(route)
         core: Any = cast(Any, self._channel)._channel  # (checked open by _register)
@@ -173,14 +179,34 @@ class ContainerdChannel:
             return wirecodec.decode(response_type, answer)
         if call.is_locally_cancelled():  # (by `close`)
             raise asyncio.CancelledError()
+        assert _create_rpc_error is not None  # (checked by _register)
         raise _create_rpc_error(call._initial_metadata, call._status)
+
+    async def _unary_unary_public(
+        self,
+        route: str,
+        request: Any,
+        response_type: type[Any],
+        timeout: float | None,
+        metadata: Any,
+    ) -> Any:
+        """One unary call through grpc.aio's public call layer."""
+        kind = Cardinality.UNARY_UNARY
+        stream = self.request(
+            route, kind, type(request), response_type, timeout=timeout, metadata=metadata
+        )
+        async with stream:
+            await stream.send_message(request, end=True)
+            return await stream.recv_message()
 
     def _register(self, route: str) -> tuple[bytes, int]:
         channel = self._channel
         if channel is None:
             raise ConnectionError("the channel to containerd is closed")
-        method = route.encode()
         core: Any = cast(Any, channel)._channel
+        if _create_rpc_error is None or not hasattr(core, "get_registered_call_handle"):
+            return _PUBLIC
+        method = route.encode()
         return method, core.get_registered_call_handle(method)
 
     def _multi_callable(

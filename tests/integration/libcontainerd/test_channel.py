@@ -24,6 +24,7 @@ from libcontainerd.errors import (
     UnknownError,
     from_grpc,
 )
+from libcontainerd.remote import channel
 from libcontainerd.remote.content import RemoteContentStore
 from libcontainerd.remote.gen.containerd.services.tasks.v1 import WaitRequest
 from libcontainerd.remote.leases import RemoteLeases
@@ -151,6 +152,25 @@ async def test_a_unary_call_in_flight_ends_in_containerd_on_cancel_and_on_close(
         finally:
             await other.close()
             await container.delete()
+
+
+async def test_unary_calls_work_the_same_through_the_public_call_layer(
+    containerd: TestContainerd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grpcio without the private names the unary fast path uses: every call takes
+    grpc.aio's public layer, with the same answers, errors and count."""
+    monkeypatch.setattr(channel, "_create_rpc_error", None)
+    other = Connection(containerd.address, containerd.namespace)
+    try:
+        version = await other.stubs.version.version()
+        assert version.version
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await other.stubs.tasks.wait(WaitRequest(container_id=unique_id("absent")))
+        assert type(from_grpc(failed.value, "x")) is NotFoundError
+        assert dict(other.counts()) == {"Version.Version": 1, "Tasks.Wait": 1}
+        assert set(other.channel._routes.values()) == {channel._PUBLIC}  # the path taken
+    finally:
+        await other.close()
 
 
 # Run in a process of its own: grpcio's threads are per process, and this one's other
