@@ -18,11 +18,12 @@ import contextlib
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,22 @@ def run_report(
         Path(args.out).write_text(text + "\n")
     print(text)
     return 0
+
+
+def per_request_table(
+    heading: str,
+    results: dict[str, dict[str, list[float]]],
+    kinds: Iterable[str],
+    cell: Callable[[float], str],
+) -> str:
+    """A markdown table of per-request medians: one row per request kind, one column per
+    tree (`results[tree][kind]` holds each round's number), under `heading`."""
+    names = list(results)
+    lines = [heading, "", "| request | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for kind in kinds:
+        cells = [cell(statistics.median(results[name][kind])) for name in names]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def checkout_trees(

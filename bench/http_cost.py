@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 from bench import procstat
 from bench.api_latency import load_image
-from bench.engines import REPO, Engine, checkout_trees, moorage, run_report
+from bench.engines import REPO, Engine, checkout_trees, moorage, per_request_table, run_report
 from tests.support.containerd import TestContainerd, sweep
 from tests.support.images import write_docker_save
 
@@ -130,19 +129,11 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
 
 
 def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
-    names = list(results)
-    lines = [
+    heading = (
         f"daemon CPU us per request, median of {args.rounds} rounds of {args.n}"
-        f" (turns of {args.block});"
-        f" load average at start {args.load_at_start}",
-        "",
-        "| request | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-    ]
-    for kind in KINDS:
-        cells = [f"{statistics.median(results[name][kind]) * 1e6:.0f}" for name in names]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        f" (turns of {args.block}); load average at start {args.load_at_start}"
+    )
+    return per_request_table(heading, results, KINDS, lambda s: f"{s * 1e6:.0f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -244,18 +243,14 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
 
 
 def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
-    names = list(results)
-    lines = [
+    # Imported here: `--serve` runs this file in other checkouts, whose bench may lack it.
+    from bench.engines import per_request_table
+
+    heading = (
         f"API server CPU us per request (HTTP layer only), median of {args.rounds} rounds"
-        f" of {args.n} (turns of {args.block}); load average at start {args.load_at_start}",
-        "",
-        "| request | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-    ]
-    for kind in REQUESTS:
-        cells = [f"{statistics.median(results[name][kind]):.1f}" for name in names]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        f" of {args.n} (turns of {args.block}); load average at start {args.load_at_start}"
+    )
+    return per_request_table(heading, results, REQUESTS, lambda us: f"{us:.1f}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
