@@ -420,11 +420,32 @@ class NetworkRuntime:
                 raise errors.SystemError(f"failed to connect to {network.name}: {exc}") from exc
             raise
 
-    async def disconnect(self, ref: str, container_id: str) -> None:
-        network = self.manager.get(ref)
-        if container_id in network.endpoints:
-            await self._unplug(network, container_id)
-        self.manager.disconnect(network.id, container_id)
+    async def disconnect(
+        self, ref: str, container_id: str, *, running: bool = True, force: bool = False
+    ) -> None:
+        """`docker network disconnect`, with dockerd's answers: a running container must be
+        on the network (500 `... not connected to network N`); a stopped one, or a forced
+        disconnect from a network that does not exist, is judged by the container's own
+        settings, where a removed network's kept membership counts (500 `... not connected
+        to the network N`, N the network's name if it exists, else as given)."""
+        try:
+            network: Network | None = self.manager.get(ref)
+        except errors.NotFound:
+            if running and not force:
+                raise
+            network = None
+        if running and network is not None:
+            if container_id in network.endpoints:
+                await self._unplug(network, container_id)
+            self.manager.disconnect(network.id, container_id)
+            return
+        name = network.name if network is not None else ref
+        if network is not None and container_id in network.members:
+            self.manager.disconnect(network.id, container_id)
+        elif not self.manager.forget_removed(container_id, name):
+            raise errors.SystemError(
+                f"container {container_id} is not connected to the network {name}"
+            )
 
     async def _unplug(self, network: Network, container_id: str) -> None:
         endpoint = network.endpoints.get(container_id)
@@ -448,8 +469,9 @@ class NetworkRuntime:
         if path is None:
             return
         # A network removed while the container was stopped (its NetworkMode's, or one it was
-        # connected to) fails the start with dockerd's 404 until one of that name is back.
-        self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
+        # connected to) fails the start with dockerd's 404 until the container lets it go
+        # (network disconnect) or, if it never started on it, one of that name is back. Like
+        # dockerd, only the memberships count: NetworkMode alone names no network here.
         self.manager.rejoin_removed(container_id)
         self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()

@@ -215,6 +215,99 @@ async def test_start_after_a_connected_network_was_removed(ns_daemon: NetnsDaemo
     await ns_daemon.docker_ok("rm", "-f", "orphan2")
 
 
+async def test_inspect_keeps_a_removed_network(ns_daemon: NetnsDaemon) -> None:
+    """What dockerd 20.10.24 showed: a stopped container keeps listing a network removed
+    after it, with its aliases and IPAMConfig, no address, and as NetworkID the id the
+    network had at the container's last start on it ("" if it never started on it). Its
+    start then looks that network up by that id: a new network of the name does not do."""
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.31.0.0/24", "ran")
+    ran_id = (await _inspect(ns_daemon, "ran"))["Id"]
+    await ns_daemon.docker_ok("network", "create", "never")
+    created = await ns_daemon.docker_ok("create", "--name", "keeper", "--network", "ran",
+                                        "--ip", "10.31.0.7", "busybox", "sleep", "300")  # fmt: skip
+    cid = created.strip()
+    await ns_daemon.docker_ok("start", "keeper")
+    await ns_daemon.docker_ok("kill", "keeper")
+    await ns_daemon.docker_ok("wait", "keeper")
+    await ns_daemon.docker_ok("network", "connect", "--alias", "al", "never", "keeper")
+    await ns_daemon.docker_ok("network", "rm", "ran", "never")
+
+    async def networks() -> dict[str, Any]:
+        reply = await api_call(ns_daemon.socket, "GET", f"/containers/{cid}/json")
+        assert reply.status == 200
+        found: dict[str, Any] = reply.json()["NetworkSettings"]["Networks"]
+        return found
+
+    async def start() -> tuple[int, str]:
+        reply = await api_call(ns_daemon.socket, "POST", f"/containers/{cid}/start")
+        return reply.status, reply.message if reply.body else ""
+
+    unset = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+             "MacAddress": "", "IPv6Gateway": "", "GlobalIPv6Address": "",
+             "GlobalIPv6PrefixLen": 0, "Links": None}  # fmt: skip
+    kept = await networks()
+    assert sorted(kept) == ["never", "ran"]
+    assert (
+        kept["ran"].items()
+        >= {**unset, "IPAMConfig": {"IPv4Address": "10.31.0.7"}, "NetworkID": ran_id}.items()
+    )
+    assert kept["never"].items() >= {**unset, "NetworkID": ""}.items()
+    assert "al" in kept["never"]["Aliases"]
+    listed = await api_call(ns_daemon.socket, "GET", "/containers/json",
+                            params=[("all", "1"), ("filters", '{"name": ["keeper"]}')])  # fmt: skip
+    assert sorted(listed.json()[0]["NetworkSettings"]["Networks"]) == ["never", "ran"]
+    await restart_netns_daemon(ns_daemon)
+    assert await networks() == kept
+
+    await ns_daemon.docker_ok("network", "disconnect", "never", "keeper")
+    assert sorted(await networks()) == ["ran"]
+    await ns_daemon.docker_ok("network", "create", "ran")
+    assert await start() == (404, f"network {ran_id} not found")
+    assert sorted(await networks()) == ["ran"]
+    # Disconnecting by the name lets the removed one go (the new one it never joined).
+    await ns_daemon.docker_ok("network", "disconnect", "ran", "keeper")
+    assert await start() == (204, "")
+    assert await networks() == {}
+    await ns_daemon.docker_ok("rm", "-f", "keeper")
+    await ns_daemon.docker_ok("network", "rm", "ran")
+
+
+async def test_disconnect_answers(ns_daemon: NetnsDaemon) -> None:
+    """POST /networks/{id}/disconnect as dockerd 20.10.24 answered (observed): a second
+    disconnect is a 500 whose text tells a running container (`to network`) from a stopped
+    one (`to the network`, from its settings); a network that does not exist is a 404 only
+    for a running container not forced; the container is looked up before the network."""
+    await ns_daemon.docker_ok("network", "create", "dn")
+    running = (await ns_daemon.docker_ok("run", "-d", "--name", "r1", "--network", "dn",
+                                         "busybox", "sleep", "300")).strip()  # fmt: skip
+    stopped = (await ns_daemon.docker_ok("create", "--name", "s1", "--network", "dn",
+                                         "busybox", "sleep", "300")).strip()  # fmt: skip
+
+    async def disconnect(network: str, container: str, force: bool) -> tuple[int, str]:
+        body = {"Container": container, "Force": force}
+        reply = await api_call(ns_daemon.socket, "POST", f"/networks/{network}/disconnect",
+                               body=body)  # fmt: skip
+        return reply.status, reply.message if reply.body else ""
+
+    for cid, the in ((running, ""), (stopped, "the ")):
+        assert await disconnect("dn", cid[:12], True) == (200, "")
+        again = (500, f"container {cid} is not connected to {the}network dn")
+        assert await disconnect("dn", cid[:12], True) == again
+        assert await disconnect("dn", cid[:12], False) == again
+    assert await disconnect("nosuch", "r1", False) == (404, "network nosuch not found")
+    gone = f"container {running} is not connected to the network nosuch"
+    assert await disconnect("nosuch", "r1", True) == (500, gone)
+    gone = f"container {stopped} is not connected to the network nosuch"
+    for force in (False, True):
+        assert await disconnect("nosuch", "s1", force) == (500, gone)
+    assert await disconnect("nosuch", "nosuchc", False) == (404, "No such container: nosuchc")
+    assert await disconnect("nosuch", "nosuchc", True) == (404, "network nosuch not found")
+    assert await disconnect("dn", "nosuchc", True) == (404, "endpoint nosuchc not found")
+    assert (await _inspect(ns_daemon, "dn"))["Containers"] == {}
+    await ns_daemon.docker_ok("rm", "-f", "r1", "s1")
+    await ns_daemon.docker_ok("network", "rm", "dn")
+
+
 async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:
     await ns_daemon.docker_ok("network", "create", "--label", "keep=yes", "kept")
     await ns_daemon.docker_ok("network", "create", "spare")
