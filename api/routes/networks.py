@@ -145,8 +145,8 @@ async def create(request: web.Request) -> web.Response:
 async def connect(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkConnectRequest)
     daemon = request.app[DAEMON]
+    live = daemon.get(body.Container)  # first, as dockerd: its 404 wins over the network's
     network = daemon.networks.get(request.match_info["id"])
-    live = daemon.get(body.Container)
     async with live.lock:  # not while the container starts or exits
         await connect_endpoint(daemon, network, live, body.EndpointConfig)
     return web.Response(status=200)
@@ -192,7 +192,8 @@ async def disconnect(request: web.Request) -> web.Response:
         return web.Response(status=200)
     async with live.lock:  # not while the container starts or exits
         running = live.model.state.running
-        await daemon.netrt.disconnect(ref, live.id, running=running, force=body.Force)
+        mode = str(live.model.host_config.get("NetworkMode") or "")
+        await daemon.netrt.disconnect(ref, live.id, running=running, force=body.Force, mode=mode)
     return web.Response(status=200)
 
 

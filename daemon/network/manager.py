@@ -378,12 +378,7 @@ class NetworkManager:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
         container_name = container_name.lstrip("/")  # endpoints are named without the slash
-        if network.name in (HOST, NONE):
-            raise errors.Forbidden(
-                f"container cannot be disconnected from {network.name} network or "
-                f"connected to {network.name} network"
-            )
-        if container_id in network.members:
+        if container_id in network.members or network.name in (HOST, NONE):
             raise errors.Forbidden(
                 f"endpoint with name {container_name} already exists in network {network.name}"
             )

@@ -124,9 +124,13 @@ async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> 
     )
     assert c2_app["IPAMConfig"] == {"IPv4Address": "10.20.0.50"}
     assert (c2_app["IPAddress"], c2_app["EndpointID"]) == ("", "")
-    assert await _error(ns_daemon, "network", "connect", "app", "c1") == (
-        "Error response from daemon: endpoint with name c1 already exists in network app"
+    # Stopped and connected again: dockerd 20.10.24 keeps what it has and answers 200
+    # (observed; a running container gets the 403, test_connect_refusals).
+    await ns_daemon.docker_ok("network", "connect", "--alias", "other", "app", "c1")
+    c1_aliases = await ns_daemon.docker_ok(
+        "inspect", "-f", "{{json .NetworkSettings.Networks.app.Aliases}}", "c1"
     )
+    assert "web" in json.loads(c1_aliases) and "other" not in json.loads(c1_aliases)
     assert "No such container: nosuch" in await _error(
         ns_daemon, "network", "connect", "app", "nosuch"
     )
@@ -306,6 +310,63 @@ async def test_disconnect_answers(ns_daemon: NetnsDaemon) -> None:
     assert (await _inspect(ns_daemon, "dn"))["Containers"] == {}
     await ns_daemon.docker_ok("rm", "-f", "r1", "s1")
     await ns_daemon.docker_ok("network", "rm", "dn")
+
+
+async def test_connect_refusals(ns_daemon: NetnsDaemon) -> None:
+    """POST /networks/{id}/connect (and disconnect of host and none) as dockerd 20.10.24
+    answered (observed, with its default bridge): the container is looked up first; the
+    conflicts of host, none and shared namespaces are 400s; a stopped container connected
+    again keeps its settings (200)."""
+    await ns_daemon.docker_ok("network", "create", "cn")
+    await ns_daemon.docker_ok("create", "--name", "cs", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("run", "-d", "--name", "cr", "--network", "cn", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("run", "-d", "--name", "ch", "--network", "host", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("run", "-d", "--name", "cnone", "--network", "none", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("create", "--name", "csn", "--network", "none", "busybox",
+                              "sleep", "300")  # fmt: skip
+
+    async def post(path: str, body: dict[str, Any]) -> tuple[int, str]:
+        reply = await api_call(ns_daemon.socket, "POST", path, body=body)
+        return reply.status, reply.message if reply.body else ""
+
+    shared = ("container sharing network namespace with another container or host cannot be "
+              "connected to any other network")  # fmt: skip
+    host = "container cannot be disconnected from host network or connected to host network"
+    none = ("container cannot be connected to multiple networks with one of the networks in "
+            "private (none) mode")  # fmt: skip
+    alias = "network-scoped alias is supported only for containers in user defined networks"
+    cases: list[tuple[str, dict[str, Any], int, str]] = [
+        ("/networks/nosuch/connect", {"Container": "nosuch"}, 404, "No such container: nosuch"),
+        ("/networks/cn/connect", {}, 400, 'invalid name or ID supplied: ""'),
+        ("/networks/cn/disconnect", {"Container": ""}, 400, 'invalid name or ID supplied: ""'),
+        ("/networks/cn/connect", {"Container": "cs"}, 200, ""),
+        ("/networks/cn/connect", {"Container": "cs", "EndpointConfig": {"Aliases": ["z"]}},
+         200, ""),
+        ("/networks/cn/connect", {"Container": "cr"}, 403,
+         "endpoint with name cr already exists in network cn"),
+        ("/networks/bridge/connect", {"Container": "cr", "EndpointConfig": {"Aliases": ["q"]}},
+         400, alias),
+        ("/networks/cn/connect", {"Container": "ch"}, 400, shared),
+        ("/networks/host/connect", {"Container": "cs"}, 400, host),
+        ("/networks/none/connect", {"Container": "cs"}, 400, none),
+        ("/networks/cn/connect", {"Container": "cnone"}, 400, none),
+        ("/networks/cn/connect", {"Container": "csn"}, 400, none),
+        ("/networks/host/disconnect", {"Container": "ch"}, 400, host),
+        ("/networks/none/disconnect", {"Container": "cnone"}, 200, ""),
+        ("/networks/none/disconnect", {"Container": "csn"}, 200, ""),
+    ]  # fmt: skip
+    for path, body, status, message in cases:
+        assert await post(path, body) == (status, message), (path, body)
+    cs = await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "cs")
+    assert "z" not in (json.loads(cs)["cn"]["Aliases"] or [])  # the first connect's, kept
+    cnone = await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                                      "cnone")  # fmt: skip
+    assert "cn" not in json.loads(cnone)
+    await ns_daemon.docker_ok("rm", "-f", "cs", "cr", "ch", "cnone", "csn")
+    await ns_daemon.docker_ok("network", "rm", "cn")
 
 
 async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:
