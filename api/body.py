@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from daemon.errors import InvalidParameter
 from libcontainerd import jsonbytes
+from wire.json_syntax import go_syntax_error
 
-from .json_syntax import go_syntax_error
 from .limits import limits_of
 from .streams import ClientGone
 

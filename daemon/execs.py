@@ -59,6 +59,11 @@ class ExecManager:
                 self._records.pop(record.id, None)
             self.finish(record, record.exit_code if record.exit_code is not None else 137)
 
+    async def create_settled(self, ref: str, config: dict[str, Any]) -> str:
+        """`create` for a client: once a change under way is over (`_settled`)."""
+        await _settled(self._host.get(ref))
+        return self.create(ref, config)
+
     def create(self, ref: str, config: dict[str, Any], *, probe: bool = False) -> str:
         """A new exec; a healthcheck's `probe` is discarded once it is over."""
         live = self._host.get(ref)
@@ -97,6 +102,13 @@ class ExecManager:
         if record is None:
             raise errors.NotFound(f"No such exec instance: {exec_id}")
         return record
+
+    async def prepare_settled(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
+        """`prepare` for a client: once a change under way is over (`_settled`)."""
+        live = self._host.find(self.get(exec_id).container_id)
+        if live is not None:
+            await _settled(live)
+        return self.prepare(exec_id)
 
     def prepare(self, exec_id: str) -> tuple[ExecRecord, Attachment]:
         """Validate an exec start and attach to its output, before the reply is sent."""
@@ -223,6 +235,17 @@ class ExecManager:
         if record.process is None or not record.running:
             raise errors.Conflict(f"Exec {exec_id} is not running")
         await record.process.resize(width, height)
+
+
+async def _settled(live: LiveContainer) -> None:
+    """Wait for a change made under the container's lock (a start, an exit's handling, a
+    connect) to be over. dockerd checks a container for an exec under its container lock,
+    so its answer is about what that change decided: an exit being handled, for one, is
+    then its restart policy's `is restarting`, not a task already gone (`is not running`).
+    Free when nothing holds the lock."""
+    if live.lock.locked():
+        async with live.lock:
+            pass
 
 
 def _restarting(live: LiveContainer) -> errors.Conflict:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, NotRequired, TypedDict
 
-from wire.base import ApiModel, OmitEmpty, StrSlice, UintPair
+from wire.base import ApiModel, OmitEmpty, UintPair
 
 
 class ExecCreateRequest(ApiModel):
@@ -19,7 +19,7 @@ class ExecCreateRequest(ApiModel):
     DetachKeys: str = ""
     Env: list[str] | None = None
     WorkingDir: str = ""
-    Cmd: StrSlice = None
+    Cmd: list[str] | None = None  # a []string in dockerd (no string form, unlike Config.Cmd)
 
 
 class ExecStartRequest(ApiModel):

@@ -33,7 +33,7 @@ async def create(request: web.Request) -> web.Response:
     if not EXEC_CONSOLE_SIZE.applies(api_version(request)):
         body.ConsoleSize = None
     config = json.loads(body.model_dump_json(by_alias=True))
-    exec_id = request.app[DAEMON].execs.create(request.match_info["name"], config)
+    exec_id = await request.app[DAEMON].execs.create_settled(request.match_info["name"], config)
     reply: ExecCreateResponse = {"Id": exec_id}
     return json_reply(reply, status=201)
 
@@ -41,7 +41,7 @@ async def create(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON]
     body = await read_json(request, ExecStartRequest, empty_ok=True)
-    record, attachment = daemon.execs.prepare(request.match_info["id"])
+    record, attachment = await daemon.execs.prepare_settled(request.match_info["id"])
     # As in dockerd, the START request's Tty says how the reply is framed; the exec's
     # own Tty only says whether its process gets a terminal.
     tty = body.Tty

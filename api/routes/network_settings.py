@@ -62,10 +62,16 @@ def _endpoint_settings(
 
 def networks_map(daemon: Daemon, live: LiveContainer) -> dict[str, Any]:
     running = live.model.state.running
-    return {
+    found = {
         network.name: _endpoint_settings(live, network, member, running)
         for network, member in daemon.networks.memberships(live.id)
     }
+    # Networks removed while it was stopped stay listed (dockerd keeps them in its settings
+    # until a disconnect), with no address and the NetworkID of its last start on them.
+    for name, member in daemon.networks.kept(live.id):
+        gone = Network(member.network_id, name, BRIDGE, "")
+        found.setdefault(name, _endpoint_settings(live, gone, member, running=False))
+    return found
 
 
 def _published(daemon: Daemon, live: LiveContainer) -> list[Published]:

@@ -145,8 +145,8 @@ async def create(request: web.Request) -> web.Response:
 async def connect(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkConnectRequest)
     daemon = request.app[DAEMON]
+    live = daemon.get(body.Container)  # first, as dockerd: its 404 wins over the network's
     network = daemon.networks.get(request.match_info["id"])
-    live = daemon.get(body.Container)
     async with live.lock:  # not while the container starts or exits
         await connect_endpoint(daemon, network, live, body.EndpointConfig)
     return web.Response(status=200)
@@ -177,31 +177,23 @@ async def connect_endpoint(
 async def disconnect(request: web.Request) -> web.Response:
     body = await read_json(request, NetworkDisconnectRequest)
     daemon = request.app[DAEMON]
+    ref = request.match_info["id"]
     try:
-        network = daemon.networks.get(request.match_info["id"])
-    except errors.NotFound as not_found:
-        # Removed while a stopped container kept it (daemon/network/manager.py): dockerd
-        # lets the container drop it, its way out of the 404 that container's start gets.
-        try:
-            kept_by = daemon.get(body.Container).id
-        except errors.NotFound:
-            raise not_found from None
-        if not daemon.networks.forget_removed(kept_by, request.match_info["id"]):
-            raise
-        return web.Response(status=200)
-    try:
-        live = daemon.get(body.Container)
+        live = daemon.get(body.Container)  # first, as dockerd: its 404 wins over the network's
     except errors.NotFound:
         if not body.Force:
             raise
         # Forced: the endpoint of a container that is gone is cleaned up by its id.
         # None there is dockerd's 404 from its endpoint lookup, not a failure.
+        network = daemon.networks.get(ref)
         if body.Container not in network.members:
             raise errors.NotFound(f"endpoint {body.Container} not found") from None
         await daemon.netrt.disconnect(network.id, body.Container)
         return web.Response(status=200)
     async with live.lock:  # not while the container starts or exits
-        await daemon.netrt.disconnect(network.id, live.id)
+        running = live.model.state.running
+        mode = str(live.model.host_config.get("NetworkMode") or "")
+        await daemon.netrt.disconnect(ref, live.id, running=running, force=body.Force, mode=mode)
     return web.Response(status=200)
 
 

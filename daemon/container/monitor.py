@@ -133,7 +133,6 @@ async def _restart_after(daemon: Daemon, live: LiveContainer, delay: float) -> N
         live.restart_timer = None
         if live.model.state.status is not Status.RESTARTING or live.model.manually_stopped:
             return
-        live.machine.apply(Input.POLICY_RESTART)
         try:
             await start.start_locked(daemon, live)
         except errors.DaemonError as exc:

@@ -26,6 +26,7 @@ from ..oci.defaults import DEFAULT_SHM_SIZE
 from .model import Container
 
 CGROUP_PARENT = "/moorage"
+SECCOMP_OPTION = ("seccomp=", "seccomp:")  # SecurityOpt's seccomp entry, either separator
 
 
 @contextmanager
@@ -218,9 +219,9 @@ class ContainerSpecs:
         return spec
 
     def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
-        """The spec builder for create. A user or a GroupAdd group that does not resolve is
-        dockerd's start error, not a create error, so create then stores a spec without
-        them."""
+        """The spec builder for create. A user or a GroupAdd group that does not resolve,
+        or a seccomp profile that does not decode, is dockerd's start error, not a create
+        error, so create then stores a spec without them."""
 
         def build(mounts: Sequence[Mount]) -> dict[str, Any]:
             with daemon_errors():
@@ -228,7 +229,12 @@ class ContainerSpecs:
                     return self._build(container, mounts)
                 except oci.StartError:
                     config = dict(container.config, User="")
-                    host_config = dict(container.host_config, GroupAdd=None)
+                    options = container.host_config.get("SecurityOpt") or []
+                    host_config = dict(
+                        container.host_config,
+                        GroupAdd=None,
+                        SecurityOpt=[o for o in options if not o.startswith(SECCOMP_OPTION)],
+                    )
                     shadow = Container(
                         **{**container.__dict__, "config": config, "host_config": host_config}
                     )

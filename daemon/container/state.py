@@ -44,7 +44,6 @@ class Input(enum.Enum):
     # The restart policy's bookkeeping, State.Health and a re-attached pid: none changes the
     # status, and each is refused (not persisted) when it would change nothing.
     START_REQUESTED = "start-requested"  # a start by the user: RestartCount starts over
-    POLICY_RESTART = "policy-restart"  # the restart policy starts it again: RestartCount + 1
     STOP_REQUESTED = "stop-requested"  # stop, restart or rm -f: no policy restart follows
     REATTACHED = "reattached"  # restore found its task running under another pid
     HEALTH_STARTING = "health-starting"  # a run with a healthcheck begins: "starting" again
@@ -78,7 +77,6 @@ _ALLOWED: dict[Input, set[Status]] = {
     # Its containerd container is gone and cannot be made again: only removal is left.
     Input.BROKEN: {Status.CREATED, Status.EXITED},
     Input.START_REQUESTED: {Status.CREATED, Status.EXITED},
-    Input.POLICY_RESTART: {Status.RESTARTING},
     Input.STOP_REQUESTED: {Status.RUNNING, Status.PAUSED, Status.RESTARTING},
     Input.REATTACHED: _RUN,
     Input.HEALTH_STARTING: _RUN,
@@ -187,6 +185,8 @@ class StateMachine:
                 state.finished_at = format_time(at) if at else now_rfc3339()
             case Input.RESTARTING:
                 state.status = Status.RESTARTING
+                # Counted when decided, as dockerd: inspect shows it while the wait lasts.
+                self.container.restart_count += 1
             case Input.OOM:
                 state.oom_killed = True
             case Input.PAUSED:
@@ -202,8 +202,6 @@ class StateMachine:
                 self.removed = True
             case Input.START_REQUESTED:
                 self.container.restart_count = 0
-            case Input.POLICY_RESTART:
-                self.container.restart_count += 1
             case Input.STOP_REQUESTED:
                 self.container.manually_stopped = True
             case Input.REATTACHED:

@@ -139,6 +139,8 @@ class ContainerStore:
         """By full id, by name (with or without its slash), then by unique id prefix."""
         found = self.find(ref)
         if found is None:
+            if not ref:  # a name from a request body (network connect): dockerd's 400
+                raise InvalidParameter('invalid name or ID supplied: ""')
             raise NotFound(f"No such container: {ref}")
         return found
 

@@ -378,12 +378,7 @@ class NetworkManager:
         """Make the container a member of the network (its endpoint comes at start)."""
         network = self.get(ref)
         container_name = container_name.lstrip("/")  # endpoints are named without the slash
-        if network.name in (HOST, NONE):
-            raise errors.Forbidden(
-                f"container cannot be disconnected from {network.name} network or "
-                f"connected to {network.name} network"
-            )
-        if container_id in network.members:
+        if container_id in network.members or network.name in (HOST, NONE):
             raise errors.Forbidden(
                 f"endpoint with name {container_name} already exists in network {network.name}"
             )
@@ -441,12 +436,15 @@ class NetworkManager:
 
     def rejoin_removed(self, container_id: str) -> None:
         """At start: the networks removed while the container was stopped must exist again
-        by name (dockerd's 404 `network <name> not found` otherwise, and nothing changes);
-        the container is then a member of each as it was of the removed one."""
+        (dockerd's 404 `network <name or id> not found` otherwise, and nothing changes);
+        the container is then a member of each as it was of the removed one. Only one it
+        never started on can be back (by name): the others are looked up by their old id."""
         kept = self._removed.get(container_id)
         if not kept:
             return
-        found = [(self.get(name), member) for name, member in kept.items()]
+        # By the id it had at the container's last start, as dockerd: then a new network of
+        # the same name is not the one (dockerd's 404 names that id).
+        found = [(self.get(member.network_id or name), member) for name, member in kept.items()]
         for network, member in found:
             if container_id not in network.members:
                 network.members[container_id] = member
@@ -465,6 +463,10 @@ class NetworkManager:
             del self._removed[container_id]
         self.store.save_removed(container_id, kept)
         return True
+
+    def kept(self, container_id: str) -> list[tuple[str, Member]]:
+        """Its memberships of networks removed while it was stopped, by network name."""
+        return list(self._removed.get(container_id, {}).items())
 
     def memberships(self, container_id: str) -> list[tuple[Network, Member]]:
         """The networks a container is configured on, in the order it joined them."""
@@ -490,6 +492,7 @@ class NetworkManager:
             host_ifname="veth" + secrets.token_hex(4)[:7],
         )
         network.endpoints[member.container_id] = endpoint
+        member.network_id = network.id
         try:
             self.store.save(network, durable=False)
         except BaseException:

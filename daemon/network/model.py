@@ -44,6 +44,9 @@ class Member:
     wanted_mac: str = ""  # Config.MacAddress (or the endpoint's), if the user gave one
     driver_opts: dict[str, str] = field(default_factory=dict)  # EndpointConfig.DriverOpts
     link_local_ips: list[str] = field(default_factory=list)  # IPAMConfig.LinkLocalIPs, as given
+    # The network's id at the container's last start on it ("" before): dockerd's NetworkID,
+    # which it keeps showing, and looks the network up by, once that network is removed.
+    network_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class Member:
             "WantedMac": self.wanted_mac,
             "DriverOpts": dict(self.driver_opts),
             "LinkLocalIPs": list(self.link_local_ips),
+            "NetworkID": self.network_id,
         }
 
     @classmethod
@@ -70,6 +74,7 @@ class Member:
             wanted_mac=str(doc.get("WantedMac") or ""),
             driver_opts={str(k): str(v) for k, v in (doc.get("DriverOpts") or {}).items()},
             link_local_ips=[str(e) for e in doc.get("LinkLocalIPs") or []],
+            network_id=str(doc.get("NetworkID") or ""),
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Network
@@ -27,7 +27,7 @@ from .firewall import BridgeRules, Firewall, Forward
 from .ipam import link_local_interfaces
 from .links import Plug
 from .manager import NetworkManager
-from .model import BRIDGE, HOST, Endpoint, Member, Network
+from .model import BRIDGE, HOST, NONE, Endpoint, Member, Network
 from .names import NameIndex
 from .ports import PortHolder, Published, requests_of
 
@@ -50,6 +50,47 @@ def shares_namespace(host_config: Mapping[str, Any]) -> bool:
     """host and container:<id> modes live in a namespace that is not the container's own."""
     mode = str(host_config.get("NetworkMode") or "")
     return mode == HOST or mode.startswith("container:")
+
+
+_SHARED = (
+    "container sharing network namespace with another container or host cannot be "
+    "connected to any other network"
+)
+_HOST_CONFLICT = "container cannot be disconnected from host network or connected to host network"
+_NONE_CONFLICT = (
+    "container cannot be connected to multiple networks with one of the networks in private "
+    "(none) mode"
+)
+
+
+def _connect_allowed(
+    network: Network,
+    container_id: str,
+    host_config: Mapping[str, Any],
+    running: bool,
+    aliases: Sequence[str],
+) -> bool:
+    """`network connect`'s refusals, in dockerd 20.10's order and words (all 400): a
+    container: mode, an alias on a built-in network, a host mode, the host network, none
+    beside another network. False: a stopped container already on the network, which
+    dockerd leaves as it is (200); a running one gets the 403 of `manager.connect`."""
+    mode = str(host_config.get("NetworkMode") or "")
+    if mode.startswith("container:"):
+        raise errors.InvalidParameter(_SHARED)
+    if aliases and not network.user_defined:
+        raise errors.InvalidParameter(
+            "network-scoped alias is supported only for containers in user defined networks"
+        )
+    already = container_id in network.members or (network.name == mode and mode in (HOST, NONE))
+    if already:
+        return running  # running: the 403 `endpoint with name ... already exists`
+    if mode == HOST:
+        raise errors.InvalidParameter(_SHARED)
+    if network.name == HOST:
+        raise errors.InvalidParameter(_HOST_CONFLICT)
+    if NONE in (mode, network.name):
+        raise errors.InvalidParameter(_NONE_CONFLICT)
+    return True
 
 
 class NetworkRuntime:
@@ -373,11 +414,9 @@ class NetworkRuntime:
         """`docker network connect`: a member now, and plugged in now if it runs. A running
         container's first user network starts its embedded DNS server and points its
         resolv.conf (`resolv_conf`, the file bound into it) there, as dockerd does."""
-        if shares_namespace(host_config):
-            raise errors.Forbidden(
-                "container sharing network namespace with another container or host cannot "
-                "be connected to any other network"
-            )
+        network = self.manager.get(ref)
+        if not _connect_allowed(network, container_id, host_config, running, aliases):
+            return  # a stopped member keeps the settings it has, as in dockerd (200)
         for link in linked or []:
             legacy_links.parse(link)  # dockerd's 400 for a bad format
         network = self.manager.connect(
@@ -420,11 +459,45 @@ class NetworkRuntime:
                 raise errors.SystemError(f"failed to connect to {network.name}: {exc}") from exc
             raise
 
-    async def disconnect(self, ref: str, container_id: str) -> None:
-        network = self.manager.get(ref)
-        if container_id in network.endpoints:
-            await self._unplug(network, container_id)
-        self.manager.disconnect(network.id, container_id)
+    async def disconnect(
+        self,
+        ref: str,
+        container_id: str,
+        *,
+        running: bool = True,
+        force: bool = False,
+        mode: str = "",
+    ) -> None:
+        """`docker network disconnect` (`mode`: the container's NetworkMode), with dockerd's
+        answers: a running container must be on the network (500 `... not connected to
+        network N`); a stopped one, or a forced disconnect from a network that does not
+        exist, is judged by the container's own settings, where a removed network's kept
+        membership counts (500 `... not connected to the network N`, N the network's name
+        if it exists, else as given)."""
+        try:
+            network: Network | None = self.manager.get(ref)
+        except errors.NotFound:
+            if running and not force:
+                raise
+            network = None
+        if network is not None and network.name == mode and mode in (HOST, NONE):
+            # The mode's own network: never a membership here. dockerd refuses to take a
+            # running container off the host's, and lets go of none (200).
+            if running and mode == HOST:
+                raise errors.InvalidParameter(_HOST_CONFLICT)
+            return
+        if running and network is not None:
+            if container_id in network.endpoints:
+                await self._unplug(network, container_id)
+            self.manager.disconnect(network.id, container_id)
+            return
+        name = network.name if network is not None else ref
+        if network is not None and container_id in network.members:
+            self.manager.disconnect(network.id, container_id)
+        elif not self.manager.forget_removed(container_id, name):
+            raise errors.SystemError(
+                f"container {container_id} is not connected to the network {name}"
+            )
 
     async def _unplug(self, network: Network, container_id: str) -> None:
         endpoint = network.endpoints.get(container_id)
@@ -448,8 +521,9 @@ class NetworkRuntime:
         if path is None:
             return
         # A network removed while the container was stopped (its NetworkMode's, or one it was
-        # connected to) fails the start with dockerd's 404 until one of that name is back.
-        self.manager.network_for_mode(str(host_config.get("NetworkMode") or ""))
+        # connected to) fails the start with dockerd's 404 until the container lets it go
+        # (network disconnect) or, if it never started on it, one of that name is back. Like
+        # dockerd, only the memberships count: NetworkMode alone names no network here.
         self.manager.rejoin_removed(container_id)
         self._links(host_config, strict=True)  # linked containers must run (dockerd's error)
         started = time.perf_counter()

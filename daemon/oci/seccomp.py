@@ -19,7 +19,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from .errors import StartError
+from .seccomp_profile import decode_profile
 
 _DATA_FILE = Path(__file__).with_name("seccomp_default.json")
 
@@ -145,49 +146,38 @@ def _default_profile(caps: frozenset[str], machine: str, kernel: tuple[int, int]
     }
 
 
-def _decode_error(reason: str) -> SpecError:
-    return SpecError(f"Decoding seccomp profile failed: {reason}")
-
-
 def parse_docker_profile(text: str) -> dict[str, Any]:
-    """A profile in Docker's JSON format, checked for shape; SpecError (400) if it is not one."""
-    try:
-        profile = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _decode_error(str(exc)) from None
-    if not isinstance(profile, dict):
-        raise _decode_error("the profile is not a JSON object")
-    if profile.get("architectures") and profile.get("archMap"):
-        raise SpecError(
-            "'architectures' and 'archMap' were specified in the seccomp profile, "
-            "use either 'architectures' or 'archMap'"
-        )
-    syscalls = profile.get("syscalls") or []
-    if not isinstance(syscalls, list) or not all(isinstance(s, dict) for s in syscalls):
-        raise _decode_error("syscalls must be a list of objects")
-    for rule in syscalls:
-        if rule.get("name") and rule.get("names"):
-            raise SpecError(
-                "'name' and 'names' were specified in the seccomp profile, "
-                "use either 'name' or 'names'"
-            )
-    return profile
+    """A profile in Docker's JSON format, decoded as dockerd decodes it; StartError (500,
+    dockerd's text) if it does not decode."""
+    return decode_profile(text)
 
 
 def _docker_rule_applies(
     rule: Mapping[str, Any], caps: Collection[str], arch: str, kernel: tuple[int, int]
 ) -> bool:
+    """dockerd's filters, in its order: excludes, then includes."""
     includes = rule.get("includes") or {}
     excludes = rule.get("excludes") or {}
-    if not all(cap in caps for cap in includes.get("caps") or []):
-        return False
-    if (arches := includes.get("arches")) and arch not in arches:
-        return False
-    if (min_kernel := includes.get("minKernel")) and kernel < parse_kernel(min_kernel):
+    if arch in (excludes.get("arches") or []):
         return False
     if any(cap in caps for cap in excludes.get("caps") or []):
         return False
-    return arch not in (excludes.get("arches") or [])
+    if (min_kernel := excludes.get("minKernel")) and kernel >= parse_kernel(min_kernel):
+        return False
+    if (arches := includes.get("arches")) and arch not in arches:
+        return False
+    if not all(cap in caps for cap in includes.get("caps") or []):
+        return False
+    return not ((min_kernel := includes.get("minKernel")) and kernel < parse_kernel(min_kernel))
+
+
+def _oci_arg(arg: Mapping[str, Any]) -> dict[str, Any]:
+    """An argument condition as the OCI spec holds it (valueTwo only when set)."""
+    out: dict[str, Any] = {"index": arg.get("index") or 0, "value": arg.get("value") or 0}
+    if arg.get("valueTwo"):
+        out["valueTwo"] = arg["valueTwo"]
+    out["op"] = arg.get("op") or ""
+    return out
 
 
 def docker_profile(
@@ -196,38 +186,46 @@ def docker_profile(
     *,
     machine: str | None = None,
     kernel: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    """A Docker-format profile expanded to OCI `linux.seccomp` for this container and machine."""
+) -> dict[str, Any] | None:
+    """A Docker-format profile expanded to OCI `linux.seccomp` for this container and
+    machine, as dockerd 20.10 does it at start: None (unconfined) when it has neither a
+    default action nor rules; an action left out stays empty (runc then refuses it)."""
     machine = machine or host_machine()
     kernel = kernel or host_kernel()
-    profile = parse_docker_profile(text)
+    profile = decode_profile(text)
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return None
+    if profile.get("architectures") and profile.get("archMap"):
+        raise StartError(
+            "'architectures' and 'archMap' were specified in the seccomp profile, "
+            "use either 'architectures' or 'archMap'"
+        )
     arch = _GO_ARCHES.get(machine, machine)
     architectures = list(profile.get("architectures") or [])
     native = _NATIVE_SCMP.get(machine)
     for mapping in profile.get("archMap") or []:
-        if mapping.get("architecture") == native:
+        if mapping and mapping.get("architecture") == native:
             architectures = [native, *(mapping.get("subArchitectures") or [])]
+            break
     out: dict[str, Any] = {
-        "defaultAction": profile.get("defaultAction") or ERRNO,
+        "defaultAction": profile.get("defaultAction") or "",
         "architectures": architectures,
         "syscalls": [],
     }
-    if profile.get("defaultErrnoRet") is not None:
-        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
-    if profile.get("flags"):
-        out["flags"] = list(profile["flags"])
     for rule in profile.get("syscalls") or []:
-        if not _docker_rule_applies(rule, caps, arch, kernel):
-            continue
+        if rule is None or not _docker_rule_applies(rule, caps, arch, kernel):
+            continue  # (a null rule: dockerd 20.10's start fails on it with no answer)
+        if rule.get("name") and rule.get("names"):
+            raise StartError(
+                "'name' and 'names' were specified in the seccomp profile, "
+                "use either 'name' or 'names'"
+            )
         names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
-        entry: dict[str, Any] = {"names": list(names), "action": rule.get("action") or ALLOW}
+        entry: dict[str, Any] = {"names": list(names), "action": rule.get("action") or ""}
         if rule.get("errnoRet") is not None:
             entry["errnoRet"] = rule["errnoRet"]
-        if rule.get("args"):
-            entry["args"] = [
-                {k: arg[k] for k in ("index", "value", "valueTwo", "op") if k in arg}
-                for arg in rule["args"]
-            ]
+        if args := [arg for arg in rule.get("args") or [] if arg is not None]:
+            entry["args"] = [_oci_arg(arg) for arg in args]
         out["syscalls"].append(entry)
     return out
 
@@ -243,5 +241,5 @@ def container_seccomp(
     if option == "unconfined" or privileged:
         return None
     if option:
-        return docker_profile(option, caps)
+        return docker_profile(option, caps)  # StartError (500) if it does not decode
     return default_profile(caps)

@@ -1,9 +1,10 @@
 """HostConfig.SecurityOpt, parsed with dockerd's rules.
 
-`seccomp=` is "unconfined" or a profile's JSON (the CLI sends a file's content);
-the filter itself comes from `seccomp`. `systempaths=unconfined` is the CLI's: it
-sends empty MaskedPaths and ReadonlyPaths instead, and dockerd 20.10 refuses the
-option itself as any unknown key (a 500 at create). `apparmor=` picks the
+`seccomp=` is "unconfined", a profile's JSON (the CLI sends a file's content), or
+empty (the default); the filter itself comes from `seccomp`, at start.
+`systempaths=unconfined` is the CLI's: it sends empty MaskedPaths and ReadonlyPaths
+instead, and dockerd 20.10 refuses the option itself as any unknown key (a 500 at
+create). `apparmor=` picks the
 container's profile where the host has AppArmor (daemon/oci/apparmor.py). moorage
 does no SELinux labelling: `label=` is accepted and has no effect.
 """
@@ -14,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import SecurityOptError
-from .seccomp import parse_docker_profile
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -54,9 +54,7 @@ def parse_security_opts(options: Sequence[str]) -> SecurityOptions:
         elif key == "apparmor":
             apparmor = value
         elif key == "seccomp":
-            if value != "unconfined":
-                parse_docker_profile(value)
-            seccomp = value
+            seccomp = value  # a profile is decoded at start, as by dockerd (oci/seccomp.py)
         elif key == "no-new-privileges":
             if value not in _TRUE | _FALSE:
                 raise SecurityOptError(f"invalid --security-opt 2: {_go_quote(option)}")

@@ -167,3 +167,18 @@ async def test_exec_start_once_the_container_stopped(daemon: RunningDaemon) -> N
         assert (reply.status, reply.message) == (409, f"Error: Exec command {done} has already run")
     finally:
         await daemon.docker_ok("rm", "-f", cid)
+
+
+async def test_exec_cmd_must_be_a_list(daemon: RunningDaemon) -> None:
+    """dockerd 20.10.24's ExecConfig.Cmd is a []string: a string is its 400 (`json: cannot
+    unmarshal string into Go struct field ExecConfig.Cmd of type []string`), and no exec is
+    made; mooraged took it as a command named "echo hi" (201)."""
+    await daemon.docker_ok("run", "-d", "--name", "exec-err-cmd", "busybox", "sleep", "300")
+    try:
+        reply = await daemon.call("POST", "/containers/exec-err-cmd/exec", body={"Cmd": "echo hi"})
+        assert reply.status == 400, reply.body
+        assert "Cmd" in reply.message
+        ids = await daemon.docker_ok("inspect", "--format", "{{json .ExecIDs}}", "exec-err-cmd")
+        assert ids.strip() == "null"
+    finally:
+        await daemon.docker_ok("rm", "-f", "exec-err-cmd")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 from collections.abc import Awaitable
@@ -67,6 +68,32 @@ async def test_on_failure_stops_after_its_retries(daemon: RunningDaemon) -> None
     assert await daemon.docker_ok("logs", "flaky") == "run\nrun\nrun\n"
     assert daemon.services.daemon.get("flaky").restart_timer is None
     await daemon.docker("rm", "flaky")
+
+
+async def test_restart_count_counts_the_pending_restart(daemon: RunningDaemon) -> None:
+    """dockerd 20.10.24 (observed) counts a policy restart at the exit that decides it:
+    while the container waits to restart, RestartCount already includes that restart
+    (restarting 1, running 1, restarting 2, ...), never `restarting 0`."""
+    code, _, err = await daemon.docker(
+        "run", "-d", "--name", "counted", "--restart", "always", "busybox", "sh", "-c",
+        "sleep 0.3; false",
+    )  # fmt: skip
+    assert code == 0, err
+    seen: list[tuple[str, int]] = []
+    async with asyncio.timeout(30):
+        while len({count for status, count in seen if status == "running"}) < 3:
+            reply = await daemon.call("GET", "/containers/counted/json")
+            found = reply.json()
+            entry = (found["State"]["Status"], found["RestartCount"])
+            if not seen or seen[-1] != entry:
+                seen.append(entry)
+            await asyncio.sleep(0.005)  # poll period; the first wait to restart is 100 ms
+    restarting = [count for status, count in seen if status == "restarting"]
+    assert restarting and 0 not in restarting, seen
+    for (status, count), (after, then) in itertools.pairwise(seen):
+        if status == "restarting" and after == "running":
+            assert then == count, seen  # the restart itself adds nothing
+    await daemon.docker_ok("rm", "-f", "counted")
 
 
 async def test_always_restarts_until_stopped(daemon: RunningDaemon) -> None:

@@ -123,6 +123,34 @@ CASES = [
         between=_remove_network,
         network="start-gone",
     ),
+    # A seccomp profile is decoded at start: the create took it (201).
+    Case(
+        "seccomp-profile-not-json",
+        {**SLEEP, "HostConfig": {"SecurityOpt": ["seccomp={bad"]}},
+        500,
+        "Decoding seccomp profile failed: invalid character 'b' looking for beginning of "
+        "object key string",
+        exit_code=128,
+    ),
+    Case(
+        "seccomp-profile-not-an-object",
+        {**SLEEP, "HostConfig": {"SecurityOpt": ["seccomp=[1,2]"]}},
+        500,
+        "Decoding seccomp profile failed: json: cannot unmarshal array into Go value of type "
+        "seccomp.Seccomp",
+        exit_code=128,
+    ),
+    Case(
+        "seccomp-rule-without-action",
+        {
+            **SLEEP,
+            "HostConfig": {"SecurityOpt": ['seccomp={"syscalls":[{"names":["read"]}]}']},
+        },
+        500,
+        "failed to create shim task: OCI runtime create failed: runc create failed: "
+        "string  is not a valid action for seccomp: unknown",
+        exit_code=128,
+    ),
     Case("already-running", SLEEP, 304, "", between=_start, running=True),
     Case(
         "paused",

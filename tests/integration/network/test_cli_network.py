@@ -124,9 +124,13 @@ async def test_connect_disconnect_and_removal_in_use(ns_daemon: NetnsDaemon) -> 
     )
     assert c2_app["IPAMConfig"] == {"IPv4Address": "10.20.0.50"}
     assert (c2_app["IPAddress"], c2_app["EndpointID"]) == ("", "")
-    assert await _error(ns_daemon, "network", "connect", "app", "c1") == (
-        "Error response from daemon: endpoint with name c1 already exists in network app"
+    # Stopped and connected again: dockerd 20.10.24 keeps what it has and answers 200
+    # (observed; a running container gets the 403, test_connect_refusals).
+    await ns_daemon.docker_ok("network", "connect", "--alias", "other", "app", "c1")
+    c1_aliases = await ns_daemon.docker_ok(
+        "inspect", "-f", "{{json .NetworkSettings.Networks.app.Aliases}}", "c1"
     )
+    assert "web" in json.loads(c1_aliases) and "other" not in json.loads(c1_aliases)
     assert "No such container: nosuch" in await _error(
         ns_daemon, "network", "connect", "app", "nosuch"
     )
@@ -213,6 +217,156 @@ async def test_start_after_a_connected_network_was_removed(ns_daemon: NetnsDaemo
     await ns_daemon.docker_ok("network", "disconnect", "gone", "orphan2")
     await ns_daemon.docker_ok("start", "orphan2")
     await ns_daemon.docker_ok("rm", "-f", "orphan2")
+
+
+async def test_inspect_keeps_a_removed_network(ns_daemon: NetnsDaemon) -> None:
+    """What dockerd 20.10.24 showed: a stopped container keeps listing a network removed
+    after it, with its aliases and IPAMConfig, no address, and as NetworkID the id the
+    network had at the container's last start on it ("" if it never started on it). Its
+    start then looks that network up by that id: a new network of the name does not do."""
+    await ns_daemon.docker_ok("network", "create", "--subnet", "10.31.0.0/24", "ran")
+    ran_id = (await _inspect(ns_daemon, "ran"))["Id"]
+    await ns_daemon.docker_ok("network", "create", "never")
+    created = await ns_daemon.docker_ok("create", "--name", "keeper", "--network", "ran",
+                                        "--ip", "10.31.0.7", "busybox", "sleep", "300")  # fmt: skip
+    cid = created.strip()
+    await ns_daemon.docker_ok("start", "keeper")
+    await ns_daemon.docker_ok("kill", "keeper")
+    await ns_daemon.docker_ok("wait", "keeper")
+    await ns_daemon.docker_ok("network", "connect", "--alias", "al", "never", "keeper")
+    await ns_daemon.docker_ok("network", "rm", "ran", "never")
+
+    async def networks() -> dict[str, Any]:
+        reply = await api_call(ns_daemon.socket, "GET", f"/containers/{cid}/json")
+        assert reply.status == 200
+        found: dict[str, Any] = reply.json()["NetworkSettings"]["Networks"]
+        return found
+
+    async def start() -> tuple[int, str]:
+        reply = await api_call(ns_daemon.socket, "POST", f"/containers/{cid}/start")
+        return reply.status, reply.message if reply.body else ""
+
+    unset = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+             "MacAddress": "", "IPv6Gateway": "", "GlobalIPv6Address": "",
+             "GlobalIPv6PrefixLen": 0, "Links": None}  # fmt: skip
+    kept = await networks()
+    assert sorted(kept) == ["never", "ran"]
+    assert (
+        kept["ran"].items()
+        >= {**unset, "IPAMConfig": {"IPv4Address": "10.31.0.7"}, "NetworkID": ran_id}.items()
+    )
+    assert kept["never"].items() >= {**unset, "NetworkID": ""}.items()
+    assert "al" in kept["never"]["Aliases"]
+    listed = await api_call(ns_daemon.socket, "GET", "/containers/json",
+                            params=[("all", "1"), ("filters", '{"name": ["keeper"]}')])  # fmt: skip
+    assert sorted(listed.json()[0]["NetworkSettings"]["Networks"]) == ["never", "ran"]
+    await restart_netns_daemon(ns_daemon)
+    assert await networks() == kept
+
+    await ns_daemon.docker_ok("network", "disconnect", "never", "keeper")
+    assert sorted(await networks()) == ["ran"]
+    await ns_daemon.docker_ok("network", "create", "ran")
+    assert await start() == (404, f"network {ran_id} not found")
+    assert sorted(await networks()) == ["ran"]
+    # Disconnecting by the name lets the removed one go (the new one it never joined).
+    await ns_daemon.docker_ok("network", "disconnect", "ran", "keeper")
+    assert await start() == (204, "")
+    assert await networks() == {}
+    await ns_daemon.docker_ok("rm", "-f", "keeper")
+    await ns_daemon.docker_ok("network", "rm", "ran")
+
+
+async def test_disconnect_answers(ns_daemon: NetnsDaemon) -> None:
+    """POST /networks/{id}/disconnect as dockerd 20.10.24 answered (observed): a second
+    disconnect is a 500 whose text tells a running container (`to network`) from a stopped
+    one (`to the network`, from its settings); a network that does not exist is a 404 only
+    for a running container not forced; the container is looked up before the network."""
+    await ns_daemon.docker_ok("network", "create", "dn")
+    running = (await ns_daemon.docker_ok("run", "-d", "--name", "r1", "--network", "dn",
+                                         "busybox", "sleep", "300")).strip()  # fmt: skip
+    stopped = (await ns_daemon.docker_ok("create", "--name", "s1", "--network", "dn",
+                                         "busybox", "sleep", "300")).strip()  # fmt: skip
+
+    async def disconnect(network: str, container: str, force: bool) -> tuple[int, str]:
+        body = {"Container": container, "Force": force}
+        reply = await api_call(ns_daemon.socket, "POST", f"/networks/{network}/disconnect",
+                               body=body)  # fmt: skip
+        return reply.status, reply.message if reply.body else ""
+
+    for cid, the in ((running, ""), (stopped, "the ")):
+        assert await disconnect("dn", cid[:12], True) == (200, "")
+        again = (500, f"container {cid} is not connected to {the}network dn")
+        assert await disconnect("dn", cid[:12], True) == again
+        assert await disconnect("dn", cid[:12], False) == again
+    assert await disconnect("nosuch", "r1", False) == (404, "network nosuch not found")
+    gone = f"container {running} is not connected to the network nosuch"
+    assert await disconnect("nosuch", "r1", True) == (500, gone)
+    gone = f"container {stopped} is not connected to the network nosuch"
+    for force in (False, True):
+        assert await disconnect("nosuch", "s1", force) == (500, gone)
+    assert await disconnect("nosuch", "nosuchc", False) == (404, "No such container: nosuchc")
+    assert await disconnect("nosuch", "nosuchc", True) == (404, "network nosuch not found")
+    assert await disconnect("dn", "nosuchc", True) == (404, "endpoint nosuchc not found")
+    assert (await _inspect(ns_daemon, "dn"))["Containers"] == {}
+    await ns_daemon.docker_ok("rm", "-f", "r1", "s1")
+    await ns_daemon.docker_ok("network", "rm", "dn")
+
+
+async def test_connect_refusals(ns_daemon: NetnsDaemon) -> None:
+    """POST /networks/{id}/connect (and disconnect of host and none) as dockerd 20.10.24
+    answered (observed, with its default bridge): the container is looked up first; the
+    conflicts of host, none and shared namespaces are 400s; a stopped container connected
+    again keeps its settings (200)."""
+    await ns_daemon.docker_ok("network", "create", "cn")
+    await ns_daemon.docker_ok("create", "--name", "cs", "busybox", "sleep", "300")
+    await ns_daemon.docker_ok("run", "-d", "--name", "cr", "--network", "cn", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("run", "-d", "--name", "ch", "--network", "host", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("run", "-d", "--name", "cnone", "--network", "none", "busybox",
+                              "sleep", "300")  # fmt: skip
+    await ns_daemon.docker_ok("create", "--name", "csn", "--network", "none", "busybox",
+                              "sleep", "300")  # fmt: skip
+
+    async def post(path: str, body: dict[str, Any]) -> tuple[int, str]:
+        reply = await api_call(ns_daemon.socket, "POST", path, body=body)
+        return reply.status, reply.message if reply.body else ""
+
+    shared = ("container sharing network namespace with another container or host cannot be "
+              "connected to any other network")  # fmt: skip
+    host = "container cannot be disconnected from host network or connected to host network"
+    none = ("container cannot be connected to multiple networks with one of the networks in "
+            "private (none) mode")  # fmt: skip
+    alias = "network-scoped alias is supported only for containers in user defined networks"
+    cases: list[tuple[str, dict[str, Any], int, str]] = [
+        ("/networks/nosuch/connect", {"Container": "nosuch"}, 404, "No such container: nosuch"),
+        ("/networks/cn/connect", {}, 400, 'invalid name or ID supplied: ""'),
+        ("/networks/cn/disconnect", {"Container": ""}, 400, 'invalid name or ID supplied: ""'),
+        ("/networks/cn/connect", {"Container": "cs"}, 200, ""),
+        ("/networks/cn/connect", {"Container": "cs", "EndpointConfig": {"Aliases": ["z"]}},
+         200, ""),
+        ("/networks/cn/connect", {"Container": "cr"}, 403,
+         "endpoint with name cr already exists in network cn"),
+        ("/networks/bridge/connect", {"Container": "cr", "EndpointConfig": {"Aliases": ["q"]}},
+         400, alias),
+        ("/networks/cn/connect", {"Container": "ch"}, 400, shared),
+        ("/networks/host/connect", {"Container": "cs"}, 400, host),
+        ("/networks/none/connect", {"Container": "cs"}, 400, none),
+        ("/networks/cn/connect", {"Container": "cnone"}, 400, none),
+        ("/networks/cn/connect", {"Container": "csn"}, 400, none),
+        ("/networks/host/disconnect", {"Container": "ch"}, 400, host),
+        ("/networks/none/disconnect", {"Container": "cnone"}, 200, ""),
+        ("/networks/none/disconnect", {"Container": "csn"}, 200, ""),
+    ]  # fmt: skip
+    for path, body, status, message in cases:
+        assert await post(path, body) == (status, message), (path, body)
+    cs = await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "cs")
+    assert "z" not in (json.loads(cs)["cn"]["Aliases"] or [])  # the first connect's, kept
+    cnone = await ns_daemon.docker_ok("inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                                      "cnone")  # fmt: skip
+    assert "cn" not in json.loads(cnone)
+    await ns_daemon.docker_ok("rm", "-f", "cs", "cr", "ch", "cnone", "csn")
+    await ns_daemon.docker_ok("network", "rm", "cn")
 
 
 async def test_prune_removes_networks_without_active_endpoints(ns_daemon: NetnsDaemon) -> None:

@@ -33,7 +33,6 @@ TRANSITIONS: dict[tuple[Input, Status], Status] = {
     **{(Input.BROKEN, s): S.DEAD for s in (S.CREATED, S.EXITED)},
     # Bookkeeping beside the status (the fixture makes each change something).
     **{(Input.START_REQUESTED, s): s for s in (S.CREATED, S.EXITED)},
-    (Input.POLICY_RESTART, S.RESTARTING): S.RESTARTING,
     **{(Input.STOP_REQUESTED, s): s for s in (S.RUNNING, S.PAUSED, S.RESTARTING)},
     **{(Input.REATTACHED, s): s for s in (S.RUNNING, S.PAUSED)},
     **{(Input.HEALTH_STARTING, s): s for s in (S.RUNNING, S.PAUSED)},
@@ -118,10 +117,12 @@ def test_restart_count_starts_over_at_a_user_start_and_counts_policy_restarts() 
     assert machine.apply(Input.START_REQUESTED) and container.restart_count == 0
     # Already zero: nothing to change, nothing written (a start's usual case).
     assert not machine.apply(Input.START_REQUESTED) and len(saved) == 1
-    assert not machine.apply(Input.POLICY_RESTART)  # only while a restart is pending
-    machine.apply(Input.RESTARTING)
-    assert machine.apply(Input.POLICY_RESTART) and machine.apply(Input.POLICY_RESTART)
-    assert container.restart_count == 2 and len(saved) == 4
+    # Counted when the policy decides it, as dockerd counts it (before the restart).
+    assert machine.apply(Input.RESTARTING) and container.restart_count == 1
+    assert not machine.apply(Input.RESTARTING)  # only after an exit
+    machine.apply(Input.STARTED, pid=10)
+    machine.apply(Input.EXITED, exit_code=1)
+    assert machine.apply(Input.RESTARTING) and container.restart_count == 2
 
 
 def test_a_manual_stop_holds_until_the_next_start() -> None:
@@ -202,7 +203,6 @@ def test_health_follows_dockers_rules_and_only_a_new_status_is_an_event() -> Non
         (Input.RESUMED, S.PAUSED, ("unpause", {})),
         (Input.REMOVED, S.REMOVING, ("destroy", {})),
         (Input.STOP_REQUESTED, S.RUNNING, None),
-        (Input.POLICY_RESTART, S.RESTARTING, None),
         (Input.HEALTH_STARTING, S.RUNNING, None),
     ],
 )
@@ -229,7 +229,6 @@ def test_an_exit_ends_only_the_run_the_state_records() -> None:
     assert not exit_ends_run(state, 100)
     machine.apply(Input.RESTARTING)
     assert not exit_ends_run(state, 100)
-    machine.apply(Input.POLICY_RESTART)
     machine.apply(Input.STARTED, pid=200)
     assert not exit_ends_run(state, 100)
     assert exit_ends_run(state, 200)

@@ -36,7 +36,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.json_syntax import go_syntax_error
 from daemon.images.archive import ImageArchiveError, read_image_archive
 from daemon.images.manifest import (
     Index,
@@ -52,6 +51,7 @@ from daemon.images.reference import (
 )
 from daemon.tario import TarFormatError, TarReader
 from tests.unit.fuzz.seeds import seed_inputs
+from wire.json_syntax import go_syntax_error
 
 LONG = os.environ.get("MOORAGE_FUZZ") == "long"
 # MOORAGE_FUZZ_EXAMPLES sets the count for a run in between.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.oci.defaults import DEFAULT_CAPABILITIES
-from daemon.oci.errors import SpecError
+from daemon.oci.errors import StartError
 from daemon.oci.seccomp import container_seccomp, default_profile, docker_profile
 from daemon.oci.security import (
     APPARMOR_ENABLED,
@@ -236,6 +236,7 @@ DOCKER_FORMAT = {
 def test_docker_format_profile_expands_for_the_container() -> None:
     seccomp = docker_profile(json.dumps(DOCKER_FORMAT), DEFAULT_CAPABILITIES, machine="x86_64",
                              kernel=KERNEL)  # fmt: skip
+    assert seccomp is not None
     assert_valid_oci(seccomp)
     assert seccomp["defaultAction"] == "SCMP_ACT_ALLOW"
     assert seccomp["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
@@ -244,24 +245,92 @@ def test_docker_format_profile_expands_for_the_container() -> None:
     assert seccomp["syscalls"][2]["args"] == [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]
     admin = docker_profile(json.dumps(DOCKER_FORMAT), ["CAP_SYS_ADMIN"], machine="aarch64",
                            kernel=KERNEL)  # fmt: skip
+    assert admin is not None
     assert [r["names"] for r in admin["syscalls"]] == [["mkdir", "mkdirat"], ["reboot"], ["kill"]]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("{not json", "Decoding seccomp profile failed: "),
-        ("[1]", "Decoding seccomp profile failed: "),
-        ('{"architectures": ["SCMP_ARCH_X86"], "archMap": [{"architecture": "SCMP_ARCH_X86"}]}',
-         "'architectures' and 'archMap' were specified"),
-        ('{"syscalls": [{"name": "a", "names": ["b"], "action": "SCMP_ACT_ALLOW"}]}',
-         "'name' and 'names' were specified"),
-    ],
-)  # fmt: skip
-def test_bad_custom_profiles_are_400(text: str, message: str) -> None:
-    with pytest.raises(SpecError, match=message) as caught:
-        parse_security_opts([f"seccomp={text}"])
-    assert caught.value.http_status == 400
+# What dockerd 20.10.24 answered at start (500; the create had succeeded), observed.
+BAD_PROFILES = [
+    ("{bad", "Decoding seccomp profile failed: invalid character 'b' looking for beginning "
+             "of object key string"),
+    ("{} x", "Decoding seccomp profile failed: invalid character 'x' after top-level value"),
+    ("{", "Decoding seccomp profile failed: unexpected end of JSON input"),
+    ('{"defaultAction":"SCMP_ACT_ALLOW","x":[1,}',
+     "Decoding seccomp profile failed: invalid character '}' looking for beginning of value"),
+    ("[1,2]", "Decoding seccomp profile failed: json: cannot unmarshal array into Go value of "
+              "type seccomp.Seccomp"),
+    ('"str"', "Decoding seccomp profile failed: json: cannot unmarshal string into Go value "
+              "of type seccomp.Seccomp"),
+    ("true", "Decoding seccomp profile failed: json: cannot unmarshal bool into Go value of "
+             "type seccomp.Seccomp"),
+    ('{"defaultAction":5}', "Decoding seccomp profile failed: json: cannot unmarshal number "
+     "into Go struct field Seccomp.defaultAction of type specs.LinuxSeccompAction"),
+    ('{"syscalls":{}}', "Decoding seccomp profile failed: json: cannot unmarshal object into "
+     "Go struct field Seccomp.syscalls of type []*seccomp.Syscall"),
+    ('{"syscalls":[3]}', "Decoding seccomp profile failed: json: cannot unmarshal number into "
+     "Go struct field Seccomp.syscalls of type seccomp.Syscall"),
+    ('{"syscalls":[{"names":"read"}]}', "Decoding seccomp profile failed: json: cannot "
+     "unmarshal string into Go struct field Syscall.syscalls.names of type []string"),
+    ('{"syscalls":[{"names":[1]}],"defaultAction":"SCMP_ACT_ALLOW"}', "Decoding seccomp "
+     "profile failed: json: cannot unmarshal number into Go struct field "
+     "Syscall.syscalls.names of type string"),
+    ('{"architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}],'
+     '"defaultAction":"SCMP_ACT_ALLOW"}', "'architectures' and 'archMap' were specified in "
+     "the seccomp profile, use either 'architectures' or 'archMap'"),
+    ('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"read","names":["write"],'
+     '"action":"SCMP_ACT_ALLOW"}]}', "'name' and 'names' were specified in the seccomp "
+     "profile, use either 'name' or 'names'"),
+    ('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],'
+     '"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4"}}]}', "Decoding seccomp profile "
+     'failed: invalid kernel version: "4", expected "<kernel>.<major>"'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_PROFILES)
+def test_bad_custom_profiles_fail_the_start_with_dockerds_text(text: str, message: str) -> None:
+    assert parse_security_opts([f"seccomp={text}"]).seccomp == text  # create accepts it
+    with pytest.raises(StartError) as caught:
+        container_seccomp(text, False, DEFAULT_CAPABILITIES)
+    assert (caught.value.http_status, caught.value.message) == (500, message)
+
+
+@pytest.mark.parametrize("text", ["{}", "null", '{"syscalls": []}', '{"comment": "x"}'])
+def test_a_profile_with_no_action_and_no_rules_is_unconfined(text: str) -> None:
+    assert container_seccomp(text, False, DEFAULT_CAPABILITIES) is None
+
+
+def test_go_decoding_rules() -> None:
+    """Keys match case-insensitively, unknown keys are dropped, an action left out stays
+    empty (runc's refusal then), a rule for other capabilities is not checked."""
+    text = json.dumps({
+        "DefaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 38, "flags": ["x"],
+        "syscalls": [
+            {"Names": ["mkdir"], "ERRNORET": 13, "action": "SCMP_ACT_ERRNO"},
+            {"names": ["kill"], "args": [{"index": 1, "op": "SCMP_CMP_EQ"}]},
+            {"name": "a", "names": ["b"], "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        ],
+    })  # fmt: skip
+    seccomp = container_seccomp(text, False, DEFAULT_CAPABILITIES)
+    assert seccomp == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": [],
+        "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["kill"], "action": "",
+             "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+        ],
+    }  # fmt: skip
+    for wrong, message in [
+        ('{"syscalls": [{"errnoRet": -1, "args": [{"index": 1.5}]}]}',
+         "json: cannot unmarshal number -1 into Go struct field Syscall.syscalls.errnoRet "
+         "of type uint"),
+        ('{"syscalls": [{"excludes": {"minKernel": "4.300"}}]}',
+         'invalid kernel version: "4.300", expected "<kernel>.<major>": '
+         'strconv.ParseUint: parsing "300": value out of range'),
+    ]:  # fmt: skip
+        with pytest.raises(StartError) as caught:
+            container_seccomp(wrong, False, DEFAULT_CAPABILITIES)
+        assert caught.value.message == "Decoding seccomp profile failed: " + message
 
 
 def test_unconfined_and_privileged_have_no_filter() -> None:

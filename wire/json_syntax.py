@@ -6,7 +6,9 @@ key string``, ``unexpected EOF``). Clients and users see the text, so it is
 reproduced here. Only the error path runs this scanner: bodies are parsed by
 Python's json module, and the scanner explains a document Python refused.
 
-Like the decoder, it reads one value and ignores what follows it.
+Like the decoder, `go_syntax_error` reads one value and ignores what follows it;
+`go_unmarshal_syntax_error` is ``json.Unmarshal``'s, which checks the whole input
+(dockerd decodes a seccomp profile's text with it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ _ESCAPES = b'"\\/bfnrtu'
 _LITERALS = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
 
 UNEXPECTED_EOF = "unexpected EOF"
+UNEXPECTED_END = "unexpected end of JSON input"
 
 
 class _SyntaxError(Exception):
@@ -176,4 +179,19 @@ def go_syntax_error(data: bytes) -> str | None:
         _Scanner(data).value()
     except _SyntaxError as exc:
         return str(exc)
+    return None
+
+
+def go_unmarshal_syntax_error(data: bytes) -> str | None:
+    """Go's ``json.Unmarshal`` message for the first syntax error in ``data`` (one value
+    and nothing but whitespace after it); None if the document is well formed."""
+    scanner = _Scanner(data)
+    try:
+        scanner.value()
+        while scanner.pos < len(data) and data[scanner.pos] in _WHITESPACE:
+            scanner.pos += 1
+        if scanner.pos < len(data):
+            raise scanner._invalid("after top-level value")
+    except _SyntaxError as exc:
+        return UNEXPECTED_END if str(exc) == UNEXPECTED_EOF else str(exc)
     return None
