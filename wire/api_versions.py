@@ -487,7 +487,7 @@ MULTI_PLATFORM_PARAMS = _change(
     _R, "before 1.52 dockerd's 400 for the version; from 1.52 the 400 of a "
     "single-platform image store",
 )  # fmt: skip
-EVENTS_NO_LEGACY_FIELDS = _change(
+EVENTS_LEGACY_FIELDS = _change(
     "events-legacy", "1.52", "GET /events", "status, id and from removed",
     _K, "sent at every version, as dockerd 20.10 does: docker-compose 1.29's SDK "
     "(docker-py 5) takes the daemon's newest version, and its event watcher (logs -f, "
