@@ -18,14 +18,18 @@ from typing import Any, cast
 import grpc
 import grpc.aio
 from grpclib.client import Channel, Handler
-from grpclib.const import Cardinality
 from grpclib.encoding.base import CodecBase
 from grpclib.events import SendRequest, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.protocol import H2Protocol
 
 from libcontainerd.remote import wirecodec
-from libcontainerd.remote.channel import LEASE_HEADER, NAMESPACE_HEADER, CallRecorder
+from libcontainerd.remote.channel import (
+    LEASE_HEADER,
+    NAMESPACE_HEADER,
+    CallRecorder,
+    unary_through_stream,
+)
 
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -129,10 +133,7 @@ class GrpclibChannel:
         self, route: str, request: Any, response_type: type[Any], **kwargs: Any
     ) -> Any:
         """The stubs' unary calls (libcontainerd's channel has its own path for them)."""
-        kind = Cardinality.UNARY_UNARY
-        async with self.request(route, kind, type(request), response_type, **kwargs) as stream:
-            await stream.send_message(request, end=True)
-            return await stream.recv_message()
+        return await unary_through_stream(self.request, route, request, response_type, **kwargs)
 
     async def close(self) -> None:
         self._channel.close()

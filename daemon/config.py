@@ -26,7 +26,7 @@ from daemon.images.registry.concurrency import (
 from daemon.logs.config import LogOptionError, parse_ram_size, validate_log_config
 from daemon.network.model import DEFAULT_BRIDGE_DEVICE
 from daemon.oci.errors import SpecError
-from daemon.oci.seccomp import parse_docker_profile
+from daemon.oci.seccomp_profile import decode_profile
 from daemon.oci.validate import ULIMIT_NAMES
 from daemon.options import (
     BY_KEY,
@@ -474,7 +474,7 @@ def _load_seccomp_profile(config: DaemonConfig) -> None:
         return
     try:
         text = Path(profile).read_text()
-        parse_docker_profile(text)
+        decode_profile(text)
     except OSError as exc:
         raise ConfigError(f"opening seccomp profile ({profile}) failed: {exc}") from None
     except SpecError as exc:

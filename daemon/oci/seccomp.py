@@ -146,12 +146,6 @@ def _default_profile(caps: frozenset[str], machine: str, kernel: tuple[int, int]
     }
 
 
-def parse_docker_profile(text: str) -> dict[str, Any]:
-    """A profile in Docker's JSON format, decoded as dockerd decodes it; StartError (500,
-    dockerd's text) if it does not decode."""
-    return decode_profile(text)
-
-
 def _docker_rule_applies(
     rule: Mapping[str, Any], caps: Collection[str], arch: str, kernel: tuple[int, int]
 ) -> bool:

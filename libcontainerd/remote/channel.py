@@ -191,13 +191,9 @@ class ContainerdChannel:
         metadata: Any,
     ) -> Any:
         """One unary call through grpc.aio's public call layer."""
-        kind = Cardinality.UNARY_UNARY
-        stream = self.request(
-            route, kind, type(request), response_type, timeout=timeout, metadata=metadata
+        return await unary_through_stream(
+            self.request, route, request, response_type, timeout=timeout, metadata=metadata
         )
-        async with stream:
-            await stream.send_message(request, end=True)
-            return await stream.recv_message()
 
     def _register(self, route: str) -> tuple[bytes, int]:
         channel = self._channel
@@ -240,6 +236,22 @@ class ContainerdChannel:
             call.cancel(_CANCELLED)
         if channel is not None:
             await channel.close()
+
+
+async def unary_through_stream(
+    open_stream: Callable[..., Any],
+    route: str,
+    request: Any,
+    response_type: type[Any],
+    **options: Any,
+) -> Any:
+    """A unary call on a channel's `request` contract (`open_stream`: grpclib's
+    `Channel.request` or `ContainerdChannel.request`): its one message sent, its one
+    answer read."""
+    kind = Cardinality.UNARY_UNARY
+    async with open_stream(route, kind, type(request), response_type, **options) as stream:
+        await stream.send_message(request, end=True)
+        return await stream.recv_message()
 
 
 def _decoder(response_type: type[betterproto2.Message]) -> Callable[[bytes], Any]:

@@ -4,7 +4,8 @@ betterproto2's generated stubs subclass `betterproto2.grpclib.ServiceStub`, and 
 that package also imports grpclib's server side and h2 (~45 ms of CPU and ~8 MB of
 memory at every start), none of which runs now that calls go over grpcio
 (channel.py). scripts/gen-proto.sh points the stubs at this module instead; the four
-call shapes the stubs use are written here on the channel's `request` contract.
+call shapes the stubs use are written here: unary calls on the channel's `unary_unary`,
+the streaming ones on its `request` contract.
 """
 
 from __future__ import annotations
