@@ -4,7 +4,8 @@ At create the request is validated and merged with the image's config (what
 inspect then shows), and the spec is built once the rootfs mounts are known, so
 that user names resolve from the image's /etc/passwd without mounting anything.
 At start the spec is built again (bind sources and etc files may have changed);
-only a spec that differs costs a Containers.Update.
+only a spec that differs costs a Containers.Update. The first start after a create skips
+the build when nothing it reads changed since create's (`for_start`, `_Created`).
 """
 
 from __future__ import annotations
