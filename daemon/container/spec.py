@@ -292,9 +292,12 @@ class ContainerSpecs:
         in this daemon, nothing it is built from changed (issue 13: the build and its
         digest were the largest piece of a start's own CPU)."""
         with daemon_errors():
-            oci.check_bind_propagation(
-                oci.create_missing_bind_sources(container.host_config, inherited_of(container))
-            )
+            hc = container.host_config
+            # Only a container with mounts of its own has bind sources to make or check.
+            if hc.get("Binds") or hc.get("Mounts") or hc.get("Tmpfs") or container.inherited_mounts:
+                oci.check_bind_propagation(
+                    oci.create_missing_bind_sources(hc, inherited_of(container))
+                )
             inputs = self._inputs(container, mounts)  # the etc files are written again
             created = self._created.pop(container.id, None)
             if created is not None and created.holds(self._fingerprint(container, inputs)):
