@@ -124,7 +124,8 @@ class ContainerStore:
     def add(self, container: Container) -> None:
         """The commit point of a create: durable when this returns."""
         self._add(container)
-        self.save(container)
+        # A plain rename: there is no state file yet to swap with (see write_state).
+        write_atomic(os.path.join(container.directory, STATE_FILE), encode_state(container))
         fsync_dir(container.dir)
         fsync_dir(self.root)
 
