@@ -4,13 +4,14 @@ trade their files in one atomic step, and both stay."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbols (libc's among them): ctypes.util.find_library would run
+# `ldconfig -p` at the daemon's start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _renameat2 = getattr(_libc, "renameat2", None)  # glibc 2.28 and later
 if _renameat2 is not None:
     _renameat2.argtypes = (
@@ -26,7 +27,7 @@ if _renameat2 is not None:
 _UNAVAILABLE = frozenset({errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
-def exchange(first: str, second: str) -> bool:
+def exchange(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
     """Swap the files named `first` and `second`; False when the swap is not possible
     (either name missing, or no support for it), OSError for any other failure."""
     if _renameat2 is None:

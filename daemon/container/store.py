@@ -37,12 +37,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    os.replace(_write_temp(path, data), path)
-
-
-def _write_temp(path: str | Path, data: bytes) -> str:
-    """`data` in `path`'s temp file (.NAME.tmp beside it), synced; its path."""
+def write_atomic(path: str | Path, data: bytes, *, swap: bool = False) -> None:
+    """`data` in a synced temp file (.NAME.tmp), then renamed over `path`; with `swap`
+    (a container's state file: 5 writes a lifecycle), swapped with `path` instead and
+    kept: from the third write on the file costs no new inode. A new inode scans past
+    every recently freed one on ext4 without a journal (issue 13's perf profile of the
+    lifecycle: find_inode_bit/recently_deleted), a cost that grows with the churn of the
+    whole filesystem. A crash still leaves the old or the new file whole at `path`, the
+    only name read: the temp file is synced before the swap."""
     # os calls on a str path, not pathlib and a buffered file: a lifecycle writes the
     # state file 5 times (issue 13).
     directory, name = os.path.split(path)
@@ -55,19 +57,7 @@ def _write_temp(path: str | Path, data: bytes) -> str:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return tmp
-
-
-def write_state(path: str, data: bytes) -> None:
-    """`write_atomic` for a file rewritten over and over (a container's state file: 5
-    times a lifecycle): the temp file is kept and swapped with the old one rather than
-    renamed over it, so after its second write the file costs no new inode. A new inode
-    was a third of a write's system time here: the filesystem (ext4 without a journal)
-    scans past every recently freed inode for a free one (issue 13's perf profile). A
-    crash still leaves the old or the new state under `path`, never half of one: the
-    temp file is complete and synced before the swap, and only `path` is ever read."""
-    tmp = _write_temp(path, data)
-    if not exchange(tmp, path):
+    if not (swap and exchange(tmp, path)):  # no file at `path` yet: renamed
         os.replace(tmp, path)
 
 
@@ -124,15 +114,15 @@ class ContainerStore:
     def add(self, container: Container) -> None:
         """The commit point of a create: durable when this returns."""
         self._add(container)
-        # A plain rename: there is no state file yet to swap with (see write_state).
-        write_atomic(os.path.join(container.directory, STATE_FILE), encode_state(container))
+        self.save(container)
         fsync_dir(container.dir)
         fsync_dir(self.root)
 
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:
             return  # removed meanwhile: never resurrect it on disk
-        write_state(os.path.join(container.directory, STATE_FILE), encode_state(container))
+        path = os.path.join(container.directory, STATE_FILE)
+        write_atomic(path, encode_state(container), swap=True)
 
     def remove(self, container: Container) -> None:
         """Forget `container` and remove its files now."""
