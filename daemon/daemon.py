@@ -196,7 +196,10 @@ class Daemon:
         self._model_event(live.model, action, extra)
 
     def _model_event(self, model: Container, action: str, extra: dict[str, str]) -> None:
-        attributes = container_attributes(model.name, model.image_name, model.labels, extra)
+        # The labels as stored, not the copy `model.labels` makes: container_attributes
+        # copies them into the event's own dict.
+        labels = model.config.get("Labels") or {}
+        attributes = container_attributes(model.name, model.image_name, labels, extra)
         self._emit("container", action, model.id, attributes)
 
     # -- operations (daemon/container/<operation>.py) -----------------------------------

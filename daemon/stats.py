@@ -132,9 +132,11 @@ def read_host_cpu(proc_stat: str = "/proc/stat") -> HostCPU:
     online = 0
     # os calls, not open(): at every stats sample (daemon/smallfile.py).
     for line in read_text(proc_stat).splitlines():
+        if not line.startswith("cpu"):
+            # The cpu lines come first; the rest (intr holds a figure per interrupt)
+            # is not split for nothing at every sample.
+            break
         fields = line.split()
-        if not fields or not fields[0].startswith("cpu"):
-            continue
         if fields[0] != "cpu":
             online += 1
             continue
@@ -229,16 +231,20 @@ def _from_v1(data: Any, machine_memory: int, host: HostCPU) -> _Parts:
         # dockerd copies each list when blkio is there (so [] when empty), else null.
         blkio[key] = None if source is None else _blkio_entries(getattr(source, field))
 
-    usage = data.cpu.usage if data is not None and data.cpu is not None else None
-    throttle = data.cpu.throttling if data is not None and data.cpu is not None else None
+    # `is not None`, not truth: a message's truth (betterproto2) compares each of its
+    # fields with its default under catch_warnings, ~10 times a sample (issue 13); an
+    # all-default message gives the same zeroes either way.
+    cpu_data = data.cpu if data is not None else None
+    usage = cpu_data.usage if cpu_data is not None else None
+    throttle = cpu_data.throttling if cpu_data is not None else None
     cpu = _cpu_stats(
-        usage.total if usage else 0,
-        list(usage.per_cpu) if usage else None,
-        usage.kernel if usage else 0,
-        usage.user if usage else 0,
-        throttle.periods if throttle else 0,
-        throttle.throttled_periods if throttle else 0,
-        throttle.throttled_time if throttle else 0,
+        usage.total if usage is not None else 0,
+        list(usage.per_cpu) if usage is not None else None,
+        usage.kernel if usage is not None else 0,
+        usage.user if usage is not None else 0,
+        throttle.periods if throttle is not None else 0,
+        throttle.throttled_periods if throttle is not None else 0,
+        throttle.throttled_time if throttle is not None else 0,
         host,
     )
 
@@ -247,14 +253,14 @@ def _from_v1(data: Any, machine_memory: int, host: HostCPU) -> _Parts:
     if mem is not None:
         raw = {key: getattr(mem, field) for key, field in _V1_MEMORY_STATS.items()}
         entry = mem.usage
-        if entry and entry.usage:
+        if entry is not None and entry.usage:
             memory["usage"] = entry.usage
-        if entry and entry.max:
+        if entry is not None and entry.max:
             memory["max_usage"] = entry.max
         memory["stats"] = dict(sorted(raw.items()))
-        if entry and entry.failcnt:
+        if entry is not None and entry.failcnt:
             memory["failcnt"] = entry.failcnt
-        if limit := _limit(entry.limit if entry else 0, machine_memory):
+        if limit := _limit(entry.limit if entry is not None else 0, machine_memory):
             memory["limit"] = limit
     return _pids(data), blkio, cpu, memory
 
@@ -268,16 +274,19 @@ def _from_v2(data: Any, machine_memory: int, host: HostCPU) -> _Parts:
     blkio: BlkioStats = {"io_service_bytes_recursive": service_bytes or None}
 
     stat = data.cpu if data is not None else None
-    cpu = _cpu_stats(
-        stat.usage_usec * _NS_PER_USEC if stat else 0,
-        None,
-        stat.system_usec * _NS_PER_USEC if stat else 0,
-        stat.user_usec * _NS_PER_USEC if stat else 0,
-        stat.nr_periods if stat else 0,
-        stat.nr_throttled if stat else 0,
-        stat.throttled_usec * _NS_PER_USEC if stat else 0,
-        host,
-    )
+    if stat is None:  # not its truth: see _from_v1
+        cpu = _cpu_stats(0, None, 0, 0, 0, 0, 0, host)
+    else:
+        cpu = _cpu_stats(
+            stat.usage_usec * _NS_PER_USEC,
+            None,
+            stat.system_usec * _NS_PER_USEC,
+            stat.user_usec * _NS_PER_USEC,
+            stat.nr_periods,
+            stat.nr_throttled,
+            stat.throttled_usec * _NS_PER_USEC,
+            host,
+        )
 
     memory: MemoryStats = {}
     mem = data.memory if data is not None else None

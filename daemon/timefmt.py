@@ -43,12 +43,27 @@ def rfc3339_nano(value: int | datetime | None, *, fixed: bool = False) -> str:
         when = value.replace(tzinfo=UTC) if value.tzinfo is None else value
         value = (when - _EPOCH) // _MICROSECOND * 1000
     seconds, nanos = divmod(value, NS_PER_SECOND)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    stamp = _whole_second(seconds)
     if fixed:
         return f"{stamp}.{nanos:09d}Z"
     if nanos == 0:
         return f"{stamp}Z"
     return f"{stamp}.{nanos:09d}".rstrip("0") + "Z"
+
+
+# The last second formatted: times on the hot paths (a state change's StartedAt or
+# FinishedAt, a stats sample's "read", a log line's time) mostly fall in the second
+# before, and gmtime + strftime were most of a stamp's cost (issue 13).
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def _whole_second(seconds: int) -> str:
+    global _last_second
+    last, stamp = _last_second
+    if seconds != last:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, stamp)
+    return stamp
 
 
 def now_rfc3339_nano(*, fixed: bool = False) -> str:

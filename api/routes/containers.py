@@ -221,7 +221,9 @@ async def wait(request: web.Request) -> web.StreamResponse:
     reply = StreamingReply(request)
     try:
         await reply.start()
-        code = await reply.race(_shielded(waiter))
+        # A container that is not running already (a wait after kill or stop): its code
+        # at once, without the race's two tasks (issue 13).
+        code = waiter.result() if waiter.done() else await reply.race(_shielded(waiter))
     except ClientGone:
         daemon.forget_waiter(ref, waiter)
         raise

@@ -226,6 +226,8 @@ class StdioHub:
     async def drain(self, timeout: float = OUTPUT_DRAIN_TIMEOUT) -> None:
         """Wait until the current run's output has all been handed out; after `timeout`
         (a process that left a child holding its output open), end the run."""
+        if self._done.is_set():
+            return  # the usual case at an exit: no timeout to arm (issue 13)
         try:
             async with asyncio.timeout(timeout):
                 await self._done.wait()

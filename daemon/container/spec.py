@@ -4,17 +4,20 @@ At create the request is validated and merged with the image's config (what
 inspect then shows), and the spec is built once the rootfs mounts are known, so
 that user names resolve from the image's /etc/passwd without mounting anything.
 At start the spec is built again (bind sources and etc files may have changed);
-only a spec that differs costs a Containers.Update.
+only a spec that differs costs a Containers.Update. The first start after a create skips
+the build when nothing it reads changed since create's (`for_start`, `_Created`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from libcontainerd import jsonbytes, specs
 from libcontainerd.types import Mount
 from wire.container import ContainerCreateRequest
 from wire.container_config import ContainerConfig
@@ -127,6 +130,7 @@ class ContainerSpecs:
         self.network: NetworkView | None = None  # set by the daemon when networking is on
         # The container's volumes as binds of their directories (set by the daemon).
         self.volume_binds: Callable[[Container], list[oci.UserMount]] = lambda _: []
+        self._created: dict[str, _Created] = {}  # by container id: see for_start
 
     def prepare_create(
         self,
@@ -181,7 +185,9 @@ class ContainerSpecs:
                 inherited[mount.destination] = mount
         container.inherited_mounts = [m.as_json() for m in inherited.values()]
 
-    def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+    def _inputs(self, container: Container, mounts: Sequence[Mount]) -> _Inputs:
+        """What a build takes beside the container: network values, the etc files
+        (written here), the rootfs reader."""
         network = self.network
         ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
         linked_hosts, linked_env = (
@@ -199,24 +205,59 @@ class ContainerSpecs:
             host_gateway_ip=gateway_ip,
             embedded_dns=network.embedded_dns(container.id) if network else False,
         )
+        # Networking hook: the namespace the daemon makes (the same path at every start).
+        sandbox = network.sandbox_path(container.id, container.host_config) if network else None
+        return _Inputs(
+            host_config=host_config,
+            etc=etc,
+            linked_env=linked_env,
+            sandbox=str(sandbox) if sandbox is not None else None,
+            layers=oci.layers_for_mounts(mounts) if mounts else None,
+        )
+
+    def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+        return self._spec(container, self._inputs(container, mounts))
+
+    def _spec(self, container: Container, inputs: _Inputs) -> dict[str, Any]:
         spec = oci.build_spec(
             container.id,
             container.config,
-            host_config,
+            inputs.host_config,
             cgroup_parent=self.cgroup_parent,
-            etc_paths=etc,
+            etc_paths=inputs.etc,
             daemon_caps=self.capabilities,
             no_new_privileges=self.no_new_privileges,
-            read_file=oci.reader_for_mounts(mounts) if mounts else None,
+            read_file=inputs.layers.read if inputs.layers is not None else None,
             inherited_mounts=inherited_of(container),
-            linked_env=linked_env,
+            linked_env=inputs.linked_env,
             volume_mounts=self.volume_binds(container),
         )
-        # Networking hook: the namespace the daemon makes (the same path at every start).
-        sandbox = network.sandbox_path(container.id, container.host_config) if network else None
-        if sandbox is not None:
-            join_network_namespace(spec, str(sandbox))
+        if inputs.sandbox is not None:
+            join_network_namespace(spec, inputs.sandbox)
         return spec
+
+    def _fingerprint(self, container: Container, inputs: _Inputs) -> bytes | None:
+        """The digest of everything `_spec` reads but the rootfs (see `_Created`); None
+        for a container whose spec also reads the host's devices."""
+        hc = inputs.host_config
+        if hc.get("Privileged") or hc.get("Devices"):
+            return None
+        encoded = jsonbytes.dumps(
+            [
+                container.id,
+                container.config,
+                hc,
+                container.inherited_mounts,
+                [m.as_json() for m in self.volume_binds(container)],
+                inputs.linked_env,
+                inputs.sandbox,
+                [inputs.etc.hostname, inputs.etc.hosts, inputs.etc.resolv_conf],
+                inputs.layers.layers if inputs.layers is not None else None,
+                self.cgroup_parent,
+                self.no_new_privileges,
+            ]
+        )
+        return specs.digest(encoded)
 
     def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
         """The spec builder for create. A user or a GroupAdd group that does not resolve,
@@ -226,7 +267,10 @@ class ContainerSpecs:
         def build(mounts: Sequence[Mount]) -> dict[str, Any]:
             with daemon_errors():
                 try:
-                    return self._build(container, mounts)
+                    inputs = self._inputs(container, mounts)
+                    spec = self._spec(container, inputs)
+                    self._remember(container, inputs)
+                    return spec
                 except oci.StartError:
                     config = dict(container.config, User="")
                     options = container.host_config.get("SecurityOpt") or []
@@ -242,14 +286,83 @@ class ContainerSpecs:
 
         return build
 
-    def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+    def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any] | None:
+        """The spec to start `container` with; None when it is the one its create built
+        (and containerd holds) without building it again: the first start after a create
+        in this daemon, nothing it is built from changed (issue 13: the build and its
+        digest were the largest piece of a start's own CPU)."""
         with daemon_errors():
-            oci.check_bind_propagation(
-                oci.create_missing_bind_sources(container.host_config, inherited_of(container))
-            )
-            return self._build(container, mounts)
+            hc = container.host_config
+            # Only a container with mounts of its own has bind sources to make or check.
+            if hc.get("Binds") or hc.get("Mounts") or hc.get("Tmpfs") or container.inherited_mounts:
+                oci.check_bind_propagation(
+                    oci.create_missing_bind_sources(hc, inherited_of(container))
+                )
+            inputs = self._inputs(container, mounts)  # the etc files are written again
+            created = self._created.pop(container.id, None)
+            if created is not None and created.holds(self._fingerprint(container, inputs)):
+                return None
+            return self._spec(container, inputs)
+
+    def _remember(self, container: Container, inputs: _Inputs) -> None:
+        fingerprint = self._fingerprint(container, inputs)
+        if fingerprint is None or inputs.layers is None:
+            return
+        if len(self._created) >= _CREATED_LIMIT:  # created and never started: the oldest
+            del self._created[next(iter(self._created))]
+        self._created[container.id] = _Created(fingerprint, _stats(inputs.layers.seen()))
 
 
 def inherited_of(container: Container) -> list[oci.UserMount]:
     """The mounts `container` took from others through VolumesFrom."""
     return [oci.UserMount.from_json(m) for m in container.inherited_mounts]
+
+
+# Create's fingerprints kept for the first start; a container created and removed without
+# a start leaves its entry until this many newer ones push it out (~0.2 kB each).
+_CREATED_LIMIT = 1024
+
+_Stat = tuple[int, int, int, int, int, int] | None
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    host_config: Mapping[str, Any]
+    etc: oci.EtcPaths
+    linked_env: list[str]
+    sandbox: str | None
+    layers: oci.Layers | None
+
+
+@dataclass(frozen=True)
+class _Created:
+    """What create built a spec from: the fingerprint of the container's and daemon's
+    inputs, and the rootfs entries the build looked at (a user or group name looked up
+    in /etc/passwd and /etc/group) with their lstat then. A `docker cp` into the
+    container before its start changes one of those (a new file in the snapshot's upper
+    directory, or a file's ctime)."""
+
+    fingerprint: bytes
+    rootfs: tuple[tuple[str, _Stat], ...]
+
+    def holds(self, fingerprint: bytes | None) -> bool:
+        if fingerprint != self.fingerprint:
+            return False
+        return all(_stat(_lstat(path)) == seen for path, seen in self.rootfs)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _stat(st: os.stat_result | None) -> _Stat:
+    if st is None:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stats(seen: Mapping[str, os.stat_result | None]) -> tuple[tuple[str, _Stat], ...]:
+    return tuple((path, _stat(st)) for path, st in seen.items())

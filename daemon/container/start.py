@@ -87,10 +87,11 @@ async def start_locked(daemon: Daemon, live: LiveContainer) -> None:
 
 async def _refresh_spec(daemon: Daemon, live: LiveContainer) -> None:
     """Build the spec again; containerd hears of it only when it changed (its encoding's
-    digest differs from the one of the spec containerd holds: libcontainerd.specs)."""
+    digest differs from the one of the spec containerd holds: libcontainerd.specs).
+    None from `for_start`: the spec create built, unchanged, and not built again."""
     assert live.lcd is not None
     spec = daemon.specs.for_start(live.model, await live.lcd.rootfs_mounts())
-    if specs.digest_of(spec) != live.lcd.record.spec_digest:
+    if spec is not None and specs.digest_of(spec) != live.lcd.record.spec_digest:
         await live.lcd.update_spec(spec)
 
 

@@ -24,7 +24,14 @@ from .mounts import (
 )
 from .propagation import check_bind_propagation
 from .resources import linux_resources
-from .rootfs import FileReader, layered_reader, reader_for_mounts, rootfs_reader
+from .rootfs import (
+    FileReader,
+    Layers,
+    layered_reader,
+    layers_for_mounts,
+    reader_for_mounts,
+    rootfs_reader,
+)
 from .security import apparmor_enabled, info_security_options
 from .spec import build_spec
 from .sysinfo import SysInfo, probe_sysinfo
@@ -33,6 +40,7 @@ from .validate import validate_create, validate_resources
 __all__ = [
     "EtcPaths",
     "FileReader",
+    "Layers",
     "MergedConfig",
     "NetworkNotFoundError",
     "SpecError",
@@ -49,6 +57,7 @@ __all__ = [
     "info_security_options",
     "inherit_mounts",
     "layered_reader",
+    "layers_for_mounts",
     "linux_resources",
     "merge_config",
     "mount_points",

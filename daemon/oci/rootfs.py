@@ -45,7 +45,7 @@ def _is_opaque(path: str) -> bool:
     return False
 
 
-class _Layers:
+class Layers:
     """The merged view of overlay layers, topmost first (a single dir for a plain rootfs).
 
     Each lookup keeps the lstat it made: resolving a path once stats each layer's entry
@@ -65,6 +65,12 @@ class _Layers:
         except KeyError:
             found = self._seen[path] = _lstat(path)
             return found
+
+    def seen(self) -> dict[str, os.stat_result | None]:
+        """Every host path this reader lstat'ed, with what it found (None: nothing).
+        What it read is known by them: a file's content, a link's target and a
+        directory's entries and opaque mark all change its lstat (ctime at least)."""
+        return dict(self._seen)
 
     def _is_opaque(self, path: str) -> bool:
         try:
@@ -145,12 +151,12 @@ class _Layers:
 
 def layered_reader(layers: Sequence[str]) -> FileReader:
     """Reads through overlay layer directories, topmost first, honouring whiteouts."""
-    return _Layers(layers).read
+    return Layers(layers).read
 
 
 def rootfs_reader(rootfs: str) -> FileReader:
     """Reads a mounted (or plain directory) root filesystem."""
-    return _Layers([rootfs]).read
+    return Layers([rootfs]).read
 
 
 def _option(options: Sequence[str], key: str) -> str | None:
@@ -160,16 +166,20 @@ def _option(options: Sequence[str], key: str) -> str | None:
 
 def reader_for_mounts(mounts: Sequence[MountLike]) -> FileReader:
     """Reads the rootfs that `mounts` (from Snapshots.Prepare or .Mounts) would mount."""
+    return layers_for_mounts(mounts).read
+
+
+def layers_for_mounts(mounts: Sequence[MountLike]) -> Layers:
+    """`reader_for_mounts`'s reader as its object: `.read`, and `.seen()` after."""
     if len(mounts) != 1:
         raise ValueError(f"expected one rootfs mount, got {len(mounts)}")
     mount = mounts[0]
     if mount.type == "bind":
-        return rootfs_reader(mount.source)
+        return Layers([mount.source])
     if mount.type == "overlay":
         upper = _option(mount.options, "upperdir")
         lower = _option(mount.options, "lowerdir") or ""
-        layers = ([upper] if upper else []) + [d for d in lower.split(":") if d]
-        return layered_reader(layers)
+        return Layers(([upper] if upper else []) + [d for d in lower.split(":") if d])
     raise ValueError(f"cannot read a rootfs mount of type {mount.type!r}")
 
 

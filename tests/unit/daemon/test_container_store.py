@@ -8,6 +8,7 @@ import pytest
 
 from daemon.container.model import Container, Status
 from daemon.container.store import STATE_FILE, ContainerStore, erase
+from daemon.exchange import exchange
 
 
 def _container(store: ContainerStore, cid: str, name: str) -> Container:
@@ -57,3 +58,30 @@ def test_a_removal_not_yet_erased_leaves_its_name_to_the_new_container(
     assert loaded.get("web").id == new.id
     loaded.forget(loaded.get(old.id))  # restore finishes the removal
     assert loaded.get("web").id == new.id
+
+
+def test_saves_swap_the_state_file_with_its_temp_file(tmp_path: Path) -> None:
+    # A save after the first two reuses the two files' inodes (no new inode per save),
+    # and the state file always holds the last save whole.
+    store = ContainerStore(tmp_path)
+    model = _container(store, "c" * 64, "/swapped")
+    state_file, temp_file = model.dir / STATE_FILE, model.dir / f".{STATE_FILE}.tmp"
+    store.save(model)
+    inodes = {state_file.stat().st_ino, temp_file.stat().st_ino}
+    for status in (Status.RUNNING, Status.EXITED, Status.REMOVING):
+        model.state.status = status
+        store.save(model)
+        assert {state_file.stat().st_ino, temp_file.stat().st_ino} == inodes
+        [loaded] = ContainerStore(tmp_path).load()
+        assert loaded.state.status is status
+    erase(model.dir)
+    assert not model.dir.exists()
+
+
+def test_exchange_needs_both_names(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text("a")
+    assert not exchange(str(first), str(second))
+    second.write_text("b")
+    assert exchange(str(first), str(second))
+    assert (first.read_text(), second.read_text()) == ("b", "a")

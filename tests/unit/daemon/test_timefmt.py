@@ -24,6 +24,15 @@ def test_fixed_form_keeps_nine_digits() -> None:
     assert rfc3339_nano(naive) == "2024-05-01T10:00:00.25Z"  # naive means UTC
 
 
+def test_stamps_of_interleaved_seconds() -> None:
+    # The last second's text is kept: a different second must never reuse it.
+    second = 1_700_000_000 * 1_000_000_000
+    for _ in range(2):
+        assert rfc3339_nano(second + 5) == "2023-11-14T22:13:20.000000005Z"
+        assert rfc3339_nano(second - 5) == "2023-11-14T22:13:19.999999995Z"
+        assert rfc3339_nano(second) == "2023-11-14T22:13:20Z"
+
+
 def test_strict_and_lenient_parsing() -> None:
     # json-file log times must use "T"; image configs may use a space.
     with pytest.raises(ValueError, match="not an RFC 3339 time"):
