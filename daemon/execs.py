@@ -217,19 +217,25 @@ class ExecManager:
         if record is None or record.process is None:
             return
         # As in dockerd, the exit is recorded (and an attached client's stream ended) once
-        # the output is drained, not after Tasks.DeleteProcess: its round trip is kept off
-        # `docker exec`'s path. It runs beside the drain, which it ends if the shim still
-        # holds the output open (a child of the process kept it), and this event's handling,
-        # so the container's next events, waits for it.
-        deleting = asyncio.ensure_future(_delete(record.process))
-        try:
-            await record.hub.drain()
-        except BaseException:  # cancelled: the daemon is stopping
-            deleting.cancel()
-            await asyncio.wait([deleting])
-            raise
+        # the output is drained, before Tasks.DeleteProcess, whose round trip is kept off
+        # `docker exec`'s path. Output still open at the exit is drained beside the delete,
+        # which ends it if a child of the process holds it (the shim then closes its ends).
+        deleting = None
+        if record.hub.running:
+            deleting = asyncio.ensure_future(_delete(record.process))
+            try:
+                await record.hub.drain()
+            except BaseException:  # cancelled: the daemon is stopping
+                deleting.cancel()
+                await asyncio.wait([deleting])
+                raise
         self.finish(record, info.exit_code)
         self._host.container_event(live, "exec_die", execID=record.id, exitCode=str(info.exit_code))
+        if deleting is None:
+            # A task, so that it starts after the attached stream's handler, which the
+            # finish has just woken (api/routes/exec.py), has ended the stream.
+            deleting = asyncio.ensure_future(_delete(record.process))
+        # The exit's handling, so the container's next events, waits for the delete.
         await deleting
 
     def finish(self, record: ExecRecord, exit_code: int) -> None:
