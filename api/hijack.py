@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import select
 import socket
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -87,6 +88,8 @@ class _PipeProtocol(asyncio.Protocol):
         self._writing_paused = writing_paused
         self.eof = False
         self.lost = asyncio.Event()
+        # Called once, at the loss (HijackedConnection.on_close).
+        self.lost_callbacks: list[Callable[[], None]] = []
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -145,6 +148,9 @@ class _PipeProtocol(asyncio.Protocol):
         self.eof = True
         self.lost.set()
         self._wake_reader()
+        callbacks, self.lost_callbacks = self.lost_callbacks, []
+        for callback in callbacks:
+            callback()
         # Wakes a blocked writer, which then sees ``lost``.
         self.resume_writing()
         previous, self._previous = self._previous, None
@@ -235,6 +241,20 @@ class HijackedConnection:
 
     async def wait_closed(self) -> None:
         await self._protocol.lost.wait()
+
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` once the connection is gone (soon, if it is already); returns
+        what unregisters it. No task per watcher, unlike a wait_closed() of its own."""
+        if self.closed:
+            return asyncio.get_running_loop().call_soon(callback).cancel
+        callbacks = self._protocol.lost_callbacks
+        callbacks.append(callback)
+
+        def unregister() -> None:
+            with contextlib.suppress(ValueError):
+                callbacks.remove(callback)
+
+        return unregister
 
     async def read(self, n: int = 65536) -> bytes:
         """Up to ``n`` bytes of client input; b"" at EOF, half-close included."""

@@ -6,6 +6,7 @@ exit code after the process is gone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -13,7 +14,7 @@ from collections.abc import Collection
 from typing import Any, Protocol
 
 from libcontainerd import errors as lcd_errors
-from libcontainerd.types import EventInfo, StdioSpec
+from libcontainerd.types import EventInfo, Process, StdioSpec
 
 from . import errors, oci
 from .container.detach import parse_detach_keys
@@ -175,8 +176,7 @@ class ExecManager:
         # closing them (once, here) ends the copiers, and with them any client's stream.
         record.hub.end_run()
         if record.process is not None:
-            with contextlib.suppress(lcd_errors.LibcontainerdError):
-                await record.process.delete()
+            await _delete(record.process)
         self.finish(record, 126)
 
     def _process_spec(self, live: LiveContainer, config: dict[str, Any]) -> dict[str, Any]:
@@ -216,12 +216,27 @@ class ExecManager:
         record = live.execs.get(info.process_id)
         if record is None or record.process is None:
             return
-        with contextlib.suppress(lcd_errors.LibcontainerdError):
-            await record.process.delete()
-        # After the delete: the shim has then closed its ends of the FIFOs.
-        await record.hub.drain()
+        # As in dockerd, the exit is recorded (and an attached client's stream ended) once
+        # the output is drained, before Tasks.DeleteProcess, whose round trip is kept off
+        # `docker exec`'s path. Output still open at the exit is drained beside the delete,
+        # which ends it if a child of the process holds it (the shim then closes its ends).
+        deleting = None
+        if record.hub.running:
+            deleting = asyncio.ensure_future(_delete(record.process))
+            try:
+                await record.hub.drain()
+            except BaseException:  # cancelled: the daemon is stopping
+                deleting.cancel()
+                await asyncio.wait([deleting])
+                raise
         self.finish(record, info.exit_code)
         self._host.container_event(live, "exec_die", execID=record.id, exitCode=str(info.exit_code))
+        if deleting is None:
+            # A task, so that it starts after the attached stream's handler, which the
+            # finish has just woken (api/routes/exec.py), has ended the stream.
+            deleting = asyncio.ensure_future(_delete(record.process))
+        # The exit's handling, so the container's next events, waits for the delete.
+        await deleting
 
     def finish(self, record: ExecRecord, exit_code: int) -> None:
         if record.exited.is_set():
@@ -235,6 +250,12 @@ class ExecManager:
         if record.process is None or not record.running:
             raise errors.Conflict(f"Exec {exec_id} is not running")
         await record.process.resize(width, height)
+
+
+async def _delete(process: Process) -> None:
+    """Tasks.DeleteProcess of an exec that exited; gone already is as good."""
+    with contextlib.suppress(lcd_errors.LibcontainerdError):
+        await process.delete()
 
 
 async def _settled(live: LiveContainer) -> None:

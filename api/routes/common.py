@@ -88,13 +88,7 @@ async def pump_attachment(
         stdin_task = asyncio.ensure_future(copy_stdin(stdin_hub))
     # A silent process gives no write that could fail: without this, a client that
     # left would hold the handler (and its connection) until the next output.
-    gone = asyncio.ensure_future(conn.wait_closed())
-
-    def end_when_gone(done: asyncio.Future[None]) -> None:
-        if not done.cancelled():
-            attachment.offer(None)
-
-    gone.add_done_callback(end_when_gone)
+    stop_watching = conn.on_close(lambda: attachment.offer(None))
     try:
         while (item := await attachment.next()) is not None:
             name, data = item
@@ -102,7 +96,7 @@ async def pump_attachment(
     except ClientGone:
         pass
     finally:
-        gone.cancel()
+        stop_watching()
         if stdin_task is not None:
             stdin_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 
 from aiohttp import web
 
@@ -32,7 +31,7 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ExecCreateRequest)
     if not EXEC_CONSOLE_SIZE.applies(api_version(request)):
         body.ConsoleSize = None
-    config = json.loads(body.model_dump_json(by_alias=True))
+    config = body.model_dump(by_alias=True, mode="json")
     exec_id = await request.app[DAEMON].execs.create_settled(request.match_info["name"], config)
     reply: ExecCreateResponse = {"Id": exec_id}
     return json_reply(reply, status=201)
@@ -94,14 +93,21 @@ async def _exited_or_gone(record: ExecRecord, conn: HijackedConnection) -> None:
     The output can end before containerd reports the exit. Clients read the end of
     the stream as "exited" and inspect the exec for its ExitCode at once (the CLI,
     the SDK's exec_run), so, as in dockerd, the stream ends after the exit is recorded.
+
+    The handler waits on the exit itself, so that the exit's `finish` wakes it in one
+    turn of the loop, before work the exit's handling starts after it (ExecManager.exited);
+    the client leaving ends the wait as a deadline would.
     """
-    exited = asyncio.ensure_future(record.exited.wait())
-    gone = asyncio.ensure_future(conn.wait_closed())
-    try:
-        await asyncio.wait({exited, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        exited.cancel()
-        gone.cancel()
+    if record.exited.is_set() or conn.closed:
+        return
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(None) as deadline:
+            stop_watching = conn.on_close(lambda: deadline.reschedule(loop.time()))
+            try:
+                await record.exited.wait()
+            finally:
+                stop_watching()
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_EXEC_NEWS = (EventType.EXEC_ADDED, EventType.EXEC_STARTED)
+
 
 async def process_event(
     daemon: Daemon, container_id: str, event_type: EventType, info: EventInfo
@@ -41,6 +43,10 @@ async def process_event(
         return
     if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
         await daemon.execs.exited(live, info)
+        return
+    if event_type in _EXEC_NEWS:
+        # Nothing to apply (an exec's start tells itself): not worth the lock, which a
+        # change under way could hold, with this exec's exit queued behind.
         return
     # A start holds the lock until its STARTED input is applied: a process that dies
     # (or is OOM-killed) at once must not have its events applied before that.

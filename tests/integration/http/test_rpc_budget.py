@@ -112,6 +112,10 @@ async def test_every_call_costs_its_budget(
         assert status == 200
         record = daemon.services.daemon.execs.get(exec_id["id"])
         await record.exited.wait()
+        # The exit is recorded once the output is drained; its Tasks.DeleteProcess may
+        # still be under way, and the exit event's handling ends with it.
+        assert daemon.services.client is not None
+        await daemon.services.client.events_idle()
 
     assert await _cost(daemon, containerd, exec_run) == {
         "Tasks.Exec": 1,

@@ -264,6 +264,35 @@ async def test_client_disconnect_is_noticed(
     assert errors == []
 
 
+async def test_close_callbacks_run_once_at_the_loss_unless_unregistered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hijack_module, "HANGUP_PROBE_INTERVAL", 0.05)
+    calls: list[str] = []
+    late = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        conn = await hijack(request)
+        conn.on_close(lambda: calls.append("kept"))
+        conn.on_close(lambda: calls.append("dropped"))()  # unregistered at once
+        await conn.wait_closed()
+        # Registered once the connection is gone: called soon all the same.
+        conn.on_close(late.set)
+        await asyncio.wait_for(late.wait(), 5)
+        return conn.response
+
+    def setup(app: web.Application) -> None:
+        app.router.add_post("/containers/{name}/attach", handler)
+
+    async with serve_app(setup) as served:
+        reader, writer = await served.connect()
+        writer.write(ATTACH)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()  # the client goes away entirely
+        await asyncio.wait_for(late.wait(), 5)
+    assert calls == ["kept"]
+
+
 async def test_half_close_is_not_mistaken_for_a_disconnect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
