@@ -155,7 +155,12 @@ class Floor:
         await task.start()
         return [asyncio.create_task(_drain(s)) for s in (task.stdio.stdout, task.stdio.stderr)]
 
-    async def exec(self, container: RemoteContainer, args: list[str]) -> int:
+    async def exec(
+        self, container: RemoteContainer, args: list[str]
+    ) -> tuple[int, asyncio.Task[None]]:
+        """The exit code once the process exited and its output ended, and the process's
+        delete, started then: as mooraged answers an exec's stream before its
+        Tasks.DeleteProcess returns, the floor does not wait for it either."""
         task = container.task()
         assert task is not None
         exec_id = secrets.token_hex(32)
@@ -167,8 +172,7 @@ class Floor:
         await process.start()
         await asyncio.gather(_drain(process.stdio.stdout), _drain(process.stdio.stderr))
         code = await exited
-        await process.delete()
-        return code
+        return code, asyncio.ensure_future(process.delete())
 
     async def stats(self, container: RemoteContainer) -> None:
         task = container.task()
@@ -201,9 +205,9 @@ class Floor:
         marks.append(time.perf_counter())
         drains = await self.start_task(container)
         marks.append(time.perf_counter())
-        await self.exec(container, ["true"])
+        _, deleting = await self.exec(container, ["true"])
         marks.append(time.perf_counter())
-        await self.stats(container)
+        await asyncio.gather(self.stats(container), deleting)
         marks.append(time.perf_counter())
         await self.kill_wait(container)
         marks.append(time.perf_counter())
