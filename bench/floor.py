@@ -34,6 +34,7 @@ from libcontainerd.types import (
     INIT_PROCESS_ID,
     EventInfo,
     EventType,
+    ExitStatus,
     RuntimeSpec,
     SnapshotSpec,
     StdioSpec,
@@ -157,7 +158,7 @@ class Floor:
 
     async def exec(
         self, container: RemoteContainer, args: list[str]
-    ) -> tuple[int, asyncio.Task[None]]:
+    ) -> tuple[int, asyncio.Task[ExitStatus]]:
         """The exit code once the process exited and its output ended, and the process's
         delete, started then: as mooraged answers an exec's stream before its
         Tasks.DeleteProcess returns, the floor does not wait for it either."""
