@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The task events process_event acts on: the daemon's libcontainerd client is given only
+# these (containerd's create, exec-added and exec-started change nothing here, and each
+# cost a read on the event stream and a dispatch).
+HANDLED_EVENTS = frozenset(
+    {EventType.EXIT, EventType.OOM, EventType.PAUSED, EventType.RESUMED, EventType.START}
+)
+
 
 async def process_event(
     daemon: Daemon, container_id: str, event_type: EventType, info: EventInfo
