@@ -9,10 +9,12 @@ the channel gives it every unary call without a timeout or caller metadata
 (channel.py), and any call it cannot take (`Unsuitable`) goes through grpcio as before.
 
 What it does, and what it leaves to grpcio:
-- one connection at a time, made at the first call; a call while containerd is down fails
-  at once with UNAVAILABLE, and the next connection attempt waits out a backoff (50 ms
-  growing to 2 s, as the channel's grpcio settings); a GOAWAY or a lost connection
-  fails the calls it took with UNAVAILABLE, the next call opens a new one;
+- one connection at a time, made at the first call; a call while there is none tries to
+  connect (a unix socket's connect: tens of microseconds, so no backoff between tries,
+  and none outlasting containerd's return: the event stream, on grpcio, may be back
+  while this would still be waiting one out), and fails at once with UNAVAILABLE if
+  containerd is not there; a GOAWAY or a lost connection fails the calls it took with
+  UNAVAILABLE, the next call opens a new one;
 - windows opened wide at once (stream and connection), so containerd never waits to
   send an answer; a request larger than the send windows containerd allows, or beyond
   its stream limit, is `Unsuitable` (grpcio's flow control waits; this does not);
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import time
 import urllib.parse
 from typing import TYPE_CHECKING, cast
 
@@ -54,9 +55,6 @@ CANCEL, REFUSED_STREAM = 0x8, 0x7
 WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65535
 LAST_STREAM = 2**31 - 1
-
-RETRY_INITIAL = 0.05
-RETRY_MAX = 2.0
 
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC's mapping of an HTTP status that is not 200 (an answer from something else).
@@ -350,14 +348,12 @@ def answer_message(data: bytes, headers: Headers) -> bytes:
 
 class H2Unary:
     """The bare connection of one channel: made when first needed, made anew after it is
-    lost (with a backoff while containerd cannot be reached)."""
+    lost."""
 
     def __init__(self, path: str) -> None:
         self._path = path
         self._connection: H2Connection | None = None
         self._connecting: asyncio.Future[H2Connection] | None = None
-        self._retry_at = 0.0
-        self._backoff = RETRY_INITIAL
         self._closed = False
 
     async def call(self, block: bytes, message: bytes, route: str, recorder: CallRecorder) -> bytes:
@@ -390,8 +386,6 @@ class H2Unary:
                     raise  # (this caller was cancelled)
         if self._closed:
             raise asyncio.CancelledError()
-        if time.monotonic() < self._retry_at:
-            raise rpc_error(grpc.StatusCode.UNAVAILABLE, "containerd is not reachable")
         loop = asyncio.get_running_loop()
         self._connecting = connecting = loop.create_future()
         try:
@@ -400,8 +394,6 @@ class H2Unary:
                 connection.close()
                 raise asyncio.CancelledError()
         except OSError as exc:
-            self._retry_at = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * 2, RETRY_MAX)
             error = rpc_error(grpc.StatusCode.UNAVAILABLE, f"connecting to containerd: {exc}")
             connecting.set_exception(error)
             connecting.exception()  # (retrieved: no "never retrieved" warning)
@@ -411,7 +403,6 @@ class H2Unary:
             raise
         finally:
             self._connecting = None
-        self._backoff = RETRY_INITIAL
         self._connection = connection  # (the one it replaces closes after its last call)
         connecting.set_result(connection)
         return connection

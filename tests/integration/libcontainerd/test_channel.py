@@ -240,7 +240,7 @@ async def test_a_call_while_containerd_is_not_there_fails_at_once_as_unavailable
     conn = Connection(str(tmp_path / "no-containerd.sock"), NAMESPACE)
     loop = asyncio.get_running_loop()
     try:
-        for _ in range(2):  # (the second within the reconnect backoff)
+        for _ in range(2):
             began = loop.time()
             with pytest.raises(grpc.aio.AioRpcError) as failed:
                 await conn.stubs.version.version()
