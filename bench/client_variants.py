@@ -11,8 +11,8 @@ for each batch. A variant names what it keeps of this tree's client stack, the
 rest being what it was before (issue 13):
 
 - `codec`: the Rust wire codec (else betterproto2's codec),
-- `filter`: the Subscribe filter on the decoded task topics (else every topic of the
-  namespace comes, as the namespace-only filter had it),
+- `filter`: the Subscribe filter on the task topics the daemon handles (else every topic
+  of the namespace comes, as the namespace-only filter had it),
 - `grpcio`: grpcio's C-core transport (else grpclib's, bench/grpclib_channel.py),
 - `cork`: on grpclib, one socket write per loop turn (else grpclib's plain Channel),
 - `base` keeps none (grpclib, no cork), `all` is this tree's stack (codec+filter+grpcio);
@@ -41,6 +41,7 @@ import libcontainerd.remote.rpc as rpc
 from bench.grpclib_channel import GrpclibChannel
 from bench.lifecycle import Tally, batch, floor_contender
 from libcontainerd.remote import wirecodec
+from libcontainerd.remote.event_decode import TOPICS
 from tests.support.containerd import TestContainerd, sweep
 
 PARTS = ("codec", "filter", "grpcio", "cork")
@@ -89,7 +90,11 @@ def grpclib_channel(coalesce: bool) -> Callable[[Any], Any]:
 # The part a variant does not keep: (module, name, what stands there instead). The codec
 # is chosen at call time (Variant.use).
 SWAPS: dict[str, tuple[object, str, Callable[[Any], Any]]] = {
-    "filter": (remote_client, "TOPICS", lambda topics: (*topics, *OTHER_TOPICS)),
+    "filter": (
+        remote_client,
+        "topics_of",
+        lambda _: lambda events: (*TOPICS, *OTHER_TOPICS),
+    ),
 }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.container.model import Container
+from daemon.container.monitor import HANDLED_EVENTS
 from daemon.container.spec import ContainerSpecs
 from libcontainerd.digests import chain_ids
 from libcontainerd.fifo import FifoReader
@@ -103,8 +104,13 @@ class Floor:
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_docker_save(archive, ["busybox:latest"], self.image)
         await self.containerd.ctr("images", "import", str(archive), namespace=NAMESPACE)
+        # The task events mooraged's client takes, so the event stream carries the same.
         self.client = await RemoteClient.connect(
-            self.containerd.address, NAMESPACE, self.backend, self.workdir / "fifos"
+            self.containerd.address,
+            NAMESPACE,
+            self.backend,
+            self.workdir / "fifos",
+            events=HANDLED_EVENTS,
         )
 
     async def close(self) -> None:

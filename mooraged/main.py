@@ -44,6 +44,7 @@ from daemon import logsetup
 from daemon import shutdown as graceful
 from daemon.config import ConfigError, DaemonConfig, LoadedConfig, load, reload
 from daemon.container.model import Container
+from daemon.container.monitor import HANDLED_EVENTS
 from daemon.container.spec import CGROUP_PARENT, ContainerDefaults, ContainerSpecs
 from daemon.daemon import Daemon
 from daemon.events import EventsBus
@@ -161,7 +162,11 @@ class Services:
             address = str(self.managed.address)
         self.daemon.load(await self.daemon.netrt.host_routes())
         self.client = client = await RemoteClient.connect(
-            address, config.containerd_namespace, self.daemon, config.exec_root / "fifo"
+            address,
+            config.containerd_namespace,
+            self.daemon,
+            config.exec_root / "fifo",
+            events=HANDLED_EVENTS,
         )
         self.daemon.attach_client(client)
         if self.metrics is not None:

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EXEC_NEWS = (EventType.EXEC_ADDED, EventType.EXEC_STARTED)
+# The task events process_event acts on: the daemon's libcontainerd client is given only
+# these (containerd's create, exec-added and exec-started change nothing here, and each
+# cost a read on the event stream and a dispatch).
+HANDLED_EVENTS = frozenset(
+    {EventType.EXIT, EventType.OOM, EventType.PAUSED, EventType.RESUMED, EventType.START}
+)
 
 
 async def process_event(
@@ -44,9 +49,10 @@ async def process_event(
     if event_type is EventType.EXIT and info.process_id != INIT_PROCESS_ID:
         await daemon.execs.exited(live, info)
         return
-    if event_type in _EXEC_NEWS:
-        # Nothing to apply (an exec's start tells itself): not worth the lock, which a
-        # change under way could hold, with this exec's exit queued behind.
+    if event_type not in HANDLED_EVENTS:
+        # Nothing to apply (an exec's start tells itself; a backend may send every event):
+        # not worth the lock, which a change under way could hold, with this exec's exit
+        # queued behind.
         return
     # A start holds the lock until its STARTED input is applied: a process that dies
     # (or is OOM-killed) at once must not have its events applied before that.

@@ -55,6 +55,7 @@ import grpc.aio
 from grpclib.const import Cardinality
 
 from . import wirecodec
+from .h2unary import H2Unary, Unsuitable, request_headers
 
 # grpc.aio's own builder of the error a failed call raises (private; see above). A
 # grpcio without it (or without the Cython channel's registered calls) gets the public
@@ -83,6 +84,10 @@ CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
 
 Metadata = tuple[tuple[str, str], ...]
 
+# Unary calls on the bare HTTP/2 connection (h2unary.py) where they fit, grpcio where not;
+# MOORAGE_GRPC_BARE_UNARY=0 sends them all through grpcio (a switch to compare the two).
+BARE_UNARY = os.environ.get("MOORAGE_GRPC_BARE_UNARY", "1") != "0"
+
 
 class CallRecorder(Protocol):
     def record(self, path: str) -> None: ...
@@ -110,6 +115,9 @@ class ContainerdChannel:
         self._routes: dict[str, tuple[bytes, int]] = {}
         # Unary calls started by `unary_unary` and not ended, which `close` cancels.
         self._in_flight: set[Any] = set()
+        self._bare = H2Unary(os.path.abspath(address)) if BARE_UNARY else None
+        # Per route, the HPACK block of its calls outside a lease (h2unary.py).
+        self._blocks: dict[str, bytes] = {}
 
     def request(
         self,
@@ -155,13 +163,25 @@ class ContainerdChannel:
         """One unary call of `route`: its answer, or grpc.aio's AioRpcError (module doc)."""
         if deadline is not None:
             timeout = deadline.time_remaining()
+        data = None
+        if self._bare is not None and timeout is None and not metadata:
+            if self._channel is None:
+                raise ConnectionError("the channel to containerd is closed")
+            data = wirecodec.encode(request)
+            try:
+                answer = await self._bare.call(self._block(route), data, route, self._recorder)
+            except Unsuitable:
+                pass  # (nothing was sent) through grpcio, which waits for its windows
+            else:
+                return wirecodec.decode(response_type, answer)
         found = self._routes.get(route)
         if found is None:
             found = self._routes[route] = self._register(route)
         if found is _PUBLIC:
             return await self._unary_unary_public(route, request, response_type, timeout, metadata)
         headers = self._headers(metadata)
-        data = wirecodec.encode(request)
+        if data is None:
+            data = wirecodec.encode(request)
         method, handle = found
         self._recorder.record(route)
         core: Any = cast(Any, self._channel)._channel  # (checked open by _register)
@@ -194,6 +214,16 @@ class ContainerdChannel:
         return await unary_through_stream(
             self.request, route, request, response_type, timeout=timeout, metadata=metadata
         )
+
+    def _block(self, route: str) -> bytes:
+        """The HPACK block of a call of `route` (made once per route outside a lease)."""
+        lease = self._lease.get()
+        if lease:
+            return request_headers(route, self._headers(None))
+        block = self._blocks.get(route)
+        if block is None:
+            block = self._blocks[route] = request_headers(route, self._namespace)
+        return block
 
     def _register(self, route: str) -> tuple[bytes, int]:
         channel = self._channel
@@ -232,6 +262,8 @@ class ContainerdChannel:
         channel, self._channel = self._channel, None
         self._callables.clear()
         self._routes.clear()
+        if self._bare is not None:
+            self._bare.close()
         for call in list(self._in_flight):
             call.cancel(_CANCELLED)
         if channel is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from ..types import (
 )
 from . import anycodec, runtime_options
 from .container import RemoteContainer, task_info, task_status, to_mount
-from .event_decode import TOPICS, decode
+from .event_decode import decode, topics_of
 from .gen.containerd.services.containers.v1 import Container as ContainerMessage
 from .gen.containerd.services.containers.v1 import (
     ContainerRuntime,
@@ -65,6 +65,10 @@ SNAPSHOT_LEASE_EXPIRY = timedelta(hours=1)
 
 ExitKey = tuple[str, str, int]
 
+# The task events the client's own records read (a task's status, its exit): subscribed to
+# whichever events the Backend takes.
+_TRACKED = frozenset({EventType.EXIT, EventType.START, EventType.PAUSED, EventType.RESUMED})
+
 
 class RemoteClient:
     def __init__(
@@ -74,11 +78,15 @@ class RemoteClient:
         backend: Backend,
         fifo_root: str | Path,
         snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
+        events: Collection[EventType] | None = None,
     ) -> None:
         self.conn = Connection(address, namespace)
         self.fifo_root = Path(fifo_root)
         self._dispatcher = Dispatcher(backend)
-        self._monitor = EventMonitor(self.conn, self._on_envelope, self._reconcile, TOPICS)
+        # The Backend's events (None: all of them) and the client's own are subscribed to.
+        self._events = None if events is None else frozenset(events)
+        topics = topics_of(None if self._events is None else self._events | _TRACKED)
+        self._monitor = EventMonitor(self.conn, self._on_envelope, self._reconcile, topics)
         self._containers: dict[str, RemoteContainer] = {}
         self._tasks: dict[str, RemoteTask] = {}
         # Exits already handed to the Backend, so that one seen both on the stream and by a
@@ -101,8 +109,11 @@ class RemoteClient:
         fifo_root: str | Path,
         timeout: float = 30.0,
         snapshot_lease_expiry: timedelta = SNAPSHOT_LEASE_EXPIRY,
+        events: Collection[EventType] | None = None,
     ) -> RemoteClient:
-        client = cls(address, namespace, backend, fifo_root, snapshot_lease_expiry)
+        """A connected client; `events`: the event types `backend` is to be given (None:
+        every one; a Backend that ignores some saves their delivery, monitor.py)."""
+        client = cls(address, namespace, backend, fifo_root, snapshot_lease_expiry, events)
         try:
             await client._monitor.start(timeout)
             client.snapshot_lease = await client._leases.create(expire=snapshot_lease_expiry)
@@ -338,7 +349,8 @@ class RemoteClient:
                 task.status = TaskStatus.PAUSED
             elif event_type in (EventType.START, EventType.RESUMED):
                 task.status = TaskStatus.RUNNING
-        self._dispatcher.submit(event_type, info)
+        if self._events is None or event_type in self._events:
+            self._dispatcher.submit(event_type, info)
 
     async def _reconcile(self) -> None:
         """After a gap in the event stream: deliver exits that happened while it was down."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..types import INIT_PROCESS_ID, EventInfo, EventType
 from . import anycodec
 from .gen.containerd.events import (
@@ -26,9 +28,19 @@ _TOPICS = {
     "/tasks/paused": EventType.PAUSED,
     "/tasks/resumed": EventType.RESUMED,
 }
-# What the client subscribes to: containerd drops the rest of the namespace's events
-# (containers, snapshots, images, content, /tasks/delete) before they are sent.
+# What the client subscribes to by default: containerd drops the rest of the namespace's
+# events (containers, snapshots, images, content, /tasks/delete) before they are sent.
 TOPICS = tuple(_TOPICS)
+
+
+def topics_of(events: Collection[EventType] | None) -> tuple[str, ...]:
+    """The topics that carry `events` (None: every task event the Backend can be given).
+    Each topic left out is an HTTP/2 frame, a read on the stream, a decode and a dispatch
+    less per event containerd publishes: a client whose Backend does nothing with an
+    event type names the ones it handles."""
+    if events is None:
+        return TOPICS
+    return tuple(topic for topic, kind in _TOPICS.items() if kind in events)
 
 
 def decode(topic: str, payload: Any | None) -> tuple[EventType, EventInfo] | None:

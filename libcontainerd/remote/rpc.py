@@ -34,9 +34,12 @@ class RpcCounter:
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
         self._observers: list[Callable[[str], None]] = []
+        self._keys: dict[str, str] = {}  # route -> its key, made once per route
 
     def record(self, path: str) -> None:
-        key = method_key(path)
+        key = self._keys.get(path)
+        if key is None:
+            key = self._keys[path] = method_key(path)
         self._counts[key] += 1
         for observer in self._observers:
             observer(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from grpclib.const import Cardinality
@@ -58,7 +58,7 @@ class ServiceStub:
             metadata=self.metadata if metadata is None else metadata,
         )
 
-    async def _unary_unary(
+    def _unary_unary(
         self,
         route: str,
         request: Any,
@@ -67,8 +67,10 @@ class ServiceStub:
         timeout: float | None = None,
         deadline: Any = None,
         metadata: Any = None,
-    ) -> Any:
-        return await self.channel.unary_unary(
+    ) -> Coroutine[Any, Any, Any]:
+        # The channel's coroutine itself, for the stub to await: no frame of its own that
+        # every call would create and every completion pass through.
+        return self.channel.unary_unary(
             route,
             request,
             response_type,

@@ -193,6 +193,8 @@ def encode(message: betterproto2.Message) -> bytes:
 
 def decode(cls: type[M], data: bytes) -> M:
     """A `cls` read from protobuf bytes (what `cls.parse(data)` gives)."""
+    if not data:  # every field unset (Empty, most Kill/Delete answers): no parse at all
+        return cls()
     if _rust is not None:
         message = cls()
         _rust.deserialize(message, data)

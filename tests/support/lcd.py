@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -121,14 +121,17 @@ async def connected(
     containerd: TestContainerd,
     backend: RecordingBackend | None = None,
     namespace: str | None = None,
+    events: Collection[EventType] | None = None,
 ) -> AsyncIterator[tuple[RemoteClient, RecordingBackend]]:
-    """A client of the test containerd, in its namespace or in `namespace`."""
+    """A client of the test containerd, in its namespace or in `namespace`, giving its
+    Backend the `events` (None: all)."""
     backend = backend or RecordingBackend()
     client = await RemoteClient.connect(
         containerd.address,
         namespace or containerd.namespace,
         backend,
         containerd.workdir / "fifos",
+        events=events,
     )
     try:
         yield client, backend

@@ -26,7 +26,15 @@ from libcontainerd.errors import (
 )
 from libcontainerd.remote import channel
 from libcontainerd.remote.content import RemoteContentStore
+from libcontainerd.remote.gen.containerd.services.containers.v1 import (
+    Container,
+    ContainerRuntime,
+    CreateContainerRequest,
+    DeleteContainerRequest,
+    GetContainerRequest,
+)
 from libcontainerd.remote.gen.containerd.services.tasks.v1 import WaitRequest
+from libcontainerd.remote.gen.google.protobuf import Any as ProtoAny
 from libcontainerd.remote.leases import RemoteLeases
 from libcontainerd.remote.rpc import Connection
 from libcontainerd.types import TaskStatus
@@ -117,12 +125,18 @@ async def _until_wait_calls(containerd: TestContainerd, metric: str, target: flo
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("bare", [True, False], ids=["bare-h2", "grpcio"])
 async def test_a_unary_call_in_flight_ends_in_containerd_on_cancel_and_on_close(
-    containerd: TestContainerd, busybox_image: ImportedImage
+    containerd: TestContainerd,
+    busybox_image: ImportedImage,
+    bare: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Tasks.Wait answers only once the task exits. A caller cancelled while it waits gets
     CancelledError and containerd sees the call end; so does the caller of one in flight
-    when its connection is closed. The task itself runs on."""
+    when its connection is closed. The task itself runs on. On either path a unary call
+    takes: the bare HTTP/2 connection, or grpcio."""
+    monkeypatch.setattr(channel, "BARE_UNARY", bare)
     cid = unique_id("chan")
     async with connected(containerd) as (client, _):
         container, task = await started_task(
@@ -157,9 +171,10 @@ async def test_a_unary_call_in_flight_ends_in_containerd_on_cancel_and_on_close(
 async def test_unary_calls_work_the_same_through_the_public_call_layer(
     containerd: TestContainerd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A grpcio without the private names the unary fast path uses: every call takes
-    grpc.aio's public layer, with the same answers, errors and count."""
+    """A grpcio without the private names the unary fast path uses: every call that does
+    not go bare takes grpc.aio's public layer, with the same answers, errors and count."""
     monkeypatch.setattr(channel, "_create_rpc_error", None)
+    monkeypatch.setattr(channel, "BARE_UNARY", False)
     other = Connection(containerd.address, containerd.namespace)
     try:
         version = await other.stubs.version.version()
@@ -173,6 +188,69 @@ async def test_unary_calls_work_the_same_through_the_public_call_layer(
         await other.close()
 
 
+ROUTE_CREATE = "/containerd.services.containers.v1.Containers/Create"
+SPEC = ProtoAny(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec", value=b"{}")
+
+
+async def test_the_bare_connection_and_grpcio_answer_alike(
+    containerd: TestContainerd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same calls on a client whose unary calls go bare (h2unary.py) and on one whose
+    go through grpcio: the same answers, errors (code and containerd's text, with the
+    characters gRPC escapes) and counts. A 120 kB container record is larger than the
+    window containerd lets a request start with (64 kB): the bare client makes that
+    create through grpcio; its Get answer comes back in many frames and reads."""
+    clients = {}
+    for bare in (True, False):
+        monkeypatch.setattr(channel, "BARE_UNARY", bare)
+        clients[bare] = Connection(containerd.address, containerd.namespace)
+    labels = {f"label-{i}": "v" * 1000 for i in range(120)}
+    seen = []
+    try:
+        for conn in clients.values():
+            cid = unique_id("bare")
+            record = Container(
+                id=cid, labels=labels, runtime=ContainerRuntime(name="x.y"), spec=SPEC
+            )
+            await conn.stubs.containers.create(CreateContainerRequest(container=record))
+            got = (await conn.stubs.containers.get(GetContainerRequest(id=cid))).container
+            assert got is not None and (got.id, got.labels) == (cid, labels)
+            await conn.stubs.containers.delete(DeleteContainerRequest(id=cid))
+            absent = "absent-ü-" + cid  # (gRPC escapes what is not printable ASCII)
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await conn.stubs.tasks.wait(WaitRequest(container_id=absent))
+            error = from_grpc(failed.value, absent)
+            seen.append((type(error), str(error).replace(cid, "ID"), dict(conn.counts())))
+            assert absent in str(error)
+        # (the path taken: on the bare client only the create went through grpcio)
+        assert list(clients[True].channel._routes) == [ROUTE_CREATE]
+        assert len(clients[False].channel._routes) == 4
+    finally:
+        for conn in clients.values():
+            await conn.close()
+    assert seen[0] == seen[1]
+    assert seen[0][0] is NotFoundError
+
+
+@pytest.mark.parametrize("bare", [True, False], ids=["bare-h2", "grpcio"])
+async def test_a_call_while_containerd_is_not_there_fails_at_once_as_unavailable(
+    tmp_path: Path, bare: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel, "BARE_UNARY", bare)
+    conn = Connection(str(tmp_path / "no-containerd.sock"), NAMESPACE)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(2):
+            began = loop.time()
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await conn.stubs.version.version()
+            assert loop.time() - began < 1.0
+            assert type(from_grpc(failed.value)) is UnavailableError
+        assert dict(conn.counts()) == {"Version.Version": 2}
+    finally:
+        await conn.close()
+
+
 # Run in a process of its own: grpcio's threads are per process, and this one's other
 # channels (other tests' clients) would keep them. The environment asks for a proxy and
 # for grpcio's fork support; neither may take effect.
@@ -183,6 +261,16 @@ def threads(): return len(os.listdir("/proc/self/task"))
 def fds(): return len(os.listdir("/proc/self/fd"))
 
 async def main(address):
+    # libuv keeps one fd (/dev/null, its reserve for EMFILE) per loop from the loop's
+    # first stream on: a stream made and closed first, so that it is counted before.
+    import socket
+    ours, theirs = socket.socketpair()
+    transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
+        asyncio.Protocol, ours
+    )
+    transport.close()
+    theirs.close()
+    await asyncio.sleep(0)
     before = (threads(), fds())
     from libcontainerd.remote.gen.google.protobuf import Empty
     from libcontainerd.remote.rpc import Connection

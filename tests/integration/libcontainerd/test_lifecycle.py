@@ -121,6 +121,37 @@ async def test_full_lifecycle_costs_exactly_the_budget(
     assert kinds[-1] is EventType.EXIT
 
 
+async def test_a_backend_is_given_only_the_events_it_takes(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    """The daemon's client names the events its Backend acts on; the others (create,
+    exec-added, exec-started here) never reach it, while the client's own view of the
+    task (running, then its exit) stays whole."""
+    cid = unique_id("events")
+    taken = {EventType.EXIT, EventType.OOM}
+    async with connected(containerd, events=taken) as (client, backend):
+        container = await new_container_on(
+            client, containerd, busybox_image, cid, spec_for(containerd, cid, ["sleep", "300"])
+        )
+        task = await container.new_task(StdioSpec())
+        pid = await task.start()
+        process = await task.exec(
+            "exec-true",
+            {"args": ["true"], "cwd": "/", "env": ["PATH=/bin"], "user": ROOT},
+            StdioSpec(),
+        )
+        await process.start()
+        await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "exec-true")
+        assert (await process.delete()).exit_code == 0
+        assert task.status is TaskStatus.RUNNING
+        await task.kill(signal.SIGKILL)
+        exit_info = await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
+        assert exit_info.pid == pid
+        assert (await task.delete()).exit_code == 137
+        await container.delete()
+    assert backend.kinds(cid) == [EventType.EXIT, EventType.EXIT]
+
+
 async def test_oom_event_then_exit(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:

@@ -103,7 +103,8 @@ def test_both_codecs_agree(cls: type[betterproto2.Message]) -> None:
 @pytest.mark.parametrize("cls", MESSAGES, ids=lambda c: f"{c.__module__[28:]}.{c.__name__}")
 def test_an_empty_message_is_empty_bytes(cls: type[betterproto2.Message]) -> None:
     assert wirecodec.encode(cls()) == b""
-    assert wirecodec.decode(cls, b"") == cls()
+    # (no codec runs for empty bytes: what betterproto2 itself reads from them)
+    assert wirecodec.decode(cls, b"") == cls.parse(b"") == cls()
 
 
 def _both_read(message: betterproto2.Message, encoded: bytes) -> None:

@@ -1,0 +1,414 @@
+"""Unary gRPC calls on a bare HTTP/2 connection of the loop's own, beside grpcio's channel.
+
+A unary call through grpcio costs the client ~90 us of CPU (issue 13;
+bench/floor_transport.py): the C-core starts its batch on the loop's thread, completes it
+on grpc.aio's poller thread, which wakes the loop through a socketpair. The same call as
+a few HTTP/2 frames written by the loop's unix-socket transport, and read back where the
+answer lands, costs ~25 us, on one thread. `H2Unary` does that for the calls that fit it;
+the channel gives it every unary call without a timeout or caller metadata
+(channel.py), and any call it cannot take (`Unsuitable`) goes through grpcio as before.
+
+What it does, and what it leaves to grpcio:
+- one connection at a time, made at the first call; a call while there is none tries to
+  connect (a unix socket's connect: tens of microseconds, so no backoff between tries,
+  and none outlasting containerd's return: the event stream, on grpcio, may be back
+  while this would still be waiting one out), and fails at once with UNAVAILABLE if
+  containerd is not there; a GOAWAY or a lost connection fails the calls it took with
+  UNAVAILABLE, the next call opens a new one;
+- windows opened wide at once (stream and connection), so containerd never waits to
+  send an answer; a request larger than the send windows containerd allows, or beyond
+  its stream limit, is `Unsuitable` (grpcio's flow control waits; this does not);
+- request headers are HPACK literals made once per route and namespace (no dynamic
+  table on our side); answers are read by `hpack`, and a block of only indexed fields
+  (what Go's encoder sends once its table holds the fields) from a memo, cleared at any
+  other block, which may move the table;
+- a caller that leaves before the answer (cancelled, its coroutine closed) resets the
+  stream (RST_STREAM CANCEL): containerd ends the call; `close` closes the connection,
+  which ends every call on it in containerd, and its callers get CancelledError, as
+  grpcio's path gives them;
+- errors are grpc.aio's AioRpcError with containerd's status and message, as grpcio
+  raises them (errors.py reads them the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import urllib.parse
+from typing import TYPE_CHECKING, cast
+
+import grpc
+import grpc.aio
+import hpack
+
+if TYPE_CHECKING:
+    from .channel import CallRecorder
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# Frame types, flags, settings and error codes (RFC 9113).
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
+    0, 1, 3, 4, 6, 7, 8, 9,
+)  # fmt: skip
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
+SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 3, 4, 5
+CANCEL, REFUSED_STREAM = 0x8, 0x7
+WINDOW = 2**31 - 1
+DEFAULT_WINDOW = 65535
+LAST_STREAM = 2**31 - 1
+
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
+# gRPC's mapping of an HTTP status that is not 200 (an answer from something else).
+_HTTP_STATUS = {
+    b"400": grpc.StatusCode.INTERNAL,
+    b"401": grpc.StatusCode.UNAUTHENTICATED,
+    b"403": grpc.StatusCode.PERMISSION_DENIED,
+    b"404": grpc.StatusCode.UNIMPLEMENTED,
+    b"429": grpc.StatusCode.UNAVAILABLE,
+    b"502": grpc.StatusCode.UNAVAILABLE,
+    b"503": grpc.StatusCode.UNAVAILABLE,
+    b"504": grpc.StatusCode.UNAVAILABLE,
+}
+
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[bytes, Headers]
+
+
+class Unsuitable(Exception):
+    """This call is not for the bare connection (too large for its windows, or no stream
+    free): the caller makes it through grpcio."""
+
+
+def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return (
+        len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
+    )
+
+
+def _literal(name: bytes, value: bytes) -> bytes:
+    """An HPACK literal field without indexing, a new name, no Huffman."""
+    return b"\x00" + _length(name) + name + _length(value) + value
+
+
+def _length(data: bytes) -> bytes:
+    """An HPACK string's length (7-bit prefix, H bit 0)."""
+    n = len(data)
+    if n < 127:
+        return bytes((n,))
+    out = bytearray((127,))
+    n -= 127
+    while n >= 128:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def request_headers(route: str, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """The HPACK block of a call of `route` with `headers` (POST, http from the static
+    table; the rest literals)."""
+    fields = [
+        (b":path", route.encode()),
+        (b":authority", b"localhost"),
+        (b"content-type", b"application/grpc"),
+        (b"te", b"trailers"),
+        *((k.encode(), v.encode()) for k, v in headers),
+    ]
+    return b"\x83\x86" + b"".join(_literal(k, v) for k, v in fields)
+
+
+class _Stream:
+    __slots__ = ("answer", "data", "headers")
+
+    def __init__(self, answer: asyncio.Future[Answer]) -> None:
+        self.answer = answer
+        self.data: list[bytes] = []
+        self.headers: Headers = []
+
+
+class H2Connection(asyncio.Protocol):
+    """One HTTP/2 client connection (see the module doc); made by `H2Unary`."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._streams: dict[int, _Stream] = {}
+        self._next_stream = 1
+        self._decoder = hpack.Decoder()
+        self._indexed: dict[bytes, Headers] = {}
+        self._continued: tuple[int, int, list[bytes]] | None = None  # HEADERS + CONTINUATION
+        self._send_window = DEFAULT_WINDOW  # the connection's, as containerd allows
+        self._stream_window = DEFAULT_WINDOW  # a new stream's, from containerd's SETTINGS
+        self._max_frame = 16384
+        self._max_streams = LAST_STREAM
+        self._received = 0  # DATA bytes since our last connection WINDOW_UPDATE
+        self.usable = True  # no GOAWAY, not lost, stream ids left
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # (uvloop's: not a subclass)
+        settings = struct.pack(">HIHI", 2, 0, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW)  # no push
+        more = struct.pack(">I", WINDOW - DEFAULT_WINDOW)
+        self._transport.write(
+            PREFACE + _frame(SETTINGS, 0, 0, settings) + _frame(WINDOW_UPDATE, 0, 0, more)
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.usable = False
+        self._transport = None
+        self._fail_from(0, "the connection to containerd was lost")
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        pos, end, replies = 0, len(buffer), []
+        while end - pos >= 9:
+            length = int.from_bytes(buffer[pos : pos + 3], "big")
+            if end - pos < 9 + length:
+                break
+            kind, flags = buffer[pos + 3], buffer[pos + 4]
+            stream = int.from_bytes(buffer[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+            payload = buffer[pos + 9 : pos + 9 + length]
+            pos += 9 + length
+            if kind == DATA:
+                self._received += length
+                if flags & PADDED:
+                    payload = payload[1 : length - payload[0]]
+                call = self._streams.get(stream)
+                if call is not None:
+                    call.data.append(payload)
+                    if flags & END_STREAM:
+                        self._finish(stream, call)
+            elif kind in (HEADERS, CONTINUATION):
+                self._header_frame(kind, flags, stream, payload)
+            elif kind == SETTINGS:
+                if not flags & ACK:
+                    self._settings(payload)
+                    replies.append(_frame(SETTINGS, ACK, 0, b""))
+            elif kind == PING:
+                if not flags & ACK:
+                    replies.append(_frame(PING, ACK, 0, payload))
+            elif kind == WINDOW_UPDATE:
+                if stream == 0:
+                    self._send_window += int.from_bytes(payload, "big") & 0x7FFFFFFF
+            elif kind == RST_STREAM:
+                self._reset_by_peer(stream, int.from_bytes(payload, "big"))
+            elif kind == GOAWAY:
+                self.usable = False
+                last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                self._fail_from(last + 1, "containerd is going away")
+                self._retire_if_done()
+        self._buffer = buffer[pos:]
+        if self._received > WINDOW // 2:
+            replies.append(_frame(WINDOW_UPDATE, 0, 0, self._received.to_bytes(4, "big")))
+            self._received = 0
+        if replies and self._transport is not None:
+            self._transport.write(b"".join(replies))
+
+    # -- calls --
+
+    def start(self, block: bytes, message: bytes) -> tuple[int, asyncio.Future[Answer]]:
+        """Sends one call: its stream id and the future of its answer."""
+        transport = self._transport
+        body = b"\x00" + len(message).to_bytes(4, "big") + message
+        if len(body) > min(self._send_window, self._stream_window):
+            raise Unsuitable("larger than the send windows")
+        if len(self._streams) >= self._max_streams:
+            raise Unsuitable("containerd's stream limit")
+        if transport is None or transport.is_closing() or not self.usable:
+            raise Unsuitable("the connection is closing")
+        stream = self._next_stream
+        self._next_stream += 2
+        if self._next_stream > LAST_STREAM:
+            self.usable = False  # the next call opens a new connection
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._streams[stream] = _Stream(answer)
+        self._send_window -= len(body)
+        frames = [_frame(HEADERS, END_HEADERS, stream, block)]
+        size = self._max_frame
+        for at in range(0, len(body), size):
+            last = at + size >= len(body)
+            frames.append(_frame(DATA, END_STREAM if last else 0, stream, body[at : at + size]))
+        transport.write(b"".join(frames))
+        return stream, answer
+
+    def cancel(self, stream: int) -> None:
+        """The caller left: containerd is told to end the call."""
+        if self._streams.pop(stream, None) is not None and self._transport is not None:
+            self._transport.write(_frame(RST_STREAM, 0, stream, CANCEL.to_bytes(4, "big")))
+            self._retire_if_done()
+
+    def close(self) -> None:
+        """Ends every call on the connection (in containerd too); their callers get
+        CancelledError."""
+        self.usable = False
+        streams, self._streams = self._streams, {}
+        for call in streams.values():
+            call.answer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- frames --
+
+    def _header_frame(self, kind: int, flags: int, stream: int, payload: bytes) -> None:
+        """A HEADERS frame, or a CONTINUATION of one; the block is decoded once whole."""
+        if kind == HEADERS:
+            if flags & PADDED:
+                payload = payload[1 : len(payload) - payload[0]]
+            if flags & PRIORITY:
+                payload = payload[5:]
+            if not flags & END_HEADERS:
+                self._continued = (stream, flags, [payload])
+                return
+            block = payload
+        else:
+            if self._continued is None:
+                return
+            stream, first_flags, parts = self._continued
+            parts.append(payload)
+            if not flags & END_HEADERS:
+                return
+            self._continued = None
+            block, flags = b"".join(parts), first_flags  # (END_STREAM is the HEADERS')
+        headers = self._decode(block)  # (always: the table is the connection's)
+        call = self._streams.get(stream)
+        if call is not None:
+            call.headers.extend(headers)
+            if flags & END_STREAM:
+                self._finish(stream, call)
+
+    def _decode(self, block: bytes) -> Headers:
+        if all(byte & 0x80 for byte in block):  # indexed fields only: the table unchanged
+            known = self._indexed.get(block)
+            if known is None:
+                known = self._indexed[block] = list(self._decoder.decode(block, raw=True))
+            return known
+        self._indexed.clear()
+        return list(self._decoder.decode(block, raw=True))
+
+    def _settings(self, payload: bytes) -> None:
+        for at in range(0, len(payload) - 5, 6):
+            key, value = struct.unpack_from(">HI", payload, at)
+            if key == SETTINGS_INITIAL_WINDOW_SIZE:
+                self._stream_window = value
+            elif key == SETTINGS_MAX_FRAME_SIZE:
+                self._max_frame = value
+            elif key == SETTINGS_MAX_CONCURRENT_STREAMS:
+                self._max_streams = value
+
+    def _finish(self, stream: int, call: _Stream) -> None:
+        del self._streams[stream]
+        if not call.answer.done():
+            call.answer.set_result((b"".join(call.data), call.headers))
+        self._retire_if_done()
+
+    def _retire_if_done(self) -> None:
+        """A connection no longer used for new calls closes after its last one."""
+        if not self.usable and not self._streams and self._transport is not None:
+            self._transport.close()
+
+    def _reset_by_peer(self, stream: int, error: int) -> None:
+        call = self._streams.pop(stream, None)
+        if call is None or call.answer.done():
+            return
+        code = {
+            REFUSED_STREAM: grpc.StatusCode.UNAVAILABLE,
+            CANCEL: grpc.StatusCode.CANCELLED,
+        }.get(error, grpc.StatusCode.INTERNAL)
+        call.answer.set_exception(rpc_error(code, f"stream reset by containerd (error {error})"))
+        self._retire_if_done()
+
+    def _fail_from(self, first: int, why: str) -> None:
+        for stream in [s for s in self._streams if s >= first]:
+            call = self._streams.pop(stream)
+            if not call.answer.done():
+                call.answer.set_exception(rpc_error(grpc.StatusCode.UNAVAILABLE, why))
+
+
+def answer_message(data: bytes, headers: Headers) -> bytes:
+    """The answer's message, or the call's AioRpcError raised."""
+    fields = dict(headers)
+    status = fields.get(b"grpc-status")
+    if status is None:
+        http = fields.get(b":status", b"")
+        code = _HTTP_STATUS.get(http, grpc.StatusCode.UNKNOWN)
+        if http == b"200":
+            code = grpc.StatusCode.INTERNAL
+        raise rpc_error(code, f"no gRPC status in the answer (HTTP status {http.decode()})")
+    if status != b"0":
+        details = urllib.parse.unquote(fields.get(b"grpc-message", b"").decode())
+        raise rpc_error(_STATUS.get(int(status), grpc.StatusCode.UNKNOWN), details)
+    if len(data) < 5 or data[0] != 0:
+        raise rpc_error(grpc.StatusCode.INTERNAL, "no (uncompressed) answer message")
+    return data[5 : 5 + int.from_bytes(data[1:5], "big")]
+
+
+class H2Unary:
+    """The bare connection of one channel: made when first needed, made anew after it is
+    lost."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._connection: H2Connection | None = None
+        self._connecting: asyncio.Future[H2Connection] | None = None
+        self._closed = False
+
+    async def call(self, block: bytes, message: bytes, route: str, recorder: CallRecorder) -> bytes:
+        """One unary call's answer message, recorded once sent (or once it failed to
+        connect); AioRpcError, or Unsuitable before anything is sent (use grpcio)."""
+        connection = self._connection
+        if connection is None or not connection.usable:
+            try:
+                connection = await self._connect()
+            except grpc.aio.AioRpcError:
+                recorder.record(route)  # (a call grpcio would have counted, and failed)
+                raise
+        stream, answer = connection.start(block, message)
+        recorder.record(route)
+        try:
+            data, headers = await answer
+        finally:
+            if not answer.done() or answer.cancelled():
+                connection.cancel(stream)
+        return answer_message(data, headers)
+
+    async def _connect(self) -> H2Connection:
+        """A new connection; callers that come while one is being made wait for it (and
+        try again themselves if its maker was cancelled)."""
+        while (pending := self._connecting) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # (this caller was cancelled)
+        if self._closed:
+            raise asyncio.CancelledError()
+        loop = asyncio.get_running_loop()
+        self._connecting = connecting = loop.create_future()
+        try:
+            _, connection = await loop.create_unix_connection(H2Connection, self._path)
+            if self._closed:  # (closed meanwhile)
+                connection.close()
+                raise asyncio.CancelledError()
+        except OSError as exc:
+            error = rpc_error(grpc.StatusCode.UNAVAILABLE, f"connecting to containerd: {exc}")
+            connecting.set_exception(error)
+            connecting.exception()  # (retrieved: no "never retrieved" warning)
+            raise error from None
+        except BaseException:
+            connecting.cancel()
+            raise
+        finally:
+            self._connecting = None
+        self._connection = connection  # (the one it replaces closes after its last call)
+        connecting.set_result(connection)
+        return connection
+
+    def close(self) -> None:
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
