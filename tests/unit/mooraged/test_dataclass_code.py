@@ -1,0 +1,99 @@
+"""The start-up's cache of dataclasses' generated methods (mooraged/dataclass_code.py),
+each start in a fresh interpreter: what a second start reuses behaves as compiled."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import libcontainerd
+
+ROOT = Path(libcontainerd.__file__).parent.parent
+
+# Dataclasses of the kinds the daemon makes (frozen, slots, defaults, factories, order),
+# exercised; the output is the same whether their methods were compiled or cached.
+START = """
+import dataclasses, json, sys
+from pathlib import Path
+from mooraged import dataclass_code
+dataclass_code.install(Path(sys.argv[1]))
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Point:
+    x: int
+    y: int = 2
+    tags: tuple[str, ...] = ()
+
+@dataclasses.dataclass(order=True)
+class Box:
+    size: int
+    items: list[str] = dataclasses.field(default_factory=list)
+
+p = Point(1)
+try:
+    p.x = 5
+    frozen = False
+except dataclasses.FrozenInstanceError:
+    frozen = True
+box = Box(3)
+box.items.append("a")
+result = {
+    "repr": [repr(p), repr(box)],
+    "eq": [p == Point(1, 2), Box(1) < Box(2), Box(2) == Box(2, [])],
+    "hash": hash(p) == hash(Point(1)),
+    "frozen": frozen,
+    "fresh_factory": Box(1).items,
+    "init_annotations": sorted(Point.__init__.__annotations__),
+    "compiled": dataclass_code._active.compiled,
+}
+dataclass_code.finish()
+assert "exec" not in vars(dataclasses)
+print(json.dumps(result))
+"""
+
+
+def _start(cache: Path, **env: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", START, str(cache)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **env},
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_second_start_reuses_the_methods_and_they_behave_alike(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.bin"
+    first = _start(cache)
+    assert first["compiled"] > 0
+    assert cache.stat().st_size > 0
+    second = _start(cache)
+    assert second.pop("compiled") == 0
+    first.pop("compiled")
+    assert second == first
+    assert first["repr"] == ["Point(x=1, y=2, tags=())", "Box(size=3, items=['a'])"]
+    assert first["eq"] == [True, True, True]
+    assert first["frozen"] is True and first["hash"] is True
+    assert first["fresh_factory"] == []
+    assert first["init_annotations"] == ["return", "tags", "x", "y"]
+
+
+def test_a_damaged_file_is_compiled_over(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.bin"
+    _start(cache)
+    cache.write_bytes(cache.read_bytes()[:100])
+    assert _start(cache)["compiled"] > 0
+    assert _start(cache)["compiled"] == 0
+
+
+def test_not_written_under_pythondontwritebytecode(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.bin"
+    _start(cache, PYTHONDONTWRITEBYTECODE="1")
+    assert not cache.exists()
