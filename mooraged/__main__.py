@@ -11,11 +11,12 @@ def run() -> int:
     # walked them again and again: a tenth of the imports' CPU. Reference counting still
     # frees everything else meanwhile.
     gc.disable()
-    # The methods dataclasses generate come compiled from the last start (a fifth of the
-    # imports' CPU); mooraged.main.run goes back to compiling them once the daemon answers.
-    from . import dataclass_code
+    # The methods dataclasses and attrs generate come compiled from the last start (a
+    # quarter of the imports' CPU); mooraged.main.run goes back to compiling them once the
+    # daemon answers.
+    from . import method_cache
 
-    dataclass_code.install()
+    method_cache.install()
     # aiohttp's client TLS contexts get the CA bundle at the first registry request, not
     # at this import (daemon/images/registry/cabundle.py).
     from daemon.images.registry import cabundle

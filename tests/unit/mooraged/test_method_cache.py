@@ -1,5 +1,6 @@
-"""The start-up's cache of dataclasses' generated methods (mooraged/dataclass_code.py),
-each start in a fresh interpreter: what a second start reuses behaves as compiled."""
+"""The start-up's cache of the methods dataclasses and attrs generate
+(mooraged/method_cache.py), each start in a fresh interpreter: what a second start reuses
+behaves as what was compiled."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ ROOT = Path(libcontainerd.__file__).parent.parent
 START = """
 import dataclasses, json, sys
 from pathlib import Path
-from mooraged import dataclass_code
-dataclass_code.install(Path(sys.argv[1]))
+from mooraged import method_cache
+method_cache.install(Path(sys.argv[1]))
+import attr
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Point:
@@ -32,6 +34,15 @@ class Point:
 class Box:
     size: int
     items: list[str] = dataclasses.field(default_factory=list)
+
+# attrs' frozen classes hash with a number of their own, made anew in each process.
+@attr.s(frozen=True, slots=True)
+class Left:
+    a = attr.ib()
+
+@attr.s(frozen=True, slots=True)
+class Right:
+    a = attr.ib()
 
 p = Point(1)
 try:
@@ -48,10 +59,12 @@ result = {
     "frozen": frozen,
     "fresh_factory": Box(1).items,
     "init_annotations": sorted(Point.__init__.__annotations__),
-    "compiled": dataclass_code._active.compiled,
+    "attrs": [repr(Left(1)), Left(1) == Left(1), Left(1) == Right(1)],
+    "attrs_hash": [hash(Left(1)) == hash(Left(1)), hash(Left(1)) == hash(Right(1))],
+    "compiled": method_cache._active.compiled,
 }
-dataclass_code.finish()
-assert "exec" not in vars(dataclasses)
+method_cache.finish()
+assert "exec" not in vars(dataclasses) and "compile" not in vars(attr._make)
 print(json.dumps(result))
 """
 
@@ -83,6 +96,8 @@ def test_a_second_start_reuses_the_methods_and_they_behave_alike(tmp_path: Path)
     assert first["frozen"] is True and first["hash"] is True
     assert first["fresh_factory"] == []
     assert first["init_annotations"] == ["return", "tags", "x", "y"]
+    assert first["attrs"] == ["Left(a=1)", True, False]
+    assert first["attrs_hash"] == [True, False]  # each class's own number, not one cached
 
 
 def test_a_damaged_file_is_compiled_over(tmp_path: Path) -> None:

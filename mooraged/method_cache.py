@@ -1,0 +1,199 @@
+"""A bytecode cache for the methods dataclasses and attrs generate, used while the daemon
+starts.
+
+Python 3.11's `dataclasses` makes each class's `__init__`, `__repr__`, `__eq__`, ... by
+compiling generated source text (`_create_fn` calls `exec` on a string), and attrs (the
+classes aiohttp declares with it) does the same with one script per class. The daemon's
+imports make ~300 dataclasses (the generated protobuf messages, the daemon's own
+records, pydantic's) and ~30 attrs classes: ~850 compilations, a quarter of the imports'
+CPU, redone at every start although the texts are the same each time. The code objects
+are kept in one marshal file next to the package's own bytecode (`__pycache__`), keyed
+by the exact source text and file name, and reused at the next start; a text not in the
+file is compiled as before. Nothing can come out differently: each is compiled with the
+flags its caller's `exec`/`compile` would have used (what that module's `from __future__`
+imports give), and the key is the whole text.
+
+One part of attrs' texts changes from one process to the next: a class's `__hash__`
+starts from a number attrs makes with `hash()` of a string, which Python salts per
+process. That number is keyed as a placeholder and put back into the cached code's
+constants (`_TYPE_HASH`); a text where it cannot be told apart is compiled uncached.
+
+`install()` routes `dataclasses`' `exec` and attrs' `compile` through the cache (module-
+level names that shadow the builtins for those modules alone); `finish()`, once the
+daemon answers, puts the builtins back, drops the cache and writes the file if this start
+compiled anything new, holding just the texts this start used (so it never grows with
+stale entries). Like Python's own bytecode cache it is not written under
+PYTHONDONTWRITEBYTECODE, and a file that cannot be read or written is ignored.
+"""
+
+from __future__ import annotations
+import __future__
+
+import builtins
+import contextlib
+import dataclasses
+import importlib.util
+import marshal
+import os
+import re
+import sys
+from pathlib import Path
+from types import CodeType, ModuleType
+from typing import Any
+
+# The marshal format and the bytecode change with Python's version and the optimise level.
+_HEADER = importlib.util.MAGIC_NUMBER + bytes([sys.flags.optimize])
+FILE = Path(__file__).parent / "__pycache__" / f"methods.{sys.implementation.cache_tag}.bin"
+
+# attrs' `__hash__` texts: `hash((` then, on a line of its own, the per-process number.
+_TYPE_HASH = re.compile(r"(hash\(\(\n *)(-?\d+)(,\n)")
+_PLACEHOLDER = 0x5EED_CAFE_5EED_CAFE
+
+Key = tuple[str, int, str]  # file name, compile flags, source text
+
+
+class Cache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known = _read(path)
+        self.used: dict[Key, CodeType] = {}
+        self.compiled = 0  # texts not in the file
+
+    def code(self, source: str, filename: str, flags: int) -> CodeType:
+        key = (filename, flags, source)
+        code = self.known.get(key)
+        if code is None:
+            code = compile(source, filename, "exec", flags, True)
+            self.compiled += 1
+        self.used[key] = code
+        return code
+
+    def dataclasses_exec(self, source: Any, globals: Any = None, locals: Any = None) -> None:
+        if isinstance(source, str):
+            # As `exec(source)` in dataclasses.py compiles it: no __future__ flags there.
+            source = self.code(source, "<string>", 0)
+        builtins.exec(source, globals, locals)
+
+    def compiler(self, module: ModuleType) -> Any:
+        """A `compile` for `module` (attrs' generator): what the builtin gives it."""
+        flags = _future_flags(module)
+
+        def cached_compile(source: Any, filename: Any, mode: str, *args: Any, **kw: Any) -> Any:
+            if args or kw or mode != "exec" or not isinstance(source, str):
+                # Not attrs' one form of call: compiled as the caller's own compile would.
+                return _inherited_compile(flags, source, filename, mode, *args, **kw)
+            return self._type_hashed(source, str(filename), flags)
+
+        return cached_compile
+
+    def _type_hashed(self, source: str, filename: str, flags: int) -> CodeType:
+        numbers = {int(m.group(2)) for m in _TYPE_HASH.finditer(source)}
+        if not numbers:
+            return self.code(source, filename, flags)
+        if len(numbers) > 1 or str(_PLACEHOLDER) in source:
+            uncached: CodeType = compile(source, filename, "exec", flags, True)
+            return uncached
+        keyed = _TYPE_HASH.sub(rf"\g<1>{_PLACEHOLDER}\g<3>", source)
+        return _replace_constant(self.code(keyed, filename, flags), numbers.pop())
+
+    def write(self) -> None:
+        if not self.compiled or sys.dont_write_bytecode:
+            return
+        data = _HEADER + marshal.dumps(self.used)
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            temporary.write_bytes(data)
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+
+def _future_flags(module: ModuleType) -> int:
+    # The only __future__ import that changes code in 3.11 (the others are mandatory).
+    flag: int = __future__.annotations.compiler_flag
+    return flag if getattr(module, "annotations", None) is __future__.annotations else 0
+
+
+def _inherited_compile(
+    flags: int,
+    source: Any,
+    filename: Any,
+    mode: str,
+    own_flags: int = 0,
+    dont_inherit: bool = False,
+    optimize: int = -1,
+    **kw: Any,
+) -> Any:
+    inherited = 0 if dont_inherit else flags
+    return compile(source, filename, mode, own_flags | inherited, True, optimize, **kw)
+
+
+def _replace_constant(code: CodeType, value: int) -> CodeType:
+    """`code` (and the functions' code within it) with `_PLACEHOLDER` made `value`."""
+    consts = tuple(
+        value
+        if type(c) is int and c == _PLACEHOLDER
+        else _replace_constant(c, value)
+        if isinstance(c, CodeType)
+        else c
+        for c in code.co_consts
+    )
+    return code.replace(co_consts=consts)
+
+
+def _read(path: Path) -> dict[Key, CodeType]:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {}
+    if not data.startswith(_HEADER):
+        return {}
+    try:
+        known = marshal.loads(data[len(_HEADER) :])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(known, dict):
+        return {}
+    return {
+        key: code
+        for key, code in known.items()
+        if isinstance(code, CodeType)
+        and isinstance(key, tuple)
+        and len(key) == 3
+        and isinstance(key[0], str)
+        and isinstance(key[1], int)
+        and isinstance(key[2], str)
+    }
+
+
+_active: Cache | None = None
+_hooked: list[tuple[ModuleType, str]] = []  # the names set, removed by finish()
+
+
+def install(path: Path = FILE) -> None:
+    """From here on (until `finish`), dataclasses' and attrs' methods come from the cache."""
+    global _active
+    _active = Cache(path)
+    # Names mypy does not know of in these modules, so set with setattr.
+    setattr(dataclasses, "exec", _active.dataclasses_exec)  # noqa: B010
+    _hooked.append((dataclasses, "exec"))
+    try:
+        import attr._make as attrs_make
+    except ImportError:  # aiohttp's dependency; nothing to speed up without it
+        return
+    setattr(attrs_make, "compile", _active.compiler(attrs_make))  # noqa: B010
+    _hooked.append((attrs_make, "compile"))
+
+
+def finish() -> None:
+    """Back to plain compilation; the file written if this start compiled something new."""
+    global _active
+    cache, _active = _active, None
+    for module, name in _hooked:
+        with contextlib.suppress(AttributeError):
+            delattr(module, name)
+    _hooked.clear()
+    if cache is not None:
+        cache.write()
