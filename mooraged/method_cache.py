@@ -1,12 +1,14 @@
-"""A bytecode cache for the methods dataclasses and attrs generate, used while the daemon
-starts.
+"""A bytecode cache for the methods dataclasses and attrs generate (and the string
+annotations typing compiles), used while the daemon starts.
 
 Python 3.11's `dataclasses` makes each class's `__init__`, `__repr__`, `__eq__`, ... by
 compiling generated source text (`_create_fn` calls `exec` on a string), and attrs (the
 classes aiohttp declares with it) does the same with one script per class. The daemon's
 imports make ~300 dataclasses (the generated protobuf messages, the daemon's own
 records, pydantic's) and ~30 attrs classes: ~850 compilations, a quarter of the imports'
-CPU, redone at every start although the texts are the same each time. The code objects
+CPU, redone at every start although the texts are the same each time (and `typing`
+compiles each string annotation it checks, ~800 of them, mostly pydantic_core's
+TypedDicts). The code objects
 are kept in one marshal file next to the package's own bytecode (`__pycache__`), keyed
 by the exact source text and file name, and reused at the next start; a text not in the
 file is compiled as before. Nothing can come out differently: each is compiled with the
@@ -18,7 +20,7 @@ starts from a number attrs makes with `hash()` of a string, which Python salts p
 process. That number is keyed as a placeholder and put back into the cached code's
 constants (`_TYPE_HASH`); a text where it cannot be told apart is compiled uncached.
 
-`install()` routes `dataclasses`' `exec` and attrs' `compile` through the cache (module-
+`install()` routes `dataclasses`' `exec`, attrs' and typing's `compile` through the cache (module-
 level names that shadow the builtins for those modules alone); `finish()`, once the
 daemon answers, puts the builtins back, drops the cache and writes the file if this start
 compiled anything new, holding just the texts this start used (so it never grows with
@@ -37,6 +39,7 @@ import marshal
 import os
 import re
 import sys
+import typing
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
@@ -49,7 +52,7 @@ FILE = Path(__file__).parent / "__pycache__" / f"methods.{sys.implementation.cac
 _TYPE_HASH = re.compile(r"(hash\(\(\n *)(-?\d+)(,\n)")
 _PLACEHOLDER = 0x5EED_CAFE_5EED_CAFE
 
-Key = tuple[str, int, str]  # file name, compile flags, source text
+Key = tuple[str, str, int, str]  # file name, mode, compile flags, source text
 
 
 class Cache:
@@ -59,11 +62,11 @@ class Cache:
         self.used: dict[Key, CodeType] = {}
         self.compiled = 0  # texts not in the file
 
-    def code(self, source: str, filename: str, flags: int) -> CodeType:
-        key = (filename, flags, source)
+    def code(self, source: str, filename: str, flags: int, mode: str = "exec") -> CodeType:
+        key = (filename, mode, flags, source)
         code = self.known.get(key)
         if code is None:
-            code = compile(source, filename, "exec", flags, True)
+            code = compile(source, filename, mode, flags, True)
             self.compiled += 1
         self.used[key] = code
         return code
@@ -75,13 +78,16 @@ class Cache:
         builtins.exec(source, globals, locals)
 
     def compiler(self, module: ModuleType) -> Any:
-        """A `compile` for `module` (attrs' generator): what the builtin gives it."""
+        """A `compile` for `module` (attrs' generator, typing's ForwardRef): what the
+        builtin gives it."""
         flags = _future_flags(module)
 
         def cached_compile(source: Any, filename: Any, mode: str, *args: Any, **kw: Any) -> Any:
-            if args or kw or mode != "exec" or not isinstance(source, str):
-                # Not attrs' one form of call: compiled as the caller's own compile would.
+            if args or kw or mode not in ("exec", "eval") or not isinstance(source, str):
+                # Not the callers' form of call: compiled as the caller's own compile would.
                 return _inherited_compile(flags, source, filename, mode, *args, **kw)
+            if mode == "eval":
+                return self.code(source, str(filename), flags, mode)
             return self._type_hashed(source, str(filename), flags)
 
         return cached_compile
@@ -161,10 +167,11 @@ def _read(path: Path) -> dict[Key, CodeType]:
         for key, code in known.items()
         if isinstance(code, CodeType)
         and isinstance(key, tuple)
-        and len(key) == 3
+        and len(key) == 4
         and isinstance(key[0], str)
-        and isinstance(key[1], int)
-        and isinstance(key[2], str)
+        and isinstance(key[1], str)
+        and isinstance(key[2], int)
+        and isinstance(key[3], str)
     }
 
 
@@ -179,6 +186,10 @@ def install(path: Path = FILE) -> None:
     # Names mypy does not know of in these modules, so set with setattr.
     setattr(dataclasses, "exec", _active.dataclasses_exec)  # noqa: B010
     _hooked.append((dataclasses, "exec"))
+    # typing compiles each string annotation it checks (ForwardRef): ~800 at the imports,
+    # most of them pydantic_core's TypedDicts.
+    setattr(typing, "compile", _active.compiler(typing))  # noqa: B010
+    _hooked.append((typing, "compile"))
     try:
         import attr._make as attrs_make
     except ImportError:  # aiohttp's dependency; nothing to speed up without it

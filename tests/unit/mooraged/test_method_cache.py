@@ -18,7 +18,7 @@ ROOT = Path(libcontainerd.__file__).parent.parent
 # Dataclasses of the kinds the daemon makes (frozen, slots, defaults, factories, order),
 # exercised; the output is the same whether their methods were compiled or cached.
 START = """
-import dataclasses, json, sys
+import dataclasses, json, sys, typing
 from pathlib import Path
 from mooraged import method_cache
 method_cache.install(Path(sys.argv[1]))
@@ -60,11 +60,13 @@ result = {
     "fresh_factory": Box(1).items,
     "init_annotations": sorted(Point.__init__.__annotations__),
     "attrs": [repr(Left(1)), Left(1) == Left(1), Left(1) == Right(1)],
+    "forward_ref": repr(eval(typing.ForwardRef("dict[str, int]").__forward_code__)),
     "attrs_hash": [hash(Left(1)) == hash(Left(1)), hash(Left(1)) == hash(Right(1))],
     "compiled": method_cache._active.compiled,
 }
 method_cache.finish()
-assert "exec" not in vars(dataclasses) and "compile" not in vars(attr._make)
+assert "exec" not in vars(dataclasses)
+assert "compile" not in vars(attr._make) and "compile" not in vars(typing)
 print(json.dumps(result))
 """
 
@@ -97,6 +99,7 @@ def test_a_second_start_reuses_the_methods_and_they_behave_alike(tmp_path: Path)
     assert first["fresh_factory"] == []
     assert first["init_annotations"] == ["return", "tags", "x", "y"]
     assert first["attrs"] == ["Left(a=1)", True, False]
+    assert first["forward_ref"] == "dict[str, int]"
     assert first["attrs_hash"] == [True, False]  # each class's own number, not one cached
 
 
