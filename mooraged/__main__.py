@@ -14,9 +14,9 @@ def run() -> int:
     # The methods dataclasses and attrs generate come compiled from the last start (a
     # quarter of the imports' CPU); mooraged.main.run goes back to compiling them once the
     # daemon answers.
-    from . import method_cache
+    from . import compile_cache
 
-    method_cache.install()
+    compile_cache.install()
     # aiohttp's client TLS contexts get the CA bundle at the first registry request, not
     # at this import (daemon/images/registry/cabundle.py).
     from daemon.images.registry import cabundle

@@ -58,7 +58,7 @@ from libcontainerd.supervisor import ManagedContainerd
 from mooraged.backend import backend_name, start_local
 from wire.base import build_deferred, deferred_models
 
-from . import method_cache, systemd
+from . import compile_cache, systemd
 from .heap import settle_after_startup
 from .pidfile import PidFile
 
@@ -383,7 +383,7 @@ async def run(loaded: LoadedConfig) -> None:
     try:
         await services.start(activated)
         settle_after_startup()
-        method_cache.finish()
+        compile_cache.finish()
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")

@@ -1,11 +1,12 @@
-"""The start-up's cache of the methods dataclasses and attrs generate
-(mooraged/method_cache.py), each start in a fresh interpreter: what a second start reuses
-behaves as what was compiled."""
+"""The start-up's cache of what the imports compile (mooraged/compile_cache.py): the
+methods dataclasses and attrs generate, string annotations, regular expressions; each
+start in a fresh interpreter: what a second start reuses behaves as what was compiled."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,10 @@ ROOT = Path(libcontainerd.__file__).parent.parent
 # Dataclasses of the kinds the daemon makes (frozen, slots, defaults, factories, order),
 # exercised; the output is the same whether their methods were compiled or cached.
 START = """
-import dataclasses, json, sys, typing
+import dataclasses, json, re, sys, typing
 from pathlib import Path
-from mooraged import method_cache
-method_cache.install(Path(sys.argv[1]))
+from mooraged import compile_cache
+compile_cache.install(Path(sys.argv[1]))
 import attr
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ class Left:
 class Right:
     a = attr.ib()
 
+word = re.compile(r"(?P<word>[a-z]+)-(\\d+)", re.IGNORECASE)
+raw = re.compile(rb"^ab+c$")
+
 p = Point(1)
 try:
     p.x = 5
@@ -61,11 +65,21 @@ result = {
     "init_annotations": sorted(Point.__init__.__annotations__),
     "attrs": [repr(Left(1)), Left(1) == Left(1), Left(1) == Right(1)],
     "forward_ref": repr(eval(typing.ForwardRef("dict[str, int]").__forward_code__)),
+    "regex": [
+        word.pattern,
+        int(word.flags),
+        dict(word.groupindex),
+        word.match("Ab-12 x").groupdict(),
+        word.match("Ab-12 x").groups(),
+        word.sub(r"\\2:\\g<word>", "ab-1, cd-22"),
+        raw.fullmatch(b"abbbc") is not None,
+        raw.fullmatch(b"ac") is not None,
+    ],
     "attrs_hash": [hash(Left(1)) == hash(Left(1)), hash(Left(1)) == hash(Right(1))],
-    "compiled": method_cache._active.compiled,
+    "compiled": compile_cache._active.compiled,
 }
-method_cache.finish()
-assert "exec" not in vars(dataclasses)
+compile_cache.finish()
+assert "exec" not in vars(dataclasses) and re._compiler.compile.__module__ == "re._compiler"
 assert "compile" not in vars(attr._make) and "compile" not in vars(typing)
 print(json.dumps(result))
 """
@@ -100,6 +114,16 @@ def test_a_second_start_reuses_the_methods_and_they_behave_alike(tmp_path: Path)
     assert first["init_annotations"] == ["return", "tags", "x", "y"]
     assert first["attrs"] == ["Left(a=1)", True, False]
     assert first["forward_ref"] == "dict[str, int]"
+    assert first["regex"] == [
+        "(?P<word>[a-z]+)-(\\d+)",
+        int(re.IGNORECASE | re.UNICODE),
+        {"word": 1},
+        {"word": "Ab"},
+        ["Ab", "12"],
+        "1:ab, 22:cd",
+        True,
+        False,
+    ]
     assert first["attrs_hash"] == [True, False]  # each class's own number, not one cached
 
 

@@ -1,5 +1,6 @@
-"""A bytecode cache for the methods dataclasses and attrs generate (and the string
-annotations typing compiles), used while the daemon starts.
+"""What the daemon's imports compile, kept from one start to the next: the methods
+dataclasses and attrs generate, the string annotations typing compiles, and the regular
+expressions modules compile at import.
 
 Python 3.11's `dataclasses` makes each class's `__init__`, `__repr__`, `__eq__`, ... by
 compiling generated source text (`_create_fn` calls `exec` on a string), and attrs (the
@@ -20,7 +21,13 @@ starts from a number attrs makes with `hash()` of a string, which Python salts p
 process. That number is keyed as a placeholder and put back into the cached code's
 constants (`_TYPE_HASH`); a text where it cannot be told apart is compiled uncached.
 
-`install()` routes `dataclasses`' `exec`, attrs' and typing's `compile` through the cache (module-
+The ~140 regular expressions the imports compile (aiohttp's, the stdlib's, the daemon's:
+~5% of the imports' CPU, most of it `re`'s parser in Python) are kept as what `re` hands
+`_sre.compile` (the pattern's code, groups and flags), recorded from `re`'s own compilation
+of a pattern not in the file, and made again from it by `_sre.compile` at the next start.
+
+`install()` routes `dataclasses`' `exec`, attrs' and typing's `compile` and `re`'s
+compiler through the cache (module-
 level names that shadow the builtins for those modules alone); `finish()`, once the
 daemon answers, puts the builtins back, drops the cache and writes the file if this start
 compiled anything new, holding just the texts this start used (so it never grows with
@@ -39,28 +46,40 @@ import marshal
 import os
 import re
 import sys
+import threading
 import typing
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-# The marshal format and the bytecode change with Python's version and the optimise level.
-_HEADER = importlib.util.MAGIC_NUMBER + bytes([sys.flags.optimize])
-FILE = Path(__file__).parent / "__pycache__" / f"methods.{sys.implementation.cache_tag}.bin"
+# Neither has type stubs.
+re_compiler: Any = importlib.import_module("re._compiler")
+_sre: Any = importlib.import_module("_sre")
+
+# The marshal format, the bytecode and the regular expressions' code change with Python's
+# version (and the optimise level).
+_HEADER = (
+    importlib.util.MAGIC_NUMBER + bytes([sys.flags.optimize]) + _sre.MAGIC.to_bytes(4, "little")
+)
+FILE = Path(__file__).parent / "__pycache__" / f"compiled.{sys.implementation.cache_tag}.bin"
 
 # attrs' `__hash__` texts: `hash((` then, on a line of its own, the per-process number.
 _TYPE_HASH = re.compile(r"(hash\(\(\n *)(-?\d+)(,\n)")
 _PLACEHOLDER = 0x5EED_CAFE_5EED_CAFE
 
 Key = tuple[str, str, int, str]  # file name, mode, compile flags, source text
+# A pattern and its flags; what `re` passes `_sre.compile` for them.
+RegexKey = tuple[str | bytes, int]
+RegexArgs = tuple[Any, ...]
 
 
 class Cache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.known = _read(path)
+        self.known, self.known_regexes = _read(path)
         self.used: dict[Key, CodeType] = {}
-        self.compiled = 0  # texts not in the file
+        self.used_regexes: dict[RegexKey, RegexArgs] = {}
+        self.compiled = 0  # texts and patterns not in the file
 
     def code(self, source: str, filename: str, flags: int, mode: str = "exec") -> CodeType:
         key = (filename, mode, flags, source)
@@ -102,10 +121,45 @@ class Cache:
         keyed = _TYPE_HASH.sub(rf"\g<1>{_PLACEHOLDER}\g<3>", source)
         return _replace_constant(self.code(keyed, filename, flags), numbers.pop())
 
+    def regex_compiler(self) -> Any:
+        """A `re._compiler.compile` taking what it can from the cache."""
+        compile_regex = re_compiler.compile
+        main = threading.get_ident()
+
+        def cached_compile(pattern: Any, flags: Any = 0) -> Any:
+            if (
+                not isinstance(pattern, str | bytes)
+                or flags & re.DEBUG
+                or threading.get_ident() != main
+            ):
+                return compile_regex(pattern, flags)
+            key = (pattern, int(flags))
+            args = self.known_regexes.get(key)
+            if args is None:
+                # re compiles it, and what it hands _sre.compile is kept (this thread's
+                # call: the recorder passes other threads' calls through).
+                recorder = _SreRecorder(main)
+                re_compiler._sre = recorder
+                try:
+                    pattern_object = compile_regex(pattern, flags)
+                finally:
+                    re_compiler._sre = _sre
+                if recorder.args is None:
+                    return pattern_object
+                args = recorder.args
+                self.compiled += 1
+            self.used_regexes[key] = args
+            return _sre.compile(*args)
+
+        return cached_compile
+
     def write(self) -> None:
         if not self.compiled or sys.dont_write_bytecode:
             return
-        data = _HEADER + marshal.dumps(self.used)
+        try:
+            data = _HEADER + marshal.dumps((self.used, self.used_regexes))
+        except ValueError:  # something marshal cannot hold: nothing is kept
+            return
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(exist_ok=True)
@@ -114,6 +168,39 @@ class Cache:
         except OSError:
             with contextlib.suppress(OSError):
                 temporary.unlink()
+
+
+class _SreRecorder:
+    """`_sre` for `re._compiler` while it compiles a pattern the cache lacks: what it
+    passes `_sre.compile` from the thread that asked is kept."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.args: RegexArgs | None = None
+
+    def compile(
+        self,
+        pattern: Any,
+        flags: int,
+        code: list[int],
+        groups: int,
+        groupindex: Any,
+        indexgroup: Any,
+    ) -> Any:
+        if threading.get_ident() == self.thread:
+            # Plain ints: re's opcodes are an int subclass, which marshal does not take.
+            self.args = (
+                pattern,
+                int(flags),
+                [int(c) for c in code],
+                int(groups),
+                dict(groupindex),
+                tuple(indexgroup),
+            )
+        return _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_sre, name)
 
 
 def _future_flags(module: ModuleType) -> int:
@@ -149,19 +236,49 @@ def _replace_constant(code: CodeType, value: int) -> CodeType:
     return code.replace(co_consts=consts)
 
 
-def _read(path: Path) -> dict[Key, CodeType]:
+def _read(path: Path) -> tuple[dict[Key, CodeType], dict[RegexKey, RegexArgs]]:
     try:
         data = path.read_bytes()
     except OSError:
-        return {}
+        return {}, {}
     if not data.startswith(_HEADER):
-        return {}
+        return {}, {}
     try:
         known = marshal.loads(data[len(_HEADER) :])
     except (EOFError, ValueError, TypeError):
-        return {}
-    if not isinstance(known, dict):
-        return {}
+        return {}, {}
+    if not (
+        isinstance(known, tuple)
+        and len(known) == 2
+        and isinstance(known[0], dict)
+        and isinstance(known[1], dict)
+    ):
+        return {}, {}
+    code, regexes = known
+    return _valid_code(code), _valid_regexes(regexes)
+
+
+def _valid_regexes(known: dict[Any, Any]) -> dict[RegexKey, RegexArgs]:
+    # _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
+    return {
+        key: args
+        for key, args in known.items()
+        if isinstance(key, tuple)
+        and len(key) == 2
+        and isinstance(key[0], str | bytes)
+        and isinstance(key[1], int)
+        and isinstance(args, tuple)
+        and len(args) == 6
+        and args[0] == key[0]
+        and isinstance(args[1], int)
+        and isinstance(args[2], list)
+        and isinstance(args[3], int)
+        and isinstance(args[4], dict)
+        and isinstance(args[5], tuple)
+    }
+
+
+def _valid_code(known: dict[Any, Any]) -> dict[Key, CodeType]:
     return {
         key: code
         for key, code in known.items()
@@ -176,35 +293,40 @@ def _read(path: Path) -> dict[Key, CodeType]:
 
 
 _active: Cache | None = None
-_hooked: list[tuple[ModuleType, str]] = []  # the names set, removed by finish()
+# The names install() set, each with what finish() puts back (None: a builtin shadowed).
+_hooked: list[tuple[ModuleType, str, Any]] = []
+
+
+def _hook(module: ModuleType, name: str, replacement: Any) -> None:
+    _hooked.append((module, name, vars(module).get(name)))
+    setattr(module, name, replacement)
 
 
 def install(path: Path = FILE) -> None:
-    """From here on (until `finish`), dataclasses' and attrs' methods come from the cache."""
+    """From here on (until `finish`), what the imports compile comes from the cache."""
     global _active
-    _active = Cache(path)
-    # Names mypy does not know of in these modules, so set with setattr.
-    setattr(dataclasses, "exec", _active.dataclasses_exec)  # noqa: B010
-    _hooked.append((dataclasses, "exec"))
+    cache = _active = Cache(path)
+    _hook(dataclasses, "exec", cache.dataclasses_exec)
+    _hook(re_compiler, "compile", cache.regex_compiler())
     # typing compiles each string annotation it checks (ForwardRef): ~800 at the imports,
     # most of them pydantic_core's TypedDicts.
-    setattr(typing, "compile", _active.compiler(typing))  # noqa: B010
-    _hooked.append((typing, "compile"))
+    _hook(typing, "compile", cache.compiler(typing))
     try:
         import attr._make as attrs_make
     except ImportError:  # aiohttp's dependency; nothing to speed up without it
         return
-    setattr(attrs_make, "compile", _active.compiler(attrs_make))  # noqa: B010
-    _hooked.append((attrs_make, "compile"))
+    _hook(attrs_make, "compile", cache.compiler(attrs_make))
 
 
 def finish() -> None:
     """Back to plain compilation; the file written if this start compiled something new."""
     global _active
     cache, _active = _active, None
-    for module, name in _hooked:
-        with contextlib.suppress(AttributeError):
+    for module, name, original in reversed(_hooked):
+        if original is None:
             delattr(module, name)
+        else:
+            setattr(module, name, original)
     _hooked.clear()
     if cache is not None:
         cache.write()
