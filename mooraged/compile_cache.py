@@ -178,16 +178,11 @@ class _SreRecorder:
         self.thread = thread
         self.args: RegexArgs | None = None
 
-    def compile(
-        self,
-        pattern: Any,
-        flags: int,
-        code: list[int],
-        groups: int,
-        groupindex: Any,
-        indexgroup: Any,
-    ) -> Any:
-        if threading.get_ident() == self.thread:
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        # _sre.compile(pattern, flags, code, groups, groupindex, indexgroup) in 3.11;
+        # another form is passed on without being kept.
+        if threading.get_ident() == self.thread and len(args) == 6 and not kwargs:
+            pattern, flags, code, groups, groupindex, indexgroup = args
             # Plain ints: re's opcodes are an int subclass, which marshal does not take.
             self.args = (
                 pattern,
@@ -197,7 +192,7 @@ class _SreRecorder:
                 dict(groupindex),
                 tuple(indexgroup),
             )
-        return _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)
+        return _sre.compile(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_sre, name)
