@@ -11,6 +11,12 @@ def run() -> int:
     # walked them again and again: a tenth of the imports' CPU. Reference counting still
     # frees everything else meanwhile.
     gc.disable()
+    # The methods dataclasses and attrs generate come compiled from the last start (a
+    # quarter of the imports' CPU); mooraged.main.run goes back to compiling them once the
+    # daemon answers.
+    from . import compile_cache
+
+    compile_cache.install()
     # aiohttp's client TLS contexts get the CA bundle at the first registry request, not
     # at this import (daemon/images/registry/cabundle.py).
     from daemon.images.registry import cabundle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -11,26 +12,13 @@ import socket
 import ssl
 import sys
 from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import uvloop
 from aiohttp import web
 
 from api.limits import ServerLimits
-from api.routes import archive as archive_routes
-from api.routes import build as build_routes
-from api.routes import container_fs as container_fs_routes
-from api.routes import container_ops as container_ops_routes
-from api.routes import containers as container_routes
-from api.routes import events as events_routes
-from api.routes import exec as exec_routes
-from api.routes import images as image_routes
-from api.routes import info as info_routes
-from api.routes import networks as network_routes
-from api.routes import stats as stats_routes
-from api.routes import swarm as swarm_routes
-from api.routes import system_df as system_df_routes
-from api.routes import volumes as volume_routes
 from api.routes.common import DAEMON
 from api.server import (
     NO_ACTIVATED_SOCKETS,
@@ -59,7 +47,7 @@ from libcontainerd.supervisor import ManagedContainerd
 from mooraged.backend import backend_name, start_local
 from wire.base import build_deferred, deferred_models
 
-from . import systemd
+from . import compile_cache, systemd
 from .heap import settle_after_startup
 from .pidfile import PidFile
 
@@ -68,6 +56,31 @@ if TYPE_CHECKING:
     from libcontainerd.local import LocalClient  # imported when that backend starts
 
 log = logging.getLogger("mooraged")
+
+# The Engine API's route modules (api.routes.<name>, each with its add_routes; the ping's
+# is the server's own). Imported in a thread while the start waits on containerd (the
+# connection, restore's listing: containerd asks every shim): ~20 ms of imports no
+# restore needs, off the way to the first answer; all are in the table before it.
+ROUTE_MODULES = (
+    "containers",
+    "exec",
+    "info",
+    "events",
+    "stats",
+    "container_ops",
+    "archive",
+    "container_fs",
+    "system_df",
+    "volumes",
+    "swarm",
+    "networks",
+    "build",
+    "images",
+)
+
+
+def import_route_modules() -> dict[str, ModuleType]:
+    return {name: importlib.import_module(f"api.routes.{name}") for name in ROUTE_MODULES}
 
 
 def _open_log(container: Container) -> JsonFileWriter | None:
@@ -127,6 +140,7 @@ class Services:
             self.metrics = Metrics()
         self._metrics_runner: web.AppRunner | None = None
         self._warm_up: asyncio.Task[None] | None = None
+        self._route_modules: asyncio.Future[dict[str, ModuleType]] | None = None
 
     def _emit(self, kind: str, action: str, actor: str, attributes: dict[str, str]) -> None:
         log.debug("event %s %s %s", kind, action, actor[:12])
@@ -145,6 +159,7 @@ class Services:
     async def start(self, activated: list[socket.socket] | None = None) -> None:
         """Start everything; `activated`: listening sockets systemd handed over (fd://)."""
         config = self.config
+        self._route_modules = asyncio.ensure_future(asyncio.to_thread(import_route_modules))
         config.containerd_backend = backend_name(config)  # "auto" decided, for /info
         if config.containerd_backend == "local":
             self.daemon.load(await self.daemon.netrt.host_routes())
@@ -195,27 +210,17 @@ class Services:
                 await prepared
             raise
         self.daemon.containerd_version = prepared.result()[0]
+        assert self._route_modules is not None  # start() began their import
+        routes = await self._route_modules
         observe = self.metrics.observe_request if self.metrics is not None else None
         app = make_app(observe=observe, limits=self.limits)
         app[DAEMON] = self.daemon
-        app[events_routes.EVENTS] = self.events
-        for routes in (
-            container_routes,
-            exec_routes,
-            info_routes,
-            events_routes,
-            stats_routes,
-            container_ops_routes,
-            archive_routes,
-            container_fs_routes,
-            system_df_routes,
-            volume_routes,
-            swarm_routes,
-            network_routes,
-            build_routes,
-        ):
-            routes.add_routes(app.router)
-        image_routes.add_routes(app, self.images)
+        app[routes["events"].EVENTS] = self.events
+        for name, module in routes.items():
+            if name == "images":
+                module.add_routes(app, self.images)
+            else:
+                module.add_routes(app.router)
         self.server = await serve(
             app,
             config.hosts,
@@ -238,6 +243,11 @@ class Services:
         await web.TCPSite(self._metrics_runner, host.strip("[]") or "127.0.0.1", int(port)).start()
 
     async def stop(self) -> None:
+        if self._route_modules is not None:
+            # A start cut short: the thread's imports end by themselves, their outcome
+            # is nobody's.
+            with contextlib.suppress(BaseException):
+                await self._route_modules
         if self._warm_up is not None:
             self._warm_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -388,6 +398,7 @@ async def run(loaded: LoadedConfig) -> None:
     try:
         await services.start(activated)
         settle_after_startup()
+        compile_cache.finish()
         systemd.notify("READY=1")
         await stop.wait()
         log.info("shutting down")

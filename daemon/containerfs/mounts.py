@@ -8,7 +8,6 @@ private directory of the daemon for the length of one copy.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import tempfile
 from collections.abc import Sequence
@@ -68,7 +67,9 @@ PSEUDO_FS_MAGIC = frozenset(
 )
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The process's own symbols, libc's among them (as libcontainerd/local/monitor.py):
+# ctypes.util.find_library runs `ldconfig -p` (or gcc) at every daemon start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import threading
 from collections.abc import Callable
@@ -26,7 +25,9 @@ MS_BIND = 0x1000
 MNT_DETACH = 0x2
 _EINVAL, _ENOENT = 22, 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbols, libc's among them (as libcontainerd/local/monitor.py):
+# ctypes.util.find_library runs `ldconfig -p` (or gcc) at every daemon start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _T = TypeVar("_T")
 
 

@@ -123,3 +123,20 @@ def test_a_nested_models_zero_is_its_default_as_json() -> None:
         "print(checked)\n"
     )
     assert int(out) >= 3  # HostConfig's LogConfig and RestartPolicy, the create's
+
+
+def test_the_route_modules_are_imported_by_the_start_and_all_listed() -> None:
+    # mooraged.main imports them in a thread while the start waits on containerd; every
+    # module of api/routes that adds routes is among them (the ping's is the server's).
+    from mooraged.main import ROUTE_MODULES
+
+    adding = {
+        path.stem
+        for path in (ROOT / "api" / "routes").glob("*.py")
+        if "\ndef add_routes(" in path.read_text()
+    }
+    assert adding - {"system"} == set(ROUTE_MODULES)
+    loaded = json.loads(
+        _run("import json, sys, mooraged.main; print(json.dumps(list(sys.modules)))")
+    )
+    assert [m for m in loaded if m.removeprefix("api.routes.") in ROUTE_MODULES] == []
