@@ -1,11 +1,14 @@
 """`docker create`: a new container's record, its containerd objects and its volumes.
 
 containerd first, the record last: a crash in between leaves only containerd objects
-with this daemon's owner label and no record, which restore removes.
+with this daemon's owner label and no record, which restore removes. The record's bytes
+are written and synced under a temporary name beside the RPCs (`ContainerStore.stage`);
+its rename into place after them is the commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -17,11 +20,13 @@ from runtimes import UnknownRuntimeError
 from wire.container import ContainerCreateRequest
 
 from .. import errors
+from ..background import settled
 from ..names import generate_name, validate_name
 from ..volumes.mounts import copy_image_content, plan_volumes
 from . import volumes
 from .model import Container, now_rfc3339
 from .reconcile import OWNER_LABEL
+from .store import encode_state
 
 if TYPE_CHECKING:
     from ..daemon import Daemon, Image
@@ -101,8 +106,15 @@ async def create(
     )
     model.volume_mounts = [m.as_json() for m in volume_mounts]
     daemon._creating[canonical] = container_id
+    staging: asyncio.Future[None] | None = None
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The record's bytes and the directory's entry are synced in a thread while the
+        # RPCs run (~3 fsyncs, 1-4 ms on a busy disk); only the commit waits for them.
+        staged = encode_state(model)
+        staging = asyncio.get_running_loop().run_in_executor(
+            None, daemon.store.stage, model, staged
+        )
         live = daemon._new_live(model)
         try:
             live.lcd = await new_lcd(daemon, model, image)
@@ -116,12 +128,15 @@ async def create(
                 await live.lcd.rootfs_mounts(),
                 daemon.config.exec_root / "rootfs",
             )
-            daemon.store.add(model)
+            await staging
+            daemon.store.commit(model, staged)
         except BaseException:
             with contextlib.suppress(lcd_errors.LibcontainerdError):
                 await live.lcd.delete()
             raise
     except BaseException:
+        if staging is not None:
+            await settled(staging)  # its files must not appear after the removal
         daemon.store.remove(model)
         volumes.release(daemon, model, remove_anonymous=True)
         raise
