@@ -72,9 +72,7 @@ async def create(
 
     container_id = secrets.token_hex(32)
     if canonical is None:
-        canonical = generate_name(
-            {c.model.name for c in daemon._live.values()} | set(daemon._creating)
-        )
+        canonical = generate_name(lambda n: _name_owner(daemon, n) is not None)
     directory = daemon.store.directory_for(container_id)
     host_config = dict(host_config)
     host_config["Runtime"] = runtime.name
@@ -148,8 +146,12 @@ async def create(
     return model, warnings + _warnings(daemon, model.host_config)
 
 
+def _name_owner(daemon: Daemon, name: str) -> str | None:
+    return daemon.store.name_owner(name) or daemon._creating.get(name)
+
+
 def check_name_free(daemon: Daemon, name: str) -> None:
-    owner = daemon.store.name_owner(name) or daemon._creating.get(name)
+    owner = _name_owner(daemon, name)
     if owner is not None:
         raise errors.Conflict(
             f'Conflict. The container name "{name}" is already in use by container '
