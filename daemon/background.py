@@ -12,14 +12,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-async def settled(future: asyncio.Future[Any]) -> None:
-    """Wait for `future` (work in a thread that must end before what follows) to end,
-    whatever its outcome: its error, if any, gives way to the one being raised."""
-    await asyncio.wait([future])
-    if not future.cancelled():
-        future.exception()  # retrieved, so never logged as lost
-
-
 class BackgroundTasks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from libcontainerd import errors as lcd_errors
 
 from .. import errors
-from ..background import settled
 from ..network import legacy_links
 from . import monitor, stop, volumes
 from .live import LiveContainer
@@ -51,22 +50,24 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
             ) from None
     async with live.lock:
         # `removing` is in place before containerd deletes anything (a daemon killed
-        # after that finishes the removal at restore), and synced in a thread beside the
-        # RPCs: durable before the answer, not before the RPCs (store.DeferredSync).
+        # after that has restore finish the removal), and synced while Containers.Delete
+        # is in flight (grpc's threads carry it): durable before the answer.
         with daemon.store.syncing_later() as deferred:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")
-        syncing = asyncio.get_running_loop().run_in_executor(None, deferred.run)
+        removing = asyncio.ensure_future(
+            finish_removal(daemon, live, remove_volumes=volumes_too, files_later=True)
+        )
         try:
-            await finish_removal(daemon, live, remove_volumes=volumes_too, files_later=True)
-        except lcd_errors.LibcontainerdError as exc:
-            await settled(syncing)  # before REMOVE_FAILED's own write
-            live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
-            raise errors.SystemError(f"unable to remove container: {exc}") from None
-        except BaseException:
-            await settled(syncing)
-            raise
-        await syncing  # an fsync that failed: the removal is not known durable
+            await asyncio.sleep(0)  # its first step sends Containers.Delete
+            deferred.run()
+        finally:
+            deferred.close()  # (after a run, nothing is left)
+            try:
+                await removing
+            except lcd_errors.LibcontainerdError as exc:
+                live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
+                raise errors.SystemError(f"unable to remove container: {exc}") from None
 
 
 async def finish_removal(

@@ -67,13 +67,13 @@ def _write_tmp(tmp: str, data: bytes) -> int:
 
 
 class DeferredSync:
-    """State files written and renamed into place on the loop, made durable later by
-    `run` in a thread (fsync of each and of its directory), while the loop goes on: the
-    caller awaits that before it answers. A daemon killed meanwhile finds the new file
-    (the page cache outlives the process); a power loss before `run` returns may leave
-    the old one, or on filesystems that do not order a rename after the data it
-    replaces with (ext4 does), an empty one: both concern an operation whose answer was
-    never sent. The fds are opened at once, so a removal's files may go meanwhile."""
+    """State files written and renamed into place at once, made durable by `run` later
+    (fsync of each and of its directory): a removal runs it while its first RPC is in
+    flight, and answers after. A daemon killed meanwhile finds the new file (the page
+    cache outlives the process); a power loss before `run` returns may leave the old
+    one, or on filesystems that do not order a rename after the data it replaces with
+    (ext4 does), an empty one: both concern an operation whose answer was never sent.
+    The fds are opened at once, so the files may go before `run`."""
 
     def __init__(self) -> None:
         self._fds: list[int] = []
@@ -157,8 +157,8 @@ class ContainerStore:
         self.commit(container, staged)
 
     def stage(self, container: Container, staged: bytes) -> None:
-        """What a create can make durable before its containerd objects exist (blocking:
-        create runs it in a thread beside its RPCs): the state file's bytes under their
+        """What a create can make durable before its containerd objects exist (create
+        runs it while its first RPC is in flight): the state file's bytes under their
         temporary name and the container's directory entry. A crash leaves a directory
         without a state file, which load sweeps."""
         fd = _write_tmp(_tmp_path(os.path.join(container.directory, STATE_FILE)), staged)
