@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 
 from .errors import InvalidParameter
 
@@ -66,13 +67,14 @@ def validate_name(name: str) -> str:
     return name if name.startswith("/") else "/" + name
 
 
-def generate_name(taken: set[str] | None = None) -> str:
-    taken = taken or set()
+def generate_name(taken: Callable[[str], bool] = lambda _: False) -> str:
+    """A free random name; `taken` tells a name in use (asked, not listed: a create
+    with hundreds of containers made a set of all their names)."""
     rng = random.SystemRandom()
     while True:
         name = f"/{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}"
-        if name not in taken:
+        if not taken(name):
             return name
         name = f"{name}{rng.randint(0, 99)}"
-        if name not in taken:
+        if not taken(name):
             return name

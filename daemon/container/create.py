@@ -1,11 +1,14 @@
 """`docker create`: a new container's record, its containerd objects and its volumes.
 
 containerd first, the record last: a crash in between leaves only containerd objects
-with this daemon's owner label and no record, which restore removes.
+with this daemon's owner label and no record, which restore removes. The record's bytes
+are written and synced under a temporary name while Snapshots.Prepare is in flight
+(`ContainerStore.stage`); its rename into place after the RPCs is the commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -22,6 +25,7 @@ from ..volumes.mounts import copy_image_content, plan_volumes
 from . import volumes
 from .model import Container, now_rfc3339
 from .reconcile import OWNER_LABEL
+from .store import encode_state
 
 if TYPE_CHECKING:
     from ..daemon import Daemon, Image
@@ -67,9 +71,7 @@ async def create(
 
     container_id = secrets.token_hex(32)
     if canonical is None:
-        canonical = generate_name(
-            {c.model.name for c in daemon._live.values()} | set(daemon._creating)
-        )
+        canonical = generate_name(lambda n: _name_owner(daemon, n) is not None)
     directory = daemon.store.directory_for(container_id)
     host_config = dict(host_config)
     host_config["Runtime"] = runtime.name
@@ -103,9 +105,20 @@ async def create(
     daemon._creating[canonical] = container_id
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staged = encode_state(model)
         live = daemon._new_live(model)
+        creating = asyncio.ensure_future(new_lcd(daemon, model, image))
         try:
-            live.lcd = await new_lcd(daemon, model, image)
+            # Snapshots.Prepare is sent at the task's first step and goes on in grpc's
+            # threads: the record is staged meanwhile (2 fsyncs, 0.5-3 ms on a busy
+            # disk), so that only the commit's one waits after the RPCs.
+            await asyncio.sleep(0)
+            daemon.store.stage(model, staged)
+        except BaseException:
+            await _undo(creating)
+            raise
+        try:
+            live.lcd = await creating
         except lcd_errors.LibcontainerdError as exc:
             raise errors.SystemError(str(exc)) from None
         try:
@@ -116,7 +129,7 @@ async def create(
                 await live.lcd.rootfs_mounts(),
                 daemon.config.exec_root / "rootfs",
             )
-            daemon.store.add(model)
+            daemon.store.commit(model, staged)
         except BaseException:
             with contextlib.suppress(lcd_errors.LibcontainerdError):
                 await live.lcd.delete()
@@ -133,8 +146,18 @@ async def create(
     return model, warnings + _warnings(daemon, model.host_config)
 
 
+async def _undo(creating: asyncio.Future[LcdContainer]) -> None:
+    """What containerd made for a create that failed meanwhile goes too."""
+    with contextlib.suppress(lcd_errors.LibcontainerdError):
+        await (await creating).delete()
+
+
+def _name_owner(daemon: Daemon, name: str) -> str | None:
+    return daemon.store.name_owner(name) or daemon._creating.get(name)
+
+
 def check_name_free(daemon: Daemon, name: str) -> None:
-    owner = daemon.store.name_owner(name) or daemon._creating.get(name)
+    owner = _name_owner(daemon, name)
     if owner is not None:
         raise errors.Conflict(
             f'Conflict. The container name "{name}" is already in use by container '

@@ -49,13 +49,25 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
                 f"Could not kill running container {live.id}, cannot remove - {exc}"
             ) from None
     async with live.lock:
-        if not live.machine.apply(Input.REMOVING):
-            raise errors.Conflict(f"removal of container {live.id} is already in progress")
+        # `removing` is in place before containerd deletes anything (a daemon killed
+        # after that has restore finish the removal), and synced while Containers.Delete
+        # is in flight (grpc's threads carry it): durable before the answer.
+        with daemon.store.syncing_later() as deferred:
+            if not live.machine.apply(Input.REMOVING):
+                raise errors.Conflict(f"removal of container {live.id} is already in progress")
+        removing = asyncio.ensure_future(
+            finish_removal(daemon, live, remove_volumes=volumes_too, files_later=True)
+        )
         try:
-            await finish_removal(daemon, live, remove_volumes=volumes_too, files_later=True)
-        except lcd_errors.LibcontainerdError as exc:
-            live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
-            raise errors.SystemError(f"unable to remove container: {exc}") from None
+            await asyncio.sleep(0)  # its first step sends Containers.Delete
+            deferred.run()
+        finally:
+            deferred.close()  # (after a run, nothing is left)
+            try:
+                await removing
+            except lcd_errors.LibcontainerdError as exc:
+                live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
+                raise errors.SystemError(f"unable to remove container: {exc}") from None
 
 
 async def finish_removal(

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "container.json"
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     """Make the entries of `path` (a new or removed name in it) survive a power loss."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -47,18 +47,65 @@ def write_atomic(path: str | Path, data: bytes, *, swap: bool = False) -> None:
     only name read: the temp file is synced before the swap."""
     # os calls on a str path, not pathlib and a buffered file: a lifecycle writes the
     # state file 5 times (issue 13).
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    tmp = _tmp_path(path)
+    fd = _write_tmp(tmp, data)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
     if not (swap and exchange(tmp, path)):  # no file at `path` yet: renamed
         os.replace(tmp, path)
+
+
+def _tmp_path(path: str | Path) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.tmp")
+
+
+def _write_tmp(tmp: str, data: bytes) -> int:
+    """`data` written to `tmp` (made or emptied); its fd, open (the caller closes it)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class DeferredSync:
+    """State files written and renamed into place at once, made durable by `run` later
+    (fsync of each and of its directory): a removal runs it while its first RPC is in
+    flight, and answers after. A daemon killed meanwhile finds the new file (the page
+    cache outlives the process); a power loss before `run` returns may leave the old
+    one, or on filesystems that do not order a rename after the data it replaces with
+    (ext4 does), an empty one: both concern an operation whose answer was never sent.
+    The fds are opened at once, so the files may go before `run`."""
+
+    def __init__(self) -> None:
+        self._fds: list[int] = []
+
+    def add(self, fd: int, directory: str) -> None:
+        """Own `fd` (a written file) and an fd of its `directory`."""
+        self._fds.append(fd)
+        self._fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+
+    def run(self) -> None:
+        fds, self._fds = self._fds, []
+        try:
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Let the files go unsynced (what was saved failed: there is no answer to wait)."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
 
 
 def encode_state(container: Container) -> bytes:
@@ -80,6 +127,7 @@ class ContainerStore:
         self.root = root
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}
+        self._deferred: DeferredSync | None = None  # see syncing_later
 
     def load(self) -> list[Container]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -113,16 +161,59 @@ class ContainerStore:
 
     def add(self, container: Container) -> None:
         """The commit point of a create: durable when this returns."""
-        self._add(container)
-        self.save(container)
-        fsync_dir(container.dir)
+        staged = encode_state(container)
+        self.stage(container, staged)
+        self.commit(container, staged)
+
+    def stage(self, container: Container, staged: bytes) -> None:
+        """What a create can make durable before its containerd objects exist (create
+        runs it while its first RPC is in flight): the state file's bytes under their
+        temporary name and the container's directory entry. A crash leaves a directory
+        without a state file, which load sweeps."""
+        fd = _write_tmp(_tmp_path(os.path.join(container.directory, STATE_FILE)), staged)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         fsync_dir(self.root)
+
+    def commit(self, container: Container, staged: bytes) -> None:
+        """The commit point of a create, after `stage(container, staged)`: the state file
+        renamed into place and its directory synced; durable when this returns. A model
+        changed since it was staged is written again whole."""
+        self._add(container)
+        path = os.path.join(container.directory, STATE_FILE)
+        if encode_state(container) == staged:
+            os.replace(_tmp_path(path), path)
+        else:
+            write_atomic(path, encode_state(container))
+        fsync_dir(container.dir)
 
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:
             return  # removed meanwhile: never resurrect it on disk
         path = os.path.join(container.directory, STATE_FILE)
-        write_atomic(path, encode_state(container), swap=True)
+        if self._deferred is None:
+            write_atomic(path, encode_state(container), swap=True)
+            return
+        tmp = _tmp_path(path)
+        fd = _write_tmp(tmp, encode_state(container))
+        self._deferred.add(fd, container.directory)
+        os.replace(tmp, path)
+
+    @contextlib.contextmanager
+    def syncing_later(self) -> Iterator[DeferredSync]:
+        """Saves within (they never await) are renamed into place at once and synced by
+        the DeferredSync's `run`, which the caller must see done before it answers."""
+        deferred = DeferredSync()
+        self._deferred = deferred
+        try:
+            yield deferred
+        except BaseException:
+            deferred.close()
+            raise
+        finally:
+            self._deferred = None
 
     def remove(self, container: Container) -> None:
         """Forget `container` and remove its files now."""

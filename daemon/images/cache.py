@@ -30,23 +30,31 @@ class ImageCache:
         self.layer_sizes: dict[str, int] = {}  # by chain ID: uncompressed size of the layer
         self._names_by_id: dict[str, list[str]] | None = None
         self._name_by_ref: dict[str, str] = {}
+        # What `image` made, by ID, until the next change: every create resolves its image
+        # (names sorted, tag times parsed: ~15% of create's own work, issue 13).
+        self._images: dict[str, Image] = {}
 
     # -- changes ---------------------------------------------------------------------
 
     def put_record(self, record: ImageRecord) -> None:
         self.records[record.name] = record
-        self._names_by_id = None
+        self._changed()
 
     def drop_record(self, name: str) -> None:
         self.records.pop(name, None)
-        self._names_by_id = None
+        self._changed()
 
     def put_content(self, content: ImageContent) -> None:
         self.contents[content.target.digest] = content
-        self._names_by_id = None
+        self._changed()
 
     def put_layer_sizes(self, sizes: Iterable[tuple[str, int]]) -> None:
         self.layer_sizes.update(sizes)
+        self._images.clear()
+
+    def _changed(self) -> None:
+        self._names_by_id = None
+        self._images.clear()
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -100,6 +108,12 @@ class ImageCache:
         names = self._index().get(image_id)
         if not names:
             raise NoSuchImage(image_id)
+        made = self._images.get(image_id)
+        if made is None:
+            made = self._images[image_id] = self._make_image(image_id, names)
+        return made
+
+    def _make_image(self, image_id: str, names: list[str]) -> Image:
         records = [self.records[name] for name in names]
         content = self._preferred_content(records)
         tags: list[str] = []
@@ -191,4 +205,4 @@ class ImageCache:
         used = {record.target.digest for record in self.records.values()}
         for digest in [d for d in self.contents if d not in used]:
             del self.contents[digest]
-        self._names_by_id = None
+        self._changed()

@@ -109,5 +109,5 @@ async def _layer(svc: ImageService, blob: Descriptor, diff_id: str, chain_id: st
         size = 0
         async for piece in open_layer():
             size += len(piece)
-        svc.cache.layer_sizes[chain_id] = size
+        svc.cache.put_layer_sizes([(chain_id, size)])
     return SaveLayer(diff_id=diff_id, size=size, open=open_layer)

@@ -6,9 +6,10 @@ Call after `validate_create` succeeded.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
+
+from wire.base import copy_json
 
 from .defaults import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
 from .fields import get_bool, get_int, get_opt_int, get_str
@@ -67,7 +68,7 @@ def normalize_host_config(
 ) -> dict[str, Any]:
     """A copy with dockerd's create-time adjustments; `shm_size` and `ipc_mode` are the
     daemon's defaults (dockerd's --default-shm-size and --default-ipc-mode)."""
-    hc = copy.deepcopy(dict(host_config))
+    hc: dict[str, Any] = copy_json(dict(host_config))
     discard_unsupported(hc, sysinfo)
     if not get_str(hc, "NetworkMode"):
         hc["NetworkMode"] = "default"

@@ -6,12 +6,13 @@ What dockerd does at create, so the result is what `docker inspect` shows as
 
 from __future__ import annotations
 
-import copy
 import signal
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from wire.base import copy_json
 
 from ..signals import parse_signal
 from .defaults import DEFAULT_PATH
@@ -50,7 +51,7 @@ def _merge_env(user: list[str], image: list[str]) -> list[str] | None:
 
 def _merge_healthcheck(user: Any, image: Any) -> Any:
     if not isinstance(user, Mapping):
-        return copy.deepcopy(image) if user is None else user
+        return copy_json(image) if user is None else user
     merged = dict(user)
     if isinstance(image, Mapping):
         if not merged.get("Test"):
@@ -80,7 +81,7 @@ def merge_config(
     by default the host's own (as dockerd). Raises SpecError `No command specified`.
     """
     image = image_config or {}
-    config = copy.deepcopy({k: v for k, v in request.items() if k not in _NOT_CONFIG})
+    config = copy_json({k: v for k, v in request.items() if k not in _NOT_CONFIG})
 
     if not get_str(config, "User"):
         config["User"] = get_str(image, "User")

@@ -7,17 +7,23 @@ from pathlib import Path
 import pytest
 
 from daemon.container.model import Container, Status
-from daemon.container.store import STATE_FILE, ContainerStore, erase
+from daemon.container.store import STATE_FILE, ContainerStore, encode_state, erase
 from daemon.exchange import exchange
 
 
-def _container(store: ContainerStore, cid: str, name: str) -> Container:
+def _model(store: ContainerStore, cid: str, name: str) -> Container:
+    """A container as create has it before its commit: its directory made."""
     model = Container(
         id=cid, name=name, created="2026-01-01T00:00:00Z", path="sh", args=[],
         config={}, host_config={}, image_id="sha256:" + "0" * 64, runtime="runc",
     )  # fmt: skip
     model.directory = str(store.directory_for(cid))
     model.dir.mkdir(parents=True)
+    return model
+
+
+def _container(store: ContainerStore, cid: str, name: str) -> Container:
+    model = _model(store, cid, name)
     store.add(model)
     return model
 
@@ -85,3 +91,40 @@ def test_exchange_needs_both_names(tmp_path: Path) -> None:
     second.write_text("b")
     assert exchange(str(first), str(second))
     assert (first.read_text(), second.read_text()) == ("b", "a")
+
+
+def test_a_create_staged_but_not_committed_is_swept_at_load(tmp_path: Path) -> None:
+    # A crash while create's RPCs ran: its record's bytes were staged, never renamed.
+    store = ContainerStore(tmp_path)
+    model = _model(store, "c" * 64, "/staged")
+    store.stage(model, encode_state(model))
+    assert store.find("staged") is None
+    assert ContainerStore(tmp_path).load() == []
+    assert not model.dir.exists()
+
+
+def test_a_commit_writes_the_model_as_it_is_then(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _model(store, "d" * 64, "/late")
+    staged = encode_state(model)
+    store.stage(model, staged)
+    model.config = {"Hostname": "changed"}  # after staging: the commit must not lose it
+    store.commit(model, staged)
+    assert store.get("late") is model
+    [loaded] = ContainerStore(tmp_path).load()
+    assert loaded.config == {"Hostname": "changed"}
+    assert [p.name for p in model.dir.iterdir()] == [STATE_FILE]
+
+
+def test_a_save_synced_later_is_in_place_at_once(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _container(store, "e" * 64, "/going")
+    model.state.status = Status.REMOVING
+    with store.syncing_later() as deferred:
+        store.save(model)
+    # A daemon killed before the sync finds `removing` (restore finishes the removal).
+    [loaded] = ContainerStore(tmp_path).load()
+    assert loaded.state.status is Status.REMOVING
+    erase(model.dir)  # the files may go before the sync: it holds its own fds
+    deferred.run()
+    deferred.run()  # nothing left to sync, nothing closed twice
