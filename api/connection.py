@@ -35,6 +35,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from aiohttp.web_protocol import _PAYLOAD_ACCESS_ERROR, ERROR, _ErrInfo
 
+from api.reply import WrittenReply
+
 
 class ApiConnection(web.RequestHandler):
     """aiohttp's connection handler, one task per request (see the module's doc)."""
@@ -141,6 +143,17 @@ class ApiConnection(web.RequestHandler):
         self._task_handler = None
         if self.transport is not None:
             self.transport.close()
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        # A reply api.reply already wrote has nothing to prepare or end, and is only
+        # written so when nothing is to be logged; after a declined upgrade aiohttp's
+        # own way feeds what followed the request.
+        if type(resp) is WrittenReply and not self._upgraded and not self._logging_enabled:
+            request._finish()
+            return resp, False
+        return await super().finish_response(request, resp, start_time)
 
     async def _linger(self, payload: StreamReader) -> None:
         """Read and drop what is left of a body the handler did not read (aiohttp's

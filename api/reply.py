@@ -60,7 +60,7 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
         headers.popall("Content-Type", None)
 
 
-class _Written(web.StreamResponse):
+class WrittenReply(web.StreamResponse):
     """What aiohttp gets for a reply already written: nothing to prepare or end; whether
     the connection stays open is all it reads of it."""
 
@@ -81,8 +81,8 @@ class _Written(web.StreamResponse):
 
 # Shared by every written reply: aiohttp only reads them (its access log, which would
 # read the status, takes aiohttp's way: see write_plain).
-_KEPT_ALIVE = _Written(True)
-_CLOSED = _Written(False)
+_KEPT_ALIVE = WrittenReply(True)
+_CLOSED = WrittenReply(False)
 
 
 def _logs_access(request: web.BaseRequest) -> bool:
@@ -107,10 +107,6 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     body = response.body
     if body is not None and not isinstance(body, bytes):
         return response  # a payload object: aiohttp streams it
-    headers = response.headers
-    for name in _COMPUTED:
-        if name in headers:
-            return response
     transport = request.transport
     if transport is None or transport.is_closing():
         return response  # aiohttp's write notices the loss and ends the connection
@@ -118,18 +114,26 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     # aiohttp's rules, in its order (Response._start, StreamResponse._prepare_headers).
     method, status = request.method, response.status
     length = len(body) if body else 0
+    keep_alive = response.keep_alive
+    if keep_alive is None:
+        keep_alive = request.keep_alive
+    empty = must_be_empty_body(method, status)
+    usual = _usual_head(method, response, length, empty, keep_alive)
+    if usual is not None:
+        transport.write(usual + body if body and not empty else usual)
+        return _KEPT_ALIVE if keep_alive else _CLOSED
+    headers = response.headers
+    for name in _COMPUTED:
+        if name in headers:
+            return response
     if (length or (status != 304 and method != hdrs.METH_HEAD)) and not (
         should_remove_content_length(method, status)
     ):
         headers[hdrs.CONTENT_LENGTH] = str(length)
-    empty = must_be_empty_body(method, status)
     if length and not empty:
         headers.setdefault(hdrs.CONTENT_TYPE, "application/octet-stream")
     headers[hdrs.DATE] = rfc822_formatted_time()
     headers.setdefault(hdrs.SERVER, _SERVER)
-    keep_alive = response.keep_alive
-    if keep_alive is None:
-        keep_alive = request.keep_alive
     if not keep_alive:
         headers[hdrs.CONNECTION] = "close"
     headers.update(COMMON_HEADERS)
@@ -139,6 +143,45 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     head: bytes = _serialize(f"HTTP/1.1 {status} {response.reason}", headers)
     transport.write(head + body if body and not empty else head)
     return _KEPT_ALIVE if keep_alive else _CLOSED
+
+
+# What ends the head of every usual reply (see _usual_head): aiohttp's Server (then its
+# Connection: close when the connection ends) and the other common headers, in the order
+# COMMON_HEADERS' update leaves them.
+_OTHER_COMMON = "".join(f"{k}: {v}\r\n" for k, v in COMMON_HEADERS.items() if k != "Server")
+_END_KEPT_ALIVE = f"Server: {_SERVER}\r\n{_OTHER_COMMON}\r\n"
+_END_CLOSED = f"Server: {_SERVER}\r\nConnection: close\r\n{_OTHER_COMMON}\r\n"
+
+
+def _usual_head(
+    method: str, response: web.Response, length: int, empty: bool, keep_alive: bool
+) -> bytes | None:
+    """The head of a reply whose only header (if any) is its Content-Type, which nearly
+    all are (JSON documents, errors, 204s): the bytes of write_plain's way below, put
+    together as text. None for any other reply (it takes that way)."""
+    headers = response.headers
+    content_type: str | None = None
+    if headers:
+        if len(headers) != 1:
+            return None
+        content_type = headers.get(hdrs.CONTENT_TYPE)
+        # CR or LF in it: aiohttp's serializer refuses it, and write_plain's way says so.
+        if content_type is None or "\r" in content_type or "\n" in content_type:
+            return None
+    status = response.status
+    omit = bool(response.get(OMIT_CONTENT_TYPE))
+    head = f"HTTP/1.1 {status} {response.reason}\r\n"
+    if content_type is not None and not omit:
+        head += f"Content-Type: {content_type}\r\n"
+    if (length or (status != 304 and method != hdrs.METH_HEAD)) and not (
+        should_remove_content_length(method, status)
+    ):
+        head += f"Content-Length: {length}\r\n"
+    if content_type is None and length and not empty and not omit:
+        head += "Content-Type: application/octet-stream\r\n"
+    head += f"Date: {rfc822_formatted_time()}\r\n"
+    head += _END_KEPT_ALIVE if keep_alive else _END_CLOSED
+    return head.encode()
 
 
 def stream_head(status: int, content_type: str | None, extra: Mapping[str, str]) -> bytes:
