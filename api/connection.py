@@ -23,16 +23,16 @@ runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import socket
 import sys
 from typing import Any
 
 from aiohttp import web
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.helpers import ceil_timeout
 from aiohttp.http import StreamWriter
 from aiohttp.streams import StreamReader
-from aiohttp.tcp_helpers import tcp_keepalive
 from aiohttp.web_protocol import _PAYLOAD_ACCESS_ERROR, ERROR, _ErrInfo
 
 from api.reply import WrittenReply
@@ -48,11 +48,17 @@ class ApiConnection(web.RequestHandler):
         self._context: contextvars.Context | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # RequestHandler.connection_made without its start() task.
-        BaseProtocol.connection_made(self, transport)
+        # RequestHandler.connection_made without its start() task, and with one look at
+        # the socket instead of two (uvloop makes a socket object for each).
         real_transport: Any = transport
-        if self._tcp_keepalive:
-            tcp_keepalive(real_transport)
+        self.transport = real_transport
+        sock = real_transport.get_extra_info("socket")
+        if sock is not None:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if self._tcp_keepalive and hasattr(socket, "SO_KEEPALIVE"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         assert self._manager is not None
         self._manager.connection_made(self, real_transport)
         # The context aiohttp's start task would copy: each request's task gets a copy.

@@ -28,6 +28,7 @@ case.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -189,6 +190,14 @@ def stream_head(status: int, content_type: str | None, extra: Mapping[str, str])
     connection closed at its end), as aiohttp prepares it: Content-Type (none if None),
     the handler's `extra` headers, Transfer-Encoding, Date, Server, Connection, then the
     common headers."""
+    reason = _reason(status)
+    if not extra and (content_type is None or not ("\r" in content_type or "\n" in content_type)):
+        # The usual stream (wait, logs, events, stats): the same bytes, as text.
+        text = f"HTTP/1.1 {status} {reason}\r\n"
+        if content_type is not None:
+            text += f"Content-Type: {content_type}\r\n"
+        text += f"Transfer-Encoding: chunked\r\nDate: {rfc822_formatted_time()}\r\n"
+        return (text + _END_CLOSED).encode()
     headers: CIMultiDict[str] = CIMultiDict()
     if content_type is not None:
         headers[hdrs.CONTENT_TYPE] = content_type
@@ -198,12 +207,16 @@ def stream_head(status: int, content_type: str | None, extra: Mapping[str, str])
     headers.setdefault(hdrs.SERVER, _SERVER)
     headers[hdrs.CONNECTION] = "close"
     headers.update(COMMON_HEADERS)
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = ""
     head: bytes = _serialize(f"HTTP/1.1 {status} {reason}", headers)
     return head
+
+
+@functools.cache
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 # The end of a chunked body.
