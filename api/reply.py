@@ -11,13 +11,16 @@ Three ways out:
   (Content-Length, a default Content-Type, Date, Server, Connection), in aiohttp's order
   and by its rules, then the common ones, serialized by aiohttp's own header serializer
   (which refuses CR and LF in names and values), and one ``transport.write`` of head and
-  body. aiohttp gets back a response that writes nothing. aiohttp's way to the same bytes
+  body. The usual reply, whose only header of its own is its Content-Type (or none),
+  has the same head formatted as text instead (``_usual_head``: no header dictionary to
+  fill and serialize). aiohttp gets back a response that writes nothing
+  (``WrittenReply``; ``api.connection`` skips its finish). aiohttp's way to the same bytes
   is a chain of some ten coroutines per reply (prepare, its header preparation, the
   ``on_response_prepare`` signal, the writer's buffering, write_eof), about a fifth of a
   small request's CPU (issue 13).
 * A streamed reply (``api.streams.StreamingReply``) writes the head ``stream_head`` makes
-  and its body in ``chunk``s, as aiohttp's StreamResponse would (a hijack writes its own
-  101 head: ``api.hijack``).
+  (as text too when the handler adds no headers) and its body in ``chunk``s, as aiohttp's
+  StreamResponse would (a hijack writes its own 101 head: ``api.hijack``).
 * Any other reply (a response that sets a header aiohttp computes, HTTP/1.0, CONNECT...
   see ``write_plain``) goes through aiohttp's prepare, whose ``on_response_prepare``
   hook is ``add_common_headers``.
