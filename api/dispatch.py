@@ -1,8 +1,9 @@
 """A request's way through the API server, from its parsed head to its reply.
 
-aiohttp's connection handler (its ``RequestHandler``: parsing, keep-alive, the request
-object) hands each request to ``Dispatcher``, which stands where ``web.Application``'s own
-handler would and does, in one coroutine:
+The connection handler (``api.connection.ApiConnection``, aiohttp's ``RequestHandler``
+with one task per request: parsing, keep-alive, the request object) hands each request
+to ``Dispatcher``, which stands where ``web.Application``'s own handler would and does,
+in one coroutine:
 
 1. the route: ``api.versioning.VersionedPaths.find`` (the route table first, with or
    without the version prefix; aiohttp's walk for the rest, its 404s and 405s);

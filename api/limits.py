@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
+from .connection import ApiConnection
 from .dispatch import DISPATCHER
 from .streams import AlreadySentResponse
 
@@ -94,8 +95,9 @@ def head_too_large(exc: BaseException | None) -> bool:
     return isinstance(exc, BadHttpMessage) and exc.message.startswith("Too many headers")
 
 
-class _HeadLimitHandler(web.RequestHandler):
-    """aiohttp's connection handler, answering a head over the limits as Go does.
+class _HeadLimitHandler(ApiConnection):
+    """The API's connection handler (``api.connection``), answering a head over the limits
+    as Go does.
 
     aiohttp queues a parse error as a request of its own and answers it in turn
     through ``handle_error``, after the replies to earlier pipelined requests, so the
@@ -121,14 +123,15 @@ class _HeadLimitHandler(web.RequestHandler):
 
 
 class _HeadLimitServer(web.Server):
-    def __call__(self) -> web.RequestHandler:
+    def __call__(self) -> ApiConnection:
         return _HeadLimitHandler(self, loop=self._loop, **self._kwargs)
 
 
 class ApiRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections answer heads over the limits with Go's 431, and
-    hand their requests to the application's ``api.dispatch.Dispatcher`` (when it has
-    one) instead of the application's own handler."""
+    """``web.AppRunner`` whose connections are ``api.connection.ApiConnection``s that
+    answer heads over the limits with Go's 431, and hand their requests to the
+    application's ``api.dispatch.Dispatcher`` (when it has one) instead of the
+    application's own handler."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

@@ -11,13 +11,16 @@ Three ways out:
   (Content-Length, a default Content-Type, Date, Server, Connection), in aiohttp's order
   and by its rules, then the common ones, serialized by aiohttp's own header serializer
   (which refuses CR and LF in names and values), and one ``transport.write`` of head and
-  body. aiohttp gets back a response that writes nothing. aiohttp's way to the same bytes
+  body. The usual reply, whose only header of its own is its Content-Type (or none),
+  has the same head formatted as text instead (``_usual_head``: no header dictionary to
+  fill and serialize). aiohttp gets back a response that writes nothing
+  (``WrittenReply``; ``api.connection`` skips its finish). aiohttp's way to the same bytes
   is a chain of some ten coroutines per reply (prepare, its header preparation, the
   ``on_response_prepare`` signal, the writer's buffering, write_eof), about a fifth of a
   small request's CPU (issue 13).
 * A streamed reply (``api.streams.StreamingReply``) writes the head ``stream_head`` makes
-  and its body in ``chunk``s, as aiohttp's StreamResponse would (a hijack writes its own
-  101 head: ``api.hijack``).
+  (as text too when the handler adds no headers) and its body in ``chunk``s, as aiohttp's
+  StreamResponse would (a hijack writes its own 101 head: ``api.hijack``).
 * Any other reply (a response that sets a header aiohttp computes, HTTP/1.0, CONNECT...
   see ``write_plain``) goes through aiohttp's prepare, whose ``on_response_prepare``
   hook is ``add_common_headers``.
@@ -28,6 +31,7 @@ case.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -60,7 +64,7 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
         headers.popall("Content-Type", None)
 
 
-class _Written(web.StreamResponse):
+class WrittenReply(web.StreamResponse):
     """What aiohttp gets for a reply already written: nothing to prepare or end; whether
     the connection stays open is all it reads of it."""
 
@@ -81,8 +85,8 @@ class _Written(web.StreamResponse):
 
 # Shared by every written reply: aiohttp only reads them (its access log, which would
 # read the status, takes aiohttp's way: see write_plain).
-_KEPT_ALIVE = _Written(True)
-_CLOSED = _Written(False)
+_KEPT_ALIVE = WrittenReply(True)
+_CLOSED = WrittenReply(False)
 
 
 def _logs_access(request: web.BaseRequest) -> bool:
@@ -107,10 +111,6 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     body = response.body
     if body is not None and not isinstance(body, bytes):
         return response  # a payload object: aiohttp streams it
-    headers = response.headers
-    for name in _COMPUTED:
-        if name in headers:
-            return response
     transport = request.transport
     if transport is None or transport.is_closing():
         return response  # aiohttp's write notices the loss and ends the connection
@@ -118,18 +118,26 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     # aiohttp's rules, in its order (Response._start, StreamResponse._prepare_headers).
     method, status = request.method, response.status
     length = len(body) if body else 0
+    keep_alive = response.keep_alive
+    if keep_alive is None:
+        keep_alive = request.keep_alive
+    empty = must_be_empty_body(method, status)
+    usual = _usual_head(method, response, length, empty, keep_alive)
+    if usual is not None:
+        transport.write(usual + body if body and not empty else usual)
+        return _KEPT_ALIVE if keep_alive else _CLOSED
+    headers = response.headers
+    for name in _COMPUTED:
+        if name in headers:
+            return response
     if (length or (status != 304 and method != hdrs.METH_HEAD)) and not (
         should_remove_content_length(method, status)
     ):
         headers[hdrs.CONTENT_LENGTH] = str(length)
-    empty = must_be_empty_body(method, status)
     if length and not empty:
         headers.setdefault(hdrs.CONTENT_TYPE, "application/octet-stream")
     headers[hdrs.DATE] = rfc822_formatted_time()
     headers.setdefault(hdrs.SERVER, _SERVER)
-    keep_alive = response.keep_alive
-    if keep_alive is None:
-        keep_alive = request.keep_alive
     if not keep_alive:
         headers[hdrs.CONNECTION] = "close"
     headers.update(COMMON_HEADERS)
@@ -141,11 +149,58 @@ def write_plain(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     return _KEPT_ALIVE if keep_alive else _CLOSED
 
 
+# What ends the head of every usual reply (see _usual_head): aiohttp's Server (then its
+# Connection: close when the connection ends) and the other common headers, in the order
+# COMMON_HEADERS' update leaves them.
+_OTHER_COMMON = "".join(f"{k}: {v}\r\n" for k, v in COMMON_HEADERS.items() if k != "Server")
+_END_KEPT_ALIVE = f"Server: {_SERVER}\r\n{_OTHER_COMMON}\r\n"
+_END_CLOSED = f"Server: {_SERVER}\r\nConnection: close\r\n{_OTHER_COMMON}\r\n"
+
+
+def _usual_head(
+    method: str, response: web.Response, length: int, empty: bool, keep_alive: bool
+) -> bytes | None:
+    """The head of a reply whose only header (if any) is its Content-Type, which nearly
+    all are (JSON documents, errors, 204s): the bytes of write_plain's way below, put
+    together as text. None for any other reply (it takes that way)."""
+    headers = response.headers
+    content_type: str | None = None
+    if headers:
+        if len(headers) != 1:
+            return None
+        content_type = headers.get(hdrs.CONTENT_TYPE)
+        # CR or LF in it: aiohttp's serializer refuses it, and write_plain's way says so.
+        if content_type is None or "\r" in content_type or "\n" in content_type:
+            return None
+    status = response.status
+    omit = bool(response.get(OMIT_CONTENT_TYPE))
+    head = f"HTTP/1.1 {status} {response.reason}\r\n"
+    if content_type is not None and not omit:
+        head += f"Content-Type: {content_type}\r\n"
+    if (length or (status != 304 and method != hdrs.METH_HEAD)) and not (
+        should_remove_content_length(method, status)
+    ):
+        head += f"Content-Length: {length}\r\n"
+    if content_type is None and length and not empty and not omit:
+        head += "Content-Type: application/octet-stream\r\n"
+    head += f"Date: {rfc822_formatted_time()}\r\n"
+    head += _END_KEPT_ALIVE if keep_alive else _END_CLOSED
+    return head.encode()
+
+
 def stream_head(status: int, content_type: str | None, extra: Mapping[str, str]) -> bytes:
     """The head of a streamed reply to an HTTP/1.1 request (``api.streams``: chunked, the
     connection closed at its end), as aiohttp prepares it: Content-Type (none if None),
     the handler's `extra` headers, Transfer-Encoding, Date, Server, Connection, then the
     common headers."""
+    reason = _reason(status)
+    if not extra and (content_type is None or not ("\r" in content_type or "\n" in content_type)):
+        # The usual stream (wait, logs, events, stats): the same bytes, as text.
+        text = f"HTTP/1.1 {status} {reason}\r\n"
+        if content_type is not None:
+            text += f"Content-Type: {content_type}\r\n"
+        text += f"Transfer-Encoding: chunked\r\nDate: {rfc822_formatted_time()}\r\n"
+        return (text + _END_CLOSED).encode()
     headers: CIMultiDict[str] = CIMultiDict()
     if content_type is not None:
         headers[hdrs.CONTENT_TYPE] = content_type
@@ -155,12 +210,16 @@ def stream_head(status: int, content_type: str | None, extra: Mapping[str, str])
     headers.setdefault(hdrs.SERVER, _SERVER)
     headers[hdrs.CONNECTION] = "close"
     headers.update(COMMON_HEADERS)
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = ""
     head: bytes = _serialize(f"HTTP/1.1 {status} {reason}", headers)
     return head
+
+
+@functools.cache
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 # The end of a chunked body.

@@ -1,7 +1,7 @@
 """The API server's own CPU per request, without the daemon: trees side by side.
 
     .venv/bin/python -m bench.http_layer [--tree NAME=PATH ...] [-n 5000] [--block 50]
-                                         [--rounds 3]
+                                         [--rounds 3] [--in-process]
 
 Each tree's API server (``api.server.make_app`` and ``serve``, as mooraged runs them, on
 uvloop) is started with handlers that answer at once, in the shapes of the lifecycle's
@@ -14,7 +14,9 @@ its turns (/proc/PID/task/*/schedstat) divided by `-n` is one request's cost in 
 layer alone: parsing, routing, version, error mapping, reply framing and the event loop's
 system calls. ``bench/http_cost.py`` measures the same with the real daemon's handlers,
 where the handlers' own costs and the daemon's background work blur the difference.
-Needs no containerd and no root.
+With ``--in-process``, no sockets: each server's connections are fed in memory and the
+server process times itself (``feed``), which leaves the system calls and most of a
+loaded machine's noise out of the number. Needs no containerd and no root.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,13 +62,12 @@ WARMUP = 100
 # --- the server (runs with the tree's own `api` package first on its path) -------------
 
 
-def serve(path: str) -> None:
-    import uvloop
+def _make_app() -> Any:
+    """The API server's application with handlers in the shapes of the lifecycle's replies."""
     from aiohttp import web
 
     from api.routes.common import json_reply
-    from api.server import UnixSocketOwner, make_app
-    from api.server import serve as serve_api
+    from api.server import make_app
     from api.streams import StreamingReply
     from daemon.errors import NotFound
 
@@ -97,16 +100,142 @@ def serve(path: str) -> None:
         await reply.start()
         return await reply.finish(b'{"Error":null,"StatusCode":0}\n')
 
+    app = make_app()
+    app.router.add_get("/containers/{name}/json", inspect)
+    app.router.add_post("/containers/create", create)
+    app.router.add_post("/containers/{name}/kill", kill)
+    app.router.add_get("/containers/{name}/stats", stats)
+    app.router.add_post("/containers/{name}/wait", wait)
+    return app
+
+
+def serve(path: str) -> None:
+    import uvloop
+
+    from api.server import UnixSocketOwner
+    from api.server import serve as serve_api
+
     async def main() -> None:
-        app = make_app()
-        app.router.add_get("/containers/{name}/json", inspect)
-        app.router.add_post("/containers/create", create)
-        app.router.add_post("/containers/{name}/kill", kill)
-        app.router.add_get("/containers/{name}/stats", stats)
-        app.router.add_post("/containers/{name}/wait", wait)
-        await serve_api(app, [f"unix://{path}"], socket_owner=UnixSocketOwner("root"))
+        await serve_api(_make_app(), [f"unix://{path}"], socket_owner=UnixSocketOwner("root"))
         print("ready", flush=True)
         await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+class _MemoryTransport(asyncio.Transport):
+    """What the server's connection writes to, in memory (``--in-process``)."""
+
+    def __init__(self, written: Callable[[], None]) -> None:
+        super().__init__()
+        self.data = bytearray()
+        self.closing = False
+        self.protocol: Any = None
+        self._written = written
+
+    def write(self, data: Any) -> None:
+        self.data += data
+        self._written()
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+            self._written()
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def feed(kind: str, n: int) -> None:
+    """``--in-process``: the server's own connection objects (``ApiRunner``'s, as
+    ``serve`` makes them) fed `kind`'s request `n` times through a transport in memory,
+    on uvloop; prints this process's CPU us per request (the best of 3 passes). No
+    sockets: no system calls and no scheduler in the number, so a loaded machine blurs
+    it much less; a reply that closes its connection makes the next request come on a
+    new one, as over the socket."""
+    import uvloop
+
+    from api.limits import ApiRunner, ServerLimits
+
+    request, want = REQUESTS[kind]
+    streamed = kind == "wait"
+
+    async def main() -> None:
+        runner = ApiRunner(
+            _make_app(),
+            handle_signals=False,
+            handler_cancellation=False,
+            **ServerLimits().handler_options(),
+        )
+        await runner.setup()
+        server = runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def written() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        def connect() -> tuple[Any, _MemoryTransport]:
+            protocol = server()
+            transport = _MemoryTransport(written)
+            transport.protocol = protocol
+            protocol.connection_made(transport)
+            return protocol, transport
+
+        protocol, transport = connect()
+
+        async def exchange() -> None:
+            nonlocal protocol, transport, waiter
+            if transport.closing:
+                protocol, transport = connect()
+            transport.data.clear()
+            waiter = loop.create_future()
+            protocol.data_received(request)
+            while True:
+                await waiter
+                if not streamed or transport.data.endswith(b"0\r\n\r\n"):
+                    break
+                waiter = loop.create_future()
+            if not transport.data.startswith(b"HTTP/1.1 %d " % want):
+                raise RuntimeError(f"{kind}: {bytes(transport.data[:60])!r}")
+            # The request's task ends after its reply is written.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+        for _ in range(WARMUP):
+            await exchange()
+        passes = []
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(n):
+                await exchange()
+            passes.append((time.process_time() - started) / n * 1e6)
+        await runner.cleanup()
+        print(f"{min(passes):.2f}", flush=True)
 
     uvloop.run(main())
 
@@ -193,18 +322,19 @@ def measure(
     return out
 
 
+def _in_tree(tree: Path, *argv: str) -> list[str]:
+    """The command that runs this file with `argv` and `tree`'s packages first on the path:
+    by path, not as bench.http_layer (the tree may not have it), and not as a script (its
+    directory, bench/, would come first on the path and shadow the stdlib's `profile`)."""
+    code = "import runpy, sys; sys.argv[1:] = sys.argv[1:];"
+    code += f" runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
+    return [sys.executable, "-c", code, *argv]
+
+
 def _start(tree: Path, path: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    # Run by path, not as bench.http_layer (the tree may not have it), and not as a script
-    # (its directory, bench/, would come first on the path and shadow the stdlib's
-    # `profile`): the tree's own packages come first.
-    code = "import runpy, sys; sys.argv[1:] = ['--serve', sys.argv[1]];"
-    code += f" runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, path],
-        cwd=tree,
-        env=env,
-        stdout=subprocess.PIPE,
+        _in_tree(tree, "--serve", path), cwd=tree, env=env, stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != b"ready":
@@ -213,7 +343,36 @@ def _start(tree: Path, path: str) -> subprocess.Popen[bytes]:
     return proc
 
 
+def run_in_process(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """``--in-process``: each tree's `feed` for each kind, a process each, the trees'
+    order alternating."""
+    results: dict[str, dict[str, list[float]]] = {
+        name: {kind: [] for kind in REQUESTS} for name in args.trees
+    }
+    names = list(args.trees)
+    for round_ in range(args.rounds):
+        for index, kind in enumerate(REQUESTS):
+            for name in names if (round_ + index) % 2 == 0 else reversed(names):
+                tree = args.trees[name]
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                out = subprocess.run(
+                    _in_tree(tree, "--feed", kind, "-n", str(args.n)),
+                    cwd=tree,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                results[name][kind].append(float(out.split()[-1]))
+        for name in names:
+            summary = ", ".join(f"{k} {v[-1]:.1f}" for k, v in results[name].items())
+            print(f"round {round_ + 1} {name}: {summary} us", file=sys.stderr, flush=True)
+    return results
+
+
 def run(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    if args.in_process:
+        return run_in_process(args)
     results: dict[str, dict[str, list[float]]] = {
         name: {kind: [] for kind in REQUESTS} for name in args.trees
     }
@@ -246,9 +405,10 @@ def report(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
     # Imported here: `--serve` runs this file in other checkouts, whose bench may lack it.
     from bench.engines import per_request_table
 
+    how = "in process, no sockets" if args.in_process else f"turns of {args.block}"
     heading = (
         f"API server CPU us per request (HTTP layer only), median of {args.rounds} rounds"
-        f" of {args.n} (turns of {args.block}); load average at start {args.load_at_start}"
+        f" of {args.n} ({how}); load average at start {args.load_at_start}"
     )
     return per_request_table(heading, results, REQUESTS, lambda us: f"{us:.1f}")
 
@@ -259,9 +419,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-n", type=int, default=5000, help="requests of each kind per round")
     p.add_argument("--block", type=int, default=50, help="requests a server answers per turn")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="feed each server's connection in memory: no sockets, no system calls",
+    )
     p.add_argument("--serve", default="", help=argparse.SUPPRESS)
+    p.add_argument("--feed", default="", choices=["", *REQUESTS], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.serve:
+    if args.serve or args.feed:
         return args
     trees: dict[str, Path] = {}
     for spec in args.tree or [f"this={REPO}"]:
@@ -279,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.serve:
         serve(args.serve)
+        return 0
+    if args.feed:
+        feed(args.feed, args.n)
         return 0
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     started = time.monotonic()
