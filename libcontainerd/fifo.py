@@ -30,6 +30,12 @@ class _LoopFd:
     and wakes a wait under way, which then finds the fd gone: the loop never watches
     an fd number that is closed (and maybe reused by then, e.g. by a transport).
 
+    The fd stays registered from one wait to the next: a stream read to its end waits
+    many times, and each registration costs the loop a poll handle and two epoll_ctl
+    calls. The loop polls level-triggered, so a readiness that finds no wait under way
+    (the owner is busy with what it read) takes the fd off the loop again, or the loop
+    would call back on every turn; the next wait registers it anew.
+
     Why not the loop's pipe transports: a write transport takes the FIFO's becoming
     readable as the peer going away, yet stdin is opened read-write and is readable
     whenever it holds our own unread bytes (uvloop's even reads them back out). A read
@@ -40,56 +46,63 @@ class _LoopFd:
 
     def __init__(self, fd: int) -> None:
         self.fd: int | None = fd
-        # The wait under way: the loop it is registered with, for writing or reading,
-        # and the future that ends it. One at a time; the ends serialise their callers.
-        self._wait: tuple[asyncio.AbstractEventLoop, bool, asyncio.Future[None]] | None = None
+        # Where the fd is registered: the loop, and for writing or for reading.
+        self._registered: tuple[asyncio.AbstractEventLoop, bool] | None = None
+        # The future the wait under way awaits. One at a time; the ends serialise
+        # their callers.
+        self._waiter: asyncio.Future[None] | None = None
 
     async def wait(self, *, writable: bool) -> None:
         """Until the fd is ready, or closed (then `fd` is None)."""
         fd = self.fd
         if fd is None:
             return
-        if self._wait is not None:
+        if self._waiter is not None:
             raise RuntimeError(f"fd {fd} already has a waiter")
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        if writable:
-            loop.add_writer(fd, _wake, ready)
-        else:
-            loop.add_reader(fd, _wake, ready)
-        self._wait = (loop, writable, ready)
+        if self._registered != (loop, writable):
+            self._unregister()
+            if writable:
+                loop.add_writer(fd, self._ready)
+            else:
+                loop.add_reader(fd, self._ready)
+            self._registered = (loop, writable)
+        ready = self._waiter = loop.create_future()
         try:
             await ready
         finally:
-            # Still ours to unregister only if close() did not do it first.
-            if self._wait is not None and self._wait[2] is ready:
-                self._wait = None
-                _unregister(loop, fd, writable)
+            if self._waiter is ready:
+                self._waiter = None
+
+    def _ready(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        else:
+            self._unregister()
+
+    def _unregister(self) -> None:
+        registered, self._registered = self._registered, None
+        if registered is None or self.fd is None:
+            return
+        loop, writable = registered
+        if loop.is_closed():
+            return
+        if writable:
+            loop.remove_writer(self.fd)
+        else:
+            loop.remove_reader(self.fd)
 
     def close(self) -> None:
-        fd, self.fd = self.fd, None
+        fd = self.fd
         if fd is None:
             return
-        waiting, self._wait = self._wait, None
-        if waiting is not None:
-            loop, writable, ready = waiting
-            _unregister(loop, fd, writable)
-            _wake(ready)
+        self._unregister()
+        self.fd = None
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         os.close(fd)
-
-
-def _wake(ready: asyncio.Future[None]) -> None:
-    if not ready.done():
-        ready.set_result(None)
-
-
-def _unregister(loop: asyncio.AbstractEventLoop, fd: int, writable: bool) -> None:
-    if loop.is_closed():
-        return
-    if writable:
-        loop.remove_writer(fd)
-    else:
-        loop.remove_reader(fd)
 
 
 class FifoReader:
@@ -236,8 +249,11 @@ def _mkfifo(path: Path) -> None:
             raise
 
 
-def open_fifos(paths: FifoPaths) -> FifoSet:
-    """Open existing FIFO paths (e.g. of a task found again after a restart)."""
+def open_fifos(paths: FifoPaths, *, owns_directory: bool = True) -> FifoSet:
+    """Open existing FIFO paths (e.g. of a task found again after a restart).
+
+    With `owns_directory`, removing the set also removes their directory once empty.
+    """
     stdin = stdout = stderr = None
     try:
         if paths.stdin:
@@ -252,12 +268,23 @@ def open_fifos(paths: FifoPaths) -> FifoSet:
                 end.close()
         raise
     first = paths.stdout or paths.stdin or paths.stderr
-    return FifoSet(paths, stdin, stdout, stderr, Path(first).parent if first else None)
+    directory = Path(first).parent if first and owns_directory else None
+    return FifoSet(paths, stdin, stdout, stderr, directory)
 
 
-def create_fifos(directory: Path, process_id: str, spec: StdioSpec) -> FifoSet:
-    """Make and open the FIFOs of one process under `directory`."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+def create_fifos(
+    directory: Path, process_id: str, spec: StdioSpec, *, exec_process: bool = False
+) -> FifoSet:
+    """Make and open the FIFOs of one process under `directory`.
+
+    The directory is the container's: its task's set makes it and removes it once
+    empty. An exec's set (`exec_process`) finds it there, as the task's own FIFOs are
+    in it, so it neither tries to make it nor to remove it (both would fail, every
+    exec); it makes it only if it is gone (e.g. the exec root was cleaned under a
+    task found at restore).
+    """
+    if not exec_process:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     names: dict[str, str] = {}
     wanted = {
         "stdin": spec.stdin,
@@ -268,7 +295,13 @@ def create_fifos(directory: Path, process_id: str, spec: StdioSpec) -> FifoSet:
     for stream, want in wanted.items():
         if want:
             path = directory / f"{process_id}-{stream}"
-            _mkfifo(path)
+            try:
+                _mkfifo(path)
+            except FileNotFoundError:
+                if not exec_process:
+                    raise
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _mkfifo(path)
             names[stream] = str(path)
     paths = FifoPaths(
         stdin=names.get("stdin", ""),
@@ -276,7 +309,7 @@ def create_fifos(directory: Path, process_id: str, spec: StdioSpec) -> FifoSet:
         stderr=names.get("stderr", ""),
         terminal=spec.terminal,
     )
-    return open_fifos(paths)
+    return open_fifos(paths, owns_directory=not exec_process)
 
 
 def remove_fifo_dir(directory: Path) -> None:

@@ -185,9 +185,11 @@ class ContainerSpecs:
                 inherited[mount.destination] = mount
         container.inherited_mounts = [m.as_json() for m in inherited.values()]
 
-    def _inputs(self, container: Container, mounts: Sequence[Mount]) -> _Inputs:
+    def _inputs(
+        self, container: Container, mounts: Sequence[Mount], *, new: bool = False
+    ) -> _Inputs:
         """What a build takes beside the container: network values, the etc files
-        (written here), the rootfs reader."""
+        (written here; `new`: create's, into its new directory), the rootfs reader."""
         network = self.network
         ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
         linked_hosts, linked_env = (
@@ -204,6 +206,7 @@ class ContainerSpecs:
             ip=ip,
             host_gateway_ip=gateway_ip,
             embedded_dns=network.embedded_dns(container.id) if network else False,
+            new=new,
         )
         # Networking hook: the namespace the daemon makes (the same path at every start).
         sandbox = network.sandbox_path(container.id, container.host_config) if network else None
@@ -267,7 +270,7 @@ class ContainerSpecs:
         def build(mounts: Sequence[Mount]) -> dict[str, Any]:
             with daemon_errors():
                 try:
-                    inputs = self._inputs(container, mounts)
+                    inputs = self._inputs(container, mounts, new=True)
                     spec = self._spec(container, inputs)
                     self._remember(container, inputs)
                     return spec

@@ -242,7 +242,9 @@ def read_host_resolv_conf(
 # --- writing ------------------------------------------------------------------------
 
 
-def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> None:
+def write_atomic(
+    path: str, content: str | bytes, mode: int = _FILE_MODE, *, new: bool = False
+) -> None:
     """Write to a temporary file beside `path`, then rename over it.
 
     No fsync: these files are derived, written again at every start, so a crash can
@@ -250,13 +252,20 @@ def write_atomic(path: str, content: str | bytes, mode: int = _FILE_MODE) -> Non
     rewritten at all (a start after a create finds it in place). A file that does not
     exist yet (at create) is written in place: nobody reads it before the task starts,
     and a start that finds it half written (a crash, a full disk) writes it again.
+    With `new` the caller expects no file (create's new directory): the in-place
+    write comes first, without the read that would fail; a file there all the same
+    is replaced as above.
     """
     data = content.encode() if isinstance(content, str) else content
-    held = _holds(path, data, mode)
-    if held:
-        return
-    if held is None and _write(path, data, mode, os.O_EXCL):
-        return
+    if new:
+        if _write(path, data, mode, os.O_EXCL):
+            return
+    else:
+        held = _holds(path, data, mode)
+        if held:
+            return
+        if held is None and _write(path, data, mode, os.O_EXCL):
+            return
     # One fixed temporary name per file, not mkstemp's random one: this runs on the event
     # loop's thread without awaiting, so no two writes of one file overlap; a leftover of
     # a crash is truncated by the next write.
@@ -355,8 +364,10 @@ def write_etc_files(
     host_gateway_ip: str | None = None,
     ip: str = "",
     embedded_dns: bool = False,
+    new: bool = False,
 ) -> EtcPaths:
     """Write `hostname`, `hosts` and `resolv.conf` into `container_dir`; return their paths.
+    `new`: the directory is expected to hold none of them yet (create; see write_atomic).
 
     `config` is the merged Config (Hostname, Domainname), `host_config` gives
     NetworkMode, ExtraHosts, Dns, DnsSearch, DnsOptions. With `embedded_dns` (a container
@@ -386,7 +397,7 @@ def write_etc_files(
     hostname_path = os.path.join(container_dir, "hostname")
     hosts_path = os.path.join(container_dir, "hosts")
     resolv_path = os.path.join(container_dir, "resolv.conf")
-    write_atomic(hostname_path, hostname_content(get_str(config, "Hostname")))
-    write_atomic(hosts_path, hosts)
-    write_atomic(resolv_path, resolv)
+    write_atomic(hostname_path, hostname_content(get_str(config, "Hostname")), new=new)
+    write_atomic(hosts_path, hosts, new=new)
+    write_atomic(resolv_path, resolv, new=new)
     return EtcPaths(hostname=hostname_path, hosts=hosts_path, resolv_conf=resolv_path)

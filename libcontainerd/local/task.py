@@ -140,7 +140,7 @@ class LocalTask(LocalProcess):
     ) -> LocalProcess:
         if exec_id in self.processes:
             raise ConflictError(f"exec {exec_id} already exists", self.container_id)
-        fifos = create_fifos(self._fifo_dir, exec_id, stdio)
+        fifos = create_fifos(self._fifo_dir, exec_id, stdio, exec_process=True)
         process = LocalExec(
             self._runtime,
             self.container_id,

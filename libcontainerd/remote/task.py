@@ -99,7 +99,7 @@ class RemoteTask(RemoteProcess):
     async def exec(
         self, exec_id: str, process_spec: Mapping[str, Any], stdio: StdioSpec
     ) -> RemoteProcess:
-        fifos = create_fifos(self._fifo_dir, exec_id, stdio)
+        fifos = create_fifos(self._fifo_dir, exec_id, stdio, exec_process=True)
         try:
             await call(
                 self._conn.stubs.tasks.exec(

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from libcontainerd.fifo import FifoPaths, FifoReader, open_fifos
+from libcontainerd.fifo import FifoPaths, FifoReader, create_fifos, open_fifos
+from libcontainerd.types import StdioSpec
 
 FIFO_CAPACITY = 1 << 20  # larger than any pipe buffer Linux gives by default
 
@@ -152,3 +153,79 @@ async def test_writes_from_two_callers_are_not_interleaved(tmp_path: Path) -> No
     finally:
         fifos.close()
         os.close(reader_fd)
+
+
+async def test_a_stream_read_in_many_waits_arrives_whole_and_in_order(tmp_path: Path) -> None:
+    path = _fifo(tmp_path, "out")
+    reader = FifoReader(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    writer_fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    chunks = [bytes([65 + n]) * (n + 1) for n in range(20)]
+    received = bytearray()
+    try:
+        with loop_errors() as errors:
+            for chunk in chunks:
+                # Sometimes a read waits for the chunk, sometimes the chunk is there
+                # before any read waits (the fd registered for a wait that has ended).
+                if len(received) % 2:
+                    os.write(writer_fd, chunk)
+                    received += await asyncio.wait_for(reader.read(), 5)
+                else:
+                    read = asyncio.create_task(reader.read())
+                    await _waiting(read)
+                    os.write(writer_fd, chunk)
+                    received += await asyncio.wait_for(read, 5)
+                # The owner busy elsewhere while more arrives: a loop turn or two
+                # with the fd readable and no read waiting.
+                await asyncio.sleep(0)
+            os.close(writer_fd)
+            writer_fd = -1
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert bytes(received) == b"".join(chunks)
+        assert errors == []
+    finally:
+        if writer_fd >= 0:
+            os.close(writer_fd)
+        reader.close()
+
+
+async def test_a_cancelled_read_leaves_the_reader_usable(tmp_path: Path) -> None:
+    path = _fifo(tmp_path, "out")
+    reader = FifoReader(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    writer_fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(writer_fd, b"first")
+        assert await asyncio.wait_for(reader.read(), 5) == b"first"
+        read = asyncio.create_task(reader.read())
+        await _waiting(read)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        os.write(writer_fd, b"second")
+        assert await asyncio.wait_for(reader.read(), 5) == b"second"
+    finally:
+        os.close(writer_fd)
+        reader.close()
+
+
+def test_an_execs_fifos_share_the_tasks_directory_and_leave_it(tmp_path: Path) -> None:
+    directory = tmp_path / "container"
+    both = StdioSpec(stdin=False, stdout=True, stderr=True, terminal=False)
+    task = create_fifos(directory, "init", both)
+    exec_ = create_fifos(directory, "exec1", both, exec_process=True)
+    assert exec_.paths.stdout == str(directory / "exec1-stdout")
+    exec_.remove()
+    # The exec's FIFOs are gone, the task's and their directory are not.
+    assert sorted(p.name for p in directory.iterdir()) == ["init-stderr", "init-stdout"]
+    task.remove()
+    assert not directory.exists()
+
+
+def test_an_exec_makes_the_directory_when_it_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "cleaned" / "container"
+    spec = StdioSpec(stdin=True, stdout=True, stderr=False, terminal=False)
+    exec_ = create_fifos(directory, "exec1", spec, exec_process=True)
+    try:
+        assert sorted(p.name for p in directory.iterdir()) == ["exec1-stdin", "exec1-stdout"]
+    finally:
+        exec_.remove()
+    assert directory.is_dir()

@@ -221,3 +221,19 @@ def test_a_failed_first_write_leaves_no_file(tmp_path: Path) -> None:
     assert path.read_text() == "127.0.0.1\tlocalhost\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert os.listdir(tmp_path) == ["hosts"]  # written in place: no temporary name
+
+
+def test_a_new_file_is_written_in_place_and_a_leftover_is_replaced(tmp_path: Path) -> None:
+    fresh = tmp_path / "hostname"
+    write_atomic(str(fresh), "abc123\n", new=True)
+    assert fresh.read_text() == "abc123\n"
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644
+    # A file there after all (a crash's leftover under the same name): its content and
+    # mode are replaced whole, and no temporary file stays.
+    leftover = tmp_path / "hosts"
+    leftover.write_text("stale and longer than the new content\n")
+    os.chmod(leftover, 0o600)
+    write_atomic(str(leftover), "127.0.0.1\tlocalhost\n", new=True)
+    assert leftover.read_text() == "127.0.0.1\tlocalhost\n"
+    assert stat.S_IMODE(os.stat(leftover).st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ["hostname", "hosts"]
