@@ -234,6 +234,8 @@ def check_version(
         request[API_VERSION] = max_version
         return None
     version = request[API_VERSION] = _parse_version(text)
+    if min_version <= version <= max_version:
+        return None
     # Like dockerd, an unknown route stays a 404 whatever its version.
     if request.match_info.http_exception is not None:
         return None
