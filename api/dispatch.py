@@ -5,8 +5,8 @@ with one task per request: parsing, keep-alive, the request object) hands each r
 to ``Dispatcher``, which stands where ``web.Application``'s own handler would and does,
 in one coroutine:
 
-1. the route: ``api.versioning.VersionedPaths.find`` (the route table first, with or
-   without the version prefix; aiohttp's walk for the rest, its 404s and 405s);
+1. the route: ``api.versioning.VersionedPaths.lookup`` (the route table, with or
+   without the version prefix), then aiohttp's walk for the rest (its 404s and 405s);
 2. ``Expect: 100-continue``, as aiohttp's application answers it;
 3. the API version, checked and recorded (``api.versioning.check_version``);
 4. the handler; an exception becomes dockerd's error reply (``api.errors``);
@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import cast
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractMatchInfo
 from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
 from api.errors import reply_for_error
@@ -77,7 +78,12 @@ class Dispatcher:
         # The server's request factory is the application's: its requests are web.Requests.
         request = cast(web.Request, base_request)
         version = version_of(request)
-        match_info = await self._paths.find(request, version)
+        # The table's answer at once (no coroutine); aiohttp's walk for the rest.
+        match_info: AbstractMatchInfo | None = self._paths.lookup(
+            request.method, request.rel_url.path_safe, version
+        )
+        if match_info is None:
+            match_info = await self._paths.walk(request)
         match_info.add_app(self._app)
         match_info.freeze()
         # What the application's handler sets too; the router's match infos (its errors'

@@ -4,15 +4,15 @@ Routes are declared without the prefix. ``VersionedPaths`` is a catch-all
 resource that strips ``/v<version>`` and resolves the rest against the same
 router, so ``/v1.41/containers/json`` and ``/containers/json`` reach the same
 handler. It works at routing time because aiohttp resolves the route before any
-middleware runs; a middleware cannot re-route a request. The second pass hands
-the resources only what they read (the method and the decoded path without the
-prefix): a request clone cost more than the routing itself (issue 13: 44 -> 16 us
-a versioned request with mooraged's routes). That pass goes through
-``api.route_table.RouteTable`` (aiohttp's order, one regex a bucket of resources) once
-the router is frozen, and through aiohttp's walk when the table finds nothing.
+middleware runs; a middleware cannot re-route a request. The second pass goes
+through ``api.route_table.RouteTable`` (aiohttp's order, by dictionary look-ups on
+the path's segments) once the router is frozen, and through aiohttp's walk, with
+what the resources read of a request (the method and the decoded path without the
+prefix), when the table finds nothing.
 
-``VersionedPaths.find`` is the first step of every request's routing (``api.dispatch``):
-the table first, for the path with or without its prefix.
+``VersionedPaths.lookup`` is the first step of every request's routing
+(``api.dispatch``): the table, for the path with or without its prefix; ``find``
+adds aiohttp's walk for what the table leaves to it.
 
 ``check_version`` (called by ``api.dispatch`` for every request) then records the
 version in ``request[API_VERSION]`` and refuses versions outside [minimum, current] with
@@ -20,7 +20,6 @@ dockerd's texts.
 """
 
 import functools
-import re
 from collections.abc import Iterator
 from importlib import metadata
 from typing import TYPE_CHECKING, cast
@@ -48,7 +47,7 @@ _LAST_TEXT_ERRORS_VERSION = ApiVersion(1, 23)
 API_VERSION = web.RequestKey("api_version", ApiVersion)
 
 # dockerd's router accepts any run of digits and dots after "/v".
-_PREFIX_RE = re.compile(r"^/v([0-9.]+)(/.*)?$")
+_VERSION_CHARS = "0123456789."
 
 
 def _moorage_version() -> str:
@@ -74,10 +73,14 @@ def split_version_prefix(raw_path: str) -> tuple[str | None, str]:
 
     An unprefixed path gives ``(None, raw_path)``.
     """
-    m = _PREFIX_RE.match(raw_path)
-    if m is None:
+    if not raw_path.startswith("/v"):
         return None, raw_path
-    return m.group(1), m.group(2) or "/"
+    # Split by hand, not by a regex: this runs for every request (issue 13).
+    end = raw_path.find("/", 2)
+    version = raw_path[2:end] if end >= 0 else raw_path[2:]
+    if not version or version.strip(_VERSION_CHARS):
+        return None, raw_path
+    return version, raw_path[end:] if end >= 0 else "/"
 
 
 # Headers dockerd puts on every reply, hijacked streams included (made once: issue 13).
@@ -132,12 +135,12 @@ class VersionedPaths(AbstractResource):
         # The prefix is digits and dots, the same in the raw and the decoded path: the
         # router's second pass sees the decoded path without it (no request clone).
         rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
-        unversioned = _Unversioned(request.method, rest)
         table = self._route_table()
         if table is not None:
-            found = await table.resolve(unversioned)
+            found = table.find(request.method, rest)
             if found is not None:
                 return found, set()
+        unversioned = _Unversioned(request.method, rest)
         # Not found that way (or the router still changes): aiohttp's own walk decides.
         match_info: AbstractMatchInfo = await self._router.resolve(cast(web.Request, unversioned))
         exc = match_info.http_exception
@@ -148,21 +151,32 @@ class VersionedPaths(AbstractResource):
             return None, set(exc.allowed_methods)
         return None, set()
 
+    def lookup(
+        self, method: str, path_safe: str, version: str | None
+    ) -> UrlMappingMatchInfo | None:
+        """The route of `method` on `path_safe` (a request's decoded path, with the
+        prefix of `version` if not None) through the table, or None: the table does not
+        know the path (then ``find``)."""
+        table = self._table or self._route_table()
+        if table is None:
+            return None
+        if version is not None:
+            path_safe = path_safe[len(version) + 2 :] or "/"
+        return table.find(method, path_safe)
+
     async def find(self, request: web.BaseRequest, version: str | None) -> AbstractMatchInfo:
         """The route of `request` (whose path has the prefix of `version`, if not None):
         through the table when it knows the path, else the router's own walk (its 404s and
         405s, and the paths the table leaves to it). The request path's first step
         (``api.dispatch``), before aiohttp's walk: a versioned path reaches this resource
         only after the walk has tried every other resource."""
-        table = self._route_table()
-        if table is not None:
-            if version is None:
-                found = await table.resolve(request)
-            else:
-                rest = request.rel_url.path_safe[len(version) + 2 :] or "/"
-                found = await table.resolve(_Unversioned(request.method, rest))
-            if found is not None:
-                return found
+        found = self.lookup(request.method, request.rel_url.path_safe, version)
+        if found is not None:
+            return found
+        return await self.walk(request)
+
+    async def walk(self, request: web.BaseRequest) -> AbstractMatchInfo:
+        """aiohttp's own walk of the router for `request` (this resource included)."""
         return await self._router.resolve(cast(web.Request, request))
 
     def _route_table(self) -> RouteTable | None:
@@ -220,6 +234,8 @@ def check_version(
         request[API_VERSION] = max_version
         return None
     version = request[API_VERSION] = _parse_version(text)
+    if min_version <= version <= max_version:
+        return None
     # Like dockerd, an unknown route stays a 404 whatever its version.
     if request.match_info.http_exception is not None:
         return None

@@ -94,6 +94,10 @@ async def test_versioned_paths_find_what_aiohttp_finds() -> None:
             assert _outcome(found) == plain, f"{method} {path}, found"
             found = await paths.find(_request(method, "/v1.41" + path), "1.41")
             assert _outcome(found) == plain, f"{method} /v1.41{path}, found"
+            # The dispatcher's first step: the table alone, or None for aiohttp's walk.
+            looked_up = paths.lookup(method, URL("/v1.41" + path).path_safe, "1.41")
+            if looked_up is not None:
+                assert _outcome(looked_up) == plain, f"{method} /v1.41{path}, lookup"
             checked += 1
     assert checked > 1000
 
@@ -105,22 +109,65 @@ async def test_versioned_paths_find_what_aiohttp_finds() -> None:
         ("DELETE", "/containers/abc/stats", "/containers/{parent}/{alias}"),
         ("POST", "/containers/abc/wait", "/containers/{name}/wait"),
         ("GET", "/containers/json", "/containers/json"),
+        ("POST", "/containers/create", "/containers/create"),
+        ("POST", "/containers/abc/start", "/containers/{name}/start"),
+        ("POST", "/containers/abc/exec", "/containers/{name}/exec"),
+        ("POST", "/exec/abc/start", "/exec/{id}/start"),
+        ("GET", "/exec/abc/json", "/exec/{id}/json"),
+        ("DELETE", "/containers/abc", "/containers/{name}"),
+        ("HEAD", "/_ping", "/_ping"),
     ],
 )
 async def test_the_table_itself_answers_the_hot_routes(method: str, path: str, route: str) -> None:
     app = _mooraged_app()
     table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
-    request = _request(method, path)
-    found = await table.resolve(request)
+    found = table.find(method, path)
     assert found is not None and found.route.resource is not None
     assert found.route.resource.canonical == route
+    assert found.route.method == method
 
 
-async def test_a_path_no_route_takes_is_left_to_aiohttp() -> None:
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/containers/a%2Fb/json", "a/b"), ("/containers/100%25/json", "100%")],
+)
+def test_a_parameter_keeps_an_escaped_slash_and_percent(path: str, name: str) -> None:
     app = _mooraged_app()
     table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
-    assert await table.resolve(_request("GET", "/nosuch")) is None
-    assert await table.resolve(_request("PUT", "/containers/abc/wait")) is None
+    found = table.find("GET", URL(path).path_safe)
+    assert found is not None
+    assert dict(found) == {"name": name}
+
+
+@pytest.mark.parametrize("path", ["/containers//json", "/containers/{x}/json"])
+def test_an_empty_or_braced_segment_is_no_parameter(path: str) -> None:
+    app = _mooraged_app()
+    table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
+    assert table.find("GET", path) is None
+
+
+async def test_a_route_the_table_cannot_judge_on_the_walk_is_left_to_aiohttp() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = make_app()
+    app.router.add_get("/things/{a}/{b}", handler)
+    # Indexed under "/things/x", which aiohttp's walk tries before "/things".
+    app.router.add_get("/things/x/{rest:.*}", handler)
+    app.freeze()
+    (paths,) = (r for r in app.router.resources() if isinstance(r, VersionedPaths))
+    assert paths.lookup("GET", "/things/x/y", None) is None
+    found = await paths.find(_request("GET", "/things/x/y"), None)
+    assert _outcome(found) == ("/things/x/{rest}", "GET", {"rest": "y"})
+    other = paths.lookup("GET", "/things/z/y", None)
+    assert other is not None and dict(other) == {"a": "z", "b": "y"}
+
+
+def test_a_path_no_route_takes_is_left_to_aiohttp() -> None:
+    app = _mooraged_app()
+    table = RouteTable(r for r in app.router.resources() if not isinstance(r, VersionedPaths))
+    assert table.find("GET", "/nosuch") is None
+    assert table.find("PUT", "/containers/abc/wait") is None
 
 
 @pytest.mark.parametrize("general_first", [True, False])

@@ -52,6 +52,29 @@ def test_split_version_prefix() -> None:
     assert split_version_prefix("/version") == (None, "/version")
 
 
+@pytest.mark.parametrize(
+    ("raw_path", "split"),
+    [
+        ("/v1.41/", ("1.41", "/")),
+        ("/v1.41//x", ("1.41", "//x")),
+        ("/v1/containers/json", ("1", "/containers/json")),
+        ("/v.../x", ("...", "/x")),
+        ("/v/containers/json", (None, "/v/containers/json")),
+        ("/v", (None, "/v")),
+        ("/v1.41abc/_ping", (None, "/v1.41abc/_ping")),
+        ("/v1.4a1/_ping", (None, "/v1.4a1/_ping")),
+        ("/v-1.41/_ping", (None, "/v-1.41/_ping")),
+        ("/volumes/v1.41", (None, "/volumes/v1.41")),
+        ("/x/v1.41/_ping", (None, "/x/v1.41/_ping")),
+    ],
+)
+def test_the_prefix_is_a_run_of_digits_and_dots_up_to_a_slash(
+    raw_path: str, split: tuple[str | None, str]
+) -> None:
+    # dockerd's router takes any run of digits and dots after "/v" as the version.
+    assert split_version_prefix(raw_path) == split
+
+
 async def test_head_ping_is_what_the_cli_sends_first() -> None:
     async with serve_app() as served:
         reply = await served.request("HEAD", "/_ping")
