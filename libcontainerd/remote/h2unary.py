@@ -33,9 +33,11 @@ What it does, and what it leaves to grpcio:
 from __future__ import annotations
 
 import asyncio
+import collections
 import struct
 import urllib.parse
-from typing import TYPE_CHECKING, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import grpc.aio
@@ -55,6 +57,9 @@ CANCEL, REFUSED_STREAM = 0x8, 0x7
 WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65535
 LAST_STREAM = 2**31 - 1
+# The receive window we announce, per stream and for the connection; each is topped up
+# once half of it was received. (A module setting so that a test can make it small.)
+RECEIVE_WINDOW = WINDOW
 
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC's mapping of an HTTP status that is not 200 (an answer from something else).
@@ -121,12 +126,75 @@ def request_headers(route: str, headers: tuple[tuple[str, str], ...]) -> bytes:
 
 
 class _Stream:
-    __slots__ = ("answer", "data", "headers")
+    """A call's state on the connection; `answer` is done when the call ends."""
+
+    __slots__ = ("answer", "data", "feed", "headers", "received")
+
+    def __init__(self, answer: asyncio.Future[Answer], feed: Feed | None = None) -> None:
+        self.answer = answer
+        self.data: list[bytes] = []  # (a unary call's DATA payloads)
+        self.headers: Headers = []
+        self.received = 0  # DATA bytes since our last WINDOW_UPDATE of the stream
+        self.feed = feed  # a server stream's messages, as they come
+
+
+class Feed:
+    """The messages of a server-streaming call as they land: DATA payloads are cut into
+    gRPC's length-prefixed messages (one split across frames, or several in one frame),
+    which `next` hands out in order; after the last, the call's end (its status)."""
+
+    __slots__ = ("answer", "messages", "partial", "waiter")
 
     def __init__(self, answer: asyncio.Future[Answer]) -> None:
         self.answer = answer
-        self.data: list[bytes] = []
-        self.headers: Headers = []
+        self.messages: collections.deque[bytes] = collections.deque()
+        self.partial = b""
+        self.waiter: asyncio.Future[None] | None = None
+        answer.add_done_callback(self._ended)
+
+    def feed(self, payload: bytes) -> None:
+        data = self.partial + payload if self.partial else payload
+        pos, end = 0, len(data)
+        while end - pos >= 5:
+            length = int.from_bytes(data[pos + 1 : pos + 5], "big")
+            if end - pos < 5 + length:
+                break
+            if data[pos]:  # (compressed: never asked for, so never expected)
+                if not self.answer.done():
+                    self.answer.set_exception(
+                        rpc_error(grpc.StatusCode.INTERNAL, "a compressed message")
+                    )
+                return
+            self.messages.append(data[pos + 5 : pos + 5 + length])
+            pos += 5 + length
+        self.partial = data[pos:]
+        if pos:
+            self._wake()
+
+    def _ended(self, _: object) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self) -> bytes | None:
+        """The next message; None once the call ended well; its AioRpcError if it failed,
+        CancelledError if its connection was closed."""
+        while not self.messages:
+            answer = self.answer
+            if answer.done():
+                _, headers = answer.result()
+                error = status_error(headers)
+                if error is None and self.partial:
+                    error = rpc_error(grpc.StatusCode.INTERNAL, "the stream ended in a message")
+                if error is not None:
+                    raise error
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.messages.popleft()
 
 
 class H2Connection(asyncio.Protocol):
@@ -145,17 +213,19 @@ class H2Connection(asyncio.Protocol):
         self._max_frame = 16384
         self._max_streams = LAST_STREAM
         self._received = 0  # DATA bytes since our last connection WINDOW_UPDATE
+        self._refill = RECEIVE_WINDOW // 2
         self.usable = True  # no GOAWAY, not lost, stream ids left
 
     # -- asyncio.Protocol --
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # (uvloop's: not a subclass)
-        settings = struct.pack(">HIHI", 2, 0, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW)  # no push
-        more = struct.pack(">I", WINDOW - DEFAULT_WINDOW)
-        self._transport.write(
-            PREFACE + _frame(SETTINGS, 0, 0, settings) + _frame(WINDOW_UPDATE, 0, 0, more)
-        )
+        settings = struct.pack(">HIHI", 2, 0, SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW)
+        frames = PREFACE + _frame(SETTINGS, 0, 0, settings)  # (2 = 0: no push)
+        if RECEIVE_WINDOW > DEFAULT_WINDOW:
+            more = struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)
+            frames += _frame(WINDOW_UPDATE, 0, 0, more)
+        self._transport.write(frames)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False
@@ -179,9 +249,18 @@ class H2Connection(asyncio.Protocol):
                     payload = payload[1 : length - payload[0]]
                 call = self._streams.get(stream)
                 if call is not None:
-                    call.data.append(payload)
+                    if call.feed is None:
+                        call.data.append(payload)
+                    else:
+                        call.feed.feed(payload)
                     if flags & END_STREAM:
                         self._finish(stream, call)
+                    else:
+                        call.received += length
+                        if call.received > self._refill:  # a long stream's window
+                            more = call.received.to_bytes(4, "big")
+                            replies.append(_frame(WINDOW_UPDATE, 0, stream, more))
+                            call.received = 0
             elif kind in (HEADERS, CONTINUATION):
                 self._header_frame(kind, flags, stream, payload)
             elif kind == SETTINGS:
@@ -202,7 +281,7 @@ class H2Connection(asyncio.Protocol):
                 self._fail_from(last + 1, "containerd is going away")
                 self._retire_if_done()
         self._buffer = buffer[pos:]
-        if self._received > WINDOW // 2:
+        if self._received > self._refill:
             replies.append(_frame(WINDOW_UPDATE, 0, 0, self._received.to_bytes(4, "big")))
             self._received = 0
         if replies and self._transport is not None:
@@ -210,8 +289,11 @@ class H2Connection(asyncio.Protocol):
 
     # -- calls --
 
-    def start(self, block: bytes, message: bytes) -> tuple[int, asyncio.Future[Answer]]:
-        """Sends one call: its stream id and the future of its answer."""
+    def start(
+        self, block: bytes, message: bytes, streaming: bool = False
+    ) -> tuple[int, asyncio.Future[Answer], Feed | None]:
+        """Sends one call: its stream id, the future of its answer (its end), and for a
+        `streaming` (server-streaming) call the feed of its messages."""
         transport = self._transport
         body = b"\x00" + len(message).to_bytes(4, "big") + message
         if len(body) > min(self._send_window, self._stream_window):
@@ -225,7 +307,8 @@ class H2Connection(asyncio.Protocol):
         if self._next_stream > LAST_STREAM:
             self.usable = False  # the next call opens a new connection
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._streams[stream] = _Stream(answer)
+        feed = Feed(answer) if streaming else None
+        self._streams[stream] = _Stream(answer, feed)
         self._send_window -= len(body)
         frames = [_frame(HEADERS, END_HEADERS, stream, block)]
         size = self._max_frame
@@ -233,7 +316,7 @@ class H2Connection(asyncio.Protocol):
             last = at + size >= len(body)
             frames.append(_frame(DATA, END_STREAM if last else 0, stream, body[at : at + size]))
         transport.write(b"".join(frames))
-        return stream, answer
+        return stream, answer, feed
 
     def cancel(self, stream: int) -> None:
         """The caller left: containerd is told to end the call."""
@@ -328,8 +411,8 @@ class H2Connection(asyncio.Protocol):
                 call.answer.set_exception(rpc_error(grpc.StatusCode.UNAVAILABLE, why))
 
 
-def answer_message(data: bytes, headers: Headers) -> bytes:
-    """The answer's message, or the call's AioRpcError raised."""
+def status_error(headers: Headers) -> grpc.aio.AioRpcError | None:
+    """The call's AioRpcError by its headers and trailers; None if it ended well."""
     fields = dict(headers)
     status = fields.get(b"grpc-status")
     if status is None:
@@ -337,10 +420,18 @@ def answer_message(data: bytes, headers: Headers) -> bytes:
         code = _HTTP_STATUS.get(http, grpc.StatusCode.UNKNOWN)
         if http == b"200":
             code = grpc.StatusCode.INTERNAL
-        raise rpc_error(code, f"no gRPC status in the answer (HTTP status {http.decode()})")
+        return rpc_error(code, f"no gRPC status in the answer (HTTP status {http.decode()})")
     if status != b"0":
         details = urllib.parse.unquote(fields.get(b"grpc-message", b"").decode())
-        raise rpc_error(_STATUS.get(int(status), grpc.StatusCode.UNKNOWN), details)
+        return rpc_error(_STATUS.get(int(status), grpc.StatusCode.UNKNOWN), details)
+    return None
+
+
+def answer_message(data: bytes, headers: Headers) -> bytes:
+    """The answer's message, or the call's AioRpcError raised."""
+    error = status_error(headers)
+    if error is not None:
+        raise error
     if len(data) < 5 or data[0] != 0:
         raise rpc_error(grpc.StatusCode.INTERNAL, "no (uncompressed) answer message")
     return data[5 : 5 + int.from_bytes(data[1:5], "big")]
@@ -366,7 +457,7 @@ class H2Unary:
             except grpc.aio.AioRpcError:
                 recorder.record(route)  # (a call grpcio would have counted, and failed)
                 raise
-        stream, answer = connection.start(block, message)
+        stream, answer, _ = connection.start(block, message)
         recorder.record(route)
         try:
             data, headers = await answer
@@ -374,6 +465,24 @@ class H2Unary:
             if not answer.done() or answer.cancelled():
                 connection.cancel(stream)
         return answer_message(data, headers)
+
+    async def open_stream(
+        self, block: bytes, message: bytes, route: str, recorder: CallRecorder
+    ) -> ServerStream:
+        """A server-streaming call sent (and recorded) as `call` sends a unary one; its
+        messages are read from the answer. AioRpcError if containerd is not there,
+        Unsuitable before anything is sent."""
+        connection = self._connection
+        if connection is None or not connection.usable:
+            try:
+                connection = await self._connect()
+            except grpc.aio.AioRpcError:
+                recorder.record(route)
+                raise
+        stream, _, feed = connection.start(block, message, streaming=True)
+        recorder.record(route)
+        assert feed is not None
+        return ServerStream(connection, stream, feed)
 
     async def _connect(self) -> H2Connection:
         """A new connection; callers that come while one is being made wait for it (and
@@ -412,3 +521,23 @@ class H2Unary:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+class ServerStream:
+    """One server-streaming call on the bare connection: `next()` until None; `end()`
+    resets it in containerd (RST_STREAM CANCEL) unless it has ended."""
+
+    __slots__ = ("_connection", "_feed", "_stream")
+
+    def __init__(self, connection: H2Connection, stream: int, feed: Feed) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._feed = feed
+
+    def next(self) -> Coroutine[Any, Any, bytes | None]:
+        return self._feed.next()
+
+    def end(self) -> None:
+        if not self._feed.answer.done():
+            self._connection.cancel(self._stream)
+            self._feed.answer.cancel()
