@@ -1,4 +1,5 @@
-"""Unary gRPC calls on a bare HTTP/2 connection of the loop's own, beside grpcio's channel.
+"""Unary gRPC calls, and the event stream, on a bare HTTP/2 connection of the loop's own,
+beside grpcio's channel.
 
 A unary call through grpcio costs the client ~90 us of CPU (issue 13;
 bench/floor_transport.py): the C-core starts its batch on the loop's thread, completes it
@@ -7,23 +8,30 @@ a few HTTP/2 frames written by the loop's unix-socket transport, and read back w
 answer lands, costs ~25 us, on one thread. `H2Unary` does that for the calls that fit it;
 the channel gives it every unary call without a timeout or caller metadata
 (channel.py), and any call it cannot take (`Unsuitable`) goes through grpcio as before.
+The event subscription (Events.Subscribe, a server stream: ~3 events a lifecycle, each a
+read that cost about a unary call through grpcio) goes here too (`open_stream`): its
+DATA frames are cut into gRPC's length-prefixed messages as they land (`Feed`).
 
 What it does, and what it leaves to grpcio:
 - one connection at a time, made at the first call; a call while there is none tries to
   connect (a unix socket's connect: tens of microseconds, so no backoff between tries,
-  and none outlasting containerd's return: the event stream, on grpcio, may be back
-  while this would still be waiting one out), and fails at once with UNAVAILABLE if
+  and none outlasting containerd's return: a call may come while this would still be
+  waiting one out), and fails at once with UNAVAILABLE if
   containerd is not there; a GOAWAY or a lost connection fails the calls it took with
-  UNAVAILABLE, the next call opens a new one;
-- windows opened wide at once (stream and connection), so containerd never waits to
-  send an answer; a request larger than the send windows containerd allows, or beyond
-  its stream limit, is `Unsuitable` (grpcio's flow control waits; this does not);
+  UNAVAILABLE, the next call opens a new one; the event stream ends the same way, as
+  grpcio's does, and the client's monitor subscribes again (monitor.py);
+- windows opened wide at once (stream and connection, RECEIVE_WINDOW), so containerd
+  never waits to send an answer, and each topped up once half of it was received, so
+  a stream that lives as long as the client (the events) never runs it dry; a request
+  larger than the send windows containerd allows, or beyond its stream limit, is
+  `Unsuitable` (grpcio's flow control waits; this does not);
 - request headers are HPACK literals made once per route and namespace (no dynamic
   table on our side); answers are read by `hpack`, and a block of only indexed fields
   (what Go's encoder sends once its table holds the fields) from a memo, cleared at any
   other block, which may move the table;
-- a caller that leaves before the answer (cancelled, its coroutine closed) resets the
-  stream (RST_STREAM CANCEL): containerd ends the call; `close` closes the connection,
+- a caller that leaves before the answer (cancelled, its coroutine closed), or a reader
+  that leaves a stream before its end, resets the stream (RST_STREAM CANCEL):
+  containerd ends the call; `close` closes the connection,
   which ends every call on it in containerd, and its callers get CancelledError, as
   grpcio's path gives them;
 - errors are grpc.aio's AioRpcError with containerd's status and message, as grpcio
