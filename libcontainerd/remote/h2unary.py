@@ -261,6 +261,9 @@ class H2Connection(asyncio.Protocol):
                         call.data.append(payload)
                     else:
                         call.feed.feed(payload)
+                        if call.answer.done():  # (a message it cannot read: failed)
+                            self.cancel(stream)
+                            continue
                     if flags & END_STREAM:
                         self._finish(stream, call)
                     else:
