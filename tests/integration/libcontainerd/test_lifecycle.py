@@ -143,11 +143,13 @@ async def test_a_backend_is_given_only_the_events_it_takes(
         await process.start()
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "exec-true")
         assert (await process.delete()).exit_code == 0
+        process.stdio.close()
         assert task.status is TaskStatus.RUNNING
         await task.kill(signal.SIGKILL)
         exit_info = await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
         assert exit_info.pid == pid
         assert (await task.delete()).exit_code == 137
+        task.stdio.close()
         await container.delete()
     assert backend.kinds(cid) == [EventType.EXIT, EventType.EXIT]
 
@@ -199,6 +201,7 @@ async def test_stdin_and_tty(containerd: TestContainerd, busybox_image: Imported
         assert await read_all(cat.stdio.stdout) == b"through the fifo\n"
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "cat")
         assert (await cat.delete()).exit_code == 0
+        cat.stdio.close()
 
         tty = await task.exec(
             "tty",
@@ -220,6 +223,7 @@ async def test_stdin_and_tty(containerd: TestContainerd, busybox_image: Imported
         assert b"30 100\r\n" in output  # the new size, with the pty's \r\n line ends
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "tty")
         await tty.delete()
+        tty.stdio.close()
 
         await task.kill(signal.SIGKILL)
         await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
