@@ -109,8 +109,8 @@ async def create(
         live = daemon._new_live(model)
         creating = asyncio.ensure_future(new_lcd(daemon, model, image))
         try:
-            # Snapshots.Prepare is sent at the task's first step and goes on in grpc's
-            # threads: the record is staged meanwhile (2 fsyncs, 0.5-3 ms on a busy
+            # Snapshots.Prepare is sent at the task's first step and containerd works on
+            # it meanwhile: the record is staged then (2 fsyncs, 0.5-3 ms on a busy
             # disk), so that only the commit's one waits after the RPCs.
             await asyncio.sleep(0)
             daemon.store.stage(model, staged)

@@ -51,7 +51,7 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
     async with live.lock:
         # `removing` is in place before containerd deletes anything (a daemon killed
         # after that has restore finish the removal), and synced while Containers.Delete
-        # is in flight (grpc's threads carry it): durable before the answer.
+        # is in flight (sent already; containerd works on it meanwhile): durable before the answer.
         with daemon.store.syncing_later() as deferred:
             if not live.machine.apply(Input.REMOVING):
                 raise errors.Conflict(f"removal of container {live.id} is already in progress")

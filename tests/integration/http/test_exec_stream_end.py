@@ -13,19 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest_asyncio
 
 from api.stdcopy import Stream, decode_frames
-from tests.support.containerd import ImportedImage, TestContainerd
-from tests.support.daemon import RunningDaemon, running_daemon
+from tests.support.daemon import RunningDaemon
 
 DEADLINE = 20.0
 LINES = 300
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def daemon(
-    containerd: TestContainerd, busybox_image: ImportedImage
-) -> AsyncIterator[RunningDaemon]:
-    async with running_daemon(containerd, busybox_image) as running:
-        yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -126,6 +126,15 @@ class Served:
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_unix_connection(self.socket)
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        """A connection of the test's own, closed when the block ends."""
+        reader, writer = await self.connect()
+        try:
+            yield reader, writer
+        finally:
+            await _closed(writer)
+
     async def request(
         self,
         method: str,
@@ -139,9 +148,13 @@ class Served:
             writer.write(request_bytes(method, path, body, headers))
             return await asyncio.wait_for(read_response(reader, method), 10)
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await _closed(writer)
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ kept to their request, and a graceful shutdown. Real unix sockets, raw bytes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections.abc import AsyncIterator
 
@@ -57,21 +56,8 @@ async def served() -> AsyncIterator[Served]:
         yield served
 
 
-@contextlib.asynccontextmanager
-async def _connection(
-    served: Served,
-) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    reader, writer = await served.connect()
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
 async def test_requests_on_one_connection_are_answered_in_turn(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         for n in range(3):
             writer.write(request_bytes("GET", f"/v1.41/path/{n}"))
             reply = await asyncio.wait_for(read_response(reader), 10)
@@ -80,7 +66,7 @@ async def test_requests_on_one_connection_are_answered_in_turn(served: Served) -
 
 
 async def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(b"".join(request_bytes("GET", f"/path/{n}") for n in range(5)))
         for n in range(5):
             reply = await asyncio.wait_for(read_response(reader), 10)
@@ -88,7 +74,7 @@ async def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
 
 
 async def test_a_context_variable_stays_in_its_request(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/set/a"))
         assert (await asyncio.wait_for(read_response(reader), 10)).body == b"unset"
         writer.write(request_bytes("GET", "/set/b"))
@@ -100,7 +86,7 @@ async def test_a_context_variable_stays_in_its_request(served: Served) -> None:
 
 
 async def test_a_body_left_unread_does_not_become_the_next_request(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         body = b"GET /path/x HTTP/1.1\r\n\r\n" * 10
         writer.write(request_bytes("POST", "/ignore", body) + request_bytes("GET", "/path/1"))
         assert (await asyncio.wait_for(read_response(reader), 10)).status == 204
@@ -111,7 +97,7 @@ async def test_a_body_left_unread_does_not_become_the_next_request(served: Serve
 async def test_an_http_1_0_request_is_answered_and_the_connection_closed(
     served: Served,
 ) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(b"GET /path/1 HTTP/1.0\r\n\r\n")
         data = await asyncio.wait_for(reader.read(), 10)  # read to EOF: it closes
         head, _, body = data.partition(b"\r\n\r\n")
@@ -120,7 +106,7 @@ async def test_an_http_1_0_request_is_answered_and_the_connection_closed(
 
 
 async def test_a_malformed_request_after_a_good_one_gets_its_400(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/path/1"))
         assert (await asyncio.wait_for(read_response(reader), 10)).body == b"/path/1"
         writer.write(b"NOT HTTP\r\n\r\n")
@@ -129,7 +115,7 @@ async def test_a_malformed_request_after_a_good_one_gets_its_400(served: Served)
 
 
 async def test_shutdown_lets_a_request_in_flight_finish(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/slow"))
         await asyncio.wait_for(served.app[_SLOW_STARTED].wait(), 10)
         closing = asyncio.ensure_future(served.server.close())

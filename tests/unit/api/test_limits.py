@@ -90,25 +90,12 @@ async def _ping_answers(served: Served) -> float:
     return time.monotonic() - started
 
 
-@contextlib.asynccontextmanager
-async def _connection(
-    served: Served,
-) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    reader, writer = await served.connect()
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
 # -- sizes -------------------------------------------------------------------------------------
 
 
 async def test_a_100_mb_json_body_is_refused_before_it_is_sent() -> None:
     # The default limit: the issue's 100 MB create body is refused from its headers alone.
-    async with serve_app(_routes) as served, _connection(served) as (reader, writer):
+    async with serve_app(_routes) as served, served.connection() as (reader, writer):
         announced = {"Content-Type": "application/json", "Content-Length": str(100 * 1000 * 1000)}
         writer.write(request_bytes("POST", "/json", headers=announced))
         reply = await asyncio.wait_for(read_response(reader), GRACE)
@@ -127,7 +114,7 @@ async def test_a_whole_oversized_body_gets_its_400(served: Served) -> None:
 
 
 async def test_a_chunked_body_is_cut_at_the_limit(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(
             b"POST /json HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
@@ -161,7 +148,7 @@ async def test_request_heads_over_the_limits_are_refused(
 ) -> None:
     # Go's answer to a head over its limit, whichever line is too long (dockerd has
     # no 414).
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", path, headers=headers))
         # Go's bytes exactly, and then the end of the connection.
         reply = await asyncio.wait_for(reader.read(), GRACE)
@@ -177,7 +164,7 @@ async def test_an_oversized_head_on_a_kept_alive_connection_gets_its_431(
     served: Served,
 ) -> None:
     oversized = request_bytes("GET", "/_ping", headers={"X-Big": "v" * (LIMITS.max_line_bytes + 1)})
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/_ping"))
         first = await asyncio.wait_for(read_response(reader), GRACE)
         writer.write(oversized)
@@ -187,7 +174,7 @@ async def test_an_oversized_head_on_a_kept_alive_connection_gets_its_431(
 
 
 async def test_a_malformed_head_within_the_limits_keeps_its_400(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nNo colon here\r\n\r\n")
         reply = await asyncio.wait_for(read_response(reader), GRACE)
         assert reply.status == 400
@@ -230,35 +217,35 @@ async def _trickle_until_dropped(
 
 
 async def test_an_idle_connection_is_closed(served: Served) -> None:
-    async with _connection(served) as (reader, _):
+    async with served.connection() as (reader, _):
         started = time.monotonic()
         assert await _closed_within(reader, GRACE)
         assert time.monotonic() - started >= SHORT * 0.9
 
 
 async def test_an_idle_keep_alive_connection_is_closed_after_its_reply(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/_ping"))
         assert (await read_response(reader)).body == b"OK"
         assert await _closed_within(reader, GRACE)
 
 
 async def test_a_head_sent_too_slowly_is_dropped_and_others_are_served(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n")
         # A header line every tenth of the timeout: steady traffic, never a whole head.
         await _trickle_until_dropped(served, reader, writer, lambda n: b"X-Slow-%d: v\r\n" % n)
 
 
 async def test_a_body_sent_too_slowly_is_dropped_and_others_are_served(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         announced = {"Content-Type": "application/json", "Content-Length": "1000"}
         writer.write(request_bytes("POST", "/json", headers=announced) + b'{"Name": "')
         await _trickle_until_dropped(served, reader, writer, lambda n: b"z")
 
 
 async def test_a_stream_outlives_the_timeouts(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("GET", "/stream"))
         started = time.monotonic()
         reply = await asyncio.wait_for(read_response(reader), 10 * SHORT + GRACE)
@@ -268,7 +255,7 @@ async def test_a_stream_outlives_the_timeouts(served: Served) -> None:
 
 
 async def test_a_quiet_hijacked_connection_outlives_the_timeouts(served: Served) -> None:
-    async with _connection(served) as (reader, writer):
+    async with served.connection() as (reader, writer):
         writer.write(request_bytes("POST", "/echo", headers={
             "Connection": "Upgrade", "Upgrade": "tcp"}))  # fmt: skip
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), GRACE)
