@@ -23,7 +23,7 @@ from api.stdcopy import Stream, decode_frames, encode_frame
 from api.streams import ClientGone
 from api.versioning import ApiVersion
 from daemon.errors import NotFound
-from tests.unit.api.support import parse_head, request_bytes, serve_app, split_head
+from tests.unit.api.support import Served, parse_head, request_bytes, serve_app, split_head
 
 ATTACH = request_bytes(
     "POST",
@@ -42,6 +42,17 @@ EXPECTED_HEAD = (
     b"Server: moorage/0.1.0 (linux)\r\n"
     b"\r\n"
 )
+
+
+async def _attached(
+    served: Served, stdin: bytes = b""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that sent the attach request (and `stdin` with it) and read the
+    hijack's head."""
+    reader, writer = await served.connect()
+    writer.write(ATTACH + stdin)
+    await reader.readuntil(b"\r\n\r\n")
+    return reader, writer
 
 
 async def echo(request: web.Request) -> web.StreamResponse:
@@ -191,9 +202,7 @@ async def test_large_output_to_a_slow_reader_is_complete() -> None:
         app.router.add_post("/containers/{name}/attach", blast)
 
     async with serve_app(setup) as served:
-        reader, writer = await served.connect()
-        writer.write(ATTACH)
-        await reader.readuntil(b"\r\n\r\n")
+        reader, writer = await _attached(served)
         await asyncio.sleep(0.2)  # let the server block on a full buffer
         received = await read_until_eof(reader)
         writer.close()
@@ -249,9 +258,7 @@ async def test_client_disconnect_is_noticed(
 
     caplog.set_level(logging.DEBUG)
     async with serve_app(setup) as served:
-        reader, writer = await served.connect()
-        writer.write(ATTACH)
-        await reader.readuntil(b"\r\n\r\n")
+        reader, writer = await _attached(served)
         await asyncio.wait_for(recorder.started.wait(), 5)
         if writes:
             await reader.readexactly(8 + 5)
@@ -285,9 +292,7 @@ async def test_close_callbacks_run_once_at_the_loss_unless_unregistered(
         app.router.add_post("/containers/{name}/attach", handler)
 
     async with serve_app(setup) as served:
-        reader, writer = await served.connect()
-        writer.write(ATTACH)
-        await reader.readuntil(b"\r\n\r\n")
+        _, writer = await _attached(served)
         writer.close()  # the client goes away entirely
         await asyncio.wait_for(late.wait(), 5)
     assert calls == ["kept"]
@@ -324,9 +329,7 @@ def test_half_close_on_uvloop() -> None:
 
     async def scenario() -> bytes:
         async with serve_app(add_echo_routes) as served:
-            reader, writer = await served.connect()
-            writer.write(ATTACH + b"first")
-            await reader.readuntil(b"\r\n\r\n")
+            reader, writer = await _attached(served, b"first")
             writer.write(b" second")
             writer.write_eof()
             data = await read_until_eof(reader)
