@@ -183,10 +183,11 @@ class ContainerStore:
         changed since it was staged is written again whole."""
         self._add(container)
         path = os.path.join(container.directory, STATE_FILE)
-        if encode_state(container) == staged:
+        current = encode_state(container)
+        if current == staged:
             os.replace(_tmp_path(path), path)
         else:
-            write_atomic(path, encode_state(container))
+            write_atomic(path, current)
         fsync_dir(container.dir)
 
     def save(self, container: Container) -> None:
