@@ -160,7 +160,12 @@ class ExecManager:
             record.process = process
             # Copying starts before the process does, so that its first bytes have a reader.
             record.hub.start_run(process.stdio, None, process.close_stdin)
-            record.pid = await process.start()
+            try:
+                record.pid = await process.start()
+            finally:
+                answered, record.start_answered = record.start_answered, None
+                if answered is not None and not answered.done():
+                    answered.set_result(None)
             record.hub.open_stdin()
         except oci.SpecError as exc:
             # Found by the daemon itself (a user not in the container's passwd): a plain 500.
@@ -222,7 +227,7 @@ class ExecManager:
         # which ends it if a child of the process holds it (the shim then closes its ends).
         deleting = None
         if record.hub.running:
-            deleting = asyncio.ensure_future(_delete(record.process))
+            deleting = asyncio.ensure_future(_delete_started(record, record.process))
             try:
                 await record.hub.drain()
             except BaseException:  # cancelled: the daemon is stopping
@@ -234,7 +239,7 @@ class ExecManager:
         if deleting is None:
             # A task, so that it starts after the attached stream's handler, which the
             # finish has just woken (api/routes/exec.py), has ended the stream.
-            deleting = asyncio.ensure_future(_delete(record.process))
+            deleting = asyncio.ensure_future(_delete_started(record, record.process))
         # The exit's handling, so the container's next events, waits for the delete.
         await deleting
 
@@ -256,6 +261,18 @@ async def _delete(process: Process) -> None:
     """Tasks.DeleteProcess of an exec that exited; gone already is as good."""
     with contextlib.suppress(lcd_errors.LibcontainerdError):
         await process.delete()
+
+
+async def _delete_started(record: ExecRecord, process: Process) -> None:
+    """`_delete`, once Tasks.Start has answered. A process that exits at once can have its
+    exit event here before its start's reply: containerd's Start asks the shim for the
+    process's state after starting it, and a DeleteProcess that came first makes that
+    fail (`process does not exist`), so a start that worked would be reported failed."""
+    if record.pid == 0:
+        if record.start_answered is None:
+            record.start_answered = asyncio.get_running_loop().create_future()
+        await asyncio.shield(record.start_answered)
+    await _delete(process)
 
 
 async def _settled(live: LiveContainer) -> None:

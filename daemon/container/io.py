@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from libcontainerd import errors as lcd_errors
 from libcontainerd.flag import Flag
 from libcontainerd.types import Stdio
 
@@ -124,7 +125,14 @@ class StdioHub:
             self._stdin_closed = True
             return
         closer, self._stdin_closer = self._stdin_closer, None
-        await closer()
+        try:
+            await closer()
+        except lcd_errors.NotFoundError:
+            pass  # the process is gone already: nothing waits for its input
+        except (lcd_errors.LibcontainerdError, OSError) as exc:
+            # No client can act on it, but the process may now wait for input for ever:
+            # said, not lost in the stdin copier that asked.
+            log.warning("closing the process's stdin failed: %s", exc)
 
     # -- runs ---------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class ExecRecord:
     hub: StdioHub = field(default_factory=StdioHub)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     probe: bool = False  # a healthcheck's, discarded once over
+    # Made only when the exit comes before Tasks.Start has answered (see ExecManager.exited):
+    # resolved by the start once it has.
+    start_answered: asyncio.Future[None] | None = None
 
     @property
     def tty(self) -> bool:

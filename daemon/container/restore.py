@@ -66,9 +66,32 @@ async def restore(daemon: Daemon, before_steps: Awaitable[object] | None = None)
         await asyncio.wait(restarts)
 
 
+# Pauses between the tries of a reconcile that found containerd unreachable.
+RECONCILE_RETRY_FIRST = 0.05
+RECONCILE_RETRY_MAX = 2.0
+
+
 def _containerd_back(daemon: Daemon) -> None:
     # What was under way when containerd went away may have half happened.
-    daemon._background.spawn(_reconcile(daemon), name="reconcile")
+    daemon._background.spawn(_reconcile_until_done(daemon), name="reconcile")
+
+
+async def _reconcile_until_done(daemon: Daemon) -> None:
+    """`_reconcile`, tried again while containerd cannot be reached: the event stream that
+    says it is back is one connection, the calls the reconcile makes may go over another
+    that is still reconnecting (or containerd went away again). Until one reconcile is
+    done, what containerd did meanwhile (a task that exited, a create half made) is not
+    applied, so it is not given up; the shutdown ends it with the daemon's other
+    background work."""
+    pause = RECONCILE_RETRY_FIRST
+    while True:
+        try:
+            await _reconcile(daemon)
+            return
+        except lcd_errors.UnavailableError as exc:
+            log.warning("reconcile: containerd unreachable, trying again in %.2fs: %s", pause, exc)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, RECONCILE_RETRY_MAX)
 
 
 async def _reconcile(daemon: Daemon, before_steps: Awaitable[object] | None = None) -> None:

@@ -13,6 +13,7 @@ lease header inside `Connection.lease(...)` (rpc.py), and is counted when grpcio
 asked to start it. Messages are encoded and decoded by wirecodec.
 
 Unary calls (all but the event stream and content transfers, 11 of a lifecycle's 12)
+that do not go on the bare connection (h2unary.py, which the event stream takes too)
 skip grpc.aio's Python call layer (`ContainerdChannel.unary_unary`): grpc.aio makes a
 `Metadata`, a call object, a task that runs the call and a weak reference per call,
 and the caller is woken through that task, about 110 us of CPU of ~330 per call here.
@@ -55,7 +56,7 @@ import grpc.aio
 from grpclib.const import Cardinality
 
 from . import wirecodec
-from .h2unary import H2Unary, Unsuitable, request_headers
+from .h2unary import H2Unary, ServerStream, Unsuitable, request_headers
 
 # grpc.aio's own builder of the error a failed call raises (private; see above). A
 # grpcio without it (or without the Cython channel's registered calls) gets the public
@@ -87,6 +88,10 @@ Metadata = tuple[tuple[str, str], ...]
 # Unary calls on the bare HTTP/2 connection (h2unary.py) where they fit, grpcio where not;
 # MOORAGE_GRPC_BARE_UNARY=0 sends them all through grpcio (a switch to compare the two).
 BARE_UNARY = os.environ.get("MOORAGE_GRPC_BARE_UNARY", "1") != "0"
+# The server streams that go bare too (the same switch): the event subscription, a few
+# small messages a lifecycle. Content and snapshot reads stay on grpcio, whose flow
+# control holds back a sender the reader does not keep up with.
+BARE_STREAMS = frozenset({"/containerd.services.events.v1.Events/Subscribe"})
 
 
 class CallRecorder(Protocol):
@@ -133,12 +138,47 @@ class ContainerdChannel:
         """A stream for one call of `route`, as grpclib's `Channel.request` makes one."""
         if deadline is not None:
             timeout = deadline.time_remaining()
+        return self._grpcio_stream(route, cardinality, response_type, timeout, metadata)
+
+    def server_stream(
+        self,
+        route: str,
+        response_type: type[Any],
+        *,
+        timeout: float | None = None,
+        deadline: Any = None,
+        metadata: Any = None,
+    ) -> CallStream | BareCallStream:
+        """A server-streaming call of `route`: on the bare connection for the routes of
+        BARE_STREAMS without a timeout or caller metadata, else as `request` makes it."""
+        if deadline is not None:
+            timeout = deadline.time_remaining()
+        if self._bare is not None and route in BARE_STREAMS and timeout is None and not metadata:
+            return BareCallStream(self, route, response_type)
+        kind = Cardinality.UNARY_STREAM
+        return self._grpcio_stream(route, kind, response_type, timeout, metadata)
+
+    def _grpcio_stream(
+        self,
+        route: str,
+        cardinality: Cardinality,
+        response_type: type[Any],
+        timeout: float | None,
+        metadata: Any,
+    ) -> CallStream:
         headers = self._headers(metadata)
         key = (route, response_type)
         invoke = self._callables.get(key)
         if invoke is None:
             invoke = self._callables[key] = self._multi_callable(route, cardinality, response_type)
         return CallStream(route, cardinality, invoke, headers, timeout, self._recorder)
+
+    async def open_bare_stream(self, route: str, request: Any) -> ServerStream:
+        """A server-streaming call on the bare connection (Unsuitable: use grpcio)."""
+        if self._bare is None or self._channel is None:
+            raise ConnectionError("the channel to containerd is closed")
+        data = wirecodec.encode(request)
+        return await self._bare.open_stream(self._block(route), data, route, self._recorder)
 
     def _headers(self, metadata: Any) -> Metadata:
         headers = self._namespace
@@ -390,6 +430,60 @@ class CallStream:
             initial = await call.initial_metadata()
             raise grpc.aio.AioRpcError(code, initial, trailing, details=await call.details())
         return trailing
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Any]:
+        while (message := await self.recv_message()) is not None:
+            yield message
+
+
+class BareCallStream:
+    """A server-streaming call on the bare HTTP/2 connection (h2unary.py), driven as
+    `ServiceStub._unary_stream` drives a `CallStream`: `send_message(request, end=True)`
+    sends it, then messages are read until None. Leaving the `async with` block before
+    the call ended resets it (containerd ends it). A call the connection cannot take
+    (`Unsuitable`) goes through grpcio's `CallStream` instead."""
+
+    def __init__(self, channel: ContainerdChannel, route: str, response_type: type[Any]) -> None:
+        self._channel = channel
+        self._route = route
+        self._response_type = response_type
+        self._stream: ServerStream | None = None
+        self._grpcio: CallStream | None = None
+
+    async def __aenter__(self) -> BareCallStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            self._stream.end()
+        elif self._grpcio is not None:
+            await self._grpcio.__aexit__(exc_type, exc, tb)
+
+    async def send_message(self, message: Any, *, end: bool = False) -> None:
+        try:
+            self._stream = await self._channel.open_bare_stream(self._route, message)
+        except Unsuitable:  # (nothing was sent)
+            kind = Cardinality.UNARY_STREAM
+            self._grpcio = self._channel._grpcio_stream(
+                self._route, kind, self._response_type, None, None
+            )
+            await self._grpcio.send_message(message, end=end)
+
+    async def recv_message(self) -> Any:
+        """The next response; None after the last one."""
+        if self._grpcio is not None:
+            return await self._grpcio.recv_message()
+        assert self._stream is not None, "send_message first"
+        data = await self._stream.next()
+        return None if data is None else wirecodec.decode(self._response_type, data)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._messages()

@@ -333,7 +333,10 @@ class RemoteClient:
 
     def _deliver(self, event_type: EventType, info: EventInfo) -> None:
         task = self._tasks.get(info.container_id)
-        if event_type is EventType.EXIT:
+        if event_type is EventType.EXIT and info.process_id == INIT_PROCESS_ID:
+            # Only a task's own exit can come twice (the stream and a reconcile both report
+            # it); an exec's comes on the stream alone, so it is not kept (a long-lived
+            # container's every exec, healthchecks too, would stay in the set).
             key = (info.container_id, info.process_id, info.pid)
             if key in self._exits_seen:
                 return
@@ -342,7 +345,7 @@ class RemoteClient:
             # earlier run (a shim re-sending it, unseen by this client) names another pid.
             # As daemon/container/state.py exit_ends_run: 0 is a pid not known.
             ours = info.pid == 0 or task is None or task.pid in (0, info.pid)
-            if task is not None and info.process_id == INIT_PROCESS_ID and ours:
+            if task is not None and ours:
                 task.exited(info.exit_code, info.exited_at)
         elif task is not None:
             if event_type is EventType.PAUSED:

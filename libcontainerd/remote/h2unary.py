@@ -1,4 +1,5 @@
-"""Unary gRPC calls on a bare HTTP/2 connection of the loop's own, beside grpcio's channel.
+"""Unary gRPC calls, and the event stream, on a bare HTTP/2 connection of the loop's own,
+beside grpcio's channel.
 
 A unary call through grpcio costs the client ~90 us of CPU (issue 13;
 bench/floor_transport.py): the C-core starts its batch on the loop's thread, completes it
@@ -7,23 +8,30 @@ a few HTTP/2 frames written by the loop's unix-socket transport, and read back w
 answer lands, costs ~25 us, on one thread. `H2Unary` does that for the calls that fit it;
 the channel gives it every unary call without a timeout or caller metadata
 (channel.py), and any call it cannot take (`Unsuitable`) goes through grpcio as before.
+The event subscription (Events.Subscribe, a server stream: ~3 events a lifecycle, each a
+read that cost about a unary call through grpcio) goes here too (`open_stream`): its
+DATA frames are cut into gRPC's length-prefixed messages as they land (`Feed`).
 
 What it does, and what it leaves to grpcio:
 - one connection at a time, made at the first call; a call while there is none tries to
   connect (a unix socket's connect: tens of microseconds, so no backoff between tries,
-  and none outlasting containerd's return: the event stream, on grpcio, may be back
-  while this would still be waiting one out), and fails at once with UNAVAILABLE if
+  and none outlasting containerd's return: a call may come while this would still be
+  waiting one out), and fails at once with UNAVAILABLE if
   containerd is not there; a GOAWAY or a lost connection fails the calls it took with
-  UNAVAILABLE, the next call opens a new one;
-- windows opened wide at once (stream and connection), so containerd never waits to
-  send an answer; a request larger than the send windows containerd allows, or beyond
-  its stream limit, is `Unsuitable` (grpcio's flow control waits; this does not);
+  UNAVAILABLE, the next call opens a new one; the event stream ends the same way, as
+  grpcio's does, and the client's monitor subscribes again (monitor.py);
+- windows opened wide at once (stream and connection, RECEIVE_WINDOW), so containerd
+  never waits to send an answer, and each topped up once half of it was received, so
+  a stream that lives as long as the client (the events) never runs it dry; a request
+  larger than the send windows containerd allows, or beyond its stream limit, is
+  `Unsuitable` (grpcio's flow control waits; this does not);
 - request headers are HPACK literals made once per route and namespace (no dynamic
   table on our side); answers are read by `hpack`, and a block of only indexed fields
   (what Go's encoder sends once its table holds the fields) from a memo, cleared at any
   other block, which may move the table;
-- a caller that leaves before the answer (cancelled, its coroutine closed) resets the
-  stream (RST_STREAM CANCEL): containerd ends the call; `close` closes the connection,
+- a caller that leaves before the answer (cancelled, its coroutine closed), or a reader
+  that leaves a stream before its end, resets the stream (RST_STREAM CANCEL):
+  containerd ends the call; `close` closes the connection,
   which ends every call on it in containerd, and its callers get CancelledError, as
   grpcio's path gives them;
 - errors are grpc.aio's AioRpcError with containerd's status and message, as grpcio
@@ -33,9 +41,11 @@ What it does, and what it leaves to grpcio:
 from __future__ import annotations
 
 import asyncio
+import collections
 import struct
 import urllib.parse
-from typing import TYPE_CHECKING, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import grpc.aio
@@ -55,6 +65,9 @@ CANCEL, REFUSED_STREAM = 0x8, 0x7
 WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65535
 LAST_STREAM = 2**31 - 1
+# The receive window we announce, per stream and for the connection; each is topped up
+# once half of it was received. (A module setting so that a test can make it small.)
+RECEIVE_WINDOW = WINDOW
 
 _STATUS = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC's mapping of an HTTP status that is not 200 (an answer from something else).
@@ -121,12 +134,75 @@ def request_headers(route: str, headers: tuple[tuple[str, str], ...]) -> bytes:
 
 
 class _Stream:
-    __slots__ = ("answer", "data", "headers")
+    """A call's state on the connection; `answer` is done when the call ends."""
+
+    __slots__ = ("answer", "data", "feed", "headers", "received")
+
+    def __init__(self, answer: asyncio.Future[Answer], feed: Feed | None = None) -> None:
+        self.answer = answer
+        self.data: list[bytes] = []  # (a unary call's DATA payloads)
+        self.headers: Headers = []
+        self.received = 0  # DATA bytes since our last WINDOW_UPDATE of the stream
+        self.feed = feed  # a server stream's messages, as they come
+
+
+class Feed:
+    """The messages of a server-streaming call as they land: DATA payloads are cut into
+    gRPC's length-prefixed messages (one split across frames, or several in one frame),
+    which `next` hands out in order; after the last, the call's end (its status)."""
+
+    __slots__ = ("answer", "messages", "partial", "waiter")
 
     def __init__(self, answer: asyncio.Future[Answer]) -> None:
         self.answer = answer
-        self.data: list[bytes] = []
-        self.headers: Headers = []
+        self.messages: collections.deque[bytes] = collections.deque()
+        self.partial = b""
+        self.waiter: asyncio.Future[None] | None = None
+        answer.add_done_callback(self._ended)
+
+    def feed(self, payload: bytes) -> None:
+        data = self.partial + payload if self.partial else payload
+        pos, end = 0, len(data)
+        while end - pos >= 5:
+            length = int.from_bytes(data[pos + 1 : pos + 5], "big")
+            if end - pos < 5 + length:
+                break
+            if data[pos]:  # (compressed: never asked for, so never expected)
+                if not self.answer.done():
+                    self.answer.set_exception(
+                        rpc_error(grpc.StatusCode.INTERNAL, "a compressed message")
+                    )
+                return
+            self.messages.append(data[pos + 5 : pos + 5 + length])
+            pos += 5 + length
+        self.partial = data[pos:]
+        if pos:
+            self._wake()
+
+    def _ended(self, _: object) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self) -> bytes | None:
+        """The next message; None once the call ended well; its AioRpcError if it failed,
+        CancelledError if its connection was closed."""
+        while not self.messages:
+            answer = self.answer
+            if answer.done():
+                _, headers = answer.result()
+                error = status_error(headers)
+                if error is None and self.partial:
+                    error = rpc_error(grpc.StatusCode.INTERNAL, "the stream ended in a message")
+                if error is not None:
+                    raise error
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.messages.popleft()
 
 
 class H2Connection(asyncio.Protocol):
@@ -145,17 +221,19 @@ class H2Connection(asyncio.Protocol):
         self._max_frame = 16384
         self._max_streams = LAST_STREAM
         self._received = 0  # DATA bytes since our last connection WINDOW_UPDATE
+        self._refill = RECEIVE_WINDOW // 2
         self.usable = True  # no GOAWAY, not lost, stream ids left
 
     # -- asyncio.Protocol --
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # (uvloop's: not a subclass)
-        settings = struct.pack(">HIHI", 2, 0, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW)  # no push
-        more = struct.pack(">I", WINDOW - DEFAULT_WINDOW)
-        self._transport.write(
-            PREFACE + _frame(SETTINGS, 0, 0, settings) + _frame(WINDOW_UPDATE, 0, 0, more)
-        )
+        settings = struct.pack(">HIHI", 2, 0, SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW)
+        frames = PREFACE + _frame(SETTINGS, 0, 0, settings)  # (2 = 0: no push)
+        if RECEIVE_WINDOW > DEFAULT_WINDOW:
+            more = struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)
+            frames += _frame(WINDOW_UPDATE, 0, 0, more)
+        self._transport.write(frames)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False
@@ -179,9 +257,21 @@ class H2Connection(asyncio.Protocol):
                     payload = payload[1 : length - payload[0]]
                 call = self._streams.get(stream)
                 if call is not None:
-                    call.data.append(payload)
+                    if call.feed is None:
+                        call.data.append(payload)
+                    else:
+                        call.feed.feed(payload)
+                        if call.answer.done():  # (a message it cannot read: failed)
+                            self.cancel(stream)
+                            continue
                     if flags & END_STREAM:
                         self._finish(stream, call)
+                    else:
+                        call.received += length
+                        if call.received > self._refill:  # a long stream's window
+                            more = call.received.to_bytes(4, "big")
+                            replies.append(_frame(WINDOW_UPDATE, 0, stream, more))
+                            call.received = 0
             elif kind in (HEADERS, CONTINUATION):
                 self._header_frame(kind, flags, stream, payload)
             elif kind == SETTINGS:
@@ -202,7 +292,7 @@ class H2Connection(asyncio.Protocol):
                 self._fail_from(last + 1, "containerd is going away")
                 self._retire_if_done()
         self._buffer = buffer[pos:]
-        if self._received > WINDOW // 2:
+        if self._received > self._refill:
             replies.append(_frame(WINDOW_UPDATE, 0, 0, self._received.to_bytes(4, "big")))
             self._received = 0
         if replies and self._transport is not None:
@@ -210,8 +300,11 @@ class H2Connection(asyncio.Protocol):
 
     # -- calls --
 
-    def start(self, block: bytes, message: bytes) -> tuple[int, asyncio.Future[Answer]]:
-        """Sends one call: its stream id and the future of its answer."""
+    def start(
+        self, block: bytes, message: bytes, streaming: bool = False
+    ) -> tuple[int, asyncio.Future[Answer], Feed | None]:
+        """Sends one call: its stream id, the future of its answer (its end), and for a
+        `streaming` (server-streaming) call the feed of its messages."""
         transport = self._transport
         body = b"\x00" + len(message).to_bytes(4, "big") + message
         if len(body) > min(self._send_window, self._stream_window):
@@ -225,7 +318,8 @@ class H2Connection(asyncio.Protocol):
         if self._next_stream > LAST_STREAM:
             self.usable = False  # the next call opens a new connection
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._streams[stream] = _Stream(answer)
+        feed = Feed(answer) if streaming else None
+        self._streams[stream] = _Stream(answer, feed)
         self._send_window -= len(body)
         frames = [_frame(HEADERS, END_HEADERS, stream, block)]
         size = self._max_frame
@@ -233,7 +327,7 @@ class H2Connection(asyncio.Protocol):
             last = at + size >= len(body)
             frames.append(_frame(DATA, END_STREAM if last else 0, stream, body[at : at + size]))
         transport.write(b"".join(frames))
-        return stream, answer
+        return stream, answer, feed
 
     def cancel(self, stream: int) -> None:
         """The caller left: containerd is told to end the call."""
@@ -328,8 +422,8 @@ class H2Connection(asyncio.Protocol):
                 call.answer.set_exception(rpc_error(grpc.StatusCode.UNAVAILABLE, why))
 
 
-def answer_message(data: bytes, headers: Headers) -> bytes:
-    """The answer's message, or the call's AioRpcError raised."""
+def status_error(headers: Headers) -> grpc.aio.AioRpcError | None:
+    """The call's AioRpcError by its headers and trailers; None if it ended well."""
     fields = dict(headers)
     status = fields.get(b"grpc-status")
     if status is None:
@@ -337,10 +431,18 @@ def answer_message(data: bytes, headers: Headers) -> bytes:
         code = _HTTP_STATUS.get(http, grpc.StatusCode.UNKNOWN)
         if http == b"200":
             code = grpc.StatusCode.INTERNAL
-        raise rpc_error(code, f"no gRPC status in the answer (HTTP status {http.decode()})")
+        return rpc_error(code, f"no gRPC status in the answer (HTTP status {http.decode()})")
     if status != b"0":
         details = urllib.parse.unquote(fields.get(b"grpc-message", b"").decode())
-        raise rpc_error(_STATUS.get(int(status), grpc.StatusCode.UNKNOWN), details)
+        return rpc_error(_STATUS.get(int(status), grpc.StatusCode.UNKNOWN), details)
+    return None
+
+
+def answer_message(data: bytes, headers: Headers) -> bytes:
+    """The answer's message, or the call's AioRpcError raised."""
+    error = status_error(headers)
+    if error is not None:
+        raise error
     if len(data) < 5 or data[0] != 0:
         raise rpc_error(grpc.StatusCode.INTERNAL, "no (uncompressed) answer message")
     return data[5 : 5 + int.from_bytes(data[1:5], "big")]
@@ -366,7 +468,7 @@ class H2Unary:
             except grpc.aio.AioRpcError:
                 recorder.record(route)  # (a call grpcio would have counted, and failed)
                 raise
-        stream, answer = connection.start(block, message)
+        stream, answer, _ = connection.start(block, message)
         recorder.record(route)
         try:
             data, headers = await answer
@@ -374,6 +476,24 @@ class H2Unary:
             if not answer.done() or answer.cancelled():
                 connection.cancel(stream)
         return answer_message(data, headers)
+
+    async def open_stream(
+        self, block: bytes, message: bytes, route: str, recorder: CallRecorder
+    ) -> ServerStream:
+        """A server-streaming call sent (and recorded) as `call` sends a unary one; its
+        messages are read from the answer. AioRpcError if containerd is not there,
+        Unsuitable before anything is sent."""
+        connection = self._connection
+        if connection is None or not connection.usable:
+            try:
+                connection = await self._connect()
+            except grpc.aio.AioRpcError:
+                recorder.record(route)
+                raise
+        stream, _, feed = connection.start(block, message, streaming=True)
+        recorder.record(route)
+        assert feed is not None
+        return ServerStream(connection, stream, feed)
 
     async def _connect(self) -> H2Connection:
         """A new connection; callers that come while one is being made wait for it (and
@@ -412,3 +532,23 @@ class H2Unary:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+class ServerStream:
+    """One server-streaming call on the bare connection: `next()` until None; `end()`
+    resets it in containerd (RST_STREAM CANCEL) unless it has ended."""
+
+    __slots__ = ("_connection", "_feed", "_stream")
+
+    def __init__(self, connection: H2Connection, stream: int, feed: Feed) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._feed = feed
+
+    def next(self) -> Coroutine[Any, Any, bytes | None]:
+        return self._feed.next()
+
+    def end(self) -> None:
+        if not self._feed.answer.done():
+            self._connection.cancel(self._stream)
+            self._feed.answer.cancel()

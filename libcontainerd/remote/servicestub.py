@@ -89,9 +89,12 @@ class ServiceStub:
         deadline: Any = None,
         metadata: Any = None,
     ) -> AsyncIterator[Any]:
-        kind = Cardinality.UNARY_STREAM
-        async with self._open(
-            route, kind, type(request), response_type, timeout, deadline, metadata
+        async with self.channel.server_stream(
+            route,
+            response_type,
+            timeout=self.timeout if timeout is None else timeout,
+            deadline=self.deadline if deadline is None else deadline,
+            metadata=self.metadata if metadata is None else metadata,
         ) as stream:
             await stream.send_message(request, end=True)
             async for message in stream:

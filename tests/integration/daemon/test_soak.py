@@ -65,9 +65,40 @@ async def run_rm(s: Soak, n: int) -> None:
 async def exec_piped(s: Soak, n: int) -> None:
     # Now and then more than a pipe holds, so that stdin waits for room.
     payload = (f"line {n}\n" * (1 if n % 5 else 20_000)).encode()
-    code, out, err = await s.daemon.docker("exec", "-i", HOST, "cat", stdin=payload)
+    try:
+        code, out, err = await s.daemon.docker(
+            "exec", "-i", HOST, "cat", stdin=payload, timeout=OP_TIMEOUT - 15
+        )
+    except TimeoutError:
+        # Say where it stopped: whether the process still runs, and what it waits on.
+        raise AssertionError(f"exec -i hung; execs not over:\n{_unfinished_execs(s)}") from None
     assert code == 0, err
     assert out.encode() == payload, (len(out), len(payload))
+
+
+def _unfinished_execs(s: Soak) -> str:
+    """The soak host's execs without an exit code, as the daemon (in this process) and
+    the kernel see them."""
+    live = s.daemon.services.daemon.find(s.host_id)
+    if live is None:
+        return "(the host container is gone)"
+    lines = []
+    for record in list(live.execs.values()):
+        if record.exit_code is not None:
+            continue
+        proc = f"/proc/{record.pid}"
+        try:
+            with open(f"{proc}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+            with open(f"{proc}/wchan") as wchan:
+                state += f" wchan={wchan.read()} stdin={os.readlink(f'{proc}/fd/0')}"
+        except OSError as exc:
+            state = f"no process ({exc.strerror})"
+        lines.append(
+            f"{record.id[:12]} {record.config.get('Cmd')} pid={record.pid} "
+            f"running={record.running} output_open={record.hub.running} process: {state}"
+        )
+    return "\n".join(lines) or "(none)"
 
 
 async def exec_tty(s: Soak, n: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from libcontainerd.errors import (
     UnknownError,
     from_grpc,
 )
-from libcontainerd.remote import channel
+from libcontainerd.remote import channel, h2unary
 from libcontainerd.remote.content import RemoteContentStore
 from libcontainerd.remote.gen.containerd.services.containers.v1 import (
     Container,
@@ -32,6 +33,11 @@ from libcontainerd.remote.gen.containerd.services.containers.v1 import (
     CreateContainerRequest,
     DeleteContainerRequest,
     GetContainerRequest,
+)
+from libcontainerd.remote.gen.containerd.services.events.v1 import (
+    Envelope,
+    PublishRequest,
+    SubscribeRequest,
 )
 from libcontainerd.remote.gen.containerd.services.tasks.v1 import WaitRequest
 from libcontainerd.remote.gen.google.protobuf import Any as ProtoAny
@@ -107,21 +113,23 @@ async def test_cancelling_the_awaiting_task_ends_the_call_in_containerd(
         await conn.close()
 
 
-async def _wait_calls(containerd: TestContainerd, metric: str) -> float:
-    """Tasks.Wait calls containerd has started (or handled: ended, any status) so far."""
+async def _wait_calls(containerd: TestContainerd, metric: str, method: str = "Tasks.Wait") -> float:
+    """`method` calls containerd has started (or handled: ended, any status) so far."""
     return sum(
         sample.value
         for sample in parse_prometheus(await containerd.metrics_text())
         if sample.name == metric
-        and rpc_name(sample.labels["grpc_service"], sample.labels["grpc_method"]) == "Tasks.Wait"
+        and rpc_name(sample.labels["grpc_service"], sample.labels["grpc_method"]) == method
     )
 
 
-async def _until_wait_calls(containerd: TestContainerd, metric: str, target: float) -> None:
+async def _until_wait_calls(
+    containerd: TestContainerd, metric: str, target: float, method: str = "Tasks.Wait"
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
-    while await _wait_calls(containerd, metric) < target:
-        assert loop.time() < deadline, f"{metric} of Tasks.Wait stayed below {target}"
+    while await _wait_calls(containerd, metric, method) < target:
+        assert loop.time() < deadline, f"{metric} of {method} stayed below {target}"
         await asyncio.sleep(0.05)
 
 
@@ -328,3 +336,103 @@ def test_spawning_with_calls_in_flight_and_closing_ends_grpcio_s_threads(
     assert seen["answered"] == 50
     assert seen["counts"] == {"Version.Version": 51}
     assert seen["after"] == seen["before"], "a thread or fd of grpcio outlived the close"
+
+
+SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
+SUBSCRIBE_KEY = "Events.Subscribe"
+
+
+async def _live_subscription(
+    conn: Connection, topic: str, got: list[Envelope]
+) -> asyncio.Task[None]:
+    """A task reading `conn`'s subscription to `topic` (and its marker) into `got`, once a
+    marker published after it opened has come back on it (the one way to know it is on)."""
+    marker = f"{topic}-marker"
+    filters = [f'topic=="{topic}"', f'topic=="{marker}"']
+    seen = asyncio.Event()
+
+    async def read() -> None:
+        async for envelope in conn.stubs.events.subscribe(SubscribeRequest(filters=filters)):
+            if envelope.topic == marker:
+                seen.set()
+            else:
+                got.append(envelope)
+
+    reading = asyncio.create_task(read())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not seen.is_set():
+        assert loop.time() < deadline and not reading.done(), "the subscription never came up"
+        await conn.stubs.events.publish(PublishRequest(topic=marker, event=ProtoAny("x", b"")))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen.wait(), 0.05)
+    return reading
+
+
+@pytest.mark.parametrize("bare", [True, False], ids=["bare-h2", "grpcio"])
+async def test_the_event_stream_brings_every_event_in_order_past_its_window(
+    containerd: TestContainerd, bare: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1.2 MB of events, some larger than an HTTP/2 frame (split across frames), some a
+    few bytes (several to a frame), on a stream whose receive window is HTTP/2's default
+    64 kB: the stream stalls unless the client gives the window back as it reads."""
+    monkeypatch.setattr(channel, "BARE_UNARY", bare)
+    monkeypatch.setattr(h2unary, "RECEIVE_WINDOW", h2unary.DEFAULT_WINDOW)
+    conn = Connection(containerd.address, containerd.namespace)
+    topic = "/moorage-test/" + unique_id("events")
+    sizes = [40_000 if i % 3 == 0 else i % 7 for i in range(90)]
+    values = [os.urandom(size) for size in sizes]
+    got: list[Envelope] = []
+    try:
+        reading = await _live_subscription(conn, topic, got)
+        before = dict(conn.counts())
+        for value in values:
+            await conn.stubs.events.publish(PublishRequest(topic=topic, event=ProtoAny("x", value)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while len(got) < len(values):
+            assert loop.time() < deadline, f"{len(got)} of {len(values)} events came"
+            assert not reading.done()
+            await asyncio.sleep(0.02)
+        assert [e.event.value if e.event else b"" for e in got] == values
+        assert {e.topic for e in got} == {topic}
+        assert dict(conn.counts()) == {
+            "Events.Subscribe": 1,
+            "Events.Publish": before["Events.Publish"] + len(values),
+        }
+        assert (SUBSCRIBE in {r for r, _ in conn.channel._callables}) is not bare  # the path
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("bare", [True, False], ids=["bare-h2", "grpcio"])
+async def test_an_event_stream_ends_in_containerd_on_cancel_and_on_close(
+    containerd: TestContainerd, bare: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader of the event stream cancelled: containerd sees the call end. A connection
+    closed under a reader: the reader gets CancelledError and containerd sees the end."""
+    monkeypatch.setattr(channel, "BARE_UNARY", bare)
+    conns = [Connection(containerd.address, containerd.namespace) for _ in range(2)]
+    topic = "/moorage-test/" + unique_id("ends")
+    try:
+        for n, conn in enumerate(conns, 1):
+            got: list[Envelope] = []
+            reading = await _live_subscription(conn, topic, got)
+            # (taken with ours live: the ends of earlier tests' subscriptions are counted)
+            handled = await _wait_calls(containerd, "grpc_server_handled_total", SUBSCRIBE_KEY)
+            if n == 1:
+                reading.cancel()
+            else:
+                await conn.close()
+            with pytest.raises(asyncio.CancelledError):
+                await reading
+            await _until_wait_calls(
+                containerd, "grpc_server_handled_total", handled + 1, SUBSCRIBE_KEY
+            )
+            assert dict(conn.counts())["Events.Subscribe"] == 1
+    finally:
+        for conn in conns:
+            await conn.close()

@@ -145,6 +145,9 @@ async def test_a_backend_is_given_only_the_events_it_takes(
         assert (await process.delete()).exit_code == 0
         process.stdio.close()
         assert task.status is TaskStatus.RUNNING
+        # What the client keeps to deliver a task's exit once holds no exec's: a running
+        # container's execs must not add to it for as long as it runs.
+        assert not [key for key in client._exits_seen if key[0] == cid]
         await task.kill(signal.SIGKILL)
         exit_info = await backend.wait_for(cid, EventType.EXIT, lambda i: i.process_id == "init")
         assert exit_info.pid == pid

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from libcontainerd.remote import RemoteContainer
+import pytest
+
+from libcontainerd.remote import RemoteContainer, channel
 from libcontainerd.types import EventType, StdioSpec, TaskStatus
 from tests.support.containerd import ImportedImage, TestContainerd, count_delta
 from tests.support.lcd import (
@@ -16,6 +18,7 @@ from tests.support.lcd import (
     unique_id,
 )
 
+SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
 ECHO_STDIN = ["sh", "-c", "read line; echo got $line; read line; exit 7"]
 
 
@@ -97,9 +100,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("bare", [True, False], ids=["bare-h2", "grpcio"])
 async def test_exit_during_containerd_restart_is_delivered_once(
-    containerd: TestContainerd, busybox_image: ImportedImage
+    containerd: TestContainerd,
+    busybox_image: ImportedImage,
+    bare: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """On either path the event stream takes (the bare HTTP/2 connection, or grpcio), its
+    loss when containerd stops ends it so that the client subscribes again and hears of
+    the exit it missed."""
+    monkeypatch.setattr(channel, "BARE_UNARY", bare)
     cid = unique_id("gap")
     async with connected(containerd) as (client, backend):
         container = await new_container_on(
@@ -109,6 +120,8 @@ async def test_exit_during_containerd_restart_is_delivered_once(
         task = container.task()
         assert task is not None and task.stdio.stdin is not None and task.stdio.stdout is not None
         subscriptions = client.subscriptions
+        through_grpcio = {route for route, _ in client.conn.channel._callables}
+        assert (SUBSCRIBE in through_grpcio) is not bare  # (the path taken)
 
         await containerd.supervisor.stop()
         # The shim outlives containerd; the FIFOs need no containerd, so the task can be

@@ -49,10 +49,22 @@ class Process:
     stdio: Stdio = field(default_factory=Stdio)
     deleted: bool = False
     pid: int = 0
+    # When set, Tasks.Start's answer waits for it (the process itself has started), and
+    # `asked` is set once the start is asked for.
+    answer: asyncio.Event | None = None
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+    deleted_before_answer: bool = False
 
     async def start(self) -> int:
         if self.fail:
             raise LibcontainerdError(self.fail)
+        self.asked.set()
+        if self.answer is not None:
+            await self.answer.wait()
+            if self.deleted:
+                # containerd's Start reads the process's state after starting it.
+                self.deleted_before_answer = True
+                raise LibcontainerdError(f"process does not exist {self.id}: not found")
         self.pid = 4242
         return self.pid
 
@@ -67,8 +79,11 @@ class Task:
     fail: str = ""
     processes: list[Process] = field(default_factory=list)
 
+    answer: asyncio.Event | None = None
+    asked: asyncio.Event = field(default_factory=asyncio.Event)  # a start was asked for
+
     async def exec(self, exec_id: str, spec: dict[str, Any], stdio: StdioSpec) -> Process:
-        process = Process(exec_id, spec, self.fail)
+        process = Process(exec_id, spec, self.fail, answer=self.answer, asked=self.asked)
         self.processes.append(process)
         return process
 
@@ -170,6 +185,31 @@ async def test_start_then_exit_records_pid_and_code_once() -> None:
         assert await attachment.next() is None  # the client's stream ended
     with pytest.raises(errors.Conflict, match=f"Error: Exec command {exec_id} has already run"):
         await execs.start(record)
+
+
+async def test_an_exit_before_the_starts_answer_waits_for_it_to_delete() -> None:
+    """A process that exits at once can have its exit event in before its start's reply;
+    deleting it then would fail the start that worked (containerd reads its state after)."""
+    execs, host, task = _setup()
+    task.answer = answer = asyncio.Event()
+    exec_id = execs.create(CID, {"Cmd": ["true"]})
+    record, _ = execs.prepare(exec_id)
+    starting = asyncio.ensure_future(execs.start(record))
+    async with asyncio.timeout(5):
+        await task.asked.wait()
+    exiting = asyncio.ensure_future(
+        execs.exited(host.live, EventInfo(CID, process_id=exec_id, exit_code=0))
+    )
+    for _ in range(20):  # the exit's handling goes as far as it can
+        await asyncio.sleep(0)
+    assert not task.processes[0].deleted and not exiting.done()
+    answer.set()
+    async with asyncio.timeout(5):
+        await starting
+        await exiting
+    process = task.processes[0]
+    assert (process.deleted, process.deleted_before_answer) == (True, False)
+    assert (record.pid, record.exit_code) == (4242, 0)
 
 
 async def test_a_failed_start_says_why_and_ends_with_126() -> None:
