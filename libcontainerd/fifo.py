@@ -21,6 +21,8 @@ from pathlib import Path
 from .types import StdioSpec
 
 _READ_SIZE = 64 * 1024
+# How long ending stdin waits for the shim's reader to be there (FifoSet.end_stdin).
+STDIN_READER_WAIT = 2.0
 
 
 class _LoopFd:
@@ -172,6 +174,43 @@ class FifoWriter:
     def close(self) -> None:
         self._fd.close()
 
+    async def close_once_read(self, path: str) -> None:
+        """Close this end so that the shim's reader of the FIFO at `path` sees end of input,
+        once that reader exists (see `FifoSet.end_stdin`); writes under way go first."""
+        async with self._lock:
+            if self.closed:
+                return
+            try:
+                # A write-only end: it keeps what is buffered, and is no reader itself.
+                holder = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                self.close()  # the FIFO is gone (its process deleted): no reader to wait for
+                return
+            self.close()
+            try:
+                await _reader_present(path)
+            finally:
+                os.close(holder)
+
+
+async def _reader_present(path: str) -> None:
+    """Until the FIFO at `path` has a reader (a write-only open stops failing with ENXIO),
+    or STDIN_READER_WAIT has passed (a reader that came and went, its process gone)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STDIN_READER_WAIT
+    pause = 0.001
+    while True:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or loop.time() >= deadline:
+                return
+        # No event tells when another process opens a FIFO: polled, and only in the
+        # rare case that the reader is not there yet (the usual one returns above).
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
 
 @dataclass(frozen=True, slots=True)
 class FifoPaths:
@@ -215,6 +254,20 @@ class FifoSet:
     @property
     def terminal(self) -> bool:
         return self.paths.terminal
+
+    async def end_stdin(self) -> None:
+        """End of input: close our stdin end in a way that reaches the process.
+
+        The shim opens its read end of the stdin FIFO in a goroutine started during
+        Tasks.Start (and Create), which may answer before that open has happened. Our end
+        is opened read-write, so writes never wait for that reader; but if our end and the
+        shim's own write end (which CloseIO closes) are both gone before the shim's open,
+        that open waits for a writer that never comes, and the process never sees end of
+        input (`docker exec -i` hanging; rare, seen under load). So our end is swapped for
+        a write-only one, which holds what is still buffered and is closed once a reader
+        is there."""
+        if self._stdin is not None and self.paths.stdin:
+            await self._stdin.close_once_read(self.paths.stdin)
 
     def close(self) -> None:
         for end in (self._stdin, self._stdout, self._stderr):

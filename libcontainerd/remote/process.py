@@ -79,8 +79,7 @@ class RemoteProcess:
     async def close_stdin(self) -> None:
         # The shim keeps a write end of the stdin FIFO open itself, so closing ours is not
         # EOF for the process: CloseIO tells the shim to close the process's stdin.
-        if self._stdio.stdin is not None:
-            self._stdio.stdin.close()
+        await self._stdio.end_stdin()
         await call(
             self._conn.stubs.tasks.close_io(
                 CloseIoRequest(container_id=self.container_id, exec_id=self._exec_id, stdin=True)

@@ -229,3 +229,49 @@ def test_an_exec_makes_the_directory_when_it_is_gone(tmp_path: Path) -> None:
     finally:
         exec_.remove()
     assert directory.is_dir()
+
+
+def _read_to_the_end(path: str) -> bytes:
+    """A reader that comes late, as the shim's may: a blocking open (it waits for a
+    writer), then everything up to end of input."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = b""
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        return data
+    finally:
+        os.close(fd)
+
+
+async def test_ending_stdin_before_its_reader_opens_still_reaches_it(tmp_path: Path) -> None:
+    """The shim opens its read end of stdin in its own time, maybe after a short input
+    has been written and ended: that reader must still get the input and then its end,
+    not wait for ever for a writer."""
+    fifos = create_fifos(tmp_path, "p", StdioSpec(stdin=True))
+    assert fifos.stdin is not None
+    await fifos.stdin.write(b"short input\n")
+    ending = asyncio.create_task(fifos.end_stdin())
+    await _waiting(ending)  # no reader yet: our end is not let go of
+    async with asyncio.timeout(10):
+        data = await asyncio.to_thread(_read_to_the_end, fifos.paths.stdin)
+        await ending
+    assert data == b"short input\n"
+    assert fifos.stdin.closed
+    fifos.remove()
+
+
+async def test_ending_stdin_with_its_reader_there_is_at_once(tmp_path: Path) -> None:
+    fifos = create_fifos(tmp_path, "p", StdioSpec(stdin=True))
+    assert fifos.stdin is not None
+    reader = os.open(fifos.paths.stdin, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        await fifos.stdin.write(b"x")
+        ending = asyncio.create_task(fifos.end_stdin())
+        await asyncio.sleep(0)  # one turn: with the reader there, nothing is waited for
+        assert ending.done()
+        assert os.read(reader, 10) == b"x"
+        assert os.read(reader, 10) == b""  # and then end of input
+    finally:
+        os.close(reader)
+        fifos.remove()
