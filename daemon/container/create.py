@@ -104,19 +104,21 @@ async def create(
     model.volume_mounts = [m.as_json() for m in volume_mounts]
     daemon._creating[canonical] = container_id
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        staged = encode_state(model)
-        live = daemon._new_live(model)
         creating = asyncio.ensure_future(new_lcd(daemon, model, image))
         try:
             # Snapshots.Prepare is sent at the task's first step and containerd works on
-            # it meanwhile: the record is staged then (2 fsyncs, 0.5-3 ms on a busy
-            # disk), so that only the commit's one waits after the RPCs.
+            # it meanwhile: the directory is made and the record staged then (2 fsyncs,
+            # 0.5-3 ms on a busy disk), so that only the commit's one waits after the
+            # RPCs. The spec, which writes its etc files in the directory, is built once
+            # Prepare has answered, after this (no await in between).
             await asyncio.sleep(0)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            staged = encode_state(model)
             daemon.store.stage(model, staged)
         except BaseException:
             await _undo(creating)
             raise
+        live = daemon._new_live(model)
         try:
             live.lcd = await creating
         except lcd_errors.LibcontainerdError as exc:
@@ -147,8 +149,10 @@ async def create(
 
 
 async def _undo(creating: asyncio.Future[LcdContainer]) -> None:
-    """What containerd made for a create that failed meanwhile goes too."""
-    with contextlib.suppress(lcd_errors.LibcontainerdError):
+    """What containerd made for a create that failed meanwhile goes too. The create's own
+    error is the one to report: a build that fails without the directory (its mkdir is
+    what failed) has removed its snapshot itself."""
+    with contextlib.suppress(Exception):
         await (await creating).delete()
 
 

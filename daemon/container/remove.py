@@ -68,13 +68,29 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
+    _erase_after_reply(daemon, live)
+
+
+def _erase_after_reply(daemon: Daemon, live: LiveContainer) -> None:
+    """The removed container's files go in a background thread (unlink and rmtree wait on
+    the filesystem: ~2 ms of `docker rm`'s 6, issue 13), started at the loop's next turn:
+    the reply is written in this one (the handler returns to the dispatcher with no await
+    in between), so the thread's start and its taking the GIL come after it. `removing` is
+    durable: a crash before the unlink lands has restore finish the removal, as after a
+    power loss. Restore waits for them."""
+
+    def spawn() -> None:
+        erasing = asyncio.to_thread(erase, live.model.dir)
+        daemon._background.spawn(erasing, name=f"erase-{live.id[:12]}")
+
+    asyncio.get_running_loop().call_soon(spawn)
 
 
 async def finish_removal(
     daemon: Daemon, live: LiveContainer, remove_volumes: bool = False, *, files_later: bool = False
 ) -> None:
-    """Task, containerd container, snapshot, then the record; with `files_later` its files
-    go after this returns (in a background thread), else before."""
+    """Task, containerd container, snapshot, then the record; its files too, unless
+    `files_later` (then they are the caller's: `_erase_after_reply`)."""
     if live.lcd is not None:
         with contextlib.suppress(lcd_errors.NotFoundError):
             await live.lcd.delete()
@@ -90,15 +106,8 @@ async def finish_removal(
     daemon._live.pop(live.id, None)
     volumes.release(daemon, live.model, remove_anonymous=remove_volumes)
     live.machine.apply(Input.REMOVED)
-    # Its files go off the loop (unlink and rmtree wait on the filesystem's journal); for
-    # `docker rm` after the reply too (~2 ms of its 6, issue 13): `removing` is durable,
-    # so a crash before the unlink lands has restore finish the removal, as after a
-    # power loss. Restore waits for them.
-    erasing = asyncio.to_thread(erase, live.model.dir)
-    if files_later:
-        daemon._background.spawn(erasing, name=f"erase-{live.id[:12]}")
-    else:
-        await erasing
+    if not files_later:
+        await asyncio.to_thread(erase, live.model.dir)  # off the loop: see _erase_after_reply
 
 
 def spawn_auto_remove(daemon: Daemon, live: LiveContainer) -> None:

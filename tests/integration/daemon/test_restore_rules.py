@@ -90,6 +90,34 @@ async def test_removal_cut_short_is_finished_at_restart(
         assert not state_file.parent.exists()
 
 
+async def test_removal_whose_record_a_power_loss_cut_keeps_the_record_before_it(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    async with running_daemon(containerd, busybox_image) as first:
+        await first.docker_ok("run", "--name", "cut", "busybox", "true")
+        cid = (await first.docker_ok("inspect", "--format", "{{.Id}}", "cut")).strip()
+        data_root = first.services.config.data_root
+    # `docker rm` swapped `removing` into place, then the power went before its sync: the
+    # state file's name is on bytes that never reached the disk, the record it replaced
+    # is whole under the temp name. The removal never answered.
+    directory = data_root / "containers" / cid
+    state_file, temp_file = directory / "container.json", directory / ".container.json.tmp"
+    before = state_file.read_bytes()
+    temp_file.write_bytes(before)
+    state_file.write_bytes(before[: len(before) // 2])
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        state = await _inspect(second, "cut")
+        assert (state["Status"], state["ExitCode"]) == ("exited", 0)
+        code, out, _ = await second.docker("start", "-a", "cut")
+        assert (code, out) == (0, "")
+        await second.docker_ok("rm", "cut")
+        # Its files go after the answer, in a background thread: poll, with a deadline.
+        async with asyncio.timeout(20):
+            while directory.exists():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    assert await _leftovers(containerd, cid) == []
+
+
 async def test_task_whose_container_was_deleted_under_it_is_killed_at_restart(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:

@@ -128,3 +128,38 @@ def test_a_save_synced_later_is_in_place_at_once(tmp_path: Path) -> None:
     erase(model.dir)  # the files may go before the sync: it holds its own fds
     deferred.run()
     deferred.run()  # nothing left to sync, nothing closed twice
+
+
+def test_a_save_synced_later_keeps_the_record_it_replaced_whole(tmp_path: Path) -> None:
+    # `docker rm`'s `removing` is swapped into place unsynced; a power loss before its
+    # sync can leave the state file's new name on bytes that never reached the disk.
+    store = ContainerStore(tmp_path)
+    model = _container(store, "9" * 64, "/cut")
+    model.config = {"Env": ["A_LONGER_RECORD=" + "x" * 200]}
+    model.state.status = Status.EXITED
+    store.save(model)  # synced: the state file, the temp file holds the created record
+    model.config = {}
+    model.state.status = Status.REMOVING
+    with store.syncing_later() as deferred:
+        store.save(model)  # shorter than what the temp file held: cut to its length
+    deferred.run()
+    [loaded] = ContainerStore(tmp_path).load()
+    assert loaded.state.status is Status.REMOVING and loaded.config == {}
+    state_file = model.dir / STATE_FILE
+    state_file.write_bytes(state_file.read_bytes()[:100])  # what the disk kept of it
+    [loaded] = ContainerStore(tmp_path).load()
+    assert loaded.state.status is Status.EXITED  # the record before: restore recreates it
+    assert loaded.config == {"Env": ["A_LONGER_RECORD=" + "x" * 200]}
+    assert loaded.name == "/cut"
+
+
+def test_a_state_file_that_does_not_decode_and_nothing_before_it_is_skipped(
+    tmp_path: Path,
+) -> None:
+    store = ContainerStore(tmp_path)
+    model = _container(store, "7" * 64, "/broken")
+    (model.dir / STATE_FILE).write_bytes(b"{")
+    assert ContainerStore(tmp_path).load() == []
+    (model.dir / f".{STATE_FILE}.tmp").write_bytes(b"[]")
+    assert ContainerStore(tmp_path).load() == []
+    assert model.dir.exists()  # kept for a person to look at, as before
