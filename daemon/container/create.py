@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,7 @@ async def create(
         host_config=host_config,
         image_id=image.id,
         runtime=runtime.name,
-        directory=str(directory),
+        directory=directory,
     )
     warnings = daemon.specs.prepare_create(model, _runtime_config(image), request)
     daemon.specs.inherit_mounts(model, daemon.store.get)
@@ -104,7 +105,10 @@ async def create(
     model.volume_mounts = [m.as_json() for m in volume_mounts]
     daemon._creating[canonical] = container_id
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.mkdir(directory, 0o700)  # one call (os.makedirs stats the parent first)
+        except OSError:  # there already, or the data root is gone: as Path.mkdir did
+            os.makedirs(directory, 0o700, exist_ok=True)
         staged = encode_state(model)
         live = daemon._new_live(model)
         creating = asyncio.ensure_future(new_lcd(daemon, model, image))
@@ -179,7 +183,7 @@ def _warnings(daemon: Daemon, host_config: dict[str, Any]) -> list[str]:
 def _runtime_spec(daemon: Daemon, name: str) -> RuntimeSpec:
     runtime = daemon.runtimes.get(name)
     return RuntimeSpec(
-        runtime.shim, binary=runtime.path, root=str(daemon.config.exec_root / "runc")
+        runtime.shim, binary=runtime.path, root=os.path.join(daemon.config.exec_root, "runc")
     )
 
 

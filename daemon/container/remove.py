@@ -94,7 +94,7 @@ async def finish_removal(
     # `docker rm` after the reply too (~2 ms of its 6, issue 13): `removing` is durable,
     # so a crash before the unlink lands has restore finish the removal, as after a
     # power loss. Restore waits for them.
-    erasing = asyncio.to_thread(erase, live.model.dir)
+    erasing = asyncio.to_thread(erase, live.model.directory)
     if files_later:
         daemon._background.spawn(erasing, name=f"erase-{live.id[:12]}")
     else:

@@ -113,12 +113,12 @@ def encode_state(container: Container) -> bytes:
     return jsonbytes.dumps(container.as_json())
 
 
-def erase(directory: Path) -> None:
+def erase(directory: str) -> None:
     """A removed container's files: the state file first (the removal's commit), so a
     crash in the middle of the rest leaves a directory that load sweeps, never a
     container with half its files."""
     with contextlib.suppress(FileNotFoundError):
-        (directory / STATE_FILE).unlink()
+        os.unlink(os.path.join(directory, STATE_FILE))
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -152,8 +152,8 @@ class ContainerStore:
             self._add(container)
         return list(self._by_id.values())
 
-    def directory_for(self, container_id: str) -> Path:
-        return self.root / container_id
+    def directory_for(self, container_id: str) -> str:
+        return os.path.join(self.root, container_id)  # str: per create (issue 13)
 
     def _add(self, container: Container) -> None:
         self._by_id[container.id] = container
@@ -188,7 +188,7 @@ class ContainerStore:
             os.replace(_tmp_path(path), path)
         else:
             write_atomic(path, current)
-        fsync_dir(container.dir)
+        fsync_dir(container.directory)
 
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:
@@ -219,7 +219,7 @@ class ContainerStore:
     def remove(self, container: Container) -> None:
         """Forget `container` and remove its files now."""
         self.forget(container)
-        erase(container.dir)
+        erase(container.directory)
 
     def forget(self, container: Container) -> None:
         """Forget `container` (no save writes it again); its files are `erase`'s."""

@@ -210,8 +210,8 @@ async def test_a_cancelled_read_leaves_the_reader_usable(tmp_path: Path) -> None
 def test_an_execs_fifos_share_the_tasks_directory_and_leave_it(tmp_path: Path) -> None:
     directory = tmp_path / "container"
     both = StdioSpec(stdin=False, stdout=True, stderr=True, terminal=False)
-    task = create_fifos(directory, "init", both)
-    exec_ = create_fifos(directory, "exec1", both, exec_process=True)
+    task = create_fifos(str(directory), "init", both)
+    exec_ = create_fifos(str(directory), "exec1", both, exec_process=True)
     assert exec_.paths.stdout == str(directory / "exec1-stdout")
     exec_.remove()
     # The exec's FIFOs are gone, the task's and their directory are not.
@@ -223,7 +223,7 @@ def test_an_execs_fifos_share_the_tasks_directory_and_leave_it(tmp_path: Path) -
 def test_an_exec_makes_the_directory_when_it_is_gone(tmp_path: Path) -> None:
     directory = tmp_path / "cleaned" / "container"
     spec = StdioSpec(stdin=True, stdout=True, stderr=False, terminal=False)
-    exec_ = create_fifos(directory, "exec1", spec, exec_process=True)
+    exec_ = create_fifos(str(directory), "exec1", spec, exec_process=True)
     try:
         assert sorted(p.name for p in directory.iterdir()) == ["exec1-stdin", "exec1-stdout"]
     finally:
