@@ -19,7 +19,7 @@ from . import monitor, stop, volumes
 from .live import LiveContainer
 from .model import Status
 from .state import Input
-from .store import erase
+from .store import erase, erase_later
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -90,15 +90,14 @@ async def finish_removal(
     daemon._live.pop(live.id, None)
     volumes.release(daemon, live.model, remove_anonymous=remove_volumes)
     live.machine.apply(Input.REMOVED)
-    # Its files go off the loop (unlink and rmtree wait on the filesystem's journal); for
-    # `docker rm` after the reply too (~2 ms of its 6, issue 13): `removing` is durable,
-    # so a crash before the unlink lands has restore finish the removal, as after a
-    # power loss. Restore waits for them.
-    erasing = asyncio.to_thread(erase, live.model.directory)
+    # Its files go off the loop (unlink and rmtree wait on the filesystem); for `docker
+    # rm` after the reply too (~2 ms of its 6, issue 13): `removing` is durable, so a
+    # crash before the unlink lands has restore finish the removal, as after a power
+    # loss. Restore waits for them.
     if files_later:
-        daemon._background.spawn(erasing, name=f"erase-{live.id[:12]}")
+        erase_later(live.model.directory)
     else:
-        await erasing
+        await asyncio.to_thread(erase, live.model.directory)
 
 
 def spawn_auto_remove(daemon: Daemon, live: LiveContainer) -> None:

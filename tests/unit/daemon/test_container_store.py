@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from daemon.container.model import Container, Status
-from daemon.container.store import STATE_FILE, ContainerStore, encode_state, erase
+from daemon.container.store import (
+    STATE_FILE,
+    ContainerStore,
+    encode_state,
+    erase,
+    erase_later,
+)
 from daemon.exchange import exchange
 
 
@@ -36,6 +43,20 @@ def test_erase_removes_the_state_file_and_the_directory(tmp_path: Path) -> None:
     assert store.find("gone") is None
     erase(model.directory)
     assert not model.dir.exists()
+    assert ContainerStore(tmp_path).load() == []
+
+
+def test_erase_later_removes_them_off_the_caller(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    models = [_container(store, c * 64, f"/later{c}") for c in "cde"]
+    for model in models:
+        (model.dir / "hosts").write_text("127.0.0.1 localhost\n")
+        store.forget(model)
+        erase_later(model.directory)
+    deadline = time.monotonic() + 10
+    while any(m.dir.exists() for m in models) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [m.dir.exists() for m in models] == [False, False, False]
     assert ContainerStore(tmp_path).load() == []
 
 
