@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from .types import StdioSpec
 
@@ -231,7 +230,7 @@ class FifoSet:
         stdin: FifoWriter | None,
         stdout: FifoReader | None,
         stderr: FifoReader | None,
-        directory: Path | None = None,
+        directory: str | None = None,
     ) -> None:
         self.paths = paths
         self._stdin = stdin
@@ -291,10 +290,10 @@ class FifoSet:
                     os.unlink(path)
         if self._directory is not None:
             with contextlib.suppress(OSError):
-                self._directory.rmdir()
+                os.rmdir(self._directory)
 
 
-def _mkfifo(path: Path) -> None:
+def _mkfifo(path: str) -> None:
     try:
         os.mkfifo(path, 0o600)
     except FileExistsError:
@@ -321,12 +320,12 @@ def open_fifos(paths: FifoPaths, *, owns_directory: bool = True) -> FifoSet:
                 end.close()
         raise
     first = paths.stdout or paths.stdin or paths.stderr
-    directory = Path(first).parent if first and owns_directory else None
+    directory = os.path.dirname(first) if first and owns_directory else None
     return FifoSet(paths, stdin, stdout, stderr, directory)
 
 
 def create_fifos(
-    directory: Path, process_id: str, spec: StdioSpec, *, exec_process: bool = False
+    directory: str, process_id: str, spec: StdioSpec, *, exec_process: bool = False
 ) -> FifoSet:
     """Make and open the FIFOs of one process under `directory`.
 
@@ -335,9 +334,11 @@ def create_fifos(
     in it, so it neither tries to make it nor to remove it (both would fail, every
     exec); it makes it only if it is gone (e.g. the exec root was cleaned under a
     task found at restore).
+
+    Paths are str (os calls, not pathlib): every task and exec makes its set (issue 13).
     """
     if not exec_process:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_directory(directory)
     names: dict[str, str] = {}
     wanted = {
         "stdin": spec.stdin,
@@ -347,15 +348,15 @@ def create_fifos(
     }
     for stream, want in wanted.items():
         if want:
-            path = directory / f"{process_id}-{stream}"
+            path = os.path.join(directory, f"{process_id}-{stream}")
             try:
                 _mkfifo(path)
             except FileNotFoundError:
                 if not exec_process:
                     raise
-                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _make_directory(directory)
                 _mkfifo(path)
-            names[stream] = str(path)
+            names[stream] = path
     paths = FifoPaths(
         stdin=names.get("stdin", ""),
         stdout=names.get("stdout", ""),
@@ -365,5 +366,13 @@ def create_fifos(
     return open_fifos(paths, owns_directory=not exec_process)
 
 
-def remove_fifo_dir(directory: Path) -> None:
+def _make_directory(directory: str) -> None:
+    """`directory` (0700) and its missing parents; one that exists is fine."""
+    try:
+        os.mkdir(directory, 0o700)  # the usual case: one call
+    except OSError:  # there already (a directory?), or a parent missing
+        os.makedirs(directory, 0o700, exist_ok=True)
+
+
+def remove_fifo_dir(directory: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)

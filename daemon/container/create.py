@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,7 @@ async def create(
         host_config=host_config,
         image_id=image.id,
         runtime=runtime.name,
-        directory=str(directory),
+        directory=directory,
     )
     warnings = daemon.specs.prepare_create(model, _runtime_config(image), request)
     daemon.specs.inherit_mounts(model, daemon.store.get)
@@ -112,7 +113,10 @@ async def create(
             # RPCs. The spec, which writes its etc files in the directory, is built once
             # Prepare has answered, after this (no await in between).
             await asyncio.sleep(0)
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                os.mkdir(directory, 0o700)  # one call (os.makedirs stats the parent first)
+            except OSError:  # there already, or the data root is gone: as Path.mkdir did
+                os.makedirs(directory, 0o700, exist_ok=True)
             staged = encode_state(model)
             daemon.store.stage(model, staged)
         except BaseException:
@@ -183,7 +187,7 @@ def _warnings(daemon: Daemon, host_config: dict[str, Any]) -> list[str]:
 def _runtime_spec(daemon: Daemon, name: str) -> RuntimeSpec:
     runtime = daemon.runtimes.get(name)
     return RuntimeSpec(
-        runtime.shim, binary=runtime.path, root=str(daemon.config.exec_root / "runc")
+        runtime.shim, binary=runtime.path, root=os.path.join(daemon.config.exec_root, "runc")
     )
 
 

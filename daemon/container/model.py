@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import os
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -101,21 +102,23 @@ class Container:
     def dir(self) -> Path:
         return Path(self.directory)
 
+    # The files' paths are str (os.path.join, not pathlib): the log's is made at every
+    # start, the others at every inspect (issue 13).
     @property
-    def log_path(self) -> Path:
-        return self.dir / f"{self.id}-json.log"
+    def log_path(self) -> str:
+        return os.path.join(self.directory, f"{self.id}-json.log")
 
     @property
-    def hostname_path(self) -> Path:
-        return self.dir / "hostname"
+    def hostname_path(self) -> str:
+        return os.path.join(self.directory, "hostname")
 
     @property
-    def hosts_path(self) -> Path:
-        return self.dir / "hosts"
+    def hosts_path(self) -> str:
+        return os.path.join(self.directory, "hosts")
 
     @property
-    def resolv_conf_path(self) -> Path:
-        return self.dir / "resolv.conf"
+    def resolv_conf_path(self) -> str:
+        return os.path.join(self.directory, "resolv.conf")
 
     @property
     def tty(self) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
@@ -54,7 +53,7 @@ def target_of(container: Container | None) -> Target | None:
 class Parent:
     """A running container with links: its /etc/hosts (on the host) and its Links."""
 
-    hosts_path: Path
+    hosts_path: str
     links: Sequence[str]
 
 

@@ -88,7 +88,7 @@ def enter(path: Path) -> None:
         os.close(fd)
 
 
-def remove(path: Path) -> None:
+def remove(path: str | Path) -> None:
     """Unbind and delete the namespace file; the kernel destroys the namespace (and the
     veth ends in it) once no process is left inside. Missing is fine. Blocking."""
     if _libc.umount2(os.fsencode(path), MNT_DETACH) != 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -227,10 +228,10 @@ class NetworkRuntime:
                 if child_name != child:
                     continue
                 try:
-                    content = await asyncio.to_thread(parent.hosts_path.read_text)
+                    content = await asyncio.to_thread(Path(parent.hosts_path).read_text)
                     updated = legacy_links.updated_hosts(content, alias, address)
                     if updated != content:
-                        await asyncio.to_thread(rewrite_in_place, str(parent.hosts_path), updated)
+                        await asyncio.to_thread(rewrite_in_place, parent.hosts_path, updated)
                 except OSError as exc:
                     log.error("updating %s for link %s: %s", parent.hosts_path, entry, exc)
 
@@ -617,8 +618,10 @@ class NetworkRuntime:
                     self.ports.release(endpoint.ports)
                     await self.firewall.unpublish(self._forwards(endpoint))
                 self.manager.leave(network, container_id)
-            path = self.root / container_id
-            if path.exists():
+            # A str path: teardown runs twice a lifecycle (exit, removal), mostly for
+            # a container without a namespace of its own (issue 13).
+            path = os.path.join(self.root, container_id)
+            if os.path.exists(path):  # noqa: ASYNC240 -- one stat, as Path.exists was
                 await asyncio.to_thread(netns.remove, path)
         except Exception as exc:
             log.error("network teardown of %s: %s", container_id[:12], exc)

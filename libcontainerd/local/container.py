@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 from collections.abc import Mapping
@@ -77,8 +78,8 @@ class LocalContainer:
         return self._client.bundle_root / self.id
 
     @property
-    def fifo_dir(self) -> Path:
-        return self._client.fifo_root / self.id
+    def fifo_dir(self) -> str:
+        return os.path.join(self._client.fifo_root, self.id)  # str: per task (issue 13)
 
     def task(self) -> LocalTask | None:
         task = self._task

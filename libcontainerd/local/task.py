@@ -43,7 +43,7 @@ class LocalTask(LocalProcess):
         container_id: str,
         stdio: FifoSet,
         bundle: Path,
-        fifo_dir: Path,
+        fifo_dir: str,
         on_event: Callable[[LocalProcess, str], None],
         cgroup: Cgroup | None,
     ) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import specs
@@ -91,8 +91,8 @@ class RemoteContainer:
         return self._record
 
     @property
-    def fifo_dir(self) -> Path:
-        return self._client.fifo_root / self.id
+    def fifo_dir(self) -> str:
+        return os.path.join(self._client.fifo_root, self.id)  # str: per task (issue 13)
 
     def task(self) -> RemoteTask | None:
         """The task containerd has for this container, as far as this client knows."""

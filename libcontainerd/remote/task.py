@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, UnknownError
@@ -34,7 +33,7 @@ class RemoteTask(RemoteProcess):
         conn: Connection,
         container_id: str,
         stdio: FifoSet,
-        fifo_dir: Path,
+        fifo_dir: str,
         pid: int = 0,
         status: TaskStatus = TaskStatus.CREATED,
     ) -> None:

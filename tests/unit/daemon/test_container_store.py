@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from daemon.container.model import Container, Status
-from daemon.container.store import STATE_FILE, ContainerStore, encode_state, erase
+from daemon.container.store import (
+    STATE_FILE,
+    ContainerStore,
+    encode_state,
+    erase,
+    erase_later,
+)
 from daemon.exchange import exchange
 
 
@@ -17,7 +24,7 @@ def _model(store: ContainerStore, cid: str, name: str) -> Container:
         id=cid, name=name, created="2026-01-01T00:00:00Z", path="sh", args=[],
         config={}, host_config={}, image_id="sha256:" + "0" * 64, runtime="runc",
     )  # fmt: skip
-    model.directory = str(store.directory_for(cid))
+    model.directory = store.directory_for(cid)
     model.dir.mkdir(parents=True)
     return model
 
@@ -34,8 +41,22 @@ def test_erase_removes_the_state_file_and_the_directory(tmp_path: Path) -> None:
     (model.dir / "hosts").write_text("127.0.0.1 localhost\n")
     store.forget(model)
     assert store.find("gone") is None
-    erase(model.dir)
+    erase(model.directory)
     assert not model.dir.exists()
+    assert ContainerStore(tmp_path).load() == []
+
+
+def test_erase_later_removes_them_off_the_caller(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    models = [_container(store, c * 64, f"/later{c}") for c in "cde"]
+    for model in models:
+        (model.dir / "hosts").write_text("127.0.0.1 localhost\n")
+        store.forget(model)
+        erase_later(model.directory)
+    deadline = time.monotonic() + 10
+    while any(m.dir.exists() for m in models) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [m.dir.exists() for m in models] == [False, False, False]
     assert ContainerStore(tmp_path).load() == []
 
 
@@ -80,7 +101,7 @@ def test_saves_swap_the_state_file_with_its_temp_file(tmp_path: Path) -> None:
         assert {state_file.stat().st_ino, temp_file.stat().st_ino} == inodes
         [loaded] = ContainerStore(tmp_path).load()
         assert loaded.state.status is status
-    erase(model.dir)
+    erase(model.directory)
     assert not model.dir.exists()
 
 
@@ -125,7 +146,7 @@ def test_a_save_synced_later_is_in_place_at_once(tmp_path: Path) -> None:
     # A daemon killed before the sync finds `removing` (restore finishes the removal).
     [loaded] = ContainerStore(tmp_path).load()
     assert loaded.state.status is Status.REMOVING
-    erase(model.dir)  # the files may go before the sync: it holds its own fds
+    erase(model.directory)  # the files may go before the sync: it holds its own fds
     deferred.run()
     deferred.run()  # nothing left to sync, nothing closed twice
 

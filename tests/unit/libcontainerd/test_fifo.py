@@ -210,8 +210,8 @@ async def test_a_cancelled_read_leaves_the_reader_usable(tmp_path: Path) -> None
 def test_an_execs_fifos_share_the_tasks_directory_and_leave_it(tmp_path: Path) -> None:
     directory = tmp_path / "container"
     both = StdioSpec(stdin=False, stdout=True, stderr=True, terminal=False)
-    task = create_fifos(directory, "init", both)
-    exec_ = create_fifos(directory, "exec1", both, exec_process=True)
+    task = create_fifos(str(directory), "init", both)
+    exec_ = create_fifos(str(directory), "exec1", both, exec_process=True)
     assert exec_.paths.stdout == str(directory / "exec1-stdout")
     exec_.remove()
     # The exec's FIFOs are gone, the task's and their directory are not.
@@ -223,7 +223,7 @@ def test_an_execs_fifos_share_the_tasks_directory_and_leave_it(tmp_path: Path) -
 def test_an_exec_makes_the_directory_when_it_is_gone(tmp_path: Path) -> None:
     directory = tmp_path / "cleaned" / "container"
     spec = StdioSpec(stdin=True, stdout=True, stderr=False, terminal=False)
-    exec_ = create_fifos(directory, "exec1", spec, exec_process=True)
+    exec_ = create_fifos(str(directory), "exec1", spec, exec_process=True)
     try:
         assert sorted(p.name for p in directory.iterdir()) == ["exec1-stdin", "exec1-stdout"]
     finally:
@@ -248,7 +248,7 @@ async def test_ending_stdin_before_its_reader_opens_still_reaches_it(tmp_path: P
     """The shim opens its read end of stdin in its own time, maybe after a short input
     has been written and ended: that reader must still get the input and then its end,
     not wait for ever for a writer."""
-    fifos = create_fifos(tmp_path, "p", StdioSpec(stdin=True))
+    fifos = create_fifos(str(tmp_path), "p", StdioSpec(stdin=True))
     assert fifos.stdin is not None
     await fifos.stdin.write(b"short input\n")
     ending = asyncio.create_task(fifos.end_stdin())
@@ -262,7 +262,7 @@ async def test_ending_stdin_before_its_reader_opens_still_reaches_it(tmp_path: P
 
 
 async def test_ending_stdin_with_its_reader_there_is_at_once(tmp_path: Path) -> None:
-    fifos = create_fifos(tmp_path, "p", StdioSpec(stdin=True))
+    fifos = create_fifos(str(tmp_path), "p", StdioSpec(stdin=True))
     assert fifos.stdin is not None
     reader = os.open(fifos.paths.stdin, os.O_RDONLY | os.O_NONBLOCK)
     try:
