@@ -17,6 +17,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 
+from .dirs import make_private_dir
 from .types import StdioSpec
 
 _READ_SIZE = 64 * 1024
@@ -338,7 +339,7 @@ def create_fifos(
     Paths are str (os calls, not pathlib): every task and exec makes its set (issue 13).
     """
     if not exec_process:
-        _make_directory(directory)
+        make_private_dir(directory)
     names: dict[str, str] = {}
     wanted = {
         "stdin": spec.stdin,
@@ -354,7 +355,7 @@ def create_fifos(
             except FileNotFoundError:
                 if not exec_process:
                     raise
-                _make_directory(directory)
+                make_private_dir(directory)
                 _mkfifo(path)
             names[stream] = path
     paths = FifoPaths(
@@ -364,14 +365,6 @@ def create_fifos(
         terminal=spec.terminal,
     )
     return open_fifos(paths, owns_directory=not exec_process)
-
-
-def _make_directory(directory: str) -> None:
-    """`directory` (0700) and its missing parents; one that exists is fine."""
-    try:
-        os.mkdir(directory, 0o700)  # the usual case: one call
-    except OSError:  # there already (a directory?), or a parent missing
-        os.makedirs(directory, 0o700, exist_ok=True)
 
 
 def remove_fifo_dir(directory: str) -> None:

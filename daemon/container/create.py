@@ -15,6 +15,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from libcontainerd import errors as lcd_errors
+from libcontainerd.dirs import make_private_dir
 from libcontainerd.types import Container as LcdContainer
 from libcontainerd.types import RuntimeSpec, SnapshotSpec
 from runtimes import UnknownRuntimeError
@@ -107,10 +108,7 @@ async def create(
     try:
         # Made first: the spec, which writes its etc files in it, may be built in the
         # task's first step (the local backend has no Prepare to wait for).
-        try:
-            os.mkdir(directory, 0o700)  # one call (os.makedirs stats the parent first)
-        except OSError:  # there already, or the data root is gone: as Path.mkdir did
-            os.makedirs(directory, 0o700, exist_ok=True)
+        make_private_dir(directory)
         creating = asyncio.ensure_future(new_lcd(daemon, model, image))
         try:
             # Snapshots.Prepare is sent at the task's first step and containerd works on
@@ -154,8 +152,8 @@ async def create(
 
 async def _undo(creating: asyncio.Future[LcdContainer]) -> None:
     """What containerd made for a create that failed meanwhile goes too. The create's own
-    error is the one to report: a build that fails without the directory (its mkdir is
-    what failed) has removed its snapshot itself."""
+    error is the one to report, not one of the build's (a build that failed has removed
+    what it made itself)."""
     with contextlib.suppress(Exception):
         await (await creating).delete()
 

@@ -68,10 +68,10 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
-    _erase_after_reply(daemon, live)
+    _erase_after_reply(live)
 
 
-def _erase_after_reply(daemon: Daemon, live: LiveContainer) -> None:
+def _erase_after_reply(live: LiveContainer) -> None:
     """The removed container's files go in the eraser thread (`store.erase_later`: unlink
     and rmtree wait on the filesystem, ~2 ms of `docker rm`'s 6, issue 13), handed to it
     at the loop's next turn: the reply is written in this one (the handler returns to the
