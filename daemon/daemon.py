@@ -165,6 +165,7 @@ class Daemon:
         for live in self._live.values():
             for hub in (live.hub, *(record.hub for record in live.execs.values())):
                 await hub.close()
+        self.store.close()  # its threads' last erases and syncs
 
     # -- lookups -------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """`docker create`: a new container's record, its containerd objects and its volumes.
 
-containerd first, the record last: a crash in between leaves only containerd objects
-with this daemon's owner label and no record, which restore removes. The record's bytes
-are written and synced under a temporary name while Snapshots.Prepare is in flight
-(`ContainerStore.stage`); its rename into place after the RPCs is the commit.
+The record is made durable while containerd's two RPCs (Snapshots.Prepare,
+Containers.Create) are in flight, in a store thread (`ContainerStore.persist_new`); the
+container joins the store and is answered for once both are done. A crash in between
+leaves the record with its containerd objects missing or half made, which restore makes
+as for any record (reconcile.py): a create whose answer was never sent may or may not
+exist after a crash, as with dockerd, which writes its record first. A create that fails
+takes its record back, durably, before it answers (`discard_new`).
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ async def create(
     )
     model.volume_mounts = [m.as_json() for m in volume_mounts]
     daemon._creating[canonical] = container_id
+    persisting: asyncio.Future[None] | None = None
     try:
         # Made first: the spec, which writes its etc files in it, may be built in the
         # task's first step (the local backend has no Prepare to wait for).
@@ -112,11 +116,11 @@ async def create(
         creating = asyncio.ensure_future(new_lcd(daemon, model, image))
         try:
             # Snapshots.Prepare is sent at the task's first step and containerd works on
-            # it meanwhile: the record is encoded and staged then (2 fsyncs, 0.5-3 ms on
-            # a busy disk), so that only the commit's one waits after the RPCs.
+            # it meanwhile: the record is made durable then, in a store thread (three
+            # fsyncs, 0.5-3 ms on a busy disk), beside both RPCs.
             await asyncio.sleep(0)
             staged = encode_state(model)
-            daemon.store.stage(model, staged)
+            persisting = daemon.store.persist_new(model, staged)
         except BaseException:
             await _undo(creating)
             raise
@@ -133,13 +137,16 @@ async def create(
                 await live.lcd.rootfs_mounts(),
                 daemon.config.exec_root / "rootfs",
             )
+            await persisting
             daemon.store.commit(model, staged)
         except BaseException:
             with contextlib.suppress(lcd_errors.LibcontainerdError):
                 await live.lcd.delete()
             raise
     except BaseException:
-        daemon.store.remove(model)
+        if persisting is not None:
+            await _settled(persisting)  # (its files are erased after it wrote them)
+        daemon.store.discard_new(model)
         volumes.release(daemon, model, remove_anonymous=True)
         raise
     finally:
@@ -148,6 +155,15 @@ async def create(
     daemon.netrt.container_created(container_id, canonical, model.host_config, endpoint)
     daemon.container_event(live, "create")
     return model, warnings + _warnings(daemon, model.host_config)
+
+
+async def _settled(persisting: asyncio.Future[None]) -> None:
+    """`persisting` done, whatever came of it; a cancellation meanwhile still waits."""
+    while not persisting.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(persisting)
+    with contextlib.suppress(BaseException):
+        persisting.result()
 
 
 async def _undo(creating: asyncio.Future[LcdContainer]) -> None:

@@ -19,7 +19,7 @@ from . import monitor, stop, volumes
 from .live import LiveContainer
 from .model import Status
 from .state import Input
-from .store import erase, erase_later
+from .store import erase
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -68,17 +68,17 @@ async def remove(daemon: Daemon, ref: str, force: bool = False, volumes_too: boo
             except lcd_errors.LibcontainerdError as exc:
                 live.machine.apply(Input.REMOVE_FAILED, error=str(exc))
                 raise errors.SystemError(f"unable to remove container: {exc}") from None
-    _erase_after_reply(live)
+    _erase_after_reply(daemon, live)
 
 
-def _erase_after_reply(live: LiveContainer) -> None:
-    """The removed container's files go in the eraser thread (`store.erase_later`: unlink
-    and rmtree wait on the filesystem, ~2 ms of `docker rm`'s 6, issue 13), handed to it
-    at the loop's next turn: the reply is written in this one (the handler returns to the
+def _erase_after_reply(daemon: Daemon, live: LiveContainer) -> None:
+    """The removed container's files go in the store's eraser thread (`erase_later`:
+    unlink and rmtree wait on the filesystem, ~2 ms of `docker rm`'s 6, issue 13), handed
+    to it at the loop's next turn: the reply is written in this one (the handler returns to the
     dispatcher with no await in between), so the thread's taking the GIL comes after it.
     `removing` is durable: a crash before the unlink lands has restore finish the
     removal, as after a power loss."""
-    asyncio.get_running_loop().call_soon(erase_later, live.model.directory)
+    asyncio.get_running_loop().call_soon(daemon.store.erase_later, live.model.directory)
 
 
 async def finish_removal(

@@ -4,14 +4,15 @@ Each write goes to a temp file that is fsynced and then swapped with (or renamed
 the old one, so a crash leaves either the old or the new state on disk, never half of
 one (`docker rm`'s `removing` is synced after its swap: see DeferredSync).
 
-A container exists exactly when its directory holds its state file: the first write of
-it is the commit of a create (made durable with its directory entries), its unlink the
-commit of a removal. A directory without one is what a crash left of either, and is
-swept at load.
+A container exists exactly when its directory holds its state file: its first write
+(made durable with its directory entries while create's RPCs are in flight) makes it
+exist, its unlink is the commit of a removal. A directory without one is what a crash
+left of either, and is swept at load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -161,28 +162,26 @@ def _read(directory: Path) -> Container | None:
     return container
 
 
-_eraser: ThreadPoolExecutor | None = None
-
-
-def erase_later(directory: str) -> None:
-    """`erase(directory)` in the process's one eraser thread, in the order asked; nothing
-    comes back to the loop. Not on the loop: on this host's ext4 (mounted `discard`) each
-    unlinked file's blocks are discarded at once, ~2 ms a container's files. Not by
-    `asyncio.to_thread`: its future, the task that awaits it and the loop's wake-up at the
-    end cost ~30 us of CPU against ~5 (issue 13). Erases queued at exit still run
-    (concurrent.futures joins its threads); a daemon killed first leaves `removing`
-    records, which restore finishes."""
-    global _eraser
-    if _eraser is None:
-        _eraser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erase")
-    _eraser.submit(_erase_logged, directory)
-
-
 def _erase_logged(directory: str) -> None:
     try:
         erase(directory)
     except OSError as exc:  # (nobody awaits it: said here)
         log.error("removing the files of %s: %s", directory, exc)
+
+
+def _persist_new(root: str, directory: str, staged: bytes) -> None:
+    """A new record made durable: its bytes in the temp file (synced), renamed into place,
+    then the container's directory and the store's root synced (the new names in each)."""
+    path = os.path.join(directory, STATE_FILE)
+    tmp = _tmp_path(path)
+    fd = _write_tmp(tmp, staged)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(directory)
+    fsync_dir(root)
 
 
 class ContainerStore:
@@ -191,6 +190,10 @@ class ContainerStore:
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}
         self._deferred: DeferredSync | None = None  # see syncing_later
+        # The store's threads (made at first use, joined by `close`): one erases removed
+        # containers' files in the order asked, two make new records durable.
+        self._eraser: ThreadPoolExecutor | None = None
+        self._syncer: ThreadPoolExecutor | None = None
 
     def load(self) -> list[Container]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -221,35 +224,56 @@ class ContainerStore:
         self._names[container.name] = container.id
 
     def add(self, container: Container) -> None:
-        """The commit point of a create: durable when this returns."""
-        staged = encode_state(container)
-        self.stage(container, staged)
-        self.commit(container, staged)
+        """A new record, durable when this returns."""
+        _persist_new(str(self.root), container.directory, encode_state(container))
+        self._add(container)
 
-    def stage(self, container: Container, staged: bytes) -> None:
-        """What a create can make durable before its containerd objects exist (create
-        runs it while its first RPC is in flight): the state file's bytes under their
-        temporary name and the container's directory entry. A crash leaves a directory
-        without a state file, which load sweeps."""
-        fd = _write_tmp(_tmp_path(os.path.join(container.directory, STATE_FILE)), staged)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.root)
+    def persist_new(self, container: Container, staged: bytes) -> asyncio.Future[None]:
+        """Create's record made durable in a store thread (create runs it while its RPCs
+        are in flight, three fsyncs that no longer wait for them nor hold up the loop);
+        the container is not in the store until `commit`. A crash before the RPCs land
+        leaves a record whose containerd objects are missing or half made, which restore
+        makes (see reconcile.py); a failed create takes it back with `discard_new`."""
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-sync")
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(
+            self._syncer, _persist_new, str(self.root), container.directory, staged
+        )
 
     def commit(self, container: Container, staged: bytes) -> None:
-        """The commit point of a create, after `stage(container, staged)`: the state file
-        renamed into place and its directory synced; durable when this returns. A model
-        changed since it was staged is written again whole."""
-        self._add(container)
-        path = os.path.join(container.directory, STATE_FILE)
+        """The end of a create whose `persist_new(container, staged)` is done: the
+        container joins the store; a model changed since it was staged is written again
+        whole (durable when this returns)."""
         current = encode_state(container)
-        if current == staged:
-            os.replace(_tmp_path(path), path)
-        else:
-            write_atomic(path, current)
-        fsync_dir(container.directory)
+        if current != staged:
+            write_atomic(os.path.join(container.directory, STATE_FILE), current, swap=True)
+            fsync_dir(container.directory)
+        self._add(container)
+
+    def discard_new(self, container: Container) -> None:
+        """A failed create's record and files go, durably: it was never answered for."""
+        self.forget(container)
+        erase(container.directory)
+        fsync_dir(self.root)
+
+    def erase_later(self, directory: str) -> None:
+        """`erase(directory)` in the store's eraser thread, in the order asked; nothing
+        comes back to the loop. Not on the loop: on this host's ext4 (mounted `discard`)
+        each unlinked file's blocks are discarded at once, ~2 ms a container's files. Not
+        by `asyncio.to_thread`: its future, the task that awaits it and the loop's
+        wake-up at the end cost ~30 us of CPU against ~5 (issue 13). A daemon killed
+        before an erase leaves a `removing` record, which restore finishes."""
+        if self._eraser is None:
+            self._eraser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="erase")
+        self._eraser.submit(_erase_logged, directory)
+
+    def close(self) -> None:
+        """Wait for the store's threads to finish what they were given (daemon shutdown)."""
+        for pool in (self._syncer, self._eraser):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._syncer = self._eraser = None
 
     def save(self, container: Container) -> None:
         if container.id not in self._by_id:

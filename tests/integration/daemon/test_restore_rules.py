@@ -69,6 +69,24 @@ async def test_record_whose_containerd_container_is_gone_is_recreated_on_its_roo
     assert await _leftovers(containerd, cid) == []
 
 
+async def test_create_cut_short_after_its_record_landed_is_made_at_restart(
+    containerd: TestContainerd, busybox_image: ImportedImage
+) -> None:
+    # create makes its record durable while Snapshots.Prepare and Containers.Create are in
+    # flight: a crash then leaves the record and neither containerd object.
+    async with running_daemon(containerd, busybox_image) as first:
+        cid = (await first.docker_ok("create", "--name", "cut", "busybox", "echo", "made")).strip()
+        data_root = first.services.config.data_root
+    await containerd.ctr("containers", "rm", cid)  # the snapshot with it
+    assert await _leftovers(containerd, cid) == []
+    async with running_daemon(containerd, busybox_image, data_root=data_root) as second:
+        assert (await _inspect(second, "cut"))["Status"] == "created"
+        code, out, _ = await second.docker("start", "-a", "cut")
+        assert (code, out) == (0, "made\n")  # on a new rootfs from its image
+        await second.docker_ok("rm", "cut")
+    assert await _leftovers(containerd, cid) == []
+
+
 async def test_removal_cut_short_is_finished_at_restart(
     containerd: TestContainerd, busybox_image: ImportedImage
 ) -> None:

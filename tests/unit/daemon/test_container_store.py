@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from daemon.container.store import (
     ContainerStore,
     encode_state,
     erase,
-    erase_later,
 )
 from daemon.exchange import exchange
 
@@ -46,16 +44,14 @@ def test_erase_removes_the_state_file_and_the_directory(tmp_path: Path) -> None:
     assert ContainerStore(tmp_path).load() == []
 
 
-def test_erase_later_removes_them_off_the_caller(tmp_path: Path) -> None:
+def test_erase_later_removes_them_in_the_stores_thread(tmp_path: Path) -> None:
     store = ContainerStore(tmp_path)
     models = [_container(store, c * 64, f"/later{c}") for c in "cde"]
     for model in models:
         (model.dir / "hosts").write_text("127.0.0.1 localhost\n")
         store.forget(model)
-        erase_later(model.directory)
-    deadline = time.monotonic() + 10
-    while any(m.dir.exists() for m in models) and time.monotonic() < deadline:
-        time.sleep(0.01)
+        store.erase_later(model.directory)
+    store.close()  # waits for what its threads were given
     assert [m.dir.exists() for m in models] == [False, False, False]
     assert ContainerStore(tmp_path).load() == []
 
@@ -114,27 +110,53 @@ def test_exchange_needs_both_names(tmp_path: Path) -> None:
     assert (first.read_text(), second.read_text()) == ("b", "a")
 
 
-def test_a_create_staged_but_not_committed_is_swept_at_load(tmp_path: Path) -> None:
-    # A crash while create's RPCs ran: its record's bytes were staged, never renamed.
+def test_a_create_cut_short_before_its_record_was_renamed_is_swept_at_load(
+    tmp_path: Path,
+) -> None:
+    # A crash while create's record was being written: its bytes in the temp file only.
     store = ContainerStore(tmp_path)
     model = _model(store, "c" * 64, "/staged")
-    store.stage(model, encode_state(model))
-    assert store.find("staged") is None
+    (model.dir / f".{STATE_FILE}.tmp").write_bytes(encode_state(model))
     assert ContainerStore(tmp_path).load() == []
     assert not model.dir.exists()
 
 
-def test_a_commit_writes_the_model_as_it_is_then(tmp_path: Path) -> None:
+async def test_a_persisted_create_is_in_the_store_only_from_its_commit(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _model(store, "a" * 64, "/early")
+    staged = encode_state(model)
+    await store.persist_new(model, staged)
+    assert store.find("early") is None  # containerd's RPCs still in flight
+    # A crash now: the record loads (restore makes its containerd objects).
+    assert [c.id for c in ContainerStore(tmp_path).load()] == [model.id]
+    store.commit(model, staged)
+    assert store.get("early") is model
+    assert [p.name for p in model.dir.iterdir()] == [STATE_FILE]
+    store.close()
+
+
+async def test_a_commit_writes_the_model_as_it_is_then(tmp_path: Path) -> None:
     store = ContainerStore(tmp_path)
     model = _model(store, "d" * 64, "/late")
     staged = encode_state(model)
-    store.stage(model, staged)
+    await store.persist_new(model, staged)
     model.config = {"Hostname": "changed"}  # after staging: the commit must not lose it
     store.commit(model, staged)
     assert store.get("late") is model
     [loaded] = ContainerStore(tmp_path).load()
     assert loaded.config == {"Hostname": "changed"}
-    assert [p.name for p in model.dir.iterdir()] == [STATE_FILE]
+    store.close()
+
+
+async def test_a_failed_create_takes_its_record_back(tmp_path: Path) -> None:
+    store = ContainerStore(tmp_path)
+    model = _model(store, "e" * 64, "/failed")
+    await store.persist_new(model, encode_state(model))
+    store.discard_new(model)
+    assert not model.dir.exists()
+    assert store.find("failed") is None
+    assert ContainerStore(tmp_path).load() == []
+    store.close()
 
 
 def test_a_save_synced_later_is_in_place_at_once(tmp_path: Path) -> None:
