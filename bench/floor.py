@@ -38,6 +38,7 @@ from libcontainerd.types import (
     ExitStatus,
     RuntimeSpec,
     SnapshotSpec,
+    SpecFactory,
     StdioSpec,
 )
 from tests.support.containerd import TestContainerd
@@ -138,24 +139,30 @@ class Floor:
             directory=str(directory),
         )
         self.specs.prepare_create(model, self.image.config_dict["config"], request)
-        return model, self.specs.factory(model)
+        return model, self.specs.factory(model, self.snapshot_parent)
 
     # -- the lifecycle, step by step (each returns what the next needs) --
 
     async def create(self, cmd: list[str], spec_edit: SpecEdit | None = None) -> RemoteContainer:
         assert self.client is not None
         model, build = self._model(cmd)
-        spec = build
+        spec: SpecFactory = build
         if spec_edit is not None:  # another spec than mooraged's (bench/seccomp_cost.py)
             spec = lambda mounts: spec_edit(build(mounts))  # noqa: E731
 
-        return await self.client.new_container(
-            model.id,
-            spec,
-            self.runtime,
-            SnapshotSpec(key=model.id, parent=self.snapshot_parent),
-            image="docker.io/library/busybox:latest",
+        creating = asyncio.ensure_future(
+            self.client.new_container(
+                model.id,
+                spec,
+                self.runtime,
+                SnapshotSpec(key=model.id, parent=self.snapshot_parent),
+                image="docker.io/library/busybox:latest",
+            )
         )
+        # As mooraged's create: the spec is built while Snapshots.Prepare is in flight.
+        await asyncio.sleep(0)
+        build.build_early()
+        return await creating
 
     async def start_task(self, container: RemoteContainer) -> list[asyncio.Task[None]]:
         task = await container.new_task(StdioSpec(stdout=True, stderr=True))

@@ -30,6 +30,7 @@ from ..volumes.mounts import copy_image_content, plan_volumes
 from . import volumes
 from .model import Container, now_rfc3339
 from .reconcile import OWNER_LABEL
+from .spec import CreateSpec
 from .store import encode_state
 
 if TYPE_CHECKING:
@@ -37,14 +38,19 @@ if TYPE_CHECKING:
 
 
 async def new_lcd(
-    daemon: Daemon, model: Container, image: Image, exists: bool = False
+    daemon: Daemon,
+    model: Container,
+    image: Image,
+    exists: bool = False,
+    spec: CreateSpec | None = None,
 ) -> LcdContainer:
     """The containerd container (and snapshot) of `model`: Snapshots.Prepare (or
-    Mounts, for a snapshot that `exists`) and Containers.Create."""
+    Mounts, for a snapshot that `exists`) and Containers.Create, with `spec` (the
+    builder create holds) or a builder of its own."""
     owner = {OWNER_LABEL: daemon.owner}
     return await daemon._client().new_container(
         model.id,
-        daemon.specs.factory(model),
+        spec or daemon.specs.factory(model, image.chain_id),
         _runtime_spec(daemon, model.runtime),
         SnapshotSpec(key=model.id, parent=image.chain_id, labels=owner, exists=exists),
         image=model.image_name,
@@ -113,12 +119,16 @@ async def create(
         # Made first: the spec, which writes its etc files in it, may be built in the
         # task's first step (the local backend has no Prepare to wait for).
         make_private_dir(directory)
-        creating = asyncio.ensure_future(new_lcd(daemon, model, image))
+        spec = daemon.specs.factory(model, image.chain_id)
+        creating = asyncio.ensure_future(new_lcd(daemon, model, image, spec=spec))
         try:
             # Snapshots.Prepare is sent at the task's first step and containerd works on
-            # it meanwhile: the record is made durable then, in a store thread (three
-            # fsyncs, 0.5-3 ms on a busy disk), beside both RPCs.
+            # it meanwhile: the spec is built then, and the record made durable in a
+            # store thread (three fsyncs, 0.5-3 ms on a busy disk), beside both RPCs.
+            # The thread starts after the build: each of its system calls takes the GIL
+            # back, which a build on the loop would hold for up to a switch interval.
             await asyncio.sleep(0)
+            spec.build_early()
             staged = encode_state(model)
             persisting = daemon.store.persist_new(model, staged)
         except BaseException:

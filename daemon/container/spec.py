@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -131,6 +131,9 @@ class ContainerSpecs:
         # The container's volumes as binds of their directories (set by the daemon).
         self.volume_binds: Callable[[Container], list[oci.UserMount]] = lambda _: []
         self._created: dict[str, _Created] = {}  # by container id: see for_start
+        # By snapshot parent (an image's chain id): its layers as the last Prepare on it
+        # showed them, topmost first (see CreateSpec).
+        self._lowers: dict[str, tuple[str, ...]] = {}
 
     def prepare_create(
         self,
@@ -190,6 +193,9 @@ class ContainerSpecs:
     ) -> _Inputs:
         """What a build takes beside the container: network values, the etc files
         (written here; `new`: create's, into its new directory), the rootfs reader."""
+        return self._inputs_on(container, oci.layers_for_mounts(mounts) if mounts else None, new)
+
+    def _inputs_on(self, container: Container, layers: oci.Layers | None, new: bool) -> _Inputs:
         network = self.network
         ip, gateway_ip = network.etc_addresses(container.id) if network else ("", None)
         linked_hosts, linked_env = (
@@ -215,7 +221,7 @@ class ContainerSpecs:
             etc=etc,
             linked_env=linked_env,
             sandbox=str(sandbox) if sandbox is not None else None,
-            layers=oci.layers_for_mounts(mounts) if mounts else None,
+            layers=layers,
         )
 
     def _build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
@@ -262,32 +268,49 @@ class ContainerSpecs:
         )
         return specs.digest(encoded)
 
-    def factory(self, container: Container) -> Callable[[Sequence[Mount]], dict[str, Any]]:
-        """The spec builder for create. A user or a GroupAdd group that does not resolve,
-        or a seccomp profile that does not decode, is dockerd's start error, not a create
-        error, so create then stores a spec without them."""
+    def factory(self, container: Container, parent: str = "") -> CreateSpec:
+        """The spec builder for create of `container` on the snapshot `parent` (the
+        image's chain id, "" for none)."""
+        return CreateSpec(self, container, parent)
 
-        def build(mounts: Sequence[Mount]) -> dict[str, Any]:
-            with daemon_errors():
-                try:
-                    inputs = self._inputs(container, mounts, new=True)
-                    spec = self._spec(container, inputs)
-                    self._remember(container, inputs)
-                    return spec
-                except oci.StartError:
-                    config = dict(container.config, User="")
-                    options = container.host_config.get("SecurityOpt") or []
-                    host_config = dict(
-                        container.host_config,
-                        GroupAdd=None,
-                        SecurityOpt=[o for o in options if not o.startswith(SECCOMP_OPTION)],
-                    )
-                    shadow = Container(
-                        **{**container.__dict__, "config": config, "host_config": host_config}
-                    )
-                    return self._build(shadow, mounts)
+    def _create_build(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any]:
+        """Create's build. A user or a GroupAdd group that does not resolve, or a seccomp
+        profile that does not decode, is dockerd's start error, not a create error, so
+        create then stores a spec without them."""
+        with daemon_errors():
+            try:
+                inputs = self._inputs(container, mounts, new=True)
+                spec = self._spec(container, inputs)
+                self._remember(container, inputs)
+                return spec
+            except oci.StartError:
+                config = dict(container.config, User="")
+                options = container.host_config.get("SecurityOpt") or []
+                host_config = dict(
+                    container.host_config,
+                    GroupAdd=None,
+                    SecurityOpt=[o for o in options if not o.startswith(SECCOMP_OPTION)],
+                )
+                shadow = Container(
+                    **{**container.__dict__, "config": config, "host_config": host_config}
+                )
+                return self._build(shadow, mounts)
 
-        return build
+    def _learn_layers(
+        self, parent: str, mounts: Sequence[Mount]
+    ) -> tuple[str, tuple[str, ...]] | None:
+        """(upper directory, lower layers) of the overlay `mounts` of a snapshot on
+        `parent`; the lower layers are kept as `parent`'s for the next create's early
+        build (see CreateSpec)."""
+        found = oci.overlay_layers(mounts)
+        if not parent or found is None:
+            return None
+        lowers = found[1]
+        if self._lowers.get(parent) != lowers:
+            if len(self._lowers) >= _LOWERS_LIMIT and parent not in self._lowers:
+                del self._lowers[next(iter(self._lowers))]
+            self._lowers[parent] = lowers
+        return found
 
     def for_start(self, container: Container, mounts: Sequence[Mount]) -> dict[str, Any] | None:
         """The spec to start `container` with; None when it is the one its create built
@@ -316,6 +339,51 @@ class ContainerSpecs:
         self._created[container.id] = _Created(fingerprint, _stats(inputs.layers.seen()))
 
 
+class CreateSpec:
+    """Create's spec builder: called with the rootfs mounts once Snapshots.Prepare
+    answered. `build_early`, called while Prepare is in flight, builds the spec before
+    that from the layers the last Prepare on the same parent showed (a new snapshot's
+    upper directory is empty, so the merged view is theirs); the call then keeps that
+    spec if the mounts show the same layers under an upper directory that holds none
+    of the paths the build looked at, and builds it again otherwise. The build (~0.6
+    ms: the etc files, /etc/passwd and /etc/group, the seccomp profile) then no longer
+    waits for Prepare, nor Containers.Create for it (issue 13)."""
+
+    def __init__(self, specs: ContainerSpecs, container: Container, parent: str) -> None:
+        self._specs = specs
+        self._container = container
+        self._parent = parent
+        self._early: tuple[dict[str, Any], _Inputs] | None = None
+        self._called = False
+
+    def build_early(self) -> None:
+        lowers = self._specs._lowers.get(self._parent) if self._parent else None
+        if lowers is None or self._called:  # (the local backend builds at once)
+            return
+        specs, container = self._specs, self._container
+        try:
+            inputs = specs._inputs_on(container, oci.Layers(lowers), new=True)
+            self._early = specs._spec(container, inputs), inputs
+        except Exception:
+            # Whatever failed, the build after Prepare's answer meets it again and says it.
+            self._early = None
+
+    def __call__(self, mounts: Sequence[Mount]) -> dict[str, Any]:
+        self._called = True
+        early, self._early = self._early, None
+        found = self._specs._learn_layers(self._parent, mounts)
+        if early is not None and found is not None:
+            spec, inputs = early
+            upper, lowers = found
+            built_on = inputs.layers
+            if built_on is not None and built_on.layers == list(lowers):
+                layers = built_on.beneath(upper)
+                if layers is not None:
+                    self._specs._remember(self._container, replace(inputs, layers=layers))
+                    return spec
+        return self._specs._create_build(self._container, mounts)
+
+
 def inherited_of(container: Container) -> list[oci.UserMount]:
     """The mounts `container` took from others through VolumesFrom."""
     return [oci.UserMount.from_json(m) for m in container.inherited_mounts]
@@ -324,6 +392,8 @@ def inherited_of(container: Container) -> list[oci.UserMount]:
 # Create's fingerprints kept for the first start; a container created and removed without
 # a start leaves its entry until this many newer ones push it out (~0.2 kB each).
 _CREATED_LIMIT = 1024
+# Images whose layers are kept for the early build (a path tuple each).
+_LOWERS_LIMIT = 256
 
 _Stat = tuple[int, int, int, int, int, int] | None
 

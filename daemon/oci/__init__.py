@@ -29,6 +29,7 @@ from .rootfs import (
     Layers,
     layered_reader,
     layers_for_mounts,
+    overlay_layers,
     reader_for_mounts,
     rootfs_reader,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "mount_points",
     "mount_propagation",
     "normalize_host_config",
+    "overlay_layers",
     "parse_volumes_from",
     "probe_sysinfo",
     "reader_for_mounts",

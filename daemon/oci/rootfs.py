@@ -148,6 +148,24 @@ class Layers:
             return None
         return read_bytes(found[0])
 
+    def beneath(self, upper: str) -> Layers | None:
+        """These layers with `upper` on top, keeping what this reader saw, if `upper`
+        holds nothing at the paths it looked at (the merged view of those is then the
+        same); None if it does. What it saw gains those paths in `upper` (nothing
+        there), so that `seen` covers a file put there later."""
+        top = Layers([upper, *self.layers])
+        top._seen = dict(self._seen)
+        top._opaque = dict(self._opaque)
+        for path in self._seen:
+            for layer in self.layers:
+                if path.startswith(layer) and path[len(layer) : len(layer) + 1] == "/":
+                    # The first component is enough: nothing is below it if it is absent.
+                    first = path[len(layer) + 1 :].split("/", 1)[0]
+                    if top._lstat(os.path.join(upper, first)) is not None:
+                        return None
+                    break
+        return top
+
 
 def layered_reader(layers: Sequence[str]) -> FileReader:
     """Reads through overlay layer directories, topmost first, honouring whiteouts."""
@@ -181,6 +199,17 @@ def layers_for_mounts(mounts: Sequence[MountLike]) -> Layers:
         lower = _option(mount.options, "lowerdir") or ""
         return Layers(([upper] if upper else []) + [d for d in lower.split(":") if d])
     raise ValueError(f"cannot read a rootfs mount of type {mount.type!r}")
+
+
+def overlay_layers(mounts: Sequence[MountLike]) -> tuple[str, tuple[str, ...]] | None:
+    """(upper directory, lower layers topmost first) of an overlay rootfs with both;
+    None for any other rootfs."""
+    if len(mounts) != 1 or mounts[0].type != "overlay":
+        return None
+    options = mounts[0].options
+    upper = _option(options, "upperdir")
+    lowers = tuple(d for d in (_option(options, "lowerdir") or "").split(":") if d)
+    return (upper, lowers) if upper and lowers else None
 
 
 def mapping_reader(files: Mapping[str, bytes]) -> FileReader:

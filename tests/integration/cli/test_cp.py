@@ -169,6 +169,30 @@ async def test_ownership_from_archive_or_container_user(
         await daemon.docker("rm", "-f", name)
 
 
+async def test_a_passwd_copied_in_before_the_start_is_the_one_read(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    # Create builds the spec while Snapshots.Prepare is in flight, from the image's layers
+    # as the last create on it showed them, and the first start keeps it unless what it
+    # read changed: a passwd copied into the new container's upper directory did.
+    first, second = _name("cp-pw"), _name("cp-pw")
+    await daemon.docker_ok("create", "--name", first, "busybox", "true")
+    await daemon.docker_ok("create", "--name", second, "--user", "nobody", "busybox", "id", "-u")
+    try:
+        await daemon.docker_ok("cp", f"{second}:/etc/passwd", str(tmp_path / "passwd"))
+        lines = (tmp_path / "passwd").read_text().splitlines()
+        edited = [
+            ":".join([f[0], f[1], "4242", *f[3:]]) if f[0] == "nobody" else line
+            for line in lines
+            for f in [line.split(":")]
+        ]
+        (tmp_path / "passwd").write_text("\n".join(edited) + "\n")
+        await daemon.docker_ok("cp", str(tmp_path / "passwd"), f"{second}:/etc/passwd")
+        assert await daemon.docker_ok("start", "-a", second) == "4242\n"
+    finally:
+        await daemon.docker("rm", "-f", first, second)
+
+
 async def test_cp_to_and_from_stdout_tar(daemon: RunningDaemon, tmp_path: Path) -> None:
     name = _name("cp-stream")
     await daemon.docker_ok("run", "-d", "--name", name, "busybox", "sleep", "300")
