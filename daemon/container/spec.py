@@ -1,8 +1,10 @@
 """The glue between a container's Docker config and its OCI spec (built by `daemon.oci`).
 
 At create the request is validated and merged with the image's config (what
-inspect then shows), and the spec is built once the rootfs mounts are known, so
-that user names resolve from the image's /etc/passwd without mounting anything.
+inspect then shows), and the spec is built from the rootfs layers, so that user
+names resolve from the image's /etc/passwd without mounting anything: while
+Snapshots.Prepare is in flight when the image's layers are known from an earlier
+create, else once Prepare gives the mounts (`CreateSpec`).
 At start the spec is built again (bind sources and etc files may have changed);
 only a spec that differs costs a Containers.Update. The first start after a create skips
 the build when nothing it reads changed since create's (`for_start`, `_Created`).
