@@ -172,14 +172,7 @@ def _erase_logged(directory: str) -> None:
 def _persist_new(root: str, directory: str, staged: bytes) -> None:
     """A new record made durable: its bytes in the temp file (synced), renamed into place,
     then the container's directory and the store's root synced (the new names in each)."""
-    path = os.path.join(directory, STATE_FILE)
-    tmp = _tmp_path(path)
-    fd = _write_tmp(tmp, staged)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(directory, STATE_FILE), staged)
     fsync_dir(directory)
     fsync_dir(root)
 

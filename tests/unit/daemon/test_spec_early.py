@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.container.model import Container, now_rfc3339
-from daemon.container.spec import ContainerSpecs
+from daemon.container.spec import ContainerSpecs, CreateSpec
 from libcontainerd import specs as lcd_specs
 from libcontainerd.types import Mount
 from wire.container import ContainerCreateRequest
@@ -67,15 +67,23 @@ def _first_create(tmp_path: Path, specs: ContainerSpecs, lowers: list[str]) -> N
     assert _uid(builder([mount])) == 1000
 
 
-def test_the_next_create_on_an_image_is_built_early_and_is_the_same_spec(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _second_create(
+    tmp_path: Path, cid: str
+) -> tuple[ContainerSpecs, Container, CreateSpec, list[str]]:
+    """A create on PARENT after a first one (which showed its layers), built early."""
     specs = ContainerSpecs()
     lowers = [_layer(tmp_path / "l1", 1000)]
     _first_create(tmp_path, specs, lowers)
-    model = _model(tmp_path, specs, "1" * 64)
+    model = _model(tmp_path, specs, cid)
     builder = specs.factory(model, PARENT)
     builder.build_early()
+    return specs, model, builder, lowers
+
+
+def test_the_next_create_on_an_image_is_built_early_and_is_the_same_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    specs, model, builder, lowers = _second_create(tmp_path, "1" * 64)
     mount, _ = _snapshot(tmp_path, "second", lowers)
     with monkeypatch.context() as patched:  # built before Prepare's answer, not after
         patched.setattr(specs, "_create_build", lambda *_: pytest.fail("built again"))
@@ -90,11 +98,7 @@ def test_the_next_create_on_an_image_is_built_early_and_is_the_same_spec(
 def test_an_upper_directory_with_a_file_where_the_build_looked_is_built_again(
     tmp_path: Path,
 ) -> None:
-    specs = ContainerSpecs()
-    lowers = [_layer(tmp_path / "l1", 1000)]
-    _first_create(tmp_path, specs, lowers)
-    builder = specs.factory(_model(tmp_path, specs, "2" * 64), PARENT)
-    builder.build_early()
+    _, _, builder, lowers = _second_create(tmp_path, "2" * 64)
     mount, upper = _snapshot(tmp_path, "second", lowers)
     _layer(upper, 2000)  # not what Prepare makes, but the merged view must win
     assert _uid(builder([mount])) == 2000
@@ -117,12 +121,7 @@ def test_other_layers_than_the_last_prepares_are_read(tmp_path: Path) -> None:
 
 
 def test_a_passwd_copied_in_before_the_first_start_is_read(tmp_path: Path) -> None:
-    specs = ContainerSpecs()
-    lowers = [_layer(tmp_path / "l1", 1000)]
-    _first_create(tmp_path, specs, lowers)
-    model = _model(tmp_path, specs, "5" * 64)
-    builder = specs.factory(model, PARENT)
-    builder.build_early()
+    specs, model, builder, lowers = _second_create(tmp_path, "5" * 64)
     mount, upper = _snapshot(tmp_path, "second", lowers)
     assert _uid(builder([mount])) == 1000
     _layer(upper, 4000)  # `docker cp` of an /etc/passwd into the created container
