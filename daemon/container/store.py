@@ -141,8 +141,8 @@ def _read(directory: Path) -> Container | None:
     neither its state file nor, after it, the file that file replaced decodes. A state
     file swapped into place unsynced (`DeferredSync`) whose bytes a power loss kept from
     the disk is the one case where the second is read: it holds the record before that
-    save, whole and synced. (After any other save the temp file is older, or a staged
-    create's record beside no state file.)"""
+    save, whole and synced. (After any other save the temp file is older; a create
+    leaves none, its temp file is renamed into place.)"""
     state_file = str(directory / STATE_FILE)
     with open(state_file, "rb") as file:  # FileNotFoundError: nothing committed here
         data = file.read()
@@ -296,11 +296,6 @@ class ContainerStore:
             raise
         finally:
             self._deferred = None
-
-    def remove(self, container: Container) -> None:
-        """Forget `container` and remove its files now."""
-        self.forget(container)
-        erase(container.directory)
 
     def forget(self, container: Container) -> None:
         """Forget `container` (no save writes it again); its files are `erase`'s."""
