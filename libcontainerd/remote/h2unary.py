@@ -23,8 +23,10 @@ What it does, and what it leaves to grpcio:
 - windows opened wide at once (stream and connection, RECEIVE_WINDOW), so containerd
   never waits to send an answer, and each topped up once half of it was received, so
   a stream that lives as long as the client (the events) never runs it dry; a request
-  larger than the send windows containerd allows, or beyond its stream limit, is
-  `Unsuitable` (grpcio's flow control waits; this does not);
+  larger than a new stream's send window, or beyond containerd's stream limit, is
+  `Unsuitable`; a unary call that only the connection's window has no room for yet (a
+  burst of calls) waits for containerd's WINDOW_UPDATE, as grpcio's flow control would
+  (it went to grpcio before, whose own connection then stayed open beside this one);
 - request headers are HPACK literals made once per route and namespace (no dynamic
   table on our side); answers are read by `hpack`, and a block of only indexed fields
   (what Go's encoder sends once its table holds the fields) from a memo, cleared at any
@@ -223,6 +225,7 @@ class H2Connection(asyncio.Protocol):
         self._received = 0  # DATA bytes since our last connection WINDOW_UPDATE
         self._refill = RECEIVE_WINDOW // 2
         self.usable = True  # no GOAWAY, not lost, stream ids left
+        self._window_opened: asyncio.Future[None] | None = None  # see room_later
 
     # -- asyncio.Protocol --
 
@@ -239,6 +242,7 @@ class H2Connection(asyncio.Protocol):
         self.usable = False
         self._transport = None
         self._fail_from(0, "the connection to containerd was lost")
+        self._wake_window_waiters()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -284,6 +288,7 @@ class H2Connection(asyncio.Protocol):
             elif kind == WINDOW_UPDATE:
                 if stream == 0:
                     self._send_window += int.from_bytes(payload, "big") & 0x7FFFFFFF
+                    self._wake_window_waiters()
             elif kind == RST_STREAM:
                 self._reset_by_peer(stream, int.from_bytes(payload, "big"))
             elif kind == GOAWAY:
@@ -291,6 +296,7 @@ class H2Connection(asyncio.Protocol):
                 last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                 self._fail_from(last + 1, "containerd is going away")
                 self._retire_if_done()
+                self._wake_window_waiters()
         self._buffer = buffer[pos:]
         if self._received > self._refill:
             replies.append(_frame(WINDOW_UPDATE, 0, 0, self._received.to_bytes(4, "big")))
@@ -328,6 +334,24 @@ class H2Connection(asyncio.Protocol):
             frames.append(_frame(DATA, END_STREAM if last else 0, stream, body[at : at + size]))
         transport.write(b"".join(frames))
         return stream, answer, feed
+
+    def room_later(self, message: bytes) -> bool:
+        """`message` does not fit the connection's send window now, but fits a new
+        stream's: containerd's WINDOW_UPDATE, which comes as it reads what is in flight,
+        makes room (a burst of calls: 50 creates at once). `window_opened` waits for it."""
+        size = len(message) + 5
+        return self.usable and self._send_window < size <= self._stream_window
+
+    async def window_opened(self) -> None:
+        """Until the connection's send window grows, or the connection goes."""
+        if self._window_opened is None:
+            self._window_opened = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._window_opened)  # (one waiter cancelled: not the others)
+
+    def _wake_window_waiters(self) -> None:
+        waiters, self._window_opened = self._window_opened, None
+        if waiters is not None and not waiters.done():
+            waiters.set_result(None)
 
     def cancel(self, stream: int) -> None:
         """The caller left: containerd is told to end the call."""
@@ -468,6 +492,8 @@ class H2Unary:
             except grpc.aio.AioRpcError:
                 recorder.record(route)  # (a call grpcio would have counted, and failed)
                 raise
+        while connection.room_later(message):
+            await connection.window_opened()
         stream, answer, _ = connection.start(block, message)
         recorder.record(route)
         try:
